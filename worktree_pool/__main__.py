@@ -1,0 +1,3 @@
+from worktree_pool.cli import main
+
+main()

@@ -1,0 +1,313 @@
+"""Handing slots to agents and taking them back.
+
+A claim is decided inside one `BEGIN IMMEDIATE` transaction: find the agent's existing claim, or
+an idle slot, or room to create one, or else a place in the queue. Only after the row says
+`preparing` for this agent does any git work start, so two processes can never be handed the
+same slot. Both verbs are idempotent, because agents retry after timeouts: acquiring again
+returns the slot (or queue place) the agent already has, and releasing an idle slot is a no-op.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from worktree_pool.errors import ExitCode, WtpoolError, bad_input
+from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
+from worktree_pool.names import ensure_valid_names, validate_name
+from worktree_pool.pool import (
+    free_slot_numbers,
+    lookup_slot,
+    registered_paths,
+    require_pool,
+)
+from worktree_pool.repo import Repository
+from worktree_pool.salvage import inspect_work, salvage
+from worktree_pool.slots import (
+    QueuedRequest,
+    Slot,
+    SlotState,
+    all_slots,
+    delete_slot,
+    find_slot,
+    insert_slot,
+    owner_alive,
+    update_slot,
+)
+from worktree_pool.state import StateStore, utc_now
+from worktree_pool.worktrees import add_worktree, base_tip, branch_for, check_out_branch, reset_to
+
+
+@dataclass(frozen=True)
+class AcquireResult:
+    agent: str
+    task: str | None
+    queued: bool
+    slot: str | None = None
+    path: str | None = None
+    branch: str | None = None
+    created: bool = False  # a slot was added to the pool for this request
+    resumed: bool = False  # the branch existed with unmerged work and was checked out as it was
+    already_held: bool = False  # the agent already had this slot (or queue place)
+    queue_position: int | None = None
+
+
+def acquire(repo: Repository, store: StateStore, agent: str, task: str | None) -> AcquireResult:
+    ensure_valid_names(agent=agent, task=task)
+    registered = registered_paths(repo)
+    with store.transaction() as conn:
+        pool = require_pool(conn, repo)
+        held = find_slot(conn, agent=agent)
+        if held is not None:
+            return _already_held(repo, held, agent, task)
+        queued = _queued(conn, agent)
+        if queued is not None:
+            return _already_queued(conn, queued, task)
+        _check_task_free(conn, agent, task)
+        idle = next((s for s in all_slots(conn) if s.state == SlotState.IDLE), None)
+        if idle is not None:
+            update_slot(
+                conn,
+                idle.name,
+                state=SlotState.PREPARING,
+                agent=agent,
+                task=task,
+                acquired_at=utc_now(),
+            )
+            claimed, created = idle.name, False
+        elif len(all_slots(conn)) < pool.max:
+            (number,) = free_slot_numbers(repo, conn, registered, 1)
+            claimed = insert_slot(conn, number, SlotState.PREPARING, agent, task).name
+            created = True
+        else:
+            conn.execute(
+                "INSERT INTO queue (agent, task, requested_at) VALUES (?, ?, ?)",
+                (agent, task, utc_now()),
+            )
+            position = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
+            return AcquireResult(agent, task, queued=True, queue_position=position)
+    branch, resumed = _prepare(repo, store, claimed, agent, task, pool.base, create=created)
+    return AcquireResult(
+        agent,
+        task,
+        queued=False,
+        slot=claimed,
+        path=str(repo.slot_path(claimed)),
+        branch=branch,
+        created=created,
+        resumed=resumed,
+    )
+
+
+def _already_held(repo: Repository, held: Slot, agent: str, task: str | None) -> AcquireResult:
+    if task is not None and held.task != task:
+        raise bad_input(
+            f"agent {agent} already holds {held.name} for "
+            + (f"task {held.task}" if held.task else "no task"),
+            f"release it first: wtpool release {held.name}",
+        )
+    return AcquireResult(
+        agent,
+        held.task,
+        queued=False,
+        slot=held.name,
+        path=str(repo.slot_path(held.name)),
+        branch=held.branch,
+        already_held=True,
+    )
+
+
+def _queued(conn: sqlite3.Connection, agent: str) -> QueuedRequest | None:
+    row = conn.execute("SELECT * FROM queue WHERE agent = ?", (agent,)).fetchone()
+    return QueuedRequest(**dict(row)) if row else None
+
+
+def _already_queued(
+    conn: sqlite3.Connection, queued: QueuedRequest, task: str | None
+) -> AcquireResult:
+    if task is not None and queued.task != task:
+        raise bad_input(
+            f"agent {queued.agent} is already queued for "
+            + (f"task {queued.task}" if queued.task else "no task"),
+            "wait for that request, or end it with `wtpool cleanup`",
+        )
+    position = conn.execute("SELECT COUNT(*) FROM queue WHERE id <= ?", (queued.id,)).fetchone()[0]
+    return AcquireResult(
+        queued.agent, queued.task, queued=True, already_held=True, queue_position=position
+    )
+
+
+def _check_task_free(conn: sqlite3.Connection, agent: str, task: str | None) -> None:
+    if task is None:
+        return
+    holder = find_slot(conn, task=task)
+    if holder is not None:
+        raise WtpoolError(
+            f"task {task} is already held by agent {holder.agent} in {holder.name}",
+            "one task, one slot: pick another task or wait for that agent to release it",
+        )
+    row = conn.execute("SELECT agent FROM queue WHERE task = ?", (task,)).fetchone()
+    if row is not None:
+        raise WtpoolError(f"task {task} is already queued for agent {row['agent']}")
+
+
+def _prepare(
+    repo: Repository,
+    store: StateStore,
+    name: str,
+    agent: str,
+    task: str | None,
+    base: str,
+    *,
+    create: bool,
+) -> tuple[str, bool]:
+    """Do the git work for a `preparing` claim and mark it busy; undo the claim on failure."""
+    branch = branch_for(agent, task)
+    try:
+        tip = base_tip(repo, base)
+        if create:
+            add_worktree(repo, name, tip)
+        resumed = check_out_branch(repo, name, branch, tip, base)
+    except BaseException:
+        with store.transaction() as conn:
+            if create and not repo.slot_path(name).exists():
+                delete_slot(conn, name)
+            else:
+                update_slot(
+                    conn, name, state=SlotState.IDLE, agent=None, task=None, acquired_at=None
+                )
+        raise
+    with store.transaction() as conn:
+        update_slot(conn, name, state=SlotState.BUSY, branch=branch)
+    return branch, resumed
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    slot: str
+    agent: str | None
+    task: str | None
+    was_idle: bool = False
+    saved: str | None = None  # what was unique, in words
+    salvage_branch: str | None = None
+    branch_deleted: str | None = None  # the slot's branch, deleted because the base contains it
+    branch_kept: str | None = None  # the slot's branch, kept because it holds unmerged commits
+    handed_to: str | None = None  # the queued agent that now holds the slot
+    handoff_error: str | None = None  # why the oldest queued request could not take the slot
+
+
+def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseResult:
+    name = _slot_argument(repo, name)
+    with store.transaction() as conn:
+        pool = require_pool(conn, repo)
+        slot = lookup_slot(conn, name)
+        if slot.state == SlotState.IDLE:
+            return ReleaseResult(name, None, None, was_idle=True)
+        if slot.state != SlotState.BUSY:
+            if owner_alive(slot):
+                raise WtpoolError(
+                    f"{name} is {slot.state} by wtpool process {slot.owner_pid}",
+                    "wait for it to finish, then try again",
+                )
+            if slot.state != SlotState.RELEASING:
+                raise WtpoolError(
+                    f"{name} was left {slot.state} by a wtpool process that stopped",
+                    "run `wtpool doctor --fix`",
+                )
+        update_slot(conn, name, state=SlotState.RELEASING)
+    try:
+        saved, salvage_branch, deleted, kept = recycle(repo, slot, pool.base)
+    except BaseException:
+        with store.transaction() as conn:
+            update_slot(conn, name, state=SlotState.BUSY)
+        raise
+    handed_to, handoff_error = hand_off(repo, store, name, pool.base)
+    return ReleaseResult(
+        slot=name,
+        agent=slot.agent,
+        task=slot.task,
+        saved=saved,
+        salvage_branch=salvage_branch,
+        branch_deleted=deleted,
+        branch_kept=kept,
+        handed_to=handed_to,
+        handoff_error=handoff_error,
+    )
+
+
+def recycle(
+    repo: Repository, slot: Slot, base: str
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """Save the slot's unique work, reset it to the base tip, and drop its branch if merged.
+
+    Returns (what was saved, salvage branch, deleted branch, kept branch).
+    """
+    git = repo.git.at(repo.slot_path(slot.name))
+    work = inspect_work(git, base)
+    salvage_branch = salvage(git, slot.name, work)
+    reset_to(repo, slot.name, base_tip(repo, base))
+    deleted = kept = None
+    if slot.branch is not None:
+        tip = resolve(git, f"refs/heads/{slot.branch}")
+        if tip is not None and is_ancestor(git, tip, f"refs/heads/{base}"):
+            if delete_branch_if_at(git, slot.branch, tip):
+                deleted = slot.branch
+        elif tip is not None:
+            kept = slot.branch
+    return (None if work.is_empty else work.summary(base)), salvage_branch, deleted, kept
+
+
+def hand_off(
+    repo: Repository, store: StateStore, name: str, base: str
+) -> tuple[str | None, str | None]:
+    """Give a freshly recycled slot to the oldest queued request, or mark it idle.
+
+    Returns (the agent that got it, why the hand-off failed). A request whose preparation fails
+    goes back to the head of the queue, so it is never silently dropped.
+    """
+    with store.transaction() as conn:
+        row = conn.execute("SELECT * FROM queue ORDER BY id LIMIT 1").fetchone()
+        if row is None:
+            update_slot(
+                conn,
+                name,
+                state=SlotState.IDLE,
+                agent=None,
+                task=None,
+                branch=None,
+                acquired_at=None,
+            )
+            return None, None
+        request = QueuedRequest(**dict(row))
+        conn.execute("DELETE FROM queue WHERE id = ?", (request.id,))
+        update_slot(
+            conn,
+            name,
+            state=SlotState.PREPARING,
+            agent=request.agent,
+            task=request.task,
+            branch=None,
+            acquired_at=utc_now(),
+        )
+    try:
+        _prepare(repo, store, name, request.agent, request.task, base, create=False)
+    except WtpoolError as exc:
+        with store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO queue (id, agent, task, requested_at) VALUES (?, ?, ?, ?)",
+                (request.id, request.agent, request.task, request.requested_at),
+            )
+        return None, f"could not hand {name} to queued agent {request.agent}: {exc.message}"
+    return request.agent, None
+
+
+def _slot_argument(repo: Repository, name: str | None) -> str:
+    if name is None:
+        if repo.current_slot is None:
+            raise WtpoolError(
+                "no slot given, and this directory is not inside a slot",
+                "name the slot, e.g. `wtpool release pool-wt-1`",
+                ExitCode.USAGE,
+            )
+        return repo.current_slot
+    return validate_name("slot", name)

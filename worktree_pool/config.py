@@ -1,0 +1,219 @@
+"""wtpool's configuration: frozen dataclasses, a strict YAML loader, and the default file.
+
+The dataclasses below are the single source of the defaults. `config/wtpool.yaml` in the source
+tree and the `wtpool.yaml` that `wtpool init` writes are both rendered from them (a test keeps the
+committed file equal), so an installed wheel needs no data file to know its defaults.
+
+Discovery, first match wins: `--config PATH`, then `wtpool.yaml` at the main worktree's root,
+then the built-in defaults. Unknown keys and wrong types are errors that name the file, the key
+and the expected type: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from worktree_pool.errors import WtpoolError, bad_input
+
+CONFIG_FILE_NAME = "wtpool.yaml"
+# Slot numbers, directory names and the pool's own bookkeeping are sized for this; the issue
+# sets the same ceiling.
+MAX_POOL_SIZE = 64
+# A configuration file is a few kilobytes; refusing big ones keeps a hostile or mistaken file
+# (say, a log passed by accident) from costing time or memory before validation rejects it.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    min: int = setting(
+        3,
+        "Slots that `wtpool init` creates. `wtpool scale down` never goes below it. "
+        "Between 1 and 64, and not above max.",
+    )
+    max: int = setting(
+        10,
+        "Most slots the pool may hold. At max, `wtpool acquire` queues the request until a "
+        "slot is released. Between 1 and 64.",
+    )
+    base: str | None = setting(
+        None,
+        "Local branch that slots start from and are reset to, and that decides whether work "
+        "is merged. null means the branch checked out in the main worktree at `wtpool init`.",
+    )
+    clean_ignored: bool = setting(
+        False,
+        "Whether releasing a slot also deletes ignored files such as build caches. false keeps "
+        "them, so a recycled slot stays warm; ignored files are never salvaged either way.",
+    )
+
+
+@dataclass(frozen=True)
+class TimeoutSettings:
+    git: float = setting(
+        300.0, "Seconds a single git command may run before wtpool stops it and reports it."
+    )
+    state_lock: float = setting(
+        30.0,
+        "Seconds a wtpool process waits for another one's change to the state store before "
+        "giving up.",
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
+    timeouts: TimeoutSettings = field(
+        default_factory=TimeoutSettings, metadata={"doc": "Time limits."}
+    )
+
+
+def check_pool_bounds(minimum: int, maximum: int) -> None:
+    """Shared by the config loader and `wtpool init --min/--max`."""
+    if not 1 <= minimum <= MAX_POOL_SIZE:
+        raise bad_input(f"pool minimum must be between 1 and {MAX_POOL_SIZE}, got {minimum}")
+    if not 1 <= maximum <= MAX_POOL_SIZE:
+        raise bad_input(f"pool maximum must be between 1 and {MAX_POOL_SIZE}, got {maximum}")
+    if minimum > maximum:
+        raise bad_input(f"pool minimum {minimum} is above the maximum {maximum}")
+
+
+def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise bad_input(f"config file {explicit} does not exist or is not a file")
+        return explicit
+    candidate = repo_root / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise bad_input(f"{path}: config file is larger than {MAX_CONFIG_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise bad_input(f"{path}: cannot read config file: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise bad_input(f"{path}: invalid YAML{where}: {problem}") from exc
+    if data is None:
+        data = {}
+    config = _build(Config, data, "", path)
+    try:
+        check_pool_bounds(config.pool.min, config.pool.max)
+    except WtpoolError as exc:
+        raise bad_input(f"{path}: {exc.message}") from exc
+    return config
+
+
+def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
+    if not isinstance(data, dict):
+        where = prefix.rstrip(".") or "the top level"
+        raise bad_input(f"{path}: {where} must be a mapping, got {_describe(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            known = ", ".join(fields)
+            raise bad_input(
+                f"{path}: unknown key {prefix}{key}",
+                f"known keys{' in ' + prefix.rstrip('.') if prefix else ''}: {known}",
+            )
+    values = {
+        name: _convert(data[name], hints[name], f"{prefix}{name}", path)
+        for name in fields
+        if name in data
+    }
+    return cls(**values)
+
+
+def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
+    if dataclasses.is_dataclass(expected):
+        return _build(expected, value, f"{key}.", path)
+    if _accepts(value, expected):
+        return float(value) if expected is float else value
+    raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {_describe(value)}")
+
+
+def _accepts(value: Any, expected: Any) -> bool:
+    origin = get_origin(expected)
+    if origin in (Union, types.UnionType):
+        return any(_accepts(value, option) for option in get_args(expected))
+    if origin is list:
+        (item,) = get_args(expected)
+        return isinstance(value, list) and all(_accepts(v, item) for v in value)
+    if expected is type(None):
+        return value is None
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _type_name(expected: Any) -> str:
+    origin = get_origin(expected)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in get_args(expected))
+    if origin is list:
+        (item,) = get_args(expected)
+        return f"a list of {_type_name(item).removeprefix('a ').removeprefix('an ')}s"
+    return {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        type(None): "null",
+    }.get(expected, expected.__name__)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def render_config(config: Config) -> str:
+    """The YAML text of `config`, every key preceded by its documentation."""
+    lines = [
+        "# wtpool configuration. Every key is optional; a missing key takes the value shown here.",
+        "# wtpool reads --config PATH, else wtpool.yaml at the repository root, else these",
+        "# built-in defaults. Unknown keys and wrong types are errors.",
+    ]
+    for section_field in dataclasses.fields(config):
+        lines += ["", *_comment(section_field.metadata["doc"], ""), f"{section_field.name}:"]
+        section_value = getattr(config, section_field.name)
+        for item in dataclasses.fields(section_value):
+            value = getattr(section_value, item.name)
+            lines += [*_comment(item.metadata["doc"], "  "), f"  {item.name}: {_yaml_value(value)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _comment(doc: str, indent: str) -> list[str]:
+    return textwrap.wrap(
+        doc, width=96, initial_indent=indent + "# ", subsequent_indent=indent + "# "
+    )
+
+
+def _yaml_value(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=1000)
+    return text.removesuffix("\n").removesuffix("\n...").strip()

@@ -1,0 +1,165 @@
+"""Verbs that span the whole session. For now: `cleanup`, which ends it.
+
+Cleanup removes every slot, yet never destroys work. For each slot it first saves what is unique
+there to a salvage branch (see salvage.py), and only then removes the worktree. A slot whose work
+cannot be saved is not removed, and a directory under the pool that git does not know as a
+worktree is left alone, since wtpool cannot tell what it holds. Branches under `wtpool/` that the
+base already contains hold nothing unique and are deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worktree_pool.errors import WtpoolError
+from worktree_pool.gitops import (
+    WorktreeRecord,
+    delete_branch_if_at,
+    merged_branches,
+    worktree_records,
+)
+from worktree_pool.pool import check_pool_dir, open_store, read_pool
+from worktree_pool.repo import Repository
+from worktree_pool.salvage import UniqueWork, inspect_work, salvage
+from worktree_pool.slots import TRANSIENT_STATES, all_slots, owner_alive, slot_number
+from worktree_pool.state import StateStore
+from worktree_pool.worktrees import BRANCH_NAMESPACE, remove_worktree
+
+
+@dataclass(frozen=True)
+class SlotCleanup:
+    name: str
+    path: str
+    removed: bool
+    work: UniqueWork | None = None  # what was unique in the slot
+    salvage_branch: str | None = None
+    discarded: bool = False  # --force: the work was not saved
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    base: str
+    slots: list[SlotCleanup] = field(default_factory=list)
+    deleted_branches: list[str] = field(default_factory=list)
+    left_alone: list[str] = field(default_factory=list)  # directories that are not worktrees
+    dropped_requests: list[str] = field(default_factory=list)  # agents that were queued
+
+    @property
+    def complete(self) -> bool:
+        return all(slot.removed for slot in self.slots)
+
+
+def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
+    check_pool_dir(repo)
+    store = open_store(repo) if repo.state_path.is_file() else None
+    try:
+        return _cleanup(repo, store, force)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> CleanupResult:
+    known: list[str] = []
+    base = None
+    if store is not None:
+        with store.transaction() as conn:
+            pool = read_pool(conn)
+            slots = all_slots(conn)
+            for slot in slots:
+                if slot.state in TRANSIENT_STATES and owner_alive(slot):
+                    raise WtpoolError(
+                        f"{slot.name} is {slot.state} by wtpool process {slot.owner_pid}",
+                        "wait for it to finish, then run `wtpool cleanup` again",
+                    )
+            if pool is not None:
+                base = pool.base
+                conn.execute("UPDATE pool SET closing = 1")
+            known = [slot.name for slot in slots]
+    base = base or _fallback_base(repo)
+    records = {
+        record.path.name: record
+        for record in worktree_records(repo.git)
+        if record.path.parent == repo.pool_dir
+    }
+    names = sorted(set(known) | set(records), key=lambda n: (slot_number(n) or 0, n))
+    result = CleanupResult(base=base)
+    for name in names:
+        outcome = _clean_slot(repo, name, records.get(name), base, force)
+        if outcome is not None:
+            result.slots.append(outcome)
+    repo.git.run("worktree", "prune")
+    failed = {slot.name for slot in result.slots if not slot.removed}
+    result.left_alone.extend(_stray_directories(repo, exclude=failed))
+    result.deleted_branches.extend(_delete_merged_branches(repo, base))
+    if store is not None:
+        with store.transaction() as conn:
+            for name in known:
+                if name not in failed:
+                    conn.execute("DELETE FROM slots WHERE name = ?", (name,))
+            if result.complete:
+                agents = conn.execute("SELECT agent FROM queue ORDER BY id").fetchall()
+                result.dropped_requests.extend(row["agent"] for row in agents)
+                conn.execute("DELETE FROM queue")
+                conn.execute("DELETE FROM pool")
+            else:
+                conn.execute("UPDATE pool SET closing = 0")
+    return result
+
+
+def _fallback_base(repo: Repository) -> str:
+    """The base to judge merged work by when no pool records one."""
+    if repo.config.pool.base:
+        return repo.config.pool.base
+    head = repo.git.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    if head.returncode != 0:
+        raise WtpoolError(
+            "no pool records a base branch and the main worktree's HEAD is detached",
+            "set pool.base in wtpool.yaml so cleanup can tell merged work from unmerged",
+        )
+    return head.stdout.strip()
+
+
+def _clean_slot(
+    repo: Repository, name: str, record: WorktreeRecord | None, base: str, force: bool
+) -> SlotCleanup | None:
+    """Salvage and remove one slot. None when there is no worktree to remove: its directory
+    is gone, or is not a worktree and so is reported as left alone."""
+    path = repo.slot_path(name)
+    if record is None or record.prunable is not None or not path.is_dir():
+        return None
+    try:
+        git = repo.git.at(path)
+        work = inspect_work(git, base)
+        branch = None if force else salvage(git, name, work)
+        remove_worktree(repo, name, discard=True)
+    except WtpoolError as exc:
+        return SlotCleanup(name, str(path), removed=False, error=exc.message)
+    return SlotCleanup(
+        name,
+        str(path),
+        removed=True,
+        work=None if work.is_empty else work,
+        salvage_branch=branch,
+        discarded=force and not work.is_empty,
+    )
+
+
+def _stray_directories(repo: Repository, exclude: set[str]) -> list[str]:
+    if not repo.pool_dir.is_dir():
+        return []
+    return sorted(
+        str(entry)
+        for entry in repo.pool_dir.iterdir()
+        if entry.is_dir() and entry.name not in exclude
+    )
+
+
+def _delete_merged_branches(repo: Repository, base: str) -> list[str]:
+    checked_out = {record.branch for record in worktree_records(repo.git)}
+    deleted = []
+    for branch, oid in merged_branches(repo.git, f"refs/heads/{base}", BRANCH_NAMESPACE).items():
+        if branch not in checked_out and delete_branch_if_at(repo.git, branch, oid):
+            deleted.append(branch)
+    return sorted(deleted)

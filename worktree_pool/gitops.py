@@ -1,0 +1,166 @@
+"""Every call wtpool makes to git goes through here.
+
+Git runs as a subprocess rather than through GitPython: a CLI that agents call hundreds of times
+per session cannot afford GitPython's ~100 ms import, and a subprocess gives us a hard timeout,
+a scrubbed environment and git's own error text. Git never prompts (a prompt would hang an agent
+forever), runs in the C locale so its output can be parsed, and any failure becomes a
+`WtpoolError` that names the command.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from worktree_pool.errors import WtpoolError
+
+_BASE_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "true",
+    "LC_ALL": "C",
+    # Read-only commands such as `git status` otherwise take index.lock to refresh the index,
+    # which makes concurrent wtpool processes fail on each other's locks.
+    "GIT_OPTIONAL_LOCKS": "0",
+}
+# wtpool writes its own commits (salvage snapshots); naming wtpool as their author is honest, and
+# it means a machine without user.name configured can still save work.
+WTPOOL_IDENTITY = {
+    "GIT_AUTHOR_NAME": "wtpool",
+    "GIT_AUTHOR_EMAIL": "wtpool@localhost",
+    "GIT_COMMITTER_NAME": "wtpool",
+    "GIT_COMMITTER_EMAIL": "wtpool@localhost",
+}
+
+
+class Git:
+    """Runs git in one directory with one timeout."""
+
+    def __init__(self, cwd: Path, timeout: float) -> None:
+        self.cwd = cwd
+        self.timeout = timeout
+
+    def at(self, cwd: Path) -> Git:
+        return Git(cwd, self.timeout)
+
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = {**os.environ, **_BASE_ENV, **(env or {})}
+        try:
+            result = subprocess.run(
+                ["git", *args],
+                cwd=self.cwd,
+                env=full_env,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError as exc:
+            if not self.cwd.is_dir():
+                raise WtpoolError(f"directory {self.cwd} does not exist") from exc
+            raise WtpoolError("git is not installed or not on PATH") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise WtpoolError(
+                f"git {args[0]} did not finish within {self.timeout:g} s in {self.cwd}",
+                "raise timeouts.git in wtpool.yaml if the repository is very large",
+            ) from exc
+        if check and result.returncode != 0:
+            raise WtpoolError(
+                f"git {' '.join(args[:2])} failed in {self.cwd}: {_last_line(result)}"
+            )
+        return result
+
+    def out(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        return self.run(*args, env=env).stdout.rstrip("\n")
+
+    def ok(self, *args: str) -> bool:
+        return self.run(*args, check=False).returncode == 0
+
+
+def _last_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else f"exit code {result.returncode}"
+
+
+@dataclass(frozen=True)
+class WorktreeRecord:
+    """One entry of `git worktree list --porcelain`."""
+
+    path: Path
+    head: str | None
+    branch: str | None  # short name, None when detached
+    locked: str | None  # the lock reason, "" when locked without one
+    prunable: str | None
+
+
+def worktree_records(git: Git) -> list[WorktreeRecord]:
+    records: list[WorktreeRecord] = []
+    output = git.out("worktree", "list", "--porcelain", "-z")
+    for block in output.split("\0\0"):
+        fields: dict[str, str] = {}
+        for item in block.split("\0"):
+            key, _, value = item.partition(" ")
+            if key:
+                fields[key] = value
+        if "worktree" not in fields or "bare" in fields:
+            continue
+        branch = fields.get("branch")
+        records.append(
+            WorktreeRecord(
+                path=Path(fields["worktree"]),
+                head=fields.get("HEAD"),
+                branch=branch.removeprefix("refs/heads/") if branch else None,
+                locked=fields.get("locked"),
+                prunable=fields.get("prunable"),
+            )
+        )
+    return records
+
+
+def resolve(git: Git, rev: str) -> str | None:
+    result = git.run(
+        "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}", check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def branch_exists(git: Git, branch: str) -> bool:
+    return git.ok("show-ref", "--verify", "--quiet", f"refs/heads/{branch}")
+
+
+def is_ancestor(git: Git, ancestor: str, descendant: str) -> bool:
+    return git.ok("merge-base", "--is-ancestor", ancestor, descendant)
+
+
+def count_commits_not_in(git: Git, head: str, base: str) -> int:
+    return int(git.out("rev-list", "--count", head, f"^{base}"))
+
+
+def merged_branches(git: Git, base: str, namespace: str) -> dict[str, str]:
+    """Branches under refs/heads/<namespace> whose tips are reachable from `base`: name -> oid."""
+    output = git.out(
+        "for-each-ref",
+        f"--merged={base}",
+        "--format=%(refname:strip=2) %(objectname)",
+        f"refs/heads/{namespace}",
+    )
+    return dict(line.split(" ", 1) for line in output.splitlines() if line)
+
+
+def create_branch_at(git: Git, branch: str, commit: str, reason: str) -> bool:
+    """Create refs/heads/<branch> at `commit` only if it does not exist yet; False if it did."""
+    zero = "0" * len(commit)
+    result = git.run("update-ref", "-m", reason, f"refs/heads/{branch}", commit, zero, check=False)
+    return result.returncode == 0
+
+
+def delete_branch_if_at(git: Git, branch: str, oid: str) -> bool:
+    """Delete a branch only if it still points at `oid`, so a concurrent commit is never lost."""
+    return git.ok("update-ref", "-d", f"refs/heads/{branch}", oid)

@@ -1,0 +1,512 @@
+"""The pool: creating it, growing and shrinking it, and reporting on it.
+
+The bounds and the base branch are recorded in the state store by `wtpool init`; the config only
+supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories under
+`.agent-worktrees/`, numbered from 1, always taking the lowest free number.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
+from worktree_pool.errors import ExitCode, WtpoolError, bad_input
+from worktree_pool.gitops import WorktreeRecord, resolve, worktree_records
+from worktree_pool.repo import POOL_DIR_NAME, Repository
+from worktree_pool.salvage import inspect_work
+from worktree_pool.slots import (
+    QueuedRequest,
+    Slot,
+    SlotState,
+    all_slots,
+    delete_slot,
+    find_slot,
+    insert_slot,
+    queued_requests,
+    slot_name,
+    slot_number,
+    update_slot,
+)
+from worktree_pool.state import POOL_DIR_MODE, StateStore, utc_now
+from worktree_pool.worktrees import add_worktree, base_tip, remove_worktree
+
+
+@dataclass(frozen=True)
+class PoolRecord:
+    min: int
+    max: int
+    base: str
+    closing: bool
+
+
+def read_pool(conn: sqlite3.Connection) -> PoolRecord | None:
+    row = conn.execute("SELECT * FROM pool WHERE id = 1").fetchone()
+    if row is None:
+        return None
+    return PoolRecord(row["min_slots"], row["max_slots"], row["base_branch"], bool(row["closing"]))
+
+
+def require_pool(conn: sqlite3.Connection, repo: Repository) -> PoolRecord:
+    pool = read_pool(conn)
+    if pool is None:
+        raise _no_pool(repo)
+    if pool.closing:
+        raise _closing()
+    return pool
+
+
+def _closing() -> WtpoolError:
+    return WtpoolError(
+        "the pool is being cleaned up",
+        "wait for `wtpool cleanup` to finish, or rerun it if it was interrupted",
+    )
+
+
+def _no_pool(repo: Repository) -> WtpoolError:
+    return WtpoolError(f"no wtpool pool in {repo.root}", "create one with `wtpool init`")
+
+
+def check_pool_dir(repo: Repository) -> None:
+    if repo.pool_dir.exists() and not repo.pool_dir.is_dir():
+        raise WtpoolError(
+            f"{repo.pool_dir} exists but is not a directory",
+            "wtpool keeps its pool there; move that file aside",
+        )
+
+
+def open_store(repo: Repository) -> StateStore:
+    """Open an existing pool's store; never creates anything."""
+    check_pool_dir(repo)
+    if not repo.state_path.is_file():
+        raise _no_pool(repo)
+    return StateStore(repo.state_path, repo.config.timeouts.state_lock)
+
+
+# --- init ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InitResult:
+    root: str
+    pool_dir: str
+    base: str
+    min: int
+    max: int
+    created: list[str]
+    adopted: list[str]  # worktrees found under the pool directory and recorded as slots again
+    config_written: str | None
+    bounds_changed: bool
+
+
+def init_pool(
+    repo: Repository, minimum: int | None, maximum: int | None, base: str | None
+) -> InitResult:
+    """Create the pool, or bring an existing one up to its minimum; idempotent."""
+    check_pool_dir(repo)
+    existing, size = _existing_pool(repo)
+    minimum = minimum if minimum is not None else existing.min if existing else repo.config.pool.min
+    maximum = maximum if maximum is not None else existing.max if existing else repo.config.pool.max
+    check_pool_bounds(minimum, maximum)
+    if size > maximum:
+        raise bad_input(
+            f"the pool has {size} slots, more than the new maximum {maximum}",
+            f"scale down first: wtpool scale --to {maximum}",
+        )
+    base = _choose_base(repo, base, existing)
+
+    repo.pool_dir.mkdir(mode=POOL_DIR_MODE, exist_ok=True)
+    repo.pool_dir.chmod(POOL_DIR_MODE)
+    _exclude_pool_dir(repo)
+    config_written = _write_default_config(repo, minimum, maximum, base)
+    store = StateStore.create(repo.state_path, repo.config.timeouts.state_lock)
+    adopted = adopt_worktrees(repo, store, base)
+    registered = registered_paths(repo)
+    with store.transaction() as conn:
+        pool = read_pool(conn)
+        if pool is None:
+            conn.execute(
+                "INSERT INTO pool (id, min_slots, max_slots, base_branch, created_at)"
+                " VALUES (1, ?, ?, ?, ?)",
+                (minimum, maximum, base, utc_now()),
+            )
+        elif pool.closing:
+            raise _closing()
+        changed = pool is not None and (pool.min, pool.max) != (minimum, maximum)
+        if changed:
+            conn.execute(
+                "UPDATE pool SET min_slots = ?, max_slots = ? WHERE id = 1", (minimum, maximum)
+            )
+        missing = max(0, minimum - len(all_slots(conn)))
+        new_slots = [
+            insert_slot(conn, number, SlotState.PREPARING).name
+            for number in free_slot_numbers(repo, conn, registered, missing)
+        ]
+    created = _build_slots(repo, store, new_slots, base)
+    store.close()
+    return InitResult(
+        root=str(repo.root),
+        pool_dir=str(repo.pool_dir),
+        base=base,
+        min=minimum,
+        max=maximum,
+        created=created,
+        adopted=adopted,
+        config_written=config_written,
+        bounds_changed=changed,
+    )
+
+
+def _existing_pool(repo: Repository) -> tuple[PoolRecord | None, int]:
+    if not repo.state_path.is_file():
+        return None, 0
+    store = open_store(repo)
+    try:
+        with store.snapshot() as conn:
+            return read_pool(conn), len(all_slots(conn))
+    finally:
+        store.close()
+
+
+def _choose_base(repo: Repository, requested: str | None, existing: PoolRecord | None) -> str:
+    if existing is not None:
+        if requested is not None and requested != existing.base:
+            raise bad_input(
+                f"the pool already uses base branch {existing.base}",
+                "run `wtpool cleanup` first to start a pool on another base",
+            )
+        return existing.base
+    base = requested or repo.config.pool.base
+    if base is None:
+        head = repo.git.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+        if head.returncode != 0:
+            raise bad_input(
+                "the main worktree's HEAD is detached, so there is no default base branch",
+                "pass --base BRANCH",
+            )
+        base = head.stdout.strip()
+        if resolve(repo.git, f"refs/heads/{base}") is None:
+            raise bad_input(
+                f"the repository has no commits yet (branch {base} is unborn)",
+                "commit something first: slots start from a commit",
+            )
+    if resolve(repo.git, f"refs/heads/{base}") is None:
+        raise bad_input(f"unknown base branch {base!r}", "name an existing local branch")
+    return base
+
+
+def _exclude_pool_dir(repo: Repository) -> None:
+    """Keep the pool out of `git status` in the main worktree without touching .gitignore."""
+    exclude = repo.common_dir / "info" / "exclude"
+    line = f"/{POOL_DIR_NAME}/"
+    current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+    if line in current.splitlines():
+        return
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    separator = "" if not current or current.endswith("\n") else "\n"
+    with exclude.open("a", encoding="utf-8") as handle:
+        handle.write(f"{separator}# wtpool's worktree pool\n{line}\n")
+
+
+def _write_default_config(repo: Repository, minimum: int, maximum: int, base: str) -> str | None:
+    if repo.config_path is not None:
+        return None
+    path = repo.root / CONFIG_FILE_NAME
+    pool = replace(repo.config.pool, min=minimum, max=maximum, base=base)
+    path.write_text(render_config(replace(repo.config, pool=pool)), encoding="utf-8")
+    return str(path)
+
+
+# --- creating and removing slots ------------------------------------------------------------
+
+
+def registered_paths(repo: Repository) -> set[Path]:
+    return {record.path for record in worktree_records(repo.git)}
+
+
+def free_slot_numbers(
+    repo: Repository, conn: sqlite3.Connection, registered: set[Path], count: int
+) -> list[int]:
+    """The `count` lowest slot numbers that no record, directory or git worktree uses."""
+    used = {slot.number for slot in all_slots(conn)}
+    numbers: list[int] = []
+    candidate = 0
+    while len(numbers) < count:
+        candidate += 1
+        path = repo.slot_path(slot_name(candidate))
+        if candidate not in used and not path.exists() and path not in registered:
+            numbers.append(candidate)
+    return numbers
+
+
+def _build_slots(repo: Repository, store: StateStore, names: list[str], base: str) -> list[str]:
+    """Create the worktrees of freshly inserted `preparing` rows and mark them idle."""
+    if not names:
+        return []
+    tip = base_tip(repo, base)
+    built: list[str] = []
+    try:
+        for name in names:
+            add_worktree(repo, name, tip)
+            with store.transaction() as conn:
+                update_slot(conn, name, state=SlotState.IDLE)
+            built.append(name)
+    finally:
+        leftovers = [name for name in names if name not in built]
+        if leftovers:
+            with store.transaction() as conn:
+                for name in leftovers:
+                    if not repo.slot_path(name).exists():
+                        delete_slot(conn, name)
+    return built
+
+
+# --- scale ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeptSlot:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    before: int
+    after: int
+    target: int
+    created: list[str]
+    removed: list[str]
+    kept: list[KeptSlot]
+
+
+def scale_pool(
+    repo: Repository,
+    store: StateStore,
+    *,
+    up: int | None = None,
+    down: int | None = None,
+    to: int | None = None,
+) -> ScaleResult:
+    if sum(value is not None for value in (up, down, to)) != 1:
+        raise bad_input("say how to scale: `scale up`, `scale down` or `scale --to N`")
+    for value in (up, down):
+        if value is not None and value < 1:
+            raise bad_input(f"--by must be at least 1, got {value}")
+    registered = registered_paths(repo)
+    with store.transaction() as conn:
+        pool = require_pool(conn, repo)
+        before = len(all_slots(conn))
+        target = to if to is not None else before + (up or 0) - (down or 0)
+        if not pool.min <= target <= pool.max:
+            raise bad_input(
+                f"the pool must hold between {pool.min} and {pool.max} slots; "
+                f"that would make {target}",
+                f"wtpool scale --to {max(pool.min, min(pool.max, target))}",
+            )
+        new_slots = (
+            [
+                insert_slot(conn, number, SlotState.PREPARING).name
+                for number in free_slot_numbers(repo, conn, registered, target - before)
+            ]
+            if target > before
+            else []
+        )
+    if target > before:
+        created = _build_slots(repo, store, new_slots, pool.base)
+        removed, kept = [], []
+    else:
+        created = []
+        removed, kept = _remove_idle_slots(repo, store, pool, before - target)
+    return ScaleResult(
+        before=before,
+        after=before + len(created) - len(removed),
+        target=target,
+        created=created,
+        removed=removed,
+        kept=kept,
+    )
+
+
+def _remove_idle_slots(
+    repo: Repository, store: StateStore, pool: PoolRecord, count: int
+) -> tuple[list[str], list[KeptSlot]]:
+    """Remove up to `count` idle slots, highest number first, that hold no unique work."""
+    removed: list[str] = []
+    kept: list[KeptSlot] = []
+    tried: set[str] = set()
+    while len(removed) < count:
+        with store.transaction() as conn:
+            candidates = [
+                slot
+                for slot in reversed(all_slots(conn))
+                if slot.state == SlotState.IDLE and slot.name not in tried
+            ]
+            if not candidates:
+                kept += [
+                    KeptSlot(slot.name, _busy_reason(slot))
+                    for slot in all_slots(conn)
+                    if slot.state != SlotState.IDLE and slot.state != SlotState.REMOVING
+                ]
+                break
+            slot = candidates[0]
+            tried.add(slot.name)
+            update_slot(conn, slot.name, state=SlotState.REMOVING)
+        reason = _unremovable_reason(repo, slot.name, pool.base)
+        if reason is None:
+            try:
+                remove_worktree(repo, slot.name, discard=False)
+            except WtpoolError as exc:
+                reason = exc.message
+        with store.transaction() as conn:
+            if reason is None:
+                delete_slot(conn, slot.name)
+                removed.append(slot.name)
+            else:
+                update_slot(conn, slot.name, state=SlotState.IDLE)
+                kept.append(KeptSlot(slot.name, reason))
+    return removed, kept
+
+
+def _unremovable_reason(repo: Repository, name: str, base: str) -> str | None:
+    path = repo.slot_path(name)
+    if not path.is_dir():
+        return "its directory is missing; run `wtpool doctor --fix`"
+    work = inspect_work(repo.git.at(path), base)
+    return None if work.is_empty else f"holds unique work: {work.summary(base)}"
+
+
+def _busy_reason(slot: Slot) -> str:
+    if slot.state == SlotState.BUSY:
+        task = f", task {slot.task}" if slot.task else ""
+        return f"busy: held by agent {slot.agent}{task}"
+    return f"{slot.state}: another wtpool process is working on it"
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    root: str
+    pool_dir: str
+    config: str | None
+    base: str
+    min: int
+    max: int
+    size: int
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    name: str
+    path: str
+    state: str
+    branch: str | None
+    head: str | None
+    task: str | None
+    agent: str | None
+    dirty: bool | None  # None when the directory is missing
+    acquired_at: str | None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    pool: PoolInfo
+    worktrees: list[SlotStatus]
+    queue: list[QueuedRequest]
+
+
+def pool_status(repo: Repository, store: StateStore) -> StatusReport:
+    with store.snapshot() as conn:
+        pool = read_pool(conn)
+        if pool is None:
+            raise _no_pool(repo)
+        slots = all_slots(conn)
+        queue = queued_requests(conn)
+    records = {record.path: record for record in worktree_records(repo.git)}
+    worktrees = []
+    for slot in slots:
+        path = repo.slot_path(slot.name)
+        record = records.get(path)
+        worktrees.append(
+            SlotStatus(
+                name=slot.name,
+                path=str(path),
+                state=slot.state,
+                branch=record.branch if record else None,
+                head=record.head if record else None,
+                task=slot.task,
+                agent=slot.agent,
+                dirty=_is_dirty(repo, path) if record and path.is_dir() else None,
+                acquired_at=slot.acquired_at,
+            )
+        )
+    return StatusReport(
+        pool=PoolInfo(
+            root=str(repo.root),
+            pool_dir=str(repo.pool_dir),
+            config=str(repo.config_path) if repo.config_path else None,
+            base=pool.base,
+            min=pool.min,
+            max=pool.max,
+            size=len(slots),
+        ),
+        worktrees=worktrees,
+        queue=queue,
+    )
+
+
+def _is_dirty(repo: Repository, path: Path) -> bool:
+    return bool(repo.git.at(path).out("status", "--porcelain", "--untracked-files=normal"))
+
+
+def lookup_slot(conn: sqlite3.Connection, name: str) -> Slot:
+    slot = find_slot(conn, name=name)
+    if slot is None:
+        known = ", ".join(s.name for s in all_slots(conn)) or "none"
+        raise WtpoolError(f"no slot named {name!r}", f"slots in this pool: {known}", ExitCode.USAGE)
+    return slot
+
+
+# --- adoption -------------------------------------------------------------------------------
+
+
+def orphaned_worktrees(repo: Repository, known: set[str]) -> list[WorktreeRecord]:
+    """Live worktrees under the pool directory with slot names that the state does not list."""
+    return [
+        record
+        for record in worktree_records(repo.git)
+        if record.path.parent == repo.pool_dir
+        and record.prunable is None
+        and record.path.is_dir()
+        and slot_number(record.path.name) is not None
+        and record.path.name not in known
+    ]
+
+
+def adopt_worktrees(repo: Repository, store: StateStore, base: str) -> list[str]:
+    """Record orphaned pool worktrees as slots again, e.g. after the state store was lost.
+
+    A worktree with nothing unique, detached as idle slots are, comes back idle. Anything else
+    comes back busy with no agent, so that `wtpool release` or `cleanup` salvages its work
+    rather than a new agent getting a slot full of someone else's changes.
+    """
+    with store.snapshot() as conn:
+        known = {slot.name for slot in all_slots(conn)}
+    plans = []
+    for record in orphaned_worktrees(repo, known):
+        work = inspect_work(repo.git.at(record.path), base)
+        idle = record.branch is None and work.is_empty
+        plans.append((record, SlotState.IDLE if idle else SlotState.BUSY))
+    adopted = []
+    with store.transaction() as conn:
+        for record, state in plans:
+            number = slot_number(record.path.name)
+            if number is None or find_slot(conn, name=record.path.name) is not None:
+                continue
+            insert_slot(conn, number, state)
+            update_slot(conn, record.path.name, state=state, branch=record.branch)
+            adopted.append(record.path.name)
+    return adopted

@@ -1,0 +1,180 @@
+"""Turning library results into what a person reads, or into JSON for scripts.
+
+JSON is the dataclass itself: its fields, plus its derived properties (`complete`, `healthy`),
+so scripts never have to recompute what the table shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from worktree_pool.claims import AcquireResult, ReleaseResult
+    from worktree_pool.coordinator import CleanupResult
+    from worktree_pool.doctor import DoctorReport
+    from worktree_pool.pool import InitResult, ScaleResult, StatusReport
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        for name, attr in vars(type(value)).items():
+            if isinstance(attr, property):
+                data[name] = to_jsonable(getattr(value, name))
+        return data
+    if isinstance(value, list | tuple):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(to_jsonable(value), indent=2))
+
+
+def show_init(result: InitResult) -> None:
+    console.print(
+        f"pool at {escape(result.pool_dir)}: base [bold]{result.base}[/], "
+        f"{result.min} to {result.max} slots"
+    )
+    if result.config_written:
+        console.print(f"wrote the default configuration to {escape(result.config_written)}")
+    if result.bounds_changed:
+        console.print(f"bounds changed to {result.min}..{result.max}")
+    for name in result.adopted:
+        console.print(f"adopted existing worktree {name}")
+    if result.created:
+        console.print(f"created {', '.join(result.created)}")
+    elif not (result.adopted or result.bounds_changed):
+        console.print("nothing to do: the pool already exists")
+
+
+def show_status(report: StatusReport) -> None:
+    pool = report.pool
+    console.print(
+        f"[bold]{escape(pool.root)}[/]  base [bold]{pool.base}[/]  "
+        f"slots {pool.size} (min {pool.min}, max {pool.max})  queue {len(report.queue)}"
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("slot", "state", "agent", "task", "branch", "head", "dirty"):
+        table.add_column(column)
+    for slot in report.worktrees:
+        dirty = "missing" if slot.dirty is None else "yes" if slot.dirty else ""
+        table.add_row(
+            slot.name,
+            _state_style(slot.state),
+            slot.agent or "",
+            slot.task or "",
+            slot.branch or ("detached" if slot.head else ""),
+            (slot.head or "")[:10],
+            dirty,
+        )
+    console.print(table)
+    for position, request in enumerate(report.queue, start=1):
+        task = f" for task {request.task}" if request.task else ""
+        console.print(
+            f"queued #{position}: agent {request.agent}{task} since {request.requested_at}"
+        )
+
+
+def _state_style(state: str) -> str:
+    colour = {"idle": "green", "busy": "yellow"}.get(state, "red")
+    return f"[{colour}]{state}[/]"
+
+
+def show_acquire(result: AcquireResult) -> None:
+    if result.queued:
+        again = " (already queued)" if result.already_held else ""
+        console.print(
+            f"queued{again}: agent {result.agent} is number {result.queue_position} in line; "
+            f"the pool is at its maximum. Run the same command again to check."
+        )
+        return
+    how = (
+        "already held"
+        if result.already_held
+        else "created and acquired"
+        if result.created
+        else "acquired"
+    )
+    console.print(f"{how} [bold]{result.slot}[/] for agent {result.agent}")
+    console.print(f"  path:   {escape(result.path)}")
+    console.print(f"  branch: {result.branch}" + (" (resumed)" if result.resumed else ""))
+
+
+def show_release(result: ReleaseResult) -> None:
+    if result.was_idle:
+        console.print(f"{result.slot} was already idle")
+        return
+    console.print(
+        f"released {result.slot}" + (f" from agent {result.agent}" if result.agent else "")
+    )
+    if result.salvage_branch:
+        console.print(f"  saved {result.saved} to branch [bold]{result.salvage_branch}[/]")
+    if result.branch_kept:
+        console.print(f"  kept branch {result.branch_kept}: it holds commits not yet merged")
+    if result.branch_deleted:
+        console.print(f"  deleted branch {result.branch_deleted}: the base already contains it")
+    if result.handed_to:
+        console.print(f"  handed {result.slot} to queued agent {result.handed_to}")
+    if result.handoff_error:
+        console.print(f"  [red]{escape(result.handoff_error)}[/]")
+
+
+def show_scale(result: ScaleResult) -> None:
+    if result.created:
+        console.print(f"created {', '.join(result.created)}")
+    if result.removed:
+        console.print(f"removed {', '.join(result.removed)}")
+    for kept in result.kept:
+        console.print(f"kept {kept.name}: {escape(kept.reason)}")
+    console.print(f"pool size {result.before} -> {result.after} (target {result.target})")
+
+
+def show_cleanup(result: CleanupResult) -> None:
+    for slot in result.slots:
+        if not slot.removed:
+            console.print(f"[red]kept {slot.name}: {escape(slot.error)}[/]")
+            continue
+        if slot.salvage_branch and slot.work:
+            console.print(
+                f"saved {slot.work.summary(result.base)} from {slot.name} "
+                f"to branch [bold]{slot.salvage_branch}[/]"
+            )
+        elif slot.discarded and slot.work:
+            console.print(f"[red]discarded from {slot.name}: {slot.work.summary(result.base)}[/]")
+            for path in (*slot.work.staged, *slot.work.unstaged, *slot.work.untracked):
+                console.print(f"  {escape(path)}")
+        console.print(f"removed {slot.name}")
+    for branch in result.deleted_branches:
+        console.print(f"deleted merged branch {branch}")
+    for path in result.left_alone:
+        console.print(
+            f"left alone {escape(path)}: not a git worktree, so wtpool cannot vouch for it"
+        )
+    for agent in result.dropped_requests:
+        console.print(f"dropped the queued request of agent {agent}")
+    if not (result.slots or result.deleted_branches):
+        console.print("nothing to clean up")
+
+
+def show_doctor(report: DoctorReport) -> None:
+    if not report.findings:
+        console.print("no problems found")
+        return
+    for finding in report.findings:
+        mark = "[green]fixed[/]" if finding.fixed else "[red]found[/]"
+        console.print(f"{mark} {finding.kind}: {escape(finding.detail)}")
+        console.print(f"      repair: {escape(finding.repair)}")
+    if not report.fix:
+        console.print("run `wtpool doctor --fix` to repair")

@@ -1,0 +1,144 @@
+"""Slot and queue records in the state store, and the states a slot moves through.
+
+    preparing -> idle <-> busy -> releasing -> idle
+    idle -> removing -> (gone)
+    preparing -> busy            (a new slot created for an acquire, or a queued hand-off)
+
+`preparing`, `releasing` and `removing` are transient: the process that set them (`owner_pid`)
+is doing git work on the slot outside any transaction. If it dies, `wtpool doctor --fix` finishes
+or undoes that work; while it lives, nobody else touches the slot.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from worktree_pool.state import utc_now
+
+SLOT_PREFIX = "pool-wt-"
+
+
+class SlotState(StrEnum):
+    PREPARING = "preparing"
+    IDLE = "idle"
+    BUSY = "busy"
+    RELEASING = "releasing"
+    REMOVING = "removing"
+
+
+TRANSIENT_STATES = (SlotState.PREPARING, SlotState.RELEASING, SlotState.REMOVING)
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    number: int
+    state: SlotState
+    branch: str | None
+    agent: str | None
+    task: str | None
+    owner_pid: int | None
+    acquired_at: str | None
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Slot:
+        values = dict(row)
+        values["state"] = SlotState(values["state"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class QueuedRequest:
+    id: int
+    agent: str
+    task: str | None
+    requested_at: str
+
+
+def slot_name(number: int) -> str:
+    return f"{SLOT_PREFIX}{number}"
+
+
+def slot_number(name: str) -> int | None:
+    suffix = name.removeprefix(SLOT_PREFIX)
+    if name.startswith(SLOT_PREFIX) and suffix.isdigit() and not suffix.startswith("0"):
+        return int(suffix)
+    return None
+
+
+def all_slots(conn: sqlite3.Connection) -> list[Slot]:
+    rows = conn.execute("SELECT * FROM slots ORDER BY number").fetchall()
+    return [Slot.from_row(row) for row in rows]
+
+
+def find_slot(conn: sqlite3.Connection, **where: str) -> Slot | None:
+    ((column, value),) = where.items()
+    if column not in ("name", "agent", "task"):
+        raise ValueError(column)
+    row = conn.execute(f"SELECT * FROM slots WHERE {column} = ?", (value,)).fetchone()
+    return Slot.from_row(row) if row else None
+
+
+def insert_slot(
+    conn: sqlite3.Connection,
+    number: int,
+    state: SlotState,
+    agent: str | None = None,
+    task: str | None = None,
+) -> Slot:
+    now = utc_now()
+    conn.execute(
+        "INSERT INTO slots (name, number, state, agent, task, owner_pid, acquired_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            slot_name(number),
+            number,
+            state,
+            agent,
+            task,
+            os.getpid() if state in TRANSIENT_STATES else None,
+            now if agent else None,
+            now,
+        ),
+    )
+    found = find_slot(conn, name=slot_name(number))
+    assert found is not None
+    return found
+
+
+def update_slot(conn: sqlite3.Connection, name: str, **changes: Any) -> None:
+    """Change a slot's columns; entering a transient state records this process as the owner."""
+    if "state" in changes:
+        changes.setdefault(
+            "owner_pid", os.getpid() if changes["state"] in TRANSIENT_STATES else None
+        )
+    changes["updated_at"] = utc_now()
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    conn.execute(f"UPDATE slots SET {assignments} WHERE name = ?", (*changes.values(), name))
+
+
+def delete_slot(conn: sqlite3.Connection, name: str) -> None:
+    conn.execute("DELETE FROM slots WHERE name = ?", (name,))
+
+
+def queued_requests(conn: sqlite3.Connection) -> list[QueuedRequest]:
+    rows = conn.execute("SELECT * FROM queue ORDER BY id").fetchall()
+    return [QueuedRequest(**dict(row)) for row in rows]
+
+
+def owner_alive(slot: Slot) -> bool:
+    """Whether the process that put `slot` in a transient state is still running."""
+    if slot.owner_pid is None:
+        return False
+    try:
+        os.kill(slot.owner_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

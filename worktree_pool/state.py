@@ -1,0 +1,166 @@
+"""The SQLite state store at `.agent-worktrees/state.db`.
+
+It records intent (which slot is claimed by whom, which requests wait); git and the filesystem
+remain the truth, and `wtpool doctor` reconciles the two. Many wtpool processes use the store at
+once, so it runs in WAL mode with a busy timeout, and every change is one `BEGIN IMMEDIATE`
+transaction: the write lock is taken up front, so two processes can never both read "slot 3 is
+idle" and both claim it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from worktree_pool.errors import WtpoolError
+
+# Each entry upgrades the schema by one version; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE pool (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        min_slots INTEGER NOT NULL,
+        max_slots INTEGER NOT NULL,
+        base_branch TEXT NOT NULL,
+        closing INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE slots (
+        name TEXT PRIMARY KEY,
+        number INTEGER NOT NULL UNIQUE,
+        state TEXT NOT NULL
+            CHECK (state IN ('preparing', 'idle', 'busy', 'releasing', 'removing')),
+        branch TEXT,
+        agent TEXT UNIQUE,
+        task TEXT UNIQUE,
+        owner_pid INTEGER,
+        acquired_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL UNIQUE,
+        task TEXT UNIQUE,
+        requested_at TEXT NOT NULL
+    );
+    """,
+)
+
+STATE_FILE_MODE = 0o600
+POOL_DIR_MODE = 0o700
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class StateStore:
+    def __init__(self, path: Path, busy_timeout: float) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._conn = self._connect()
+
+    @classmethod
+    def create(cls, path: Path, busy_timeout: float) -> StateStore:
+        """Open the store, creating it (0600) if it does not exist yet."""
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, STATE_FILE_MODE)
+        try:
+            os.fchmod(fd, STATE_FILE_MODE)
+        finally:
+            os.close(fd)
+        return cls(path, busy_timeout)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            # isolation_level=None: we issue BEGIN ourselves, so Python's sqlite3 module never
+            # opens a deferred transaction behind our back.
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if version > len(MIGRATIONS):
+                raise WtpoolError(
+                    f"state store {self.path} has schema version {version}, newer than this "
+                    f"wtpool understands ({len(MIGRATIONS)})",
+                    "upgrade wtpool",
+                )
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            if row is None:
+                conn.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS),))
+            elif version != len(MIGRATIONS):
+                conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic change: the write lock is held from the first read to the commit."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read of several tables, without blocking writers (WAL)."""
+        try:
+            self._conn.execute("BEGIN")
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
+        try:
+            yield self._conn
+        finally:
+            self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _translate(self, exc: sqlite3.DatabaseError) -> WtpoolError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return WtpoolError(
+                f"another wtpool process held the state store for over {self.busy_timeout:g} s",
+                "try again, or raise timeouts.state_lock in wtpool.yaml",
+            )
+        if "readonly" in text or "read-only" in text:
+            return WtpoolError(
+                f"state store {self.path} is read-only",
+                "give your user write access to it and to its directory",
+            )
+        if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
+            return WtpoolError(f"cannot open state store {self.path}: {text}")
+        return WtpoolError(
+            f"state store {self.path} is corrupt: {text}",
+            f"move it aside (mv {self.path} {self.path}.corrupt), then run `wtpool doctor --fix`"
+            " to adopt the slots that exist on disk",
+        )
