@@ -54,7 +54,6 @@ class AcquireResult:
 
 def acquire(repo: Repository, store: StateStore, agent: str, task: str | None) -> AcquireResult:
     ensure_valid_names(agent=agent, task=task)
-    registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
         held = find_slot(conn, agent=agent)
@@ -76,7 +75,7 @@ def acquire(repo: Repository, store: StateStore, agent: str, task: str | None) -
             )
             claimed, created = idle.name, False
         elif len(all_slots(conn)) < pool.max:
-            (number,) = free_slot_numbers(repo, conn, registered, 1)
+            (number,) = free_slot_numbers(repo, conn, registered_paths(repo), 1)
             claimed = insert_slot(conn, number, SlotState.PREPARING, agent, task).name
             created = True
         else:

@@ -23,7 +23,7 @@ from worktree_pool.repo import Repository
 from worktree_pool.salvage import UniqueWork, inspect_work, salvage
 from worktree_pool.slots import TRANSIENT_STATES, all_slots, owner_alive, slot_number
 from worktree_pool.state import StateStore
-from worktree_pool.worktrees import BRANCH_NAMESPACE, remove_worktree
+from worktree_pool.worktrees import BRANCH_NAMESPACE, prune_worktrees, remove_worktree
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         outcome = _clean_slot(repo, name, records.get(name), base, force)
         if outcome is not None:
             result.slots.append(outcome)
-    repo.git.run("worktree", "prune")
+    prune_worktrees(repo)
     failed = {slot.name for slot in result.slots if not slot.removed}
     result.left_alone.extend(_stray_directories(repo, exclude=failed))
     result.deleted_branches.extend(_delete_merged_branches(repo, base))

@@ -29,7 +29,7 @@ from worktree_pool.slots import (
     update_slot,
 )
 from worktree_pool.state import StateStore
-from worktree_pool.worktrees import base_tip, branch_for, check_out_branch
+from worktree_pool.worktrees import base_tip, branch_for, check_out_branch, prune_worktrees
 
 
 @dataclass
@@ -151,7 +151,7 @@ def _examine(repo: Repository, store: StateStore, fix: bool) -> DoctorReport:
                     f"git worktree record {record.path} is stale: {record.prunable}",
                     "prune git's stale worktree records",
                 ),
-                lambda: repo.git.run("worktree", "prune"),
+                lambda: prune_worktrees(repo),
             )
     return report
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +103,7 @@ class WorktreeRecord:
 
 def worktree_records(git: Git) -> list[WorktreeRecord]:
     records: list[WorktreeRecord] = []
-    output = git.out("worktree", "list", "--porcelain", "-z")
+    output = _list_worktrees(git)
     for block in output.split("\0\0"):
         fields: dict[str, str] = {}
         for item in block.split("\0"):
@@ -122,6 +123,21 @@ def worktree_records(git: Git) -> list[WorktreeRecord]:
             )
         )
     return records
+
+
+def _list_worktrees(git: Git) -> str:
+    # While another process runs `git worktree add`, its administrative directory exists
+    # before its files are written, and `git worktree list` fails on the half-made entry.
+    # That window is a few milliseconds, so waiting it out is the fix.
+    args = ("worktree", "list", "--porcelain", "-z")
+    for attempt in range(1, 30):
+        result = git.run(*args, check=False)
+        if result.returncode == 0:
+            return result.stdout
+        if "failed to read" not in result.stderr:
+            break
+        time.sleep(0.01 * attempt)
+    raise git.failure(args, result)
 
 
 def resolve(git: Git, rev: str) -> str | None:

@@ -89,17 +89,16 @@ class StateStore:
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        # Most opens find the schema current; checking that with a plain read keeps every
+        # wtpool invocation from queueing for the write lock just to start up.
+        if self._version(conn) == len(MIGRATIONS):
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = conn.execute("SELECT version FROM schema_version").fetchone()
             version = row[0] if row else 0
-            if version > len(MIGRATIONS):
-                raise WtpoolError(
-                    f"state store {self.path} has schema version {version}, newer than this "
-                    f"wtpool understands ({len(MIGRATIONS)})",
-                    "upgrade wtpool",
-                )
+            self._check_not_newer(version)
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):
                     if statement.strip():
@@ -112,6 +111,25 @@ class StateStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        try:
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
+        version = row[0] if row else 0
+        self._check_not_newer(version)
+        return version
+
+    def _check_not_newer(self, version: int) -> None:
+        if version > len(MIGRATIONS):
+            raise WtpoolError(
+                f"state store {self.path} has schema version {version}, newer than this "
+                f"wtpool understands ({len(MIGRATIONS)})",
+                "upgrade wtpool",
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

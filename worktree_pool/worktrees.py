@@ -13,6 +13,11 @@ Separate namespaces keep an agent and a task with the same name apart, and keep 
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from worktree_pool.errors import WtpoolError
 from worktree_pool.gitops import branch_exists, is_ancestor, resolve
 from worktree_pool.repo import Repository
@@ -34,14 +39,39 @@ def base_tip(repo: Repository, base_branch: str) -> str:
     return tip
 
 
+@contextmanager
+def worktree_registry_lock(repo: Repository) -> Iterator[None]:
+    """Serialize wtpool's changes to git's list of worktrees.
+
+    Git does not guard `.git/worktrees/` against concurrent writers: while one process runs
+    `git worktree add`, another's `add` can fail reading the half-written entry. Only the
+    registration is serialized; checking files out, the slow part, happens outside the lock.
+    """
+    fd = os.open(repo.pool_dir / ".worktree-registry.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def add_worktree(repo: Repository, name: str, commit: str) -> None:
-    repo.git.run("worktree", "add", "--detach", str(repo.slot_path(name)), commit)
+    path = repo.slot_path(name)
+    with worktree_registry_lock(repo):
+        repo.git.run("worktree", "add", "--no-checkout", "--detach", str(path), commit)
+    repo.git.at(path).run("checkout", "--quiet", "--detach", commit)
 
 
 def remove_worktree(repo: Repository, name: str, *, discard: bool) -> None:
     """Remove a slot's worktree; without `discard`, git itself refuses if it is not clean."""
     force = ["--force", "--force"] if discard else []
-    repo.git.run("worktree", "remove", *force, str(repo.slot_path(name)))
+    with worktree_registry_lock(repo):
+        repo.git.run("worktree", "remove", *force, str(repo.slot_path(name)))
+
+
+def prune_worktrees(repo: Repository) -> None:
+    with worktree_registry_lock(repo):
+        repo.git.run("worktree", "prune")
 
 
 def check_out_branch(repo: Repository, name: str, branch: str, start: str, base: str) -> bool:

@@ -1,0 +1,167 @@
+"""Shared fixtures: real git repositories in temporary directories, and the real CLI.
+
+Nothing here mocks git or the filesystem. `wtpool(...)` runs the installed package in a fresh
+Python process, exactly as an agent's shell would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from worktree_pool.pool import init_pool, open_store
+from worktree_pool.repo import Repository, open_repository
+from worktree_pool.state import StateStore
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test Author",
+    "GIT_AUTHOR_EMAIL": "author@example.com",
+    "GIT_COMMITTER_NAME": "Test Author",
+    "GIT_COMMITTER_EMAIL": "author@example.com",
+}
+
+FILES = {
+    "README.md": "# sample\n",
+    ".gitignore": "*.log\nbuild/\n",
+    "src/app.py": "print('app')\n",
+    "src/util.py": "def helper():\n    return 1\n",
+    "docs/guide.md": "guide\n",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every git process, ours or wtpool's, sees the same identity and no user config."""
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    (tmp_path / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.rstrip("\n")
+
+
+def make_repo(path: Path, files: dict[str, str] = FILES) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "--quiet", "--initial-branch=main")
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    git(path, "add", "--all")
+    git(path, "commit", "--quiet", "-m", "initial")
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+@dataclass
+class Pool:
+    root: Path
+
+    @property
+    def repo(self) -> Repository:
+        return open_repository(self.root)
+
+    def store(self) -> StateStore:
+        return open_store(self.repo)
+
+    def slot(self, n: int) -> Path:
+        return self.root / ".agent-worktrees" / f"pool-wt-{n}"
+
+
+def make_pool(root: Path, minimum: int = 3, maximum: int = 10) -> Pool:
+    init_pool(open_repository(root), minimum, maximum, None)
+    return Pool(root)
+
+
+@pytest.fixture
+def pool(repo: Path) -> Pool:
+    return make_pool(repo)
+
+
+def wtpool(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "worktree_pool", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def wtpool_json(cwd: Path, *args: str) -> dict:
+    result = wtpool(cwd, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def snapshot(root: Path) -> dict[str, object]:
+    """Everything a wtpool command could change, to prove that a refused command changed nothing.
+
+    The state store is compared by its logical content: in WAL mode, merely closing a
+    connection may checkpoint and so rewrite bytes without changing any row.
+    """
+    state = root / ".agent-worktrees" / "state.db"
+    files = {}
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if relative.parts[0] == ".git" and relative.parts[1:2] != ("info",):
+            continue
+        if path.name.startswith("state.db"):
+            continue
+        files[str(relative)] = (
+            hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        )
+    return {
+        "files": files,
+        "state": _state_content(state),
+        "worktrees": _git_or_none(root, "worktree", "list", "--porcelain"),
+        "refs": _git_or_none(root, "for-each-ref"),
+        "config": (root / ".git" / "config").read_text() if (root / ".git").is_dir() else None,
+    }
+
+
+def _state_content(path: Path) -> object:
+    if not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return list(conn.iterdump())
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return path.read_bytes()
+
+
+def _git_or_none(root: Path, *args: str) -> str | None:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, fragment: str) -> None:
+    """The user-facing error contract: exit code, one `error:` line, an optional hint, no trace."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert lines, "nothing on stderr"
+    assert lines[0].startswith("error: "), result.stderr
+    assert fragment.lower() in lines[0].lower(), result.stderr
+    assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("hint: ")), result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""

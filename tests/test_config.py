@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.conftest import Pool, assert_one_line_error, wtpool
+from worktree_pool.config import Config, PoolSettings, TimeoutSettings, load_config, render_config
+from worktree_pool.errors import ExitCode, WtpoolError
+
+COMMITTED_DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "wtpool.yaml"
+
+
+def test_committed_config_file_is_the_builtin_defaults() -> None:
+    assert load_config(COMMITTED_DEFAULTS) == Config()
+    # The text too, so that the comments documenting each key cannot drift either.
+    assert COMMITTED_DEFAULTS.read_text() == render_config(Config())
+
+
+def test_every_key_has_a_comment() -> None:
+    lines = render_config(Config()).splitlines()
+    keys = [i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+    assert keys, "no keys rendered"
+    for index in keys:
+        assert lines[index - 1].lstrip().startswith("#"), f"no comment above {lines[index]!r}"
+
+
+@given(
+    minimum=st.integers(1, 64),
+    extra=st.integers(0, 63),
+    base=st.none() | st.from_regex(r"[a-z][a-z0-9/_-]{0,20}", fullmatch=True),
+    clean=st.booleans(),
+    git_timeout=st.floats(0.5, 10_000, allow_nan=False),
+)
+def test_any_valid_config_survives_a_round_trip(
+    tmp_path_factory: pytest.TempPathFactory,
+    minimum: int,
+    extra: int,
+    base: str | None,
+    clean: bool,
+    git_timeout: float,
+) -> None:
+    config = Config(
+        pool=PoolSettings(
+            min=minimum, max=min(64, minimum + extra), base=base, clean_ignored=clean
+        ),
+        timeouts=TimeoutSettings(git=git_timeout),
+    )
+    path = tmp_path_factory.mktemp("cfg") / "wtpool.yaml"
+    path.write_text(render_config(config))
+    assert load_config(path) == config
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("pool:\n  maxx: 3\n", ["unknown key pool.maxx"]),
+        ("pools: {}\n", ["unknown key pools"]),
+        ("pool:\n  max: ten\n", ["pool.max", "an integer", "'ten'"]),
+        ("pool:\n  min: true\n", ["pool.min", "an integer"]),
+        ("pool:\n  clean_ignored: 1\n", ["pool.clean_ignored", "true or false"]),
+        ("pool:\n  base: 7\n", ["pool.base", "a string or null"]),
+        ("timeouts:\n  git: soon\n", ["timeouts.git", "a number"]),
+        ("pool: 5\n", ["pool must be a mapping"]),
+        ("- a\n- b\n", ["the top level must be a mapping"]),
+        ("pool:\n  min: 5\n  max: 2\n", ["minimum 5 is above the maximum 2"]),
+        ("pool: [unclosed\n", ["invalid YAML at line"]),
+    ],
+)
+def test_config_errors_name_the_file_the_key_and_the_type(
+    tmp_path: Path, text: str, fragments: list[str]
+) -> None:
+    path = tmp_path / "wtpool.yaml"
+    path.write_text(text)
+    with pytest.raises(WtpoolError) as caught:
+        load_config(path)
+    assert caught.value.code == ExitCode.USAGE
+    assert str(path) in caught.value.message
+    for fragment in fragments:
+        assert fragment in caught.value.message
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    layers = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    layers += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = tmp_path / "wtpool.yaml"
+    path.write_text("\n".join(layers) + "\n")
+    with pytest.raises(WtpoolError, match="unknown key a0"):
+        load_config(path)
+
+
+def _config_source(cwd: Path, *args: str) -> dict:
+    result = wtpool(cwd, *args, "config", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_discovery_prefers_flag_then_repository_file_then_defaults(repo: Path) -> None:
+    defaults = _config_source(repo)
+    assert defaults["source"] is None
+    assert defaults["config"] == dataclasses.asdict(Config())
+
+    (repo / "wtpool.yaml").write_text("pool:\n  max: 7\n")
+    found = _config_source(repo / "src")
+    assert found["source"] == str(repo / "wtpool.yaml")
+    assert found["config"]["pool"]["max"] == 7
+
+    elsewhere = repo.parent / "other.yaml"
+    elsewhere.write_text("pool:\n  max: 5\n")
+    chosen = _config_source(repo, "--config", str(elsewhere))
+    assert chosen["source"] == str(elsewhere)
+    assert chosen["config"]["pool"]["max"] == 5
+
+
+def test_repository_config_supplies_init_defaults(repo: Path) -> None:
+    (repo / "wtpool.yaml").write_text("pool:\n  min: 2\n  max: 4\n")
+    assert wtpool(repo, "init").returncode == 0
+    status = json.loads(wtpool(repo, "status", "--json").stdout)
+    assert (status["pool"]["min"], status["pool"]["max"]) == (2, 4)
+    assert len(status["worktrees"]) == 2
+
+
+def test_init_writes_the_documented_config_with_the_chosen_values(repo: Path) -> None:
+    assert wtpool(repo, "init", "--min", "2", "--max", "5").returncode == 0
+    written = load_config(repo / "wtpool.yaml")
+    assert (written.pool.min, written.pool.max, written.pool.base) == (2, 5, "main")
+    assert written.timeouts == TimeoutSettings()
+
+
+def test_a_bad_repository_config_blocks_every_command(pool: Pool) -> None:
+    (pool.root / "wtpool.yaml").write_text("pool:\n  max: many\n")
+    result = wtpool(pool.root, "status")
+    assert_one_line_error(result, 2, "pool.max must be an integer")

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pool, assert_one_line_error, snapshot, wtpool
+from worktree_pool.errors import WtpoolError
+from worktree_pool.state import MIGRATIONS, StateStore
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_store_is_private_wal_and_versioned(pool: Pool) -> None:
+    state = pool.root / ".agent-worktrees" / "state.db"
+    assert _mode(state.parent) == 0o700
+    assert _mode(state) == 0o600
+    conn = sqlite3.connect(state)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == len(MIGRATIONS)
+    finally:
+        conn.close()
+
+
+def test_wal_side_files_are_private_too(pool: Pool) -> None:
+    store = pool.store()
+    with store.transaction() as conn:
+        conn.execute("UPDATE pool SET min_slots = min_slots")
+        # While a connection is open the -wal and -shm files exist.
+        for suffix in ("-wal", "-shm"):
+            side = pool.root / ".agent-worktrees" / f"state.db{suffix}"
+            assert side.exists()
+            assert _mode(side) == 0o600
+    store.close()
+
+
+def test_a_writer_waits_for_another_then_reports_the_lock(pool: Pool) -> None:
+    state = pool.root / ".agent-worktrees" / "state.db"
+    blocker = sqlite3.connect(state, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        store = StateStore(state, busy_timeout=0.2)
+        with pytest.raises(WtpoolError, match="held the state store"), store.transaction():
+            pass
+        store.close()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
+def test_a_change_that_fails_is_rolled_back(pool: Pool) -> None:
+    store = pool.store()
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        conn.execute("DELETE FROM slots")
+        raise RuntimeError("boom")
+    with store.snapshot() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM slots").fetchone()[0] == 3
+    store.close()
+
+
+def test_corrupt_store_is_reported_and_left_untouched(pool: Pool) -> None:
+    state = pool.root / ".agent-worktrees" / "state.db"
+    for side in state.parent.glob("state.db-*"):
+        side.unlink()
+    state.write_bytes(b"this is not a database" * 100)
+    before = snapshot(pool.root)
+    result = wtpool(pool.root, "status")
+    assert_one_line_error(result, 1, "is corrupt")
+    assert "hint: move it aside" in result.stderr
+    assert snapshot(pool.root) == before
+
+
+def test_store_from_a_newer_wtpool_is_refused(pool: Pool) -> None:
+    conn = sqlite3.connect(pool.root / ".agent-worktrees" / "state.db")
+    conn.execute("UPDATE schema_version SET version = 999")
+    conn.commit()
+    conn.close()
+    assert_one_line_error(wtpool(pool.root, "status"), 1, "newer than this wtpool understands")
