@@ -1,0 +1,183 @@
+"""Bad input: one `error:` line, a non-zero exit code, no traceback, and nothing changed.
+
+Each row names a starting situation, the command, the expected exit code (2: what was typed or
+written is wrong; 1: it could not be done) and a fragment of the message.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import assert_one_line_error, git, make_pool, make_repo, snapshot, wtpool
+from worktree_pool.claims import acquire
+
+
+def _plain_dir(tmp: Path) -> Path:
+    path = tmp / "not-a-repo"
+    path.mkdir()
+    return path
+
+
+def _empty_repo(tmp: Path) -> Path:
+    path = tmp / "empty"
+    path.mkdir()
+    git(path, "init", "--quiet")
+    return path
+
+
+def _bare_repo(tmp: Path) -> Path:
+    path = tmp / "bare.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(path)], check=True)
+    return path
+
+
+def _repo(tmp: Path) -> Path:
+    return make_repo(tmp / "repo")
+
+
+def _detached_repo(tmp: Path) -> Path:
+    root = make_repo(tmp / "repo")
+    git(root, "checkout", "--quiet", "--detach")
+    return root
+
+
+def _pool_dir_is_a_file(tmp: Path) -> Path:
+    root = make_repo(tmp / "repo")
+    (root / ".agent-worktrees").write_text("oops")
+    return root
+
+
+def _pool(tmp: Path) -> Path:
+    """A pool of 3 (max 10) where agent `holder` has pool-wt-1 for task `taken`."""
+    root = make_repo(tmp / "repo")
+    pool = make_pool(root)
+    acquire(pool.repo, pool.store(), "holder", "taken")
+    return root
+
+
+def _full_pool(tmp: Path) -> Path:
+    root = make_repo(tmp / "repo")
+    pool = make_pool(root, minimum=1, maximum=1)
+    acquire(pool.repo, pool.store(), "holder", "taken")
+    return root
+
+
+def _corrupt_pool(tmp: Path) -> Path:
+    root = _pool(tmp)
+    state = root / ".agent-worktrees" / "state.db"
+    for side in state.parent.glob("state.db-*"):
+        side.unlink()
+    state.write_bytes(b"\x00garbage" * 64)
+    return root
+
+
+def _pool_with_config(text: str) -> Callable[[Path], Path]:
+    def setup(tmp: Path) -> Path:
+        root = _pool(tmp)
+        (root / "wtpool.yaml").write_text(text)
+        return root
+
+    return setup
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+)
+
+CASES = [
+    # where the command runs
+    ("not a repo", _plain_dir, ["status"], 2, "not inside a git repository"),
+    ("not a repo: init", _plain_dir, ["init"], 2, "not inside a git repository"),
+    ("no commits", _empty_repo, ["init"], 2, "no commits yet"),
+    ("bare repo", _bare_repo, ["init"], 2, "is a bare repository"),
+    ("detached main, no --base", _detached_repo, ["init"], 2, "HEAD is detached"),
+    ("pool dir is a file", _pool_dir_is_a_file, ["init"], 1, "is not a directory"),
+    ("no pool yet", _repo, ["status"], 1, "no wtpool pool"),
+    ("no pool yet: acquire", _repo, ["acquire", "--agent", "a"], 1, "no wtpool pool"),
+    ("corrupt state", _corrupt_pool, ["status"], 1, "is corrupt"),
+    ("corrupt state: acquire", _corrupt_pool, ["acquire", "--agent", "a"], 1, "is corrupt"),
+    # init arguments
+    ("unknown base", _repo, ["init", "--base", "nosuch"], 2, "unknown base branch"),
+    ("base that is a path", _repo, ["init", "--base", "../main"], 2, "unknown base branch"),
+    ("min 0", _repo, ["init", "--min", "0"], 2, "between 1 and 64"),
+    ("min -1", _repo, ["init", "--min", "-1"], 2, "between 1 and 64"),
+    ("max 65", _repo, ["init", "--max", "65"], 2, "between 1 and 64"),
+    ("min above max", _repo, ["init", "--min", "5", "--max", "3"], 2, "above the maximum"),
+    ("min four", _repo, ["init", "--min", "four"], 2, "invalid value for '--min'"),
+    ("other base on a pool", _pool, ["init", "--base", "other"], 2, "already uses base"),
+    ("max below size", _pool, ["init", "--max", "2", "--min", "1"], 2, "more than the new max"),
+    # names
+    ("agent with space", _pool, ["acquire", "--agent", "has space"], 2, "invalid agent name"),
+    ("agent ../", _pool, ["acquire", "--agent", "../etc"], 2, "invalid agent name"),
+    ("agent ;", _pool, ["acquire", "--agent", "a;rm -rf /"], 2, "invalid agent name"),
+    ("agent quote", _pool, ["acquire", "--agent", "it's"], 2, "invalid agent name"),
+    ("agent unicode", _pool, ["acquire", "--agent", "agént"], 2, "invalid agent name"),
+    ("agent 70 chars", _pool, ["acquire", "--agent", "a" * 70], 2, "invalid agent name"),
+    ("agent a..b", _pool, ["acquire", "--agent", "a..b"], 2, "invalid agent name"),
+    ("agent .lock", _pool, ["acquire", "--agent", "x.lock"], 2, "invalid agent name"),
+    ("agent empty", _pool, ["acquire", "--agent", ""], 2, "invalid agent name"),
+    ("task with slash", _pool, ["acquire", "--agent", "a", "--task", "a/b"], 2, "invalid task"),
+    ("no agent", _pool, ["acquire"], 2, "missing option '--agent'"),
+    # claims
+    ("task held by another", _pool, ["acquire", "--agent", "b", "--task", "taken"], 1, "held by"),
+    ("holder, other task", _pool, ["acquire", "--agent", "holder", "--task", "t2"], 2, "already"),
+    ("full pool, same task", _full_pool, ["acquire", "--agent", "b", "--task", "taken"], 1, "held"),
+    # slots
+    ("unknown slot", _pool, ["release", "pool-wt-99"], 2, "no slot named 'pool-wt-99'"),
+    ("slot ../", _pool, ["release", "../pool-wt-1"], 2, "invalid slot name"),
+    ("slot absolute", _pool, ["release", "/tmp/pool-wt-1"], 2, "invalid slot name"),
+    ("release outside a slot", _pool, ["release"], 2, "not inside a slot"),
+    # scale
+    ("scale by 0", _pool, ["scale", "up", "--by", "0"], 2, "at least 1"),
+    ("scale by -1", _pool, ["scale", "down", "--by", "-1"], 2, "at least 1"),
+    ("scale to 11", _pool, ["scale", "--to", "11"], 2, "between 3 and 10"),
+    ("scale to 0", _pool, ["scale", "--to", "0"], 2, "between 3 and 10"),
+    ("scale below min", _pool, ["scale", "down"], 2, "between 3 and 10"),
+    ("scale sideways", _pool, ["scale", "sideways"], 2, "'sideways' is not one of"),
+    ("scale up and to", _pool, ["scale", "up", "--to", "4"], 2, "either"),
+    ("scale nothing", _pool, ["scale"], 2, "either"),
+    ("scale to four", _pool, ["scale", "--to", "four"], 2, "invalid value for '--to'"),
+    # configuration
+    ("config missing", _pool, ["--config", "nope.yaml", "status"], 2, "does not exist"),
+    ("config unknown key", _pool_with_config("pool:\n  mx: 1\n"), ["status"], 2, "unknown key"),
+    ("config wrong type", _pool_with_config("pool:\n  max: x\n"), ["status"], 2, "an integer"),
+    ("config bad yaml", _pool_with_config("pool: [\n"), ["status"], 2, "invalid YAML"),
+    ("config alias bomb", _pool_with_config(ALIAS_BOMB), ["status"], 2, "unknown key a"),
+    ("config not a map", _pool_with_config("just text\n"), ["status"], 2, "must be a mapping"),
+    # the command line itself
+    ("unknown command", _pool, ["frobnicate"], 2, "no such command"),
+    ("unknown option", _pool, ["status", "--verbose"], 2, "no such option"),
+]
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "code", "fragment"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_bad_input_is_refused_cleanly(
+    tmp_path: Path,
+    setup: Callable[[Path], Path],
+    args: list[str],
+    code: int,
+    fragment: str,
+) -> None:
+    cwd = setup(tmp_path)
+    before = snapshot(cwd)
+    result = wtpool(cwd, *args)
+    assert_one_line_error(result, code, fragment)
+    assert snapshot(cwd) == before
+
+
+def test_the_table_is_large_enough() -> None:
+    assert len(CASES) >= 40
+
+
+def test_debug_shows_the_traceback_for_unexpected_errors(tmp_path: Path) -> None:
+    root = _corrupt_pool(tmp_path)
+    result = wtpool(root, "--debug", "status")
+    assert result.returncode != 0 and "Traceback" in result.stderr

@@ -1,0 +1,141 @@
+"""Cleanup must remove every slot and lose nothing: each kind of unique work ends on a branch."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tests.conftest import Pool, git, wtpool, wtpool_json
+from worktree_pool.claims import acquire
+
+
+def _blob(repo: Path, content: bytes) -> str:
+    return subprocess.run(
+        ["git", "hash-object", "--stdin"], cwd=repo, input=content, capture_output=True, check=True
+    ).stdout.decode().strip()
+
+
+def _objects_reachable_from(repo: Path, branches: list[str]) -> set[str]:
+    listing = git(repo, "rev-list", "--objects", *branches)
+    return {line.split(" ", 1)[0] for line in listing.splitlines()}
+
+
+def _put_unique_work_in_every_way(pool: Pool) -> dict[str, bytes]:
+    """One slot per kind of unique work; returns every content that must survive."""
+    for agent in ("unstaged", "staged", "untracked", "committed"):
+        acquire(pool.repo, pool.store(), agent, None)
+    survivors: dict[str, bytes] = {}
+
+    unstaged = pool.slot(1)
+    survivors["unstaged edit"] = b"print('edited, never staged')\n"
+    (unstaged / "src" / "app.py").write_bytes(survivors["unstaged edit"])
+    (unstaged / "docs" / "guide.md").unlink()  # a deletion is work too
+
+    staged = pool.slot(2)
+    survivors["staged version"] = b"staged version\n"
+    survivors["later unstaged version"] = b"edited again after staging\n"
+    (staged / "src" / "util.py").write_bytes(survivors["staged version"])
+    git(staged, "add", "src/util.py")
+    (staged / "src" / "util.py").write_bytes(survivors["later unstaged version"])
+    survivors["staged new file"] = b"brand new and staged\n"
+    (staged / "added.txt").write_bytes(survivors["staged new file"])
+    git(staged, "add", "added.txt")
+
+    untracked = pool.slot(3)
+    survivors["untracked file"] = b"notes nobody committed\n"
+    (untracked / "notes" / "deep").mkdir(parents=True)
+    (untracked / "notes" / "deep" / "idea with spaces.txt").write_bytes(survivors["untracked file"])
+    (untracked / "trace.log").write_text("ignored output is not work\n")
+
+    committed = pool.slot(4)
+    survivors["committed change"] = b"committed but never merged\n"
+    (committed / "feature.py").write_bytes(survivors["committed change"])
+    git(committed, "add", "feature.py")
+    git(committed, "commit", "--quiet", "-m", "unmerged feature")
+    return survivors
+
+
+def test_cleanup_salvages_every_kind_of_unique_work(pool: Pool) -> None:
+    survivors = _put_unique_work_in_every_way(pool)
+    deleted_file = b"guide\n"
+
+    result = wtpool_json(pool.root, "cleanup")
+
+    assert result["complete"]
+    salvaged = {slot["name"]: slot["salvage_branch"] for slot in result["slots"]}
+    assert all(salvaged[f"pool-wt-{n}"] for n in (1, 2, 3, 4)), salvaged
+    branches = [b for b in salvaged.values() if b]
+    assert git(pool.root, "branch", "--list", "wtpool/salvage/*").split() == sorted(branches)
+    reachable = _objects_reachable_from(pool.root, branches)
+    for what, content in survivors.items():
+        assert _blob(pool.root, content) in reachable, f"lost the {what}"
+    # The deletion is recorded too: the working-tree snapshot of slot 1 lacks the file.
+    files = git(pool.root, "ls-tree", "-r", "--name-only", salvaged["pool-wt-1"]).split("\n")
+    assert "docs/guide.md" not in files and _blob(pool.root, deleted_file) in reachable
+    # Staged and unstaged states are kept apart: the parent commit holds the index.
+    assert git(pool.root, "show", f"{salvaged['pool-wt-2']}~1:src/util.py") == "staged version"
+    assert (
+        git(pool.root, "show", f"{salvaged['pool-wt-2']}:src/util.py")
+        == "edited again after staging"
+    )
+    # Ignored files are not work and are not saved.
+    assert "trace.log" not in git(pool.root, "ls-tree", "-r", "--name-only", salvaged["pool-wt-3"])
+
+    assert not any((pool.root / ".agent-worktrees").glob("pool-wt-*"))
+    assert git(pool.root, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert wtpool(pool.root, "status").returncode == 1  # state cleared: no pool any more
+
+
+def test_cleanup_prints_each_salvage_branch(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    (pool.slot(1) / "draft.txt").write_text("draft\n")
+    result = wtpool(pool.root, "cleanup")
+    assert result.returncode == 0, result.stderr
+    branch = git(pool.root, "branch", "--list", "wtpool/salvage/*").strip()
+    assert branch.startswith("wtpool/salvage/pool-wt-1-")
+    assert branch in result.stdout
+
+
+def test_cleanup_deletes_merged_wtpool_branches_and_keeps_unmerged_ones(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "merged", "t-merged")
+    acquire(pool.repo, pool.store(), "pending", "t-pending")
+    git(pool.slot(1), "commit", "--quiet", "--allow-empty", "-m", "landed")
+    git(pool.root, "merge", "--quiet", "--ff-only", "wtpool/task/t-merged")
+    git(pool.slot(2), "commit", "--quiet", "--allow-empty", "-m", "not landed")
+
+    result = wtpool_json(pool.root, "cleanup")
+
+    assert "wtpool/task/t-merged" in result["deleted_branches"]
+    remaining = git(pool.root, "branch", "--list", "wtpool/*").split()
+    assert "wtpool/task/t-pending" in remaining
+    assert "wtpool/task/t-merged" not in remaining
+
+
+def test_cleanup_force_discards_but_lists_what_went(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    (pool.slot(1) / "throwaway.txt").write_text("x\n")
+    (pool.slot(1) / "src" / "app.py").write_text("changed\n")
+
+    result = wtpool(pool.root, "cleanup", "--force")
+
+    assert result.returncode == 0, result.stderr
+    assert "discarded from pool-wt-1" in result.stdout
+    assert "throwaway.txt" in result.stdout and "src/app.py" in result.stdout
+    assert git(pool.root, "branch", "--list", "wtpool/salvage/*") == ""
+    assert not pool.slot(1).exists()
+
+
+def test_a_second_cleanup_is_harmless(pool: Pool) -> None:
+    assert wtpool(pool.root, "cleanup").returncode == 0
+    again = wtpool(pool.root, "cleanup")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to clean up" in again.stdout
+
+
+def test_cleanup_leaves_unknown_directories_alone(pool: Pool) -> None:
+    stray = pool.root / ".agent-worktrees" / "someones-files"
+    stray.mkdir()
+    (stray / "precious.txt").write_text("not wtpool's\n")
+    result = wtpool_json(pool.root, "cleanup")
+    assert result["left_alone"] == [str(stray)]
+    assert (stray / "precious.txt").read_text() == "not wtpool's\n"
