@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Time wtpool against the naive way, in the same run, and write BENCHMARKS.md.
+
+Each benchmark runs both sides on the same generated repository, repeats each at least five
+times, and reports medians and the ratio naive / wtpool. Nothing here asserts a threshold: the
+table is the result. `--quick` shrinks the repository so CI can run it as a smoke test.
+
+    python scripts/bench.py                 # full run, writes BENCHMARKS.md
+    python scripts/bench.py --quick         # small and fast, writes nothing unless --output
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from worktree_pool.claims import acquire, release
+from worktree_pool.pool import init_pool, open_store
+from worktree_pool.repo import open_repository
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@localhost",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@localhost",
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    wtpool: float
+    naive: float
+    naive_label: str
+
+    @property
+    def ratio(self) -> float:
+        return self.naive / self.wtpool
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **IDENTITY},
+    ).stdout.strip()
+
+
+def generate_repository(root: Path, files: int) -> Path:
+    """`files` small files spread over directories of 100, committed on main."""
+    root.mkdir(parents=True)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    for i in range(files):
+        path = root / f"pkg{i // 100:04d}" / f"module{i % 100:03d}.py"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"VALUE = {i}\n")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "generated")
+    return root
+
+
+def median_time(action: Callable[[], None], prepare: Callable[[], None], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        prepare()
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_recycle(root: Path, runs: int) -> Row:
+    """Returning a used slot to the pool: wtpool's release against remove + add."""
+    repo = open_repository(root)
+    init_pool(repo, 1, 2, None)
+    repo = open_repository(root)
+    store = open_store(repo)
+    slot = repo.slot_path("pool-wt-1")
+    rounds = iter(range(1_000_000))
+
+    def agent_works() -> None:
+        acquire(repo, store, "bench-agent", "bench-task")
+        round_number = next(rounds)
+        for i in range(10):
+            (slot / f"pkg{i:04d}" / "module000.py").write_text(f"CHANGED = {round_number}\n")
+        git(slot, "commit", "--quiet", "-am", "agent work")
+        git(repo.root, "merge", "--quiet", "--ff-only", "wtpool/task/bench-task")
+
+    wtpool_time = median_time(lambda: release(repo, store, "pool-wt-1"), agent_works, runs)
+    store.close()
+
+    naive_slot = root.parent / "naive-slot"
+    git(root, "worktree", "add", "--quiet", "--detach", str(naive_slot), "main")
+
+    def naive_agent_works() -> None:
+        for i in range(10):
+            (naive_slot / f"pkg{i:04d}" / "module000.py").write_text(f"CHANGED = {i}\n")
+
+    def remove_and_add() -> None:
+        git(root, "worktree", "remove", "--force", str(naive_slot))
+        git(root, "worktree", "add", "--quiet", "--detach", str(naive_slot), "main")
+
+    naive_time = median_time(remove_and_add, naive_agent_works, runs)
+    return Row("recycle one used slot", wtpool_time, naive_time, "worktree remove + add")
+
+
+def machine_lines(files: int, runs: int) -> list[str]:
+    return [
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
+        f"{platform.release()}",
+        f"- {git(Path.cwd(), '--version')}, Python {platform.python_version()}",
+        f"- repository: {files:,} files; medians of {runs} runs",
+    ]
+
+
+def render(rows: list[Row], files: int, runs: int) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `python scripts/bench.py`; each row times wtpool and the naive way in the",
+        "same run on the same repository. Ratio = naive / wtpool (higher is better for wtpool).",
+        "",
+        *machine_lines(files, runs),
+        "",
+        "| benchmark | wtpool | naive way | naive | ratio |",
+        "|---|---:|---|---:|---:|",
+    ]
+    lines += [
+        f"| {r.name} | {r.wtpool * 1000:.0f} ms | {r.naive_label} | {r.naive * 1000:.0f} ms "
+        f"| {r.ratio:.1f}x |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small repository, few runs")
+    parser.add_argument("--files", type=int, help="files in the generated repository")
+    parser.add_argument("--runs", type=int, help="repetitions per measurement (at least 5)")
+    parser.add_argument("--output", type=Path, help="where to write the table")
+    args = parser.parse_args()
+    files = args.files or (2_000 if args.quick else 20_000)
+    runs = max(5, args.runs or 5)
+    output = args.output or (None if args.quick else Path("BENCHMARKS.md"))
+
+    workdir = Path(tempfile.mkdtemp(prefix="wtpool-bench-"))
+    try:
+        root = generate_repository(workdir / "repo", files)
+        rows = [bench_recycle(root, runs)]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    table = render(rows, files, runs)
+    print(table, end="")
+    if output is not None:
+        output.write_text(table)
+
+
+if __name__ == "__main__":
+    main()
