@@ -10,9 +10,17 @@ from worktree_pool.claims import acquire
 
 
 def _blob(repo: Path, content: bytes) -> str:
-    return subprocess.run(
-        ["git", "hash-object", "--stdin"], cwd=repo, input=content, capture_output=True, check=True
-    ).stdout.decode().strip()
+    return (
+        subprocess.run(
+            ["git", "hash-object", "--stdin"],
+            cwd=repo,
+            input=content,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
 
 
 def _objects_reachable_from(repo: Path, branches: list[str]) -> set[str]:

@@ -5,6 +5,9 @@ an idle slot, or room to create one, or else a place in the queue. Only after th
 `preparing` for this agent does any git work start, so two processes can never be handed the
 same slot. Both verbs are idempotent, because agents retry after timeouts: acquiring again
 returns the slot (or queue place) the agent already has, and releasing an idle slot is a no-op.
+
+The queue is first come, first served: while anyone is queued, a newcomer queues behind them,
+and free capacity (a released slot, room below max) goes to the oldest request first.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ from dataclasses import dataclass
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
 from worktree_pool.names import ensure_valid_names, validate_name
-from worktree_pool.pool import (
-    free_slot_numbers,
-    lookup_slot,
-    registered_paths,
-    require_pool,
-)
 from worktree_pool.repo import Repository
-from worktree_pool.salvage import inspect_work, salvage
+from worktree_pool.salvage import (
+    SALVAGE_NAMESPACE,
+    inspect_work,
+    naming_salvage_on_failure,
+    salvage,
+)
 from worktree_pool.slots import (
+    PoolRecord,
     QueuedRequest,
     Slot,
     SlotState,
@@ -31,11 +34,23 @@ from worktree_pool.slots import (
     delete_slot,
     find_slot,
     insert_slot,
+    lookup_slot,
     owner_alive,
+    read_pool,
+    require_pool,
     update_slot,
 )
 from worktree_pool.state import StateStore, utc_now
-from worktree_pool.worktrees import add_worktree, base_tip, branch_for, check_out_branch, reset_to
+from worktree_pool.worktrees import (
+    BRANCH_NAMESPACE,
+    add_worktree,
+    base_tip,
+    branch_for,
+    check_out_branch,
+    free_slot_numbers,
+    registered_paths,
+    reset_to,
+)
 
 
 @dataclass(frozen=True)
@@ -63,39 +78,79 @@ def acquire(repo: Repository, store: StateStore, agent: str, task: str | None) -
         if queued is not None:
             return _already_queued(conn, queued, task)
         _check_task_free(conn, agent, task)
-        idle = next((s for s in all_slots(conn) if s.state == SlotState.IDLE), None)
-        if idle is not None:
-            update_slot(
-                conn,
-                idle.name,
-                state=SlotState.PREPARING,
-                agent=agent,
-                task=task,
-                acquired_at=utc_now(),
-            )
-            claimed, created = idle.name, False
-        elif len(all_slots(conn)) < pool.max:
-            (number,) = free_slot_numbers(repo, conn, registered_paths(repo), 1)
-            claimed = insert_slot(conn, number, SlotState.PREPARING, agent, task).name
-            created = True
-        else:
+        others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
+        claim = None if others_waiting else _claim_slot(repo, conn, pool, agent, task)
+        if claim is None:
             conn.execute(
                 "INSERT INTO queue (agent, task, requested_at) VALUES (?, ?, ?)",
                 (agent, task, utc_now()),
             )
-            position = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0]
-            return AcquireResult(agent, task, queued=True, queue_position=position)
-    branch, resumed = _prepare(repo, store, claimed, agent, task, pool.base, create=created)
+    if claim is None:
+        if others_waiting:
+            serve_queue(repo, store, pool.base)  # there may be room the queue has not taken
+        return _after_queueing(repo, store, agent, task)
+    name, created = claim
+    branch, resumed = _prepare(repo, store, name, agent, task, pool.base, create=created)
     return AcquireResult(
         agent,
         task,
         queued=False,
-        slot=claimed,
-        path=str(repo.slot_path(claimed)),
+        slot=name,
+        path=str(repo.slot_path(name)),
         branch=branch,
         created=created,
         resumed=resumed,
     )
+
+
+def _claim_slot(
+    repo: Repository, conn: sqlite3.Connection, pool: PoolRecord, agent: str, task: str | None
+) -> tuple[str, bool] | None:
+    """Mark the lowest idle slot, or a new one below max, `preparing` for the agent.
+
+    Returns (slot, whether it is new), or None when the pool is full. Runs inside the caller's
+    transaction, so the claim and the decision to make it are one atomic step.
+    """
+    slots = all_slots(conn)
+    idle = next((slot for slot in slots if slot.state == SlotState.IDLE), None)
+    if idle is not None:
+        update_slot(
+            conn,
+            idle.name,
+            state=SlotState.PREPARING,
+            agent=agent,
+            task=task,
+            acquired_at=utc_now(),
+        )
+        return idle.name, False
+    if len(slots) < pool.max:
+        (number,) = free_slot_numbers(repo, conn, registered_paths(repo), 1)
+        return insert_slot(conn, number, SlotState.PREPARING, agent, task).name, True
+    return None
+
+
+def _after_queueing(
+    repo: Repository, store: StateStore, agent: str, task: str | None
+) -> AcquireResult:
+    """Report a queued request, or the slot it got if serving the queue reached it."""
+    with store.snapshot() as conn:
+        held = find_slot(conn, agent=agent)
+        if held is not None and held.state == SlotState.BUSY:
+            return AcquireResult(
+                agent,
+                task,
+                queued=False,
+                slot=held.name,
+                path=str(repo.slot_path(held.name)),
+                branch=held.branch,
+            )
+        queued = _queued(conn, agent)
+        position = _position(conn, queued.id) if queued else None
+    return AcquireResult(agent, task, queued=True, queue_position=position)
+
+
+def _position(conn: sqlite3.Connection, request_id: int) -> int:
+    return conn.execute("SELECT COUNT(*) FROM queue WHERE id <= ?", (request_id,)).fetchone()[0]
 
 
 def _already_held(repo: Repository, held: Slot, agent: str, task: str | None) -> AcquireResult:
@@ -130,9 +185,12 @@ def _already_queued(
             + (f"task {queued.task}" if queued.task else "no task"),
             "wait for that request, or end it with `wtpool cleanup`",
         )
-    position = conn.execute("SELECT COUNT(*) FROM queue WHERE id <= ?", (queued.id,)).fetchone()[0]
     return AcquireResult(
-        queued.agent, queued.task, queued=True, already_held=True, queue_position=position
+        queued.agent,
+        queued.task,
+        queued=True,
+        already_held=True,
+        queue_position=_position(conn, queued.id),
     )
 
 
@@ -220,7 +278,17 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         with store.transaction() as conn:
             update_slot(conn, name, state=SlotState.BUSY)
         raise
-    handed_to, handoff_error = hand_off(repo, store, name, pool.base)
+    with store.transaction() as conn:
+        update_slot(
+            conn,
+            name,
+            state=SlotState.IDLE,
+            agent=None,
+            task=None,
+            branch=None,
+            acquired_at=None,
+        )
+    served, handoff_error = serve_queue(repo, store, pool.base)
     return ReleaseResult(
         slot=name,
         agent=slot.agent,
@@ -229,7 +297,7 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         salvage_branch=salvage_branch,
         branch_deleted=deleted,
         branch_kept=kept,
-        handed_to=handed_to,
+        handed_to=served.get(name),
         handoff_error=handoff_error,
     )
 
@@ -239,65 +307,63 @@ def recycle(
 ) -> tuple[str | None, str | None, str | None, str | None]:
     """Save the slot's unique work, reset it to the base tip, and drop its branch if merged.
 
-    Returns (what was saved, salvage branch, deleted branch, kept branch).
+    Returns (what was saved, salvage branch, deleted branch, kept branch). Only wtpool's own
+    branches are ever deleted, and only when the base contains them.
     """
     git = repo.git.at(repo.slot_path(slot.name))
     work = inspect_work(git, base)
     salvage_branch = salvage(git, slot.name, work)
-    reset_to(repo, slot.name, base_tip(repo, base))
     deleted = kept = None
-    if slot.branch is not None:
-        tip = resolve(git, f"refs/heads/{slot.branch}")
-        if tip is not None and is_ancestor(git, tip, f"refs/heads/{base}"):
-            if delete_branch_if_at(git, slot.branch, tip):
-                deleted = slot.branch
-        elif tip is not None:
-            kept = slot.branch
+    with naming_salvage_on_failure(salvage_branch):
+        reset_to(repo, slot.name, base_tip(repo, base))
+        branch = slot.branch
+        if (
+            branch
+            and branch.startswith(BRANCH_NAMESPACE)
+            and not branch.startswith(SALVAGE_NAMESPACE)
+        ):
+            tip = resolve(git, f"refs/heads/{branch}")
+            if tip is not None and is_ancestor(git, tip, f"refs/heads/{base}"):
+                if delete_branch_if_at(git, branch, tip):
+                    deleted = branch
+            elif tip is not None:
+                kept = branch
     return (None if work.is_empty else work.summary(base)), salvage_branch, deleted, kept
 
 
-def hand_off(
-    repo: Repository, store: StateStore, name: str, base: str
-) -> tuple[str | None, str | None]:
-    """Give a freshly recycled slot to the oldest queued request, or mark it idle.
+def serve_queue(
+    repo: Repository, store: StateStore, base: str
+) -> tuple[dict[str, str], str | None]:
+    """Give free capacity to queued requests, oldest first.
 
-    Returns (the agent that got it, why the hand-off failed). A request whose preparation fails
-    goes back to the head of the queue, so it is never silently dropped.
+    Returns ({slot: agent it went to}, why serving stopped early). A request whose slot cannot
+    be prepared goes back to the head of the queue, so it is never silently dropped.
     """
-    with store.transaction() as conn:
-        row = conn.execute("SELECT * FROM queue ORDER BY id LIMIT 1").fetchone()
-        if row is None:
-            update_slot(
-                conn,
-                name,
-                state=SlotState.IDLE,
-                agent=None,
-                task=None,
-                branch=None,
-                acquired_at=None,
-            )
-            return None, None
-        request = QueuedRequest(**dict(row))
-        conn.execute("DELETE FROM queue WHERE id = ?", (request.id,))
-        update_slot(
-            conn,
-            name,
-            state=SlotState.PREPARING,
-            agent=request.agent,
-            task=request.task,
-            branch=None,
-            acquired_at=utc_now(),
-        )
-    try:
-        _prepare(repo, store, name, request.agent, request.task, base, create=False)
-    except WtpoolError as exc:
+    served: dict[str, str] = {}
+    while True:
         with store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO queue (id, agent, task, requested_at) VALUES (?, ?, ?, ?)",
-                (request.id, request.agent, request.task, request.requested_at),
-            )
-        return None, f"could not hand {name} to queued agent {request.agent}: {exc.message}"
-    return request.agent, None
+            pool = read_pool(conn)
+            row = conn.execute("SELECT * FROM queue ORDER BY id LIMIT 1").fetchone()
+            if pool is None or pool.closing_pid is not None or row is None:
+                return served, None
+            request = QueuedRequest(**dict(row))
+            claim = _claim_slot(repo, conn, pool, request.agent, request.task)
+            if claim is None:
+                return served, None
+            conn.execute("DELETE FROM queue WHERE id = ?", (request.id,))
+        name, created = claim
+        try:
+            _prepare(repo, store, name, request.agent, request.task, base, create=created)
+        except BaseException as exc:
+            with store.transaction() as conn:
+                conn.execute(
+                    "INSERT INTO queue (id, agent, task, requested_at) VALUES (?, ?, ?, ?)",
+                    (request.id, request.agent, request.task, request.requested_at),
+                )
+            if not isinstance(exc, WtpoolError):
+                raise
+            return served, f"could not hand {name} to queued agent {request.agent}: {exc.message}"
+        served[name] = request.agent
 
 
 def _slot_argument(repo: Repository, name: str | None) -> str:

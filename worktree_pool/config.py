@@ -121,6 +121,13 @@ def load_config(path: Path | None) -> Config:
         check_pool_bounds(config.pool.min, config.pool.max)
     except WtpoolError as exc:
         raise bad_input(f"{path}: {exc.message}") from exc
+    for timeout in dataclasses.fields(config.timeouts):
+        seconds = getattr(config.timeouts, timeout.name)
+        if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows
+            raise bad_input(
+                f"{path}: timeouts.{timeout.name} must be a positive number of seconds, "
+                f"got {seconds}"
+            )
     return config
 
 

@@ -9,6 +9,7 @@ base already contains hold nothing unique and are deleted.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from worktree_pool.errors import WtpoolError
@@ -18,12 +19,20 @@ from worktree_pool.gitops import (
     merged_branches,
     worktree_records,
 )
-from worktree_pool.pool import check_pool_dir, open_store, read_pool
+from worktree_pool.pool import check_pool_dir, open_store
 from worktree_pool.repo import Repository
-from worktree_pool.salvage import UniqueWork, inspect_work, salvage
-from worktree_pool.slots import TRANSIENT_STATES, all_slots, owner_alive, slot_number
+from worktree_pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
+from worktree_pool.slots import (
+    TRANSIENT_STATES,
+    all_slots,
+    closing_error,
+    owner_alive,
+    pid_alive,
+    read_pool,
+    slot_number,
+)
 from worktree_pool.state import StateStore
-from worktree_pool.worktrees import BRANCH_NAMESPACE, prune_worktrees, remove_worktree
+from worktree_pool.worktrees import BRANCH_NAMESPACE, forget_stale_record, remove_worktree
 
 
 @dataclass(frozen=True)
@@ -61,23 +70,54 @@ def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
 
 
 def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> CleanupResult:
-    known: list[str] = []
-    base = None
+    known, base = _close_pool(store) if store is not None else ([], None)
+    try:
+        result = _remove_everything(repo, known, base or _fallback_base(repo), force)
+    except BaseException:
+        if store is not None:
+            _reopen_pool(store)
+        raise
     if store is not None:
+        failed = {slot.name for slot in result.slots if not slot.removed}
         with store.transaction() as conn:
-            pool = read_pool(conn)
-            slots = all_slots(conn)
-            for slot in slots:
-                if slot.state in TRANSIENT_STATES and owner_alive(slot):
-                    raise WtpoolError(
-                        f"{slot.name} is {slot.state} by wtpool process {slot.owner_pid}",
-                        "wait for it to finish, then run `wtpool cleanup` again",
-                    )
-            if pool is not None:
-                base = pool.base
-                conn.execute("UPDATE pool SET closing = 1")
-            known = [slot.name for slot in slots]
-    base = base or _fallback_base(repo)
+            for name in known:
+                if name not in failed:
+                    conn.execute("DELETE FROM slots WHERE name = ?", (name,))
+            if result.complete:
+                agents = conn.execute("SELECT agent FROM queue ORDER BY id").fetchall()
+                result.dropped_requests.extend(row["agent"] for row in agents)
+                conn.execute("DELETE FROM queue")
+                conn.execute("DELETE FROM pool")
+        if not result.complete:
+            _reopen_pool(store)
+    return result
+
+
+def _close_pool(store: StateStore) -> tuple[list[str], str | None]:
+    """Mark the pool closed to new claims; return the slots it knows and its base."""
+    with store.transaction() as conn:
+        pool = read_pool(conn)
+        slots = all_slots(conn)
+        closer = pool.closing_pid if pool else None
+        if closer is not None and closer != os.getpid() and pid_alive(closer):
+            raise closing_error(closer)
+        for slot in slots:
+            if slot.state in TRANSIENT_STATES and owner_alive(slot):
+                raise WtpoolError(
+                    f"{slot.name} is {slot.state} by wtpool process {slot.owner_pid}",
+                    "wait for it to finish, then run `wtpool cleanup` again",
+                )
+        if pool is not None:
+            conn.execute("UPDATE pool SET closing_pid = ?", (os.getpid(),))
+    return [slot.name for slot in slots], pool.base if pool else None
+
+
+def _reopen_pool(store: StateStore) -> None:
+    with store.transaction() as conn:
+        conn.execute("UPDATE pool SET closing_pid = NULL WHERE closing_pid = ?", (os.getpid(),))
+
+
+def _remove_everything(repo: Repository, known: list[str], base: str, force: bool) -> CleanupResult:
     records = {
         record.path.name: record
         for record in worktree_records(repo.git)
@@ -89,22 +129,9 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         outcome = _clean_slot(repo, name, records.get(name), base, force)
         if outcome is not None:
             result.slots.append(outcome)
-    prune_worktrees(repo)
     failed = {slot.name for slot in result.slots if not slot.removed}
     result.left_alone.extend(_stray_directories(repo, exclude=failed))
     result.deleted_branches.extend(_delete_merged_branches(repo, base))
-    if store is not None:
-        with store.transaction() as conn:
-            for name in known:
-                if name not in failed:
-                    conn.execute("DELETE FROM slots WHERE name = ?", (name,))
-            if result.complete:
-                agents = conn.execute("SELECT agent FROM queue ORDER BY id").fetchall()
-                result.dropped_requests.extend(row["agent"] for row in agents)
-                conn.execute("DELETE FROM queue")
-                conn.execute("DELETE FROM pool")
-            else:
-                conn.execute("UPDATE pool SET closing = 0")
     return result
 
 
@@ -127,15 +154,24 @@ def _clean_slot(
     """Salvage and remove one slot. None when there is no worktree to remove: its directory
     is gone, or is not a worktree and so is reported as left alone."""
     path = repo.slot_path(name)
-    if record is None or record.prunable is not None or not path.is_dir():
+    if record is not None and (record.prunable is not None or not path.is_dir()):
+        forget_stale_record(repo, record.path)
         return None
+    if record is None:
+        return None
+    branch = None
     try:
         git = repo.git.at(path)
         work = inspect_work(git, base)
-        branch = None if force else salvage(git, name, work)
-        remove_worktree(repo, name, discard=True)
+        if not force:
+            branch = salvage(git, name, work)
+        with naming_salvage_on_failure(branch):
+            remove_worktree(repo, name, discard=True)
     except WtpoolError as exc:
         return SlotCleanup(name, str(path), removed=False, error=exc.message)
+    except Exception as exc:  # one slot's surprise must not strand the others half-cleaned
+        note = f" (its work is saved on branch {branch})" if branch else ""
+        return SlotCleanup(name, str(path), removed=False, error=f"{exc!r}{note}")
     return SlotCleanup(
         name,
         str(path),

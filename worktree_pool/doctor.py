@@ -9,27 +9,34 @@ cleanup salvages it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worktree_pool.claims import hand_off, recycle
+from worktree_pool.claims import recycle, serve_queue
 from worktree_pool.errors import WtpoolError
-from worktree_pool.gitops import worktree_records
-from worktree_pool.pool import adopt_worktrees, open_store, orphaned_worktrees, read_pool
+from worktree_pool.gitops import WorktreeRecord, worktree_records
+from worktree_pool.pool import adopt_worktrees, open_store, orphaned_worktrees
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
     TRANSIENT_STATES,
+    PoolRecord,
     Slot,
     SlotState,
     all_slots,
     delete_slot,
+    find_slot,
+    no_pool_error,
     owner_alive,
+    pid_alive,
+    queued_requests,
+    read_pool,
     slot_number,
     update_slot,
 )
 from worktree_pool.state import StateStore
-from worktree_pool.worktrees import base_tip, branch_for, check_out_branch, prune_worktrees
+from worktree_pool.worktrees import base_tip, branch_for, check_out_branch, forget_stale_record
 
 
 @dataclass
@@ -63,50 +70,28 @@ def _examine(repo: Repository, store: StateStore, fix: bool) -> DoctorReport:
     with store.snapshot() as conn:
         pool = read_pool(conn)
         slots = all_slots(conn)
+        queue = queued_requests(conn)
     if pool is None:
-        raise WtpoolError(f"no wtpool pool in {repo.root}", "create one with `wtpool init`")
+        raise no_pool_error(repo)
     report = DoctorReport(fix=fix)
     records = {record.path: record for record in worktree_records(repo.git)}
-    pool_records = [r for r in records.values() if r.path.parent == repo.pool_dir]
 
+    if pool.closing_pid is not None and not pid_alive(pool.closing_pid):
+        _report(
+            report,
+            Finding(
+                "interrupted-cleanup",
+                str(repo.pool_dir),
+                f"wtpool cleanup (process {pool.closing_pid}) stopped before it finished, "
+                "leaving the pool closed",
+                "reopen the pool (or run `wtpool cleanup` again to finish ending the session)",
+            ),
+            lambda: _reopen(store, pool.closing_pid),
+        )
     for slot in slots:
-        path = repo.slot_path(slot.name)
-        record = records.get(path)
-        if not path.is_dir():
-            _report(
-                report,
-                Finding(
-                    "missing-on-disk",
-                    slot.name,
-                    f"the state lists {slot.name} ({slot.state}) but {path} does not exist",
-                    "forget the slot; its branch, if any, is kept",
-                ),
-                lambda s=slot: _forget(store, s),
-            )
-        elif record is None:
-            _report(
-                report,
-                Finding(
-                    "not-a-worktree",
-                    slot.name,
-                    f"{path} exists but git does not know it as a worktree",
-                    "forget the slot and leave the directory alone for you to inspect",
-                ),
-                lambda s=slot: _forget(store, s),
-            )
-        elif slot.state in TRANSIENT_STATES and not owner_alive(slot):
-            _report(
-                report,
-                Finding(
-                    "interrupted",
-                    slot.name,
-                    f"{slot.name} was left {slot.state} by wtpool process {slot.owner_pid}, "
-                    "which is gone",
-                    _RESUME_TEXT[slot.state],
-                ),
-                lambda s=slot: _resume(repo, store, s, pool.base),
-            )
-
+        if slot.state in TRANSIENT_STATES and owner_alive(slot):
+            continue  # another wtpool process is working on it right now
+        _examine_slot(repo, store, report, slot, records.get(repo.slot_path(slot.name)), pool)
     for record in orphaned_worktrees(repo, {slot.name for slot in slots}):
         _report(
             report,
@@ -119,41 +104,87 @@ def _examine(repo: Repository, store: StateStore, fix: bool) -> DoctorReport:
             ),
             lambda: adopt_worktrees(repo, store, pool.base),
         )
-    for record in pool_records:
-        if slot_number(record.path.name) is None and record.prunable is None:
-            report.findings.append(
-                Finding(
-                    "foreign-worktree",
-                    str(record.path),
-                    f"{record.path} is a worktree under the pool directory with a name wtpool "
-                    "does not use",
-                    "none: remove it yourself with `git worktree remove` if you no longer need it",
-                )
-            )
-        if record.locked is not None:
-            _report(
-                report,
-                Finding(
-                    "locked",
-                    str(record.path),
-                    f"git worktree record {record.path} is locked"
-                    + (f" ({record.locked})" if record.locked else ""),
-                    "unlock it",
-                ),
-                lambda r=record: repo.git.run("worktree", "unlock", str(r.path)),
-            )
-        if record.prunable is not None:
-            _report(
-                report,
-                Finding(
-                    "prunable",
-                    str(record.path),
-                    f"git worktree record {record.path} is stale: {record.prunable}",
-                    "prune git's stale worktree records",
-                ),
-                lambda: prune_worktrees(repo),
-            )
+    for record in records.values():
+        if record.path.parent == repo.pool_dir:
+            _examine_record(repo, report, record)
+    free = any(slot.state == SlotState.IDLE for slot in slots) or len(slots) < pool.max
+    if queue and free:
+        _report(
+            report,
+            Finding(
+                "waiting-queue",
+                queue[0].agent,
+                f"{len(queue)} queued request(s) wait while the pool has room",
+                "hand the free slots to the queue, oldest first",
+            ),
+            lambda: _serve(repo, store, pool.base),
+        )
     return report
+
+
+def _examine_slot(
+    repo: Repository,
+    store: StateStore,
+    report: DoctorReport,
+    slot: Slot,
+    record: WorktreeRecord | None,
+    pool: PoolRecord,
+) -> None:
+    path = repo.slot_path(slot.name)
+    if not path.is_dir():
+        finding = Finding(
+            "missing-on-disk",
+            slot.name,
+            f"the state lists {slot.name} ({slot.state}) but {path} does not exist",
+            "forget the slot; its branch, if any, is kept",
+        )
+        _report(report, finding, lambda: _forget(store, slot))
+    elif record is None:
+        finding = Finding(
+            "not-a-worktree",
+            slot.name,
+            f"{path} exists but git does not know it as a worktree",
+            "forget the slot and leave the directory alone for you to inspect",
+        )
+        _report(report, finding, lambda: _forget(store, slot))
+    elif slot.state in TRANSIENT_STATES:
+        finding = Finding(
+            "interrupted",
+            slot.name,
+            f"{slot.name} was left {slot.state} by wtpool process {slot.owner_pid}, which is gone",
+            _RESUME_TEXT[slot.state],
+        )
+        _report(report, finding, lambda: _resume(repo, store, slot, pool.base))
+
+
+def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeRecord) -> None:
+    if slot_number(record.path.name) is None and record.prunable is None:
+        report.findings.append(
+            Finding(
+                "foreign-worktree",
+                str(record.path),
+                f"{record.path} is a worktree under the pool directory with a name wtpool "
+                "does not use",
+                "none: remove it yourself with `git worktree remove` if you no longer need it",
+            )
+        )
+    if record.locked is not None:
+        reason = f" ({record.locked})" if record.locked else ""
+        finding = Finding(
+            "locked",
+            str(record.path),
+            f"git worktree record {record.path} is locked{reason}",
+            "unlock it",
+        )
+        _report(report, finding, lambda: repo.git.run("worktree", "unlock", str(record.path)))
+    if record.prunable is not None:
+        finding = Finding(
+            "prunable",
+            str(record.path),
+            f"git worktree record {record.path} is stale: {record.prunable}",
+            "remove git's stale record of it (only that one)",
+        )
+        _report(report, finding, lambda: forget_stale_record(repo, record.path))
 
 
 _RESUME_TEXT = {
@@ -168,32 +199,77 @@ def _report(report: DoctorReport, finding: Finding, repair: Callable[[], object]
     if not report.fix:
         return
     try:
-        repair()
+        outcome = repair()
     except WtpoolError as exc:
         finding.repair += f" (failed: {exc.message})"
         return
+    if isinstance(outcome, str):
+        finding.repair += f" ({outcome})"
     finding.fixed = True
 
 
+def _claim(store: StateStore, seen: Slot) -> None:
+    """Take over a slot for a repair, provided it is still exactly as doctor saw it.
+
+    Another doctor, or a release, may have acted on the slot since the snapshot; repairing from
+    a stale view could hand one slot to two queued agents. Claiming makes this process the
+    owner, so anyone else now sees a live owner and keeps off.
+    """
+    with store.transaction() as conn:
+        current = find_slot(conn, name=seen.name)
+        if current != seen:
+            raise WtpoolError(f"{seen.name} changed while doctor ran; run doctor again")
+        if seen.state in TRANSIENT_STATES:
+            update_slot(conn, seen.name, state=seen.state, owner_pid=os.getpid())
+
+
 def _forget(store: StateStore, slot: Slot) -> None:
+    _claim(store, slot)
     with store.transaction() as conn:
         delete_slot(conn, slot.name)
 
 
-def _resume(repo: Repository, store: StateStore, slot: Slot, base: str) -> None:
+def _reopen(store: StateStore, closing_pid: int | None) -> None:
+    with store.transaction() as conn:
+        conn.execute("UPDATE pool SET closing_pid = NULL WHERE closing_pid = ?", (closing_pid,))
+
+
+def _serve(repo: Repository, store: StateStore, base: str) -> str | None:
+    served, error = serve_queue(repo, store, base)
+    if error:
+        raise WtpoolError(error)
+    return ", ".join(f"{slot} to {agent}" for slot, agent in served.items()) or None
+
+
+def _resume(repo: Repository, store: StateStore, slot: Slot, base: str) -> str | None:
+    _claim(store, slot)
     if slot.state == SlotState.RELEASING:
-        recycle(repo, slot, base)
-        hand_off(repo, store, slot.name, base)
-    elif slot.state == SlotState.PREPARING and slot.agent is not None:
+        _, salvage_branch, _, _ = recycle(repo, slot, base)
+        with store.transaction() as conn:
+            update_slot(
+                conn,
+                slot.name,
+                state=SlotState.IDLE,
+                agent=None,
+                task=None,
+                branch=None,
+                acquired_at=None,
+            )
+        served, _ = serve_queue(repo, store, base)
+        notes = [f"work saved on {salvage_branch}"] if salvage_branch else []
+        notes += [f"handed to {served[slot.name]}"] if slot.name in served else []
+        return ", ".join(notes) or None
+    if slot.state == SlotState.PREPARING and slot.agent is not None:
         branch = branch_for(slot.agent, slot.task)
         check_out_branch(repo, slot.name, branch, base_tip(repo, base), base)
         with store.transaction() as conn:
             update_slot(conn, slot.name, state=SlotState.BUSY, branch=branch)
-    else:
-        # A slot interrupted while being created or removed was never handed out, but a
-        # half-finished checkout looks like changes; if anything looks unique, keep the slot
-        # busy so that release salvages it instead of an agent inheriting it.
-        work = inspect_work(repo.git.at(repo.slot_path(slot.name)), base)
-        state = SlotState.IDLE if work.is_empty else SlotState.BUSY
-        with store.transaction() as conn:
-            update_slot(conn, slot.name, state=state)
+        return None
+    # A slot interrupted while being created or removed was never handed out, but a
+    # half-finished checkout looks like changes; if anything looks unique, keep the slot busy
+    # so that release salvages it instead of an agent inheriting it.
+    work = inspect_work(repo.git.at(repo.slot_path(slot.name)), base)
+    state = SlotState.IDLE if work.is_empty else SlotState.BUSY
+    with store.transaction() as conn:
+        update_slot(conn, slot.name, state=state)
+    return None

@@ -5,6 +5,9 @@ per session cannot afford GitPython's ~100 ms import, and a subprocess gives us 
 a scrubbed environment and git's own error text. Git never prompts (a prompt would hang an agent
 forever), runs in the C locale so its output can be parsed, and any failure becomes a
 `WtpoolError` that names the command.
+
+Output is decoded with `surrogateescape`: file names are bytes to git, and a name that is not
+valid UTF-8 must not crash a cleanup halfway through.
 """
 
 from __future__ import annotations
@@ -26,6 +29,20 @@ _BASE_ENV = {
     # which makes concurrent wtpool processes fail on each other's locks.
     "GIT_OPTIONAL_LOCKS": "0",
 }
+# Variables that tell git which repository, index or work tree to use. Git sets them for hooks,
+# and a user may export them; inherited, they would point every call at the wrong repository
+# (a release run from a hook would reset the main worktree's HEAD and index).
+_LOCATION_VARIABLES = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_COMMON_DIR",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_QUARANTINE_PATH",
+)
 # wtpool writes its own commits (salvage snapshots); naming wtpool as their author is honest, and
 # it means a machine without user.name configured can still save work.
 WTPOOL_IDENTITY = {
@@ -52,7 +69,9 @@ class Git:
         check: bool = True,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, **_BASE_ENV, **(env or {})}
+        full_env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARIABLES}
+        full_env.update(_BASE_ENV)
+        full_env.update(env or {})
         try:
             result = subprocess.run(
                 ["git", *args],
@@ -60,6 +79,7 @@ class Git:
                 env=full_env,
                 capture_output=True,
                 text=True,
+                errors="surrogateescape",
                 timeout=self.timeout,
                 stdin=subprocess.DEVNULL,
             )
@@ -86,8 +106,13 @@ class Git:
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in (result.stderr or result.stdout).splitlines() if line.strip()]
-    return lines[-1].strip() if lines else f"exit code {result.returncode}"
+    """The line of git's output that says what went wrong: its `fatal:` or `error:` line, not
+    the advice that often follows it."""
+    lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("fatal:", "error:")):
+            return line
+    return lines[-1] if lines else f"exit code {result.returncode}"
 
 
 @dataclass(frozen=True)

@@ -7,65 +7,39 @@ supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
-from worktree_pool.errors import ExitCode, WtpoolError, bad_input
-from worktree_pool.gitops import WorktreeRecord, resolve, worktree_records
+from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.gitops import WorktreeRecord, branch_exists, worktree_records
 from worktree_pool.repo import POOL_DIR_NAME, Repository
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
+    PoolRecord,
     QueuedRequest,
     Slot,
     SlotState,
     all_slots,
+    closing_error,
     delete_slot,
     find_slot,
     insert_slot,
+    no_pool_error,
     queued_requests,
-    slot_name,
+    read_pool,
+    require_pool,
     slot_number,
     update_slot,
 )
 from worktree_pool.state import POOL_DIR_MODE, StateStore, utc_now
-from worktree_pool.worktrees import add_worktree, base_tip, remove_worktree
-
-
-@dataclass(frozen=True)
-class PoolRecord:
-    min: int
-    max: int
-    base: str
-    closing: bool
-
-
-def read_pool(conn: sqlite3.Connection) -> PoolRecord | None:
-    row = conn.execute("SELECT * FROM pool WHERE id = 1").fetchone()
-    if row is None:
-        return None
-    return PoolRecord(row["min_slots"], row["max_slots"], row["base_branch"], bool(row["closing"]))
-
-
-def require_pool(conn: sqlite3.Connection, repo: Repository) -> PoolRecord:
-    pool = read_pool(conn)
-    if pool is None:
-        raise _no_pool(repo)
-    if pool.closing:
-        raise _closing()
-    return pool
-
-
-def _closing() -> WtpoolError:
-    return WtpoolError(
-        "the pool is being cleaned up",
-        "wait for `wtpool cleanup` to finish, or rerun it if it was interrupted",
-    )
-
-
-def _no_pool(repo: Repository) -> WtpoolError:
-    return WtpoolError(f"no wtpool pool in {repo.root}", "create one with `wtpool init`")
+from worktree_pool.worktrees import (
+    add_worktree,
+    base_tip,
+    free_slot_numbers,
+    registered_paths,
+    remove_worktree,
+)
 
 
 def check_pool_dir(repo: Repository) -> None:
@@ -74,13 +48,18 @@ def check_pool_dir(repo: Repository) -> None:
             f"{repo.pool_dir} exists but is not a directory",
             "wtpool keeps its pool there; move that file aside",
         )
+    if repo.state_path.exists() and not repo.state_path.is_file():
+        raise WtpoolError(
+            f"{repo.state_path} exists but is not a file",
+            "wtpool keeps its state store there; move it aside",
+        )
 
 
 def open_store(repo: Repository) -> StateStore:
     """Open an existing pool's store; never creates anything."""
     check_pool_dir(repo)
     if not repo.state_path.is_file():
-        raise _no_pool(repo)
+        raise no_pool_error(repo)
     return StateStore(repo.state_path, repo.config.timeouts.state_lock)
 
 
@@ -106,6 +85,8 @@ def init_pool(
     """Create the pool, or bring an existing one up to its minimum; idempotent."""
     check_pool_dir(repo)
     existing, size = _existing_pool(repo)
+    if existing is not None and existing.closing_pid is not None:
+        raise closing_error(existing.closing_pid)
     minimum = minimum if minimum is not None else existing.min if existing else repo.config.pool.min
     maximum = maximum if maximum is not None else existing.max if existing else repo.config.pool.max
     check_pool_bounds(minimum, maximum)
@@ -131,8 +112,8 @@ def init_pool(
                 " VALUES (1, ?, ?, ?, ?)",
                 (minimum, maximum, base, utc_now()),
             )
-        elif pool.closing:
-            raise _closing()
+        elif pool.closing_pid is not None:
+            raise closing_error(pool.closing_pid)
         changed = pool is not None and (pool.min, pool.max) != (minimum, maximum)
         if changed:
             conn.execute(
@@ -186,12 +167,14 @@ def _choose_base(repo: Repository, requested: str | None, existing: PoolRecord |
                 "pass --base BRANCH",
             )
         base = head.stdout.strip()
-        if resolve(repo.git, f"refs/heads/{base}") is None:
+        if not branch_exists(repo.git, base):
             raise bad_input(
                 f"the repository has no commits yet (branch {base} is unborn)",
                 "commit something first: slots start from a commit",
             )
-    if resolve(repo.git, f"refs/heads/{base}") is None:
+    # check-ref-format first: show-ref alone would accept `main~1` or `refs/heads/x`-style
+    # spellings that are not branch names.
+    if not repo.git.ok("check-ref-format", "--branch", base) or not branch_exists(repo.git, base):
         raise bad_input(f"unknown base branch {base!r}", "name an existing local branch")
     return base
 
@@ -219,25 +202,6 @@ def _write_default_config(repo: Repository, minimum: int, maximum: int, base: st
 
 
 # --- creating and removing slots ------------------------------------------------------------
-
-
-def registered_paths(repo: Repository) -> set[Path]:
-    return {record.path for record in worktree_records(repo.git)}
-
-
-def free_slot_numbers(
-    repo: Repository, conn: sqlite3.Connection, registered: set[Path], count: int
-) -> list[int]:
-    """The `count` lowest slot numbers that no record, directory or git worktree uses."""
-    used = {slot.number for slot in all_slots(conn)}
-    numbers: list[int] = []
-    candidate = 0
-    while len(numbers) < count:
-        candidate += 1
-        path = repo.slot_path(slot_name(candidate))
-        if candidate not in used and not path.exists() and path not in registered:
-            numbers.append(candidate)
-    return numbers
 
 
 def _build_slots(repo: Repository, store: StateStore, names: list[str], base: str) -> list[str]:
@@ -318,7 +282,7 @@ def scale_pool(
         removed, kept = [], []
     else:
         created = []
-        removed, kept = _remove_idle_slots(repo, store, pool, before - target)
+        removed, kept = _remove_idle_slots(repo, store, pool, target)
     return ScaleResult(
         before=before,
         after=before + len(created) - len(removed),
@@ -330,24 +294,32 @@ def scale_pool(
 
 
 def _remove_idle_slots(
-    repo: Repository, store: StateStore, pool: PoolRecord, count: int
+    repo: Repository, store: StateStore, pool: PoolRecord, target: int
 ) -> tuple[list[str], list[KeptSlot]]:
-    """Remove up to `count` idle slots, highest number first, that hold no unique work."""
+    """Remove idle slots that hold no unique work, highest number first, down to `target`.
+
+    The count is checked again in every transaction, against the slots not already being
+    removed: two concurrent scale-downs must not both remove "the last spare slot".
+    """
     removed: list[str] = []
     kept: list[KeptSlot] = []
     tried: set[str] = set()
-    while len(removed) < count:
+    while True:
         with store.transaction() as conn:
+            slots = all_slots(conn)
+            staying = [slot for slot in slots if slot.state != SlotState.REMOVING]
+            if len(staying) <= max(target, pool.min):
+                break
             candidates = [
                 slot
-                for slot in reversed(all_slots(conn))
+                for slot in reversed(staying)
                 if slot.state == SlotState.IDLE and slot.name not in tried
             ]
             if not candidates:
                 kept += [
                     KeptSlot(slot.name, _busy_reason(slot))
-                    for slot in all_slots(conn)
-                    if slot.state != SlotState.IDLE and slot.state != SlotState.REMOVING
+                    for slot in staying
+                    if slot.state != SlotState.IDLE
                 ]
                 break
             slot = candidates[0]
@@ -422,7 +394,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
     with store.snapshot() as conn:
         pool = read_pool(conn)
         if pool is None:
-            raise _no_pool(repo)
+            raise no_pool_error(repo)
         slots = all_slots(conn)
         queue = queued_requests(conn)
     records = {record.path: record for record in worktree_records(repo.git)}
@@ -460,14 +432,6 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
 
 def _is_dirty(repo: Repository, path: Path) -> bool:
     return bool(repo.git.at(path).out("status", "--porcelain", "--untracked-files=normal"))
-
-
-def lookup_slot(conn: sqlite3.Connection, name: str) -> Slot:
-    slot = find_slot(conn, name=name)
-    if slot is None:
-        known = ", ".join(s.name for s in all_slots(conn)) or "none"
-        raise WtpoolError(f"no slot named {name!r}", f"slots in this pool: {known}", ExitCode.USAGE)
-    return slot
 
 
 # --- adoption -------------------------------------------------------------------------------
@@ -508,5 +472,7 @@ def adopt_worktrees(repo: Repository, store: StateStore, base: str) -> list[str]
                 continue
             insert_slot(conn, number, state)
             update_slot(conn, record.path.name, state=state, branch=record.branch)
+            # The recorded branch is informational; release deletes only branches under
+            # wtpool/, so adopting a worktree that has, say, the base checked out is safe.
             adopted.append(record.path.name)
     return adopted

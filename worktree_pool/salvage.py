@@ -3,6 +3,8 @@
 Work is unique when it would be gone once the slot's directory is reset or removed:
 uncommitted changes to tracked files, staged changes, untracked files that are not ignored, and
 commits that the base branch does not contain. Ignored files (build output, caches) are not work.
+A nested repository or submodule with changes is work that a snapshot cannot hold (git records
+only a pointer to its commit), so salvage refuses it rather than claim it was saved.
 
 Salvage never touches the slot's working tree or index. Like `git stash`, it builds commits from
 the outside: a temporary index collects the working tree, so the real index, and with it the
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,10 +42,17 @@ class UniqueWork:
     unstaged: tuple[str, ...]
     untracked: tuple[str, ...]
     unmerged_commits: int
+    nested_repositories: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
-        return not (self.staged or self.unstaged or self.untracked or self.unmerged_commits)
+        return not (
+            self.staged
+            or self.unstaged
+            or self.untracked
+            or self.unmerged_commits
+            or self.nested_repositories
+        )
 
     def summary(self, base: str) -> str:
         parts = [
@@ -49,6 +60,7 @@ class UniqueWork:
             _count(len(self.unstaged), "uncommitted change", "uncommitted changes"),
             _count(len(self.untracked), "untracked file", "untracked files"),
             _count(self.unmerged_commits, f"commit not in {base}", f"commits not in {base}"),
+            _count(len(self.nested_repositories), "nested repository", "nested repositories"),
         ]
         return ", ".join(part for part in parts if part) or "nothing"
 
@@ -76,11 +88,15 @@ def inspect_work(git: Git, base_branch: str) -> UniqueWork:
             staged.append(path)
         if code[1] != " ":
             unstaged.append(path)
+    changed = {path.rstrip("/") for path in (*staged, *unstaged, *untracked)}
     return UniqueWork(
         staged=tuple(staged),
         unstaged=tuple(unstaged),
         untracked=tuple(untracked),
         unmerged_commits=count_commits_not_in(git, "HEAD", f"refs/heads/{base_branch}"),
+        nested_repositories=tuple(
+            sorted(path for path in changed if (git.cwd / path / ".git").exists())
+        ),
     )
 
 
@@ -88,32 +104,55 @@ def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
     """Save `work` from the worktree at `git.cwd` to a new salvage branch; return its name."""
     if work.is_empty:
         return None
+    if work.nested_repositories:
+        raise WtpoolError(
+            f"{slot} holds nested git repositories with changes that wtpool cannot save: "
+            + ", ".join(work.nested_repositories),
+            "commit and push their work or move them out of the slot, then try again",
+        )
     top = git.out("rev-parse", "HEAD")
-    if work.staged:
-        # write-tree refuses an index with unresolved conflicts; the working-tree snapshot below
-        # still captures those files, conflict markers and all.
-        index_tree = git.run("write-tree", check=False)
-        if index_tree.returncode == 0:
-            top = _commit(git, index_tree.stdout.strip(), top, f"wtpool salvage of {slot}: staged")
-    if work.staged or work.unstaged or work.untracked:
-        tree = _working_tree_snapshot(git)
-        if tree != git.out("rev-parse", f"{top}^{{tree}}"):
-            top = _commit(git, tree, top, f"wtpool salvage of {slot}: working tree")
+    # Both snapshots work on a scratch copy of the index: the real one stays untouched, and a
+    # stale index.lock left by a crashed git cannot stop us.
+    with _scratch_index(git) as env:
+        if work.staged:
+            index_tree = git.run("write-tree", env=env, check=False)
+            if index_tree.returncode == 0:
+                message = f"wtpool salvage of {slot}: staged changes"
+                top = _commit(git, index_tree.stdout.strip(), top, message)
+            elif not git.out("ls-files", "--unmerged", env=env):
+                raise git.failure(("write-tree",), index_tree)
+            # An index with unresolved conflicts has no tree; the working-tree snapshot below
+            # still saves those files, conflict markers and all.
+        if work.staged or work.unstaged or work.untracked:
+            # --sparse: files an agent created outside its sparse checkout are work too.
+            git.run("add", "--all", "--sparse", "--", ":/", env=env)
+            tree = git.out("write-tree", env=env)
+            if tree != git.out("rev-parse", f"{top}^{{tree}}"):
+                top = _commit(git, tree, top, f"wtpool salvage of {slot}: working tree")
     return _new_salvage_branch(git, slot, top)
 
 
-def _working_tree_snapshot(git: Git) -> str:
+@contextmanager
+def _scratch_index(git: Git) -> Iterator[dict[str, str]]:
     index = Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "index"))
     scratch = index.with_name(f"wtpool-salvage-index-{os.getpid()}")
     try:
         if index.exists():
             shutil.copyfile(index, scratch)
-        env = {"GIT_INDEX_FILE": str(scratch)}
-        # --sparse: files an agent created outside its sparse checkout are work too.
-        git.run("add", "--all", "--sparse", "--", ":/", env=env)
-        return git.out("write-tree", env=env)
+        yield {"GIT_INDEX_FILE": str(scratch)}
     finally:
         scratch.unlink(missing_ok=True)
+
+
+@contextmanager
+def naming_salvage_on_failure(branch: str | None) -> Iterator[None]:
+    """Make a failure after a salvage still say where the work went."""
+    try:
+        yield
+    except WtpoolError as exc:
+        if branch:
+            exc.message += f" (the slot's work is saved on branch {branch})"
+        raise
 
 
 def _commit(git: Git, tree: str, parent: str, message: str) -> str:

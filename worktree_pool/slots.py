@@ -1,4 +1,4 @@
-"""Slot and queue records in the state store, and the states a slot moves through.
+"""The pool, slot and queue records in the state store, and the states a slot moves through.
 
     preparing -> idle <-> busy -> releasing -> idle
     idle -> removing -> (gone)
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from worktree_pool.errors import ExitCode, WtpoolError
+from worktree_pool.repo import Repository
 from worktree_pool.state import utc_now
 
 SLOT_PREFIX = "pool-wt-"
@@ -133,12 +135,66 @@ def queued_requests(conn: sqlite3.Connection) -> list[QueuedRequest]:
 
 def owner_alive(slot: Slot) -> bool:
     """Whether the process that put `slot` in a transient state is still running."""
-    if slot.owner_pid is None:
+    return pid_alive(slot.owner_pid)
+
+
+def pid_alive(pid: int | None) -> bool:
+    # A recycled pid makes a dead owner look alive; the cost is that doctor leaves that slot
+    # alone and says so, never that it touches a slot someone is working on.
+    if pid is None:
         return False
     try:
-        os.kill(slot.owner_pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
     return True
+
+
+@dataclass(frozen=True)
+class PoolRecord:
+    min: int
+    max: int
+    base: str
+    closing_pid: int | None  # the `wtpool cleanup` that is ending the session
+
+
+def read_pool(conn: sqlite3.Connection) -> PoolRecord | None:
+    row = conn.execute("SELECT * FROM pool WHERE id = 1").fetchone()
+    if row is None:
+        return None
+    return PoolRecord(row["min_slots"], row["max_slots"], row["base_branch"], row["closing_pid"])
+
+
+def require_pool(conn: sqlite3.Connection, repo: Repository) -> PoolRecord:
+    pool = read_pool(conn)
+    if pool is None:
+        raise no_pool_error(repo)
+    if pool.closing_pid is not None:
+        raise closing_error(pool.closing_pid)
+    return pool
+
+
+def closing_error(pid: int) -> WtpoolError:
+    if pid_alive(pid):
+        return WtpoolError(
+            f"the pool is being cleaned up by wtpool process {pid}",
+            "wait for `wtpool cleanup` to finish",
+        )
+    return WtpoolError(
+        "an interrupted `wtpool cleanup` left the pool closed",
+        "run `wtpool cleanup` again to finish, or `wtpool doctor --fix` to reopen the pool",
+    )
+
+
+def no_pool_error(repo: Repository) -> WtpoolError:
+    return WtpoolError(f"no wtpool pool in {repo.root}", "create one with `wtpool init`")
+
+
+def lookup_slot(conn: sqlite3.Connection, name: str) -> Slot:
+    slot = find_slot(conn, name=name)
+    if slot is None:
+        known = ", ".join(s.name for s in all_slots(conn)) or "none"
+        raise WtpoolError(f"no slot named {name!r}", f"slots in this pool: {known}", ExitCode.USAGE)
+    return slot

@@ -26,7 +26,7 @@ MIGRATIONS: tuple[str, ...] = (
         min_slots INTEGER NOT NULL,
         max_slots INTEGER NOT NULL,
         base_branch TEXT NOT NULL,
-        closing INTEGER NOT NULL DEFAULT 0,
+        closing_pid INTEGER,
         created_at TEXT NOT NULL
     );
     CREATE TABLE slots (
@@ -140,6 +140,9 @@ class StateStore:
             raise self._translate(exc) from exc
         try:
             yield self._conn
+        except sqlite3.DatabaseError as exc:
+            self._conn.execute("ROLLBACK")
+            raise self._translate(exc) from exc
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
@@ -157,6 +160,8 @@ class StateStore:
             raise self._translate(exc) from exc
         try:
             yield self._conn
+        except sqlite3.DatabaseError as exc:
+            raise self._translate(exc) from exc
         finally:
             self._conn.execute("ROLLBACK")
 
