@@ -6,6 +6,7 @@ written is wrong; 1: it could not be done) and a fragment of the message.
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +76,21 @@ def _corrupt_pool(tmp: Path) -> Path:
     return root
 
 
+def _state_is_a_directory(tmp: Path) -> Path:
+    root = make_repo(tmp / "repo")
+    (root / ".agent-worktrees" / "state.db").mkdir(parents=True)
+    return root
+
+
+def _damaged_schema(tmp: Path) -> Path:
+    root = _pool(tmp)
+    conn = sqlite3.connect(root / ".agent-worktrees" / "state.db")
+    conn.execute("DROP TABLE pool")
+    conn.commit()
+    conn.close()
+    return root
+
+
 def _pool_with_config(text: str) -> Callable[[Path], Path]:
     def setup(tmp: Path) -> Path:
         root = _pool(tmp)
@@ -100,9 +116,13 @@ CASES = [
     ("no pool yet: acquire", _repo, ["acquire", "--agent", "a"], 1, "no wtpool pool"),
     ("corrupt state", _corrupt_pool, ["status"], 1, "is corrupt"),
     ("corrupt state: acquire", _corrupt_pool, ["acquire", "--agent", "a"], 1, "is corrupt"),
+    ("state is a directory", _state_is_a_directory, ["init"], 1, "is not a file"),
+    ("damaged schema", _damaged_schema, ["status"], 1, "is corrupt"),
     # init arguments
     ("unknown base", _repo, ["init", "--base", "nosuch"], 2, "unknown base branch"),
     ("base that is a path", _repo, ["init", "--base", "../main"], 2, "unknown base branch"),
+    ("base that is a revision", _repo, ["init", "--base", "main~1"], 2, "unknown base branch"),
+    ("base that is a ref", _repo, ["init", "--base", "refs/heads/main"], 2, "unknown base"),
     ("min 0", _repo, ["init", "--min", "0"], 2, "between 1 and 64"),
     ("min -1", _repo, ["init", "--min", "-1"], 2, "between 1 and 64"),
     ("max 65", _repo, ["init", "--max", "65"], 2, "between 1 and 64"),
@@ -148,6 +168,9 @@ CASES = [
     ("config bad yaml", _pool_with_config("pool: [\n"), ["status"], 2, "invalid YAML"),
     ("config alias bomb", _pool_with_config(ALIAS_BOMB), ["status"], 2, "unknown key a"),
     ("config not a map", _pool_with_config("just text\n"), ["status"], 2, "must be a mapping"),
+    ("timeout -1", _pool_with_config("timeouts:\n  git: -1\n"), ["status"], 2, "positive"),
+    ("timeout inf", _pool_with_config("timeouts:\n  state_lock: .inf\n"), ["status"], 2, "posit"),
+    ("timeout nan", _pool_with_config("timeouts:\n  git: .nan\n"), ["status"], 2, "positive"),
     # the command line itself
     ("unknown command", _pool, ["frobnicate"], 2, "no such command"),
     ("unknown option", _pool, ["status", "--verbose"], 2, "no such option"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,53 @@ def test_release_without_argument_releases_the_slot_it_runs_in(pool: Pool) -> No
 def test_releasing_an_idle_slot_is_harmless(pool: Pool) -> None:
     result = wtpool_json(pool.root, "release", "pool-wt-2")
     assert result["was_idle"]
+
+
+def test_git_location_variables_from_a_hook_do_not_leak_into_wtpool(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", "t-1")
+    (pool.slot(1) / "wip.txt").write_text("wip\n")
+    (pool.root / "src" / "app.py").write_text("main worktree edit\n")
+    git(pool.root, "add", "src/app.py")
+    main_head = git(pool.root, "rev-parse", "HEAD")
+    main_index = git(pool.root, "ls-files", "--stage")
+    hook_like = {
+        "GIT_DIR": str(pool.root / ".git"),
+        "GIT_INDEX_FILE": str(pool.root / ".git" / "index"),
+        "GIT_WORK_TREE": str(pool.root),
+    }
+    result = wtpool(pool.root, "release", "pool-wt-1", env=hook_like)
+    assert result.returncode == 0, result.stderr
+    assert git(pool.root, "symbolic-ref", "HEAD") == "refs/heads/main"
+    assert git(pool.root, "rev-parse", "HEAD") == main_head
+    assert git(pool.root, "ls-files", "--stage") == main_index
+    salvage = git(pool.root, "branch", "--list", "wtpool/salvage/*").strip()
+    assert git(pool.root, "show", f"{salvage}:wip.txt") == "wip"
+
+
+def test_a_stopped_rebase_does_not_break_the_next_claim(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", "t-1")
+    slot = pool.slot(1)
+    (slot / "src" / "app.py").write_text("alice\n")
+    git(slot, "commit", "--quiet", "-am", "alice")
+    (pool.root / "src" / "app.py").write_text("main moved on\n")
+    git(pool.root, "commit", "--quiet", "-am", "main")
+    rebase = subprocess.run(["git", "rebase", "main"], cwd=slot, capture_output=True)
+    assert rebase.returncode != 0  # stopped on the conflict
+    release(pool.repo, pool.store(), "pool-wt-1")
+    again = acquire(pool.repo, pool.store(), "bob", None)
+    assert again.slot == "pool-wt-1"
+    assert git(slot, "branch", "--show-current") == "wtpool/agent/bob"
+
+
+def test_newcomers_queue_behind_waiting_requests(repo: Path) -> None:
+    pool = make_pool(repo, minimum=1, maximum=1)
+    acquire(pool.repo, pool.store(), "a1", None)
+    acquire(pool.repo, pool.store(), "a2", None)  # queued
+    store = pool.store()
+    with store.transaction() as conn:  # a slot freed without serving the queue (say, by hand)
+        conn.execute("UPDATE slots SET state = 'idle', agent = NULL, branch = NULL")
+    store.close()
+    newcomer = acquire(pool.repo, pool.store(), "a3", None)
+    assert newcomer.queued and newcomer.queue_position == 1
+    status = wtpool_json(repo, "status")
+    assert status["worktrees"][0]["agent"] == "a2"  # the waiting request was served first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -147,3 +148,68 @@ def test_cleanup_leaves_unknown_directories_alone(pool: Pool) -> None:
     result = wtpool_json(pool.root, "cleanup")
     assert result["left_alone"] == [str(stray)]
     assert (stray / "precious.txt").read_text() == "not wtpool's\n"
+
+
+def test_nested_repositories_are_never_reported_as_saved(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    nested = pool.slot(1) / "vendor" / "lib"
+    nested.mkdir(parents=True)
+    git(nested, "init", "--quiet")
+    (nested / "p.txt").write_text("committed only in the nested repository\n")
+    git(nested, "add", "p.txt")
+    git(nested, "commit", "--quiet", "-m", "nested")
+
+    result = wtpool(pool.root, "cleanup", "--json")
+
+    assert result.returncode == 1
+    (slot,) = [s for s in json.loads(result.stdout)["slots"] if s["name"] == "pool-wt-1"]
+    assert not slot["removed"] and "nested git repositories" in slot["error"]
+    assert (nested / "p.txt").exists()
+    assert wtpool(pool.root, "acquire", "--agent", "x").returncode == 0  # the pool reopened
+
+
+def test_staged_work_survives_a_stale_index_lock(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    slot = pool.slot(1)
+    (slot / "src" / "app.py").write_text("v1 staged\n")
+    git(slot, "add", "src/app.py")
+    (slot / "src" / "app.py").write_text("v2 in the working tree\n")
+    index_lock = Path(git(slot, "rev-parse", "--path-format=absolute", "--git-path", "index.lock"))
+    index_lock.write_text("")  # left behind by a git that crashed
+
+    result = wtpool_json(pool.root, "cleanup")
+
+    branch = result["slots"][0]["salvage_branch"]
+    assert git(pool.root, "show", f"{branch}~1:src/app.py") == "v1 staged"
+    assert git(pool.root, "show", f"{branch}:src/app.py") == "v2 in the working tree"
+
+
+def test_file_names_that_are_not_utf8_are_saved(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    name = b"bad\xffname.txt"
+    with open(bytes(pool.slot(1)) + b"/" + name, "wb") as handle:
+        handle.write(b"bytes\n")
+    result = wtpool(pool.root, "cleanup", "--json")
+    assert result.returncode == 0, result.stderr
+    branch = json.loads(result.stdout)["slots"][0]["salvage_branch"]
+    listed = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", "--name-only", branch], cwd=pool.root, capture_output=True
+    ).stdout.split(b"\0")
+    assert name in listed
+
+
+def test_an_interrupted_cleanup_can_be_finished(pool: Pool) -> None:
+    store = pool.store()
+    with store.transaction() as conn:  # what a kill -9 in the middle of cleanup leaves
+        conn.execute("UPDATE pool SET closing_pid = ?", (_dead_pid(),))
+    store.close()
+    refused = wtpool(pool.root, "acquire", "--agent", "a")
+    assert refused.returncode == 1 and "interrupted `wtpool cleanup`" in refused.stderr
+    assert wtpool(pool.root, "cleanup").returncode == 0
+    assert not any((pool.root / ".agent-worktrees").glob("pool-wt-*"))
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid

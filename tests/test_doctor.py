@@ -121,3 +121,34 @@ def test_a_lost_state_store_is_rebuilt_by_init_from_the_worktrees(pool: Pool) ->
     assert result["created"] == []
     states = [w["state"] for w in wtpool_json(pool.root, "status")["worktrees"]]
     assert states == ["busy", "idle", "idle"]
+
+
+def test_adopting_a_worktree_on_the_base_branch_never_deletes_the_base(pool: Pool) -> None:
+    git(pool.root, "switch", "--quiet", "-c", "dev")
+    adopted = pool.root / ".agent-worktrees" / "pool-wt-5"
+    git(pool.root, "worktree", "add", "--quiet", str(adopted), "main")
+    assert _doctor(pool.root, "--fix")[0] == 0
+    assert wtpool(pool.root, "release", "pool-wt-5").returncode == 0
+    assert git(pool.root, "rev-parse", "--verify", "refs/heads/main")
+
+
+def test_a_pool_left_closed_by_a_dead_cleanup_is_reopened(pool: Pool) -> None:
+    store = pool.store()
+    with store.transaction() as conn:
+        conn.execute("UPDATE pool SET closing_pid = ?", (_dead_pid(),))
+    store.close()
+    code, report = _doctor(pool.root)
+    assert code == 1 and _kinds(report) == ["interrupted-cleanup"]
+    assert _doctor(pool.root, "--fix")[0] == 0
+    assert wtpool(pool.root, "acquire", "--agent", "a").returncode == 0
+
+
+def test_queued_requests_waiting_beside_free_slots_are_served(pool: Pool) -> None:
+    store = pool.store()
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO queue (agent, requested_at) VALUES ('waiting', 'earlier')")
+    store.close()
+    code, report = _doctor(pool.root)
+    assert code == 1 and _kinds(report) == ["waiting-queue"]
+    assert _doctor(pool.root, "--fix")[0] == 0
+    assert wtpool_json(pool.root, "status")["worktrees"][0]["agent"] == "waiting"

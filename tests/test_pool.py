@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import Pool, git, make_pool, snapshot, wtpool, wtpool_json
@@ -126,3 +128,21 @@ def test_the_done_when_sequence(repo: Path) -> None:
     assert _pool_worktrees(repo) == []
     assert not any((repo / ".agent-worktrees").glob("pool-wt-*"))
     assert wtpool(repo, "status").returncode == 1  # the pool is gone; init starts a new one
+
+
+def test_concurrent_scale_downs_never_go_below_the_minimum(repo: Path) -> None:
+    make_pool(repo, minimum=3, maximum=10)
+    wtpool_json(repo, "scale", "--to", "5")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "worktree_pool", "scale", "down", "--by", "2", "--json"],
+            cwd=repo,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    for process in processes:
+        process.communicate(timeout=300)
+    assert len(wtpool_json(repo, "status")["worktrees"]) == 3
+    assert _pool_worktrees(repo) == ["pool-wt-1", "pool-wt-2", "pool-wt-3"]
