@@ -8,18 +8,20 @@ All failures end in `main()`: a `WtpoolError` or a usage error becomes one `erro
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
 
-from worktree_pool import __version__, render
-from worktree_pool.errors import ExitCode, WtpoolError
+from worktree_pool import __version__, claims, coordinator, pool, render
+from worktree_pool import doctor as health
+from worktree_pool.config import render_config
+from worktree_pool.demo import run_demo
+from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.repo import Repository, open_repository
-
-if TYPE_CHECKING:
-    from worktree_pool.state import StateStore
+from worktree_pool.state import StateStore
 
 app = typer.Typer(
     name="wtpool",
@@ -70,9 +72,11 @@ def _repository() -> Repository:
 
 
 def _store(repo: Repository) -> StateStore:
-    from worktree_pool.pool import open_store
+    return pool.open_store(repo)
 
-    return open_store(repo)
+
+def _emit(result: Any, as_json: bool, show: Callable[[Any], None]) -> None:
+    render.print_json(result) if as_json else show(result)
 
 
 @app.command()
@@ -85,20 +89,14 @@ def init(
     json: JsonOption = False,
 ) -> None:
     """Create the pool in this repository, or top it up to its minimum. Safe to rerun."""
-    from worktree_pool.pool import init_pool
-
-    result = init_pool(_repository(), minimum, maximum, base)
-    render.print_json(result) if json else render.show_init(result)
+    _emit(pool.init_pool(_repository(), minimum, maximum, base), json, render.show_init)
 
 
 @app.command()
 def status(json: JsonOption = False) -> None:
     """Show the pool, every slot and the queue."""
-    from worktree_pool.pool import pool_status
-
     repo = _repository()
-    report = pool_status(repo, _store(repo))
-    render.print_json(report) if json else render.show_status(report)
+    _emit(pool.pool_status(repo, _store(repo)), json, render.show_status)
 
 
 @app.command()
@@ -108,11 +106,8 @@ def acquire(
     json: JsonOption = False,
 ) -> None:
     """Give an agent a slot: an idle one, a new one below max, or a place in the queue."""
-    from worktree_pool.claims import acquire as acquire_slot
-
     repo = _repository()
-    result = acquire_slot(repo, _store(repo), agent, task)
-    render.print_json(result) if json else render.show_acquire(result)
+    _emit(claims.acquire(repo, _store(repo), agent, task), json, render.show_acquire)
 
 
 @app.command()
@@ -123,11 +118,8 @@ def release(
     json: JsonOption = False,
 ) -> None:
     """Take a slot back: save unique work, reset it to the base, hand it to the queue."""
-    from worktree_pool.claims import release as release_slot
-
     repo = _repository()
-    result = release_slot(repo, _store(repo), slot)
-    render.print_json(result) if json else render.show_release(result)
+    _emit(claims.release(repo, _store(repo), slot), json, render.show_release)
 
 
 class Direction(StrEnum):
@@ -143,23 +135,20 @@ def scale(
     json: JsonOption = False,
 ) -> None:
     """Grow or shrink the pool within its bounds; only idle, clean slots are removed."""
-    from worktree_pool.errors import bad_input
-    from worktree_pool.pool import scale_pool
-
     if (direction is None) == (to is None):
         raise bad_input("use either `scale up|down [--by K]` or `scale --to N`")
     if by is not None and direction is None:
         raise bad_input("--by goes with `scale up` or `scale down`")
     step = by if by is not None else 1
     repo = _repository()
-    result = scale_pool(
+    result = pool.scale_pool(
         repo,
         _store(repo),
         up=step if direction == Direction.UP else None,
         down=step if direction == Direction.DOWN else None,
         to=to,
     )
-    render.print_json(result) if json else render.show_scale(result)
+    _emit(result, json, render.show_scale)
 
 
 @app.command()
@@ -170,10 +159,8 @@ def cleanup(
     json: JsonOption = False,
 ) -> int:
     """End the session: save unique work to salvage branches, then remove every slot."""
-    from worktree_pool.coordinator import cleanup as clean
-
-    result = clean(_repository(), force=force)
-    render.print_json(result) if json else render.show_cleanup(result)
+    result = coordinator.cleanup(_repository(), force=force)
+    _emit(result, json, render.show_cleanup)
     return ExitCode.OK if result.complete else ExitCode.FAILED
 
 
@@ -183,26 +170,18 @@ def doctor(
     json: JsonOption = False,
 ) -> int:
     """Compare the state with git and the disk; exit 1 while problems remain."""
-    from worktree_pool.doctor import doctor as examine
-
-    report = examine(_repository(), fix=fix)
-    render.print_json(report) if json else render.show_doctor(report)
+    report = health.doctor(_repository(), fix=fix)
+    _emit(report, json, render.show_doctor)
     return ExitCode.OK if report.healthy else ExitCode.FAILED
 
 
 @app.command()
 def config(json: JsonOption = False) -> None:
     """Show the configuration in effect and the file it came from."""
-    from worktree_pool.config import render_config
-
     repo = _repository()
     if json:
-        render.print_json(
-            {
-                "source": str(repo.config_path) if repo.config_path else None,
-                "config": render.to_jsonable(repo.config),
-            }
-        )
+        source = str(repo.config_path) if repo.config_path else None
+        render.print_json({"source": source, "config": render.to_jsonable(repo.config)})
         return
     print(f"# from {repo.config_path or 'the built-in defaults'}")
     print(render_config(repo.config), end="")
@@ -215,8 +194,6 @@ def demo(
     ] = False,
 ) -> None:
     """Run a short session in a throwaway repository and show each step."""
-    from worktree_pool.demo import run_demo
-
     run_demo(keep=keep)
 
 
