@@ -176,3 +176,61 @@ def test_newcomers_queue_behind_waiting_requests(repo: Path) -> None:
     assert newcomer.queued and newcomer.queue_position == 1
     status = wtpool_json(repo, "status")
     assert status["worktrees"][0]["agent"] == "a2"  # the waiting request was served first
+
+
+def test_a_slot_whose_index_cannot_be_saved_is_not_reset(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    slot = pool.slot(1)
+    (slot / "kept.txt").write_text("must survive\n")
+    # An index entry pointing at an object that does not exist: write-tree fails.
+    git(slot, "update-index", "--add", "--cacheinfo", f"100644,{'1' * 40},ghost.txt")
+    result = wtpool(pool.root, "release", "pool-wt-1")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: git write-tree failed")
+    assert "Traceback" not in result.stderr
+    assert (slot / "kept.txt").read_text() == "must survive\n"
+    assert wtpool_json(pool.root, "status")["worktrees"][0]["state"] == "busy"
+
+
+def test_files_hidden_by_the_slots_own_gitignore_are_saved_not_deleted(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", "t-1")
+    slot = pool.slot(1)
+    with (slot / ".gitignore").open("a") as handle:
+        handle.write("notes/\n")
+    (slot / "notes").mkdir()
+    (slot / "notes" / "plan.md").write_text("the plan\n")
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+    branch = result["salvage_branch"]
+    assert git(pool.root, "show", f"{branch}:notes/plan.md") == "the plan"
+    assert "notes/" in git(pool.root, "show", f"{branch}:.gitignore")
+    assert not (slot / "notes").exists()  # saved, so the next agent starts clean
+    assert git(slot, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_edits_hidden_by_index_flags_are_saved_and_not_inherited(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    slot = pool.slot(1)
+    git(slot, "update-index", "--skip-worktree", "src/app.py")
+    git(slot, "update-index", "--assume-unchanged", "src/util.py")
+    (slot / "src" / "app.py").write_text("hidden by skip-worktree\n")
+    (slot / "src" / "util.py").write_text("hidden by assume-unchanged\n")
+    assert git(slot, "status", "--porcelain") == ""  # git itself does not see them
+
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+
+    branch = result["salvage_branch"]
+    assert git(pool.root, "show", f"{branch}:src/app.py") == "hidden by skip-worktree"
+    assert git(pool.root, "show", f"{branch}:src/util.py") == "hidden by assume-unchanged"
+    assert (slot / "src" / "app.py").read_text() == "print('app')\n"
+    assert (slot / "src" / "util.py").read_text() == "def helper():\n    return 1\n"
+    assert "S " not in git(slot, "ls-files", "-v") and "h " not in git(slot, "ls-files", "-v")
+
+
+def test_a_branch_checked_out_elsewhere_is_never_reset(pool: Pool) -> None:
+    git(pool.root, "branch", "wtpool/agent/alice")
+    other = pool.root.parent / "elsewhere"
+    git(pool.root, "worktree", "add", "--quiet", str(other), "wtpool/agent/alice")
+    result = wtpool(pool.root, "acquire", "--agent", "alice")
+    assert result.returncode == 1
+    assert "checked out in another worktree" in result.stderr
+    assert wtpool_json(pool.root, "status")["worktrees"][0]["state"] == "idle"

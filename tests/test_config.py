@@ -102,7 +102,7 @@ def _config_source(cwd: Path, *args: str) -> dict:
 def test_discovery_prefers_flag_then_repository_file_then_defaults(repo: Path) -> None:
     defaults = _config_source(repo)
     assert defaults["source"] is None
-    assert defaults["config"] == dataclasses.asdict(Config())
+    assert defaults["config"] == json.loads(json.dumps(dataclasses.asdict(Config())))
 
     (repo / "wtpool.yaml").write_text("pool:\n  max: 7\n")
     found = _config_source(repo / "src")

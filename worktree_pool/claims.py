@@ -16,14 +16,17 @@ import sqlite3
 from dataclasses import dataclass
 
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
+from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
 from worktree_pool.names import ensure_valid_names, validate_name
+from worktree_pool.patterns import validate_patterns
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import (
     SALVAGE_NAMESPACE,
     inspect_work,
     naming_salvage_on_failure,
     salvage,
+    salvage_more,
 )
 from worktree_pool.slots import (
     PoolRecord,
@@ -32,6 +35,7 @@ from worktree_pool.slots import (
     SlotState,
     all_slots,
     delete_slot,
+    encode_scope,
     find_slot,
     insert_slot,
     lookup_slot,
@@ -47,6 +51,8 @@ from worktree_pool.worktrees import (
     base_tip,
     branch_for,
     check_out_branch,
+    checked_out_anywhere,
+    delete_files,
     free_slot_numbers,
     registered_paths,
     reset_to,
@@ -65,32 +71,43 @@ class AcquireResult:
     resumed: bool = False  # the branch existed with unmerged work and was checked out as it was
     already_held: bool = False  # the agent already had this slot (or queue place)
     queue_position: int | None = None
+    scope: tuple[str, ...] | None = None  # the slot's patterns; None: the whole tree
+    warnings: tuple[str, ...] = ()
 
 
-def acquire(repo: Repository, store: StateStore, agent: str, task: str | None) -> AcquireResult:
+def acquire(
+    repo: Repository,
+    store: StateStore,
+    agent: str,
+    task: str | None,
+    scope: tuple[str, ...] | None = None,
+) -> AcquireResult:
+    """Claim a slot for `agent`, showing only `scope` (see filters.py) when one is given."""
     ensure_valid_names(agent=agent, task=task)
+    if scope is not None:
+        validate_patterns(scope)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
         held = find_slot(conn, agent=agent)
         if held is not None:
-            return _already_held(repo, held, agent, task)
+            return _already_held(repo, held, agent, task, scope)
         queued = _queued(conn, agent)
         if queued is not None:
             return _already_queued(conn, queued, task)
         _check_task_free(conn, agent, task)
         others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
-        claim = None if others_waiting else _claim_slot(repo, conn, pool, agent, task)
+        claim = None if others_waiting else _claim_slot(repo, conn, pool, agent, task, scope)
         if claim is None:
             conn.execute(
-                "INSERT INTO queue (agent, task, requested_at) VALUES (?, ?, ?)",
-                (agent, task, utc_now()),
+                "INSERT INTO queue (agent, task, scope, requested_at) VALUES (?, ?, ?, ?)",
+                (agent, task, encode_scope(scope), utc_now()),
             )
     if claim is None:
         if others_waiting:
             serve_queue(repo, store, pool.base)  # there may be room the queue has not taken
         return _after_queueing(repo, store, agent, task)
     name, created = claim
-    branch, resumed = _prepare(repo, store, name, agent, task, pool.base, create=created)
+    branch, resumed, plan = _prepare(repo, store, name, agent, task, pool.base, create=created)
     return AcquireResult(
         agent,
         task,
@@ -100,11 +117,18 @@ def acquire(repo: Repository, store: StateStore, agent: str, task: str | None) -
         branch=branch,
         created=created,
         resumed=resumed,
+        scope=scope,
+        warnings=tuple(unmatched_warnings(plan)),
     )
 
 
 def _claim_slot(
-    repo: Repository, conn: sqlite3.Connection, pool: PoolRecord, agent: str, task: str | None
+    repo: Repository,
+    conn: sqlite3.Connection,
+    pool: PoolRecord,
+    agent: str,
+    task: str | None,
+    scope: tuple[str, ...] | None,
 ) -> tuple[str, bool] | None:
     """Mark the lowest idle slot, or a new one below max, `preparing` for the agent.
 
@@ -120,12 +144,15 @@ def _claim_slot(
             state=SlotState.PREPARING,
             agent=agent,
             task=task,
+            scope=encode_scope(scope),
             acquired_at=utc_now(),
         )
         return idle.name, False
     if len(slots) < pool.max:
         (number,) = free_slot_numbers(repo, conn, registered_paths(repo), 1)
-        return insert_slot(conn, number, SlotState.PREPARING, agent, task).name, True
+        name = insert_slot(conn, number, SlotState.PREPARING, agent, task).name
+        update_slot(conn, name, state=SlotState.PREPARING, scope=encode_scope(scope))
+        return name, True
     return None
 
 
@@ -153,12 +180,19 @@ def _position(conn: sqlite3.Connection, request_id: int) -> int:
     return conn.execute("SELECT COUNT(*) FROM queue WHERE id <= ?", (request_id,)).fetchone()[0]
 
 
-def _already_held(repo: Repository, held: Slot, agent: str, task: str | None) -> AcquireResult:
+def _already_held(
+    repo: Repository, held: Slot, agent: str, task: str | None, scope: tuple[str, ...] | None
+) -> AcquireResult:
     if task is not None and held.task != task:
         raise bad_input(
             f"agent {agent} already holds {held.name} for "
             + (f"task {held.task}" if held.task else "no task"),
             f"release it first: wtpool release {held.name}",
+        )
+    if scope is not None and held.scope != scope:
+        raise bad_input(
+            f"agent {agent} already holds {held.name} with another scope",
+            f"change it with `wtpool filter set {held.name} PATTERN...`",
         )
     return AcquireResult(
         agent,
@@ -168,12 +202,13 @@ def _already_held(repo: Repository, held: Slot, agent: str, task: str | None) ->
         path=str(repo.slot_path(held.name)),
         branch=held.branch,
         already_held=True,
+        scope=held.scope,
     )
 
 
 def _queued(conn: sqlite3.Connection, agent: str) -> QueuedRequest | None:
     row = conn.execute("SELECT * FROM queue WHERE agent = ?", (agent,)).fetchone()
-    return QueuedRequest(**dict(row)) if row else None
+    return QueuedRequest.from_row(row) if row else None
 
 
 def _already_queued(
@@ -217,13 +252,18 @@ def _prepare(
     base: str,
     *,
     create: bool,
-) -> tuple[str, bool]:
-    """Do the git work for a `preparing` claim and mark it busy; undo the claim on failure."""
+) -> tuple[str, bool, ScopePlan]:
+    """Do the git work for a `preparing` claim and mark it busy; undo the claim on failure.
+
+    The scope goes on before the branch: narrowing first means the switch writes only the
+    files the agent will see.
+    """
     branch = branch_for(agent, task)
     try:
         tip = base_tip(repo, base)
         if create:
-            add_worktree(repo, name, tip)
+            add_worktree(repo, store, name, tip, base)
+        plan = reapply(repo, store, name, base)
         resumed = check_out_branch(repo, name, branch, tip, base)
     except BaseException:
         with store.transaction() as conn:
@@ -236,7 +276,7 @@ def _prepare(
         raise
     with store.transaction() as conn:
         update_slot(conn, name, state=SlotState.BUSY, branch=branch)
-    return branch, resumed
+    return branch, resumed, plan
 
 
 @dataclass(frozen=True)
@@ -308,14 +348,22 @@ def recycle(
     """Save the slot's unique work, reset it to the base tip, and drop its branch if merged.
 
     Returns (what was saved, salvage branch, deleted branch, kept branch). Only wtpool's own
-    branches are ever deleted, and only when the base contains them.
+    branches are ever deleted, only when the base contains them and no worktree has them out.
     """
-    git = repo.git.at(repo.slot_path(slot.name))
+    path = repo.slot_path(slot.name)
+    git = repo.git.at(path)
     work = inspect_work(git, base)
+    before = git.out("rev-parse", "HEAD")
     salvage_branch = salvage(git, slot.name, work)
     deleted = kept = None
     with naming_salvage_on_failure(salvage_branch):
-        reset_to(repo, slot.name, base_tip(repo, base))
+        reset_to(repo, slot.name, base_tip(repo, base), work)
+        # Files the slot's own .gitignore hid become visible once the base's comes back.
+        revealed = git.out("ls-files", "--others", "--exclude-standard", "-z").split("\0")
+        revealed = [name for name in revealed if name]
+        if revealed:
+            salvage_branch = salvage_more(git, slot.name, salvage_branch, before, revealed)
+            delete_files(path, revealed)
         branch = slot.branch
         if (
             branch
@@ -323,12 +371,16 @@ def recycle(
             and not branch.startswith(SALVAGE_NAMESPACE)
         ):
             tip = resolve(git, f"refs/heads/{branch}")
-            if tip is not None and is_ancestor(git, tip, f"refs/heads/{base}"):
+            merged = tip is not None and is_ancestor(git, tip, f"refs/heads/{base}")
+            if merged and not checked_out_anywhere(repo, branch):
                 if delete_branch_if_at(git, branch, tip):
                     deleted = branch
-            elif tip is not None:
+            elif tip is not None and not merged:
                 kept = branch
-    return (None if work.is_empty else work.summary(base)), salvage_branch, deleted, kept
+    saved = None if work.is_empty else work.summary(base)
+    if revealed:
+        saved = (saved + ", and " if saved else "") + f"{len(revealed)} file(s) its .gitignore hid"
+    return saved, salvage_branch, deleted, kept
 
 
 def serve_queue(
@@ -346,8 +398,8 @@ def serve_queue(
             row = conn.execute("SELECT * FROM queue ORDER BY id LIMIT 1").fetchone()
             if pool is None or pool.closing_pid is not None or row is None:
                 return served, None
-            request = QueuedRequest(**dict(row))
-            claim = _claim_slot(repo, conn, pool, request.agent, request.task)
+            request = QueuedRequest.from_row(row)
+            claim = _claim_slot(repo, conn, pool, request.agent, request.task, request.scope)
             if claim is None:
                 return served, None
             conn.execute("DELETE FROM queue WHERE id = ?", (request.id,))
@@ -357,8 +409,15 @@ def serve_queue(
         except BaseException as exc:
             with store.transaction() as conn:
                 conn.execute(
-                    "INSERT INTO queue (id, agent, task, requested_at) VALUES (?, ?, ?, ?)",
-                    (request.id, request.agent, request.task, request.requested_at),
+                    "INSERT INTO queue (id, agent, task, scope, requested_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (
+                        request.id,
+                        request.agent,
+                        request.task,
+                        encode_scope(request.scope),
+                        request.requested_at,
+                    ),
                 )
             if not isinstance(exc, WtpoolError):
                 raise

@@ -21,6 +21,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.patterns import validate_patterns
 
 CONFIG_FILE_NAME = "wtpool.yaml"
 # Slot numbers, directory names and the pool's own bookkeeping are sized for this; the issue
@@ -72,8 +73,26 @@ class TimeoutSettings:
 
 
 @dataclass(frozen=True)
+class ScopeSettings:
+    always_include: tuple[str, ...] = setting(
+        ("README.md", "pyproject.toml", "package.json", "Cargo.toml", "go.mod", "Makefile"),
+        "Patterns added to every slot's scope: files every agent needs to see and may change, "
+        "such as the README and build manifests. Patterns are relative to the repository root.",
+    )
+    sparse_index: bool = setting(
+        True,
+        "Whether slots whose scope is only directories (cone mode) also use a sparse index, "
+        "which makes git commands in them faster on large repositories.",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
+    scope: ScopeSettings = field(
+        default_factory=ScopeSettings,
+        metadata={"doc": "What each slot shows and may commit (sparse checkout and commit guard)."},
+    )
     timeouts: TimeoutSettings = field(
         default_factory=TimeoutSettings, metadata={"doc": "Time limits."}
     )
@@ -121,6 +140,7 @@ def load_config(path: Path | None) -> Config:
         check_pool_bounds(config.pool.min, config.pool.max)
     except WtpoolError as exc:
         raise bad_input(f"{path}: {exc.message}") from exc
+    validate_patterns(config.scope.always_include, f"{path}: scope.always_include")
     for timeout in dataclasses.fields(config.timeouts):
         seconds = getattr(config.timeouts, timeout.name)
         if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows
@@ -156,7 +176,9 @@ def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
     if dataclasses.is_dataclass(expected):
         return _build(expected, value, f"{key}.", path)
     if _accepts(value, expected):
-        return float(value) if expected is float else value
+        if expected is float:
+            return float(value)
+        return tuple(value) if get_origin(expected) is tuple else value
     raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {_describe(value)}")
 
 
@@ -164,8 +186,8 @@ def _accepts(value: Any, expected: Any) -> bool:
     origin = get_origin(expected)
     if origin in (Union, types.UnionType):
         return any(_accepts(value, option) for option in get_args(expected))
-    if origin is list:
-        (item,) = get_args(expected)
+    if origin is tuple:  # tuple[X, ...]: a YAML list, kept immutable in the frozen config
+        item = get_args(expected)[0]
         return isinstance(value, list) and all(_accepts(v, item) for v in value)
     if expected is type(None):
         return value is None
@@ -182,8 +204,8 @@ def _type_name(expected: Any) -> str:
     origin = get_origin(expected)
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(option) for option in get_args(expected))
-    if origin is list:
-        (item,) = get_args(expected)
+    if origin is tuple:
+        item = get_args(expected)[0]
         return f"a list of {_type_name(item).removeprefix('a ').removeprefix('an ')}s"
     return {
         bool: "true or false",
@@ -222,5 +244,7 @@ def _comment(doc: str, indent: str) -> list[str]:
 
 
 def _yaml_value(value: Any) -> str:
+    if isinstance(value, tuple):
+        value = list(value)
     text = yaml.safe_dump(value, default_flow_style=True, width=1000)
     return text.removesuffix("\n").removesuffix("\n...").strip()

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from worktree_pool.errors import WtpoolError
+from worktree_pool.filters import remove_guard
 from worktree_pool.gitops import (
     WorktreeRecord,
     delete_branch_if_at,
@@ -130,6 +131,9 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
         if outcome is not None:
             result.slots.append(outcome)
     failed = {slot.name for slot in result.slots if not slot.removed}
+    for name in names:
+        if name not in failed:
+            remove_guard(repo, name)
     result.left_alone.extend(_stray_directories(repo, exclude=failed))
     result.deleted_branches.extend(_delete_merged_branches(repo, base))
     return result
@@ -185,10 +189,11 @@ def _clean_slot(
 def _stray_directories(repo: Repository, exclude: set[str]) -> list[str]:
     if not repo.pool_dir.is_dir():
         return []
+    # Dot-directories are wtpool's own (the slots' generated hooks, later the database).
     return sorted(
         str(entry)
         for entry in repo.pool_dir.iterdir()
-        if entry.is_dir() and entry.name not in exclude
+        if entry.is_dir() and entry.name not in exclude and not entry.name.startswith(".")
     )
 
 

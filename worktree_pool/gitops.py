@@ -68,6 +68,7 @@ class Git:
         *args: str,
         check: bool = True,
         env: Mapping[str, str] | None = None,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARIABLES}
         full_env.update(_BASE_ENV)
@@ -81,11 +82,15 @@ class Git:
                 text=True,
                 errors="surrogateescape",
                 timeout=self.timeout,
-                stdin=subprocess.DEVNULL,
+                input=input,
+                stdin=None if input is not None else subprocess.DEVNULL,
             )
         except FileNotFoundError as exc:
             if not self.cwd.is_dir():
-                raise WtpoolError(f"directory {self.cwd} does not exist") from exc
+                raise WtpoolError(
+                    f"directory {self.cwd} does not exist",
+                    "if it is a slot, run `wtpool doctor --fix` to reconcile the pool",
+                ) from exc
             raise WtpoolError("git is not installed or not on PATH") from exc
         except subprocess.TimeoutExpired as exc:
             raise WtpoolError(
@@ -93,13 +98,18 @@ class Git:
                 "raise timeouts.git in wtpool.yaml if the repository is very large",
             ) from exc
         if check and result.returncode != 0:
-            raise WtpoolError(
-                f"git {' '.join(args[:2])} failed in {self.cwd}: {_last_line(result)}"
-            )
+            raise self.failure(args, result)
         return result
 
-    def out(self, *args: str, env: Mapping[str, str] | None = None) -> str:
-        return self.run(*args, env=env).stdout.rstrip("\n")
+    def failure(
+        self, args: tuple[str, ...], result: subprocess.CompletedProcess[str]
+    ) -> WtpoolError:
+        return WtpoolError(f"git {' '.join(args[:2])} failed in {self.cwd}: {_last_line(result)}")
+
+    def out(
+        self, *args: str, env: Mapping[str, str] | None = None, input: str | None = None
+    ) -> str:
+        return self.run(*args, env=env, input=input).stdout.rstrip("\n")
 
     def ok(self, *args: str) -> bool:
         return self.run(*args, check=False).returncode == 0

@@ -36,6 +36,7 @@ from worktree_pool.state import POOL_DIR_MODE, StateStore, utc_now
 from worktree_pool.worktrees import (
     add_worktree,
     base_tip,
+    enable_per_worktree_config,
     free_slot_numbers,
     registered_paths,
     remove_worktree,
@@ -100,6 +101,7 @@ def init_pool(
     repo.pool_dir.mkdir(mode=POOL_DIR_MODE, exist_ok=True)
     repo.pool_dir.chmod(POOL_DIR_MODE)
     _exclude_pool_dir(repo)
+    enable_per_worktree_config(repo)
     config_written = _write_default_config(repo, minimum, maximum, base)
     store = StateStore.create(repo.state_path, repo.config.timeouts.state_lock)
     adopted = adopt_worktrees(repo, store, base)
@@ -212,7 +214,7 @@ def _build_slots(repo: Repository, store: StateStore, names: list[str], base: st
     built: list[str] = []
     try:
         for name in names:
-            add_worktree(repo, name, tip)
+            add_worktree(repo, store, name, tip, base)
             with store.transaction() as conn:
                 update_slot(conn, name, state=SlotState.IDLE)
             built.append(name)

@@ -31,6 +31,7 @@ from worktree_pool.gitops import (
     Git,
     count_commits_not_in,
     create_branch_at,
+    resolve,
 )
 
 SALVAGE_NAMESPACE = "wtpool/salvage/"
@@ -43,6 +44,9 @@ class UniqueWork:
     untracked: tuple[str, ...]
     unmerged_commits: int
     nested_repositories: tuple[str, ...] = ()
+    # Edited files whose index entries carry skip-worktree or assume-unchanged bits: git status
+    # does not show them, but they are work all the same. They are also in `unstaged`.
+    hidden: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -88,16 +92,45 @@ def inspect_work(git: Git, base_branch: str) -> UniqueWork:
             staged.append(path)
         if code[1] != " ":
             unstaged.append(path)
+    hidden = _hidden_edits(git)
+    unstaged += [path for path in hidden if path not in unstaged]
     changed = {path.rstrip("/") for path in (*staged, *unstaged, *untracked)}
     return UniqueWork(
         staged=tuple(staged),
         unstaged=tuple(unstaged),
         untracked=tuple(untracked),
-        unmerged_commits=count_commits_not_in(git, "HEAD", f"refs/heads/{base_branch}"),
+        unmerged_commits=_unmerged_commits(git, base_branch),
         nested_repositories=tuple(
             sorted(path for path in changed if (git.cwd / path / ".git").exists())
         ),
+        hidden=hidden,
     )
+
+
+def _unmerged_commits(git: Git, base_branch: str) -> int:
+    if resolve(git, f"refs/heads/{base_branch}") is None:
+        # The base branch is gone, so nothing is known to be merged: all of HEAD counts as
+        # unique, and salvage keeps it on a branch.
+        return int(git.out("rev-list", "--count", "HEAD"))
+    return count_commits_not_in(git, "HEAD", f"refs/heads/{base_branch}")
+
+
+def _hidden_edits(git: Git) -> tuple[str, ...]:
+    """Files on disk that differ from an index entry git has been told not to look at."""
+    flagged: dict[str, str] = {}
+    for entry in git.out("ls-files", "-s", "-v", "-z").split("\0"):
+        if entry and (entry[0] == "S" or entry[0].islower()):
+            meta, _, path = entry.partition("\t")
+            if os.path.lexists(git.cwd / path):
+                flagged[path] = meta.split()[2]
+    if not flagged:
+        return ()
+    paths = list(flagged)
+    # hash-object reads one path per line; a name with a newline in it counts as edited.
+    plain = [path for path in paths if "\n" not in path]
+    hashes = git.out("hash-object", "--stdin-paths", input="".join(f"{p}\n" for p in plain))
+    current = dict(zip(plain, hashes.splitlines(), strict=True))
+    return tuple(path for path in paths if current.get(path) != flagged[path])
 
 
 def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
@@ -114,6 +147,7 @@ def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
     # Both snapshots work on a scratch copy of the index: the real one stays untouched, and a
     # stale index.lock left by a crashed git cannot stop us.
     with _scratch_index(git) as env:
+        clear_hiding_flags(git, work.hidden, env)
         if work.staged:
             index_tree = git.run("write-tree", env=env, check=False)
             if index_tree.returncode == 0:
@@ -153,6 +187,40 @@ def naming_salvage_on_failure(branch: str | None) -> Iterator[None]:
         if branch:
             exc.message += f" (the slot's work is saved on branch {branch})"
         raise
+
+
+def clear_hiding_flags(git: Git, paths: tuple[str, ...], env: dict[str, str] | None = None) -> None:
+    """Make git look at these files again. One flag per call: given both, update-index
+    applies only the first."""
+    if not paths:
+        return
+    listing = "".join(f"{path}\0" for path in paths)
+    for flag in ("--no-assume-unchanged", "--no-skip-worktree"):
+        git.run("update-index", flag, "-z", "--stdin", env=env, input=listing)
+
+
+def salvage_more(git: Git, slot: str, branch: str | None, parent: str, paths: list[str]) -> str:
+    """Add `paths` from the working tree on top of a salvage (or of `parent`): for files that
+    only showed up as untracked after the reset, because the slot's own .gitignore hid them."""
+    start = git.out("rev-parse", f"refs/heads/{branch}") if branch else parent
+    with _scratch_index(git) as env:
+        git.run("read-tree", start, env=env)
+        git.run(
+            "add",
+            "--force",
+            "--sparse",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            env={**env, "GIT_LITERAL_PATHSPECS": "1"},
+            input="".join(f"{path}\0" for path in paths),
+        )
+        tree = git.out("write-tree", env=env)
+    message = f"wtpool salvage of {slot}: files its .gitignore had hidden"
+    top = _commit(git, tree, start, message)
+    if branch is None:
+        return _new_salvage_branch(git, slot, top)
+    git.run("update-ref", "-m", f"wtpool: salvage {slot}", f"refs/heads/{branch}", top, start)
+    return branch
 
 
 def _commit(git: Git, tree: str, parent: str, message: str) -> str:

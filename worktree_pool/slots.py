@@ -11,6 +11,7 @@ or undoes that work; while it lives, nobody else touches the slot.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -46,11 +47,13 @@ class Slot:
     owner_pid: int | None
     acquired_at: str | None
     updated_at: str
+    scope: tuple[str, ...] | None = None  # the task's patterns; None for the whole tree
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Slot:
         values = dict(row)
         values["state"] = SlotState(values["state"])
+        values["scope"] = decode_scope(values["scope"])
         return cls(**values)
 
 
@@ -60,6 +63,21 @@ class QueuedRequest:
     agent: str
     task: str | None
     requested_at: str
+    scope: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> QueuedRequest:
+        values = dict(row)
+        values["scope"] = decode_scope(values["scope"])
+        return cls(**values)
+
+
+def encode_scope(scope: tuple[str, ...] | None) -> str | None:
+    return json.dumps(list(scope)) if scope is not None else None
+
+
+def decode_scope(text: str | None) -> tuple[str, ...] | None:
+    return tuple(json.loads(text)) if text is not None else None
 
 
 def slot_name(number: int) -> str:
@@ -130,7 +148,7 @@ def delete_slot(conn: sqlite3.Connection, name: str) -> None:
 
 def queued_requests(conn: sqlite3.Connection) -> list[QueuedRequest]:
     rows = conn.execute("SELECT * FROM queue ORDER BY id").fetchall()
-    return [QueuedRequest(**dict(row)) for row in rows]
+    return [QueuedRequest.from_row(row) for row in rows]
 
 
 def owner_alive(slot: Slot) -> bool:

@@ -48,6 +48,11 @@ MIGRATIONS: tuple[str, ...] = (
         requested_at TEXT NOT NULL
     );
     """,
+    # A slot's scope, and a queued request's: a JSON list of patterns, NULL for the whole tree.
+    """
+    ALTER TABLE slots ADD COLUMN scope TEXT;
+    ALTER TABLE queue ADD COLUMN scope TEXT;
+    """,
 )
 
 STATE_FILE_MODE = 0o600

@@ -13,6 +13,7 @@ Separate namespaces keep an agent and a task with the same name apart, and keep 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -21,9 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
+from worktree_pool.filters import reapply, remove_guard, sparse_enabled
 from worktree_pool.gitops import branch_exists, is_ancestor, resolve, worktree_records
 from worktree_pool.repo import Repository
+from worktree_pool.salvage import UniqueWork, clear_hiding_flags
 from worktree_pool.slots import all_slots, slot_name
+from worktree_pool.state import StateStore
 
 BRANCH_NAMESPACE = "wtpool/"
 
@@ -58,10 +62,38 @@ def worktree_registry_lock(repo: Repository) -> Iterator[None]:
         os.close(fd)
 
 
-def add_worktree(repo: Repository, name: str, commit: str) -> None:
+def enable_per_worktree_config(repo: Repository) -> None:
+    """Turn on `extensions.worktreeConfig`, once, so each slot's settings stay its own.
+
+    Without it, `git config --worktree` silently writes the shared config, and a slot's hooks
+    path or sparse settings would apply to every worktree. This is the one change wtpool makes
+    to the shared config; doing it at `init` keeps every later filter change out of it. Like
+    `git sparse-checkout`, it first lifts the repository format to version 1 (which extensions
+    require) and moves a shared `core.worktree`, which would otherwise leak into every slot.
+    """
+    git = repo.git
+    key = "extensions.worktreeConfig"
+    enabled = git.run("config", "--local", "--get", "--bool", key, check=False)
+    if enabled.stdout.strip() == "true":
+        return
+    with worktree_registry_lock(repo):
+        version = git.run("config", "--local", "--get", "core.repositoryformatversion", check=False)
+        if version.stdout.strip() in ("", "0"):
+            git.run("config", "--local", "core.repositoryformatversion", "1")
+        git.run("config", "--local", key, "true")
+        shared_worktree = git.run("config", "--local", "--get", "core.worktree", check=False)
+        if shared_worktree.returncode == 0:
+            git.run("config", "--worktree", "core.worktree", shared_worktree.stdout.strip())
+            git.run("config", "--local", "--unset", "core.worktree")
+
+
+def add_worktree(repo: Repository, store: StateStore, name: str, commit: str, base: str) -> None:
+    """Create a slot's worktree showing only its scope: add without files, apply the scope and
+    the guard, then check out, so files outside the scope are never written at all."""
     path = repo.slot_path(name)
     with worktree_registry_lock(repo):
         repo.git.run("worktree", "add", "--no-checkout", "--detach", str(path), commit)
+    reapply(repo, store, name, base)
     repo.git.at(path).run("checkout", "--quiet", "--detach", commit)
 
 
@@ -70,6 +102,7 @@ def remove_worktree(repo: Repository, name: str, *, discard: bool) -> None:
     force = ["--force", "--force"] if discard else []
     with worktree_registry_lock(repo):
         repo.git.run("worktree", "remove", *force, str(repo.slot_path(name)))
+    remove_guard(repo, name)
 
 
 def forget_stale_record(repo: Repository, path: Path) -> None:
@@ -82,6 +115,11 @@ def forget_stale_record(repo: Repository, path: Path) -> None:
         repo.git.run("worktree", "remove", str(path))
 
 
+def checked_out_anywhere(repo: Repository, branch: str, except_slot: str | None = None) -> bool:
+    skip = repo.slot_path(except_slot) if except_slot else None
+    return any(r.branch == branch and r.path != skip for r in worktree_records(repo.git))
+
+
 def check_out_branch(repo: Repository, name: str, branch: str, start: str, base: str) -> bool:
     """Put the slot on `branch`; True when an existing branch with unmerged work was resumed.
 
@@ -90,6 +128,12 @@ def check_out_branch(repo: Repository, name: str, branch: str, start: str, base:
     the base tip rather than from a stale commit.
     """
     git = repo.git.at(repo.slot_path(name))
+    if checked_out_anywhere(repo, branch, except_slot=name):
+        # `git switch -C` would happily reset a branch another worktree has checked out.
+        raise WtpoolError(
+            f"branch {branch} is checked out in another worktree",
+            "release that slot, or check out something else there, then try again",
+        )
     resume = branch_exists(git, branch) and not is_ancestor(
         git, f"refs/heads/{branch}", f"refs/heads/{base}"
     )
@@ -113,17 +157,39 @@ _UNFINISHED_OPERATIONS = (
 )
 
 
-def reset_to(repo: Repository, name: str, commit: str) -> None:
-    """Detach the slot at `commit` and delete untracked files. Call only after salvage."""
-    git = repo.git.at(repo.slot_path(name))
+def reset_to(repo: Repository, name: str, commit: str, salvaged: UniqueWork) -> None:
+    """Detach the slot at `commit` and remove what salvage saved. Call only after salvage.
+
+    Only the untracked files salvage saved are deleted, never `git clean`'s idea of untracked
+    after the reset: the slot may have its own .gitignore, and a file it hid was not saved.
+    """
+    path = repo.slot_path(name)
+    git = repo.git.at(path)
     git_dir = Path(git.out("rev-parse", "--path-format=absolute", "--git-dir"))
     for marker, command in _UNFINISHED_OPERATIONS:
         if (git_dir / marker).exists():
             git.run(*command)
+    clear_hiding_flags(git, salvaged.hidden)  # so checkout restores what they hid
     git.run("checkout", "--force", "--detach", commit)
-    # A single -f leaves nested git repositories alone: their content is not something a
-    # snapshot of this worktree could have saved.
-    git.run("clean", "-f", "-d", *(["-x"] if repo.config.pool.clean_ignored else []))
+    delete_files(path, salvaged.untracked)
+    if salvaged.hidden and sparse_enabled(git):
+        git.run("sparse-checkout", "reapply")
+    if repo.config.pool.clean_ignored:
+        git.run("clean", "-f", "-d", "-X")
+
+
+def delete_files(root: Path, paths: tuple[str, ...] | list[str]) -> None:
+    """Delete files under `root`, then the directories they leave empty."""
+    emptied: set[Path] = set()
+    for relative in paths:
+        target = root / relative
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+            emptied.update(target.parents)
+    for directory in sorted(emptied, key=lambda d: len(d.parts), reverse=True):
+        if directory != root and root in directory.parents:
+            with contextlib.suppress(OSError):  # not empty: it holds something else
+                directory.rmdir()
 
 
 def registered_paths(repo: Repository) -> set[Path]:

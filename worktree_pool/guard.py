@@ -1,0 +1,95 @@
+"""The commit guard: a slot's pre-commit and pre-merge-commit hooks run this.
+
+    python -I -m worktree_pool.guard SCOPE_FILE
+
+Sparse checkout only hides files: `git add --sparse`, `git rm --sparse` and `commit -a` all reach
+past it. This check looks at what is actually about to be committed, every path the commit
+adds, modifies or deletes (a rename counts as both of its sides), and refuses the commit if
+any lies outside the slot's scope.
+
+It must be fast and must work wherever the agent's shell is: it imports only the standard
+library (the scope arrives precompiled, see patterns.py), and the hook calls it through the
+absolute path of the Python that installed it. It deliberately keeps git's environment:
+`git commit -a` and `git commit PATH` commit from a temporary index named in GIT_INDEX_FILE, and
+that index, not the slot's usual one, is what must be checked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REFUSED = 1
+
+
+def allows(rules: list[tuple[re.Pattern[str], bool]], path: str) -> bool:
+    """gitignore evaluation: the last rule that matches decides; no match means outside."""
+    allowed = False
+    for regex, include in rules:
+        if regex.match(path):
+            allowed = include
+    return allowed
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", *args], capture_output=True, check=False)
+
+
+def _paths(output: bytes) -> set[str]:
+    return {p.decode("utf-8", "surrogateescape") for p in output.split(b"\0") if p}
+
+
+def staged_paths(base: str) -> set[str]:
+    """Every path the commit would change, excluding what a merge of the base brings in."""
+    changed = _git("diff", "--cached", "--name-only", "--no-renames", "-z")
+    if changed.returncode != 0:  # no HEAD yet: everything in the index is new
+        changed = _git("ls-files", "-z")
+    paths = _paths(changed.stdout)
+    merge_head = _git("rev-parse", "--verify", "--quiet", "MERGE_HEAD")
+    if merge_head.returncode == 0:
+        incoming = merge_head.stdout.decode().strip()
+        # Merging the base into the task branch brings in other agents' landed work; only what
+        # differs from the merged-in side is this agent's own change.
+        if _git("merge-base", "--is-ancestor", incoming, f"refs/heads/{base}").returncode == 0:
+            own = _git("diff", "--cached", "--name-only", "--no-renames", "-z", incoming)
+            paths &= _paths(own.stdout)
+    return paths
+
+
+def check(scope_file: Path) -> int:
+    try:
+        scope = json.loads(scope_file.read_text(encoding="utf-8"))
+        slot, base, patterns = scope["slot"], scope["base"], scope["patterns"]
+        rules = [(re.compile(regex), include) for regex, include in scope["rules"]]
+    except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
+        print(
+            f"wtpool guard: cannot read this slot's scope from {scope_file}: {exc}", file=sys.stderr
+        )
+        print("wtpool guard: run `wtpool filter verify --fix` to restore it", file=sys.stderr)
+        return REFUSED
+    if patterns is None:  # the slot has no scope: every path is allowed
+        return 0
+    outside = sorted(path for path in staged_paths(base) if not allows(rules, path))
+    if not outside:
+        return 0
+    count = f"{len(outside)} staged path{'s are' if len(outside) > 1 else ' is'}"
+    lines = [f"wtpool: commit refused in {slot}: {count} outside this slot's scope:"]
+    lines += [f"  {path}" for path in outside[:50]]
+    if len(outside) > 50:
+        lines.append(f"  ... and {len(outside) - 50} more")
+    lines.append(f"scope: {', '.join(patterns) or '(empty)'}")
+    quoted = " ".join(_shell_quote(path) for path in outside[:5])
+    lines.append(f"to widen the scope: wtpool filter add {slot} {quoted}")
+    print("\n".join(lines), file=sys.stderr)
+    return REFUSED
+
+
+def _shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+if __name__ == "__main__":
+    sys.exit(check(Path(sys.argv[1])))

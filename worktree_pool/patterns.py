@@ -1,0 +1,73 @@
+"""Scope patterns: validation, anchoring, and compilation for the commit guard.
+
+A scope pattern is gitignore syntax with one difference: every pattern is anchored at the
+repository root, as a path is. `README.md` means the root README, `docs/*.md` the Markdown files
+directly in docs/, `src/api/` everything under src/api, and `**/test_*.py` test files at any
+depth. (In plain gitignore a slash-less pattern matches at any depth, which would make
+`README.md` in a scope quietly admit every README in the tree.) A leading `!` re-excludes.
+
+Patterns are compiled once, when a scope is applied, into (regex, include) rules with pathspec;
+the guard only evaluates those rules with `re`, so a commit never pays for importing pathspec.
+"""
+
+from __future__ import annotations
+
+import re
+
+from worktree_pool.errors import bad_input
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def validate_patterns(patterns: list[str] | tuple[str, ...], where: str = "") -> tuple[str, ...]:
+    """Refuse patterns that could reach outside the repository or corrupt a patterns file."""
+    prefix = f"{where}: " if where else ""
+    for pattern in patterns:
+        body = pattern.removeprefix("!")
+        if not body.strip():
+            raise bad_input(f"{prefix}empty scope pattern {pattern!r}")
+        if any(ord(char) < 32 for char in pattern):
+            raise bad_input(f"{prefix}scope pattern {pattern!r} contains a control character")
+        if body.startswith("/") or re.match(r"[A-Za-z]:[\\/]", body):
+            raise bad_input(
+                f"{prefix}scope pattern {pattern!r} is an absolute path",
+                "patterns are relative to the repository root: write src/api/, not /src/api/",
+            )
+        if ".." in body.replace("\\", "/").split("/"):
+            raise bad_input(f"{prefix}scope pattern {pattern!r} escapes the repository")
+        if body.startswith("#"):
+            raise bad_input(
+                f"{prefix}scope pattern {pattern!r} would be read as a comment",
+                "escape the # with a backslash: \\#name",
+            )
+    return tuple(patterns)
+
+
+def anchored(pattern: str) -> str:
+    """The gitignore spelling of a scope pattern: rooted at the top of the repository."""
+    if pattern.startswith("!"):
+        return "!/" + pattern[1:]
+    return "/" + pattern
+
+
+def is_directory(pattern: str, tracked_files: frozenset[str]) -> bool:
+    """Whether a pattern names a whole directory, which cone mode can express."""
+    if pattern.startswith("!"):
+        return False
+    body = pattern.removesuffix("/**").removesuffix("/")
+    if _GLOB.search(body):
+        return False
+    return pattern.endswith("/") or pattern.endswith("/**") or body not in tracked_files
+
+
+def is_root_file(pattern: str) -> bool:
+    """A literal file at the root: cone mode always shows root files."""
+    return not pattern.startswith("!") and "/" not in pattern and not _GLOB.search(pattern)
+
+
+def compile_rules(patterns: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """(regex, include) rules for `worktree_pool.guard.allows`, in order; last match wins."""
+    import pathspec  # only when a scope is applied, never in the guard
+
+    spec = pathspec.GitIgnoreSpec.from_lines([anchored(p) for p in patterns])
+    return [(rule.regex.pattern, bool(rule.include)) for rule in spec.patterns if rule.regex]
