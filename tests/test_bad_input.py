@@ -168,6 +168,7 @@ CASES = [
     ("config bad yaml", _pool_with_config("pool: [\n"), ["status"], 2, "invalid YAML"),
     ("config alias bomb", _pool_with_config(ALIAS_BOMB), ["status"], 2, "unknown key a"),
     ("config not a map", _pool_with_config("just text\n"), ["status"], 2, "must be a mapping"),
+    ("config dup key", _pool_with_config("pool:\n  max: 3\n  max: 4\n"), ["status"], 2, "twice"),
     ("timeout -1", _pool_with_config("timeouts:\n  git: -1\n"), ["status"], 2, "positive"),
     ("timeout inf", _pool_with_config("timeouts:\n  state_lock: .inf\n"), ["status"], 2, "posit"),
     ("timeout nan", _pool_with_config("timeouts:\n  git: .nan\n"), ["status"], 2, "positive"),
@@ -200,7 +201,10 @@ def test_the_table_is_large_enough() -> None:
     assert len(CASES) >= 40
 
 
-def test_debug_shows_the_traceback_for_unexpected_errors(tmp_path: Path) -> None:
+def test_debug_adds_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None:
     root = _corrupt_pool(tmp_path)
     result = wtpool(root, "--debug", "status")
-    assert result.returncode != 0 and "Traceback" in result.stderr
+    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-2].startswith("error: state store")
+    usage = wtpool(_pool(tmp_path / "healthy"), "--debug", "acquire", "--agent", "bad name")
+    assert usage.returncode == 2 and "Traceback" in usage.stderr

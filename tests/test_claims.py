@@ -234,3 +234,13 @@ def test_a_branch_checked_out_elsewhere_is_never_reset(pool: Pool) -> None:
     assert result.returncode == 1
     assert "checked out in another worktree" in result.stderr
     assert wtpool_json(pool.root, "status")["worktrees"][0]["state"] == "idle"
+
+
+def test_queued_requests_are_served_when_the_pool_grows(repo: Path) -> None:
+    pool = make_pool(repo, minimum=1, maximum=1)
+    acquire(pool.repo, pool.store(), "a1", None)
+    assert acquire(pool.repo, pool.store(), "a2", None).queued
+    wtpool_json(repo, "init", "--max", "2")
+    again = wtpool_json(repo, "acquire", "--agent", "a2")
+    assert not again["queued"] and again["slot"] == "pool-wt-2"
+    assert wtpool_json(repo, "status")["queue"] == []

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.conftest import Pool, git, wtpool, wtpool_json
+from tests.conftest import Pool, git, make_pool, wtpool, wtpool_json
 from worktree_pool.claims import acquire
 
 
@@ -213,3 +213,38 @@ def _dead_pid() -> int:
     process = subprocess.Popen(["true"])
     process.wait()
     return process.pid
+
+
+def test_cleanup_works_after_the_base_branch_is_deleted(repo: Path) -> None:
+    git(repo, "switch", "--quiet", "-c", "dev")
+    pool = make_pool(repo)
+    acquire(pool.repo, pool.store(), "alice", None)
+    git(pool.slot(1), "commit", "--quiet", "--allow-empty", "-m", "work on dev")
+    work = git(pool.slot(1), "rev-parse", "HEAD")
+    git(repo, "switch", "--quiet", "main")
+    git(repo, "branch", "-D", "dev")
+
+    result = wtpool(repo, "cleanup", "--json")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert any("no longer exists" in warning for warning in report["warnings"])
+    saved = report["slots"][0]["salvage_branch"]
+    assert git(repo, "rev-parse", saved) == work
+    assert not any((repo / ".agent-worktrees").glob("pool-wt-*"))
+
+
+def test_cleanup_leaves_foreign_and_locked_worktrees_alone(pool: Pool) -> None:
+    mine = pool.root / ".agent-worktrees" / "mine"
+    git(pool.root, "worktree", "add", "--quiet", "-b", "mybranch", str(mine))
+    git(pool.root, "worktree", "lock", "--reason", "on usb", str(pool.slot(2)))
+
+    result = wtpool(pool.root, "cleanup", "--json")
+
+    assert result.returncode == 1  # a slot was kept, so cleanup is incomplete
+    report = json.loads(result.stdout)
+    kept = {s["name"]: s["error"] for s in report["slots"] if not s["removed"]}
+    assert "locked (on usb)" in kept["pool-wt-2"]
+    assert str(mine) in report["left_alone"]
+    assert mine.is_dir() and pool.slot(2).is_dir()
+    assert not pool.slot(1).exists() and not pool.slot(3).exists()

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.conftest import Pool, git, wtpool, wtpool_json
+from tests.conftest import Pool, git, make_pool, wtpool, wtpool_json
 from worktree_pool.claims import acquire
 from worktree_pool.slots import SlotState, update_slot
 
@@ -152,3 +152,21 @@ def test_queued_requests_waiting_beside_free_slots_are_served(pool: Pool) -> Non
     assert code == 1 and _kinds(report) == ["waiting-queue"]
     assert _doctor(pool.root, "--fix")[0] == 0
     assert wtpool_json(pool.root, "status")["worktrees"][0]["agent"] == "waiting"
+
+
+def test_a_foreign_worktree_is_a_note_not_a_problem(pool: Pool) -> None:
+    mine = pool.root / ".agent-worktrees" / "mine"
+    git(pool.root, "worktree", "add", "--quiet", "--detach", str(mine))
+    code, report = _doctor(pool.root)
+    assert code == 0 and _kinds(report) == ["foreign-worktree"]
+    assert report["findings"][0]["informational"]
+
+
+def test_a_deleted_base_branch_is_reported(repo: Path) -> None:
+    git(repo, "switch", "--quiet", "-c", "dev")
+    make_pool(repo)
+    git(repo, "switch", "--quiet", "main")
+    git(repo, "branch", "-D", "dev")
+    code, report = _doctor(repo, "--fix")
+    assert code == 1 and _kinds(report) == ["missing-base"]
+    assert not report["findings"][0]["fixed"]

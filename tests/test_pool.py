@@ -146,3 +146,21 @@ def test_concurrent_scale_downs_never_go_below_the_minimum(repo: Path) -> None:
         process.communicate(timeout=300)
     assert len(wtpool_json(repo, "status")["worktrees"]) == 3
     assert _pool_worktrees(repo) == ["pool-wt-1", "pool-wt-2", "pool-wt-3"]
+
+
+def test_init_after_the_pool_directory_was_deleted_starts_numbering_at_one(pool: Pool) -> None:
+    import shutil
+
+    shutil.rmtree(pool.root / ".agent-worktrees")
+    result = wtpool_json(pool.root, "init")
+    assert result["created"] == ["pool-wt-1", "pool-wt-2", "pool-wt-3"]
+    assert _pool_worktrees(pool.root) == ["pool-wt-1", "pool-wt-2", "pool-wt-3"]
+
+
+def test_status_says_when_an_interrupted_cleanup_closed_the_pool(pool: Pool) -> None:
+    store = pool.store()
+    with store.transaction() as conn:
+        conn.execute("UPDATE pool SET closing_pid = 999999")
+    store.close()
+    assert wtpool_json(pool.root, "status")["pool"]["closing_pid"] == 999999
+    assert "closed: `wtpool cleanup`" in wtpool(pool.root, "status").stdout

@@ -93,19 +93,22 @@ def acquire(
             return _already_held(repo, held, agent, task, scope)
         queued = _queued(conn, agent)
         if queued is not None:
-            return _already_queued(conn, queued, task)
-        _check_task_free(conn, agent, task)
-        others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
-        claim = None if others_waiting else _claim_slot(repo, conn, pool, agent, task, scope)
-        if claim is None:
-            conn.execute(
-                "INSERT INTO queue (agent, task, scope, requested_at) VALUES (?, ?, ?, ?)",
-                (agent, task, encode_scope(scope), utc_now()),
-            )
+            _check_same_request(queued, task)
+            claim = None
+        else:
+            _check_task_free(conn, agent, task)
+            others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
+            claim = None if others_waiting else _claim_slot(repo, conn, pool, agent, task, scope)
+            if claim is None:
+                conn.execute(
+                    "INSERT INTO queue (agent, task, scope, requested_at) VALUES (?, ?, ?, ?)",
+                    (agent, task, encode_scope(scope), utc_now()),
+                )
     if claim is None:
-        if others_waiting:
-            serve_queue(repo, store, pool.base)  # there may be room the queue has not taken
-        return _after_queueing(repo, store, agent, task)
+        # Room may have appeared since the queue last moved (a scale-up, a raised maximum, a
+        # slot freed by doctor): serve it in order, which may reach this very request.
+        serve_queue(repo, store, pool.base)
+        return _after_queueing(repo, store, agent, task, was_queued=queued is not None)
     name, created = claim
     branch, resumed, plan = _prepare(repo, store, name, agent, task, pool.base, create=created)
     return AcquireResult(
@@ -157,7 +160,7 @@ def _claim_slot(
 
 
 def _after_queueing(
-    repo: Repository, store: StateStore, agent: str, task: str | None
+    repo: Repository, store: StateStore, agent: str, task: str | None, *, was_queued: bool
 ) -> AcquireResult:
     """Report a queued request, or the slot it got if serving the queue reached it."""
     with store.snapshot() as conn:
@@ -170,10 +173,17 @@ def _after_queueing(
                 slot=held.name,
                 path=str(repo.slot_path(held.name)),
                 branch=held.branch,
+                scope=held.scope,
             )
         queued = _queued(conn, agent)
         position = _position(conn, queued.id) if queued else None
-    return AcquireResult(agent, task, queued=True, queue_position=position)
+    return AcquireResult(
+        agent,
+        queued.task if queued else task,
+        queued=True,
+        already_held=was_queued,
+        queue_position=position,
+    )
 
 
 def _position(conn: sqlite3.Connection, request_id: int) -> int:
@@ -211,22 +221,13 @@ def _queued(conn: sqlite3.Connection, agent: str) -> QueuedRequest | None:
     return QueuedRequest.from_row(row) if row else None
 
 
-def _already_queued(
-    conn: sqlite3.Connection, queued: QueuedRequest, task: str | None
-) -> AcquireResult:
+def _check_same_request(queued: QueuedRequest, task: str | None) -> None:
     if task is not None and queued.task != task:
         raise bad_input(
             f"agent {queued.agent} is already queued for "
             + (f"task {queued.task}" if queued.task else "no task"),
             "wait for that request, or end it with `wtpool cleanup`",
         )
-    return AcquireResult(
-        queued.agent,
-        queued.task,
-        queued=True,
-        already_held=True,
-        queue_position=_position(conn, queued.id),
-    )
 
 
 def _check_task_free(conn: sqlite3.Connection, agent: str, task: str | None) -> None:

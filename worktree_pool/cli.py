@@ -8,6 +8,7 @@ All failures end in `main()`: a `WtpoolError` or a usage error becomes one `erro
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -211,7 +212,7 @@ def run(argv: list[str]) -> int:
         code = command.main(args=argv, prog_name="wtpool", standalone_mode=False)
     except WtpoolError as exc:
         if debug:
-            raise
+            traceback.print_exc()
         return _fail(exc.message, exc.hint, exc.code)
     except typer.TyperException as exc:
         message = exc.format_message()
@@ -225,10 +226,10 @@ def run(argv: list[str]) -> int:
         return _fail("interrupted", None, 130)
     except Exception as exc:
         if debug:
-            raise
+            traceback.print_exc()
         return _fail(
             f"unexpected {type(exc).__name__}: {exc}",
-            "rerun with --debug for the traceback, and report it",
+            None if debug else "rerun with --debug for the traceback, and report it",
             ExitCode.FAILED,
         )
     return int(code or 0)

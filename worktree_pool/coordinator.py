@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import remove_guard
 from worktree_pool.gitops import (
+    Git,
     WorktreeRecord,
     delete_branch_if_at,
     merged_branches,
+    resolve,
     worktree_records,
 )
 from worktree_pool.pool import check_pool_dir, open_store
@@ -43,7 +45,9 @@ class SlotCleanup:
     removed: bool
     work: UniqueWork | None = None  # what was unique in the slot
     salvage_branch: str | None = None
-    discarded: bool = False  # --force: the work was not saved
+    branch: str | None = None  # the branch the slot had out; kept if it holds unmerged commits
+    discarded: bool = False  # --force: something unique is gone
+    discarded_commits: list[str] = field(default_factory=list)  # --force on a detached HEAD
     error: str | None = None
 
 
@@ -52,8 +56,9 @@ class CleanupResult:
     base: str
     slots: list[SlotCleanup] = field(default_factory=list)
     deleted_branches: list[str] = field(default_factory=list)
-    left_alone: list[str] = field(default_factory=list)  # directories that are not worktrees
+    left_alone: list[str] = field(default_factory=list)  # directories wtpool did not create
     dropped_requests: list[str] = field(default_factory=list)  # agents that were queued
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -119,10 +124,11 @@ def _reopen_pool(store: StateStore) -> None:
 
 
 def _remove_everything(repo: Repository, known: list[str], base: str, force: bool) -> CleanupResult:
+    # Only worktrees named like slots are wtpool's; any other under the pool is left alone.
     records = {
         record.path.name: record
         for record in worktree_records(repo.git)
-        if record.path.parent == repo.pool_dir
+        if record.path.parent == repo.pool_dir and slot_number(record.path.name) is not None
     }
     names = sorted(set(known) | set(records), key=lambda n: (slot_number(n) or 0, n))
     result = CleanupResult(base=base)
@@ -135,7 +141,12 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
         if name not in failed:
             remove_guard(repo, name)
     result.left_alone.extend(_stray_directories(repo, exclude=failed))
-    result.deleted_branches.extend(_delete_merged_branches(repo, base))
+    if resolve(repo.git, f"refs/heads/{base}") is None:
+        result.warnings.append(
+            f"the base branch {base} no longer exists, so no branch was deleted as merged"
+        )
+    else:
+        result.deleted_branches.extend(_delete_merged_branches(repo, base))
     return result
 
 
@@ -163,12 +174,23 @@ def _clean_slot(
         return None
     if record is None:
         return None
+    if record.locked not in (None, "initializing"):  # "initializing": a crashed worktree add
+        return SlotCleanup(
+            name,
+            str(path),
+            removed=False,
+            error=f"its worktree is locked ({record.locked or 'no reason given'}); "
+            f"`git worktree unlock {path}` lets cleanup remove it",
+        )
     branch = None
+    lost_commits: list[str] = []
     try:
         git = repo.git.at(path)
         work = inspect_work(git, base)
         if not force:
             branch = salvage(git, name, work)
+        elif work.unmerged_commits and record.branch is None:
+            lost_commits = _commits_only_in_head(git, base)
         with naming_salvage_on_failure(branch):
             remove_worktree(repo, name, discard=True)
     except WtpoolError as exc:
@@ -182,8 +204,15 @@ def _clean_slot(
         removed=True,
         work=None if work.is_empty else work,
         salvage_branch=branch,
-        discarded=force and not work.is_empty,
+        branch=record.branch,
+        discarded=force and bool(work.staged or work.unstaged or work.untracked or lost_commits),
+        discarded_commits=lost_commits,
     )
+
+
+def _commits_only_in_head(git: Git, base: str) -> list[str]:
+    exclude = [f"^refs/heads/{base}"] if resolve(git, f"refs/heads/{base}") else []
+    return git.out("log", "--format=%h %s", "HEAD", *exclude, "--").splitlines()
 
 
 def _stray_directories(repo: Repository, exclude: set[str]) -> list[str]:

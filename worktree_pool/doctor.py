@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from worktree_pool.claims import recycle, serve_queue
 from worktree_pool.errors import WtpoolError
-from worktree_pool.gitops import WorktreeRecord, worktree_records
+from worktree_pool.gitops import WorktreeRecord, resolve, worktree_records
 from worktree_pool.pool import adopt_worktrees, open_store, orphaned_worktrees
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import inspect_work
@@ -46,6 +46,7 @@ class Finding:
     detail: str
     repair: str  # what --fix does about it
     fixed: bool = False
+    informational: bool = False  # worth knowing, but nothing is wrong
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class DoctorReport:
 
     @property
     def healthy(self) -> bool:
-        return all(finding.fixed for finding in self.findings)
+        return all(finding.fixed or finding.informational for finding in self.findings)
 
 
 def doctor(repo: Repository, *, fix: bool) -> DoctorReport:
@@ -76,6 +77,16 @@ def _examine(repo: Repository, store: StateStore, fix: bool) -> DoctorReport:
     report = DoctorReport(fix=fix)
     records = {record.path: record for record in worktree_records(repo.git)}
 
+    if resolve(repo.git, f"refs/heads/{pool.base}") is None:
+        report.findings.append(
+            Finding(
+                "missing-base",
+                pool.base,
+                f"the pool's base branch {pool.base} no longer exists",
+                "none: recreate the branch, or run `wtpool cleanup` (which saves every slot's "
+                "work) and `wtpool init --base BRANCH`",
+            )
+        )
     if pool.closing_pid is not None and not pid_alive(pool.closing_pid):
         _report(
             report,
@@ -165,7 +176,8 @@ def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeReco
                 str(record.path),
                 f"{record.path} is a worktree under the pool directory with a name wtpool "
                 "does not use",
-                "none: remove it yourself with `git worktree remove` if you no longer need it",
+                "none: wtpool leaves it alone; `git worktree remove` it if you no longer need it",
+                informational=True,
             )
         )
     if record.locked is not None:

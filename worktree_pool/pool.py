@@ -7,9 +7,11 @@ supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import WorktreeRecord, branch_exists, worktree_records
@@ -37,6 +39,7 @@ from worktree_pool.worktrees import (
     add_worktree,
     base_tip,
     enable_per_worktree_config,
+    forget_stale_record,
     free_slot_numbers,
     registered_paths,
     remove_worktree,
@@ -98,13 +101,12 @@ def init_pool(
         )
     base = _choose_base(repo, base, existing)
 
-    repo.pool_dir.mkdir(mode=POOL_DIR_MODE, exist_ok=True)
-    repo.pool_dir.chmod(POOL_DIR_MODE)
+    store = _create_store(repo)  # first: if it fails, nothing else has changed
     _exclude_pool_dir(repo)
     enable_per_worktree_config(repo)
     config_written = _write_default_config(repo, minimum, maximum, base)
-    store = StateStore.create(repo.state_path, repo.config.timeouts.state_lock)
     adopted = adopt_worktrees(repo, store, base)
+    _forget_stale_slot_records(repo, store)
     registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = read_pool(conn)
@@ -127,6 +129,7 @@ def init_pool(
             for number in free_slot_numbers(repo, conn, registered, missing)
         ]
     created = _build_slots(repo, store, new_slots, base)
+    serve_queue(repo, store, base)  # raised bounds may have made room for waiting requests
     store.close()
     return InitResult(
         root=str(repo.root),
@@ -139,6 +142,35 @@ def init_pool(
         config_written=config_written,
         bounds_changed=changed,
     )
+
+
+def _create_store(repo: Repository) -> StateStore:
+    created = not repo.pool_dir.exists()
+    repo.pool_dir.mkdir(mode=POOL_DIR_MODE, exist_ok=True)
+    repo.pool_dir.chmod(POOL_DIR_MODE)
+    try:
+        return StateStore.create(repo.state_path, repo.config.timeouts.state_lock)
+    except (OSError, WtpoolError) as exc:
+        if created:
+            shutil.rmtree(repo.pool_dir, ignore_errors=True)
+        if isinstance(exc, WtpoolError):
+            raise
+        raise WtpoolError(f"cannot create the state store {repo.state_path}: {exc}") from exc
+
+
+def _forget_stale_slot_records(repo: Repository, store: StateStore) -> None:
+    """Drop git's records of slot worktrees whose directories are gone and that the state does
+    not list (say, after `rm -rf .agent-worktrees`), so their numbers can be used again."""
+    with store.snapshot() as conn:
+        known = {slot.name for slot in all_slots(conn)}
+    for record in worktree_records(repo.git):
+        if (
+            record.path.parent == repo.pool_dir
+            and record.prunable is not None
+            and slot_number(record.path.name) is not None
+            and record.path.name not in known
+        ):
+            forget_stale_record(repo, record.path)
 
 
 def _existing_pool(repo: Repository) -> tuple[PoolRecord | None, int]:
@@ -281,6 +313,7 @@ def scale_pool(
         )
     if target > before:
         created = _build_slots(repo, store, new_slots, pool.base)
+        serve_queue(repo, store, pool.base)
         removed, kept = [], []
     else:
         created = []
@@ -370,6 +403,7 @@ class PoolInfo:
     min: int
     max: int
     size: int
+    closing_pid: int | None  # set while `wtpool cleanup` ends the session, or after it crashed
 
 
 @dataclass(frozen=True)
@@ -381,7 +415,8 @@ class SlotStatus:
     head: str | None
     task: str | None
     agent: str | None
-    dirty: bool | None  # None when the directory is missing
+    dirty: bool | None  # None when git cannot look: the directory or its record is missing
+    present: bool  # whether the slot's directory exists
     acquired_at: str | None
 
 
@@ -414,6 +449,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 task=slot.task,
                 agent=slot.agent,
                 dirty=_is_dirty(repo, path) if record and path.is_dir() else None,
+                present=path.is_dir(),
                 acquired_at=slot.acquired_at,
             )
         )
@@ -426,6 +462,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
             min=pool.min,
             max=pool.max,
             size=len(slots),
+            closing_pid=pool.closing_pid,
         ),
         worktrees=worktrees,
         queue=queue,

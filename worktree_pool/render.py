@@ -65,11 +65,20 @@ def show_status(report: StatusReport) -> None:
         f"[bold]{escape(pool.root)}[/]  base [bold]{pool.base}[/]  "
         f"slots {pool.size} (min {pool.min}, max {pool.max})  queue {len(report.queue)}"
     )
+    if pool.closing_pid is not None:
+        console.print(
+            f"[red]closed: `wtpool cleanup` (process {pool.closing_pid}) is ending the session; "
+            "if it was interrupted, run it again or `wtpool doctor --fix`[/]"
+        )
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("slot", "state", "agent", "task", "branch", "head", "dirty"):
-        table.add_column(column)
+        # fold, not ellipsis: a cut-off branch or task name is of no use to anyone
+        table.add_column(column, overflow="fold")
     for slot in report.worktrees:
-        dirty = "missing" if slot.dirty is None else "yes" if slot.dirty else ""
+        if slot.dirty is None:
+            dirty = "not a worktree" if slot.present else "missing"
+        else:
+            dirty = "yes" if slot.dirty else ""
         table.add_row(
             slot.name,
             _state_style(slot.state),
@@ -152,20 +161,33 @@ def show_cleanup(result: CleanupResult) -> None:
                 f"to branch [bold]{slot.salvage_branch}[/]"
             )
         elif slot.discarded and slot.work:
-            console.print(f"[red]discarded from {slot.name}: {slot.work.summary(result.base)}[/]")
-            for path in (*slot.work.staged, *slot.work.unstaged, *slot.work.untracked):
-                console.print(f"  {escape(path)}")
+            files = sorted({*slot.work.staged, *slot.work.unstaged, *slot.work.untracked})
+            console.print(f"[red]discarded from {slot.name}: {len(files)} changed path(s)[/]")
+            for path in files:
+                console.print(f"  {escape(_printable(path))}")
+            for commit in slot.discarded_commits:
+                console.print(f"  commit {escape(commit)}")
+        if slot.work and slot.work.unmerged_commits and slot.branch and not slot.salvage_branch:
+            console.print(
+                f"{slot.name}'s {slot.work.unmerged_commits} commit(s) not in {result.base} "
+                f"stay on branch {slot.branch}"
+            )
         console.print(f"removed {slot.name}")
     for branch in result.deleted_branches:
         console.print(f"deleted merged branch {branch}")
     for path in result.left_alone:
-        console.print(
-            f"left alone {escape(path)}: not a git worktree, so wtpool cannot vouch for it"
-        )
+        console.print(f"left alone {escape(path)}: wtpool did not create it")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
     for agent in result.dropped_requests:
         console.print(f"dropped the queued request of agent {agent}")
     if not (result.slots or result.deleted_branches):
         console.print("nothing to clean up")
+
+
+def _printable(path: str) -> str:
+    """A file name as the terminal can show it, even if it is not valid UTF-8."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def show_doctor(report: DoctorReport) -> None:
@@ -173,7 +195,13 @@ def show_doctor(report: DoctorReport) -> None:
         console.print("no problems found")
         return
     for finding in report.findings:
-        mark = "[green]fixed[/]" if finding.fixed else "[red]found[/]"
+        mark = (
+            "[green]fixed[/]"
+            if finding.fixed
+            else "[blue]note[/]"
+            if finding.informational
+            else "[red]found[/]"
+        )
         console.print(f"{mark} {finding.kind}: {escape(finding.detail)}")
         console.print(f"      repair: {escape(finding.repair)}")
     if not report.fix:

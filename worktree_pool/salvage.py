@@ -147,7 +147,7 @@ def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
     # Both snapshots work on a scratch copy of the index: the real one stays untouched, and a
     # stale index.lock left by a crashed git cannot stop us.
     with _scratch_index(git) as env:
-        clear_hiding_flags(git, work.hidden, env)
+        _stage_hidden_edits(git, work.hidden, env)
         if work.staged:
             index_tree = git.run("write-tree", env=env, check=False)
             if index_tree.returncode == 0:
@@ -172,7 +172,9 @@ def _scratch_index(git: Git) -> Iterator[dict[str, str]]:
     scratch = index.with_name(f"wtpool-salvage-index-{os.getpid()}")
     try:
         if index.exists():
-            shutil.copyfile(index, scratch)
+            # copy2 keeps the index's mtime, which git compares with files' mtimes to spot
+            # "racily clean" entries; a fresh mtime would make it trust stale stat data.
+            shutil.copy2(index, scratch)
         yield {"GIT_INDEX_FILE": str(scratch)}
     finally:
         scratch.unlink(missing_ok=True)
@@ -197,6 +199,25 @@ def clear_hiding_flags(git: Git, paths: tuple[str, ...], env: dict[str, str] | N
     listing = "".join(f"{path}\0" for path in paths)
     for flag in ("--no-assume-unchanged", "--no-skip-worktree"):
         git.run("update-index", flag, "-z", "--stdin", env=env, input=listing)
+
+
+def _stage_hidden_edits(git: Git, paths: tuple[str, ...], env: dict[str, str]) -> None:
+    """Put the content of flag-hidden files into the scratch index by hashing it, not by
+    trusting stat data that git stopped maintaining for them."""
+    if not paths:
+        return
+    clear_hiding_flags(git, paths, env)
+    plain = [path for path in paths if "\n" not in path]
+    oids = git.out("hash-object", "-w", "--stdin-paths", input="".join(f"{p}\n" for p in plain))
+    entries = git.out(
+        "ls-files", "-s", "-z", "--", *plain, env={**env, "GIT_LITERAL_PATHSPECS": "1"}
+    )
+    modes = {e.partition("\t")[2]: e.split()[0] for e in entries.split("\0") if e}
+    info = "".join(
+        f"{modes.get(path, '100644')} {oid}\t{path}\0"
+        for path, oid in zip(plain, oids.splitlines(), strict=True)
+    )
+    git.run("update-index", "-z", "--index-info", env=env, input=info)
 
 
 def salvage_more(git: Git, slot: str, branch: str | None, parent: str, paths: list[str]) -> str:

@@ -189,6 +189,6 @@ class StateStore:
             return WtpoolError(f"cannot open state store {self.path}: {text}")
         return WtpoolError(
             f"state store {self.path} is corrupt: {text}",
-            f"move it aside (mv {self.path} {self.path}.corrupt), then run `wtpool doctor --fix`"
-            " to adopt the slots that exist on disk",
+            f"move it aside (mv {self.path} {self.path}.corrupt), then run `wtpool init`,"
+            " which adopts the slots that exist on disk",
         )
