@@ -295,7 +295,7 @@ class ReleaseResult:
 
 
 def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseResult:
-    name = _slot_argument(repo, name)
+    name = slot_argument(repo, name)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
         slot = lookup_slot(conn, name)
@@ -426,7 +426,7 @@ def serve_queue(
         served[name] = request.agent
 
 
-def _slot_argument(repo: Repository, name: str | None) -> str:
+def slot_argument(repo: Repository, name: str | None) -> str:
     if name is None:
         if repo.current_slot is None:
             raise WtpoolError(

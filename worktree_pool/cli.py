@@ -16,11 +16,12 @@ from typing import Annotated, Any
 
 import typer
 
-from worktree_pool import __version__, claims, coordinator, pool, render
+from worktree_pool import __version__, claims, coordinator, filters, pool, render
 from worktree_pool import doctor as health
 from worktree_pool.config import render_config
 from worktree_pool.demo import run_demo
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
+from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository, open_repository
 from worktree_pool.state import StateStore
 
@@ -104,11 +105,16 @@ def status(json: JsonOption = False) -> None:
 def acquire(
     agent: Annotated[str, typer.Option("--agent", help="Name of the agent taking the slot.")],
     task: Annotated[str | None, typer.Option("--task", help="Task the agent works on.")] = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option("--scope", help="Pattern the slot shows and may commit (repeatable)."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Give an agent a slot: an idle one, a new one below max, or a place in the queue."""
     repo = _repository()
-    _emit(claims.acquire(repo, _store(repo), agent, task), json, render.show_acquire)
+    patterns = tuple(scope) if scope else None
+    _emit(claims.acquire(repo, _store(repo), agent, task, patterns), json, render.show_acquire)
 
 
 @app.command()
@@ -121,6 +127,69 @@ def release(
     """Take a slot back: save unique work, reset it to the base, hand it to the queue."""
     repo = _repository()
     _emit(claims.release(repo, _store(repo), slot), json, render.show_release)
+
+
+filter_app = typer.Typer(
+    help="Show or change what a slot shows and may commit (its scope).", no_args_is_help=True
+)
+app.add_typer(filter_app, name="filter")
+
+SlotArgument = Annotated[
+    str | None, typer.Argument(help="The slot (default: the slot you are in).")
+]
+PatternsArgument = Annotated[
+    list[str], typer.Argument(help="gitignore-style patterns, relative to the repository root.")
+]
+
+
+@filter_app.command("show")
+def filter_show(slot: SlotArgument = None, json: JsonOption = False) -> None:
+    """The slot's patterns, mode, and visible against tracked files."""
+    repo = _repository()
+    report = filters.show_filter(repo, _store(repo), _slot(repo, slot))
+    _emit(report, json, render.show_filter)
+
+
+@filter_app.command("set")
+def filter_set(slot: str, patterns: PatternsArgument, json: JsonOption = False) -> None:
+    """Replace the slot's scope with these patterns."""
+    repo = _repository()
+    report = filters.set_filter(repo, _store(repo), validate_name("slot", slot), patterns)
+    _emit(report, json, render.show_filter)
+
+
+@filter_app.command("add")
+def filter_add(slot: str, patterns: PatternsArgument, json: JsonOption = False) -> None:
+    """Widen the slot's scope with these patterns."""
+    repo = _repository()
+    name = validate_name("slot", slot)
+    report = filters.set_filter(repo, _store(repo), name, patterns, add=True)
+    _emit(report, json, render.show_filter)
+
+
+@filter_app.command("clear")
+def filter_clear(slot: SlotArgument = None, json: JsonOption = False) -> None:
+    """Remove the slot's scope: it shows, and may commit, every file."""
+    repo = _repository()
+    report = filters.clear_filter(repo, _store(repo), _slot(repo, slot))
+    _emit(report, json, render.show_filter)
+
+
+@filter_app.command("verify")
+def filter_verify(
+    slot: SlotArgument = None,
+    fix: Annotated[bool, typer.Option("--fix", help="Re-apply the filter and guard.")] = False,
+    json: JsonOption = False,
+) -> int:
+    """Check that git still applies the slot's scope and guard; exit 1 if not (unless fixed)."""
+    repo = _repository()
+    report = filters.verify_filter(repo, _store(repo), _slot(repo, slot), fix=fix)
+    _emit(report, json, render.show_verify)
+    return ExitCode.OK if report.healthy else ExitCode.FAILED
+
+
+def _slot(repo: Repository, name: str | None) -> str:
+    return claims.slot_argument(repo, name)
 
 
 class Direction(StrEnum):

@@ -217,7 +217,7 @@ def _guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dic
     scope_file = guard_dir(repo, name) / "scope.json"
     for hook in HOOK_NAMES:
         check = (
-            f"{_quote(sys.executable)} -I -m worktree_pool.guard {_quote(str(scope_file))}"
+            f"{_quote(sys.executable)} -I -m worktree_pool.guard {_quote(str(scope_file))} {hook}"
             " || exit $?\n"
             if hook in GUARDED_HOOKS
             else ""

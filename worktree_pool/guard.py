@@ -1,6 +1,6 @@
 """The commit guard: a slot's pre-commit and pre-merge-commit hooks run this.
 
-    python -I -m worktree_pool.guard SCOPE_FILE
+    python -I -m worktree_pool.guard SCOPE_FILE [HOOK]
 
 Sparse checkout only hides files: `git add --sparse`, `git rm --sparse` and `commit -a` all reach
 past it. This check looks at what is actually about to be committed, every path the commit
@@ -42,24 +42,25 @@ def _paths(output: bytes) -> set[str]:
     return {p.decode("utf-8", "surrogateescape") for p in output.split(b"\0") if p}
 
 
-def staged_paths(base: str) -> set[str]:
-    """Every path the commit would change, excluding what a merge of the base brings in."""
+def staged_paths(base: str, merging: bool) -> set[str]:
+    """Every path the commit would change; in a merge, minus what matches the base branch."""
     changed = _git("diff", "--cached", "--name-only", "--no-renames", "-z")
     if changed.returncode != 0:  # no HEAD yet: everything in the index is new
         changed = _git("ls-files", "-z")
     paths = _paths(changed.stdout)
-    merge_head = _git("rev-parse", "--verify", "--quiet", "MERGE_HEAD")
-    if merge_head.returncode == 0:
-        incoming = merge_head.stdout.decode().strip()
-        # Merging the base into the task branch brings in other agents' landed work; only what
-        # differs from the merged-in side is this agent's own change.
-        if _git("merge-base", "--is-ancestor", incoming, f"refs/heads/{base}").returncode == 0:
-            own = _git("diff", "--cached", "--name-only", "--no-renames", "-z", incoming)
-            paths &= _paths(own.stdout)
+    if merging:
+        # Merging the base into a task branch brings in other agents' landed work. A path whose
+        # staged content equals the base's is that, not this agent's change. (In
+        # pre-merge-commit git has not written MERGE_HEAD yet, so compare with the base.)
+        differs = _git(
+            "diff", "--cached", "--name-only", "--no-renames", "-z", f"refs/heads/{base}"
+        )
+        if differs.returncode == 0:
+            paths &= _paths(differs.stdout)
     return paths
 
 
-def check(scope_file: Path) -> int:
+def check(scope_file: Path, hook: str = "pre-commit") -> int:
     try:
         scope = json.loads(scope_file.read_text(encoding="utf-8"))
         slot, base, patterns = scope["slot"], scope["base"], scope["patterns"]
@@ -72,7 +73,11 @@ def check(scope_file: Path) -> int:
         return REFUSED
     if patterns is None:  # the slot has no scope: every path is allowed
         return 0
-    outside = sorted(path for path in staged_paths(base) if not allows(rules, path))
+    merging = (
+        hook == "pre-merge-commit"
+        or _git("rev-parse", "-q", "--verify", "MERGE_HEAD").returncode == 0
+    )
+    outside = sorted(path for path in staged_paths(base, merging) if not allows(rules, path))
     if not outside:
         return 0
     count = f"{len(outside)} staged path{'s are' if len(outside) > 1 else ' is'}"
@@ -92,4 +97,4 @@ def _shell_quote(text: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(check(Path(sys.argv[1])))
+    sys.exit(check(Path(sys.argv[1]), *sys.argv[2:3]))

@@ -417,6 +417,7 @@ class SlotStatus:
     agent: str | None
     dirty: bool | None  # None when git cannot look: the directory or its record is missing
     present: bool  # whether the slot's directory exists
+    scope: tuple[str, ...] | None  # the task's patterns; None: the whole tree
     acquired_at: str | None
 
 
@@ -450,6 +451,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 agent=slot.agent,
                 dirty=_is_dirty(repo, path) if record and path.is_dir() else None,
                 present=path.is_dir(),
+                scope=slot.scope,
                 acquired_at=slot.acquired_at,
             )
         )

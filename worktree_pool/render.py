@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from worktree_pool.claims import AcquireResult, ReleaseResult
     from worktree_pool.coordinator import CleanupResult
     from worktree_pool.doctor import DoctorReport
+    from worktree_pool.filters import FilterReport, VerifyReport
     from worktree_pool.pool import InitResult, ScaleResult, StatusReport
 
 console = Console(highlight=False, soft_wrap=True)
@@ -119,6 +120,10 @@ def show_acquire(result: AcquireResult) -> None:
     console.print(f"{how} [bold]{result.slot}[/] for agent {result.agent}")
     console.print(f"  path:   {escape(result.path)}")
     console.print(f"  branch: {result.branch}" + (" (resumed)" if result.resumed else ""))
+    if result.scope is not None:
+        console.print(f"  scope:  {escape(', '.join(result.scope))}")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
 
 
 def show_release(result: ReleaseResult) -> None:
@@ -183,6 +188,34 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print(f"dropped the queued request of agent {agent}")
     if not (result.slots or result.deleted_branches):
         console.print("nothing to clean up")
+
+
+def show_filter(report: FilterReport) -> None:
+    if report.patterns is None:
+        console.print(f"{report.slot}: no scope; it shows and may commit every file")
+    else:
+        scope = ", ".join(escape(p) for p in report.patterns) or "(empty)"
+        always = ", ".join(escape(p) for p in report.always_include)
+        console.print(f"{report.slot}: scope {scope}")
+        console.print(f"  always included: {always}")
+    index = ", sparse index" if report.sparse_index else ""
+    console.print(f"  mode: {report.mode}{index}")
+    console.print(f"  visible files: {report.visible_files} of {report.tracked_files} tracked")
+    if report.note:
+        console.print(f"  [yellow]{report.note}[/]")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
+
+
+def show_verify(report: VerifyReport) -> None:
+    if not report.problems:
+        console.print(f"{report.slot}: filter and guard are in place")
+        return
+    for problem in report.problems:
+        mark = "[green]fixed[/]" if report.fixed else "[red]found[/]"
+        console.print(f"{mark} {report.slot}: {escape(problem)}")
+    if not report.fixed:
+        console.print(f"run `wtpool filter verify --fix {report.slot}` to repair")
 
 
 def _printable(path: str) -> str:
