@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_pool.claims import acquire, release
-from worktree_pool.pool import init_pool, open_store
+from worktree_pool.coordinator import cleanup
+from worktree_pool.pool import init_pool, open_store, scale_pool
 from worktree_pool.repo import open_repository
 
 IDENTITY = {
@@ -58,8 +59,11 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+FILES_PER_DIRECTORY = 100
+
+
 def generate_repository(root: Path, files: int) -> Path:
-    """`files` small files spread over directories of 100, committed on main."""
+    """`files` small files in directories of 100 (50,000 files: 500 directories), on main."""
     root.mkdir(parents=True)
     git(root, "init", "--quiet", "--initial-branch=main")
     for i in range(files):
@@ -113,7 +117,85 @@ def bench_recycle(root: Path, runs: int) -> Row:
         git(root, "worktree", "add", "--quiet", "--detach", str(naive_slot), "main")
 
     naive_time = median_time(remove_and_add, naive_agent_works, runs)
+    git(root, "worktree", "remove", "--force", str(naive_slot))
+    cleanup(open_repository(root), force=True)
     return Row("recycle one used slot", wtpool_time, naive_time, "worktree remove + add")
+
+
+def one_percent_scopes(files: int, slots: int) -> list[tuple[str, ...]]:
+    """Each slot's scope: 1 % of the directories (at least one), different for each slot."""
+    directories = max(1, files // FILES_PER_DIRECTORY)
+    per_slot = max(1, directories // 100)
+    return [
+        tuple(f"pkg{(n * per_slot + d) % directories:04d}/" for d in range(per_slot))
+        for n in range(slots)
+    ]
+
+
+def bench_scoped_slots(root: Path, files: int, runs: int) -> list[Row]:
+    """Four new slots with 1 % scopes against four full worktrees; then one guard run."""
+    repo = open_repository(root)
+    init_pool(repo, 1, 10, None)
+    repo = open_repository(root)
+    store = open_store(repo)
+    acquire(repo, store, "holder", None)  # keeps the one full slot busy: the four are new
+    scopes = one_percent_scopes(files, 4)
+
+    def create_four() -> None:
+        for n, scope in enumerate(scopes):
+            acquire(repo, store, f"agent-{n}", None, scope)
+
+    def reset_pool() -> None:
+        for n in range(2, 6):
+            if repo.slot_path(f"pool-wt-{n}").exists():
+                release(repo, store, f"pool-wt-{n}")
+        scale_pool(repo, store, to=1)
+
+    wtpool_time = median_time(create_four, reset_pool, runs)
+    guard = guard_rows(repo, scopes[0], runs)
+    reset_pool()
+    store.close()
+    cleanup(repo, force=True)
+
+    naive_paths = [root.parent / f"naive-{n}" for n in range(4)]
+
+    def remove_naive() -> None:
+        for path in naive_paths:
+            if path.exists():
+                git(root, "worktree", "remove", "--force", str(path))
+
+    def add_four_full() -> None:
+        for path in naive_paths:
+            git(root, "worktree", "add", "--quiet", "--detach", str(path), "main")
+
+    naive_time = median_time(add_four_full, remove_naive, runs)
+    remove_naive()
+    return [
+        Row("create 4 slots with 1 % scopes", wtpool_time, naive_time, "4 full worktree add"),
+        *guard,
+    ]
+
+
+def guard_rows(repo: object, scope: tuple[str, ...], runs: int) -> list[Row]:
+    """One commit-guard run in a scoped slot, against the one git call any check must make."""
+    slot = repo.slot_path("pool-wt-2")  # type: ignore[attr-defined]
+    target = slot / scope[0] / "module000.py"
+    hook = repo.pool_dir / ".guards" / "pool-wt-2" / "pre-commit"  # type: ignore[attr-defined]
+    rounds = iter(range(1_000_000))
+
+    def stage() -> None:
+        target.write_text(f"STAGED = {next(rounds)}\n")
+        git(slot, "add", str(target))
+
+    def run_hook() -> None:
+        subprocess.run([str(hook)], cwd=slot, check=True, capture_output=True)
+
+    def plain_diff() -> None:
+        git(slot, "diff", "--cached", "--name-only")
+
+    hook_time = median_time(run_hook, stage, runs)
+    diff_time = median_time(plain_diff, stage, runs)
+    return [Row("one commit-guard run", hook_time, diff_time, "git diff --cached alone")]
 
 
 def machine_lines(files: int, runs: int) -> list[str]:
@@ -152,14 +234,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="repetitions per measurement (at least 5)")
     parser.add_argument("--output", type=Path, help="where to write the table")
     args = parser.parse_args()
-    files = args.files or (2_000 if args.quick else 20_000)
+    files = args.files or (2_000 if args.quick else 50_000)
     runs = max(5, args.runs or 5)
     output = args.output or (None if args.quick else Path("BENCHMARKS.md"))
 
     workdir = Path(tempfile.mkdtemp(prefix="wtpool-bench-"))
     try:
         root = generate_repository(workdir / "repo", files)
-        rows = [bench_recycle(root, runs)]
+        rows = [bench_recycle(root, runs), *bench_scoped_slots(root, files, runs)]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     table = render(rows, files, runs)

@@ -262,9 +262,11 @@ def _prepare(
     branch = branch_for(agent, task)
     try:
         tip = base_tip(repo, base)
-        if create:
+        plan = (
             add_worktree(repo, store, name, tip, base)
-        plan = reapply(repo, store, name, base)
+            if create
+            else reapply(repo, store, name, base)
+        )
         resumed = check_out_branch(repo, name, branch, tip, base)
     except BaseException:
         with store.transaction() as conn:

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
-from worktree_pool.filters import reapply, remove_guard, sparse_enabled
+from worktree_pool.filters import ScopePlan, reapply, remove_guard, sparse_enabled
 from worktree_pool.gitops import branch_exists, is_ancestor, resolve, worktree_records
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import UniqueWork, clear_hiding_flags
@@ -87,14 +87,17 @@ def enable_per_worktree_config(repo: Repository) -> None:
             git.run("config", "--local", "--unset", "core.worktree")
 
 
-def add_worktree(repo: Repository, store: StateStore, name: str, commit: str, base: str) -> None:
+def add_worktree(
+    repo: Repository, store: StateStore, name: str, commit: str, base: str
+) -> ScopePlan:
     """Create a slot's worktree showing only its scope: add without files, apply the scope and
     the guard, then check out, so files outside the scope are never written at all."""
     path = repo.slot_path(name)
     with worktree_registry_lock(repo):
         repo.git.run("worktree", "add", "--no-checkout", "--detach", str(path), commit)
-    reapply(repo, store, name, base)
+    plan = reapply(repo, store, name, base)
     repo.git.at(path).run("checkout", "--quiet", "--detach", commit)
+    return plan
 
 
 def remove_worktree(repo: Repository, name: str, *, discard: bool) -> None:
@@ -139,6 +142,11 @@ def check_out_branch(repo: Repository, name: str, branch: str, start: str, base:
     )
     if resume:
         git.run("switch", "--no-guess", branch)
+    elif git.out("rev-parse", "HEAD") == start:
+        # Already at the start commit (a fresh slot): making the branch and pointing HEAD at it
+        # is all `switch -C` would do, without it re-reading the index and working tree.
+        git.run("update-ref", "-m", "wtpool: acquire", f"refs/heads/{branch}", start)
+        git.run("symbolic-ref", "-m", "wtpool: acquire", "HEAD", f"refs/heads/{branch}")
     else:
         git.run("switch", "--force-create", branch, start)
     return resume
