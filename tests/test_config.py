@@ -135,3 +135,10 @@ def test_a_bad_repository_config_blocks_every_command(pool: Pool) -> None:
     (pool.root / "wtpool.yaml").write_text("pool:\n  max: many\n")
     result = wtpool(pool.root, "status")
     assert_one_line_error(result, 2, "pool.max must be an integer")
+
+
+def test_the_readme_documents_every_config_key() -> None:
+    readme = (COMMITTED_DEFAULTS.parent.parent / "README.md").read_text()
+    for section in dataclasses.fields(Config):
+        for key in dataclasses.fields(getattr(Config(), section.name)):
+            assert f"`{section.name}.{key.name}`" in readme, f"{section.name}.{key.name}"
