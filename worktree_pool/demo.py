@@ -43,6 +43,12 @@ def _make_repository(path: Path) -> Git:
     return git
 
 
+def _visible(root: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != ".git"
+    )
+
+
 def run_demo(keep: bool) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="wtpool-demo-"))
     try:
@@ -64,15 +70,26 @@ def _session(root: Path) -> None:
     repo = open_repository(root)
     store = open_store(repo)
 
-    _step("wtpool acquire --agent alice --task cart-discounts")
-    alice = acquire(repo, store, "alice", "cart-discounts")
+    _step("wtpool acquire --agent alice --task cart-discounts --scope src/")
+    alice = acquire(repo, store, "alice", "cart-discounts", ("src/",))
     render.show_acquire(alice)
     slot = Git(Path(str(alice.path)), 60)
+    render.console.print(f"[dim]  alice's slot shows: {', '.join(_visible(slot.cwd))}[/]")
     (slot.cwd / "src/cart.py").write_text(
         "def total(items, discount=0):\n    return sum(items) - discount\n", encoding="utf-8"
     )
     slot.run("commit", "--quiet", "-am", "cart: discounts", env=WTPOOL_IDENTITY)
     render.console.print("[dim]  alice commits a change to src/cart.py on her branch[/]")
+    (slot.cwd / "tests").mkdir()
+    (slot.cwd / "tests/test_cart.py").write_text("# rewritten by alice\n", encoding="utf-8")
+    slot.run("add", "--sparse", "tests/test_cart.py")
+    _step("git commit -m 'also the tests'", "in alice's slot: outside her scope")
+    refused = slot.run(
+        "commit", "--quiet", "-m", "also the tests", check=False, env=WTPOOL_IDENTITY
+    )
+    render.console.print(refused.stderr.rstrip(), markup=False)
+    slot.run("reset", "--quiet", "--", "tests/test_cart.py")
+    (slot.cwd / "tests/test_cart.py").unlink()
 
     _step("wtpool acquire --agent bob --task catalog")
     bob = acquire(repo, store, "bob", "catalog")
