@@ -394,6 +394,12 @@ def test_a_guard_that_cannot_read_its_scope_refuses_the_commit(layout_pool: Pool
         (["filter", "verify", "../x"], 2, "invalid slot name"),
         (["filter", "clear"], 2, "not inside a slot"),
         (["acquire", "--agent", "b", "--scope", "../x"], 2, "escapes the repository"),
+        (["acquire", "--agent", "b", "--scope", "src/[z-a]"], 2, "is not valid"),
+        (["filter", "set", "pool-wt-1", "src/[z-a]"], 2, "is not valid"),
+        (["filter", "add", "pool-wt-1", "src/api/\\"], 2, "is not valid"),
+        (["filter", "set", "pool-wt-1", "./src/api/"], 2, "'.' path component"),
+        (["filter", "set", "pool-wt-1", "src//api/"], 2, "empty or '.' path component"),
+        (["filter", "set", "pool-wt-1", "src/api/ "], 2, "trailing spaces"),
     ],
 )
 def test_bad_filter_input_is_refused_cleanly(
@@ -404,3 +410,109 @@ def test_bad_filter_input_is_refused_cleanly(
     result = wtpool(layout_pool.root, *args)
     assert_one_line_error(result, code, fragment)
     assert snapshot(layout_pool.root) == before
+
+
+# --- found in review ----------------------------------------------------------------------
+
+
+def test_a_slot_that_fails_to_prepare_is_never_handed_out(layout_pool: Pool) -> None:
+    acquire(layout_pool.repo, layout_pool.store(), "holder", None)  # the next claim is a new slot
+    (layout_pool.root / ".agent-worktrees" / ".guards").rename(
+        layout_pool.root / ".agent-worktrees" / "guards-aside"
+    )
+    (layout_pool.root / ".agent-worktrees" / ".guards").write_text("in the way\n")
+    failed = wtpool(layout_pool.root, "acquire", "--agent", "b", "--scope", "src/api/")
+    assert_one_line_error(failed, 1, "guard")
+    assert not layout_pool.slot(2).exists()
+    assert [w["name"] for w in wtpool_json(layout_pool.root, "status")["worktrees"]] == [
+        "pool-wt-1"
+    ]
+
+
+def test_git_am_is_guarded_too(layout_pool: Pool) -> None:
+    root = layout_pool.root
+    git(root, "switch", "-q", "-c", "patch-source")
+    (root / "src" / "db" / "models.py").write_text("patched outside the scope\n")
+    git(root, "commit", "-qam", "outside")
+    patch = git(root, "format-patch", "-1", "--stdout")
+    git(root, "switch", "-q", "main")
+    slot = _scoped(layout_pool, "src/api/")
+    applied = subprocess.run(
+        ["git", "am", "-q"], cwd=slot, input=patch + "\n", text=True, capture_output=True
+    )
+    assert applied.returncode != 0 and "src/db/models.py" in applied.stderr
+    subprocess.run(["git", "am", "--abort"], cwd=slot, capture_output=True)
+    assert git(slot, "show", "HEAD:src/db/models.py") == "MODELS = []"
+
+
+def test_a_merge_cannot_quietly_drop_the_bases_landed_work(layout_pool: Pool) -> None:
+    slot = _scoped(layout_pool, "src/api/")
+    git(slot, "switch", "-q", "-c", "wtpool/agent/alice-ours")
+    (layout_pool.root / "docs" / "guide.md").write_text("landed by someone else\n")
+    git(layout_pool.root, "commit", "-qam", "theirs")
+    refused = subprocess.run(
+        ["git", "merge", "-q", "-s", "ours", "--no-edit", "main"],
+        cwd=slot,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0 and "docs/guide.md" in refused.stderr
+
+
+def test_a_gitlink_change_is_seen_whatever_diff_ignoresubmodules_says(layout_pool: Pool) -> None:
+    slot = _scoped(layout_pool, "src/api/")
+    git(slot, "config", "--worktree", "diff.ignoreSubmodules", "all")
+    commit = git(slot, "rev-parse", "HEAD")
+    git(slot, "update-index", "--add", "--cacheinfo", f"160000,{commit},libs/sub")
+    refused = _commit_outcome(slot)
+    assert refused.returncode != 0 and "libs/sub" in refused.stderr
+
+
+def test_a_tracked_relative_hooks_path_hidden_by_the_scope_still_runs(tmp_path: Path) -> None:
+    files = {**LAYOUT, ".githooks/pre-commit": "#!/bin/sh\necho team-hook >&2\nexit 1\n"}
+    root = make_repo(tmp_path / "repo", files)
+    (root / ".githooks" / "pre-commit").chmod(0o755)
+    git(root, "config", "core.hooksPath", ".githooks")
+    pool = make_pool(root, minimum=1)
+    slot = _scoped(pool, "src/api/")
+    assert not (slot / ".githooks").exists()  # hidden by the sparse checkout
+    (slot / "src" / "api" / "a.py").write_text("a\n")
+    git(slot, "add", "src/api/a.py")
+    blocked = _commit_outcome(slot)
+    assert blocked.returncode != 0 and "team-hook" in blocked.stderr
+
+
+@pytest.mark.parametrize(
+    ("patterns", "mode"),
+    [
+        (("src/api",), "cone"),  # a directory in the tree, without the slash
+        (("src/api/new_module.py",), "non-cone"),  # a file still to be created
+        (("Makefile", "src/api/"), "cone"),  # an untracked root file: cone shows root files
+    ],
+)
+def test_a_bare_path_is_a_directory_only_if_the_tree_has_one(
+    layout_pool: Pool, patterns: tuple[str, ...], mode: str
+) -> None:
+    _scoped(layout_pool, *patterns)
+    assert wtpool_json(layout_pool.root, "filter", "show", "pool-wt-1")["mode"] == mode
+    assert wtpool(layout_pool.root, "filter", "verify", "pool-wt-1").returncode == 0
+
+
+def test_verify_accepts_a_directory_with_a_non_ascii_name(tmp_path: Path) -> None:
+    pool = make_pool(make_repo(tmp_path / "repo", {**LAYOUT, "src/café/menu.py": "MENU = []\n"}))
+    slot = _scoped(pool, "src/café/")
+    assert (slot / "src" / "café" / "menu.py").exists()
+    result = wtpool(pool.root, "filter", "verify", "pool-wt-1")
+    assert result.returncode == 0, result.stdout
+
+
+def test_the_hint_escapes_glob_characters_so_following_it_works(tmp_path: Path) -> None:
+    pool = make_pool(make_repo(tmp_path / "repo", {**LAYOUT, "top1.txt": "1\n"}))
+    slot = _scoped(pool, "src/api/")
+    (slot / "top[1].txt").write_text("bracketed\n")
+    git(slot, "add", "--sparse", "top[1].txt")
+    refused = _commit_outcome(slot)
+    hint = refused.stderr.strip().splitlines()[-1]
+    assert hint == "to widen the scope: wtpool filter add pool-wt-1 'top\\[1\\].txt'"
+    wtpool_json(pool.root, "filter", "add", "pool-wt-1", "top\\[1\\].txt")
+    assert _commit_outcome(slot).returncode == 0

@@ -19,7 +19,7 @@ from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
 from worktree_pool.names import ensure_valid_names, validate_name
-from worktree_pool.patterns import validate_patterns
+from worktree_pool.patterns import check_compiles, validate_patterns
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import (
     SALVAGE_NAMESPACE,
@@ -53,6 +53,7 @@ from worktree_pool.worktrees import (
     check_out_branch,
     checked_out_anywhere,
     delete_files,
+    discard_new_worktree,
     free_slot_numbers,
     registered_paths,
     reset_to,
@@ -86,6 +87,7 @@ def acquire(
     ensure_valid_names(agent=agent, task=task)
     if scope is not None:
         validate_patterns(scope)
+        check_compiles(scope)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
         held = find_slot(conn, agent=agent)
@@ -269,6 +271,8 @@ def _prepare(
         )
         resumed = check_out_branch(repo, name, branch, tip, base)
     except BaseException:
+        if create:  # brand new, never handed out: nothing in it can be anyone's work
+            discard_new_worktree(repo, name)
         with store.transaction() as conn:
             if create and not repo.slot_path(name).exists():
                 delete_slot(conn, name)

@@ -34,6 +34,7 @@ from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import Git
 from worktree_pool.patterns import (
     anchored,
+    check_compiles,
     compile_rules,
     is_directory,
     is_root_file,
@@ -51,7 +52,8 @@ from worktree_pool.slots import (
 )
 from worktree_pool.state import StateStore
 
-GUARDED_HOOKS = ("pre-commit", "pre-merge-commit")
+# pre-applypatch is where `git am` checks a commit; am does not run pre-commit.
+GUARDED_HOOKS = ("pre-commit", "pre-merge-commit", "pre-applypatch")
 # Client-side hooks git runs in a worktree (githooks(5)). Each gets a wrapper, because a slot's
 # own core.hooksPath would otherwise hide the repository's hooks.
 HOOK_NAMES = (
@@ -106,17 +108,20 @@ def plan_scope(git: Git, patterns: tuple[str, ...] | None, always: tuple[str, ..
     if patterns is None:
         return ScopePlan(None, always, "full")
     tracked = tracked_files(git)
+    tracked_directories = frozenset(
+        path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)
+    )
     combined = tuple(dict.fromkeys((*patterns, *always)))
     directories = {
         pattern.removesuffix("/**").removesuffix("/")
         for pattern in combined
-        if is_directory(pattern, tracked)
+        if is_directory(pattern, tracked_directories)
     }
     # Git keeps only the outermost of nested cone directories; so do we, to compare equal.
     outermost = sorted(
         d for d in directories if not any(d.startswith(other + "/") for other in directories)
     )
-    cone = all(is_directory(p, tracked) or is_root_file(p) for p in combined)
+    cone = all(is_directory(p, tracked_directories) or is_root_file(p) for p in combined)
     return ScopePlan(
         patterns=patterns,
         always_include=always,
@@ -152,8 +157,14 @@ def remove_guard(repo: Repository, name: str) -> None:
 def slot_filter_lock(repo: Repository, name: str) -> Iterator[None]:
     """One filter change per slot at a time, so git's patterns end equal to the state's."""
     directory = guard_dir(repo, name)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise WtpoolError(
+            f"cannot use {directory} for {name}'s guard: {exc.strerror}",
+            f"wtpool keeps each slot's hooks under {directory.parent}; check that path",
+        ) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -228,13 +239,25 @@ def _guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dic
 
 # The repository's own hooks directory: core.hooksPath from any scope but this slot's own
 # (worktree) one, else the common git directory's hooks/. A relative path is relative to where
-# git runs hooks, the top of the worktree, which is where this script runs.
+# git runs hooks, the top of the worktree, which is where this script runs; when the slot's
+# sparse checkout hides that directory, the main worktree's copy is used. Plain POSIX sh, so
+# that it runs the same on BSD and macOS.
 _HOOK_TEMPLATE = """#!/bin/sh
 # wtpool's {hook} hook for {slot}. Generated: `wtpool filter verify --fix {slot}` rewrites it.
-{check}hooks=$(git config --show-scope --get-all core.hooksPath 2>/dev/null \\
-  | sed -n 's/^\\(system\\|global\\|local\\|command\\)\t//p' | tail -n 1)
-case "$hooks" in "~/"*) hooks="$HOME/${{hooks#"~/"}}" ;; esac
-[ -n "$hooks" ] || hooks="$(git rev-parse --path-format=absolute --git-common-dir)/hooks"
+{check}tab=$(printf '\\t')
+hooks=
+while IFS="$tab" read -r scope value; do
+  [ "$scope" = worktree ] || [ -z "$scope" ] || hooks=$value
+done <<EOF
+$(git config --show-scope --get-all core.hooksPath 2>/dev/null)
+EOF
+common=$(git rev-parse --path-format=absolute --git-common-dir)
+case "$hooks" in
+  "") hooks="$common/hooks" ;;
+  "~/"*) hooks="$HOME/${{hooks#"~/"}}" ;;
+  /*) ;;
+  *) [ -d "$hooks" ] || hooks="$(dirname "$common")/$hooks" ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd -P)
 if [ -x "$hooks/{hook}" ] && [ "$(cd "$hooks" 2>/dev/null && pwd -P)" != "$here" ]; then
   exec "$hooks/{hook}" "$@"
@@ -277,6 +300,7 @@ def set_filter(
             "give at least one pattern", f"to show every file: wtpool filter clear {name}"
         )
     validate_patterns(patterns)
+    check_compiles(tuple(patterns))
     return _change(
         repo, store, name, lambda old: (*(old or ()), *patterns) if add else tuple(patterns)
     )
@@ -407,7 +431,10 @@ def filter_problems(repo: Repository, slot: Slot, pool: PoolRecord) -> list[str]
         return problems
     if not sparse:
         return [*problems, "sparse checkout is off: the slot has lost its sparse settings"]
-    listed = git.run("sparse-checkout", "list", check=False).stdout.splitlines()
+    # quotePath off: git would otherwise quote a directory named in UTF-8 (src/café/).
+    listed = git.run(
+        "-c", "core.quotePath=false", "sparse-checkout", "list", check=False
+    ).stdout.splitlines()
     if listed != plan.sparse_lines():
         problems.append("the sparse-checkout patterns differ from the slot's scope")
     report = _report(repo, name, slot.scope)

@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from worktree_pool.patterns import escape
+
 REFUSED = 1
 
 
@@ -42,22 +44,45 @@ def _paths(output: bytes) -> set[str]:
     return {p.decode("utf-8", "surrogateescape") for p in output.split(b"\0") if p}
 
 
-def staged_paths(base: str, merging: bool) -> set[str]:
-    """Every path the commit would change; in a merge, minus what matches the base branch."""
-    changed = _git("diff", "--cached", "--name-only", "--no-renames", "-z")
-    if changed.returncode != 0:  # no HEAD yet: everything in the index is new
-        changed = _git("ls-files", "-z")
-    paths = _paths(changed.stdout)
-    if merging:
-        # Merging the base into a task branch brings in other agents' landed work. A path whose
-        # staged content equals the base's is that, not this agent's change. (In
-        # pre-merge-commit git has not written MERGE_HEAD yet, so compare with the base.)
-        differs = _git(
-            "diff", "--cached", "--name-only", "--no-renames", "-z", f"refs/heads/{base}"
-        )
-        if differs.returncode == 0:
-            paths &= _paths(differs.stdout)
-    return paths
+def _changed(*against: str) -> set[str] | None:
+    """Paths whose staged content differs from `against` (default HEAD); None if git cannot
+    tell (no such commit). Submodules always count: a user's diff.ignoreSubmodules must not
+    hide a gitlink change from the guard."""
+    result = _git(
+        "diff",
+        "--cached",
+        "--name-only",
+        "--no-renames",
+        "--ignore-submodules=none",
+        "-z",
+        *against,
+    )
+    return _paths(result.stdout) if result.returncode == 0 else None
+
+
+def questionable_paths(base: str, merging: bool) -> set[str]:
+    """The paths this commit must justify against the scope.
+
+    Normally: every path it changes. While merging the base in, a path whose staged content
+    equals the base's is landed work coming in, not this agent's change; but a path the base
+    changed must come in as the base has it, or the merge would quietly undo landed work
+    (`git merge -s ours`, or checking out the old version during the merge).
+    """
+    staged = _changed()
+    if staged is None:  # no HEAD yet: everything in the index is new
+        staged = _paths(_git("ls-files", "-z").stdout)
+    if not merging:
+        return staged
+    differs_from_base = _changed(f"refs/heads/{base}")
+    if differs_from_base is None:  # the base is gone: no allowance
+        return staged
+    fork = _git("merge-base", "HEAD", f"refs/heads/{base}").stdout.decode().strip()
+    base_changed = (
+        _paths(_git("diff", "--name-only", "--no-renames", "-z", fork, f"refs/heads/{base}").stdout)
+        if fork
+        else set()
+    )
+    return (staged | base_changed) & differs_from_base
 
 
 def check(scope_file: Path, hook: str = "pre-commit") -> int:
@@ -77,7 +102,7 @@ def check(scope_file: Path, hook: str = "pre-commit") -> int:
         hook == "pre-merge-commit"
         or _git("rev-parse", "-q", "--verify", "MERGE_HEAD").returncode == 0
     )
-    outside = sorted(path for path in staged_paths(base, merging) if not allows(rules, path))
+    outside = sorted(path for path in questionable_paths(base, merging) if not allows(rules, path))
     if not outside:
         return 0
     count = f"{len(outside)} staged path{'s are' if len(outside) > 1 else ' is'}"
@@ -86,7 +111,7 @@ def check(scope_file: Path, hook: str = "pre-commit") -> int:
     if len(outside) > 50:
         lines.append(f"  ... and {len(outside) - 50} more")
     lines.append(f"scope: {', '.join(patterns) or '(empty)'}")
-    quoted = " ".join(_shell_quote(path) for path in outside[:5])
+    quoted = " ".join(_shell_quote(escape(path)) for path in outside[:5])
     lines.append(f"to widen the scope: wtpool filter add {slot} {quoted}")
     print("\n".join(lines), file=sys.stderr)
     return REFUSED

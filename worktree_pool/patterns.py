@@ -26,6 +26,8 @@ def validate_patterns(patterns: list[str] | tuple[str, ...], where: str = "") ->
         body = pattern.removeprefix("!")
         if not body.strip():
             raise bad_input(f"{prefix}empty scope pattern {pattern!r}")
+        if body != body.strip():
+            raise bad_input(f"{prefix}scope pattern {pattern!r} has leading or trailing spaces")
         if any(ord(char) < 32 for char in pattern):
             raise bad_input(f"{prefix}scope pattern {pattern!r} contains a control character")
         if body.startswith("/") or re.match(r"[A-Za-z]:[\\/]", body):
@@ -33,14 +35,26 @@ def validate_patterns(patterns: list[str] | tuple[str, ...], where: str = "") ->
                 f"{prefix}scope pattern {pattern!r} is an absolute path",
                 "patterns are relative to the repository root: write src/api/, not /src/api/",
             )
-        if ".." in body.replace("\\", "/").split("/"):
+        parts = body.split("/")
+        if ".." in parts:
             raise bad_input(f"{prefix}scope pattern {pattern!r} escapes the repository")
+        # Git normalizes these spellings and we would not, so scope and checkout would differ.
+        if "." in parts or "" in parts[:-1]:
+            raise bad_input(
+                f"{prefix}scope pattern {pattern!r} has an empty or '.' path component",
+                "write paths plainly: src/api/, not ./src/api/ or src//api/",
+            )
         if body.startswith("#"):
             raise bad_input(
                 f"{prefix}scope pattern {pattern!r} would be read as a comment",
                 "escape the # with a backslash: \\#name",
             )
     return tuple(patterns)
+
+
+def check_compiles(patterns: tuple[str, ...]) -> None:
+    """Refuse what git's pattern syntax cannot parse, before any scope is stored."""
+    compile_rules(patterns)
 
 
 def anchored(pattern: str) -> str:
@@ -50,24 +64,47 @@ def anchored(pattern: str) -> str:
     return "/" + pattern
 
 
-def is_directory(pattern: str, tracked_files: frozenset[str]) -> bool:
-    """Whether a pattern names a whole directory, which cone mode can express."""
-    if pattern.startswith("!"):
+def is_directory(pattern: str, tracked_directories: frozenset[str]) -> bool:
+    """Whether a pattern names a whole directory, which cone mode can express.
+
+    `src/api/` and `src/api/**` always do. A bare path does when the tree has a directory by
+    that name; otherwise it is taken as a file, tracked or still to be created.
+    """
+    if pattern.startswith("!") or "\\" in pattern:
         return False
     body = pattern.removesuffix("/**").removesuffix("/")
     if _GLOB.search(body):
         return False
-    return pattern.endswith("/") or pattern.endswith("/**") or body not in tracked_files
+    return pattern.endswith(("/", "/**")) or body in tracked_directories
 
 
 def is_root_file(pattern: str) -> bool:
     """A literal file at the root: cone mode always shows root files."""
-    return not pattern.startswith("!") and "/" not in pattern and not _GLOB.search(pattern)
+    return (
+        not pattern.startswith("!")
+        and "/" not in pattern
+        and "\\" not in pattern
+        and not _GLOB.search(pattern)
+    )
+
+
+def escape(path: str) -> str:
+    """A scope pattern that matches exactly this path (for the guard's hint)."""
+    escaped = re.sub(r"([*?\[\]\\])", r"\\\1", path)
+    return "\\" + escaped if escaped.startswith(("!", "#")) else escaped
 
 
 def compile_rules(patterns: tuple[str, ...]) -> list[tuple[str, bool]]:
     """(regex, include) rules for `worktree_pool.guard.allows`, in order; last match wins."""
     import pathspec  # only when a scope is applied, never in the guard
 
-    spec = pathspec.GitIgnoreSpec.from_lines([anchored(p) for p in patterns])
-    return [(rule.regex.pattern, bool(rule.include)) for rule in spec.patterns if rule.regex]
+    rules = []
+    for pattern in patterns:
+        try:
+            (rule,) = pathspec.GitIgnoreSpec.from_lines([anchored(pattern)]).patterns
+            if rule.regex is not None:
+                re.compile(rule.regex.pattern)
+                rules.append((rule.regex.pattern, bool(rule.include)))
+        except (ValueError, re.error) as exc:  # pathspec's pattern errors are ValueErrors
+            raise bad_input(f"scope pattern {pattern!r} is not valid: {exc}") from exc
+    return rules

@@ -38,6 +38,7 @@ from worktree_pool.state import POOL_DIR_MODE, StateStore, utc_now
 from worktree_pool.worktrees import (
     add_worktree,
     base_tip,
+    discard_new_worktree,
     enable_per_worktree_config,
     forget_stale_record,
     free_slot_numbers,
@@ -252,6 +253,8 @@ def _build_slots(repo: Repository, store: StateStore, names: list[str], base: st
             built.append(name)
     finally:
         leftovers = [name for name in names if name not in built]
+        for name in leftovers:
+            discard_new_worktree(repo, name)
         if leftovers:
             with store.transaction() as conn:
                 for name in leftovers:

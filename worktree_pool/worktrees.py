@@ -108,6 +108,15 @@ def remove_worktree(repo: Repository, name: str, *, discard: bool) -> None:
     remove_guard(repo, name)
 
 
+def discard_new_worktree(repo: Repository, name: str) -> None:
+    """Undo a slot creation that failed halfway (say, its scope could not be applied), so no
+    agent is ever handed an empty or half-checked-out slot. Best effort: a failure here leaves
+    a record that `wtpool doctor` reports."""
+    if any(r.path == repo.slot_path(name) for r in worktree_records(repo.git)):
+        with contextlib.suppress(WtpoolError):
+            remove_worktree(repo, name, discard=True)
+
+
 def forget_stale_record(repo: Repository, path: Path) -> None:
     """Drop git's record of a pool worktree whose directory is gone.
 
