@@ -203,8 +203,17 @@ def machine_lines(files: int, runs: int) -> list[str]:
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
         f"{platform.release()}",
         f"- {git(Path.cwd(), '--version')}, Python {platform.python_version()}",
+        f"- wtpool at commit {_wtpool_commit()}",
         f"- repository: {files:,} files; medians of {runs} runs",
     ]
+
+
+def _wtpool_commit() -> str:
+    source = Path(__file__).resolve().parent
+    result = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=source, capture_output=True, text=True
+    )
+    return result.stdout.strip() or "unknown (not a git checkout)"
 
 
 def render(rows: list[Row], files: int, runs: int) -> str:
