@@ -25,8 +25,9 @@ from pathlib import Path
 
 from worktree_pool.claims import acquire, release
 from worktree_pool.coordinator import cleanup
-from worktree_pool.pool import init_pool, open_store, scale_pool
+from worktree_pool.pool import init_pool, open_store
 from worktree_pool.repo import open_repository
+from worktree_pool.scaling import scale_pool
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "bench",

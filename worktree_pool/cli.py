@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from worktree_pool import __version__, claims, coordinator, filters, pool, render
+from worktree_pool import __version__, claims, coordinator, filters, pool, render, scaling
 from worktree_pool import doctor as health
 from worktree_pool.config import render_config
 from worktree_pool.demo import run_demo
@@ -211,7 +211,7 @@ def scale(
         raise bad_input("--by goes with `scale up` or `scale down`")
     step = by if by is not None else 1
     repo = _repository()
-    result = pool.scale_pool(
+    result = scaling.scale_pool(
         repo,
         _store(repo),
         up=step if direction == Direction.UP else None,

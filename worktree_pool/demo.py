@@ -15,8 +15,9 @@ from worktree_pool import render
 from worktree_pool.claims import acquire, release
 from worktree_pool.coordinator import cleanup
 from worktree_pool.gitops import WTPOOL_IDENTITY, Git
-from worktree_pool.pool import init_pool, open_store, pool_status, scale_pool
+from worktree_pool.pool import init_pool, open_store, pool_status
 from worktree_pool.repo import open_repository
+from worktree_pool.scaling import scale_pool
 
 _FILES = {
     "README.md": "# shop\n",

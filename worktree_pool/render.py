@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from worktree_pool.coordinator import CleanupResult
     from worktree_pool.doctor import DoctorReport
     from worktree_pool.filters import FilterReport, VerifyReport
-    from worktree_pool.pool import InitResult, ScaleResult, StatusReport
+    from worktree_pool.pool import InitResult, StatusReport
+    from worktree_pool.scaling import ScaleResult
 
 console = Console(highlight=False, soft_wrap=True)
 
