@@ -37,6 +37,7 @@ from worktree_pool.patterns import (
     check_compiles,
     compile_rules,
     is_directory,
+    is_literal,
     is_root_file,
     validate_patterns,
 )
@@ -108,9 +109,7 @@ def plan_scope(git: Git, patterns: tuple[str, ...] | None, always: tuple[str, ..
     if patterns is None:
         return ScopePlan(None, always, "full")
     tracked = tracked_files(git)
-    tracked_directories = frozenset(
-        path.rsplit("/", depth)[0] for path in tracked for depth in range(1, path.count("/") + 1)
-    )
+    tracked_directories = _directories_of(tracked)
     combined = tuple(dict.fromkeys((*patterns, *always)))
     directories = {
         pattern.removesuffix("/**").removesuffix("/")
@@ -127,7 +126,11 @@ def plan_scope(git: Git, patterns: tuple[str, ...] | None, always: tuple[str, ..
         always_include=always,
         mode="cone" if cone else "non-cone",
         cone_dirs=tuple(outermost) if cone else (),
-        unmatched=tuple(p for p in patterns if not p.startswith("!") and not _matches(p, tracked)),
+        unmatched=tuple(
+            p
+            for p in patterns
+            if not p.startswith("!") and not _matches(p, tracked, tracked_directories)
+        ),
     )
 
 
@@ -136,7 +139,20 @@ def tracked_files(git: Git) -> frozenset[str]:
     return frozenset(git.out("ls-tree", "-r", "--name-only", "-z", "HEAD").split("\0")) - {""}
 
 
-def _matches(pattern: str, tracked: frozenset[str]) -> bool:
+def _directories_of(tracked: frozenset[str]) -> frozenset[str]:
+    # Parents of each file first: far fewer distinct directories than files to walk up from.
+    parents = {path.rpartition("/")[0] for path in tracked} - {""}
+    return frozenset(
+        directory.rsplit("/", depth)[0]
+        for directory in parents
+        for depth in range(directory.count("/") + 1)
+    )
+
+
+def _matches(pattern: str, tracked: frozenset[str], directories: frozenset[str]) -> bool:
+    literal = pattern.removesuffix("/**").removesuffix("/")
+    if is_literal(literal):
+        return literal in tracked or literal in directories  # a set lookup, not a scan
     rules = [(re.compile(regex), include) for regex, include in compile_rules((pattern,))]
     return any(guard.allows(rules, path) for path in tracked)
 

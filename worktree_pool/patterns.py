@@ -78,14 +78,14 @@ def is_directory(pattern: str, tracked_directories: frozenset[str]) -> bool:
     return pattern.endswith(("/", "/**")) or body in tracked_directories
 
 
+def is_literal(pattern: str) -> bool:
+    """A plain path: no glob, escape or negation."""
+    return not (pattern.startswith("!") or "\\" in pattern or _GLOB.search(pattern))
+
+
 def is_root_file(pattern: str) -> bool:
     """A literal file at the root: cone mode always shows root files."""
-    return (
-        not pattern.startswith("!")
-        and "/" not in pattern
-        and "\\" not in pattern
-        and not _GLOB.search(pattern)
-    )
+    return is_literal(pattern) and "/" not in pattern
 
 
 def escape(path: str) -> str:
