@@ -38,15 +38,27 @@ IDENTITY = {
 
 
 @dataclass(frozen=True)
+class Timing:
+    """Seconds over several runs: the median, and the fastest and slowest run."""
+
+    median: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.median * 1000:.0f} ms ({self.low * 1000:.0f}-{self.high * 1000:.0f})"
+
+
+@dataclass(frozen=True)
 class Row:
     name: str
-    wtpool: float
-    naive: float
+    wtpool: Timing
+    naive: Timing
     naive_label: str
 
     @property
     def ratio(self) -> float:
-        return self.naive / self.wtpool
+        return self.naive.median / self.wtpool.median
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -76,14 +88,14 @@ def generate_repository(root: Path, files: int) -> Path:
     return root
 
 
-def median_time(action: Callable[[], None], prepare: Callable[[], None], runs: int) -> float:
+def median_time(action: Callable[[], None], prepare: Callable[[], None], runs: int) -> Timing:
     times = []
     for _ in range(runs):
         prepare()
         start = time.perf_counter()
         action()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return Timing(statistics.median(times), min(times), max(times))
 
 
 def bench_recycle(root: Path, runs: int) -> Row:
@@ -222,7 +234,8 @@ def render(rows: list[Row], files: int, runs: int) -> str:
         "# Benchmarks",
         "",
         "Written by `python scripts/bench.py`; each row times wtpool and the naive way in the",
-        "same run on the same repository. Ratio = naive / wtpool (higher is better for wtpool).",
+        "same run on the same repository. Times are medians, with the fastest and slowest run in",
+        "parentheses; ratio = naive median / wtpool median (higher is better for wtpool).",
         "",
         *machine_lines(files, runs),
         "",
@@ -230,9 +243,7 @@ def render(rows: list[Row], files: int, runs: int) -> str:
         "|---|---:|---|---:|---:|",
     ]
     lines += [
-        f"| {r.name} | {r.wtpool * 1000:.0f} ms | {r.naive_label} | {r.naive * 1000:.0f} ms "
-        f"| {r.ratio:.1f}x |"
-        for r in rows
+        f"| {r.name} | {r.wtpool} | {r.naive_label} | {r.naive} | {r.ratio:.1f}x |" for r in rows
     ]
     return "\n".join(lines) + "\n"
 
