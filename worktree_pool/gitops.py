@@ -13,6 +13,7 @@ valid UTF-8 must not crash a cleanup halfway through.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Mapping
@@ -43,6 +44,9 @@ _LOCATION_VARIABLES = (
     "GIT_PREFIX",
     "GIT_QUARANTINE_PATH",
 )
+# git's message when it meets another process's half-written `git worktree add`.
+_HALF_MADE_WORKTREE = re.compile(r"failed to read .*/worktrees/[^/]+/(commondir|gitdir)")
+_RETRIES = 30
 # wtpool writes its own commits (salvage snapshots); naming wtpool as their author is honest, and
 # it means a machine without user.name configured can still save work.
 WTPOOL_IDENTITY = {
@@ -73,11 +77,27 @@ class Git:
         full_env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARIABLES}
         full_env.update(_BASE_ENV)
         full_env.update(env or {})
+        for attempt in range(1, _RETRIES + 1):
+            result = self._spawn(args, full_env, input)
+            if result.returncode == 0 or not _HALF_MADE_WORKTREE.search(result.stderr):
+                break
+            # Another process is halfway through `git worktree add`: its entry under
+            # .git/worktrees/ exists before its files do, and any git command that looks at
+            # every worktree (list, config --worktree, switch, ...) fails on it before doing
+            # anything. The window is milliseconds; wait it out.
+            time.sleep(0.01 * attempt)
+        if check and result.returncode != 0:
+            raise self.failure(args, result)
+        return result
+
+    def _spawn(
+        self, args: tuple[str, ...], env: dict[str, str], input: str | None
+    ) -> subprocess.CompletedProcess[str]:
         try:
-            result = subprocess.run(
+            return subprocess.run(
                 ["git", *args],
                 cwd=self.cwd,
-                env=full_env,
+                env=env,
                 capture_output=True,
                 text=True,
                 errors="surrogateescape",
@@ -97,9 +117,6 @@ class Git:
                 f"git {args[0]} did not finish within {self.timeout:g} s in {self.cwd}",
                 "raise timeouts.git in wtpool.yaml if the repository is very large",
             ) from exc
-        if check and result.returncode != 0:
-            raise self.failure(args, result)
-        return result
 
     def failure(
         self, args: tuple[str, ...], result: subprocess.CompletedProcess[str]
@@ -138,7 +155,7 @@ class WorktreeRecord:
 
 def worktree_records(git: Git) -> list[WorktreeRecord]:
     records: list[WorktreeRecord] = []
-    output = _list_worktrees(git)
+    output = git.out("worktree", "list", "--porcelain", "-z")
     for block in output.split("\0\0"):
         fields: dict[str, str] = {}
         for item in block.split("\0"):
@@ -158,21 +175,6 @@ def worktree_records(git: Git) -> list[WorktreeRecord]:
             )
         )
     return records
-
-
-def _list_worktrees(git: Git) -> str:
-    # While another process runs `git worktree add`, its administrative directory exists
-    # before its files are written, and `git worktree list` fails on the half-made entry.
-    # That window is a few milliseconds, so waiting it out is the fix.
-    args = ("worktree", "list", "--porcelain", "-z")
-    for attempt in range(1, 30):
-        result = git.run(*args, check=False)
-        if result.returncode == 0:
-            return result.stdout
-        if "failed to read" not in result.stderr:
-            break
-        time.sleep(0.01 * attempt)
-    raise git.failure(args, result)
 
 
 def resolve(git: Git, rev: str) -> str | None:
