@@ -45,7 +45,9 @@ _LOCATION_VARIABLES = (
     "GIT_QUARANTINE_PATH",
 )
 # git's message when it meets another process's half-written `git worktree add`.
-_HALF_MADE_WORKTREE = re.compile(r"failed to read .*/worktrees/[^/]+/(commondir|gitdir)")
+# Seen: "failed to read /repo/.git/worktrees/pool-wt-9/commondir: Success" and "failed to read
+# '.git/worktrees/pool-wt-6/locked': No such file or directory" (add's temporary lock file).
+_HALF_MADE_WORKTREE = re.compile(r"failed to read '?[^\n']*worktrees/[^/\n']+/")
 _RETRIES = 30
 # wtpool writes its own commits (salvage snapshots); naming wtpool as their author is honest, and
 # it means a machine without user.name configured can still save work.
