@@ -39,6 +39,7 @@ from worktree_pool.slots import (
     find_slot,
     insert_slot,
     lookup_slot,
+    mark_idle,
     owner_alive,
     read_pool,
     require_pool,
@@ -277,9 +278,7 @@ def _prepare(
             if create and not repo.slot_path(name).exists():
                 delete_slot(conn, name)
             else:
-                update_slot(
-                    conn, name, state=SlotState.IDLE, agent=None, task=None, acquired_at=None
-                )
+                mark_idle(conn, name)
         raise
     with store.transaction() as conn:
         update_slot(conn, name, state=SlotState.BUSY, branch=branch)
@@ -326,15 +325,7 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
             update_slot(conn, name, state=SlotState.BUSY)
         raise
     with store.transaction() as conn:
-        update_slot(
-            conn,
-            name,
-            state=SlotState.IDLE,
-            agent=None,
-            task=None,
-            branch=None,
-            acquired_at=None,
-        )
+        mark_idle(conn, name)
     served, handoff_error = serve_queue(repo, store, pool.base)
     return ReleaseResult(
         slot=name,

@@ -17,6 +17,7 @@ from worktree_pool.filters import remove_guard
 from worktree_pool.gitops import (
     Git,
     WorktreeRecord,
+    current_branch,
     delete_branch_if_at,
     merged_branches,
     resolve,
@@ -154,13 +155,13 @@ def _fallback_base(repo: Repository) -> str:
     """The base to judge merged work by when no pool records one."""
     if repo.config.pool.base:
         return repo.config.pool.base
-    head = repo.git.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-    if head.returncode != 0:
+    head = current_branch(repo.git)
+    if head is None:
         raise WtpoolError(
             "no pool records a base branch and the main worktree's HEAD is detached",
             "set pool.base in wtpool.yaml so cleanup can tell merged work from unmerged",
         )
-    return head.stdout.strip()
+    return head
 
 
 def _clean_slot(

@@ -27,6 +27,7 @@ from worktree_pool.slots import (
     all_slots,
     delete_slot,
     find_slot,
+    mark_idle,
     no_pool_error,
     owner_alive,
     pid_alive,
@@ -258,15 +259,7 @@ def _resume(repo: Repository, store: StateStore, slot: Slot, base: str) -> str |
     if slot.state == SlotState.RELEASING:
         _, salvage_branch, _, _ = recycle(repo, slot, base)
         with store.transaction() as conn:
-            update_slot(
-                conn,
-                slot.name,
-                state=SlotState.IDLE,
-                agent=None,
-                task=None,
-                branch=None,
-                acquired_at=None,
-            )
+            mark_idle(conn, slot.name)
         served, _ = serve_queue(repo, store, base)
         notes = [f"work saved on {salvage_branch}"] if salvage_branch else []
         notes += [f"handed to {served[slot.name]}"] if slot.name in served else []

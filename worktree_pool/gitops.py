@@ -186,6 +186,12 @@ def resolve(git: Git, rev: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def current_branch(git: Git) -> str | None:
+    """The branch HEAD points at (even an unborn one), or None when HEAD is detached."""
+    head = git.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return head.stdout.strip() if head.returncode == 0 else None
+
+
 def branch_exists(git: Git, branch: str) -> bool:
     return git.ok("show-ref", "--verify", "--quiet", f"refs/heads/{branch}")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
-from worktree_pool.gitops import WorktreeRecord, branch_exists, worktree_records
+from worktree_pool.gitops import WorktreeRecord, branch_exists, current_branch, worktree_records
 from worktree_pool.repo import POOL_DIR_NAME, Repository
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
@@ -192,13 +192,12 @@ def _choose_base(repo: Repository, requested: str | None, existing: PoolRecord |
         return existing.base
     base = requested or repo.config.pool.base
     if base is None:
-        head = repo.git.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
-        if head.returncode != 0:
+        base = current_branch(repo.git)
+        if base is None:
             raise bad_input(
                 "the main worktree's HEAD is detached, so there is no default base branch",
                 "pass --base BRANCH",
             )
-        base = head.stdout.strip()
         if not branch_exists(repo.git, base):
             raise bad_input(
                 f"the repository has no commits yet (branch {base} is unborn)",

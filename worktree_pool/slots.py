@@ -142,6 +142,13 @@ def update_slot(conn: sqlite3.Connection, name: str, **changes: Any) -> None:
     conn.execute(f"UPDATE slots SET {assignments} WHERE name = ?", (*changes.values(), name))
 
 
+def mark_idle(conn: sqlite3.Connection, name: str) -> None:
+    """The slot belongs to nobody again: no agent, task, branch or claim time."""
+    update_slot(
+        conn, name, state=SlotState.IDLE, agent=None, task=None, branch=None, acquired_at=None
+    )
+
+
 def delete_slot(conn: sqlite3.Connection, name: str) -> None:
     conn.execute("DELETE FROM slots WHERE name = ?", (name,))
 
