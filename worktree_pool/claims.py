@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
@@ -89,6 +90,7 @@ def acquire(
     if scope is not None:
         validate_patterns(scope)
         check_compiles(scope)
+    registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
         held = find_slot(conn, agent=agent)
@@ -101,7 +103,11 @@ def acquire(
         else:
             _check_task_free(conn, agent, task)
             others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
-            claim = None if others_waiting else _claim_slot(repo, conn, pool, agent, task, scope)
+            claim = (
+                None
+                if others_waiting
+                else _claim_slot(repo, conn, pool, agent, task, scope, registered)
+            )
             if claim is None:
                 conn.execute(
                     "INSERT INTO queue (agent, task, scope, requested_at) VALUES (?, ?, ?, ?)",
@@ -113,7 +119,7 @@ def acquire(
         serve_queue(repo, store, pool.base)
         return _after_queueing(repo, store, agent, task, was_queued=queued is not None)
     name, created = claim
-    branch, resumed, plan = _prepare(repo, store, name, agent, task, pool.base, create=created)
+    branch, resumed, plan = prepare_claim(repo, store, name, agent, task, pool.base, create=created)
     return AcquireResult(
         agent,
         task,
@@ -135,11 +141,13 @@ def _claim_slot(
     agent: str,
     task: str | None,
     scope: tuple[str, ...] | None,
+    registered: set[Path],
 ) -> tuple[str, bool] | None:
     """Mark the lowest idle slot, or a new one below max, `preparing` for the agent.
 
     Returns (slot, whether it is new), or None when the pool is full. Runs inside the caller's
-    transaction, so the claim and the decision to make it are one atomic step.
+    transaction, so the claim and the decision to make it are one atomic step; `registered`
+    (git's worktree paths) is listed before it, so no git runs while the write lock is held.
     """
     slots = all_slots(conn)
     idle = next((slot for slot in slots if slot.state == SlotState.IDLE), None)
@@ -155,10 +163,8 @@ def _claim_slot(
         )
         return idle.name, False
     if len(slots) < pool.max:
-        (number,) = free_slot_numbers(repo, conn, registered_paths(repo), 1)
-        name = insert_slot(conn, number, SlotState.PREPARING, agent, task).name
-        update_slot(conn, name, state=SlotState.PREPARING, scope=encode_scope(scope))
-        return name, True
+        (number,) = free_slot_numbers(repo, conn, registered, 1)
+        return insert_slot(conn, number, SlotState.PREPARING, agent, task, scope), True
     return None
 
 
@@ -247,7 +253,7 @@ def _check_task_free(conn: sqlite3.Connection, agent: str, task: str | None) -> 
         raise WtpoolError(f"task {task} is already queued for agent {row['agent']}")
 
 
-def _prepare(
+def prepare_claim(
     repo: Repository,
     store: StateStore,
     name: str,
@@ -391,19 +397,22 @@ def serve_queue(
     """
     served: dict[str, str] = {}
     while True:
+        registered = registered_paths(repo)
         with store.transaction() as conn:
             pool = read_pool(conn)
             row = conn.execute("SELECT * FROM queue ORDER BY id LIMIT 1").fetchone()
             if pool is None or pool.closing_pid is not None or row is None:
                 return served, None
             request = QueuedRequest.from_row(row)
-            claim = _claim_slot(repo, conn, pool, request.agent, request.task, request.scope)
+            claim = _claim_slot(
+                repo, conn, pool, request.agent, request.task, request.scope, registered
+            )
             if claim is None:
                 return served, None
             conn.execute("DELETE FROM queue WHERE id = ?", (request.id,))
         name, created = claim
         try:
-            _prepare(repo, store, name, request.agent, request.task, base, create=created)
+            prepare_claim(repo, store, name, request.agent, request.task, base, create=created)
         except BaseException as exc:
             with store.transaction() as conn:
                 conn.execute(

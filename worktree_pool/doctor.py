@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worktree_pool.claims import recycle, serve_queue
+from worktree_pool.claims import prepare_claim, recycle, serve_queue
 from worktree_pool.errors import WtpoolError
 from worktree_pool.gitops import WorktreeRecord, resolve, worktree_records
 from worktree_pool.pool import adopt_worktrees, open_store, orphaned_worktrees
@@ -37,7 +37,7 @@ from worktree_pool.slots import (
     update_slot,
 )
 from worktree_pool.state import StateStore
-from worktree_pool.worktrees import base_tip, branch_for, check_out_branch, forget_stale_record
+from worktree_pool.worktrees import forget_stale_record
 
 
 @dataclass
@@ -265,10 +265,9 @@ def _resume(repo: Repository, store: StateStore, slot: Slot, base: str) -> str |
         notes += [f"handed to {served[slot.name]}"] if slot.name in served else []
         return ", ".join(notes) or None
     if slot.state == SlotState.PREPARING and slot.agent is not None:
-        branch = branch_for(slot.agent, slot.task)
-        check_out_branch(repo, slot.name, branch, base_tip(repo, base), base)
-        with store.transaction() as conn:
-            update_slot(conn, slot.name, state=SlotState.BUSY, branch=branch)
+        # The same steps as the interrupted acquire, scope first; on failure it returns the
+        # slot to idle.
+        prepare_claim(repo, store, slot.name, slot.agent, slot.task, base, create=False)
         return None
     # A slot interrupted while being created or removed was never handed out, but a
     # half-finished checkout looks like changes; if anything looks unique, keep the slot busy

@@ -46,10 +46,12 @@ from worktree_pool.slots import (
     TRANSIENT_STATES,
     PoolRecord,
     Slot,
+    encode_scope,
     lookup_slot,
     owner_alive,
     read_pool,
     require_pool,
+    update_slot,
 )
 from worktree_pool.state import StateStore
 
@@ -335,10 +337,7 @@ def _change(repo: Repository, store: StateStore, name: str, update: ScopeUpdate)
         slot = _usable_slot(conn, name)
         scope = update(slot.scope)
         scope = tuple(dict.fromkeys(scope)) if scope is not None else None
-        conn.execute(
-            "UPDATE slots SET scope = ? WHERE name = ?",
-            (json.dumps(scope) if scope is not None else None, name),
-        )
+        update_slot(conn, name, scope=encode_scope(scope))
     plan = reapply(repo, store, name, pool.base)
     return _report(repo, name, plan.patterns, warnings=unmatched_warnings(plan))
 

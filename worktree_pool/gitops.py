@@ -48,7 +48,9 @@ _LOCATION_VARIABLES = (
 # Seen: "failed to read /repo/.git/worktrees/pool-wt-9/commondir: Success" and "failed to read
 # '.git/worktrees/pool-wt-6/locked': No such file or directory" (add's temporary lock file).
 _HALF_MADE_WORKTREE = re.compile(r"failed to read '?[^\n']*worktrees/[^/\n']+/")
-_RETRIES = 30
+# About 1 s in all (10 ms, 20 ms, ...): a passing race clears in milliseconds, and an entry a
+# crashed `worktree add` left broken must not make every command crawl.
+_RETRIES = 14
 # wtpool writes its own commits (salvage snapshots); naming wtpool as their author is honest, and
 # it means a machine without user.name configured can still save work.
 WTPOOL_IDENTITY = {

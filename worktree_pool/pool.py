@@ -123,7 +123,7 @@ def init_pool(
             )
         missing = max(0, minimum - len(all_slots(conn)))
         new_slots = [
-            insert_slot(conn, number, SlotState.PREPARING).name
+            insert_slot(conn, number, SlotState.PREPARING)
             for number in free_slot_numbers(repo, conn, registered, missing)
         ]
     created = build_slots(repo, store, new_slots, base)
@@ -379,8 +379,7 @@ def adopt_worktrees(repo: Repository, store: StateStore, base: str) -> list[str]
             number = slot_number(record.path.name)
             if number is None or find_slot(conn, name=record.path.name) is not None:
                 continue
-            insert_slot(conn, number, state)
-            update_slot(conn, record.path.name, state=state, branch=record.branch)
+            insert_slot(conn, number, state, branch=record.branch)
             # The recorded branch is informational; release deletes only branches under
             # wtpool/, so adopting a worktree that has, say, the base checked out is safe.
             adopted.append(record.path.name)

@@ -70,7 +70,7 @@ def scale_pool(
             )
         new_slots = (
             [
-                insert_slot(conn, number, SlotState.PREPARING).name
+                insert_slot(conn, number, SlotState.PREPARING)
                 for number in free_slot_numbers(repo, conn, registered, target - before)
             ]
             if target > before

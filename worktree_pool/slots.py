@@ -110,25 +110,28 @@ def insert_slot(
     state: SlotState,
     agent: str | None = None,
     task: str | None = None,
-) -> Slot:
+    scope: tuple[str, ...] | None = None,
+    branch: str | None = None,
+) -> str:
     now = utc_now()
+    name = slot_name(number)
     conn.execute(
-        "INSERT INTO slots (name, number, state, agent, task, owner_pid, acquired_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO slots (name, number, state, agent, task, scope, branch, owner_pid,"
+        " acquired_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            slot_name(number),
+            name,
             number,
             state,
             agent,
             task,
+            encode_scope(scope),
+            branch,
             os.getpid() if state in TRANSIENT_STATES else None,
             now if agent else None,
             now,
         ),
     )
-    found = find_slot(conn, name=slot_name(number))
-    assert found is not None
-    return found
+    return name
 
 
 def update_slot(conn: sqlite3.Connection, name: str, **changes: Any) -> None:
