@@ -37,7 +37,9 @@ from worktree_pool.slots import (
     all_slots,
     delete_slot,
     encode_scope,
+    enqueue,
     find_slot,
+    in_use_error,
     insert_slot,
     lookup_slot,
     mark_idle,
@@ -109,10 +111,7 @@ def acquire(
                 else _claim_slot(repo, conn, pool, agent, task, scope, registered)
             )
             if claim is None:
-                conn.execute(
-                    "INSERT INTO queue (agent, task, scope, requested_at) VALUES (?, ?, ?, ?)",
-                    (agent, task, encode_scope(scope), utc_now()),
-                )
+                enqueue(conn, agent, task, scope, utc_now())
     if claim is None:
         # Room may have appeared since the queue last moved (a scale-up, a raised maximum, a
         # slot freed by doctor): serve it in order, which may reach this very request.
@@ -314,10 +313,7 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
             return ReleaseResult(name, None, None, was_idle=True)
         if slot.state != SlotState.BUSY:
             if owner_alive(slot):
-                raise WtpoolError(
-                    f"{name} is {slot.state} by wtpool process {slot.owner_pid}",
-                    "wait for it to finish, then try again",
-                )
+                raise in_use_error(slot)
             if slot.state != SlotState.RELEASING:
                 raise WtpoolError(
                     f"{name} was left {slot.state} by a wtpool process that stopped",
@@ -415,16 +411,13 @@ def serve_queue(
             prepare_claim(repo, store, name, request.agent, request.task, base, create=created)
         except BaseException as exc:
             with store.transaction() as conn:
-                conn.execute(
-                    "INSERT INTO queue (id, agent, task, scope, requested_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (
-                        request.id,
-                        request.agent,
-                        request.task,
-                        encode_scope(request.scope),
-                        request.requested_at,
-                    ),
+                enqueue(
+                    conn,
+                    request.agent,
+                    request.task,
+                    request.scope,
+                    request.requested_at,
+                    request_id=request.id,
                 )
             if not isinstance(exc, WtpoolError):
                 raise

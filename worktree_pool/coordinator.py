@@ -30,9 +30,11 @@ from worktree_pool.slots import (
     TRANSIENT_STATES,
     all_slots,
     closing_error,
+    in_use_error,
     owner_alive,
     pid_alive,
     read_pool,
+    reopen_pool,
     slot_number,
 )
 from worktree_pool.state import StateStore
@@ -110,10 +112,7 @@ def _close_pool(store: StateStore) -> tuple[list[str], str | None]:
             raise closing_error(closer)
         for slot in slots:
             if slot.state in TRANSIENT_STATES and owner_alive(slot):
-                raise WtpoolError(
-                    f"{slot.name} is {slot.state} by wtpool process {slot.owner_pid}",
-                    "wait for it to finish, then run `wtpool cleanup` again",
-                )
+                raise in_use_error(slot, "wait for it to finish, then run `wtpool cleanup` again")
         if pool is not None:
             conn.execute("UPDATE pool SET closing_pid = ?", (os.getpid(),))
     return [slot.name for slot in slots], pool.base if pool else None
@@ -121,7 +120,7 @@ def _close_pool(store: StateStore) -> tuple[list[str], str | None]:
 
 def _reopen_pool(store: StateStore) -> None:
     with store.transaction() as conn:
-        conn.execute("UPDATE pool SET closing_pid = NULL WHERE closing_pid = ?", (os.getpid(),))
+        reopen_pool(conn, os.getpid())
 
 
 def _remove_everything(repo: Repository, known: list[str], base: str, force: bool) -> CleanupResult:

@@ -33,6 +33,7 @@ from worktree_pool.slots import (
     pid_alive,
     queued_requests,
     read_pool,
+    reopen_pool,
     slot_number,
     update_slot,
 )
@@ -244,7 +245,7 @@ def _forget(store: StateStore, slot: Slot) -> None:
 
 def _reopen(store: StateStore, closing_pid: int | None) -> None:
     with store.transaction() as conn:
-        conn.execute("UPDATE pool SET closing_pid = NULL WHERE closing_pid = ?", (closing_pid,))
+        reopen_pool(conn, closing_pid)
 
 
 def _serve(repo: Repository, store: StateStore, base: str) -> str | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import sqlite3
 import sys
@@ -47,6 +46,7 @@ from worktree_pool.slots import (
     PoolRecord,
     Slot,
     encode_scope,
+    in_use_error,
     lookup_slot,
     owner_alive,
     read_pool,
@@ -155,7 +155,7 @@ def _matches(pattern: str, tracked: frozenset[str], directories: frozenset[str])
     literal = pattern.removesuffix("/**").removesuffix("/")
     if is_literal(literal):
         return literal in tracked or literal in directories  # a set lookup, not a scan
-    rules = [(re.compile(regex), include) for regex, include in compile_rules((pattern,))]
+    rules = guard.compiled(compile_rules((pattern,)))
     return any(guard.allows(rules, path) for path in tracked)
 
 
@@ -244,10 +244,10 @@ def _guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dic
     }
     files = {"scope.json": json.dumps(scope, indent=2) + "\n"}
     scope_file = guard_dir(repo, name) / "scope.json"
+    python, quoted_scope = guard.shell_quote(sys.executable), guard.shell_quote(str(scope_file))
     for hook in HOOK_NAMES:
         check = (
-            f"{_quote(sys.executable)} -I -m worktree_pool.guard {_quote(str(scope_file))} {hook}"
-            " || exit $?\n"
+            f"{python} -I -m worktree_pool.guard {quoted_scope} {hook} || exit $?\n"
             if hook in GUARDED_HOOKS
             else ""
         )
@@ -282,10 +282,6 @@ if [ -x "$hooks/{hook}" ] && [ "$(cd "$hooks" 2>/dev/null && pwd -P)" != "$here"
 fi
 exit 0
 """
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
 
 
 # --- the filter commands --------------------------------------------------------------------
@@ -356,10 +352,7 @@ def reapply(repo: Repository, store: StateStore, name: str, base: str) -> ScopeP
 def _usable_slot(conn: sqlite3.Connection, name: str) -> Slot:
     slot = lookup_slot(conn, name)
     if slot.state in TRANSIENT_STATES and owner_alive(slot):
-        raise WtpoolError(
-            f"{name} is {slot.state} by wtpool process {slot.owner_pid}",
-            "wait for it to finish, then try again",
-        )
+        raise in_use_error(slot)
     return slot
 
 
@@ -454,7 +447,7 @@ def filter_problems(repo: Repository, slot: Slot, pool: PoolRecord) -> list[str]
         problems.append("the sparse-checkout patterns differ from the slot's scope")
     report = _report(repo, name, slot.scope)
     if report.visible_files == report.tracked_files and report.tracked_files:
-        rules = [(re.compile(r), inc) for r, inc in compile_rules(plan.combined)]
+        rules = guard.compiled(compile_rules(plan.combined))
         if not all(guard.allows(rules, path) for path in tracked_files(git)):
             problems.append("the slot shows every file, not just its scope")
     return problems

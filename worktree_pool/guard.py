@@ -36,6 +36,12 @@ def allows(rules: list[tuple[re.Pattern[str], bool]], path: str) -> bool:
     return allowed
 
 
+def compiled(
+    rules: list[tuple[str, bool]] | list[list[object]],
+) -> list[tuple[re.Pattern[str], bool]]:
+    return [(re.compile(str(regex)), bool(include)) for regex, include in rules]
+
+
 def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", *args], capture_output=True, check=False)
 
@@ -89,7 +95,7 @@ def check(scope_file: Path, hook: str = "pre-commit") -> int:
     try:
         scope = json.loads(scope_file.read_text(encoding="utf-8"))
         slot, base, patterns = scope["slot"], scope["base"], scope["patterns"]
-        rules = [(re.compile(regex), include) for regex, include in scope["rules"]]
+        rules = compiled(scope["rules"])
     except (OSError, ValueError, KeyError, TypeError, re.error) as exc:
         print(
             f"wtpool guard: cannot read this slot's scope from {scope_file}: {exc}", file=sys.stderr
@@ -111,13 +117,13 @@ def check(scope_file: Path, hook: str = "pre-commit") -> int:
     if len(outside) > 50:
         lines.append(f"  ... and {len(outside) - 50} more")
     lines.append(f"scope: {', '.join(patterns) or '(empty)'}")
-    quoted = " ".join(_shell_quote(escape(path)) for path in outside[:5])
+    quoted = " ".join(shell_quote(escape(path)) for path in outside[:5])
     lines.append(f"to widen the scope: wtpool filter add {slot} {quoted}")
     print("\n".join(lines), file=sys.stderr)
     return REFUSED
 
 
-def _shell_quote(text: str) -> str:
+def shell_quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 

@@ -166,6 +166,31 @@ def owner_alive(slot: Slot) -> bool:
     return pid_alive(slot.owner_pid)
 
 
+def in_use_error(slot: Slot, hint: str = "wait for it to finish, then try again") -> WtpoolError:
+    """For a slot another live wtpool process is working on."""
+    return WtpoolError(f"{slot.name} is {slot.state} by wtpool process {slot.owner_pid}", hint)
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    agent: str,
+    task: str | None,
+    scope: tuple[str, ...] | None,
+    requested_at: str,
+    request_id: int | None = None,
+) -> None:
+    """Queue a request; with `request_id`, put a popped request back in its old place."""
+    conn.execute(
+        "INSERT INTO queue (id, agent, task, scope, requested_at) VALUES (?, ?, ?, ?, ?)",
+        (request_id, agent, task, encode_scope(scope), requested_at),
+    )
+
+
+def reopen_pool(conn: sqlite3.Connection, closing_pid: int | None) -> None:
+    """Undo a cleanup's closing of the pool, if that cleanup is still the one recorded."""
+    conn.execute("UPDATE pool SET closing_pid = NULL WHERE closing_pid = ?", (closing_pid,))
+
+
 def pid_alive(pid: int | None) -> bool:
     # A recycled pid makes a dead owner look alive; the cost is that doctor leaves that slot
     # alone and says so, never that it touches a slot someone is working on.
