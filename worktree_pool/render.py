@@ -11,10 +11,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 if TYPE_CHECKING:
     from worktree_pool.claims import AcquireResult, ReleaseResult
     from worktree_pool.coordinator import CleanupResult
@@ -23,7 +19,29 @@ if TYPE_CHECKING:
     from worktree_pool.pool import InitResult, StatusReport
     from worktree_pool.scaling import ScaleResult
 
-console = Console(highlight=False, soft_wrap=True)
+
+class _LazyConsole:
+    """rich's Console, made on first use: `--json` output never needs rich, and importing it
+    costs about 30 ms on every invocation of a CLI that agents call constantly."""
+
+    def __init__(self) -> None:
+        self._console: Any = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(highlight=False, soft_wrap=True)
+        self._console.print(*objects, **options)
+
+
+console = _LazyConsole()
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(text)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -72,6 +90,8 @@ def show_status(report: StatusReport) -> None:
             f"[red]closed: `wtpool cleanup` (process {pool.closing_pid}) is ending the session; "
             "if it was interrupted, run it again or `wtpool doctor --fix`[/]"
         )
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("slot", "state", "agent", "task", "branch", "head", "dirty"):
         # fold, not ellipsis: a cut-off branch or task name is of no use to anyone
