@@ -38,7 +38,12 @@ from worktree_pool.slots import (
     slot_number,
 )
 from worktree_pool.state import StateStore
-from worktree_pool.worktrees import BRANCH_NAMESPACE, forget_stale_record, remove_worktree
+from worktree_pool.worktrees import (
+    BRANCH_NAMESPACE,
+    forget_stale_record,
+    remove_worktree,
+    slot_records,
+)
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,7 @@ def _reopen_pool(store: StateStore) -> None:
 
 def _remove_everything(repo: Repository, known: list[str], base: str, force: bool) -> CleanupResult:
     # Only worktrees named like slots are wtpool's; any other under the pool is left alone.
-    records = {
-        record.path.name: record
-        for record in worktree_records(repo.git)
-        if record.path.parent == repo.pool_dir and slot_number(record.path.name) is not None
-    }
+    records = slot_records(repo)
     names = sorted(set(known) | set(records), key=lambda n: (slot_number(n) or 0, n))
     result = CleanupResult(base=base)
     for name in names:

@@ -41,6 +41,7 @@ from worktree_pool.worktrees import (
     forget_stale_record,
     free_slot_numbers,
     registered_paths,
+    slot_records,
 )
 
 
@@ -161,13 +162,8 @@ def _forget_stale_slot_records(repo: Repository, store: StateStore) -> None:
     not list (say, after `rm -rf .agent-worktrees`), so their numbers can be used again."""
     with store.snapshot() as conn:
         known = {slot.name for slot in all_slots(conn)}
-    for record in worktree_records(repo.git):
-        if (
-            record.path.parent == repo.pool_dir
-            and record.prunable is not None
-            and slot_number(record.path.name) is not None
-            and record.path.name not in known
-        ):
+    for name, record in slot_records(repo).items():
+        if record.prunable is not None and name not in known:
             forget_stale_record(repo, record.path)
 
 
@@ -350,12 +346,8 @@ def orphaned_worktrees(repo: Repository, known: set[str]) -> list[WorktreeRecord
     """Live worktrees under the pool directory with slot names that the state does not list."""
     return [
         record
-        for record in worktree_records(repo.git)
-        if record.path.parent == repo.pool_dir
-        and record.prunable is None
-        and record.path.is_dir()
-        and slot_number(record.path.name) is not None
-        and record.path.name not in known
+        for name, record in slot_records(repo).items()
+        if record.prunable is None and record.path.is_dir() and name not in known
     ]
 
 

@@ -23,10 +23,16 @@ from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import ScopePlan, reapply, remove_guard, sparse_enabled
-from worktree_pool.gitops import branch_exists, is_ancestor, resolve, worktree_records
+from worktree_pool.gitops import (
+    WorktreeRecord,
+    branch_exists,
+    is_ancestor,
+    resolve,
+    worktree_records,
+)
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import UniqueWork, clear_hiding_flags
-from worktree_pool.slots import all_slots, slot_name
+from worktree_pool.slots import all_slots, slot_name, slot_number
 from worktree_pool.state import StateStore
 
 BRANCH_NAMESPACE = "wtpool/"
@@ -207,6 +213,15 @@ def delete_files(root: Path, paths: tuple[str, ...] | list[str]) -> None:
         if directory != root and root in directory.parents:
             with contextlib.suppress(OSError):  # not empty: it holds something else
                 directory.rmdir()
+
+
+def slot_records(repo: Repository) -> dict[str, WorktreeRecord]:
+    """git's records of the worktrees under the pool that are named like slots, by name."""
+    return {
+        record.path.name: record
+        for record in worktree_records(repo.git)
+        if record.path.parent == repo.pool_dir and slot_number(record.path.name) is not None
+    }
 
 
 def registered_paths(repo: Repository) -> set[Path]:
