@@ -94,6 +94,8 @@ class ScopePlan:
     mode: str  # "full", "cone" or "non-cone"
     cone_dirs: tuple[str, ...] = ()
     unmatched: tuple[str, ...] = ()  # the task's patterns that match no tracked file
+    # The files of the slot's commit, as listed to make this plan (empty for "full").
+    tracked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
 
     @property
     def combined(self) -> tuple[str, ...]:
@@ -128,6 +130,7 @@ def plan_scope(git: Git, patterns: tuple[str, ...] | None, always: tuple[str, ..
         always_include=always,
         mode="cone" if cone else "non-cone",
         cone_dirs=tuple(outermost) if cone else (),
+        tracked=tracked,
         unmatched=tuple(
             p
             for p in patterns
@@ -303,7 +306,8 @@ class FilterReport:
 def show_filter(repo: Repository, store: StateStore, name: str) -> FilterReport:
     with store.snapshot() as conn:
         slot = lookup_slot(conn, name)
-    return _report(repo, slot.name, slot.scope)
+    git = repo.git.at(repo.slot_path(name))
+    return _report(repo, name, plan_scope(git, slot.scope, repo.config.scope.always_include))
 
 
 def set_filter(
@@ -335,7 +339,7 @@ def _change(repo: Repository, store: StateStore, name: str, update: ScopeUpdate)
         scope = tuple(dict.fromkeys(scope)) if scope is not None else None
         update_slot(conn, name, scope=encode_scope(scope))
     plan = reapply(repo, store, name, pool.base)
-    return _report(repo, name, plan.patterns, warnings=unmatched_warnings(plan))
+    return _report(repo, name, plan, warnings=unmatched_warnings(plan))
 
 
 def reapply(repo: Repository, store: StateStore, name: str, base: str) -> ScopePlan:
@@ -364,16 +368,15 @@ def unmatched_warnings(plan: ScopePlan) -> list[str]:
 
 
 def _report(
-    repo: Repository, name: str, patterns: tuple[str, ...] | None, warnings: list[str] | None = None
+    repo: Repository, name: str, plan: ScopePlan, warnings: list[str] | None = None
 ) -> FilterReport:
     git = repo.git.at(repo.slot_path(name))
-    plan = plan_scope(git, patterns, repo.config.scope.always_include)
     listing = git.out("ls-files", "-t", "-z").split("\0")
     entries = [entry for entry in listing if entry]
     hidden = sum(1 for entry in entries if entry.startswith("S "))
     return FilterReport(
         slot=name,
-        patterns=list(patterns) if patterns is not None else None,
+        patterns=list(plan.patterns) if plan.patterns is not None else None,
         always_include=list(plan.always_include),
         mode=plan.mode,
         sparse_index=plan.mode == "cone" and repo.config.scope.sparse_index,
@@ -445,9 +448,9 @@ def filter_problems(repo: Repository, slot: Slot, pool: PoolRecord) -> list[str]
     ).stdout.splitlines()
     if listed != plan.sparse_lines():
         problems.append("the sparse-checkout patterns differ from the slot's scope")
-    report = _report(repo, name, slot.scope)
+    report = _report(repo, name, plan)
     if report.visible_files == report.tracked_files and report.tracked_files:
         rules = guard.compiled(compile_rules(plan.combined))
-        if not all(guard.allows(rules, path) for path in tracked_files(git)):
+        if not all(guard.allows(rules, path) for path in plan.tracked):
             problems.append("the slot shows every file, not just its scope")
     return problems
