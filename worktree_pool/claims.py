@@ -35,7 +35,6 @@ from worktree_pool.slots import (
     Slot,
     SlotState,
     all_slots,
-    delete_slot,
     encode_scope,
     enqueue,
     find_slot,
@@ -51,13 +50,13 @@ from worktree_pool.slots import (
 from worktree_pool.state import StateStore, utc_now
 from worktree_pool.worktrees import (
     BRANCH_NAMESPACE,
+    abandon_new_slots,
     add_worktree,
     base_tip,
     branch_for,
     check_out_branch,
     checked_out_anywhere,
     delete_files,
-    discard_new_worktree,
     free_slot_numbers,
     registered_paths,
     reset_to,
@@ -278,11 +277,9 @@ def prepare_claim(
         resumed = check_out_branch(repo, name, branch, tip, base)
     except BaseException:
         if create:  # brand new, never handed out: nothing in it can be anyone's work
-            discard_new_worktree(repo, name)
-        with store.transaction() as conn:
-            if create and not repo.slot_path(name).exists():
-                delete_slot(conn, name)
-            else:
+            abandon_new_slots(repo, store, [name])
+        else:
+            with store.transaction() as conn:
                 mark_idle(conn, name)
         raise
     with store.transaction() as conn:

@@ -23,7 +23,6 @@ from worktree_pool.slots import (
     SlotState,
     all_slots,
     closing_error,
-    delete_slot,
     find_slot,
     insert_slot,
     no_pool_error,
@@ -34,9 +33,9 @@ from worktree_pool.slots import (
 )
 from worktree_pool.state import POOL_DIR_MODE, StateStore, utc_now
 from worktree_pool.worktrees import (
+    abandon_new_slots,
     add_worktree,
     base_tip,
-    discard_new_worktree,
     enable_per_worktree_config,
     forget_stale_record,
     free_slot_numbers,
@@ -245,13 +244,8 @@ def build_slots(repo: Repository, store: StateStore, names: list[str], base: str
             built.append(name)
     finally:
         leftovers = [name for name in names if name not in built]
-        for name in leftovers:
-            discard_new_worktree(repo, name)
         if leftovers:
-            with store.transaction() as conn:
-                for name in leftovers:
-                    if not repo.slot_path(name).exists():
-                        delete_slot(conn, name)
+            abandon_new_slots(repo, store, leftovers)
     return built
 
 

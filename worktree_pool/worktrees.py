@@ -32,7 +32,14 @@ from worktree_pool.gitops import (
 )
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import UniqueWork, clear_hiding_flags
-from worktree_pool.slots import all_slots, slot_name, slot_number
+from worktree_pool.slots import (
+    SlotState,
+    all_slots,
+    delete_slot,
+    slot_name,
+    slot_number,
+    update_slot,
+)
 from worktree_pool.state import StateStore
 
 BRANCH_NAMESPACE = "wtpool/"
@@ -114,10 +121,22 @@ def remove_worktree(repo: Repository, name: str, *, discard: bool) -> None:
     remove_guard(repo, name)
 
 
+def abandon_new_slots(repo: Repository, store: StateStore, names: list[str]) -> None:
+    """Undo slots whose creation failed halfway (say, a scope could not be applied), so no
+    agent is ever handed an empty or half-checked-out slot. One whose directory cannot be
+    removed is kept busy with no agent: out of circulation until release or cleanup."""
+    for name in names:
+        discard_new_worktree(repo, name)
+    with store.transaction() as conn:
+        for name in names:
+            if repo.slot_path(name).exists():
+                update_slot(conn, name, state=SlotState.BUSY, agent=None, task=None)
+            else:
+                delete_slot(conn, name)
+
+
 def discard_new_worktree(repo: Repository, name: str) -> None:
-    """Undo a slot creation that failed halfway (say, its scope could not be applied), so no
-    agent is ever handed an empty or half-checked-out slot. Best effort: a failure here leaves
-    a record that `wtpool doctor` reports."""
+    """Remove a half-made slot's worktree; best effort, since doctor reports what is left."""
     if any(r.path == repo.slot_path(name) for r in worktree_records(repo.git)):
         with contextlib.suppress(WtpoolError):
             remove_worktree(repo, name, discard=True)
