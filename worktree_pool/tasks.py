@@ -1,0 +1,245 @@
+"""The task graph: reading Beads exports and YAML task files, and which tasks are ready.
+
+Beads writes one JSON object per line. Newer exports mark issues with `"_type": "issue"` and may
+hold other record types (skipped); older ones have no `_type`. Unknown fields are ignored, so a
+newer Beads does not break wtpool. A dependency `{issue_id, depends_on_id, type}` says that
+`issue_id` depends on `depends_on_id`: for `parent-child`, the target is the parent.
+
+Readiness follows `bd ready`: a task is ready when its status is `open`, every target of its
+blocking edges (`blocks`, `conditional-blocks`, `waits-for`) is closed, and no parent reached
+through `parent-child` is itself blocked. Other edge types (`related`, `discovered-from`, ...)
+never block. Epics are containers, not work. A target that is not in the file blocks nothing;
+it is reported as dangling. A `tombstone` (a deleted issue) counts as closed and is not work.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from worktree_pool.errors import bad_input
+
+BLOCKING_EDGES = frozenset({"blocks", "conditional-blocks", "waits-for"})
+PARENT_EDGE = "parent-child"
+DONE_STATUSES = frozenset({"closed", "tombstone"})
+
+
+@dataclass(frozen=True)
+class Dependency:
+    target: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    title: str
+    status: str
+    priority: int  # 0 is the most urgent, as in Beads
+    issue_type: str = "task"
+    description: str = ""
+    acceptance_criteria: str = ""
+    labels: tuple[str, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
+    files: tuple[str, ...] | None = None  # metadata.files (Beads) or files (YAML)
+    created_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE_STATUSES
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return tuple(d.target for d in self.dependencies if d.kind == PARENT_EDGE)
+
+
+@dataclass(frozen=True)
+class TaskGraph:
+    source: str
+    tasks: dict[str, Task]
+    warnings: list[str] = field(default_factory=list)  # lines skipped with --lenient
+
+    def dangling(self) -> list[tuple[str, Dependency]]:
+        """Dependencies on ids the file does not contain: (task, dependency)."""
+        return [
+            (task.id, dep)
+            for task in self.tasks.values()
+            for dep in task.dependencies
+            if dep.target not in self.tasks
+        ]
+
+    def blocked(self, task_id: str) -> bool:
+        return _blocked(self.tasks, task_id, set())
+
+    def ready(self) -> list[str]:
+        return [
+            task.id
+            for task in self.tasks.values()
+            if task.status == "open" and task.issue_type != "epic" and not self.blocked(task.id)
+        ]
+
+
+def _blocked(tasks: dict[str, Task], task_id: str, visiting: set[str]) -> bool:
+    task = tasks.get(task_id)
+    if task is None or task_id in visiting:  # dangling, or a parent cycle: no further blocker
+        return False
+    visiting.add(task_id)
+    for dep in task.dependencies:
+        target = tasks.get(dep.target)
+        if dep.kind in BLOCKING_EDGES and target is not None and not target.done:
+            return True
+        if dep.kind == PARENT_EDGE and _blocked(tasks, dep.target, visiting):
+            return True
+    return False
+
+
+# --- Beads ----------------------------------------------------------------------------------
+
+
+def read_beads(path: Path, *, lenient: bool = False) -> TaskGraph:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise bad_input(f"{path}: cannot read the task file: {exc}") from exc
+    return parse_beads_records(
+        ((number, line) for number, line in enumerate(lines, start=1)), str(path), lenient
+    )
+
+
+def parse_beads_records(numbered_lines: Any, source: str, lenient: bool) -> TaskGraph:
+    tasks: dict[str, Task] = {}
+    warnings: list[str] = []
+    for number, line in numbered_lines:
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("a line must hold a JSON object")
+            if record.get("_type", "issue") != "issue":
+                continue
+            task = _beads_task(record)
+        except (ValueError, TypeError, KeyError) as exc:
+            message = f"{source}:{number}: malformed task record: {_reason(exc)}"
+            if not lenient:
+                raise bad_input(message, "fix the line, or pass --lenient to skip it") from exc
+            warnings.append(message)
+            continue
+        tasks[task.id] = task
+    return TaskGraph(source, tasks, warnings)
+
+
+def _reason(exc: Exception) -> str:
+    return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+
+
+def _beads_task(record: dict[str, Any]) -> Task:
+    task_id = _text(record["id"], "id")
+    dependencies = tuple(
+        Dependency(
+            _text(dep["depends_on_id"], "depends_on_id"), _text(dep.get("type", "blocks"), "type")
+        )
+        for dep in record.get("dependencies") or ()
+    )
+    parent = record.get("parent")
+    if parent and Dependency(parent, PARENT_EDGE) not in dependencies:
+        dependencies += (Dependency(_text(parent, "parent"), PARENT_EDGE),)
+    return Task(
+        id=task_id,
+        title=_text(record.get("title", ""), "title"),
+        status=_text(record.get("status", "open"), "status"),
+        priority=_priority(record.get("priority", 2)),
+        issue_type=_text(record.get("issue_type", "task"), "issue_type"),
+        description=_text(record.get("description") or "", "description"),
+        acceptance_criteria=_text(record.get("acceptance_criteria") or "", "acceptance_criteria"),
+        labels=tuple(_text(label, "labels") for label in record.get("labels") or ()),
+        dependencies=dependencies,
+        files=_metadata_files(record.get("metadata")),
+        created_at=_timestamp(record.get("created_at")),
+    )
+
+
+def _metadata_files(metadata: Any) -> tuple[str, ...] | None:
+    if isinstance(metadata, str):  # some exports store metadata as a JSON string
+        metadata = json.loads(metadata) if metadata.strip() else {}
+    if not isinstance(metadata, dict) or metadata.get("files") is None:
+        return None
+    files = metadata["files"]
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        raise ValueError("metadata.files must be a list of strings")
+    return tuple(files)
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def _priority(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"priority must be an integer, got {value!r}")
+    return value
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """RFC 3339, with 0 to 9 fractional digits and `Z` or an offset."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"created_at must be an RFC 3339 timestamp, got {value!r}")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValueError(f"created_at {value!r} is not an RFC 3339 timestamp") from exc
+
+
+# --- YAML -----------------------------------------------------------------------------------
+
+
+def read_yaml_tasks(path: Path) -> TaskGraph:
+    """`tasks: [{id, title, description, priority, status, depends_on: [ids], files: [...]}]`."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise bad_input(f"{path}: cannot read the task file: {exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise bad_input(f"{path}: invalid YAML{where}") from exc
+    entries = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise bad_input(f"{path}: expected a mapping with a `tasks` list")
+    tasks: dict[str, Task] = {}
+    for index, entry in enumerate(entries, start=1):
+        try:
+            if not isinstance(entry, dict):
+                raise ValueError("each task must be a mapping")
+            task = _yaml_task(entry)
+        except (ValueError, KeyError) as exc:
+            raise bad_input(f"{path}: task {index}: {_reason(exc)}") from exc
+        if task.id in tasks:
+            raise bad_input(f"{path}: task {index}: id {task.id!r} is given twice")
+        tasks[task.id] = task
+    return TaskGraph(str(path), tasks)
+
+
+def _yaml_task(entry: dict[str, Any]) -> Task:
+    depends_on = entry.get("depends_on") or []
+    files = entry.get("files")
+    if not isinstance(depends_on, list) or (files is not None and not isinstance(files, list)):
+        raise ValueError("depends_on and files must be lists")
+    return Task(
+        id=_text(str(entry["id"]) if isinstance(entry.get("id"), int) else entry["id"], "id"),
+        title=_text(entry.get("title", ""), "title"),
+        status=_text(entry.get("status", "open"), "status"),
+        priority=_priority(entry.get("priority", 2)),
+        description=_text(entry.get("description") or "", "description"),
+        dependencies=tuple(Dependency(_text(str(d), "depends_on"), "blocks") for d in depends_on),
+        files=tuple(_text(f, "files") for f in files) if files is not None else None,
+    )
