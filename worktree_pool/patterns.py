@@ -103,8 +103,12 @@ def compile_rules(patterns: tuple[str, ...]) -> list[tuple[str, bool]]:
         try:
             (rule,) = pathspec.GitIgnoreSpec.from_lines([anchored(pattern)]).patterns
             if rule.regex is not None:
-                re.compile(rule.regex.pattern)
-                rules.append((rule.regex.pattern, bool(rule.include)))
+                # In git a bracket expression never matches "/"; pathspec's negated class
+                # ([!a] -> [^a]) would, so the guard would allow paths git's sparse checkout
+                # and the overlap check treat as outside.
+                regex = re.sub(r"\[\^(?!/)", "[^/", rule.regex.pattern)
+                re.compile(regex)
+                rules.append((regex, bool(rule.include)))
         except (ValueError, re.error) as exc:  # pathspec's pattern errors are ValueErrors
             raise bad_input(f"scope pattern {pattern!r} is not valid: {exc}") from exc
     return rules
