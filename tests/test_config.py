@@ -9,7 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import Pool, assert_one_line_error, wtpool
-from worktree_pool.config import Config, PoolSettings, TimeoutSettings, load_config, render_config
+from worktree_pool.config import (
+    Config,
+    PoolSettings,
+    ScopeRule,
+    TimeoutSettings,
+    load_config,
+    render_config,
+)
 from worktree_pool.errors import ExitCode, WtpoolError
 
 COMMITTED_DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "wtpool.yaml"
@@ -142,3 +149,38 @@ def test_the_readme_documents_every_config_key() -> None:
     for section in dataclasses.fields(Config):
         for key in dataclasses.fields(getattr(Config(), section.name)):
             assert f"`{section.name}.{key.name}`" in readme, f"{section.name}.{key.name}"
+
+
+def test_scope_rules_load_as_a_list_of_rules(tmp_path: Path) -> None:
+    path = tmp_path / "wtpool.yaml"
+    path.write_text(
+        "tasks:\n  source: yaml\n  path: plans/tasks.yaml\n"
+        "  scope_rules:\n    - match: '(?i)login'\n      files: [web/login/]\n"
+    )
+    tasks = load_config(path).tasks
+    assert (tasks.source, tasks.path) == ("yaml", "plans/tasks.yaml")
+    assert tasks.scope_rules == (ScopeRule(match="(?i)login", files=("web/login/",)),)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("tasks:\n  source: jira\n", "tasks.source must be one of beads, bd, yaml"),
+        ("tasks:\n  path: ../elsewhere/issues.jsonl\n", "points outside the repository"),
+        ("tasks:\n  path: /etc/issues.jsonl\n", "points outside the repository"),
+        ("tasks:\n  scope_rules: {match: x}\n", "tasks.scope_rules must be a list of mappings"),
+        (
+            "tasks:\n  scope_rules: [{match: x, file: [a/]}]\n",
+            "unknown key tasks.scope_rules[0].file",
+        ),
+        ("tasks:\n  scope_rules: [{match: '(', files: [a/]}]\n", "not a valid regular expression"),
+        ("tasks:\n  scope_rules: [{match: x, files: [../a]}]\n", "escapes the repository"),
+        ("tasks:\n  default_files: [/abs]\n", "is an absolute path"),
+    ],
+)
+def test_bad_task_settings_are_refused(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "wtpool.yaml"
+    path.write_text(text)
+    with pytest.raises(WtpoolError) as caught:
+        load_config(path)
+    assert str(path) in caught.value.message and fragment in caught.value.message

@@ -12,6 +12,7 @@ and the expected type: a typo must not silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 import types
 from dataclasses import dataclass, field
@@ -87,11 +88,46 @@ class ScopeSettings:
 
 
 @dataclass(frozen=True)
+class ScopeRule:
+    match: str = setting("", "A regular expression searched in the task's title and each label.")
+    files: tuple[str, ...] = setting((), "The scope of a task it matches.")
+
+
+TASK_SOURCES = ("beads", "bd", "yaml")
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    source: str = setting(
+        "beads",
+        "Where tasks come from: beads (a Beads export in the repository), bd (the output of "
+        "`bd list --json`), or yaml (a task file like config/tasks.example.yaml).",
+    )
+    path: str | None = setting(
+        None,
+        "The task file, relative to the repository root. null means .beads/issues.jsonl, "
+        "else .beads/beads.jsonl, for beads; tasks.yaml for yaml.",
+    )
+    scope_rules: tuple[ScopeRule, ...] = setting(
+        (),
+        "Scopes for tasks that name no files themselves: a list of {match, files}; the first "
+        "rule whose match is found in a task's title or labels gives its scope.",
+    )
+    default_files: tuple[str, ...] = setting(
+        ("**",), "The scope of a task that nothing else gives one."
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
     scope: ScopeSettings = field(
         default_factory=ScopeSettings,
         metadata={"doc": "What each slot shows and may commit (sparse checkout and commit guard)."},
+    )
+    tasks: TaskSettings = field(
+        default_factory=TaskSettings,
+        metadata={"doc": "The task graph that tracks and spawn read."},
     )
     timeouts: TimeoutSettings = field(
         default_factory=TimeoutSettings, metadata={"doc": "Time limits."}
@@ -106,6 +142,29 @@ def check_pool_bounds(minimum: int, maximum: int) -> None:
         raise bad_input(f"pool maximum must be between 1 and {MAX_POOL_SIZE}, got {maximum}")
     if minimum > maximum:
         raise bad_input(f"pool minimum {minimum} is above the maximum {maximum}")
+
+
+def _check_tasks(tasks: TaskSettings, path: Path) -> None:
+    if tasks.source not in TASK_SOURCES:
+        raise bad_input(
+            f"{path}: tasks.source must be one of {', '.join(TASK_SOURCES)}, got {tasks.source!r}"
+        )
+    if tasks.path is not None:
+        parts = tasks.path.replace("\\", "/").split("/")
+        if tasks.path.startswith(("/", "~")) or ".." in parts or not tasks.path.strip():
+            raise bad_input(
+                f"{path}: tasks.path {tasks.path!r} points outside the repository",
+                "give a path relative to the repository root",
+            )
+    validate_patterns(tasks.default_files, f"{path}: tasks.default_files")
+    for index, rule in enumerate(tasks.scope_rules):
+        try:
+            re.compile(rule.match)
+        except re.error as exc:
+            raise bad_input(
+                f"{path}: tasks.scope_rules[{index}].match is not a valid regular expression: {exc}"
+            ) from exc
+        validate_patterns(rule.files, f"{path}: tasks.scope_rules[{index}].files")
 
 
 def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
@@ -141,6 +200,7 @@ def load_config(path: Path | None) -> Config:
     except WtpoolError as exc:
         raise bad_input(f"{path}: {exc.message}") from exc
     validate_patterns(config.scope.always_include, f"{path}: scope.always_include")
+    _check_tasks(config.tasks, path)
     for timeout in dataclasses.fields(config.timeouts):
         seconds = getattr(config.timeouts, timeout.name)
         if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows
@@ -190,6 +250,11 @@ def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
 def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
     if dataclasses.is_dataclass(expected):
         return _build(expected, value, f"{key}.", path)
+    item = get_args(expected)[0] if get_origin(expected) is tuple else None
+    if item is not None and dataclasses.is_dataclass(item):
+        if not isinstance(value, list):
+            raise bad_input(f"{path}: {key} must be a list of mappings, got {_describe(value)}")
+        return tuple(_build(item, entry, f"{key}[{i}].", path) for i, entry in enumerate(value))
     if _accepts(value, expected):
         if expected is float:
             return float(value)
@@ -260,6 +325,6 @@ def _comment(doc: str, indent: str) -> list[str]:
 
 def _yaml_value(value: Any) -> str:
     if isinstance(value, tuple):
-        value = list(value)
+        value = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
     text = yaml.safe_dump(value, default_flow_style=True, width=1000)
     return text.removesuffix("\n").removesuffix("\n...").strip()

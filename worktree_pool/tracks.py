@@ -16,15 +16,10 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from worktree_pool.config import ScopeRule
 from worktree_pool.tasks import BLOCKING_EDGES, PARENT_EDGE, Task, TaskGraph
 
 WORK_EDGES = BLOCKING_EDGES | {PARENT_EDGE}
-
-
-@dataclass(frozen=True)
-class ScopeRule:
-    match: str  # a regular expression searched in the title and each label
-    files: tuple[str, ...]
 
 
 @dataclass(frozen=True)
