@@ -115,7 +115,7 @@ def _examine(repo: Repository, store: StateStore, fix: bool) -> DoctorReport:
                 "adopt it as a slot: idle if it holds nothing unique, else busy so release "
                 "salvages it",
             ),
-            lambda: adopt_worktrees(repo, store, pool.base),
+            lambda record=record: adopt_worktrees(repo, store, pool.base, [record]),
         )
     for record in records.values():
         if record.path.parent == repo.pool_dir:

@@ -345,17 +345,24 @@ def orphaned_worktrees(repo: Repository, known: set[str]) -> list[WorktreeRecord
     ]
 
 
-def adopt_worktrees(repo: Repository, store: StateStore, base: str) -> list[str]:
-    """Record orphaned pool worktrees as slots again, e.g. after the state store was lost.
+def adopt_worktrees(
+    repo: Repository,
+    store: StateStore,
+    base: str,
+    records: list[WorktreeRecord] | None = None,
+) -> list[str]:
+    """Record orphaned pool worktrees (all of them, or just `records`) as slots again, e.g.
+    after the state store was lost.
 
     A worktree with nothing unique, detached as idle slots are, comes back idle. Anything else
     comes back busy with no agent, so that `wtpool release` or `cleanup` salvages its work
     rather than a new agent getting a slot full of someone else's changes.
     """
-    with store.snapshot() as conn:
-        known = {slot.name for slot in all_slots(conn)}
+    if records is None:
+        with store.snapshot() as conn:
+            records = orphaned_worktrees(repo, {slot.name for slot in all_slots(conn)})
     plans = []
-    for record in orphaned_worktrees(repo, known):
+    for record in records:
         work = inspect_work(repo.git.at(record.path), base)
         idle = record.branch is None and work.is_empty
         plans.append((record, SlotState.IDLE if idle else SlotState.BUSY))
