@@ -42,10 +42,13 @@ def layout_pool(tmp_path: Path) -> Pool:
 
 
 def _files(root: Path) -> list[str]:
+    """The project files checked out in a slot: not git's, the pool's, or wtpool's env file."""
     return sorted(
         str(p.relative_to(root))
         for p in root.rglob("*")
-        if p.is_file() and not {".git", ".agent-worktrees"} & set(p.relative_to(root).parts)
+        if p.is_file()
+        and not {".git", ".agent-worktrees"} & set(p.relative_to(root).parts)
+        and p.name != ".env.worktree"
     )
 
 

@@ -16,9 +16,11 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_pool.agents import is_running, launch
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
+from worktree_pool.handoff import forget_handoff, slot_environment, write_env_file
 from worktree_pool.names import ensure_valid_names, validate_name
 from worktree_pool.patterns import check_compiles, validate_patterns
 from worktree_pool.repo import Repository
@@ -29,7 +31,9 @@ from worktree_pool.salvage import (
     salvage,
     salvage_more,
 )
+from worktree_pool.selection import independence_error
 from worktree_pool.slots import (
+    ClaimRequest,
     PoolRecord,
     QueuedRequest,
     Slot,
@@ -76,6 +80,8 @@ class AcquireResult:
     already_held: bool = False  # the agent already had this slot (or queue place)
     queue_position: int | None = None
     scope: tuple[str, ...] | None = None  # the slot's patterns; None: the whole tree
+    track: str | None = None
+    agent_pid: int | None = None  # the agent process started in the slot
     warnings: tuple[str, ...] = ()
 
 
@@ -85,9 +91,19 @@ def acquire(
     agent: str,
     task: str | None,
     scope: tuple[str, ...] | None = None,
+    *,
+    track: str | None = None,
+    launch_agent: bool = False,
+    exclusive: bool = False,
 ) -> AcquireResult:
-    """Claim a slot for `agent`, showing only `scope` (see filters.py) when one is given."""
+    """Claim a slot for `agent`, showing only `scope` (see filters.py) when one is given.
+
+    `exclusive` (spawn, assign) refuses, in the same transaction as the claim, a track that
+    is already assigned or a scope that overlaps a slot in use or a queued request: two
+    spawns running at once can never both take overlapping work.
+    """
     ensure_valid_names(agent=agent, task=task)
+    request = ClaimRequest(agent, task, scope, track, launch_agent)
     if scope is not None:
         validate_patterns(scope)
         check_compiles(scope)
@@ -103,32 +119,32 @@ def acquire(
             claim = None
         else:
             _check_task_free(conn, agent, task)
+            if exclusive and (error := independence_error(conn, request)) is not None:
+                raise error
             others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
-            claim = (
-                None
-                if others_waiting
-                else _claim_slot(repo, conn, pool, agent, task, scope, registered)
-            )
+            claim = None if others_waiting else _claim_slot(repo, conn, pool, request, registered)
             if claim is None:
-                enqueue(conn, agent, task, scope, utc_now())
+                enqueue(conn, request, utc_now())
     if claim is None:
         # Room may have appeared since the queue last moved (a scale-up, a raised maximum, a
         # slot freed by doctor): serve it in order, which may reach this very request.
         serve_queue(repo, store, pool.base)
         return _after_queueing(repo, store, agent, task, was_queued=queued is not None)
     name, created = claim
-    branch, resumed, plan = prepare_claim(repo, store, name, agent, task, pool.base, create=created)
+    prepared = prepare_claim(repo, store, name, request, pool.base, create=created)
     return AcquireResult(
         agent,
         task,
         queued=False,
         slot=name,
         path=str(repo.slot_path(name)),
-        branch=branch,
+        branch=prepared.branch,
         created=created,
-        resumed=resumed,
+        resumed=prepared.resumed,
         scope=scope,
-        warnings=tuple(unmatched_warnings(plan)),
+        track=track,
+        agent_pid=prepared.agent_pid,
+        warnings=(*unmatched_warnings(prepared.plan), *prepared.warnings),
     )
 
 
@@ -136,9 +152,7 @@ def _claim_slot(
     repo: Repository,
     conn: sqlite3.Connection,
     pool: PoolRecord,
-    agent: str,
-    task: str | None,
-    scope: tuple[str, ...] | None,
+    request: ClaimRequest,
     registered: set[Path],
 ) -> tuple[str, bool] | None:
     """Mark the lowest idle slot, or a new one below max, `preparing` for the agent.
@@ -154,15 +168,16 @@ def _claim_slot(
             conn,
             idle.name,
             state=SlotState.PREPARING,
-            agent=agent,
-            task=task,
-            scope=encode_scope(scope),
+            agent=request.agent,
+            task=request.task,
+            scope=encode_scope(request.scope),
+            track=request.track,
             acquired_at=utc_now(),
         )
         return idle.name, False
     if len(slots) < pool.max:
         (number,) = free_slot_numbers(repo, conn, registered, 1)
-        return insert_slot(conn, number, SlotState.PREPARING, agent, task, scope), True
+        return insert_slot(conn, number, SlotState.PREPARING, request), True
     return None
 
 
@@ -181,6 +196,8 @@ def _after_queueing(
                 path=str(repo.slot_path(held.name)),
                 branch=held.branch,
                 scope=held.scope,
+                track=held.track,
+                agent_pid=held.agent_pid,
             )
         queued = _queued(conn, agent)
         position = _position(conn, queued.id) if queued else None
@@ -220,6 +237,8 @@ def _already_held(
         branch=held.branch,
         already_held=True,
         scope=held.scope,
+        track=held.track,
+        agent_pid=held.agent_pid,
     )
 
 
@@ -251,22 +270,32 @@ def _check_task_free(conn: sqlite3.Connection, agent: str, task: str | None) -> 
         raise WtpoolError(f"task {task} is already queued for agent {row['agent']}")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    branch: str
+    resumed: bool
+    plan: ScopePlan
+    agent_pid: int | None
+    warnings: tuple[str, ...]
+
+
 def prepare_claim(
     repo: Repository,
     store: StateStore,
     name: str,
-    agent: str,
-    task: str | None,
+    request: ClaimRequest,
     base: str,
     *,
     create: bool,
-) -> tuple[str, bool, ScopePlan]:
-    """Do the git work for a `preparing` claim and mark it busy; undo the claim on failure.
+) -> Prepared:
+    """Do the git work for a `preparing` claim, start its agent if asked, and mark it busy;
+    undo the claim on failure.
 
     The scope goes on before the branch: narrowing first means the switch writes only the
     files the agent will see.
     """
-    branch = branch_for(agent, task)
+    branch = branch_for(request.agent, request.task)
+    environment = slot_environment(repo, name, request)
     try:
         tip = base_tip(repo, base)
         plan = (
@@ -275,6 +304,7 @@ def prepare_claim(
             else reapply(repo, store, name, base)
         )
         resumed = check_out_branch(repo, name, branch, tip, base)
+        write_env_file(repo, name, environment)
     except BaseException:
         if create:  # brand new, never handed out: nothing in it can be anyone's work
             abandon_new_slots(repo, store, [name])
@@ -282,9 +312,24 @@ def prepare_claim(
             with store.transaction() as conn:
                 mark_idle(conn, name)
         raise
+    pid = started = None
+    warnings: tuple[str, ...] = ()
+    if request.launch and repo.config.agent.command:
+        values = {
+            "slot": name,
+            "path": str(repo.slot_path(name)),
+            "task": request.task or "",
+            "brief": environment["WTPOOL_BRIEF"],
+        }
+        try:
+            pid, started = launch(repo, name, values, environment)
+        except WtpoolError as exc:  # the slot is ready; the agent can be started by hand
+            warnings = (exc.message,)
     with store.transaction() as conn:
-        update_slot(conn, name, state=SlotState.BUSY, branch=branch)
-    return branch, resumed, plan
+        update_slot(
+            conn, name, state=SlotState.BUSY, branch=branch, agent_pid=pid, agent_started=started
+        )
+    return Prepared(branch, resumed, plan, pid, warnings)
 
 
 @dataclass(frozen=True)
@@ -308,6 +353,11 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         slot = lookup_slot(conn, name)
         if slot.state == SlotState.IDLE:
             return ReleaseResult(name, None, None, was_idle=True)
+        if is_running(slot):
+            raise WtpoolError(
+                f"the agent in {name} is still running (process {slot.agent_pid})",
+                f"stop it first: wtpool stop {name}",
+            )
         if slot.state != SlotState.BUSY:
             if owner_alive(slot):
                 raise in_use_error(slot)
@@ -349,6 +399,7 @@ def recycle(
     """
     path = repo.slot_path(slot.name)
     git = repo.git.at(path)
+    forget_handoff(repo, slot.name, slot.task)
     work = inspect_work(git, base)
     before = git.out("rev-parse", "HEAD")
     salvage_branch = salvage(git, slot.name, work)
@@ -397,25 +448,16 @@ def serve_queue(
             if pool is None or pool.closing_pid is not None or row is None:
                 return served, None
             request = QueuedRequest.from_row(row)
-            claim = _claim_slot(
-                repo, conn, pool, request.agent, request.task, request.scope, registered
-            )
+            claim = _claim_slot(repo, conn, pool, request.request, registered)
             if claim is None:
                 return served, None
             conn.execute("DELETE FROM queue WHERE id = ?", (request.id,))
         name, created = claim
         try:
-            prepare_claim(repo, store, name, request.agent, request.task, base, create=created)
+            prepare_claim(repo, store, name, request.request, base, create=created)
         except BaseException as exc:
             with store.transaction() as conn:
-                enqueue(
-                    conn,
-                    request.agent,
-                    request.task,
-                    request.scope,
-                    request.requested_at,
-                    request_id=request.id,
-                )
+                enqueue(conn, request.request, request.requested_at, request_id=request.id)
             if not isinstance(exc, WtpoolError):
                 raise
             return served, f"could not hand {name} to queued agent {request.agent}: {exc.message}"

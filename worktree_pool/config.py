@@ -118,6 +118,24 @@ class TaskSettings:
     )
 
 
+AGENT_PLACEHOLDERS = ("slot", "path", "task", "brief")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    command: tuple[str, ...] = setting(
+        (),
+        "The agent that `wtpool spawn` starts in each slot it fills, as a list of arguments "
+        "(never a shell string); {slot}, {path}, {task} and {brief} are replaced in each one. "
+        "[] starts nothing.",
+    )
+    stop_grace: float = setting(
+        10.0,
+        "Seconds `wtpool stop` and `wtpool cleanup` wait after SIGTERM before they SIGKILL an "
+        "agent's process group.",
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
@@ -128,6 +146,10 @@ class Config:
     tasks: TaskSettings = field(
         default_factory=TaskSettings,
         metadata={"doc": "The task graph that tracks and spawn read."},
+    )
+    agent: AgentSettings = field(
+        default_factory=AgentSettings,
+        metadata={"doc": "The agent process that spawn starts in a slot."},
     )
     timeouts: TimeoutSettings = field(
         default_factory=TimeoutSettings, metadata={"doc": "Time limits."}
@@ -167,6 +189,21 @@ def _check_tasks(tasks: TaskSettings, path: Path) -> None:
         validate_patterns(rule.files, f"{path}: tasks.scope_rules[{index}].files")
 
 
+def _check_agent(agent: AgentSettings, path: Path) -> None:
+    if agent.command and not agent.command[0].strip():
+        raise bad_input(f"{path}: agent.command must start with the program to run")
+    for index, argument in enumerate(agent.command):
+        for name in re.findall(r"\{(\w*)\}", argument):
+            if name not in AGENT_PLACEHOLDERS:
+                known = ", ".join("{" + p + "}" for p in AGENT_PLACEHOLDERS)
+                raise bad_input(
+                    f"{path}: agent.command[{index}] has an unknown placeholder {{{name}}}",
+                    f"the placeholders are {known}",
+                )
+    if not 0 <= agent.stop_grace < 1e6:
+        raise bad_input(f"{path}: agent.stop_grace must be a number of seconds, at least 0")
+
+
 def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
     if explicit is not None:
         if not explicit.is_file():
@@ -201,6 +238,7 @@ def load_config(path: Path | None) -> Config:
         raise bad_input(f"{path}: {exc.message}") from exc
     validate_patterns(config.scope.always_include, f"{path}: scope.always_include")
     _check_tasks(config.tasks, path)
+    _check_agent(config.agent, path)
     for timeout in dataclasses.fields(config.timeouts):
         seconds = getattr(config.timeouts, timeout.name)
         if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows

@@ -21,6 +21,7 @@ from worktree_pool.repo import Repository
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
     TRANSIENT_STATES,
+    ClaimRequest,
     PoolRecord,
     Slot,
     SlotState,
@@ -268,7 +269,8 @@ def _resume(repo: Repository, store: StateStore, slot: Slot, base: str) -> str |
     if slot.state == SlotState.PREPARING and slot.agent is not None:
         # The same steps as the interrupted acquire, scope first; on failure it returns the
         # slot to idle.
-        prepare_claim(repo, store, slot.name, slot.agent, slot.task, base, create=False)
+        request = ClaimRequest(slot.agent, slot.task, slot.scope, slot.track)
+        prepare_claim(repo, store, slot.name, request, base, create=False)
         return None
     # A slot interrupted while being created or removed was never handed out, but a
     # half-finished checkout looks like changes; if anything looks unique, keep the slot busy

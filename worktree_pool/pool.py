@@ -15,7 +15,7 @@ from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import WorktreeRecord, branch_exists, current_branch, worktree_records
-from worktree_pool.repo import POOL_DIR_NAME, Repository
+from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
     PoolRecord,
@@ -100,7 +100,8 @@ def init_pool(
     base = _choose_base(repo, base, existing)
 
     store = _create_store(repo)  # first: if it fails, nothing else has changed
-    _exclude_pool_dir(repo)
+    # Keep the pool out of `git status` in the main worktree.
+    exclude_from_git(repo, f"/{POOL_DIR_NAME}/", "wtpool's worktree pool")
     enable_per_worktree_config(repo)
     config_written = _write_default_config(repo, minimum, maximum, base)
     adopted = adopt_worktrees(repo, store, base)
@@ -203,19 +204,6 @@ def _choose_base(repo: Repository, requested: str | None, existing: PoolRecord |
     if not repo.git.ok("check-ref-format", "--branch", base) or not branch_exists(repo.git, base):
         raise bad_input(f"unknown base branch {base!r}", "name an existing local branch")
     return base
-
-
-def _exclude_pool_dir(repo: Repository) -> None:
-    """Keep the pool out of `git status` in the main worktree without touching .gitignore."""
-    exclude = repo.common_dir / "info" / "exclude"
-    line = f"/{POOL_DIR_NAME}/"
-    current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
-    if line in current.splitlines():
-        return
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    separator = "" if not current or current.endswith("\n") else "\n"
-    with exclude.open("a", encoding="utf-8") as handle:
-        handle.write(f"{separator}# wtpool's worktree pool\n{line}\n")
 
 
 def _write_default_config(repo: Repository, minimum: int, maximum: int, base: str) -> str | None:

@@ -90,3 +90,16 @@ def _main_worktree(git: Git, common_dir: Path) -> Path:
     # A repository whose git directory lives elsewhere (--separate-git-dir): git lists the main
     # worktree first.
     return worktree_records(git)[0].path.resolve()
+
+
+def exclude_from_git(repo: Repository, line: str, comment: str) -> None:
+    """Add a pattern to the repository's `info/exclude` once, without touching .gitignore;
+    every worktree of the repository reads that file."""
+    exclude = repo.common_dir / "info" / "exclude"
+    current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+    if line in current.splitlines():
+        return
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    separator = "" if not current or current.endswith("\n") else "\n"
+    with exclude.open("a", encoding="utf-8") as handle:
+        handle.write(f"{separator}# {comment}\n{line}\n")

@@ -48,6 +48,9 @@ class Slot:
     acquired_at: str | None
     updated_at: str
     scope: tuple[str, ...] | None = None  # the task's patterns; None for the whole tree
+    track: str | None = None  # set by spawn and assign
+    agent_pid: int | None = None  # the agent process spawn started, if any
+    agent_started: float | None = None  # its create time, as psutil reports it
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Slot:
@@ -58,18 +61,36 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class ClaimRequest:
+    """What an agent asks for: a slot for a task, with a scope, on a track."""
+
+    agent: str
+    task: str | None = None
+    scope: tuple[str, ...] | None = None  # None: the whole tree
+    track: str | None = None  # set by spawn and assign
+    launch: bool = False  # start the configured agent command once the slot is ready
+
+
+@dataclass(frozen=True)
 class QueuedRequest:
     id: int
     agent: str
     task: str | None
     requested_at: str
     scope: tuple[str, ...] | None = None
+    track: str | None = None
+    launch: bool = False
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> QueuedRequest:
         values = dict(row)
         values["scope"] = decode_scope(values["scope"])
+        values["launch"] = bool(values["launch"])
         return cls(**values)
+
+    @property
+    def request(self) -> ClaimRequest:
+        return ClaimRequest(self.agent, self.task, self.scope, self.track, self.launch)
 
 
 def encode_scope(scope: tuple[str, ...] | None) -> str | None:
@@ -108,23 +129,23 @@ def insert_slot(
     conn: sqlite3.Connection,
     number: int,
     state: SlotState,
-    agent: str | None = None,
-    task: str | None = None,
-    scope: tuple[str, ...] | None = None,
+    request: ClaimRequest | None = None,
     branch: str | None = None,
 ) -> str:
     now = utc_now()
     name = slot_name(number)
+    agent = request.agent if request else None
     conn.execute(
-        "INSERT INTO slots (name, number, state, agent, task, scope, branch, owner_pid,"
-        " acquired_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO slots (name, number, state, agent, task, scope, track, branch, owner_pid,"
+        " acquired_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             name,
             number,
             state,
             agent,
-            task,
-            encode_scope(scope),
+            request.task if request else None,
+            encode_scope(request.scope) if request else None,
+            request.track if request else None,
             branch,
             os.getpid() if state in TRANSIENT_STATES else None,
             now if agent else None,
@@ -148,7 +169,16 @@ def update_slot(conn: sqlite3.Connection, name: str, **changes: Any) -> None:
 def mark_idle(conn: sqlite3.Connection, name: str) -> None:
     """The slot belongs to nobody again: no agent, task, branch or claim time."""
     update_slot(
-        conn, name, state=SlotState.IDLE, agent=None, task=None, branch=None, acquired_at=None
+        conn,
+        name,
+        state=SlotState.IDLE,
+        agent=None,
+        task=None,
+        track=None,
+        branch=None,
+        acquired_at=None,
+        agent_pid=None,
+        agent_started=None,
     )
 
 
@@ -173,16 +203,23 @@ def in_use_error(slot: Slot, hint: str = "wait for it to finish, then try again"
 
 def enqueue(
     conn: sqlite3.Connection,
-    agent: str,
-    task: str | None,
-    scope: tuple[str, ...] | None,
+    request: ClaimRequest,
     requested_at: str,
     request_id: int | None = None,
 ) -> None:
     """Queue a request; with `request_id`, put a popped request back in its old place."""
     conn.execute(
-        "INSERT INTO queue (id, agent, task, scope, requested_at) VALUES (?, ?, ?, ?, ?)",
-        (request_id, agent, task, encode_scope(scope), requested_at),
+        "INSERT INTO queue (id, agent, task, scope, track, launch, requested_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            request_id,
+            request.agent,
+            request.task,
+            encode_scope(request.scope),
+            request.track,
+            int(request.launch),
+            requested_at,
+        ),
     )
 
 

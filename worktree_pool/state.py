@@ -53,6 +53,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE slots ADD COLUMN scope TEXT;
     ALTER TABLE queue ADD COLUMN scope TEXT;
     """,
+    # The track a spawned slot works on, and its agent process: the pid with the process's
+    # create time, so a recycled pid is never taken for the agent. A queued spawn remembers
+    # whether to start the agent when it gets its slot.
+    """
+    ALTER TABLE slots ADD COLUMN track TEXT;
+    ALTER TABLE slots ADD COLUMN agent_pid INTEGER;
+    ALTER TABLE slots ADD COLUMN agent_started REAL;
+    ALTER TABLE queue ADD COLUMN track TEXT;
+    ALTER TABLE queue ADD COLUMN launch INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 STATE_FILE_MODE = 0o600

@@ -15,6 +15,8 @@ it is reported as dangling. A `tombstone` (a deleted issue) counts as closed and
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from worktree_pool.errors import bad_input
+from worktree_pool.config import TaskSettings
+from worktree_pool.errors import WtpoolError, bad_input
 
 BLOCKING_EDGES = frozenset({"blocks", "conditional-blocks", "waits-for"})
 PARENT_EDGE = "parent-child"
@@ -243,3 +246,84 @@ def _yaml_task(entry: dict[str, Any]) -> Task:
         dependencies=tuple(Dependency(_text(str(d), "depends_on"), "blocks") for d in depends_on),
         files=tuple(_text(f, "files") for f in files) if files is not None else None,
     )
+
+
+# --- finding the graph ----------------------------------------------------------------------
+
+BEADS_FILES = (".beads/issues.jsonl", ".beads/beads.jsonl")
+YAML_FILE = "tasks.yaml"
+BD_LIST = ("bd", "list", "--json", "--all", "-n", "0")
+
+
+def load_task_graph(
+    root: Path, settings: TaskSettings, *, lenient: bool = False, timeout: float = 300.0
+) -> TaskGraph:
+    """The task graph that `tasks.source` and `tasks.path` point at, for the repository at
+    `root`."""
+    if settings.source == "bd":
+        return read_bd(root, lenient=lenient, timeout=timeout)
+    if settings.source == "yaml":
+        return read_yaml_tasks(_task_file(root, settings.path, (YAML_FILE,)))
+    return read_beads(_task_file(root, settings.path, BEADS_FILES), lenient=lenient)
+
+
+def _task_file(root: Path, configured: str | None, defaults: tuple[str, ...]) -> Path:
+    candidates = (configured,) if configured else defaults
+    for candidate in candidates:
+        if (root / candidate).is_file():
+            return root / candidate
+    raise bad_input(
+        f"no task file: looked for {' and '.join(candidates)} in {root}",
+        "export your Beads issues there, or point tasks.source and tasks.path in wtpool.yaml "
+        "at your tasks (see config/tasks.example.yaml)",
+    )
+
+
+def read_bd(root: Path, *, lenient: bool = False, timeout: float = 300.0) -> TaskGraph:
+    """Every issue `bd list --json --all -n 0` prints, parsed like an export's lines."""
+    if shutil.which("bd") is None:
+        raise bad_input(
+            "tasks.source is bd, but the bd command is not on PATH",
+            "install Beads, or set tasks.source: beads to read the .beads/ export instead",
+        )
+    command = " ".join(BD_LIST)
+    try:
+        done = subprocess.run(
+            BD_LIST, cwd=root, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise WtpoolError(f"`{command}` did not finish within {timeout:g} s") from exc
+    except OSError as exc:
+        raise WtpoolError(f"cannot run `{command}`: {exc}") from exc
+    if done.returncode != 0:
+        detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise WtpoolError(f"`{command}` failed with exit code {done.returncode}: {detail}")
+    return parse_bd_list(done.stdout, f"`{command}`", lenient)
+
+
+def parse_bd_list(text: str, source: str, lenient: bool) -> TaskGraph:
+    try:
+        records = json.loads(text) if text.strip() else []
+    except ValueError as exc:
+        raise WtpoolError(f"{source} printed something that is not JSON: {exc}") from exc
+    if not isinstance(records, list):
+        raise WtpoolError(f"{source} printed JSON that is not a list of issues")
+    graph = parse_beads_records(
+        ((number, json.dumps(record)) for number, record in enumerate(records, start=1)),
+        source,
+        lenient,
+    )
+    # Some bd versions list only counts, not the edges; planning on such a graph would call
+    # dependent tasks independent, so say so instead of silently trusting it.
+    missing = [
+        r.get("id")
+        for r in records
+        if isinstance(r, dict) and r.get("dependency_count") and not r.get("dependencies")
+    ]
+    if missing:
+        graph.warnings.append(
+            f"{source} gave dependency counts but not the dependencies of {len(missing)} "
+            f"issue(s) (e.g. {missing[0]}); export to .beads/issues.jsonl and use "
+            "tasks.source: beads for an exact graph"
+        )
+    return graph

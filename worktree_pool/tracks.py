@@ -115,11 +115,26 @@ def find_tracks(
                 tasks=ordered,
                 ready=tuple(t for t in ordered if t in ready),
                 priority=min(live[t].priority for t in component),
-                scope=tuple(dict.fromkeys(p for s in scopes.values() for p in s.patterns)),
+                scope=_union(list(scopes.values())),
                 scopes=scopes,
             )
         )
     return sorted(tracks, key=lambda track: (track.priority, track.id))
+
+
+def _union(scopes: list[TaskScope]) -> tuple[str, ...]:
+    """Every task's positive patterns, then the negations all of them share.
+
+    A negation narrows only its own task's scope; carried into the union it would hide files
+    another task of the track needs.
+    """
+    positive = [p for s in scopes for p in s.patterns if not p.startswith("!")]
+    shared = [
+        p
+        for p in scopes[0].patterns
+        if p.startswith("!") and all(p in s.patterns for s in scopes[1:])
+    ]
+    return tuple(dict.fromkeys(positive + shared))
 
 
 def _component(start: str, neighbours: dict[str, set[str]]) -> set[str]:

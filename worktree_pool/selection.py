@@ -1,0 +1,217 @@
+"""Which tracks spawn picks, and which tracks' scopes collide.
+
+`independent` picks tracks, best priority first and then by id, that have a ready task, are not
+assigned yet, and whose scopes overlap neither each other nor the scope of any slot already in
+use or request already queued. `all` ignores overlap, and warns about each overlapping pair it
+picks. Only positive patterns decide overlap (see overlap.py): a pick is never less safe than
+the check says.
+
+A slot or queued request without a scope has the whole tree, so it overlaps every track.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from worktree_pool import guard
+from worktree_pool.errors import WtpoolError
+from worktree_pool.names import validate_name
+from worktree_pool.overlap import scopes_overlap
+from worktree_pool.patterns import check_compiles, compile_rules, validate_patterns
+from worktree_pool.slots import ClaimRequest, all_slots, queued_requests
+from worktree_pool.tracks import Track
+
+WHOLE_TREE = ("**",)
+
+
+class Mode(StrEnum):
+    INDEPENDENT = "independent"
+    ALL = "all"
+
+
+@dataclass(frozen=True)
+class Occupant:
+    """Something already working on the tree: a slot in use, or a queued request."""
+
+    holder: str  # a slot name, or "queued agent NAME"
+    agent: str | None
+    task: str | None
+    track: str | None
+    scope: tuple[str, ...] | None  # None: the whole tree
+
+
+@dataclass(frozen=True)
+class Pick:
+    track: Track
+    task: str  # the track's first ready task, the one the slot starts on
+
+
+@dataclass(frozen=True)
+class Skip:
+    track: str
+    reason: str
+
+
+@dataclass
+class Selection:
+    picks: list[Pick] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def occupants(conn: sqlite3.Connection) -> list[Occupant]:
+    """Slots held by an agent (or holding adopted work), and queued requests."""
+    found = [
+        Occupant(slot.name, slot.agent, slot.task, slot.track, slot.scope)
+        for slot in all_slots(conn)
+        if slot.state != "idle" and (slot.agent is not None or slot.state == "busy")
+    ]
+    found += [
+        Occupant(f"queued agent {r.agent}", r.agent, r.task, r.track, r.scope)
+        for r in queued_requests(conn)
+    ]
+    return found
+
+
+def slot_scope(track: Track) -> tuple[str, ...] | None:
+    """The scope a slot for this track gets: None when the track may touch anything."""
+    return None if set(track.scope) == set(WHOLE_TREE) else track.scope
+
+
+def scope_problem(track: Track) -> str | None:
+    """Why the track's scope cannot be applied to a slot, or None."""
+    for task_id, scope in track.scopes.items():
+        try:
+            check_compiles(validate_patterns(scope.patterns))
+        except WtpoolError as exc:
+            return f"task {task_id}'s scope ({scope.source}) is unusable: {exc.message}"
+    return None
+
+
+def overlap_with(
+    scope: tuple[str, ...] | None, others: list[Occupant]
+) -> tuple[Occupant, str] | None:
+    """The first occupant whose scope overlaps `scope`, with a path both could touch."""
+    mine = scope or WHOLE_TREE
+    for other in others:
+        path = scopes_overlap(mine, other.scope or WHOLE_TREE)
+        if path is not None:
+            return other, path
+    return None
+
+
+def assignment(track: Track, others: list[Occupant]) -> Occupant | None:
+    return next(
+        (o for o in others if o.track == track.id or (o.task and o.task in track.tasks)), None
+    )
+
+
+def independence_error(conn: sqlite3.Connection, request: ClaimRequest) -> WtpoolError | None:
+    """Why `request` may not take its track now, checked inside the claim's transaction."""
+    others = [o for o in occupants(conn) if o.agent != request.agent]
+    taken = next((o for o in others if request.track and o.track == request.track), None)
+    if taken is not None:
+        return WtpoolError(
+            f"{request.track} is already assigned to {taken.holder}",
+            "pass --force to put a second agent on it",
+        )
+    found = overlap_with(request.scope, others)
+    if found is not None:
+        other, path = found
+        return WtpoolError(
+            f"the scope of {request.track or request.task} overlaps {other.holder}, e.g. at {path}",
+            "wait for that slot to be released, or pass --force",
+        )
+    return None
+
+
+def select(tracks: list[Track], others: list[Occupant], count: int | None, mode: Mode) -> Selection:
+    """Up to `count` tracks (None: as many as possible), in priority order."""
+    selection = Selection()
+    for track in tracks:
+        if count is not None and len(selection.picks) >= count:
+            break
+        reason = _unavailable(track, others)
+        if reason is None and mode == Mode.INDEPENDENT:
+            reason = _collision(track, others, selection.picks)
+        if reason is not None:
+            selection.skipped.append(Skip(track.id, reason))
+            continue
+        if mode == Mode.ALL:
+            selection.warnings += _overlap_warnings(track, selection.picks)
+        selection.picks.append(Pick(track, track.ready[0]))
+    return selection
+
+
+def _unavailable(track: Track, others: list[Occupant]) -> str | None:
+    if not track.ready:
+        return f"no ready task: its {len(track.tasks)} task(s) are blocked or in progress"
+    holder = assignment(track, others)
+    if holder is not None:
+        return f"already assigned: {holder.holder} has " + (
+            f"task {holder.task}" if holder.task in track.tasks else holder.track
+        )
+    try:
+        validate_name("task", track.ready[0])
+    except WtpoolError as exc:
+        return f"its ready task id cannot name a branch: {exc.message}"
+    return scope_problem(track)
+
+
+def _collision(track: Track, others: list[Occupant], picks: list[Pick]) -> str | None:
+    scope = slot_scope(track)
+    found = overlap_with(scope, others)
+    if found is not None:
+        other, path = found
+        whole = "" if other.scope else ", which has the whole tree"
+        return f"its scope overlaps {other.holder}{whole}, e.g. at {path}"
+    for pick in picks:
+        path = scopes_overlap(scope or WHOLE_TREE, slot_scope(pick.track) or WHOLE_TREE)
+        if path is not None:
+            return f"its scope overlaps {pick.track.id}, picked first, e.g. at {path}"
+    return None
+
+
+def _overlap_warnings(track: Track, picks: list[Pick]) -> list[str]:
+    warnings = []
+    for pick in picks:
+        path = scopes_overlap(slot_scope(track) or WHOLE_TREE, slot_scope(pick.track) or WHOLE_TREE)
+        if path is not None:
+            warnings.append(f"{track.id} and {pick.track.id} may both change {path}")
+    return warnings
+
+
+# --- conflicts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conflict:
+    first: str
+    second: str
+    example: str  # a path both scopes could touch, tracked or not
+    tracked: tuple[str, ...]  # tracked files both match, the first few
+    tracked_count: int
+
+
+def conflicts(tracks: list[Track], tracked: frozenset[str], shown: int = 5) -> list[Conflict]:
+    """Every pair of tracks whose scopes overlap, with the tracked files both match."""
+    usable = [t for t in tracks if scope_problem(t) is None]
+    matched: dict[str, list[str]] = {}
+
+    def files_of(track: Track) -> list[str]:
+        if track.id not in matched:
+            rules = guard.compiled(compile_rules(track.scope))
+            matched[track.id] = sorted(path for path in tracked if guard.allows(rules, path))
+        return matched[track.id]
+
+    found = []
+    for index, first in enumerate(usable):
+        for second in usable[index + 1 :]:
+            example = scopes_overlap(first.scope, second.scope)
+            if example is None:
+                continue
+            both = sorted(set(files_of(first)) & set(files_of(second)))
+            found.append(Conflict(first.id, second.id, example, tuple(both[:shown]), len(both)))
+    return found
