@@ -26,8 +26,8 @@ import psutil
 from worktree_pool.agent_runner import record_exit
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.repo import Repository
-from worktree_pool.slots import Slot
-from worktree_pool.state import utc_now
+from worktree_pool.slots import Slot, all_slots, lookup_slot, require_pool
+from worktree_pool.state import StateStore, utc_now
 
 LOG_DIR = "logs"
 _PLACEHOLDER = re.compile(r"\{(slot|path|task|brief)\}")
@@ -178,3 +178,12 @@ def _wait_gone(pid: int, started: float | None, seconds: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def stop_agents(repo: Repository, store: StateStore, name: str | None) -> list[StopResult]:
+    """Stop the agent of slot `name`, or of every slot when `name` is None."""
+    with store.snapshot() as conn:
+        require_pool(conn, repo)
+        slots = [lookup_slot(conn, name)] if name is not None else all_slots(conn)
+    grace = repo.config.agent.stop_grace
+    return [stop_agent(repo, slot, grace) for slot in slots if name or slot.agent_pid]

@@ -16,13 +16,26 @@ from typing import Annotated, Any
 
 import typer
 
-from worktree_pool import __version__, claims, coordinator, filters, pool, render, scaling
+from worktree_pool import (
+    __version__,
+    agents,
+    claims,
+    coordinator,
+    filters,
+    planning,
+    pool,
+    render,
+    render_tracks,
+    scaling,
+    spawning,
+)
 from worktree_pool import doctor as health
 from worktree_pool.config import render_config
 from worktree_pool.demo import run_demo
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository, open_repository
+from worktree_pool.selection import Mode
 from worktree_pool.state import StateStore
 
 app = typer.Typer(
@@ -37,6 +50,16 @@ app = typer.Typer(
 _options: dict[str, Path | None] = {"config": None}
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+LenientOption = Annotated[
+    bool,
+    typer.Option("--lenient", help="Skip malformed lines of the task file with a warning."),
+]
+ModeArgument = Annotated[
+    Mode,
+    typer.Argument(
+        help="independent: only tracks whose scopes overlap nothing in use; all: any ready track."
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -75,6 +98,11 @@ def _repository() -> Repository:
 
 def _store(repo: Repository) -> StateStore:
     return pool.open_store(repo)
+
+
+def _store_if_any(repo: Repository) -> StateStore | None:
+    """The pool's state, when the repository has a pool: tracks commands work without one."""
+    return _store(repo) if repo.state_path.is_file() else None
 
 
 def _emit(result: Any, as_json: bool, show: Callable[[Any], None]) -> None:
@@ -190,6 +218,101 @@ def filter_verify(
 
 def _slot(repo: Repository, name: str | None) -> str:
     return claims.slot_argument(repo, name)
+
+
+tracks_app = typer.Typer(
+    help="Read the task graph: its independent tracks, what spawn would pick, and overlaps.",
+    no_args_is_help=True,
+)
+app.add_typer(tracks_app, name="tracks")
+
+
+@tracks_app.command("analyze")
+def tracks_analyze(json: JsonOption = False, lenient: LenientOption = False) -> None:
+    """Each track's tasks, readiness and scope (and where it came from), and dangling ids."""
+    repo = _repository()
+    analysis = planning.analyze(repo, _store_if_any(repo), lenient)
+    _emit(analysis, json, render_tracks.show_analysis)
+
+
+@tracks_app.command("recommend")
+def tracks_recommend(
+    count: Annotated[
+        int | None, typer.Argument(help="How many tracks (default: as many as possible).")
+    ] = None,
+    mode: ModeArgument = Mode.INDEPENDENT,
+    json: JsonOption = False,
+    lenient: LenientOption = False,
+) -> None:
+    """The tracks `wtpool spawn` would pick now, and why the others would be skipped."""
+    if count is not None and count < 1:
+        raise bad_input(f"count must be at least 1, got {count}")
+    repo = _repository()
+    result = planning.recommend(repo, _store_if_any(repo), count, mode, lenient)
+    _emit(result, json, render_tracks.show_recommendation)
+
+
+@tracks_app.command("conflicts")
+def tracks_conflicts(json: JsonOption = False, lenient: LenientOption = False) -> None:
+    """Pairs of tracks whose scopes overlap, with a path and the tracked files both match."""
+    _emit(planning.find_conflicts(_repository(), lenient), json, render_tracks.show_conflicts)
+
+
+@app.command()
+def spawn(
+    count: Annotated[int, typer.Argument(help="How many tracks to start (1-64).")],
+    mode: ModeArgument = Mode.INDEPENDENT,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be spawned; change nothing.")
+    ] = False,
+    json: JsonOption = False,
+    lenient: LenientOption = False,
+) -> int:
+    """Give up to COUNT ready tracks a slot each: branch, scope, guard, brief, and agent."""
+    repo = _repository()
+    result = spawning.spawn(repo, _store(repo), count, mode, dry_run=dry_run, lenient=lenient)
+    _emit(result, json, render_tracks.show_spawn)
+    if result.spawned or result.queued:
+        return ExitCode.OK
+    return _fail(
+        f"nothing to spawn: {result.shortfall}",
+        "`wtpool tracks recommend` shows each track's reason; `spawn N all` ignores overlap",
+        ExitCode.FAILED,
+    )
+
+
+@app.command()
+def assign(
+    agent: Annotated[str, typer.Argument(help="Name of the agent.")],
+    task: Annotated[str, typer.Argument(help="The task it starts on; it gets the whole track.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Assign even if the task is not ready, or the track is taken or overlaps.",
+        ),
+    ] = False,
+    json: JsonOption = False,
+    lenient: LenientOption = False,
+) -> None:
+    """Put a named agent on the track of a task, in a slot of its own."""
+    repo = _repository()
+    result = spawning.assign(repo, _store(repo), agent, task, force=force, lenient=lenient)
+    _emit(result, json, render.show_acquire)
+
+
+@app.command()
+def stop(
+    slot: Annotated[str | None, typer.Argument(help="The slot whose agent to stop.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Stop every slot's agent.")] = False,
+    json: JsonOption = False,
+) -> None:
+    """Stop an agent spawn started: SIGTERM to its process group, SIGKILL after agent.stop_grace."""
+    if (slot is None) == (not every):
+        raise bad_input("name one slot, or pass --all", "e.g. `wtpool stop pool-wt-1`")
+    repo = _repository()
+    name = validate_name("slot", slot) if slot is not None else None
+    _emit(agents.stop_agents(repo, _store(repo), name), json, render_tracks.show_stop)
 
 
 class Direction(StrEnum):

@@ -10,8 +10,10 @@ base already contains hold nothing unique and are deleted.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 
+from worktree_pool.agents import LOG_DIR, StopResult, is_running, stop_agent
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import remove_guard
 from worktree_pool.gitops import (
@@ -23,11 +25,13 @@ from worktree_pool.gitops import (
     resolve,
     worktree_records,
 )
+from worktree_pool.handoff import BRIEF_DIR
 from worktree_pool.pool import check_pool_dir, open_store
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
 from worktree_pool.slots import (
     TRANSIENT_STATES,
+    Slot,
     all_slots,
     closing_error,
     in_use_error,
@@ -66,6 +70,7 @@ class CleanupResult:
     deleted_branches: list[str] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)  # directories wtpool did not create
     dropped_requests: list[str] = field(default_factory=list)  # agents that were queued
+    stopped_agents: list[StopResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -84,9 +89,14 @@ def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
 
 
 def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> CleanupResult:
-    known, base = _close_pool(store) if store is not None else ([], None)
+    slots, base = _close_pool(store) if store is not None else ([], None)
+    known = [slot.name for slot in slots]
     try:
+        # Agents first: a slot must not be salvaged and removed while something still writes.
+        grace = repo.config.agent.stop_grace
+        stopped = [stop_agent(repo, slot, grace) for slot in slots if is_running(slot)]
         result = _remove_everything(repo, known, base or _fallback_base(repo), force)
+        result.stopped_agents.extend(stopped)
     except BaseException:
         if store is not None:
             _reopen_pool(store)
@@ -107,7 +117,7 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
     return result
 
 
-def _close_pool(store: StateStore) -> tuple[list[str], str | None]:
+def _close_pool(store: StateStore) -> tuple[list[Slot], str | None]:
     """Mark the pool closed to new claims; return the slots it knows and its base."""
     with store.transaction() as conn:
         pool = read_pool(conn)
@@ -120,7 +130,7 @@ def _close_pool(store: StateStore) -> tuple[list[str], str | None]:
                 raise in_use_error(slot, "wait for it to finish, then run `wtpool cleanup` again")
         if pool is not None:
             conn.execute("UPDATE pool SET closing_pid = ?", (os.getpid(),))
-    return [slot.name for slot in slots], pool.base if pool else None
+    return slots, pool.base if pool else None
 
 
 def _reopen_pool(store: StateStore) -> None:
@@ -141,6 +151,8 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
     for name in names:
         if name not in failed:
             remove_guard(repo, name)
+    if not failed:
+        shutil.rmtree(repo.pool_dir / BRIEF_DIR, ignore_errors=True)
     result.left_alone.extend(_stray_directories(repo, exclude=failed))
     if resolve(repo.git, f"refs/heads/{base}") is None:
         result.warnings.append(
@@ -219,11 +231,14 @@ def _commits_only_in_head(git: Git, base: str) -> list[str]:
 def _stray_directories(repo: Repository, exclude: set[str]) -> list[str]:
     if not repo.pool_dir.is_dir():
         return []
-    # Dot-directories are wtpool's own (the slots' generated hooks, later the database).
+    # Dot-directories are wtpool's own (the slots' generated hooks and task briefs, later the
+    # database), and so are the agents' logs, which stay to be read after the session.
     return sorted(
         str(entry)
         for entry in repo.pool_dir.iterdir()
-        if entry.is_dir() and entry.name not in exclude and not entry.name.startswith(".")
+        if entry.is_dir()
+        and entry.name not in exclude | {LOG_DIR}
+        and not entry.name.startswith(".")
     )
 
 

@@ -7,7 +7,7 @@ never salvaged and cannot be committed by accident. Values are single-quoted, so
 safe to `source` from a shell as well as to read as a dotenv file.
 
 The brief (title, description, acceptance criteria, the track's tasks in order) lives outside
-the tracked tree, in `.agent-worktrees/briefs/<task>.md`: it is wtpool's note to the agent, not
+the tracked tree, in `.agent-worktrees/.briefs/<task>.md`: it is wtpool's note to the agent, not
 part of the project. Both go away when the slot is released.
 """
 
@@ -21,7 +21,7 @@ from worktree_pool.tasks import TaskGraph
 from worktree_pool.tracks import Track
 
 ENV_FILE = ".env.worktree"
-BRIEF_DIR = "briefs"
+BRIEF_DIR = ".briefs"
 
 
 def brief_path(repo: Repository, task: str) -> Path:

@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from worktree_pool.agents import AgentProcess, agent_process
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
@@ -265,6 +266,8 @@ class SlotStatus:
     present: bool  # whether the slot's directory exists
     scope: tuple[str, ...] | None  # the task's patterns; None: the whole tree
     acquired_at: str | None
+    track: str | None
+    agent_process: AgentProcess | None  # the agent spawn started here, if any
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,8 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 present=path.is_dir(),
                 scope=slot.scope,
                 acquired_at=slot.acquired_at,
+                track=slot.track,
+                agent_process=agent_process(repo, slot),
             )
         )
     return StatusReport(

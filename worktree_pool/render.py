@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from worktree_pool.agents import AgentProcess
     from worktree_pool.claims import AcquireResult, ReleaseResult
     from worktree_pool.coordinator import CleanupResult
     from worktree_pool.doctor import DoctorReport
@@ -51,6 +52,8 @@ def to_jsonable(value: Any) -> Any:
             if isinstance(attr, property):
                 data[name] = to_jsonable(getattr(value, name))
         return data
+    if isinstance(value, dict):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [to_jsonable(item) for item in value]
     if isinstance(value, Path):
@@ -93,7 +96,7 @@ def show_status(report: StatusReport) -> None:
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("slot", "state", "agent", "task", "branch", "head", "dirty"):
+    for column in ("slot", "state", "agent", "task", "branch", "head", "dirty", "process"):
         # fold, not ellipsis: a cut-off branch or task name is of no use to anyone
         table.add_column(column, overflow="fold")
     for slot in report.worktrees:
@@ -109,6 +112,7 @@ def show_status(report: StatusReport) -> None:
             slot.branch or ("detached" if slot.head else ""),
             (slot.head or "")[:10],
             dirty,
+            _process(slot.agent_process),
         )
     console.print(table)
     for position, request in enumerate(report.queue, start=1):
@@ -116,6 +120,17 @@ def show_status(report: StatusReport) -> None:
         console.print(
             f"queued #{position}: agent {request.agent}{task} since {request.requested_at}"
         )
+
+
+def _process(process: AgentProcess | None) -> str:
+    if process is None:
+        return ""
+    if process.state == "running":
+        return f"[green]running[/] {process.pid}"
+    if process.state == "exited":
+        colour = "green" if process.exit_code == 0 else "red"
+        return f"[{colour}]exited {process.exit_code}[/]"
+    return "[red]missing[/]"
 
 
 def _state_style(state: str) -> str:
@@ -177,6 +192,8 @@ def show_scale(result: ScaleResult) -> None:
 
 
 def show_cleanup(result: CleanupResult) -> None:
+    for stopped in result.stopped_agents:
+        console.print(f"stopped the agent in {stopped.slot} ({stopped.outcome})")
     for slot in result.slots:
         if not slot.removed:
             console.print(f"[red]kept {slot.name}: {escape(slot.error)}[/]")

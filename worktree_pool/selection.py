@@ -48,9 +48,18 @@ class Pick:
     task: str  # the track's first ready task, the one the slot starts on
 
 
+class SkipKind(StrEnum):
+    BLOCKED = "blocked"  # no ready task
+    ASSIGNED = "assigned"  # a slot or queued request already works on it
+    OVERLAP = "overlap"  # its scope overlaps a slot in use, a queued request or a pick
+    UNUSABLE = "unusable"  # a task id or scope wtpool cannot use
+    REFUSED = "refused"  # the claim itself failed (e.g. another spawn took it first)
+
+
 @dataclass(frozen=True)
 class Skip:
     track: str
+    kind: SkipKind
     reason: str
 
 
@@ -133,11 +142,11 @@ def select(tracks: list[Track], others: list[Occupant], count: int | None, mode:
     for track in tracks:
         if count is not None and len(selection.picks) >= count:
             break
-        reason = _unavailable(track, others)
-        if reason is None and mode == Mode.INDEPENDENT:
-            reason = _collision(track, others, selection.picks)
-        if reason is not None:
-            selection.skipped.append(Skip(track.id, reason))
+        skip = _unavailable(track, others)
+        if skip is None and mode == Mode.INDEPENDENT:
+            skip = _collision(track, others, selection.picks)
+        if skip is not None:
+            selection.skipped.append(skip)
             continue
         if mode == Mode.ALL:
             selection.warnings += _overlap_warnings(track, selection.picks)
@@ -145,32 +154,39 @@ def select(tracks: list[Track], others: list[Occupant], count: int | None, mode:
     return selection
 
 
-def _unavailable(track: Track, others: list[Occupant]) -> str | None:
+def _unavailable(track: Track, others: list[Occupant]) -> Skip | None:
     if not track.ready:
-        return f"no ready task: its {len(track.tasks)} task(s) are blocked or in progress"
+        return Skip(
+            track.id,
+            SkipKind.BLOCKED,
+            f"no ready task: its {len(track.tasks)} task(s) are blocked or in progress",
+        )
     holder = assignment(track, others)
     if holder is not None:
-        return f"already assigned: {holder.holder} has " + (
-            f"task {holder.task}" if holder.task in track.tasks else holder.track
-        )
+        work = f"task {holder.task}" if holder.task in track.tasks else str(holder.track)
+        return Skip(track.id, SkipKind.ASSIGNED, f"already assigned: {holder.holder} has {work}")
     try:
         validate_name("task", track.ready[0])
     except WtpoolError as exc:
-        return f"its ready task id cannot name a branch: {exc.message}"
-    return scope_problem(track)
+        reason = f"its ready task cannot name a branch: {exc.message}"
+        return Skip(track.id, SkipKind.UNUSABLE, reason)
+    problem = scope_problem(track)
+    return None if problem is None else Skip(track.id, SkipKind.UNUSABLE, problem)
 
 
-def _collision(track: Track, others: list[Occupant], picks: list[Pick]) -> str | None:
+def _collision(track: Track, others: list[Occupant], picks: list[Pick]) -> Skip | None:
     scope = slot_scope(track)
     found = overlap_with(scope, others)
     if found is not None:
         other, path = found
         whole = "" if other.scope else ", which has the whole tree"
-        return f"its scope overlaps {other.holder}{whole}, e.g. at {path}"
+        reason = f"its scope overlaps {other.holder}{whole}, e.g. at {path}"
+        return Skip(track.id, SkipKind.OVERLAP, reason)
     for pick in picks:
         path = scopes_overlap(scope or WHOLE_TREE, slot_scope(pick.track) or WHOLE_TREE)
         if path is not None:
-            return f"its scope overlaps {pick.track.id}, picked first, e.g. at {path}"
+            reason = f"its scope overlaps {pick.track.id}, picked first, e.g. at {path}"
+            return Skip(track.id, SkipKind.OVERLAP, reason)
     return None
 
 
@@ -198,12 +214,12 @@ class Conflict:
 def conflicts(tracks: list[Track], tracked: frozenset[str], shown: int = 5) -> list[Conflict]:
     """Every pair of tracks whose scopes overlap, with the tracked files both match."""
     usable = [t for t in tracks if scope_problem(t) is None]
-    matched: dict[str, list[str]] = {}
+    matched: dict[str, frozenset[str]] = {}
 
-    def files_of(track: Track) -> list[str]:
+    def files_of(track: Track) -> frozenset[str]:
         if track.id not in matched:
             rules = guard.compiled(compile_rules(track.scope))
-            matched[track.id] = sorted(path for path in tracked if guard.allows(rules, path))
+            matched[track.id] = frozenset(p for p in tracked if guard.allows(rules, p))
         return matched[track.id]
 
     found = []
@@ -212,6 +228,6 @@ def conflicts(tracks: list[Track], tracked: frozenset[str], shown: int = 5) -> l
             example = scopes_overlap(first.scope, second.scope)
             if example is None:
                 continue
-            both = sorted(set(files_of(first)) & set(files_of(second)))
+            both = sorted(files_of(first) & files_of(second))
             found.append(Conflict(first.id, second.id, example, tuple(both[:shown]), len(both)))
     return found

@@ -1,0 +1,209 @@
+"""`wtpool spawn N independent|all` and `wtpool assign AGENT TASK`: tracks become slots.
+
+Spawn picks tracks as `tracks recommend` does (see selection.py), then claims a slot for each
+through the same `acquire` that agents use, so a spawn is as safe under concurrency as any
+claim: each claim re-checks, inside its own transaction, that its track is still free and its
+scope still overlaps nothing in use. A pick that loses that race is reported as skipped.
+
+Each spawned slot is on branch `wtpool/task/<task>` from the base tip, shows the track's scope
+with the commit guard, has `.env.worktree` and a task brief (handoff.py), and, when
+`agent.command` is set, runs the agent. The agent of a spawned slot is named after its task.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from worktree_pool.agents import check_agent_command
+from worktree_pool.claims import AcquireResult, acquire
+from worktree_pool.config import MAX_POOL_SIZE
+from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.handoff import brief_path, write_brief
+from worktree_pool.names import validate_name
+from worktree_pool.planning import current_occupants, load_tracks
+from worktree_pool.repo import Repository
+from worktree_pool.selection import (
+    Mode,
+    Skip,
+    SkipKind,
+    scope_problem,
+    select,
+    slot_scope,
+)
+from worktree_pool.slots import require_pool
+from worktree_pool.state import StateStore
+from worktree_pool.tasks import TaskGraph
+from worktree_pool.tracks import Track
+from worktree_pool.worktrees import branch_for
+
+
+@dataclass(frozen=True)
+class Spawned:
+    slot: str | None  # None in a dry run
+    path: str | None
+    task: str
+    track: str
+    branch: str
+    agent: str
+    patterns: tuple[str, ...] | None  # None: the whole tree
+    agent_pid: int | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    agent: str
+    task: str
+    track: str
+    position: int | None
+
+
+@dataclass
+class SpawnResult:
+    requested: int
+    mode: str
+    dry_run: bool
+    source: str
+    spawned: list[Spawned] = field(default_factory=list)
+    queued: list[Queued] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def shortfall(self) -> str | None:
+        """Why fewer tracks than asked for were spawned, in one line; None if none are short."""
+        got = len(self.spawned) + len(self.queued)
+        if got >= self.requested:
+            return None
+        if not self.skipped:
+            return f"the task graph has only {got} track(s) with work to do"
+        kinds = Counter(skip.kind for skip in self.skipped)
+        words = {
+            SkipKind.BLOCKED: "with no ready task",
+            SkipKind.ASSIGNED: "already assigned",
+            SkipKind.OVERLAP: "overlapping a busy slot or an earlier pick",
+            SkipKind.UNUSABLE: "with a task id or scope wtpool cannot use",
+            SkipKind.REFUSED: "refused when claimed",
+        }
+        return ", ".join(
+            f"{count} track{'s' if count > 1 else ''} {words[kind]}"
+            for kind, count in kinds.most_common()
+        )
+
+
+def spawn(
+    repo: Repository,
+    store: StateStore,
+    count: int,
+    mode: Mode,
+    *,
+    dry_run: bool = False,
+    lenient: bool = False,
+) -> SpawnResult:
+    if not 1 <= count <= MAX_POOL_SIZE:
+        raise bad_input(f"spawn count must be between 1 and {MAX_POOL_SIZE}, got {count}")
+    if not dry_run:
+        check_agent_command(repo)
+    graph, tracks = load_tracks(repo, lenient)
+    with store.snapshot() as conn:
+        require_pool(conn, repo)
+    selection = select(tracks, current_occupants(repo, store), count, mode)
+    result = SpawnResult(count, mode, dry_run, graph.source, skipped=selection.skipped)
+    result.warnings += [*graph.warnings, *selection.warnings]
+    for pick in selection.picks:
+        track, task = pick.track, pick.task
+        if dry_run:
+            branch = branch_for(task, task)
+            result.spawned.append(
+                Spawned(None, None, task, track.id, branch, task, slot_scope(track))
+            )
+            continue
+        try:
+            claim = _claim(repo, store, graph, track, task, task, mode == Mode.INDEPENDENT)
+        except WtpoolError as exc:
+            result.skipped.append(Skip(track.id, SkipKind.REFUSED, exc.message))
+            continue
+        result.warnings += claim.warnings
+        if claim.queued:
+            result.queued.append(Queued(task, task, track.id, claim.queue_position))
+        else:
+            result.spawned.append(_spawned(claim, track))
+    return result
+
+
+def _claim(
+    repo: Repository,
+    store: StateStore,
+    graph: TaskGraph,
+    track: Track,
+    task: str,
+    agent: str,
+    exclusive: bool,
+    launch_agent: bool = True,
+) -> AcquireResult:
+    existed = brief_path(repo, task).is_file()  # another claim's, if the task is taken
+    write_brief(repo, graph, track, task)
+    try:
+        return acquire(
+            repo,
+            store,
+            agent,
+            task,
+            slot_scope(track),
+            track=track.id,
+            launch_agent=launch_agent,
+            exclusive=exclusive,
+        )
+    except BaseException:
+        if not existed:
+            brief_path(repo, task).unlink(missing_ok=True)
+        raise
+
+
+def _spawned(claim: AcquireResult, track: Track) -> Spawned:
+    return Spawned(
+        slot=claim.slot,
+        path=claim.path,
+        task=str(claim.task),
+        track=track.id,
+        branch=str(claim.branch),
+        agent=claim.agent,
+        patterns=claim.scope,
+        agent_pid=claim.agent_pid,
+    )
+
+
+def assign(
+    repo: Repository,
+    store: StateStore,
+    agent: str,
+    task: str,
+    *,
+    force: bool = False,
+    lenient: bool = False,
+) -> AcquireResult:
+    """Put `agent` on the track of `task`, starting with that task.
+
+    Refused, unless `force`, when the task is not ready, or its track is already assigned, or
+    its scope overlaps a slot in use or a queued request.
+    """
+    validate_name("agent", agent)
+    validate_name("task", task)
+    graph, tracks = load_tracks(repo, lenient)
+    if task not in graph.tasks:
+        raise bad_input(
+            f"no task {task!r} in {graph.source}", "`wtpool tracks analyze` lists the tasks"
+        )
+    track = next((t for t in tracks if task in t.tasks), None)
+    if track is None:
+        raise bad_input(f"task {task} is {graph.tasks[task].status}: there is nothing to do")
+    if not force and task not in track.ready:
+        waiting = ", ".join(t for t in track.ready) or "none"
+        raise WtpoolError(
+            f"task {task} is not ready: it is {graph.tasks[task].status} or waits for another",
+            f"ready tasks on {track.id}: {waiting}; pass --force to assign it anyway",
+        )
+    problem = scope_problem(track)
+    if problem is not None:
+        raise bad_input(problem)
+    return _claim(repo, store, graph, track, task, agent, not force, launch_agent=False)
