@@ -1,31 +1,80 @@
 """`wtpool demo`: a short, real session in a throwaway repository.
 
-It drives the same library functions the commands call, against a real git repository in a
-temporary directory, and prints each step as the command a user would type. Nothing outside
+It builds a small shop repository with a task graph, then drives the same library functions the
+commands call: `init`, `spawn 4 independent` (with a tiny scripted agent in each slot),
+`status` and `cleanup`, printing each step as the command a user would type. Nothing outside
 the temporary directory is touched.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-from worktree_pool import render
-from worktree_pool.claims import acquire, release
+from worktree_pool import render, render_tracks
+from worktree_pool.agents import agent_process, log_path
 from worktree_pool.coordinator import cleanup
 from worktree_pool.gitops import WTPOOL_IDENTITY, Git
 from worktree_pool.pool import init_pool, open_store, pool_status
-from worktree_pool.repo import open_repository
-from worktree_pool.scaling import scale_pool
+from worktree_pool.repo import Repository, open_repository
+from worktree_pool.selection import Mode
+from worktree_pool.slots import all_slots
+from worktree_pool.spawning import spawn
+from worktree_pool.state import StateStore
 
 _FILES = {
     "README.md": "# shop\n",
-    "src/cart.py": "def total(items):\n    return sum(items)\n",
-    "src/catalog.py": "PRODUCTS = ['tea', 'cups']\n",
-    "tests/test_cart.py": "from src.cart import total\n\n\ndef test_total():\n"
-    "    assert total([1, 2]) == 3\n",
+    "src/api/auth.py": "def login(user):\n    return True\n",
+    "src/ui/cart.js": "export const cart = [];\n",
+    "docs/guide.md": "# Guide\n",
+    "tests/test_auth.py": "def test_login():\n    assert True\n",
 }
+
+_TASKS = {
+    "tasks": [
+        {"id": "api-auth", "title": "Token login", "priority": 1, "files": ["src/api/"]},
+        {
+            "id": "api-rate-limit",
+            "title": "Rate-limit the login",
+            "priority": 1,
+            "depends_on": ["api-auth"],
+            "files": ["src/api/"],
+        },
+        {"id": "ui-cart", "title": "Cart page", "priority": 2, "files": ["src/ui/"]},
+        {"id": "docs-guide", "title": "Write the guide", "priority": 2, "files": ["docs/*.md"]},
+        {"id": "src-rename", "title": "Rename modules", "priority": 3, "files": ["src/"]},
+    ]
+}
+
+# The agent each slot runs: append to the first file it can see, commit, and (for the cart) try
+# to commit outside its scope, which the guard refuses; the docs agent also leaves notes it
+# never commits, which cleanup saves. No braces: agent.command treats {name} as a placeholder.
+_AGENT = """
+import pathlib, subprocess, sys
+task = sys.argv[1]
+git = ["git", "-c", "user.name=demo agent", "-c", "user.email=agent@example.com"]
+seen = sorted(p for p in pathlib.Path(".").rglob("*.*") if p.is_file()
+              and ".git" not in p.parts and p.name not in ("README.md", ".env.worktree"))
+with seen[0].open("a") as out:
+    out.write("# " + task + " was here\\n")
+subprocess.run(git + ["commit", "-qam", task + ": first step"], check=True)
+print(task, "committed", seen[0])
+if task == "ui-cart":
+    stray = pathlib.Path("src/api/cart_hook.py")
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text("hijacked\\n")
+    subprocess.run(git + ["add", "--sparse", str(stray)], check=True)
+    refused = subprocess.run(git + ["commit", "-qm", "reach"], capture_output=True, text=True)
+    print(refused.stderr.strip())
+    subprocess.run(git + ["rm", "-q", "--cached", "--sparse", str(stray)], check=True)
+    stray.unlink()
+if task == "docs-guide":
+    pathlib.Path("docs/notes.md").write_text("ideas, not committed yet\\n")
+"""
 
 
 def _step(command: str, note: str = "") -> None:
@@ -37,17 +86,18 @@ def _make_repository(path: Path) -> Git:
     for name, text in _FILES.items():
         (path / name).parent.mkdir(parents=True, exist_ok=True)
         (path / name).write_text(text, encoding="utf-8")
+    (path / "tasks.yaml").write_text(json.dumps(_TASKS, indent=1) + "\n", encoding="utf-8")
+    config = {
+        "pool": {"min": 2, "max": 4},
+        "tasks": {"source": "yaml"},
+        "agent": {"command": [sys.executable, "-c", _AGENT, "{task}"]},
+    }
+    (path / "wtpool.yaml").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     git = Git(path, 60)
     git.run("init", "--quiet", "--initial-branch=main")
     git.run("add", "--all")
     git.run("commit", "--quiet", "-m", "initial commit", env=WTPOOL_IDENTITY)
     return git
-
-
-def _visible(root: Path) -> list[str]:
-    return sorted(
-        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.name != ".git"
-    )
 
 
 def run_demo(keep: bool) -> None:
@@ -64,56 +114,42 @@ def run_demo(keep: bool) -> None:
 def _session(root: Path) -> None:
     root.mkdir()
     git = _make_repository(root)
-    render.console.print(f"a throwaway repository with {len(_FILES)} files at {root}")
+    render.console.print(
+        f"a throwaway repository at {root}: {len(_FILES)} files and a task graph of "
+        f"{len(_TASKS['tasks'])} tasks in tasks.yaml; each spawned slot runs a small agent script"
+    )
 
-    _step("wtpool init --min 2 --max 3")
-    render.show_init(init_pool(open_repository(root), 2, 3, None))
+    _step("wtpool init")
     repo = open_repository(root)
+    render.show_init(init_pool(repo, 2, 4, None))
     store = open_store(repo)
 
-    _step("wtpool acquire --agent alice --task cart-discounts --scope src/")
-    alice = acquire(repo, store, "alice", "cart-discounts", ("src/",))
-    render.show_acquire(alice)
-    slot = Git(Path(str(alice.path)), 60)
-    render.console.print(f"[dim]  alice's slot shows: {', '.join(_visible(slot.cwd))}[/]")
-    (slot.cwd / "src/cart.py").write_text(
-        "def total(items, discount=0):\n    return sum(items) - discount\n", encoding="utf-8"
-    )
-    slot.run("commit", "--quiet", "-am", "cart: discounts", env=WTPOOL_IDENTITY)
-    render.console.print("[dim]  alice commits a change to src/cart.py on her branch[/]")
-    (slot.cwd / "tests").mkdir()
-    (slot.cwd / "tests/test_cart.py").write_text("# rewritten by alice\n", encoding="utf-8")
-    slot.run("add", "--sparse", "tests/test_cart.py")
-    _step("git commit -m 'also the tests'", "in alice's slot: outside her scope")
-    refused = slot.run(
-        "commit", "--quiet", "-m", "also the tests", check=False, env=WTPOOL_IDENTITY
-    )
-    render.console.print(refused.stderr.rstrip(), markup=False)
-    slot.run("reset", "--quiet", "--", "tests/test_cart.py")
-    (slot.cwd / "tests/test_cart.py").unlink()
+    _step("wtpool spawn 4 independent", "tracks that share no files, each in its own slot")
+    result = spawn(repo, store, 4, Mode.INDEPENDENT)
+    render_tracks.show_spawn(result)
+    _wait_for_agents(repo, store)
 
-    _step("wtpool acquire --agent bob --task catalog")
-    bob = acquire(repo, store, "bob", "catalog")
-    render.show_acquire(bob)
-    (Path(str(bob.path)) / "notes.txt").write_text("ideas, not committed yet\n", encoding="utf-8")
-    render.console.print("[dim]  bob writes notes.txt and does not commit it[/]")
-
-    for agent in ("carol", "dave"):
-        _step(f"wtpool acquire --agent {agent}")
-        render.show_acquire(acquire(repo, store, agent, None))
+    cart = next(item.slot for item in result.spawned if item.task == "ui-cart")
+    _step(f"cat .agent-worktrees/logs/{cart}.log", "the cart agent reached outside its scope")
+    for line in log_path(repo, str(cart)).read_text(encoding="utf-8").splitlines()[1:]:
+        render.console.print(line, markup=False)
 
     _step("wtpool status")
     render.show_status(pool_status(repo, store))
-
-    _step("wtpool release pool-wt-3", "carol is done; dave is waiting")
-    render.show_release(release(repo, store, "pool-wt-3"))
-
-    _step("wtpool scale down", "every slot is busy, so none can go")
-    render.show_scale(scale_pool(repo, store, down=1))
 
     store.close()
     _step("wtpool cleanup", "end of session: unique work is saved before slots go")
     render.show_cleanup(cleanup(repo, force=False))
 
-    _step("git branch --list 'wtpool/*'")
+    _step("git branch --list 'wtpool/*'", "every agent's work is still there")
     render.console.print(git.out("branch", "--list", "wtpool/*"))
+
+
+def _wait_for_agents(repo: Repository, store: StateStore, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with store.snapshot() as conn:
+            processes = [agent_process(repo, slot) for slot in all_slots(conn)]
+        if all(p is None or p.state != "running" for p in processes):
+            return
+        time.sleep(0.05)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +34,10 @@ class _LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(highlight=False, soft_wrap=True)
+            # Piped output (logs, CI, an agent reading it) is not limited to 80 columns the way
+            # rich assumes, and a table folded into a narrow column is hard to read or grep.
+            piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+            self._console = Console(highlight=False, soft_wrap=True, width=120 if piped else None)
         self._console.print(*objects, **options)
 
 

@@ -113,18 +113,20 @@ def show_conflicts(report: ConflictReport) -> None:
 def show_spawn(result: SpawnResult) -> None:
     verb = "would spawn" if result.dry_run else "spawned"
     if result.spawned:
-        table = _table("slot", "task", "track", "branch", "scope", "agent", "path")
+        # The branch is wtpool/task/<task> and the path .agent-worktrees/<slot>: both in --json.
+        table = _table("slot", "task", "track", "scope", "agent")
         for item in result.spawned:
             table.add_row(
                 item.slot or "-",
                 item.task,
                 item.track,
-                item.branch,
                 escape(scope_summary(item.patterns)),
                 f"pid {item.agent_pid}" if item.agent_pid else "",
-                escape(item.path or ""),
             )
-        console.print(f"{verb} {len(result.spawned)} of {result.requested} ({result.mode}):")
+        console.print(
+            f"{verb} {len(result.spawned)} of {result.requested} ({result.mode}), "
+            "each on branch wtpool/task/<task>:"
+        )
         console.print(table)
     for item in result.queued:
         console.print(
