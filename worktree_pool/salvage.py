@@ -31,7 +31,6 @@ from worktree_pool.gitops import (
     Git,
     count_commits_not_in,
     create_branch_at,
-    current_branch,
     resolve,
 )
 
@@ -137,9 +136,6 @@ def _hidden_edits(git: Git) -> tuple[str, ...]:
 def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
     """Save `work` from the worktree at `git.cwd` to a new salvage branch; return its name."""
     if work.is_empty:
-        return None
-    if not (work.staged or work.unstaged or work.untracked) and current_branch(git) is not None:
-        # Only commits, on a branch that outlives the slot: they are already kept.
         return None
     if work.nested_repositories:
         raise WtpoolError(
