@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_one_line_error, git, make_pool, make_repo, snapshot, wtpool
+from tests.conftest import (
+    assert_one_line_error,
+    git,
+    make_pool,
+    make_repo,
+    snapshot,
+    wtpool,
+    wtpool_json,
+)
 from worktree_pool.claims import acquire
 
 
@@ -100,6 +108,60 @@ def _pool_with_config(text: str) -> Callable[[Path], Path]:
     return setup
 
 
+TASKS_YAML = """\
+tasks:
+  - id: api
+    title: The API
+    files: [src/api/]
+  - id: api-docs
+    title: Document the API
+    depends_on: [api]
+    files: [docs/api.md]
+  - id: shipped
+    title: Already done
+    status: closed
+    files: [src/old/]
+"""
+YAML_SOURCE = "tasks:\n  source: yaml\n"
+
+
+def _task_pool(
+    config: str = YAML_SOURCE, tasks: str | None = TASKS_YAML, beads: str | None = None
+) -> Callable[[Path], Path]:
+    """A pool of 3 with a task file, whose wtpool.yaml ends up holding `config`.
+
+    The pool is made under a plain `tasks.source: yaml` config (init only writes wtpool.yaml
+    when there is none, and must not fail on the config under test), then `config` replaces it.
+    """
+
+    def setup(tmp: Path) -> Path:
+        root = make_repo(tmp / "repo")
+        (root / "wtpool.yaml").write_text(YAML_SOURCE)
+        if tasks is not None:
+            (root / "tasks.yaml").write_text(tasks)
+        if beads is not None:
+            (root / ".beads").mkdir()
+            (root / ".beads" / "issues.jsonl").write_text(beads)
+        make_pool(root)
+        (root / "wtpool.yaml").write_text(config)
+        return root
+
+    return setup
+
+
+def _tasks_no_pool(tmp: Path) -> Path:
+    root = make_repo(tmp / "repo")
+    (root / "wtpool.yaml").write_text(YAML_SOURCE)
+    (root / "tasks.yaml").write_text(TASKS_YAML)
+    return root
+
+
+_tasks_pool = _task_pool()
+BEADS_WITH_A_BAD_LINE = '{"id": "a", "title": "A", "status": "open", "priority": 2}\n{"id": \n'
+BEADS_SOURCE = "tasks:\n  source: beads\n"
+ESCAPING_TASKS = "tasks:\n  - id: esc\n    files: [../escape]\n"
+
+
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 )
@@ -172,6 +234,107 @@ CASES = [
     ("timeout -1", _pool_with_config("timeouts:\n  git: -1\n"), ["status"], 2, "positive"),
     ("timeout inf", _pool_with_config("timeouts:\n  state_lock: .inf\n"), ["status"], 2, "posit"),
     ("timeout nan", _pool_with_config("timeouts:\n  git: .nan\n"), ["status"], 2, "positive"),
+    # tracks, spawn, assign, stop
+    ("spawn 0", _tasks_pool, ["spawn", "0"], 2, "between 1 and 64, got 0"),
+    ("spawn 65", _tasks_pool, ["spawn", "65"], 2, "between 1 and 64, got 65"),
+    ("spawn abc", _tasks_pool, ["spawn", "abc"], 2, "invalid value for 'count'"),
+    ("spawn -1", _tasks_pool, ["spawn", "--", "-1"], 2, "between 1 and 64, got -1"),
+    ("spawn sideways", _tasks_pool, ["spawn", "2", "sideways"], 2, "'sideways' is not one of"),
+    ("spawn no count", _tasks_pool, ["spawn"], 2, "missing argument 'count'"),
+    ("spawn without a pool", _tasks_no_pool, ["spawn", "1"], 1, "no wtpool pool"),
+    ("spawn dry run, no pool", _tasks_no_pool, ["spawn", "1", "--dry-run"], 1, "no wtpool pool"),
+    ("spawn, no task file", _task_pool(tasks=None), ["spawn", "1"], 2, "looked for tasks.yaml"),
+    (
+        "spawn, no beads export",
+        _task_pool(BEADS_SOURCE),
+        ["spawn", "1"],
+        2,
+        "looked for .beads/issues.jsonl and .beads/beads.jsonl",
+    ),
+    (
+        "spawn, malformed export",
+        _task_pool(BEADS_SOURCE, beads=BEADS_WITH_A_BAD_LINE),
+        ["spawn", "1"],
+        2,
+        "issues.jsonl:2: malformed task record",
+    ),
+    (
+        "spawn, invalid tasks.yaml",
+        _task_pool(tasks="tasks:\n  - id: a\n    title: x: y\n  - id: b\n"),
+        ["spawn", "1"],
+        2,
+        "tasks.yaml: invalid YAML at line 3",
+    ),
+    (
+        "spawn, tasks.yaml id twice",
+        _task_pool(tasks="tasks:\n  - id: a\n  - id: a\n"),
+        ["spawn", "1"],
+        2,
+        "tasks.yaml: task 2: id 'a' is given twice",
+    ),
+    (
+        "spawn, agent not found",
+        _task_pool(YAML_SOURCE + "agent:\n  command: [no-such-program-xyz]\n"),
+        ["spawn", "1"],
+        2,
+        "program 'no-such-program-xyz' not found",
+    ),
+    (
+        "config unknown placeholder",
+        _task_pool(YAML_SOURCE + "agent:\n  command: [echo, '{tsk}']\n"),
+        ["spawn", "1"],
+        2,
+        "unknown placeholder {tsk}",
+    ),
+    (
+        "config unknown source",
+        _task_pool("tasks:\n  source: jira\n"),
+        ["tracks", "analyze"],
+        2,
+        "tasks.source must be one of",
+    ),
+    (
+        "config tasks.path outside",
+        _task_pool("tasks:\n  source: yaml\n  path: ../tasks.yaml\n"),
+        ["spawn", "1"],
+        2,
+        "points outside the repository",
+    ),
+    ("assign unknown task", _tasks_pool, ["assign", "bob", "nosuch"], 2, "no task 'nosuch'"),
+    ("assign agent ../x", _tasks_pool, ["assign", "../x", "api"], 2, "invalid agent name"),
+    ("assign task ../x", _tasks_pool, ["assign", "bob", "../x"], 2, "invalid task name"),
+    ("assign closed task", _tasks_pool, ["assign", "bob", "shipped"], 2, "nothing to do"),
+    ("assign blocked task", _tasks_pool, ["assign", "bob", "api-docs"], 1, "is not ready"),
+    (
+        "assign escaping scope",
+        _task_pool(tasks=ESCAPING_TASKS),
+        ["assign", "bob", "esc"],
+        2,
+        "escapes the repository",
+    ),
+    ("assign no task", _tasks_pool, ["assign", "bob"], 2, "missing argument 'task'"),
+    ("stop nothing", _tasks_pool, ["stop"], 2, "name one slot, or pass --all"),
+    ("stop slot and --all", _tasks_pool, ["stop", "pool-wt-1", "--all"], 2, "name one slot"),
+    ("stop unknown slot", _tasks_pool, ["stop", "pool-wt-99"], 2, "no slot named 'pool-wt-99'"),
+    ("stop ../x", _tasks_pool, ["stop", "../x"], 2, "invalid slot name"),
+    ("stop without a pool", _tasks_no_pool, ["stop", "--all"], 1, "no wtpool pool"),
+    ("recommend 0", _tasks_pool, ["tracks", "recommend", "0"], 2, "at least 1, got 0"),
+    ("recommend sideways", _tasks_pool, ["tracks", "recommend", "1", "x"], 2, "'x' is not one"),
+    ("tracks nothing", _tasks_pool, ["tracks", "frobnicate"], 2, "no such command"),
+    (
+        "analyze, malformed export",
+        _task_pool(BEADS_SOURCE, beads=BEADS_WITH_A_BAD_LINE),
+        ["tracks", "analyze", "--json"],
+        2,
+        "issues.jsonl:2: malformed task record",
+    ),
+    (
+        "conflicts, no task file",
+        _task_pool(tasks=None),
+        ["tracks", "conflicts"],
+        2,
+        "no task file",
+    ),
     # the command line itself
     ("unknown command", _pool, ["frobnicate"], 2, "no such command"),
     ("unknown option", _pool, ["status", "--verbose"], 2, "no such option"),
@@ -198,7 +361,7 @@ def test_bad_input_is_refused_cleanly(
 
 
 def test_the_table_is_large_enough() -> None:
-    assert len(CASES) >= 40
+    assert len(CASES) >= 90
 
 
 def test_debug_adds_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None:
@@ -208,3 +371,27 @@ def test_debug_adds_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> Non
     assert result.stderr.rstrip().splitlines()[-2].startswith("error: state store")
     usage = wtpool(_pool(tmp_path / "healthy"), "--debug", "acquire", "--agent", "bad name")
     assert usage.returncode == 2 and "Traceback" in usage.stderr
+
+
+def test_a_task_scope_that_escapes_is_reported_and_skipped_not_fatal(tmp_path: Path) -> None:
+    tasks = TASKS_YAML + "  - id: esc\n    title: Escapes\n    files: [../escape]\n"
+    root = _task_pool(tasks=tasks)(tmp_path)
+    analysis = wtpool_json(root, "tracks", "analyze")
+    tracks = {track["id"]: track for track in analysis["tracks"]}
+    assert set(tracks) == {"track:api", "track:esc"}
+    problem = tracks["track:esc"]["scope_problem"]
+    assert problem is not None and "esc" in problem and "escapes the repository" in problem
+    assert tracks["track:api"]["scope_problem"] is None
+    conflicts = wtpool_json(root, "tracks", "conflicts")
+    assert conflicts["conflicts"] == []
+
+    for args in (["--dry-run"], []):
+        result = wtpool_json(root, "spawn", "2", *args)
+        assert [s["track"] for s in result["spawned"]] == ["track:api"]
+        (skip,) = result["skipped"]
+        assert (skip["track"], skip["kind"]) == ("track:esc", "unusable")
+        assert "escapes the repository" in skip["reason"]
+        assert "cannot use" in result["shortfall"]
+    branches = git(root, "for-each-ref", "--format=%(refname:short)", "refs/heads/wtpool/task")
+    assert branches.split() == ["wtpool/task/api"]
+    assert not (tmp_path / "escape").exists() and not (root.parent / "escape").exists()

@@ -102,3 +102,16 @@ def test_tracks_of_real_exports_partition_the_work_and_share_no_edge(name: str) 
                 assert owner[dep.target] == owner[task]
     assert set().union(*(t.ready for t in tracks)) == set(graph.ready())
     assert [(t.priority, t.id) for t in tracks] == sorted((t.priority, t.id) for t in tracks)
+
+
+def test_an_epic_without_files_does_not_widen_its_tracks_scope() -> None:
+    graph = _graph(
+        _task("epic", issue_type="epic"),
+        _task("child-a", ("parent-child", "epic"), files=("src/a/",)),
+        _task("child-b", ("parent-child", "epic"), files=("src/b/",)),
+        _task("scoped-epic", issue_type="epic", files=("docs/",)),
+        _task("docs-child", ("parent-child", "scoped-epic"), files=("docs/api/",)),
+    )
+    tracks = {track.id: track for track in find_tracks(graph)}
+    assert tracks["track:child-a"].scope == ("src/a/", "src/b/")
+    assert tracks["track:docs-child"].scope == ("docs/", "docs/api/")  # its files count

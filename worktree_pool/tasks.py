@@ -147,7 +147,7 @@ def _beads_task(record: dict[str, Any]) -> Task:
         Dependency(
             _text(dep["depends_on_id"], "depends_on_id"), _text(dep.get("type", "blocks"), "type")
         )
-        for dep in record.get("dependencies") or ()
+        for dep in _list(record.get("dependencies"), "dependencies")
     )
     parent = record.get("parent")
     if parent and Dependency(parent, PARENT_EDGE) not in dependencies:
@@ -160,7 +160,7 @@ def _beads_task(record: dict[str, Any]) -> Task:
         issue_type=_text(record.get("issue_type", "task"), "issue_type"),
         description=_text(record.get("description") or "", "description"),
         acceptance_criteria=_text(record.get("acceptance_criteria") or "", "acceptance_criteria"),
-        labels=tuple(_text(label, "labels") for label in record.get("labels") or ()),
+        labels=tuple(_text(label, "labels") for label in _list(record.get("labels"), "labels")),
         dependencies=dependencies,
         files=_metadata_files(record.get("metadata")),
         created_at=_timestamp(record.get("created_at")),
@@ -176,6 +176,21 @@ def _metadata_files(metadata: Any) -> tuple[str, ...] | None:
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise ValueError("metadata.files must be a list of strings")
     return tuple(files)
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _id(value: Any, name: str) -> str:
+    """A task id: YAML reads `id: 12` as a number, which still names task "12"."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value, name)
 
 
 def _text(value: Any, name: str) -> str:
@@ -238,12 +253,12 @@ def _yaml_task(entry: dict[str, Any]) -> Task:
     if not isinstance(depends_on, list) or (files is not None and not isinstance(files, list)):
         raise ValueError("depends_on and files must be lists")
     return Task(
-        id=_text(str(entry["id"]) if isinstance(entry.get("id"), int) else entry["id"], "id"),
+        id=_id(entry["id"], "id"),
         title=_text(entry.get("title", ""), "title"),
         status=_text(entry.get("status", "open"), "status"),
         priority=_priority(entry.get("priority", 2)),
         description=_text(entry.get("description") or "", "description"),
-        dependencies=tuple(Dependency(_text(str(d), "depends_on"), "blocks") for d in depends_on),
+        dependencies=tuple(Dependency(_id(d, "depends_on"), "blocks") for d in depends_on),
         files=tuple(_text(f, "files") for f in files) if files is not None else None,
     )
 

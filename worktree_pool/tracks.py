@@ -115,11 +115,20 @@ def find_tracks(
                 tasks=ordered,
                 ready=tuple(t for t in ordered if t in ready),
                 priority=min(live[t].priority for t in component),
-                scope=_union(list(scopes.values())),
+                scope=_union(
+                    [s for t, s in scopes.items() if not _container(live[t], s)]
+                    or list(scopes.values())
+                ),
                 scopes=scopes,
             )
         )
     return sorted(tracks, key=lambda track: (track.priority, track.id))
+
+
+def _container(task: Task, scope: TaskScope) -> bool:
+    """An epic that names no files: it holds work, it is none, so its default scope (usually
+    the whole tree) must not widen its track's."""
+    return task.issue_type == "epic" and scope.source == "default_files"
 
 
 def _union(scopes: list[TaskScope]) -> tuple[str, ...]:
