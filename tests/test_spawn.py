@@ -402,3 +402,64 @@ def test_concurrent_spawns_never_take_overlapping_tracks(tmp_path: Path) -> None
                 first["track"],
                 second["track"],
             )
+
+
+LEAVER = """\
+import os, subprocess, sys
+# A background job that outlives the agent, in the agent's process group.
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+print("git env:", os.environ.get("GIT_DIR"), os.environ.get("GIT_INDEX_FILE"), flush=True)
+print("pwd:", os.environ.get("PWD"), flush=True)
+"""
+
+
+def test_what_an_agent_leaves_running_keeps_the_slot_busy_until_stopped(tmp_path: Path) -> None:
+    script = _script(tmp_path, "leaver.py", LEAVER)
+    root = _shop(tmp_path, [sys.executable, script], grace=5)
+    # Even when spawn runs from a git hook, the agent must not inherit git's location.
+    spawned = wtpool(
+        root, "spawn", "1", "--json", env={"GIT_DIR": "/elsewhere", "GIT_INDEX_FILE": "/x"}
+    )
+    assert spawned.returncode == 0, spawned.stderr
+    (item,) = json.loads(spawned.stdout)["spawned"]
+    log = root / ".agent-worktrees" / "logs" / f"{item['slot']}.log"
+    _wait_for(lambda: "pwd:" in log.read_text(), "the agent to finish")
+    assert "git env: None None" in log.read_text()
+    assert f"pwd: {item['path']}" in log.read_text()
+    _wait_for(lambda: _process(root, item["slot"])["processes"] == 1, "the runner to exit")
+
+    process = _process(root, item["slot"])
+    assert process["state"] == "running"  # its background job is still in the slot
+    assert_one_line_error(wtpool(root, "release", item["slot"]), 1, "still running")
+    (stopped,) = json.loads(wtpool(root, "stop", item["slot"], "--json").stdout)
+    assert stopped["outcome"] == "stopped" and stopped["exit_code"] == 0
+    assert _process(root, item["slot"])["state"] == "exited"
+    assert wtpool(root, "release", item["slot"]).returncode == 0
+
+
+def test_an_agent_whose_runner_was_killed_is_still_found_and_stopped(tmp_path: Path) -> None:
+    script = _script(tmp_path, "sleeper.py", SLEEPER)
+    root = _shop(tmp_path, [sys.executable, script, "polite"], grace=5)
+    (item,) = _spawn(root, "1")["spawned"]
+    child = _child_pid(root / ".agent-worktrees" / "logs" / f"{item['slot']}.log")
+    os.kill(item["agent_pid"], 9)
+    _wait_for(lambda: _process(root, item["slot"])["processes"] == 2, "the runner to die")
+    assert _process(root, item["slot"])["state"] == "running"  # the agent and its child
+
+    (stopped,) = json.loads(wtpool(root, "stop", item["slot"], "--json").stdout)
+    assert stopped["outcome"] == "stopped"
+    assert stopped["exit_code"] == -9  # the runner's record is gone; stop says it was killed
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_relative_agent_program_is_read_from_the_main_worktree(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "shop", {**FILES, "tools/agent.sh": "#!/bin/sh\necho ran $1\n"})
+    (root / "tools/agent.sh").chmod(0o755)
+    (root / "tasks.yaml").write_text(TASKS)
+    (root / "wtpool.yaml").write_text(_config(["tools/agent.sh", "{task}"]))
+    make_pool(root, 1, 4)
+    (item,) = _spawn(root, "1")["spawned"]  # its scope, src/api/, hides tools/
+    _wait_for(lambda: _process(root, item["slot"])["state"] == "exited", "the agent to exit")
+    assert _process(root, item["slot"])["exit_code"] == 0
+    log = root / ".agent-worktrees" / "logs" / f"{item['slot']}.log"
+    assert "ran api-1" in log.read_text()

@@ -3,13 +3,17 @@
 An agent runs under `agent_runner.py`, which leads a new process group, so that stopping the
 agent stops everything it started, and which records the agent's exit code in
 `.agent-worktrees/logs/<slot>.exit.json`; its output goes to `.agent-worktrees/logs/<slot>.log`.
-The state keeps the runner's pid with its create time: a pid that the system has since given to
-another process is never taken for the agent, so wtpool never signals a stranger.
+
+The state keeps the runner's pid (which is also the group's id) and a start marker, so that a
+pid the system has since given to another process is never taken for the agent. The agent's
+work is over only when its whole group is gone: the runner may exit, or be killed, while the
+agent or something it started in the background still runs in the slot. A group member is
+recognised by its group id and by the slot and agent named in the environment it started with;
+wtpool signals a group only while it holds such a member, so it never signals a stranger.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -24,23 +28,28 @@ from pathlib import Path
 import psutil
 
 from worktree_pool.agent_runner import record_exit
+from worktree_pool.config import AGENT_PLACEHOLDERS
 from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.gitops import LOCATION_VARIABLES
 from worktree_pool.repo import Repository
-from worktree_pool.slots import Slot, all_slots, lookup_slot, require_pool
+from worktree_pool.slots import Slot, SlotState, all_slots, lookup_slot, require_pool
 from worktree_pool.state import StateStore, utc_now
 
 LOG_DIR = "logs"
-_PLACEHOLDER = re.compile(r"\{(slot|path|task|brief)\}")
-# Create times come from /proc in clock ticks; the same process always reads the same value,
-# and a recycled pid within half a second of its predecessor's start is not a real risk.
+_PLACEHOLDER = re.compile(r"\{(" + "|".join(AGENT_PLACEHOLDERS) + r")\}")
+# Start markers are whole clock ticks on Linux; elsewhere they are create times, which a clock
+# step can shift, and a pid recycled within half a second of its predecessor is no real risk.
 _SAME_PROCESS = 0.5
 
 
 @dataclass(frozen=True)
 class AgentProcess:
     pid: int
-    state: str  # running, exited (exit_code says how), or missing (gone without a record)
+    # running: the agent, or something it started, is still in the slot; exited: all of it is
+    # gone and exit_code says how the agent ended; missing: gone without a record of its exit.
+    state: str
     exit_code: int | None
+    processes: int  # live processes of the agent's group
     log: str
 
 
@@ -52,30 +61,50 @@ def _exit_path(repo: Repository, slot: str) -> Path:
     return repo.pool_dir / LOG_DIR / f"{slot}.exit.json"
 
 
+def _program(repo: Repository, program: str) -> str:
+    """A relative path is the main worktree's: a slot's sparse checkout may well hide it."""
+    return (
+        str(repo.root / program) if "/" in program and not Path(program).is_absolute() else program
+    )
+
+
 def check_agent_command(repo: Repository) -> None:
     """Refuse, before any slot is claimed, an agent program that cannot be found."""
     command = repo.config.agent.command
     if not command or _PLACEHOLDER.search(command[0]):
         return
-    program = command[0]
-    found = (repo.root / program).is_file() if "/" in program else shutil.which(program)
-    if not found:
+    program = _program(repo, command[0])
+    if not (Path(program).is_file() if "/" in program else shutil.which(program)):
         raise bad_input(
-            f"agent.command: program {program!r} not found",
-            "give a program on PATH or a path; a relative path is resolved in each slot",
+            f"agent.command: program {command[0]!r} not found",
+            "give a program on PATH, or a path (a relative one is read from the main worktree)",
         )
+
+
+def start_marker(pid: int) -> float:
+    """When the process started, in a form that identifies it: on Linux its start in clock
+    ticks after boot (immune to clock changes), elsewhere its create time."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return float(stat.rpartition(")")[2].split()[19])
+    except (OSError, IndexError, ValueError):
+        return psutil.Process(pid).create_time()
 
 
 def launch(
     repo: Repository, slot: str, values: dict[str, str], env: dict[str, str]
 ) -> tuple[int, float]:
-    """Start the configured agent in the slot; return the pid and create time to record."""
-    argv = [
-        _PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in repo.config.agent.command
-    ]
+    """Start the configured agent in the slot; return the pid and start marker to record."""
+    command = repo.config.agent.command
+    argv = [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in command]
+    argv[0] = _program(repo, argv[0])
     log = log_path(repo, slot)
     log.parent.mkdir(mode=0o700, exist_ok=True)
     _exit_path(repo, slot).unlink(missing_ok=True)
+    path = repo.slot_path(slot)
+    # Not the caller's git location variables (a hook's GIT_DIR would aim the agent's git at
+    # another worktree, past its guard), nor its idea of the current directory.
+    inherited = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
     runner = [sys.executable, "-I", "-m", "worktree_pool.agent_runner"]
     with log.open("ab") as out:
         out.write(f"--- wtpool: {utc_now()} starting {argv}\n".encode())
@@ -83,8 +112,8 @@ def launch(
         try:
             process = subprocess.Popen(
                 [*runner, str(_exit_path(repo, slot)), "--", *argv],
-                cwd=repo.slot_path(slot),
-                env={**os.environ, **env},
+                cwd=path,
+                env={**inherited, **env, "PWD": str(path)},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -93,25 +122,43 @@ def launch(
         except OSError as exc:
             raise WtpoolError(f"cannot start the agent in {slot}: {exc}") from exc
     try:
-        started = psutil.Process(process.pid).create_time()
-    except psutil.Error:  # it already ended: the exit file says how
-        started = time.time()
-    # wtpool never waits for the agent: the command exits long before it, and the runner is
-    # then reaped by init. Marking the Popen done keeps it from warning that it was not waited on.
+        started = start_marker(process.pid)
+    except (psutil.Error, OSError):  # it already ended: the exit file says how
+        started = 0.0
+    # wtpool never waits for the agent, which outlives the command that started it. Marking
+    # the Popen done keeps it from warning that it was not waited on.
     process.returncode = 0
     return process.pid, started
 
 
-def _alive(pid: int, started: float | None) -> bool:
-    try:
-        process = psutil.Process(pid)
-        return (
-            started is not None
-            and abs(process.create_time() - started) < _SAME_PROCESS
-            and process.status() != psutil.STATUS_ZOMBIE
-        )
-    except psutil.Error:
-        return False
+def _members(slot: Slot) -> list[int]:
+    """The live processes of the slot's agent group (see the module's docstring)."""
+    pgid = slot.agent_pid
+    if pgid is None:
+        return []
+    found = []
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) != pgid:
+                continue
+            process = psutil.Process(pid)
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if pid == pgid:
+                ours = slot.agent_started is not None and (
+                    abs(start_marker(pid) - slot.agent_started) < _SAME_PROCESS
+                )
+            else:
+                environment = process.environ()
+                ours = (
+                    environment.get("WTPOOL_SLOT") == slot.name
+                    and environment.get("WTPOOL_AGENT") == slot.agent
+                )
+        except (psutil.Error, OSError):  # gone, or not ours to inspect
+            continue
+        if ours:
+            found.append(pid)
+    return found
 
 
 def _exit_code(repo: Repository, slot: str) -> int | None:
@@ -124,16 +171,14 @@ def _exit_code(repo: Repository, slot: str) -> int | None:
 def agent_process(repo: Repository, slot: Slot) -> AgentProcess | None:
     if slot.agent_pid is None:
         return None
-    if _alive(slot.agent_pid, slot.agent_started):
-        state, code = "running", None
-    else:
-        code = _exit_code(repo, slot.name)
-        state = "missing" if code is None else "exited"
-    return AgentProcess(slot.agent_pid, state, code, str(log_path(repo, slot.name)))
+    members = len(_members(slot))
+    code = _exit_code(repo, slot.name)
+    state = "running" if members else "missing" if code is None else "exited"
+    return AgentProcess(slot.agent_pid, state, code, members, str(log_path(repo, slot.name)))
 
 
 def is_running(slot: Slot) -> bool:
-    return slot.agent_pid is not None and _alive(slot.agent_pid, slot.agent_started)
+    return bool(_members(slot))
 
 
 @dataclass(frozen=True)
@@ -145,35 +190,58 @@ class StopResult:
 
 
 def stop_agent(repo: Repository, slot: Slot, grace: float) -> StopResult:
-    """SIGTERM to the agent's process group; SIGKILL if it is still there after `grace`."""
+    """SIGTERM to the agent's process group; SIGKILL if any of it is still there after
+    `grace` seconds."""
     pid = slot.agent_pid
     if pid is None:
         return StopResult(slot.name, None, "no agent", None)
-    if not _alive(pid, slot.agent_started):
+    if not _signal_group(slot, signal.SIGTERM):
         return StopResult(slot.name, pid, "not running", _exit_code(repo, slot.name))
     outcome = "stopped"
-    _signal_group(pid, signal.SIGTERM)
-    if not _wait_gone(pid, slot.agent_started, grace):
-        _signal_group(pid, signal.SIGKILL)
-        _wait_gone(pid, slot.agent_started, 5.0)
+    if not _wait_gone(slot, grace):
+        _signal_group(slot, signal.SIGKILL)
+        _wait_gone(slot, 5.0)
         outcome = "killed"
-    # Whatever the agent started and left behind in its group goes too.
-    _signal_group(pid, signal.SIGKILL)
     code = _exit_code(repo, slot.name)
-    if code is None:
+    if code is None:  # the runner itself was killed before it could record the agent's end
         code = -signal.SIGKILL
         record_exit(_exit_path(repo, slot.name), code, killed_by="wtpool stop")
     return StopResult(slot.name, pid, outcome, code)
 
 
-def _signal_group(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signum)
+def kill_unrecorded(slot: str, agent: str, pid: int, started: float) -> None:
+    """Kill an agent just started whose pid could not be recorded."""
+    record = Slot(
+        name=slot,
+        number=0,
+        state=SlotState.BUSY,
+        branch=None,
+        agent=agent,
+        task=None,
+        owner_pid=None,
+        acquired_at=None,
+        updated_at="",
+        agent_pid=pid,
+        agent_started=started,
+    )
+    _signal_group(record, signal.SIGKILL)
 
 
-def _wait_gone(pid: int, started: float | None, seconds: float) -> bool:
+def _signal_group(slot: Slot, signum: int) -> bool:
+    """Signal the agent's group if a member of it is alive; whether one was."""
+    if not _members(slot):
+        return False
+    # A group id is not reused while the group has a member, so the signal cannot go astray.
+    try:
+        os.killpg(int(slot.agent_pid or 0), signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _wait_gone(slot: Slot, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while _alive(pid, started):
+    while _members(slot):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)

@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.agents import is_running, launch
+from worktree_pool.agents import is_running, kill_unrecorded, launch
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
@@ -312,24 +312,40 @@ def prepare_claim(
             with store.transaction() as conn:
                 mark_idle(conn, name)
         raise
-    pid = started = None
-    warnings: tuple[str, ...] = ()
-    if request.launch and repo.config.agent.command:
-        values = {
-            "slot": name,
-            "path": str(repo.slot_path(name)),
-            "task": request.task or "",
-            "brief": environment["WTPOOL_BRIEF"],
-        }
-        try:
-            pid, started = launch(repo, name, values, environment)
-        except WtpoolError as exc:  # the slot is ready; the agent can be started by hand
-            warnings = (exc.message,)
     with store.transaction() as conn:
-        update_slot(
-            conn, name, state=SlotState.BUSY, branch=branch, agent_pid=pid, agent_started=started
-        )
+        update_slot(conn, name, state=SlotState.BUSY, branch=branch)
+    pid, warnings = None, ()
+    if request.launch and repo.config.agent.command:
+        pid, warnings = _start_agent(repo, store, name, request, environment)
     return Prepared(branch, resumed, plan, pid, warnings)
+
+
+def _start_agent(
+    repo: Repository,
+    store: StateStore,
+    name: str,
+    request: ClaimRequest,
+    environment: dict[str, str],
+) -> tuple[int | None, tuple[str, ...]]:
+    """Start the agent in a slot already marked busy, and record it; an agent that cannot be
+    recorded is stopped again, since nothing else would ever know to stop it."""
+    values = {
+        "slot": name,
+        "path": str(repo.slot_path(name)),
+        "task": request.task or "",
+        "brief": environment["WTPOOL_BRIEF"],
+    }
+    try:
+        pid, started = launch(repo, name, values, environment)
+    except WtpoolError as exc:  # the slot is ready; the agent can be started by hand
+        return None, (exc.message,)
+    try:
+        with store.transaction() as conn:
+            update_slot(conn, name, agent_pid=pid, agent_started=started)
+    except BaseException:
+        kill_unrecorded(name, request.agent, pid, started)
+        raise
+    return pid, ()
 
 
 @dataclass(frozen=True)
@@ -399,7 +415,6 @@ def recycle(
     """
     path = repo.slot_path(slot.name)
     git = repo.git.at(path)
-    forget_handoff(repo, slot.name, slot.task)
     work = inspect_work(git, base)
     before = git.out("rev-parse", "HEAD")
     salvage_branch = salvage(git, slot.name, work)
@@ -409,6 +424,7 @@ def recycle(
         # Files the slot's own .gitignore hid become visible once the base's comes back.
         revealed = git.out("ls-files", "--others", "--exclude-standard", "-z").split("\0")
         revealed = [name for name in revealed if name]
+        forget_handoff(repo, slot.name, slot.task)  # only now: a failed release keeps them
         if revealed:
             salvage_branch = salvage_more(git, slot.name, salvage_branch, before, revealed)
             delete_files(path, revealed)

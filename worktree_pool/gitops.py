@@ -33,7 +33,7 @@ _BASE_ENV = {
 # Variables that tell git which repository, index or work tree to use. Git sets them for hooks,
 # and a user may export them; inherited, they would point every call at the wrong repository
 # (a release run from a hook would reset the main worktree's HEAD and index).
-_LOCATION_VARIABLES = (
+LOCATION_VARIABLES = (
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
@@ -78,7 +78,7 @@ class Git:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        full_env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARIABLES}
+        full_env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
         full_env.update(_BASE_ENV)
         full_env.update(env or {})
         for attempt in range(1, _RETRIES + 1):

@@ -35,7 +35,7 @@ def load_tracks(repo: Repository, lenient: bool) -> tuple[TaskGraph, list[Track]
     return graph, find_tracks(graph, settings.scope_rules, settings.default_files)
 
 
-def current_occupants(repo: Repository, store: StateStore | None) -> list[Occupant]:
+def current_occupants(store: StateStore | None) -> list[Occupant]:
     if store is None:
         return []
     with store.snapshot() as conn:
@@ -83,7 +83,7 @@ class Analysis:
 
 def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analysis:
     graph, tracks = load_tracks(repo, lenient)
-    others = current_occupants(repo, store)
+    others = current_occupants(store)
     views = []
     for track in tracks:
         holder = assignment(track, others)
@@ -140,7 +140,7 @@ def recommend(
     repo: Repository, store: StateStore | None, count: int | None, mode: Mode, lenient: bool
 ) -> Recommendation:
     graph, tracks = load_tracks(repo, lenient)
-    selection = select(tracks, current_occupants(repo, store), count, mode)
+    selection = select(tracks, current_occupants(store), count, mode)
     return Recommendation(
         source=graph.source,
         mode=mode,

@@ -130,8 +130,8 @@ def show_spawn(result: SpawnResult) -> None:
         console.print(table)
     for item in result.queued:
         console.print(
-            f"queued {item.track} (task {item.task}) as number {item.position}: the pool is "
-            "at its maximum; it gets the next free slot"
+            f"queued {item.track} (task {item.task}) as number {item.position} in line; it gets "
+            "the next free slot, and its agent starts then"
         )
     if result.shortfall and (result.spawned or result.queued):
         console.print(f"not {result.requested}: {result.shortfall}")

@@ -20,7 +20,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.names import validate_name
 from worktree_pool.overlap import scopes_overlap
 from worktree_pool.patterns import check_compiles, compile_rules, validate_patterns
-from worktree_pool.slots import ClaimRequest, all_slots, queued_requests
+from worktree_pool.slots import ClaimRequest, SlotState, all_slots, queued_requests
 from worktree_pool.tracks import Track
 
 WHOLE_TREE = ("**",)
@@ -75,7 +75,7 @@ def occupants(conn: sqlite3.Connection) -> list[Occupant]:
     found = [
         Occupant(slot.name, slot.agent, slot.task, slot.track, slot.scope)
         for slot in all_slots(conn)
-        if slot.state != "idle" and (slot.agent is not None or slot.state == "busy")
+        if slot.state != SlotState.IDLE and (slot.agent is not None or slot.state == SlotState.BUSY)
     ]
     found += [
         Occupant(f"queued agent {r.agent}", r.agent, r.task, r.track, r.scope)

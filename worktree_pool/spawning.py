@@ -107,7 +107,7 @@ def spawn(
     graph, tracks = load_tracks(repo, lenient)
     with store.snapshot() as conn:
         require_pool(conn, repo)
-    selection = select(tracks, current_occupants(repo, store), count, mode)
+    selection = select(tracks, current_occupants(store), count, mode)
     result = SpawnResult(count, mode, dry_run, graph.source, skipped=selection.skipped)
     result.warnings += [*graph.warnings, *selection.warnings]
     for pick in selection.picks:
@@ -124,6 +124,10 @@ def spawn(
             result.skipped.append(Skip(track.id, SkipKind.REFUSED, exc.message))
             continue
         result.warnings += claim.warnings
+        if claim.already_held:  # a spawn running at the same time claimed it first
+            reason = f"claimed by a concurrent spawn ({claim.slot or 'queued'})"
+            result.skipped.append(Skip(track.id, SkipKind.REFUSED, reason))
+            continue
         if claim.queued:
             result.queued.append(Queued(task, task, track.id, claim.queue_position))
         else:
