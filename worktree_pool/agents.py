@@ -25,8 +25,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from worktree_pool.agent_runner import record_exit
 from worktree_pool.config import AGENT_PLACEHOLDERS
 from worktree_pool.errors import WtpoolError, bad_input
@@ -88,6 +86,8 @@ def start_marker(pid: int) -> float:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return float(stat.rpartition(")")[2].split()[19])
     except (OSError, IndexError, ValueError):
+        import psutil  # here, not at the top: see _members
+
         return psutil.Process(pid).create_time()
 
 
@@ -121,6 +121,8 @@ def launch(
             )
         except OSError as exc:
             raise WtpoolError(f"cannot start the agent in {slot}: {exc}") from exc
+    import psutil  # here, not at the top: see _members
+
     try:
         started = start_marker(process.pid)
     except (psutil.Error, OSError):  # it already ended: the exit file says how
@@ -136,6 +138,9 @@ def _members(slot: Slot) -> list[int]:
     pgid = slot.agent_pid
     if pgid is None:
         return []
+    # psutil costs ~13 ms to import; most wtpool commands never look at a process.
+    import psutil
+
     found = []
     for pid in psutil.pids():
         try:

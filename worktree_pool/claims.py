@@ -31,7 +31,6 @@ from worktree_pool.salvage import (
     salvage,
     salvage_more,
 )
-from worktree_pool.selection import independence_error
 from worktree_pool.slots import (
     ClaimRequest,
     PoolRecord,
@@ -119,8 +118,12 @@ def acquire(
             claim = None
         else:
             _check_task_free(conn, agent, task)
-            if exclusive and (error := independence_error(conn, request)) is not None:
-                raise error
+            if exclusive:
+                # Here, not at the top: plain acquires never need the overlap machinery.
+                from worktree_pool.selection import independence_error
+
+                if (error := independence_error(conn, request)) is not None:
+                    raise error
             others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
             claim = None if others_waiting else _claim_slot(repo, conn, pool, request, registered)
             if claim is None:

@@ -22,16 +22,12 @@ from worktree_pool import (
     claims,
     coordinator,
     filters,
-    planning,
     pool,
     render,
-    render_tracks,
     scaling,
-    spawning,
 )
 from worktree_pool import doctor as health
 from worktree_pool.config import render_config
-from worktree_pool.demo import run_demo
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository, open_repository
@@ -230,6 +226,8 @@ app.add_typer(tracks_app, name="tracks")
 @tracks_app.command("analyze")
 def tracks_analyze(json: JsonOption = False, lenient: LenientOption = False) -> None:
     """Each track's tasks, readiness and scope (and where it came from), and dangling ids."""
+    from worktree_pool import planning, render_tracks  # only these commands need them
+
     repo = _repository()
     analysis = planning.analyze(repo, _store_if_any(repo), lenient)
     _emit(analysis, json, render_tracks.show_analysis)
@@ -245,6 +243,8 @@ def tracks_recommend(
     lenient: LenientOption = False,
 ) -> None:
     """The tracks `wtpool spawn` would pick now, and why the others would be skipped."""
+    from worktree_pool import planning, render_tracks  # only these commands need them
+
     if count is not None and count < 1:
         raise bad_input(f"count must be at least 1, got {count}")
     repo = _repository()
@@ -255,6 +255,8 @@ def tracks_recommend(
 @tracks_app.command("conflicts")
 def tracks_conflicts(json: JsonOption = False, lenient: LenientOption = False) -> None:
     """Pairs of tracks whose scopes overlap, with a path and the tracked files both match."""
+    from worktree_pool import planning, render_tracks  # only these commands need them
+
     _emit(planning.find_conflicts(_repository(), lenient), json, render_tracks.show_conflicts)
 
 
@@ -269,6 +271,8 @@ def spawn(
     lenient: LenientOption = False,
 ) -> int:
     """Give up to COUNT ready tracks a slot each: branch, scope, guard, brief, and agent."""
+    from worktree_pool import render_tracks, spawning  # only these commands need them
+
     repo = _repository()
     result = spawning.spawn(repo, _store(repo), count, mode, dry_run=dry_run, lenient=lenient)
     _emit(result, json, render_tracks.show_spawn)
@@ -296,6 +300,8 @@ def assign(
     lenient: LenientOption = False,
 ) -> None:
     """Put a named agent on the track of a task, in a slot of its own."""
+    from worktree_pool import spawning  # only these commands need them
+
     repo = _repository()
     result = spawning.assign(repo, _store(repo), agent, task, force=force, lenient=lenient)
     _emit(result, json, render.show_acquire)
@@ -308,6 +314,8 @@ def stop(
     json: JsonOption = False,
 ) -> None:
     """Stop an agent spawn started: SIGTERM to its process group, SIGKILL after agent.stop_grace."""
+    from worktree_pool import render_tracks  # only these commands need them
+
     if (slot is None) == (not every):
         raise bad_input("name one slot, or pass --all", "e.g. `wtpool stop pool-wt-1`")
     repo = _repository()
@@ -387,6 +395,8 @@ def demo(
     ] = False,
 ) -> None:
     """Run a short session in a throwaway repository and show each step."""
+    from worktree_pool.demo import run_demo  # only the demo needs it
+
     run_demo(keep=keep)
 
 

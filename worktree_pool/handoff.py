@@ -14,11 +14,14 @@ part of the project. Both go away when the slot is released.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worktree_pool.repo import Repository, exclude_from_git
 from worktree_pool.slots import ClaimRequest
-from worktree_pool.tasks import TaskGraph
-from worktree_pool.tracks import Track
+
+if TYPE_CHECKING:  # only spawn writes briefs; every claim imports this module
+    from worktree_pool.tasks import TaskGraph
+    from worktree_pool.tracks import Track
 
 ENV_FILE = ".env.worktree"
 BRIEF_DIR = ".briefs"

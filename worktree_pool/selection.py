@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from worktree_pool import guard
 from worktree_pool.errors import WtpoolError
@@ -21,7 +22,9 @@ from worktree_pool.names import validate_name
 from worktree_pool.overlap import scopes_overlap
 from worktree_pool.patterns import check_compiles, compile_rules, validate_patterns
 from worktree_pool.slots import ClaimRequest, SlotState, all_slots, queued_requests
-from worktree_pool.tracks import Track
+
+if TYPE_CHECKING:  # the CLI imports this module for Mode; the task graph is read on demand
+    from worktree_pool.tracks import Track
 
 WHOLE_TREE = ("**",)
 

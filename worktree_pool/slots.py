@@ -50,7 +50,7 @@ class Slot:
     scope: tuple[str, ...] | None = None  # the task's patterns; None for the whole tree
     track: str | None = None  # set by spawn and assign
     agent_pid: int | None = None  # the agent process spawn started, if any
-    agent_started: float | None = None  # its create time, as psutil reports it
+    agent_started: float | None = None  # its start marker, see agents.start_marker
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Slot:
