@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worktree_pool.render import console, escape
@@ -30,6 +31,14 @@ def scope_summary(patterns: tuple[str, ...] | None, width: int = 3) -> str:
         return "(whole tree)"
     shown = ", ".join(patterns[:width])
     return shown + (f" +{len(patterns) - width} more" if len(patterns) > width else "")
+
+
+def _relative(path: str | None) -> str:
+    """Slots live at <repo>/.agent-worktrees/<slot>; the short form keeps the table narrow."""
+    if path is None:
+        return ""
+    parts = Path(path).parts
+    return str(Path(*parts[-2:])) if len(parts) >= 2 else path
 
 
 def _warnings(warnings: list[str]) -> None:
@@ -113,20 +122,18 @@ def show_conflicts(report: ConflictReport) -> None:
 def show_spawn(result: SpawnResult) -> None:
     verb = "would spawn" if result.dry_run else "spawned"
     if result.spawned:
-        # The branch is wtpool/task/<task> and the path .agent-worktrees/<slot>: both in --json.
-        table = _table("slot", "task", "track", "scope", "agent")
+        table = _table("slot", "task", "track", "branch", "scope", "agent", "path")
         for item in result.spawned:
             table.add_row(
                 item.slot or "-",
                 item.task,
                 item.track,
+                item.branch,
                 escape(scope_summary(item.patterns)),
                 f"pid {item.agent_pid}" if item.agent_pid else "",
+                escape(_relative(item.path)),
             )
-        console.print(
-            f"{verb} {len(result.spawned)} of {result.requested} ({result.mode}), "
-            "each on branch wtpool/task/<task>:"
-        )
+        console.print(f"{verb} {len(result.spawned)} of {result.requested} ({result.mode}):")
         console.print(table)
     for item in result.queued:
         console.print(
