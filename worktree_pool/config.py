@@ -136,6 +136,43 @@ class AgentSettings:
     )
 
 
+DATABASE_MODES = ("none", "external")  # "embedded", the default to be, is in progress
+CLONE_STRATEGIES = ("wal_log", "file_copy")
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    mode: str = setting(
+        "none",
+        "One PostgreSQL database per slot: none, or external (the server in database.url or "
+        "WTPOOL_DATABASE_URL). The embedded server is still to come.",
+    )
+    url: str | None = setting(
+        None,
+        "The external server, as a postgresql:// URL or key=value string, for a superuser or a "
+        "role with CREATEDB. WTPOOL_DATABASE_URL takes precedence. The password is never shown.",
+    )
+    template: str | None = setting(
+        None,
+        "The template database each slot's database is cloned from. null means "
+        "<prefix>_template, the prefix being the repository directory's name, sanitized.",
+    )
+    setup: tuple[str | tuple[str, ...], ...] = setting(
+        (),
+        "What builds the template, in order: SQL files (paths relative to the repository root) "
+        "and commands (argument lists, run at the root with DATABASE_URL set). The template is "
+        "rebuilt when a file's content or a command changes.",
+    )
+    strategy: str = setting(
+        "wal_log", "How CREATE DATABASE copies the template: wal_log or file_copy."
+    )
+    terminate_template_connections: bool = setting(
+        False,
+        "Whether to disconnect clients connected to the template before cloning it; false gives "
+        "an error naming them instead.",
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
@@ -146,6 +183,10 @@ class Config:
     tasks: TaskSettings = field(
         default_factory=TaskSettings,
         metadata={"doc": "The task graph that tracks and spawn read."},
+    )
+    database: DatabaseSettings = field(
+        default_factory=DatabaseSettings,
+        metadata={"doc": "Each slot's own PostgreSQL database, cloned from a template."},
     )
     agent: AgentSettings = field(
         default_factory=AgentSettings,
@@ -204,6 +245,28 @@ def _check_agent(agent: AgentSettings, path: Path) -> None:
         raise bad_input(f"{path}: agent.stop_grace must be a number of seconds, at least 0")
 
 
+def _check_database(database: DatabaseSettings, path: Path) -> None:
+    if database.mode not in DATABASE_MODES:
+        raise bad_input(
+            f"{path}: database.mode must be one of {', '.join(DATABASE_MODES)}, "
+            f"got {database.mode!r}"
+        )
+    if database.strategy not in CLONE_STRATEGIES:
+        raise bad_input(
+            f"{path}: database.strategy must be one of {', '.join(CLONE_STRATEGIES)}, "
+            f"got {database.strategy!r}"
+        )
+    for index, step in enumerate(database.setup):
+        if isinstance(step, str):
+            parts = step.replace("\\", "/").split("/")
+            if step.startswith(("/", "~")) or ".." in parts or not step.strip():
+                raise bad_input(
+                    f"{path}: database.setup[{index}] {step!r} points outside the repository"
+                )
+        elif not step or not step[0].strip():
+            raise bad_input(f"{path}: database.setup[{index}] is an empty command")
+
+
 def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
     if explicit is not None:
         if not explicit.is_file():
@@ -239,6 +302,7 @@ def load_config(path: Path | None) -> Config:
     validate_patterns(config.scope.always_include, f"{path}: scope.always_include")
     _check_tasks(config.tasks, path)
     _check_agent(config.agent, path)
+    _check_database(config.database, path)
     for timeout in dataclasses.fields(config.timeouts):
         seconds = getattr(config.timeouts, timeout.name)
         if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows
@@ -296,8 +360,13 @@ def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
     if _accepts(value, expected):
         if expected is float:
             return float(value)
-        return tuple(value) if get_origin(expected) is tuple else value
+        return _frozen(value)
     raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {_describe(value)}")
+
+
+def _frozen(value: Any) -> Any:
+    """YAML lists become tuples, nested ones too, so the frozen config is immutable."""
+    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
 
 
 def _accepts(value: Any, expected: Any) -> bool:

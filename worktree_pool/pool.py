@@ -112,8 +112,8 @@ def init_pool(
         pool = read_pool(conn)
         if pool is None:
             conn.execute(
-                "INSERT INTO pool (id, min_slots, max_slots, base_branch, created_at)"
-                " VALUES (1, ?, ?, ?, ?)",
+                "INSERT INTO pool (id, min_slots, max_slots, base_branch, created_at, pool_id)"
+                " VALUES (1, ?, ?, ?, ?, lower(hex(randomblob(8))))",
                 (minimum, maximum, base, utc_now()),
             )
         elif pool.closing_pid is not None:

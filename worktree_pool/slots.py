@@ -248,13 +248,16 @@ class PoolRecord:
     max: int
     base: str
     closing_pid: int | None  # the `wtpool cleanup` that is ending the session
+    pool_id: str  # marks the databases this pool creates as its own
 
 
 def read_pool(conn: sqlite3.Connection) -> PoolRecord | None:
     row = conn.execute("SELECT * FROM pool WHERE id = 1").fetchone()
     if row is None:
         return None
-    return PoolRecord(row["min_slots"], row["max_slots"], row["base_branch"], row["closing_pid"])
+    return PoolRecord(
+        row["min_slots"], row["max_slots"], row["base_branch"], row["closing_pid"], row["pool_id"]
+    )
 
 
 def require_pool(conn: sqlite3.Connection, repo: Repository) -> PoolRecord:

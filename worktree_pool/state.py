@@ -63,6 +63,18 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE queue ADD COLUMN track TEXT;
     ALTER TABLE queue ADD COLUMN launch INTEGER NOT NULL DEFAULT 0;
     """,
+    # A random id for the pool, which marks the databases it creates as its own; and those
+    # databases, so cleanup can find them even when a slot's record is gone.
+    """
+    ALTER TABLE pool ADD COLUMN pool_id TEXT;
+    UPDATE pool SET pool_id = lower(hex(randomblob(8)));
+    CREATE TABLE databases (
+        name TEXT PRIMARY KEY,
+        slot TEXT,
+        kind TEXT NOT NULL CHECK (kind IN ('template', 'slot')),
+        created_at TEXT NOT NULL
+    );
+    """,
 )
 
 STATE_FILE_MODE = 0o600

@@ -1,0 +1,415 @@
+"""One PostgreSQL database per slot, cloned from a template.
+
+Cloning (`CREATE DATABASE x TEMPLATE t`) takes tens of milliseconds where re-running a project's
+schema and seed data takes seconds, so each slot's database is a clone of a template that the
+configured setup builds once, and again only when the setup changes.
+
+The server is the truth about what exists. Every database wtpool creates carries a comment,
+`wtpool:<kind>:<pool id>:<fingerprint or slot>`, and wtpool drops only databases whose comment
+says this pool made them: a database that merely looks like `<prefix>_wt_3` is never touched.
+The pool id is the state store's own random id, so two repositories with the same directory
+name on one server never drop each other's databases.
+
+Concurrency: building the template happens under a PostgreSQL advisory lock keyed on the
+template's name, so when several processes spawn at once the template is built exactly once and
+the others wait for it. `CREATE DATABASE` cannot run in a transaction, so every statement here
+runs in autocommit mode; a failure after CREATE drops what it made before reporting.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from worktree_pool.config import DatabaseSettings
+from worktree_pool.errors import ExitCode, WtpoolError
+
+if TYPE_CHECKING:
+    import psycopg
+
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are cut silently
+URL_VARIABLE = "WTPOOL_DATABASE_URL"
+COMMENT_PREFIX = "wtpool"
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+def prefix_for(repo_root: Path) -> str:
+    """The repository directory's name as an identifier: lowercase letters, digits and _."""
+    name = re.sub(r"[^a-z0-9_]+", "_", repo_root.name.lower()).strip("_")
+    if not name or not name[0].isalpha():
+        name = f"wt_{name}".rstrip("_")
+    return fit(name, MAX_IDENTIFIER_BYTES - len("_template"))
+
+
+def fit(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
+    """`name`, or, when it is longer than `limit` bytes, its start plus a hash of the whole:
+    never a name the server would cut, so two long names can never end up the same."""
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    head = name.encode()[: limit - len(digest) - 1].decode(errors="ignore")
+    return f"{head}_{digest}"
+
+
+def template_name(settings: DatabaseSettings, repo_root: Path) -> str:
+    return fit(settings.template or f"{prefix_for(repo_root)}_template")
+
+
+def slot_database_name(repo_root: Path, slot_number: int) -> str:
+    return fit(f"{prefix_for(repo_root)}_wt_{slot_number}")
+
+
+# --- connection details ---------------------------------------------------------------------
+
+
+def mask(conninfo: str) -> str:
+    """A connection string with its password replaced, for messages and logs."""
+    masked = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", conninfo)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", masked)
+
+
+@dataclass(frozen=True)
+class Server:
+    """Where the databases live, and as whom wtpool connects."""
+
+    conninfo: str  # the admin connection, to the maintenance database
+
+    def params(self) -> dict[str, str]:
+        from psycopg.conninfo import conninfo_to_dict
+
+        return {key: str(value) for key, value in conninfo_to_dict(self.conninfo).items()}
+
+    def url_for(self, database: str) -> str:
+        """A postgresql:// URL for `database`, as an agent's tools expect DATABASE_URL."""
+        from urllib.parse import quote
+
+        params = self.params()
+        user = quote(params.get("user", ""), safe="")
+        password = params.get("password")
+        auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+        host = params.get("host", "")
+        port = params.get("port", "")
+        query = ""
+        if host.startswith("/"):  # a Unix socket directory goes in the query string
+            query, host = f"?host={quote(host, safe='')}", ""
+        netloc = f"{auth}{host}" + (f":{port}" if port and host else "")
+        if port and not host:
+            query += ("&" if query else "?") + f"port={port}"
+        return f"postgresql://{netloc}/{quote(database, safe='')}{query}"
+
+    def environment(self, database: str) -> dict[str, str]:
+        params = self.params()
+        return {
+            "DATABASE_URL": self.url_for(database),
+            "PGHOST": params.get("host", ""),
+            "PGPORT": params.get("port", "5432"),
+            "PGUSER": params.get("user", ""),
+            "PGDATABASE": database,
+        }
+
+
+def external_server(settings: DatabaseSettings) -> Server:
+    conninfo = os.environ.get(URL_VARIABLE) or settings.url
+    if not conninfo:
+        raise WtpoolError(
+            "database.mode is external, but no server is given",
+            f"set database.url in wtpool.yaml or {URL_VARIABLE}",
+            ExitCode.USAGE,
+        )
+    return Server(conninfo)
+
+
+@contextmanager
+def admin_connection(server: Server) -> Iterator[psycopg.Connection[Any]]:
+    import psycopg
+
+    try:
+        connection = psycopg.connect(server.conninfo, autocommit=True, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        raise WtpoolError(
+            f"cannot connect to PostgreSQL at {mask(server.conninfo)}: {_first_line(exc)}",
+            "check that the server is running and that the URL's user and password are right",
+        ) from exc
+    except psycopg.ProgrammingError as exc:  # a malformed connection string
+        raise WtpoolError(
+            f"invalid database URL {mask(server.conninfo)}: {_first_line(exc)}",
+            code=ExitCode.USAGE,
+        ) from exc
+    try:
+        yield connection
+    except psycopg.Error as exc:
+        raise WtpoolError(f"PostgreSQL refused: {_first_line(exc)}") from exc
+    finally:
+        connection.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _identifier(name: str) -> Any:
+    from psycopg import sql
+
+    return sql.Identifier(name)
+
+
+def _comment(connection: psycopg.Connection[Any], database: str) -> str | None:
+    row = connection.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+        (database,),
+    ).fetchone()
+    return None if row is None else (row[0] or "")
+
+
+def owned_by(comment: str | None, pool_id: str) -> bool:
+    return (
+        comment is not None
+        and comment.startswith(f"{COMMENT_PREFIX}:")
+        and (comment.split(":")[2:3] == [pool_id])
+    )
+
+
+def _set_comment(connection: psycopg.Connection[Any], database: str, text: str) -> None:
+    from psycopg import sql
+
+    connection.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(_identifier(database), sql.Literal(text))
+    )
+
+
+def _check_can_create(connection: psycopg.Connection[Any]) -> None:
+    row = connection.execute(
+        "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    if not row or not row[0]:
+        user = connection.execute("SELECT current_user").fetchone()
+        raise WtpoolError(
+            f"PostgreSQL role {user[0] if user else '?'} may not create databases",
+            "connect as a superuser, or grant it CREATEDB: ALTER ROLE ... CREATEDB",
+        )
+
+
+def _drop(connection: psycopg.Connection[Any], database: str) -> None:
+    from psycopg import sql
+
+    row = connection.execute(
+        "SELECT datistemplate FROM pg_database WHERE datname = %s", (database,)
+    ).fetchone()
+    if row and row[0]:  # PostgreSQL refuses to drop a database marked as a template
+        connection.execute(_sql("ALTER DATABASE {} WITH IS_TEMPLATE false", database))
+    connection.execute(
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_identifier(database))
+    )
+
+
+# --- the template ---------------------------------------------------------------------------
+
+
+def fingerprint(settings: DatabaseSettings, repo_root: Path) -> str:
+    """What the template is built from: each SQL file's content, each command's arguments."""
+    parts = []
+    for step in settings.setup:
+        if isinstance(step, str):
+            path = repo_root / step
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError as exc:
+                raise WtpoolError(
+                    f"database.setup: cannot read {step}: {exc.strerror}", code=ExitCode.USAGE
+                ) from exc
+            parts.append(["file", step, digest])
+        else:
+            parts.append(["command", *step])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TemplateResult:
+    name: str
+    fingerprint: str
+    built: bool  # False when an up-to-date template was already there
+
+
+def ensure_template(
+    server: Server, settings: DatabaseSettings, repo_root: Path, pool_id: str
+) -> TemplateResult:
+    """Build the template unless one with the current setup's fingerprint exists."""
+    name = template_name(settings, repo_root)
+    wanted = fingerprint(settings, repo_root)
+    marker = f"{COMMENT_PREFIX}:template:{pool_id}:{wanted}"
+    with admin_connection(server) as connection, _advisory_lock(connection, name):
+        current = _comment(connection, name)
+        if current == marker:
+            return TemplateResult(name, wanted, built=False)
+        if current is not None and not owned_by(current, pool_id):
+            raise WtpoolError(
+                f"database {name} exists and was not made by this wtpool pool",
+                "set database.template to another name, or drop that database yourself",
+            )
+        _check_can_create(connection)
+        if current is not None:
+            _drop(connection, name)
+        connection.execute(_sql("CREATE DATABASE {}", name))
+        try:
+            _set_comment(connection, name, f"{COMMENT_PREFIX}:template:{pool_id}:building")
+            _run_setup(server, settings, repo_root, name)
+            _set_comment(connection, name, marker)
+            connection.execute(_sql("ALTER DATABASE {} WITH IS_TEMPLATE true", name))
+        except BaseException:
+            _drop(connection, name)
+            raise
+    return TemplateResult(name, wanted, built=True)
+
+
+def _sql(template: str, *names: str) -> Any:
+    from psycopg import sql
+
+    return sql.SQL(template).format(*(_identifier(n) for n in names))
+
+
+@contextmanager
+def _advisory_lock(connection: psycopg.Connection[Any], name: str) -> Iterator[None]:
+    key = int.from_bytes(hashlib.sha256(f"wtpool:{name}".encode()).digest()[:8], "big", signed=True)
+    connection.execute("SELECT pg_advisory_lock(%s)", (key,))
+    try:
+        yield
+    finally:
+        connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def _run_setup(server: Server, settings: DatabaseSettings, repo_root: Path, name: str) -> None:
+    import psycopg
+
+    environment = server.environment(name)
+    for index, step in enumerate(settings.setup):
+        where = f"database.setup[{index}]"
+        if isinstance(step, str):
+            text = (repo_root / step).read_text(encoding="utf-8")
+            try:
+                with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as target:
+                    target.execute(text.encode())
+            except psycopg.Error as exc:
+                raise WtpoolError(f"{where}: {step} failed: {_first_line(exc)}") from exc
+            continue
+        try:
+            done = subprocess.run(
+                list(step),
+                cwd=repo_root,
+                env={**os.environ, **environment},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except OSError as exc:
+            raise WtpoolError(f"{where}: cannot run {step[0]}: {exc.strerror}") from exc
+        if done.returncode != 0:
+            detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            raise WtpoolError(
+                f"{where}: {' '.join(step)} exited with {done.returncode}: {mask(detail)}"
+            )
+
+
+# --- slot databases -------------------------------------------------------------------------
+
+
+def clone_for_slot(
+    server: Server,
+    settings: DatabaseSettings,
+    template: str,
+    database: str,
+    slot: str,
+    pool_id: str,
+) -> None:
+    """(Re)create the slot's database as a fresh clone of the template."""
+    from psycopg import sql
+
+    with admin_connection(server) as connection:
+        existing = _comment(connection, database)
+        if existing is not None and not owned_by(existing, pool_id):
+            raise WtpoolError(
+                f"database {database} exists and was not made by this wtpool pool",
+                "drop or rename it yourself; wtpool never drops a database it did not create",
+            )
+        _clear_template(connection, settings, template)
+        _drop(connection, database)
+        connection.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
+                _identifier(database), _identifier(template), sql.SQL(settings.strategy.upper())
+            )
+        )
+        try:
+            _set_comment(connection, database, f"{COMMENT_PREFIX}:slot:{pool_id}:{slot}")
+        except BaseException:
+            _drop(connection, database)
+            raise
+
+
+def _clear_template(
+    connection: psycopg.Connection[Any], settings: DatabaseSettings, template: str
+) -> None:
+    """CREATE DATABASE fails while anyone is connected to the template: say who, or
+    disconnect them when configured to."""
+    clients = connection.execute(
+        "SELECT pid, usename, application_name, client_addr FROM pg_stat_activity"
+        " WHERE datname = %s AND pid <> pg_backend_pid()",
+        (template,),
+    ).fetchall()
+    if not clients:
+        return
+    if settings.terminate_template_connections:
+        for pid, *_ in clients:
+            connection.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        return
+    who = ", ".join(
+        f"pid {pid} ({', '.join(str(part) for part in (user or '?', app, addr) if part)})"
+        for pid, user, app, addr in clients
+    )
+    raise WtpoolError(
+        f"clients are connected to the template {template}: {who}",
+        "disconnect them, or set database.terminate_template_connections: true",
+    )
+
+
+def drop_owned(server: Server, databases: list[str], pool_id: str) -> list[str]:
+    """Drop those of `databases` this pool made; return the ones dropped."""
+    dropped = []
+    with admin_connection(server) as connection:
+        for database in databases:
+            if owned_by(_comment(connection, database), pool_id):
+                _drop(connection, database)
+                dropped.append(database)
+    return dropped
+
+
+@dataclass(frozen=True)
+class DatabaseInfo:
+    name: str
+    slot: str | None
+    size_bytes: int
+    connections: int
+
+
+def list_owned(server: Server, pool_id: str) -> list[DatabaseInfo]:
+    with admin_connection(server) as connection:
+        rows = connection.execute(
+            "SELECT d.datname, shobj_description(d.oid, 'pg_database'),"
+            " pg_database_size(d.oid),"
+            " (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)"
+            " FROM pg_database d ORDER BY d.datname"
+        ).fetchall()
+    found = []
+    for name, comment, size, connections in rows:
+        if owned_by(comment, pool_id):
+            kind, _pool, detail = comment.split(":", 3)[1:4]
+            found.append(DatabaseInfo(name, detail if kind == "slot" else None, size, connections))
+    return found
