@@ -31,6 +31,7 @@ from worktree_pool.salvage import (
     salvage,
     salvage_more,
 )
+from worktree_pool.slot_databases import check_template, clone_slot_database
 from worktree_pool.slots import (
     ClaimRequest,
     PoolRecord,
@@ -106,6 +107,7 @@ def acquire(
     if scope is not None:
         validate_patterns(scope)
         check_compiles(scope)
+    check_template(repo, store)
     registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
@@ -300,6 +302,9 @@ def prepare_claim(
     branch = branch_for(request.agent, request.task)
     environment = slot_environment(repo, name, request)
     try:
+        # The database first: a server that is down must fail the claim before any git work.
+        # Release left a fresh clone; a new slot, or a pool older than its database, gets one.
+        environment.update(clone_slot_database(repo, store, name, fresh=False))
         tip = base_tip(repo, base)
         plan = (
             add_worktree(repo, store, name, tip, base)
@@ -388,6 +393,7 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         update_slot(conn, name, state=SlotState.RELEASING)
     try:
         saved, salvage_branch, deleted, kept = recycle(repo, slot, pool.base)
+        clone_slot_database(repo, store, name)  # the next task starts from a clean database
     except BaseException:
         with store.transaction() as conn:
             update_slot(conn, name, state=SlotState.BUSY)

@@ -323,6 +323,46 @@ def stop(
     _emit(agents.stop_agents(repo, _store(repo), name), json, render_tracks.show_stop)
 
 
+db_app = typer.Typer(help="Each slot's PostgreSQL database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("list")
+def db_list(json: JsonOption = False) -> None:
+    """The pool's databases: slot, database, size and connections."""
+    from worktree_pool import slot_databases
+
+    repo = _repository()
+    _emit(slot_databases.list_databases(repo, _store(repo)), json, render.show_databases)
+
+
+@db_app.command("url")
+def db_url(
+    slot: Annotated[str, typer.Argument(help="The slot.")],
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Print the password instead of ***.")
+    ] = False,
+) -> None:
+    """The slot's DATABASE_URL."""
+    from worktree_pool import slot_databases
+    from worktree_pool.database import mask
+
+    repo = _repository()
+    url = slot_databases.database_url(repo, _store(repo), validate_name("slot", slot))
+    print(url if reveal else mask(url))
+
+
+@db_app.command("reset")
+def db_reset(slot: Annotated[str, typer.Argument(help="The slot.")]) -> None:
+    """Drop the slot's database and clone it again from the template."""
+    from worktree_pool import slot_databases
+    from worktree_pool.database import mask
+
+    repo = _repository()
+    url = slot_databases.reset_database(repo, _store(repo), validate_name("slot", slot))
+    print(f"{slot}: a fresh clone of the template at {mask(url)}")
+
+
 class Direction(StrEnum):
     UP = "up"
     DOWN = "down"

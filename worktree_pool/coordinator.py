@@ -29,6 +29,7 @@ from worktree_pool.handoff import BRIEF_DIR
 from worktree_pool.pool import check_pool_dir, open_store
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
+from worktree_pool.slot_databases import drop_pool_databases
 from worktree_pool.slots import (
     TRANSIENT_STATES,
     Slot,
@@ -72,10 +73,12 @@ class CleanupResult:
     dropped_requests: list[str] = field(default_factory=list)  # agents that were queued
     stopped_agents: list[StopResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    dropped_databases: list[str] = field(default_factory=list)
+    database_error: str | None = None  # why the pool's databases could not all be dropped
 
     @property
     def complete(self) -> bool:
-        return all(slot.removed for slot in self.slots)
+        return all(slot.removed for slot in self.slots) and self.database_error is None
 
 
 def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
@@ -103,6 +106,8 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         raise
     if store is not None:
         failed = {slot.name for slot in result.slots if not slot.removed}
+        if not failed:
+            _drop_databases(repo, store, result)
         with store.transaction() as conn:
             for name in known:
                 if name not in failed:
@@ -115,6 +120,19 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         if not result.complete:
             _reopen_pool(store)
     return result
+
+
+def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) -> None:
+    """Every database the pool made goes with it; if the server cannot be reached, the pool
+    stays recorded so that running cleanup again finishes the job."""
+    with store.snapshot() as conn:
+        pool = read_pool(conn)
+    if pool is None:
+        return
+    try:
+        result.dropped_databases.extend(drop_pool_databases(repo, store, pool.pool_id))
+    except WtpoolError as exc:
+        result.database_error = exc.message
 
 
 def _close_pool(store: StateStore) -> tuple[list[Slot], str | None]:

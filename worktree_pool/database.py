@@ -329,8 +329,11 @@ def clone_for_slot(
     database: str,
     slot: str,
     pool_id: str,
+    *,
+    keep_existing: bool = False,
 ) -> None:
-    """(Re)create the slot's database as a fresh clone of the template."""
+    """(Re)create the slot's database as a fresh clone of the template; with `keep_existing`,
+    leave a clone this pool already made alone."""
     from psycopg import sql
 
     with admin_connection(server) as connection:
@@ -340,6 +343,8 @@ def clone_for_slot(
                 f"database {database} exists and was not made by this wtpool pool",
                 "drop or rename it yourself; wtpool never drops a database it did not create",
             )
+        if existing is not None and keep_existing:
+            return
         _clear_template(connection, settings, template)
         _drop(connection, database)
         connection.execute(

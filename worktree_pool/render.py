@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from worktree_pool.filters import FilterReport, VerifyReport
     from worktree_pool.pool import InitResult, StatusReport
     from worktree_pool.scaling import ScaleResult
+    from worktree_pool.slot_databases import SlotDatabase
 
 
 class _LazyConsole:
@@ -223,6 +224,12 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print(f"removed {slot.name}")
     for branch in result.deleted_branches:
         console.print(f"deleted merged branch {branch}")
+    for database in result.dropped_databases:
+        console.print(f"dropped database {database}")
+    if result.database_error:
+        console.print(
+            f"[red]databases kept: {escape(result.database_error)}; run `wtpool cleanup` again[/]"
+        )
     for path in result.left_alone:
         console.print(f"left alone {escape(path)}: wtpool did not create it")
     for warning in result.warnings:
@@ -231,6 +238,21 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print(f"dropped the queued request of agent {agent}")
     if not (result.slots or result.deleted_branches):
         console.print("nothing to clean up")
+
+
+def show_databases(databases: list[SlotDatabase]) -> None:
+    if not databases:
+        console.print("no databases yet: the first claim creates them")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("slot", "database", "size", "connections"):
+        table.add_column(column, overflow="fold")
+    for db in databases:
+        size = f"{db.size_bytes / 1_048_576:.1f} MB"
+        table.add_row(db.slot or "(template)", db.database, size, str(db.connections))
+    console.print(table)
 
 
 def show_filter(report: FilterReport) -> None:
