@@ -125,3 +125,17 @@ def test_a_server_that_is_down_fails_the_claim_cleanly(shop: Path) -> None:
     result = wtpool(shop, "acquire", "--agent", "alice")
     assert_one_line_error(result, 1, "cannot connect to PostgreSQL")
     assert snapshot(shop) == before
+
+
+@pytest.mark.parametrize("shop", ["embedded"], indirect=True)
+def test_scaling_down_drops_the_removed_slots_database(shop: Path) -> None:
+    assert wtpool(shop, "acquire", "--agent", "a1").returncode == 0
+    assert wtpool(shop, "acquire", "--agent", "a2").returncode == 0
+    assert wtpool(shop, "release", "pool-wt-2").returncode == 0
+    before = {d["database"] for d in json.loads(wtpool(shop, "db", "list", "--json").stdout)}
+    assert f"{shop.name}_wt_2" in before
+
+    result = json.loads(wtpool(shop, "scale", "down", "--json").stdout)
+    assert result["removed"] == ["pool-wt-2"]
+    after = {d["database"] for d in json.loads(wtpool(shop, "db", "list", "--json").stdout)}
+    assert after == before - {f"{shop.name}_wt_2"}

@@ -7,6 +7,7 @@ every transaction, so two concurrent scale-downs cannot both remove the last spa
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from worktree_pool.claims import serve_queue
@@ -14,6 +15,7 @@ from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.pool import build_slots
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import inspect_work
+from worktree_pool.slot_databases import drop_slot_database
 from worktree_pool.slots import (
     PoolRecord,
     Slot,
@@ -138,6 +140,9 @@ def _remove_idle_slots(
             else:
                 update_slot(conn, slot.name, state=SlotState.IDLE)
                 kept.append(KeptSlot(slot.name, reason))
+        if reason is None:
+            with contextlib.suppress(WtpoolError):  # recorded: cleanup drops it later
+                drop_slot_database(repo, store, slot.name, pool.pool_id)
     return removed, kept
 
 

@@ -80,6 +80,19 @@ def check_template(repo: Repository, store: StateStore) -> None:
         ensure_template(server, repo.config.database, repo.root, pool.pool_id)
 
 
+def drop_slot_database(repo: Repository, store: StateStore, slot: str, pool_id: str) -> None:
+    """Drop the database of a slot that is gone. If the server cannot be reached, the record
+    stays, and cleanup drops the database later."""
+    number = slot_number(slot)
+    server = server_for(repo)
+    if server is None or number is None:
+        return
+    name = slot_database_name(repo.root, number)
+    drop_owned(server, [name], pool_id)
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM databases WHERE name = ?", (name,))
+
+
 def drop_pool_databases(repo: Repository, store: StateStore, pool_id: str) -> list[str]:
     """Drop every database this pool created (recorded, or found by its comment)."""
     server = server_for(repo)
