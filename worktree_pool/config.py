@@ -208,18 +208,22 @@ def check_pool_bounds(minimum: int, maximum: int) -> None:
         raise bad_input(f"pool minimum {minimum} is above the maximum {maximum}")
 
 
+def _inside_repository(relative: str) -> bool:
+    """Whether a configured path stays inside the repository it is relative to."""
+    parts = relative.replace("\\", "/").split("/")
+    return bool(relative.strip()) and not relative.startswith(("/", "~")) and ".." not in parts
+
+
 def _check_tasks(tasks: TaskSettings, path: Path) -> None:
     if tasks.source not in TASK_SOURCES:
         raise bad_input(
             f"{path}: tasks.source must be one of {', '.join(TASK_SOURCES)}, got {tasks.source!r}"
         )
-    if tasks.path is not None:
-        parts = tasks.path.replace("\\", "/").split("/")
-        if tasks.path.startswith(("/", "~")) or ".." in parts or not tasks.path.strip():
-            raise bad_input(
-                f"{path}: tasks.path {tasks.path!r} points outside the repository",
-                "give a path relative to the repository root",
-            )
+    if tasks.path is not None and not _inside_repository(tasks.path):
+        raise bad_input(
+            f"{path}: tasks.path {tasks.path!r} points outside the repository",
+            "give a path relative to the repository root",
+        )
     validate_patterns(tasks.default_files, f"{path}: tasks.default_files")
     for index, rule in enumerate(tasks.scope_rules):
         try:
@@ -259,8 +263,7 @@ def _check_database(database: DatabaseSettings, path: Path) -> None:
         )
     for index, step in enumerate(database.setup):
         if isinstance(step, str):
-            parts = step.replace("\\", "/").split("/")
-            if step.startswith(("/", "~")) or ".." in parts or not step.strip():
+            if not _inside_repository(step):
                 raise bad_input(
                     f"{path}: database.setup[{index}] {step!r} points outside the repository"
                 )
