@@ -17,6 +17,7 @@ from worktree_pool.database import (
     drop_owned,
     ensure_template,
     external_server,
+    fingerprint,
     list_owned,
     slot_database_name,
 )
@@ -71,12 +72,13 @@ def clone_slot_database(
 def check_template(repo: Repository, store: StateStore) -> None:
     """Build the template if it is missing or stale, before a claim takes a slot: a server that
     is down, or a setup that fails, then changes nothing."""
-    server = server_for(repo)
-    if server is None:
+    if repo.config.database.mode == "none":
         return
+    fingerprint(repo.config.database, repo.root)  # a missing setup file fails before any server
+    server = server_for(repo)
     with store.snapshot() as conn:
         pool = read_pool(conn)
-    if pool is not None:
+    if server is not None and pool is not None:
         ensure_template(server, repo.config.database, repo.root, pool.pool_id)
 
 
