@@ -20,11 +20,14 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from worktree_pool import pgserver
 from worktree_pool.claims import acquire, release
+from worktree_pool.config import DatabaseSettings
 from worktree_pool.coordinator import cleanup
+from worktree_pool.database import Server, clone_for_slot, drop_owned, ensure_template
 from worktree_pool.pool import init_pool, open_store
 from worktree_pool.repo import open_repository
 from worktree_pool.scaling import scale_pool
@@ -211,6 +214,69 @@ def guard_rows(repo: object, scope: tuple[str, ...], runs: int) -> list[Row]:
     return [Row("one commit-guard run", hook_time, diff_time, "git diff --cached alone")]
 
 
+def bench_database_clones(workdir: Path, rows_of_data: int, runs: int) -> list[Row]:
+    """A slot's database: cloning the template, per strategy, against running the setup SQL
+    in a new database, on wtpool's embedded server."""
+    root = workdir / "db-repo"
+    root.mkdir()
+    setup = (
+        "CREATE TABLE payload AS SELECT g AS id, repeat(md5(g::text), 4) AS body"
+        f" FROM generate_series(1, {rows_of_data}) AS g;\n"
+        "CREATE INDEX payload_id ON payload (id);\n"
+    )
+    (root / "setup.sql").write_text(setup)
+    (root / "wtpool.yaml").write_text(
+        "pool:\n  min: 1\n  max: 2\ndatabase:\n  mode: embedded\n  setup: [setup.sql]\n"
+    )
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "setup")
+    init_pool(open_repository(root), 1, 2, None)
+    repo = open_repository(root)
+    with open_store(repo).snapshot() as conn:
+        pool_id = conn.execute("SELECT pool_id FROM pool").fetchone()[0]
+    server = Server(pgserver.ensure_running(repo))
+    template = ensure_template(server, repo.config.database, root, pool_id).name
+    import psycopg
+
+    with psycopg.connect(server.conninfo) as connection:
+        size = connection.execute("SELECT pg_database_size(%s)", (template,)).fetchone()[0]
+    megabytes = size / 1_048_576
+
+    def drop_naive() -> None:
+        with psycopg.connect(server.conninfo, autocommit=True) as connection:
+            connection.execute("DROP DATABASE IF EXISTS bench_naive WITH (FORCE)")
+
+    def setup_from_scratch() -> None:
+        with psycopg.connect(server.conninfo, autocommit=True) as connection:
+            connection.execute("CREATE DATABASE bench_naive")
+        with psycopg.connect(server.url_for("bench_naive"), autocommit=True) as connection:
+            connection.execute(setup.encode())
+
+    naive = median_time(setup_from_scratch, drop_naive, runs)
+    rows = []
+    for strategy in ("wal_log", "file_copy"):
+        settings = replace(repo.config.database, strategy=strategy)
+
+        def clone(settings: DatabaseSettings = settings) -> None:
+            clone_for_slot(server, settings, template, "bench_wt_1", "pool-wt-1", pool_id)
+
+        def drop_clone() -> None:
+            drop_owned(server, ["bench_wt_1"], pool_id)
+
+        rows.append(
+            Row(
+                f"a slot's database: clone a {megabytes:.0f} MB template ({strategy})",
+                median_time(clone, drop_clone, runs),
+                naive,
+                "run the setup SQL in a new database",
+            )
+        )
+    drop_naive()
+    cleanup(repo, force=True)  # drops the databases and stops the server
+    return rows
+
+
 def machine_lines(files: int, runs: int) -> list[str]:
     return [
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
@@ -262,7 +328,11 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="wtpool-bench-"))
     try:
         root = generate_repository(workdir / "repo", files)
-        rows = [bench_recycle(root, runs), *bench_scoped_slots(root, files, runs)]
+        rows = [
+            bench_recycle(root, runs),
+            *bench_scoped_slots(root, files, runs),
+            *bench_database_clones(workdir, 20_000 if args.quick else 650_000, runs),
+        ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     table = render(rows, files, runs)
