@@ -75,6 +75,8 @@ def test_a_claimed_slot_has_its_own_database_and_release_makes_it_clean(shop: Pa
         (None, f"{shop.name}_template"),
         ("pool-wt-1", f"{shop.name}_wt_1"),
     }
+    status = json.loads(wtpool(shop, "status", "--json").stdout)
+    assert status["worktrees"][0]["database"] == env["PGDATABASE"]
     url = wtpool(shop, "db", "url", "pool-wt-1")
     assert url.stdout.strip() == env["DATABASE_URL"]
 

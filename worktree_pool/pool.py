@@ -14,6 +14,7 @@ from pathlib import Path
 from worktree_pool.agents import AgentProcess, agent_process
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
+from worktree_pool.database import slot_database_name
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import WorktreeRecord, branch_exists, current_branch, worktree_records
 from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
@@ -268,6 +269,7 @@ class SlotStatus:
     acquired_at: str | None
     track: str | None
     agent_process: AgentProcess | None  # the agent spawn started here, if any
+    database: str | None  # the slot's database; None when database.mode is none
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 acquired_at=slot.acquired_at,
                 track=slot.track,
                 agent_process=agent_process(repo, slot),
+                database=_database_name(repo, slot.number),
             )
         )
     return StatusReport(
@@ -320,6 +323,13 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
         worktrees=worktrees,
         queue=queue,
     )
+
+
+def _database_name(repo: Repository, number: int) -> str | None:
+    # The name only: status must stay fast, and must not start the embedded server.
+    if repo.config.database.mode == "none":
+        return None
+    return slot_database_name(repo.root, number)
 
 
 def _is_dirty(repo: Repository, path: Path) -> bool:
