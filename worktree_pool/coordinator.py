@@ -13,7 +13,6 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from worktree_pool import pgserver
 from worktree_pool.agents import LOG_DIR, StopResult, is_running, stop_agent
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import remove_guard
@@ -133,6 +132,8 @@ def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) 
         return
     try:
         result.dropped_databases.extend(drop_pool_databases(repo, store, pool.pool_id))
+        from worktree_pool import pgserver  # here: most commands never touch the server
+
         result.stopped_server = pgserver.stop(repo)
     except WtpoolError as exc:
         result.database_error = exc.message

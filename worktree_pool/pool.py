@@ -14,7 +14,6 @@ from pathlib import Path
 from worktree_pool.agents import AgentProcess, agent_process
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
-from worktree_pool.database import slot_database_name
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import WorktreeRecord, branch_exists, current_branch, worktree_records
 from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
@@ -329,6 +328,8 @@ def _database_name(repo: Repository, number: int) -> str | None:
     # The name only: status must stay fast, and must not start the embedded server.
     if repo.config.database.mode == "none":
         return None
+    from worktree_pool.database import slot_database_name  # only when databases are on
+
     return slot_database_name(repo.root, number)
 
 

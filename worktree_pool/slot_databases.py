@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worktree_pool import pgserver
 from worktree_pool.database import (
     DatabaseInfo,
     Server,
@@ -34,6 +33,8 @@ def server_for(repo: Repository) -> Server | None:
     if settings.mode == "none":
         return None
     if settings.mode == "embedded":
+        from worktree_pool import pgserver  # only the embedded mode runs a server
+
         return Server(pgserver.ensure_running(repo))
     return external_server(settings)
 
