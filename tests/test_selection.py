@@ -36,6 +36,10 @@ def _touch_same_path(first: tuple[str, ...] | None, second: tuple[str, ...] | No
     return any(all(guard.allows(r, path) for r in rules) for path in PATHS)
 
 
+def _matches(scope: tuple[str, ...] | None, path: str) -> bool:
+    return guard.allows(guard.compiled(compile_rules(scope or ("**",))), path)
+
+
 @st.composite
 def graphs(draw: st.DrawFn) -> TaskGraph:
     count = draw(st.integers(1, 9))
@@ -91,8 +95,8 @@ def test_independent_picks_are_ready_disjoint_unconnected_and_in_priority_order(
     for first, second in itertools.combinations(picks, 2):
         assert not _touch_same_path(slot_scope(first), slot_scope(second))
         assert not _connected(graph, first, second)
-    # Nothing better was passed over: every track ahead of the last pick that was not taken
-    # has a reason that holds.
+    # Nothing better was passed over: each track skipped for overlap names a path that it and
+    # the busy slot or an earlier pick really both match.
     considered = {skip.track: skip for skip in chosen.skipped}
     for track in tracks:
         skip = considered.get(track.id)
@@ -101,11 +105,10 @@ def test_independent_picks_are_ready_disjoint_unconnected_and_in_priority_order(
         if skip.kind == SkipKind.BLOCKED:
             assert not track.ready
         if skip.kind == SkipKind.OVERLAP:
+            path = skip.reason.rsplit("e.g. at ", 1)[1]
             earlier = [p for p in picks if (p.priority, p.id) < (track.priority, track.id)]
-            assert busy is None or any(
-                _touch_same_path(slot_scope(track), s)
-                for s in [busy, *(slot_scope(p) for p in earlier)]
-            )
+            assert _matches(slot_scope(track), path)
+            assert any(_matches(s, path) for s in [busy, *(slot_scope(p) for p in earlier)])
     assert [(t.priority, t.id) for t in picks] == sorted((t.priority, t.id) for t in picks)
 
 
