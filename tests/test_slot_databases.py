@@ -141,3 +141,15 @@ def test_scaling_down_drops_the_removed_slots_database(shop: Path) -> None:
     assert result["removed"] == ["pool-wt-2"]
     after = {d["database"] for d in json.loads(wtpool(shop, "db", "list", "--json").stdout)}
     assert after == before - {f"{shop.name}_wt_2"}
+
+
+def test_the_embedded_server_starts_in_a_repository_whose_path_has_spaces(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "my shop", {"README.md": "x\n", "db.sql": SCHEMA})
+    (root / "wtpool.yaml").write_text("database:\n  mode: embedded\n  setup: [db.sql]\n")
+    make_pool(root, 1, 2)
+    try:
+        claim = json.loads(wtpool(root, "acquire", "--agent", "alice", "--json").stdout)
+        assert _names(_env(Path(claim["path"]))["DATABASE_URL"]) == ["cups", "tea"]
+    finally:
+        assert json.loads(wtpool(root, "cleanup", "--json").stdout)["stopped_server"]
+    assert not _server_processes(root)

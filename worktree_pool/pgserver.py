@@ -111,7 +111,8 @@ def _start(repo: Repository) -> None:
             "initialise the embedded PostgreSQL",
         )
     _hand_over(user, data, sockets)
-    options = f"-c listen_addresses='' -k {sockets}"
+    # pg_ctl hands these to a shell: the socket directory is quoted for paths with spaces.
+    options = f"-c listen_addresses='' -k '{sockets}'"
     log = server_dir(repo) / "server.log"
     if user is not None:
         log.touch()
