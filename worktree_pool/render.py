@@ -238,7 +238,9 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print(f"[yellow]warning: {escape(warning)}[/]")
     for agent in result.dropped_requests:
         console.print(f"dropped the queued request of agent {agent}")
-    if not (result.slots or result.deleted_branches or result.dropped_databases):
+    if not (
+        result.slots or result.deleted_branches or result.dropped_databases or result.stopped_server
+    ):
         console.print("nothing to clean up")
 
 
