@@ -463,3 +463,41 @@ def test_a_relative_agent_program_is_read_from_the_main_worktree(tmp_path: Path)
     assert _process(root, item["slot"])["exit_code"] == 0
     log = root / ".agent-worktrees" / "logs" / f"{item['slot']}.log"
     assert "ran api-1" in log.read_text()
+
+
+def test_assign_refuses_a_track_that_is_already_assigned_unless_forced(tmp_path: Path) -> None:
+    root = _shop(tmp_path)
+    # An epic's two children: one track, both ready, from a Beads export.
+    beads = root / ".beads"
+    beads.mkdir()
+    issues = [
+        {"id": "cart", "title": "Cart", "status": "open", "issue_type": "epic"},
+        {
+            "id": "cart-total",
+            "title": "Totals",
+            "status": "open",
+            "labels": ["files:src/ui/"],
+            "dependencies": [{"depends_on_id": "cart", "type": "parent-child"}],
+        },
+        {
+            "id": "cart-tax",
+            "title": "Tax",
+            "status": "open",
+            "labels": ["files:src/ui/tax/"],
+            "dependencies": [{"depends_on_id": "cart", "type": "parent-child"}],
+        },
+    ]
+    (beads / "issues.jsonl").write_text("\n".join(json.dumps(i) for i in issues) + "\n")
+    (root / "wtpool.yaml").write_text("pool:\n  min: 1\n  max: 4\n")  # tasks.source: beads
+
+    first = json.loads(wtpool(root, "assign", "alice", "cart-tax", "--json").stdout)
+    assert first["track"] == "track:cart"
+    before = snapshot(root)
+    assert_one_line_error(
+        wtpool(root, "assign", "bob", "cart-total"),
+        1,
+        "track:cart is already assigned to pool-wt-1",
+    )
+    assert snapshot(root) == before
+    forced = json.loads(wtpool(root, "assign", "bob", "cart-total", "--force", "--json").stdout)
+    assert forced["track"] == "track:cart" and forced["slot"] != first["slot"]
