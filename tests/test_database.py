@@ -60,7 +60,7 @@ def project(tmp_path: Path, server: Server):
     )
     pool_id = secrets.token_hex(8)
     yield root, pool_id
-    drop_owned(server, [d.name for d in list_owned(server, pool_id)], pool_id)
+    drop_owned(server, [d.database for d in list_owned(server, pool_id)], pool_id)
 
 
 def _rows(url: str) -> list[tuple]:
@@ -99,7 +99,7 @@ def test_each_slot_gets_a_clone_of_the_template_with_its_rows(server: Server, pr
     assert _rows(server.url_for(slot_database_name(root, 2))) == [("cups",), ("tea",)]
     clone_for_slot(server, settings, built.name, slot_database_name(root, 1), "pool-wt-1", pool_id)
     assert _rows(first) == [("cups",), ("tea",)]
-    listed = {info.name: info for info in list_owned(server, pool_id)}
+    listed = {info.database: info for info in list_owned(server, pool_id)}
     assert listed[slot_database_name(root, 1)].slot == "pool-wt-1"
     assert listed[built.name].slot is None and listed[built.name].size_bytes > 0
 

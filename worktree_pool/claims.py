@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worktree_pool.agents import is_running, kill_unrecorded, launch
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
@@ -31,7 +32,6 @@ from worktree_pool.salvage import (
     salvage,
     salvage_more,
 )
-from worktree_pool.slot_databases import check_template, clone_slot_database
 from worktree_pool.slots import (
     ClaimRequest,
     PoolRecord,
@@ -65,6 +65,9 @@ from worktree_pool.worktrees import (
     registered_paths,
     reset_to,
 )
+
+if TYPE_CHECKING:
+    from worktree_pool.slot_databases import Target
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,12 @@ def acquire(
     if scope is not None:
         validate_patterns(scope)
         check_compiles(scope)
-    check_template(repo, store)
+    target = None
+    if repo.config.database.mode != "none":
+        # Imported here: the database code costs start-up time that most pools never need.
+        from worktree_pool.slot_databases import check_template
+
+        target = check_template(repo, store)
     registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
@@ -136,7 +144,7 @@ def acquire(
         serve_queue(repo, store, pool.base)
         return _after_queueing(repo, store, agent, task, was_queued=queued is not None)
     name, created = claim
-    prepared = prepare_claim(repo, store, name, request, pool.base, create=created)
+    prepared = prepare_claim(repo, store, name, request, pool.base, create=created, target=target)
     return AcquireResult(
         agent,
         task,
@@ -292,6 +300,7 @@ def prepare_claim(
     base: str,
     *,
     create: bool,
+    target: Target | None = None,
 ) -> Prepared:
     """Do the git work for a `preparing` claim, start its agent if asked, and mark it busy;
     undo the claim on failure.
@@ -302,9 +311,12 @@ def prepare_claim(
     branch = branch_for(request.agent, request.task)
     environment = slot_environment(repo, name, request)
     try:
-        # The database first: a server that is down must fail the claim before any git work.
-        # Release left a fresh clone; a new slot, or a pool older than its database, gets one.
-        environment.update(clone_slot_database(repo, store, name, fresh=False))
+        if repo.config.database.mode != "none":
+            # The database first: a server that is down must fail the claim before any git
+            # work. Release left a fresh clone; a new slot, or an older pool, gets one here.
+            from worktree_pool.slot_databases import clone_slot_database
+
+            environment.update(clone_slot_database(repo, store, name, fresh=False, target=target))
         tip = base_tip(repo, base)
         plan = (
             add_worktree(repo, store, name, tip, base)
@@ -393,7 +405,10 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         update_slot(conn, name, state=SlotState.RELEASING)
     try:
         saved, salvage_branch, deleted, kept = recycle(repo, slot, pool.base)
-        clone_slot_database(repo, store, name)  # the next task starts from a clean database
+        if repo.config.database.mode != "none":  # the next task starts from a clean database
+            from worktree_pool.slot_databases import clone_slot_database
+
+            clone_slot_database(repo, store, name)
     except BaseException:
         with store.transaction() as conn:
             update_slot(conn, name, state=SlotState.BUSY)

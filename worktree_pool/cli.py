@@ -27,11 +27,10 @@ from worktree_pool import (
     scaling,
 )
 from worktree_pool import doctor as health
-from worktree_pool.config import render_config
+from worktree_pool.config import Mode, render_config
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository, open_repository
-from worktree_pool.selection import Mode
 from worktree_pool.state import StateStore
 
 app = typer.Typer(
@@ -94,11 +93,6 @@ def _repository() -> Repository:
 
 def _store(repo: Repository) -> StateStore:
     return pool.open_store(repo)
-
-
-def _store_if_any(repo: Repository) -> StateStore | None:
-    """The pool's state, when the repository has a pool: tracks commands work without one."""
-    return _store(repo) if repo.state_path.is_file() else None
 
 
 def _emit(result: Any, as_json: bool, show: Callable[[Any], None]) -> None:
@@ -229,7 +223,7 @@ def tracks_analyze(json: JsonOption = False, lenient: LenientOption = False) -> 
     from worktree_pool import planning, render_tracks  # only these commands need them
 
     repo = _repository()
-    analysis = planning.analyze(repo, _store_if_any(repo), lenient)
+    analysis = planning.analyze(repo, pool.open_store_if_any(repo), lenient)
     _emit(analysis, json, render_tracks.show_analysis)
 
 
@@ -248,7 +242,7 @@ def tracks_recommend(
     if count is not None and count < 1:
         raise bad_input(f"count must be at least 1, got {count}")
     repo = _repository()
-    result = planning.recommend(repo, _store_if_any(repo), count, mode, lenient)
+    result = planning.recommend(repo, pool.open_store_if_any(repo), count, mode, lenient)
     _emit(result, json, render_tracks.show_recommendation)
 
 

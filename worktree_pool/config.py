@@ -16,6 +16,7 @@ import re
 import textwrap
 import types
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
@@ -94,6 +95,13 @@ class ScopeRule:
 
 
 TASK_SOURCES = ("beads", "bd", "yaml")
+
+
+class Mode(StrEnum):
+    """How spawn picks tracks; here, not in selection.py, because the CLI needs it at start-up."""
+
+    INDEPENDENT = "independent"  # only tracks whose scopes overlap nothing in use
+    ALL = "all"  # any ready track, with a warning for each overlapping pair
 
 
 @dataclass(frozen=True)

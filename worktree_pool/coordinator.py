@@ -26,10 +26,9 @@ from worktree_pool.gitops import (
     worktree_records,
 )
 from worktree_pool.handoff import BRIEF_DIR
-from worktree_pool.pool import check_pool_dir, open_store
+from worktree_pool.pool import check_pool_dir, open_store_if_any
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
-from worktree_pool.slot_databases import drop_pool_databases
 from worktree_pool.slots import (
     TRANSIENT_STATES,
     Slot,
@@ -84,7 +83,7 @@ class CleanupResult:  # filled in as cleanup goes
 
 def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
     check_pool_dir(repo)
-    store = open_store(repo) if repo.state_path.is_file() else None
+    store = open_store_if_any(repo)
     try:
         return _cleanup(repo, store, force)
     finally:
@@ -130,10 +129,11 @@ def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) 
         pool = read_pool(conn)
     if pool is None:
         return
+    from worktree_pool import pgserver  # here: most commands never touch a database
+    from worktree_pool.slot_databases import drop_pool_databases
+
     try:
         result.dropped_databases.extend(drop_pool_databases(repo, store, pool.pool_id))
-        from worktree_pool import pgserver  # here: most commands never touch the server
-
         result.stopped_server = pgserver.stop(repo)
     except WtpoolError as exc:
         result.database_error = exc.message

@@ -241,11 +241,16 @@ class TemplateResult:
 
 
 def ensure_template(
-    server: Server, settings: DatabaseSettings, repo_root: Path, pool_id: str
+    server: Server,
+    settings: DatabaseSettings,
+    repo_root: Path,
+    pool_id: str,
+    wanted: str | None = None,
 ) -> TemplateResult:
-    """Build the template unless one with the current setup's fingerprint exists."""
+    """Build the template unless one with the setup's fingerprint (`wanted`, if the caller
+    has it already) exists."""
     name = template_name(settings, repo_root)
-    wanted = fingerprint(settings, repo_root)
+    wanted = wanted or fingerprint(settings, repo_root)
     marker = f"{COMMENT_PREFIX}:template:{pool_id}:{wanted}"
     with admin_connection(server) as connection, _advisory_lock(connection, name):
         current = _comment(connection, name)
@@ -398,8 +403,8 @@ def drop_owned(server: Server, databases: list[str], pool_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class DatabaseInfo:
-    name: str
-    slot: str | None
+    slot: str | None  # None for the template
+    database: str
     size_bytes: int
     connections: int
 
@@ -416,5 +421,5 @@ def list_owned(server: Server, pool_id: str) -> list[DatabaseInfo]:
     for name, comment, size, connections in rows:
         if owned_by(comment, pool_id):
             kind, _pool, detail = comment.split(":", 3)[1:4]
-            found.append(DatabaseInfo(name, detail if kind == "slot" else None, size, connections))
+            found.append(DatabaseInfo(detail if kind == "slot" else None, name, size, connections))
     return found

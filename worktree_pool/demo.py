@@ -17,11 +17,11 @@ from pathlib import Path
 
 from worktree_pool import render, render_tracks
 from worktree_pool.agents import agent_process, log_path
+from worktree_pool.config import Mode
 from worktree_pool.coordinator import cleanup
 from worktree_pool.gitops import WTPOOL_IDENTITY, Git
 from worktree_pool.pool import init_pool, open_store, pool_status
 from worktree_pool.repo import Repository, open_repository
-from worktree_pool.selection import Mode
 from worktree_pool.slots import all_slots
 from worktree_pool.spawning import spawn
 from worktree_pool.state import StateStore

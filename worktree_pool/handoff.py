@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from worktree_pool.guard import shell_quote
 from worktree_pool.repo import Repository, exclude_from_git
 from worktree_pool.slots import ClaimRequest
 
@@ -44,13 +45,9 @@ def slot_environment(repo: Repository, slot: str, request: ClaimRequest) -> dict
 
 def write_env_file(repo: Repository, slot: str, environment: dict[str, str]) -> None:
     exclude_from_git(repo, f"/{ENV_FILE}", "wtpool writes this file in each slot")
-    lines = [f"{key}={_quote(value)}" for key, value in environment.items()]
+    lines = [f"{key}={shell_quote(value)}" for key, value in environment.items()]
     text = "# written by wtpool for this slot's agent; rewritten on every claim\n"
     (repo.slot_path(slot) / ENV_FILE).write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "'\\''") + "'"
 
 
 def forget_handoff(repo: Repository, slot: str, task: str | None) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worktree_pool.config import Mode
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import tracked_files
 from worktree_pool.repo import Repository
 from worktree_pool.selection import (
     Conflict,
-    Mode,
     Occupant,
     Skip,
     assignment,

@@ -66,6 +66,11 @@ def open_store(repo: Repository) -> StateStore:
     return StateStore(repo.state_path, repo.config.timeouts.state_lock)
 
 
+def open_store_if_any(repo: Repository) -> StateStore | None:
+    """The pool's store, or None when the repository has no pool (yet, or any more)."""
+    return open_store(repo) if repo.state_path.is_file() else None
+
+
 # --- init ---------------------------------------------------------------------------------
 
 

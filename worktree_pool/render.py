@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from worktree_pool.agents import AgentProcess
     from worktree_pool.claims import AcquireResult, ReleaseResult
     from worktree_pool.coordinator import CleanupResult
+    from worktree_pool.database import DatabaseInfo
     from worktree_pool.doctor import DoctorReport
     from worktree_pool.filters import FilterReport, VerifyReport
     from worktree_pool.pool import InitResult, StatusReport
     from worktree_pool.scaling import ScaleResult
-    from worktree_pool.slot_databases import SlotDatabase
 
 
 class _LazyConsole:
@@ -43,6 +45,17 @@ class _LazyConsole:
 
 
 console = _LazyConsole()
+
+
+def table(*columns: str) -> Table:
+    """A borderless table; columns fold rather than cut, since a cut-off branch or task name is
+    of no use to anyone."""
+    from rich.table import Table
+
+    made = Table(box=None, header_style="bold", pad_edge=False)
+    for column in columns:
+        made.add_column(column, overflow="fold")
+    return made
 
 
 def escape(text: str) -> str:
@@ -99,18 +112,13 @@ def show_status(report: StatusReport) -> None:
             f"[red]closed: `wtpool cleanup` (process {pool.closing_pid}) is ending the session; "
             "if it was interrupted, run it again or `wtpool doctor --fix`[/]"
         )
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("slot", "state", "agent", "task", "branch", "head", "dirty", "process"):
-        # fold, not ellipsis: a cut-off branch or task name is of no use to anyone
-        table.add_column(column, overflow="fold")
+    rows = table("slot", "state", "agent", "task", "branch", "head", "dirty", "process")
     for slot in report.worktrees:
         if slot.dirty is None:
             dirty = "not a worktree" if slot.present else "missing"
         else:
             dirty = "yes" if slot.dirty else ""
-        table.add_row(
+        rows.add_row(
             slot.name,
             _state_style(slot.state),
             slot.agent or "",
@@ -120,7 +128,7 @@ def show_status(report: StatusReport) -> None:
             dirty,
             _process(slot.agent_process),
         )
-    console.print(table)
+    console.print(rows)
     for position, request in enumerate(report.queue, start=1):
         task = f" for task {request.task}" if request.task else ""
         console.print(
@@ -244,19 +252,15 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print("nothing to clean up")
 
 
-def show_databases(databases: list[SlotDatabase]) -> None:
+def show_databases(databases: list[DatabaseInfo]) -> None:
     if not databases:
         console.print("no databases yet: the first claim creates them")
         return
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("slot", "database", "size", "connections"):
-        table.add_column(column, overflow="fold")
+    rows = table("slot", "database", "size", "connections")
     for db in databases:
         size = f"{db.size_bytes / 1_048_576:.1f} MB"
-        table.add_row(db.slot or "(template)", db.database, size, str(db.connections))
-    console.print(table)
+        rows.add_row(db.slot or "(template)", db.database, size, str(db.connections))
+    console.print(rows)
 
 
 def show_filter(report: FilterReport) -> None:

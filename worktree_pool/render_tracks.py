@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worktree_pool.render import console, escape
+from worktree_pool.render import console, escape, table
 
 if TYPE_CHECKING:
     from worktree_pool.agents import StopResult
@@ -15,15 +15,6 @@ if TYPE_CHECKING:
 
 # A real graph has hundreds of tracks; past this many lines, a summary says what was left out.
 SHOWN = 20
-
-
-def _table(*columns: str):
-    from rich.table import Table
-
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
 
 
 def scope_summary(patterns: tuple[str, ...] | None, width: int = 3) -> str:
@@ -58,9 +49,9 @@ def show_analysis(analysis: Analysis) -> None:
         f"{escape(analysis.source)}: {analysis.tasks} tasks, {analysis.ready} ready, "
         f"{len(analysis.tracks)} tracks of unfinished work"
     )
-    table = _table("track", "prio", "tasks", "ready", "scope", "assigned")
+    rows = table("track", "prio", "tasks", "ready", "scope", "assigned")
     for track in analysis.tracks[:SHOWN]:
-        table.add_row(
+        rows.add_row(
             track.id,
             str(track.priority),
             str(len(track.tasks)),
@@ -68,7 +59,7 @@ def show_analysis(analysis: Analysis) -> None:
             escape(track.scope_problem or scope_summary(track.patterns)),
             track.assigned_to or "",
         )
-    console.print(table)
+    console.print(rows)
     if len(analysis.tracks) > SHOWN:
         console.print(f"... and {len(analysis.tracks) - SHOWN} more tracks (see --json)")
     for track in analysis.tracks[:SHOWN]:
@@ -89,14 +80,14 @@ def show_analysis(analysis: Analysis) -> None:
 def show_recommendation(result: Recommendation) -> None:
     if not result.picks:
         console.print("no track can be picked now")
-    table = _table("track", "task", "prio", "scope")
+    rows = table("track", "task", "prio", "scope")
     for pick in result.picks:
-        table.add_row(
+        rows.add_row(
             pick.track, pick.task, str(pick.priority), escape(scope_summary(pick.patterns))
         )
     if result.picks:
         console.print(f"spawn {result.mode} would pick {len(result.picks)} track(s):")
-        console.print(table)
+        console.print(rows)
     _skipped(result.skipped)
     _warnings(result.warnings)
 
@@ -122,9 +113,9 @@ def show_conflicts(report: ConflictReport) -> None:
 def show_spawn(result: SpawnResult) -> None:
     verb = "would spawn" if result.dry_run else "spawned"
     if result.spawned:
-        table = _table("slot", "task", "track", "branch", "scope", "agent", "path")
+        rows = table("slot", "task", "track", "branch", "scope", "agent", "path")
         for item in result.spawned:
-            table.add_row(
+            rows.add_row(
                 item.slot or "-",
                 item.task,
                 item.track,
@@ -134,7 +125,7 @@ def show_spawn(result: SpawnResult) -> None:
                 escape(_relative(item.path)),
             )
         console.print(f"{verb} {len(result.spawned)} of {result.requested} ({result.mode}):")
-        console.print(table)
+        console.print(rows)
     for item in result.queued:
         console.print(
             f"queued {item.track} (task {item.task}) as number {item.position} in line; it gets "

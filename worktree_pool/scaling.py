@@ -15,7 +15,6 @@ from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.pool import build_slots
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import inspect_work
-from worktree_pool.slot_databases import drop_slot_database
 from worktree_pool.slots import (
     PoolRecord,
     Slot,
@@ -140,9 +139,11 @@ def _remove_idle_slots(
             else:
                 update_slot(conn, slot.name, state=SlotState.IDLE)
                 kept.append(KeptSlot(slot.name, reason))
-        if reason is None:
-            with contextlib.suppress(WtpoolError):  # recorded: cleanup drops it later
-                drop_slot_database(repo, store, slot.name, pool.pool_id)
+    if removed and repo.config.database.mode != "none":
+        from worktree_pool.slot_databases import drop_slot_databases  # see claims.acquire
+
+        with contextlib.suppress(WtpoolError):  # still recorded: cleanup drops them later
+            drop_slot_databases(repo, store, removed, pool.pool_id)
     return removed, kept
 
 

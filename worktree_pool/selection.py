@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from worktree_pool import guard
+from worktree_pool.config import Mode
 from worktree_pool.errors import WtpoolError
 from worktree_pool.names import validate_name
 from worktree_pool.overlap import scopes_overlap
@@ -27,11 +28,6 @@ if TYPE_CHECKING:  # the CLI imports this module for Mode; the task graph is rea
     from worktree_pool.tracks import Track
 
 WHOLE_TREE = ("**",)
-
-
-class Mode(StrEnum):
-    INDEPENDENT = "independent"
-    ALL = "all"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from worktree_pool.database import (
 )
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.repo import Repository
-from worktree_pool.slots import lookup_slot, read_pool, require_pool, slot_number
+from worktree_pool.slots import lookup_slot, no_pool_error, read_pool, require_pool, slot_number
 from worktree_pool.state import StateStore, utc_now
 
 
@@ -39,61 +39,77 @@ def server_for(repo: Repository) -> Server | None:
     return external_server(settings)
 
 
-def clone_slot_database(
-    repo: Repository, store: StateStore, slot: str, *, fresh: bool = True
-) -> dict[str, str]:
-    """Give the slot a clone of the template (a new one unless `fresh` is False and it has
-    one); return the variables that point its agent at it."""
-    server = server_for(repo)
-    if server is None:
-        return {}
+@dataclass(frozen=True)
+class Target:
+    """An up-to-date template on a running server: what a clone needs."""
+
+    server: Server
+    pool_id: str
+    template: str
+
+
+def check_template(repo: Repository, store: StateStore) -> Target:
+    """Build the template if it is missing or stale. Run before a claim takes a slot, a server
+    that is down or a setup that fails changes nothing."""
+    settings = repo.config.database
+    wanted = fingerprint(settings, repo.root)  # a missing setup file fails before any server
     with store.snapshot() as conn:
         pool = read_pool(conn)
     if pool is None:
-        raise WtpoolError(f"no wtpool pool in {repo.root}", "create one with `wtpool init`")
-    number = slot_number(slot)
-    if number is None:
-        raise WtpoolError(f"{slot} is not a slot name", code=ExitCode.USAGE)
-    settings = repo.config.database
-    template = ensure_template(server, settings, repo.root, pool.pool_id)
-    name = slot_database_name(repo.root, number)
+        raise no_pool_error(repo)
+    server = _require_server(repo)
+    built = ensure_template(server, settings, repo.root, pool.pool_id, wanted)
+    return Target(server, pool.pool_id, built.name)
+
+
+def clone_slot_database(
+    repo: Repository,
+    store: StateStore,
+    slot: str,
+    *,
+    fresh: bool = True,
+    target: Target | None = None,
+) -> dict[str, str]:
+    """Give the slot a clone of the template (a new one unless `fresh` is False and it has
+    one); return the variables that point its agent at it. `target` is a template already
+    checked in this command."""
+    target = target or check_template(repo, store)
+    name = _slot_database(repo, slot)
     with store.transaction() as conn:  # recorded first: a crash mid-clone leaves it findable
-        for database, kind, owner in ((template.name, "template", None), (name, "slot", slot)):
+        for database, kind, owner in ((target.template, "template", None), (name, "slot", slot)):
             conn.execute(
                 "INSERT OR IGNORE INTO databases (name, slot, kind, created_at)"
                 " VALUES (?, ?, ?, ?)",
                 (database, owner, kind, utc_now()),
             )
     clone_for_slot(
-        server, settings, template.name, name, slot, pool.pool_id, keep_existing=not fresh
+        target.server,
+        repo.config.database,
+        target.template,
+        name,
+        slot,
+        target.pool_id,
+        keep_existing=not fresh,
     )
-    return server.environment(name)
+    return target.server.environment(name)
 
 
-def check_template(repo: Repository, store: StateStore) -> None:
-    """Build the template if it is missing or stale, before a claim takes a slot: a server that
-    is down, or a setup that fails, then changes nothing."""
-    if repo.config.database.mode == "none":
-        return
-    fingerprint(repo.config.database, repo.root)  # a missing setup file fails before any server
-    server = server_for(repo)
-    with store.snapshot() as conn:
-        pool = read_pool(conn)
-    if server is not None and pool is not None:
-        ensure_template(server, repo.config.database, repo.root, pool.pool_id)
-
-
-def drop_slot_database(repo: Repository, store: StateStore, slot: str, pool_id: str) -> None:
-    """Drop the database of a slot that is gone. If the server cannot be reached, the record
-    stays, and cleanup drops the database later."""
-    number = slot_number(slot)
-    server = server_for(repo)
-    if server is None or number is None:
-        return
-    name = slot_database_name(repo.root, number)
-    drop_owned(server, [name], pool_id)
+def drop_slot_databases(
+    repo: Repository, store: StateStore, slots: list[str], pool_id: str
+) -> None:
+    """Drop the databases of slots that are gone. If the server cannot be reached, the records
+    stay, and cleanup drops the databases later."""
+    names = [_slot_database(repo, slot) for slot in slots]
+    drop_owned(_require_server(repo), names, pool_id)
     with store.transaction() as conn:
-        conn.execute("DELETE FROM databases WHERE name = ?", (name,))
+        conn.executemany("DELETE FROM databases WHERE name = ?", [(name,) for name in names])
+
+
+def _slot_database(repo: Repository, slot: str) -> str:
+    number = slot_number(slot)
+    if number is None:
+        raise WtpoolError(f"{slot} is not a slot name", code=ExitCode.USAGE)
+    return slot_database_name(repo.root, number)
 
 
 def drop_pool_databases(repo: Repository, store: StateStore, pool_id: str) -> list[str]:
@@ -103,27 +119,18 @@ def drop_pool_databases(repo: Repository, store: StateStore, pool_id: str) -> li
         return []
     with store.snapshot() as conn:
         recorded = [row["name"] for row in conn.execute("SELECT name FROM databases")]
-    found = [info.name for info in list_owned(server, pool_id)]
+    found = [info.database for info in list_owned(server, pool_id)]
     dropped = drop_owned(server, sorted(set(recorded) | set(found)), pool_id)
     with store.transaction() as conn:
         conn.execute("DELETE FROM databases")
     return dropped
 
 
-@dataclass(frozen=True)
-class SlotDatabase:
-    slot: str | None  # None for the template
-    database: str
-    size_bytes: int
-    connections: int
-
-
-def list_databases(repo: Repository, store: StateStore) -> list[SlotDatabase]:
+def list_databases(repo: Repository, store: StateStore) -> list[DatabaseInfo]:
     server = _require_server(repo)
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
-    infos: list[DatabaseInfo] = list_owned(server, pool.pool_id)
-    return [SlotDatabase(i.slot, i.name, i.size_bytes, i.connections) for i in infos]
+    return list_owned(server, pool.pool_id)
 
 
 def database_url(repo: Repository, store: StateStore, slot: str) -> str:
@@ -131,9 +138,7 @@ def database_url(repo: Repository, store: StateStore, slot: str) -> str:
     with store.snapshot() as conn:
         require_pool(conn, repo)
         lookup_slot(conn, slot)
-    number = slot_number(slot)
-    assert number is not None  # lookup_slot found it, so it is a slot name
-    return server.url_for(slot_database_name(repo.root, number))
+    return server.url_for(_slot_database(repo, slot))
 
 
 def reset_database(repo: Repository, store: StateStore, slot: str) -> str:

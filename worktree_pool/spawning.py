@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 
 from worktree_pool.agents import check_agent_command
 from worktree_pool.claims import AcquireResult, acquire
-from worktree_pool.config import MAX_POOL_SIZE
+from worktree_pool.config import MAX_POOL_SIZE, Mode
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.handoff import brief_path, write_brief
 from worktree_pool.names import validate_name
 from worktree_pool.planning import current_occupants, load_tracks
 from worktree_pool.repo import Repository
 from worktree_pool.selection import (
-    Mode,
     Skip,
     SkipKind,
     scope_problem,
