@@ -30,7 +30,7 @@ from worktree_pool.config import AGENT_PLACEHOLDERS
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import LOCATION_VARIABLES
 from worktree_pool.repo import Repository
-from worktree_pool.slots import Slot, SlotState, all_slots, lookup_slot, require_pool
+from worktree_pool.slots import Slot, all_slots, lookup_slot, require_pool
 from worktree_pool.state import StateStore, utc_now
 
 LOG_DIR = "logs"
@@ -133,31 +133,56 @@ def launch(
     return process.pid, started
 
 
-def _members(slot: Slot) -> list[int]:
-    """The live processes of the slot's agent group (see the module's docstring)."""
-    pgid = slot.agent_pid
-    if pgid is None:
-        return []
+@dataclass(frozen=True)
+class AgentGroup:
+    """How to recognise an agent's processes: its group id and the runner's start marker,
+    and the slot and agent its environment names."""
+
+    slot: str
+    agent: str | None
+    pgid: int
+    started: float | None
+
+    @classmethod
+    def of(cls, slot: Slot) -> AgentGroup | None:
+        if slot.agent_pid is None:
+            return None
+        return cls(slot.name, slot.agent, slot.agent_pid, slot.agent_started)
+
+
+def process_groups() -> dict[int, list[int]]:
+    """Every live process by group id: one walk of the process table, shared by all slots."""
     # psutil costs ~13 ms to import; most wtpool commands never look at a process.
     import psutil
 
-    found = []
+    groups: dict[int, list[int]] = {}
     for pid in psutil.pids():
         try:
-            if os.getpgid(pid) != pgid:
-                continue
+            groups.setdefault(os.getpgid(pid), []).append(pid)
+        except OSError:  # gone since the listing
+            continue
+    return groups
+
+
+def _members(group: AgentGroup, groups: dict[int, list[int]] | None = None) -> list[int]:
+    """The live processes of the agent's group (see the module's docstring)."""
+    import psutil
+
+    found = []
+    for pid in (groups if groups is not None else process_groups()).get(group.pgid, []):
+        try:
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if pid == pgid:
-                ours = slot.agent_started is not None and (
-                    abs(start_marker(pid) - slot.agent_started) < _SAME_PROCESS
+            if pid == group.pgid:
+                ours = group.started is not None and (
+                    abs(start_marker(pid) - group.started) < _SAME_PROCESS
                 )
             else:
                 environment = process.environ()
                 ours = (
-                    environment.get("WTPOOL_SLOT") == slot.name
-                    and environment.get("WTPOOL_AGENT") == slot.agent
+                    environment.get("WTPOOL_SLOT") == group.slot
+                    and environment.get("WTPOOL_AGENT") == group.agent
                 )
         except (psutil.Error, OSError):  # gone, or not ours to inspect
             continue
@@ -173,17 +198,22 @@ def _exit_code(repo: Repository, slot: str) -> int | None:
         return None
 
 
-def agent_process(repo: Repository, slot: Slot) -> AgentProcess | None:
-    if slot.agent_pid is None:
+def agent_process(
+    repo: Repository, slot: Slot, groups: dict[int, list[int]] | None = None
+) -> AgentProcess | None:
+    """The slot's agent, if spawn started one; `groups` is a process table already read."""
+    group = AgentGroup.of(slot)
+    if group is None:
         return None
-    members = len(_members(slot))
+    members = len(_members(group, groups))
     code = _exit_code(repo, slot.name)
     state = "running" if members else "missing" if code is None else "exited"
-    return AgentProcess(slot.agent_pid, state, code, members, str(log_path(repo, slot.name)))
+    return AgentProcess(group.pgid, state, code, members, str(log_path(repo, slot.name)))
 
 
 def is_running(slot: Slot) -> bool:
-    return bool(_members(slot))
+    group = AgentGroup.of(slot)
+    return group is not None and bool(_members(group))
 
 
 @dataclass(frozen=True)
@@ -197,56 +227,43 @@ class StopResult:
 def stop_agent(repo: Repository, slot: Slot, grace: float) -> StopResult:
     """SIGTERM to the agent's process group; SIGKILL if any of it is still there after
     `grace` seconds."""
-    pid = slot.agent_pid
-    if pid is None:
+    group = AgentGroup.of(slot)
+    if group is None:
         return StopResult(slot.name, None, "no agent", None)
-    if not _signal_group(slot, signal.SIGTERM):
-        return StopResult(slot.name, pid, "not running", _exit_code(repo, slot.name))
+    if not _signal_group(group, signal.SIGTERM):
+        return StopResult(slot.name, group.pgid, "not running", _exit_code(repo, slot.name))
     outcome = "stopped"
-    if not _wait_gone(slot, grace):
-        _signal_group(slot, signal.SIGKILL)
-        _wait_gone(slot, 5.0)
+    if not _wait_gone(group, grace):
+        _signal_group(group, signal.SIGKILL)
+        _wait_gone(group, 5.0)
         outcome = "killed"
     code = _exit_code(repo, slot.name)
     if code is None:  # the runner itself was killed before it could record the agent's end
         code = -signal.SIGKILL
         record_exit(_exit_path(repo, slot.name), code, killed_by="wtpool stop")
-    return StopResult(slot.name, pid, outcome, code)
+    return StopResult(slot.name, group.pgid, outcome, code)
 
 
 def kill_unrecorded(slot: str, agent: str, pid: int, started: float) -> None:
     """Kill an agent just started whose pid could not be recorded."""
-    record = Slot(
-        name=slot,
-        number=0,
-        state=SlotState.BUSY,
-        branch=None,
-        agent=agent,
-        task=None,
-        owner_pid=None,
-        acquired_at=None,
-        updated_at="",
-        agent_pid=pid,
-        agent_started=started,
-    )
-    _signal_group(record, signal.SIGKILL)
+    _signal_group(AgentGroup(slot, agent, pid, started), signal.SIGKILL)
 
 
-def _signal_group(slot: Slot, signum: int) -> bool:
+def _signal_group(group: AgentGroup, signum: int) -> bool:
     """Signal the agent's group if a member of it is alive; whether one was."""
-    if not _members(slot):
+    if not _members(group):
         return False
     # A group id is not reused while the group has a member, so the signal cannot go astray.
     try:
-        os.killpg(int(slot.agent_pid or 0), signum)
+        os.killpg(group.pgid, signum)
     except (ProcessLookupError, PermissionError):
         return False
     return True
 
 
-def _wait_gone(slot: Slot, seconds: float) -> bool:
+def _wait_gone(group: AgentGroup, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
-    while _members(slot):
+    while _members(group):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)

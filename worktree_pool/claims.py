@@ -384,16 +384,19 @@ class ReleaseResult:
 
 def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseResult:
     name = slot_argument(repo, name)
+    # Outside the write lock: reading the process table takes a while, and a busy slot's
+    # agent cannot change under us (agents start only when a slot is claimed).
+    with store.snapshot() as conn:
+        if (found := find_slot(conn, name=name)) is not None and is_running(found):
+            raise WtpoolError(
+                f"the agent in {name} is still running (process {found.agent_pid})",
+                f"stop it first: wtpool stop {name}",
+            )
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
         slot = lookup_slot(conn, name)
         if slot.state == SlotState.IDLE:
             return ReleaseResult(name, None, None, was_idle=True)
-        if is_running(slot):
-            raise WtpoolError(
-                f"the agent in {name} is still running (process {slot.agent_pid})",
-                f"stop it first: wtpool stop {name}",
-            )
         if slot.state != SlotState.BUSY:
             if owner_alive(slot):
                 raise in_use_error(slot)
@@ -481,6 +484,9 @@ def serve_queue(
     """
     served: dict[str, str] = {}
     while True:
+        with store.snapshot() as conn:  # most releases find no one waiting: no git call then
+            if conn.execute("SELECT 1 FROM queue LIMIT 1").fetchone() is None:
+                return served, None
         registered = registered_paths(repo)
         with store.transaction() as conn:
             pool = read_pool(conn)

@@ -13,7 +13,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from worktree_pool.agents import LOG_DIR, StopResult, is_running, stop_agent
+from worktree_pool.agents import LOG_DIR, StopResult, stop_agent
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import remove_guard
 from worktree_pool.gitops import (
@@ -97,7 +97,8 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
     try:
         # Agents first: a slot must not be salvaged and removed while something still writes.
         grace = repo.config.agent.stop_grace
-        stopped = [stop_agent(repo, slot, grace) for slot in slots if is_running(slot)]
+        outcomes = [stop_agent(repo, slot, grace) for slot in slots if slot.agent_pid]
+        stopped = [o for o in outcomes if o.outcome in ("stopped", "killed")]
         result = _remove_everything(repo, known, base or _fallback_base(repo), force)
         result.stopped_agents.extend(stopped)
     except BaseException:

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from worktree_pool.agents import AgentProcess, agent_process
+from worktree_pool.agents import AgentProcess, agent_process, process_groups
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
@@ -291,6 +291,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
         slots = all_slots(conn)
         queue = queued_requests(conn)
     records = {record.path: record for record in worktree_records(repo.git)}
+    groups = process_groups() if any(slot.agent_pid for slot in slots) else None
     worktrees = []
     for slot in slots:
         path = repo.slot_path(slot.name)
@@ -309,7 +310,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 scope=slot.scope,
                 acquired_at=slot.acquired_at,
                 track=slot.track,
-                agent_process=agent_process(repo, slot),
+                agent_process=agent_process(repo, slot, groups),
                 database=_database_name(repo, slot.number),
             )
         )
