@@ -200,16 +200,12 @@ def _check_can_create(connection: psycopg.Connection[Any]) -> None:
 
 
 def _drop(connection: psycopg.Connection[Any], database: str) -> None:
-    from psycopg import sql
-
     row = connection.execute(
         "SELECT datistemplate FROM pg_database WHERE datname = %s", (database,)
     ).fetchone()
     if row and row[0]:  # PostgreSQL refuses to drop a database marked as a template
         connection.execute(_sql("ALTER DATABASE {} WITH IS_TEMPLATE false", database))
-    connection.execute(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(_identifier(database))
-    )
+    connection.execute(_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", database))
 
 
 # --- the template ---------------------------------------------------------------------------

@@ -44,7 +44,11 @@ class Occupant:
 @dataclass(frozen=True)
 class Pick:
     track: Track
-    task: str  # the track's first ready task, the one the slot starts on
+
+    @property
+    def task(self) -> str:
+        """The track's first ready task, the one the slot starts on."""
+        return self.track.ready[0]
 
 
 class SkipKind(StrEnum):
@@ -102,12 +106,16 @@ def overlap_with(
     scope: tuple[str, ...] | None, others: list[Occupant]
 ) -> tuple[Occupant, str] | None:
     """The first occupant whose scope overlaps `scope`, with a path both could touch."""
-    mine = scope or WHOLE_TREE
     for other in others:
-        path = scopes_overlap(mine, other.scope or WHOLE_TREE)
+        path = _overlap(scope, other.scope)
         if path is not None:
             return other, path
     return None
+
+
+def _overlap(first: tuple[str, ...] | None, second: tuple[str, ...] | None) -> str | None:
+    """scopes_overlap, where None is the whole tree."""
+    return scopes_overlap(first or WHOLE_TREE, second or WHOLE_TREE)
 
 
 def assignment(track: Track, others: list[Occupant]) -> Occupant | None:
@@ -149,7 +157,7 @@ def select(tracks: list[Track], others: list[Occupant], count: int | None, mode:
             continue
         if mode == Mode.ALL:
             selection.warnings += _overlap_warnings(track, selection.picks)
-        selection.picks.append(Pick(track, track.ready[0]))
+        selection.picks.append(Pick(track))
     return selection
 
 
@@ -182,7 +190,7 @@ def _collision(track: Track, others: list[Occupant], picks: list[Pick]) -> Skip 
         reason = f"its scope overlaps {other.holder}{whole}, e.g. at {path}"
         return Skip(track.id, SkipKind.OVERLAP, reason)
     for pick in picks:
-        path = scopes_overlap(scope or WHOLE_TREE, slot_scope(pick.track) or WHOLE_TREE)
+        path = _overlap(scope, slot_scope(pick.track))
         if path is not None:
             reason = f"its scope overlaps {pick.track.id}, picked first, e.g. at {path}"
             return Skip(track.id, SkipKind.OVERLAP, reason)
@@ -192,7 +200,7 @@ def _collision(track: Track, others: list[Occupant], picks: list[Pick]) -> Skip 
 def _overlap_warnings(track: Track, picks: list[Pick]) -> list[str]:
     warnings = []
     for pick in picks:
-        path = scopes_overlap(slot_scope(track) or WHOLE_TREE, slot_scope(pick.track) or WHOLE_TREE)
+        path = _overlap(slot_scope(track), slot_scope(pick.track))
         if path is not None:
             warnings.append(f"{track.id} and {pick.track.id} may both change {path}")
     return warnings

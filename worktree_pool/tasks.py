@@ -114,14 +114,16 @@ def read_beads(path: Path, *, lenient: bool = False) -> TaskGraph:
     )
 
 
-def parse_beads_records(numbered_lines: Any, source: str, lenient: bool) -> TaskGraph:
+def parse_beads_records(numbered_records: Any, source: str, lenient: bool) -> TaskGraph:
+    """Tasks from (number, record) pairs, a record being an export's line or, from bd, an
+    already decoded JSON value."""
     tasks: dict[str, Task] = {}
     warnings: list[str] = []
-    for number, line in numbered_lines:
-        if not line.strip():
+    for number, raw in numbered_records:
+        if isinstance(raw, str) and not raw.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(raw) if isinstance(raw, str) else raw
             if not isinstance(record, dict):
                 raise ValueError("a line must hold a JSON object")
             if record.get("_type", "issue") != "issue":
@@ -324,7 +326,7 @@ def parse_bd_list(text: str, source: str, lenient: bool) -> TaskGraph:
     if not isinstance(records, list):
         raise WtpoolError(f"{source} printed JSON that is not a list of issues")
     graph = parse_beads_records(
-        ((number, json.dumps(record)) for number, record in enumerate(records, start=1)),
+        enumerate(records, start=1),
         source,
         lenient,
     )
