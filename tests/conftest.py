@@ -6,20 +6,27 @@ Python process, exactly as an agent's shell would.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
+from worktree_pool.config import DATABASE_MODE_VARIABLE
 from worktree_pool.pool import init_pool, open_store
 from worktree_pool.repo import Repository, open_repository
 from worktree_pool.state import StateStore
+
+POOL_DIR = ".agent-worktrees"
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test Author",
@@ -45,6 +52,39 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     (tmp_path / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+
+
+@pytest.fixture(autouse=True)
+def no_databases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slots get no database unless a test asks for one with `with_databases`: otherwise every
+    test repository would start its own embedded PostgreSQL."""
+    monkeypatch.setenv(DATABASE_MODE_VARIABLE, "none")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_server_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stop, and report, any embedded PostgreSQL the tests left running in their directories:
+    each test that starts one must end with it stopped, and a failed one must not leave a
+    server behind for the rest of the machine's life."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    left = [
+        process
+        for process in psutil.process_iter(["name", "cmdline"])
+        if process.info["name"] == "postgres"
+        and any(arg.startswith(base) for arg in process.info["cmdline"] or ())
+    ]
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+    psutil.wait_procs(left, timeout=30)
+    assert not left, f"tests left {len(left)} embedded PostgreSQL servers running"
+
+
+@pytest.fixture
+def with_databases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """wtpool's own default: databases as wtpool.yaml says, embedded if it says nothing."""
+    monkeypatch.delenv(DATABASE_MODE_VARIABLE)
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -115,7 +155,8 @@ def snapshot(root: Path) -> dict[str, object]:
     """Everything a wtpool command could change, to prove that a refused command changed nothing.
 
     The state store is compared by its logical content: in WAL mode, merely closing a
-    connection may checkpoint and so rewrite bytes without changing any row.
+    connection may checkpoint and so rewrite bytes without changing any row. The embedded
+    PostgreSQL's files change whenever it runs; what it holds is compared through `db list`.
     """
     state = root / ".agent-worktrees" / "state.db"
     files = {}
@@ -123,7 +164,10 @@ def snapshot(root: Path) -> dict[str, object]:
         relative = path.relative_to(root)
         if relative.parts[0] == ".git" and relative.parts[1:2] != ("info",):
             continue
-        if path.name.startswith("state.db"):
+        if path.name.startswith("state.db") or relative.parts[:2] == (
+            ".agent-worktrees",
+            ".postgres",
+        ):
             continue
         files[str(relative)] = (
             hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else "dir"

@@ -23,6 +23,7 @@ from tests.conftest import (
     wtpool_json,
 )
 from worktree_pool.claims import acquire
+from worktree_pool.config import DATABASE_MODE_VARIABLE
 
 
 def _plain_dir(tmp: Path) -> Path:
@@ -66,6 +67,16 @@ def _pool(tmp: Path) -> Path:
     pool = make_pool(root)
     acquire(pool.repo, pool.store(), "holder", "taken")
     return root
+
+
+def _held_with_databases(tmp: Path) -> Path:
+    """`_pool`, now configured for databases: a refused claim must not start a server."""
+    root = _pool(tmp)
+    (root / "wtpool.yaml").write_text("database:\n  mode: embedded\n")
+    return root
+
+
+_held_with_databases.about_databases = True  # type: ignore[attr-defined]
 
 
 def _full_pool(tmp: Path) -> Path:
@@ -146,6 +157,7 @@ def _task_pool(
         (root / "wtpool.yaml").write_text(config)
         return root
 
+    setup.about_databases = "database:" in config  # type: ignore[attr-defined]
     return setup
 
 
@@ -206,6 +218,13 @@ CASES = [
     ("no agent", _pool, ["acquire"], 2, "missing option '--agent'"),
     # claims
     ("task held by another", _pool, ["acquire", "--agent", "b", "--task", "taken"], 1, "held by"),
+    (
+        "task held, databases on",
+        _held_with_databases,
+        ["acquire", "--agent", "b", "--task", "taken"],
+        1,
+        "held by",
+    ),
     ("holder, other task", _pool, ["acquire", "--agent", "holder", "--task", "t2"], 2, "already"),
     ("full pool, same task", _full_pool, ["acquire", "--agent", "b", "--task", "taken"], 1, "held"),
     # slots
@@ -392,7 +411,9 @@ def test_bad_input_is_refused_cleanly(
 ) -> None:
     cwd = setup(tmp_path)
     before = snapshot(cwd)
-    result = wtpool(cwd, *args)
+    # A row whose config sets up databases is about them: lift the suite's "no databases".
+    about_databases = getattr(setup, "about_databases", False)
+    result = wtpool(cwd, *args, env={DATABASE_MODE_VARIABLE: ""} if about_databases else None)
     assert_one_line_error(result, code, fragment)
     assert snapshot(cwd) == before
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import Pool, assert_one_line_error, wtpool
+from tests.conftest import Pool, assert_one_line_error, snapshot, wtpool
 from worktree_pool.config import (
     Config,
     PoolSettings,
@@ -106,7 +106,9 @@ def _config_source(cwd: Path, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_discovery_prefers_flag_then_repository_file_then_defaults(repo: Path) -> None:
+def test_discovery_prefers_flag_then_repository_file_then_defaults(
+    repo: Path, with_databases: None
+) -> None:
     defaults = _config_source(repo)
     assert defaults["source"] is None
     assert defaults["config"] == json.loads(json.dumps(dataclasses.asdict(Config())))
@@ -136,6 +138,19 @@ def test_init_writes_the_documented_config_with_the_chosen_values(repo: Path) ->
     written = load_config(repo / "wtpool.yaml")
     assert (written.pool.min, written.pool.max, written.pool.base) == (2, 5, "main")
     assert written.timeouts == TimeoutSettings()
+    # The tests run with WTPOOL_DATABASE_MODE=none: an override of this run, not of the file.
+    assert written.database.mode == "embedded"
+
+
+def test_the_environment_overrides_the_database_mode(repo: Path) -> None:
+    (repo / "wtpool.yaml").write_text("database:\n  mode: external\n")
+    shown = wtpool(repo, "config", env={"WTPOOL_DATABASE_MODE": "none"})
+    assert "  mode: none" in shown.stdout.splitlines()
+    assert "# database.mode from WTPOOL_DATABASE_MODE" in shown.stdout
+    before = snapshot(repo)
+    result = wtpool(repo, "init", env={"WTPOOL_DATABASE_MODE": "sqlite"})
+    assert_one_line_error(result, 2, "WTPOOL_DATABASE_MODE must be one of none, embedded")
+    assert snapshot(repo) == before
 
 
 def test_a_bad_repository_config_blocks_every_command(pool: Pool) -> None:

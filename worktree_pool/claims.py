@@ -111,8 +111,10 @@ def acquire(
         validate_patterns(scope)
         check_compiles(scope)
     target = None
-    if repo.config.database.mode != "none":
-        # Imported here: the database code costs start-up time that most pools never need.
+    if repo.config.database.mode != "none" and _will_claim(repo, store, request, exclusive):
+        # Before the claim, so that a server that is down changes nothing; after the cheap
+        # refusals, so that a refused request starts no server. Imported here: the database
+        # code costs start-up time that most pools never need.
         from worktree_pool.slot_databases import check_template
 
         target = check_template(repo, store)
@@ -127,13 +129,7 @@ def acquire(
             _check_same_request(queued, task)
             claim = None
         else:
-            _check_task_free(conn, agent, task)
-            if exclusive:
-                # Here, not at the top: plain acquires never need the overlap machinery.
-                from worktree_pool.selection import independence_error
-
-                if (error := independence_error(conn, request)) is not None:
-                    raise error
+            _check_claimable(conn, request, exclusive)
             others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
             claim = None if others_waiting else _claim_slot(repo, conn, pool, request, registered)
             if claim is None:
@@ -159,6 +155,30 @@ def acquire(
         agent_pid=prepared.agent_pid,
         warnings=(*unmatched_warnings(prepared.plan), *prepared.warnings),
     )
+
+
+def _check_claimable(conn: sqlite3.Connection, request: ClaimRequest, exclusive: bool) -> None:
+    """Raise the refusal of a new claim or queue place, if there is one."""
+    _check_task_free(conn, request.agent, request.task)
+    if exclusive:
+        # Here, not at the top: plain acquires never need the overlap machinery.
+        from worktree_pool.selection import independence_error
+
+        if (error := independence_error(conn, request)) is not None:
+            raise error
+
+
+def _will_claim(
+    repo: Repository, store: StateStore, request: ClaimRequest, exclusive: bool
+) -> bool:
+    """Whether the request, as the state stands, would claim a slot or queue, rather than be
+    refused or find the agent's slot or queue place. The claim's transaction checks again."""
+    with store.snapshot() as conn:
+        require_pool(conn, repo)
+        if find_slot(conn, agent=request.agent) or _queued(conn, request.agent):
+            return False
+        _check_claimable(conn, request, exclusive)
+    return True
 
 
 def _claim_slot(

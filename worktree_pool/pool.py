@@ -13,7 +13,7 @@ from pathlib import Path
 
 from worktree_pool.agents import AgentProcess, agent_process, process_groups
 from worktree_pool.claims import serve_queue
-from worktree_pool.config import CONFIG_FILE_NAME, check_pool_bounds, render_config
+from worktree_pool.config import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import WorktreeRecord, branch_exists, current_branch, worktree_records
 from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
@@ -216,8 +216,10 @@ def _write_default_config(repo: Repository, minimum: int, maximum: int, base: st
     if repo.config_path is not None:
         return None
     path = repo.root / CONFIG_FILE_NAME
-    pool = replace(repo.config.pool, min=minimum, max=maximum, base=base)
-    path.write_text(render_config(replace(repo.config, pool=pool)), encoding="utf-8")
+    # The built-in defaults, not repo.config: an environment override is not the repository's.
+    defaults = Config()
+    pool = replace(defaults.pool, min=minimum, max=maximum, base=base)
+    path.write_text(render_config(replace(defaults, pool=pool)), encoding="utf-8")
     return str(path)
 
 

@@ -7,10 +7,11 @@ one main repository and therefore to the one pool, whichever worktree we start i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.config import Config, find_config_file, load_config
+from worktree_pool.config import Config, find_config_file, load_config, with_environment
 from worktree_pool.errors import bad_input
 from worktree_pool.gitops import Git, worktree_records
 
@@ -79,7 +80,7 @@ def open_repository(cwd: Path, config_file: Path | None = None) -> Repository:
         root=root,
         common_dir=common_dir,
         current_slot=current_slot,
-        config=load_config(config_path),
+        config=with_environment(load_config(config_path), os.environ),
         config_path=config_path,
     )
 
