@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ SCHEMA = "CREATE TABLE product (name text);\nINSERT INTO product VALUES ('tea'),
 
 
 @pytest.fixture(params=["embedded", "external"])
-def shop(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+def shop(tmp_path: Path, request: pytest.FixtureRequest, with_databases: None) -> Path:
     """A pool whose slots get databases, from wtpool's own server or the external one."""
     files = {"README.md": "x\n", "db.sql": SCHEMA}
     root = make_repo(tmp_path / f"shop{secrets.token_hex(3)}", files)
@@ -119,13 +121,47 @@ def test_four_claims_at_once_all_get_databases(shop: Path) -> None:
         assert _names(_env(Path(json.loads(out)["path"]))["DATABASE_URL"]) == ["cups", "tea"]
 
 
-@pytest.mark.parametrize("shop", ["external"], indirect=True)  # wtpool starts its own
-def test_a_server_that_is_down_fails_the_claim_cleanly(shop: Path) -> None:
+def test_four_spawns_at_once_get_four_tracks_and_four_databases(shop: Path) -> None:
+    tasks = [{"id": f"t{n}", "title": f"task {n}", "files": [f"part{n}/"]} for n in range(4)]
+    (shop / "tasks.yaml").write_text(json.dumps({"tasks": tasks}))
     config = shop / "wtpool.yaml"
-    config.write_text(config.read_text().replace("127.0.0.1:5432", "127.0.0.1:1"))
+    config.write_text(config.read_text() + "tasks:\n  source: yaml\n")
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "worktree_pool", "spawn", "1", "--json"],
+            cwd=shop,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [racer.communicate(timeout=300) for racer in racers]
+    # Each spawn that lost its first pick to another took the next free track.
+    assert all(racer.returncode == 0 for racer in racers), [err for _, err in outputs]
+    spawned = [item for out, _ in outputs for item in json.loads(out)["spawned"]]
+    assert sorted(item["task"] for item in spawned) == ["t0", "t1", "t2", "t3"]
+    databases = {_env(Path(item["path"]))["DATABASE_URL"] for item in spawned}
+    assert len(databases) == 4
+    assert all(_names(url) == ["cups", "tea"] for url in databases)
+
+
+@pytest.mark.parametrize("shop", ["external"], indirect=True)  # wtpool starts its own
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://postgres:s3cret@127.0.0.1:1/postgres", "connection refused"),
+        ("postgresql://nobody_here:s3cret@127.0.0.1:5432/postgres", "nobody_here"),
+    ],
+    ids=["server down", "wrong credentials"],
+)
+def test_an_unreachable_server_fails_the_claim_cleanly(shop: Path, url: str, reason: str) -> None:
+    config = shop / "wtpool.yaml"
+    config.write_text(config.read_text().replace(EXTERNAL, url))
     before = snapshot(shop)
     result = wtpool(shop, "acquire", "--agent", "alice")
     assert_one_line_error(result, 1, "cannot connect to PostgreSQL")
+    assert reason in result.stderr.lower() and "s3cret" not in result.stderr
     assert snapshot(shop) == before
 
 
@@ -143,7 +179,9 @@ def test_scaling_down_drops_the_removed_slots_database(shop: Path) -> None:
     assert after == before - {f"{shop.name}_wt_2"}
 
 
-def test_the_embedded_server_starts_in_a_repository_whose_path_has_spaces(tmp_path: Path) -> None:
+def test_the_embedded_server_starts_in_a_repository_whose_path_has_spaces(
+    tmp_path: Path, with_databases: None
+) -> None:
     root = make_repo(tmp_path / "my shop", {"README.md": "x\n", "db.sql": SCHEMA})
     (root / "wtpool.yaml").write_text("database:\n  mode: embedded\n  setup: [db.sql]\n")
     make_pool(root, 1, 2)
@@ -153,3 +191,55 @@ def test_the_embedded_server_starts_in_a_repository_whose_path_has_spaces(tmp_pa
     finally:
         assert json.loads(wtpool(root, "cleanup", "--json").stdout)["stopped_server"]
     assert not _server_processes(root)
+
+
+def _mount_tmpfs(path: Path, size: str) -> subprocess.CompletedProcess[str]:
+    options = f"size={size}" if not path.is_mount() else f"remount,size={size}"
+    return subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True
+    )
+
+
+def test_a_full_disk_fails_the_clone_cleanly_and_the_pool_recovers(
+    tmp_path: Path, with_databases: None
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("filling a disk takes a small filesystem of its own: mounting one needs root")
+    seed = "CREATE TABLE filler AS SELECT g AS id, repeat('x', 200) AS pad"
+    files = {"README.md": "x\n", "big.sql": seed + " FROM generate_series(1, 60000) g;\n"}
+    root = make_repo(tmp_path / "full", files)
+    # file_copy: with wal_log, a full disk fails the server's WAL write, and PostgreSQL's
+    # answer to that is to crash, so that the outcome would depend on where space ran out.
+    (root / "wtpool.yaml").write_text(
+        "database:\n  mode: embedded\n  setup: [big.sql]\n  strategy: file_copy\n"
+    )
+    make_pool(root, 1, 3)
+    disk = root / ".agent-worktrees" / ".postgres"
+    disk.mkdir()
+    mounted = _mount_tmpfs(disk, "400m")
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.strip()}")
+    try:
+        assert wtpool(root, "acquire", "--agent", "a").returncode == 0
+        template_size = {
+            d["database"]: d["size_bytes"]
+            for d in json.loads(wtpool(root, "db", "list", "--json").stdout)
+        }[f"{root.name}_template"]
+        room = shutil.disk_usage(disk).used + template_size // 4
+        assert _mount_tmpfs(disk, f"{room // 1024}k").returncode == 0
+        before = snapshot(root)
+
+        result = wtpool(root, "acquire", "--agent", "b")
+        assert_one_line_error(result, 1, "No space left on device")
+        assert "hint: the server's disk is full" in result.stderr
+        assert snapshot(root) == before  # no slot, branch or database record for b
+        listed = json.loads(wtpool(root, "db", "list", "--json").stdout)
+        assert {d["database"] for d in listed} == {f"{root.name}_template", f"{root.name}_wt_1"}
+
+        assert _mount_tmpfs(disk, "400m").returncode == 0
+        claim = json.loads(wtpool(root, "acquire", "--agent", "b", "--json").stdout)
+        with psycopg.connect(_env(Path(claim["path"]))["DATABASE_URL"]) as connection:
+            assert connection.execute("SELECT count(*) FROM filler").fetchone() == (60000,)
+    finally:
+        wtpool(root, "cleanup", "--force")
+        subprocess.run(["umount", "--lazy", str(disk)], check=False)

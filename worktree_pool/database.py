@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are cut silently
 URL_VARIABLE = "WTPOOL_DATABASE_URL"
 COMMENT_PREFIX = "wtpool"
+DISK_FULL = "53100"  # SQLSTATE disk_full
 
 
 # --- names ----------------------------------------------------------------------------------
@@ -148,9 +149,21 @@ def admin_connection(server: Server) -> Iterator[psycopg.Connection[Any]]:
     try:
         yield connection
     except psycopg.Error as exc:
-        raise WtpoolError(f"PostgreSQL refused: {_first_line(exc)}") from exc
+        raise WtpoolError(f"PostgreSQL refused: {_first_line(exc)}", _hint_for(exc)) from exc
     finally:
         connection.close()
+
+
+def _hint_for(exc: BaseException) -> str | None:
+    import psycopg
+
+    # A full disk can crash the server mid-statement (a WAL write that fails is a PANIC), and
+    # then the error arrives without its SQLSTATE: the message is all there is.
+    if (
+        isinstance(exc, psycopg.Error) and exc.sqlstate == DISK_FULL
+    ) or "No space left on device" in str(exc):
+        return "the server's disk is full: free space where it keeps its data, then try again"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

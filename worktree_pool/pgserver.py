@@ -21,6 +21,7 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -117,7 +118,25 @@ def _start(repo: Repository) -> None:
     if user is not None:
         log.touch()
         shutil.chown(log, user)
-    _pg_ctl(repo, "start", "-w", "-t", "60", "-o", options, "-l", str(log))
+    if _pg_ctl(
+        repo, "start", "-w", "-t", "60", "-o", options, "-l", str(log), check=False
+    ).returncode:
+        raise WtpoolError(
+            f"could not start the embedded PostgreSQL: {_last_complaint(log)}",
+            f"its log is {log}",
+        )
+
+
+def _last_complaint(log: Path) -> str:
+    """The server's own reason for not starting: pg_ctl only says to read the log."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    complaints = [line for line in lines if re.search(r"\b(FATAL|PANIC):", line)]
+    if not complaints:
+        return "no reason in its log"
+    return re.sub(r"^.*?\b(FATAL|PANIC):\s*", "", complaints[-1])
 
 
 def stop(repo: Repository) -> bool:

@@ -82,15 +82,23 @@ def clone_slot_database(
                 " VALUES (?, ?, ?, ?)",
                 (database, owner, kind, utc_now()),
             )
-    clone_for_slot(
-        target.server,
-        repo.config.database,
-        target.template,
-        name,
-        slot,
-        target.pool_id,
-        keep_existing=not fresh,
-    )
+    try:
+        clone_for_slot(
+            target.server,
+            repo.config.database,
+            target.template,
+            name,
+            slot,
+            target.pool_id,
+            keep_existing=not fresh,
+        )
+    except BaseException:
+        # A failed clone leaves no database of ours under that name (clone_for_slot drops
+        # what it made), so the record goes too; one it could not drop keeps its comment,
+        # by which cleanup still finds it.
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM databases WHERE name = ?", (name,))
+        raise
     return target.server.environment(name)
 
 

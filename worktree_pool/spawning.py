@@ -24,6 +24,7 @@ from worktree_pool.names import validate_name
 from worktree_pool.planning import current_occupants, load_tracks
 from worktree_pool.repo import Repository
 from worktree_pool.selection import (
+    Pick,
     Skip,
     SkipKind,
     scope_problem,
@@ -109,29 +110,60 @@ def spawn(
     selection = select(tracks, current_occupants(store), count, mode)
     result = SpawnResult(count, mode, dry_run, graph.source, skipped=selection.skipped)
     result.warnings += [*graph.warnings, *selection.warnings]
-    for pick in selection.picks:
+    if dry_run:
+        result.spawned += [_planned(pick) for pick in selection.picks]
+        return result
+    tried: set[str] = set()
+    while selection.picks:
+        lost = _claim_picks(repo, store, graph, selection.picks, mode, result)
+        tried.update(pick.track.id for pick in selection.picks)
+        if not lost:
+            break
+        # Concurrent spawns took some picks first: choose again among the tracks not tried,
+        # against the slots as they are now, for the ones still missing.
+        missing = count - len(result.spawned) - len(result.queued)
+        untried = [track for track in tracks if track.id not in tried]
+        selection = select(untried, current_occupants(store), missing, mode)
+        result.skipped = [s for s in result.skipped if s.kind == SkipKind.REFUSED]
+        result.skipped += selection.skipped
+        result.warnings += [w for w in selection.warnings if w not in result.warnings]
+    return result
+
+
+def _claim_picks(
+    repo: Repository,
+    store: StateStore,
+    graph: TaskGraph,
+    picks: list[Pick],
+    mode: Mode,
+    result: SpawnResult,
+) -> bool:
+    """Claim a slot for each pick, recording the outcome in `result`; whether any pick was
+    lost to someone else's claim (rather than refused for a reason of its own)."""
+    refused: list[Track] = []
+    for pick in picks:
         track, task = pick.track, pick.task
-        if dry_run:
-            branch = branch_for(task, task)
-            result.spawned.append(
-                Spawned(None, None, task, track.id, branch, task, slot_scope(track))
-            )
-            continue
         try:
             claim = _claim(repo, store, graph, track, task, task, mode == Mode.INDEPENDENT)
         except WtpoolError as exc:
             result.skipped.append(Skip(track.id, SkipKind.REFUSED, exc.message))
+            refused.append(track)
             continue
         result.warnings += claim.warnings
         if claim.already_held:  # a spawn running at the same time claimed it first
             reason = f"claimed by a concurrent spawn ({claim.slot or 'queued'})"
             result.skipped.append(Skip(track.id, SkipKind.REFUSED, reason))
-            continue
-        if claim.queued:
+            refused.append(track)
+        elif claim.queued:
             result.queued.append(Queued(task, task, track.id, claim.queue_position))
         else:
             result.spawned.append(_spawned(claim, track))
-    return result
+    if not refused:
+        return False
+    # Lost, not failed: the track is no longer free as the slots stand now. A failure of its
+    # own (a server that is down, say) would only repeat on the next track.
+    now = current_occupants(store)
+    return any(not select([track], now, 1, mode).picks for track in refused)
 
 
 def _claim(
@@ -161,6 +193,14 @@ def _claim(
         if not existed:
             brief_path(repo, task).unlink(missing_ok=True)
         raise
+
+
+def _planned(pick: Pick) -> Spawned:
+    """What a dry run would spawn: no slot yet."""
+    task = pick.task
+    return Spawned(
+        None, None, task, pick.track.id, branch_for(task, task), task, slot_scope(pick.track)
+    )
 
 
 def _spawned(claim: AcquireResult, track: Track) -> Spawned:
