@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
+
 from tests.conftest import wtpool
 
 
-def test_the_demo_spawns_agents_and_cleans_up_after_itself(tmp_path: Path) -> None:
+def test_the_demo_spawns_agents_and_cleans_up_after_itself(
+    tmp_path: Path, with_databases: None
+) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     result = wtpool(cwd, "demo")
@@ -18,6 +22,9 @@ def test_the_demo_spawns_agents_and_cleans_up_after_itself(tmp_path: Path) -> No
     assert out.count("exited 0") == 3
     assert "ui-cart committed src/ui/cart.js" in out
     assert "commit refused in pool-wt-3" in out  # the guard at work
+    # Each agent wrote to a database of its own: it sees the template's row and its own only.
+    assert "ui-cart sees ['seed', 'ui-cart'] in its database shop_wt_3" in out
+    assert "stopped the pool's embedded PostgreSQL server" in out
     # Cleanup saved every slot's unmerged work, the docs agent's uncommitted notes included.
     assert "1 untracked file, 1 commit not in main from pool-wt-2 to branch wtpool/salvage/" in out
     branches = [line.strip() for line in out.rstrip().splitlines()[-6:]]
@@ -26,3 +33,8 @@ def test_the_demo_spawns_agents_and_cleans_up_after_itself(tmp_path: Path) -> No
     ]
     assert branches[3:] == ["wtpool/task/api-auth", "wtpool/task/docs-guide", "wtpool/task/ui-cart"]
     assert list(cwd.iterdir()) == []  # nothing left where it ran
+    assert not [
+        p.info["cmdline"]
+        for p in psutil.process_iter(["cmdline"])
+        if "wtpool-demo-" in " ".join(p.info["cmdline"] or ())
+    ]

@@ -22,6 +22,7 @@ from worktree_pool.coordinator import cleanup
 from worktree_pool.gitops import WTPOOL_IDENTITY, Git
 from worktree_pool.pool import init_pool, open_store, pool_status
 from worktree_pool.repo import Repository, open_repository
+from worktree_pool.slot_databases import list_databases
 from worktree_pool.slots import all_slots
 from worktree_pool.spawning import spawn
 from worktree_pool.state import StateStore
@@ -32,6 +33,7 @@ _FILES = {
     "src/ui/cart.js": "export const cart = [];\n",
     "docs/guide.md": "# Guide\n",
     "tests/test_auth.py": "def test_login():\n    assert True\n",
+    "db/schema.sql": "CREATE TABLE visit (task text);\nINSERT INTO visit VALUES ('seed');\n",
 }
 
 _TASKS = {
@@ -50,12 +52,19 @@ _TASKS = {
     ]
 }
 
-# The agent each slot runs: append to the first file it can see, commit, and (for the cart) try
-# to commit outside its scope, which the guard refuses; the docs agent also leaves notes it
-# never commits, which cleanup saves. No braces: agent.command treats {name} as a placeholder.
+# The agent each slot runs: record its visit in its own database, append to the first file it
+# can see, commit, and (for the cart) try to commit outside its scope, which the guard refuses;
+# the docs agent also leaves notes it never commits, which cleanup saves. No braces:
+# agent.command treats {name} as a placeholder.
 _AGENT = """
-import pathlib, subprocess, sys
+import os, pathlib, subprocess, sys
 task = sys.argv[1]
+if os.environ.get("DATABASE_URL"):
+    import psycopg
+    with psycopg.connect(os.environ["DATABASE_URL"]) as db:
+        db.execute("INSERT INTO visit VALUES (%s)", (task,))
+        rows = db.execute("SELECT task FROM visit ORDER BY task").fetchall()
+    print(task, "sees", [row[0] for row in rows], "in its database", os.environ["PGDATABASE"])
 git = ["git", "-c", "user.name=demo agent", "-c", "user.email=agent@example.com"]
 seen = sorted(p for p in pathlib.Path(".").rglob("*.*") if p.is_file()
               and ".git" not in p.parts and p.name not in ("README.md", ".env.worktree"))
@@ -91,6 +100,7 @@ def _make_repository(path: Path) -> Git:
         "pool": {"min": 2, "max": 4},
         "tasks": {"source": "yaml"},
         "agent": {"command": [sys.executable, "-c", _AGENT, "{task}"]},
+        "database": {"mode": "embedded", "setup": ["db/schema.sql"]},
     }
     (path / "wtpool.yaml").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
     git = Git(path, 60)
@@ -136,6 +146,10 @@ def _session(root: Path) -> None:
 
     _step("wtpool status")
     render.show_status(pool_status(repo, store))
+
+    if repo.config.database.mode != "none":
+        _step("wtpool db list", "each slot's own database, cloned from the template")
+        render.show_databases(list_databases(repo, store))
 
     store.close()
     _step("wtpool cleanup", "end of session: unique work is saved before slots go")
