@@ -67,18 +67,21 @@ def no_server_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     each test that starts one must end with it stopped, and a failed one must not leave a
     server behind for the rest of the machine's life."""
     yield
-    base = str(tmp_path_factory.getbasetemp())
-    left = [
-        process
-        for process in psutil.process_iter(["name", "cmdline"])
-        if process.info["name"] == "postgres"
-        and any(arg.startswith(base) for arg in process.info["cmdline"] or ())
-    ]
+    left = postgres_processes(str(tmp_path_factory.getbasetemp()))
     for process in left:
         with contextlib.suppress(psutil.Error):
             process.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
     psutil.wait_procs(left, timeout=30)
     assert not left, f"tests left {len(left)} embedded PostgreSQL servers running"
+
+
+def postgres_processes(path: str) -> list[psutil.Process]:
+    """PostgreSQL server processes whose command line names `path` or a path below it."""
+    return [
+        process
+        for process in psutil.process_iter(["name", "cmdline"])
+        if process.info["name"] == "postgres" and path in " ".join(process.info["cmdline"] or ())
+    ]
 
 
 @pytest.fixture
@@ -156,7 +159,8 @@ def snapshot(root: Path) -> dict[str, object]:
 
     The state store is compared by its logical content: in WAL mode, merely closing a
     connection may checkpoint and so rewrite bytes without changing any row. The embedded
-    PostgreSQL's files change whenever it runs; what it holds is compared through `db list`.
+    PostgreSQL's files change whenever it runs: only whether it exists is compared; what it
+    holds is compared through `db list`.
     """
     state = root / ".agent-worktrees" / "state.db"
     files = {}
@@ -164,10 +168,8 @@ def snapshot(root: Path) -> dict[str, object]:
         relative = path.relative_to(root)
         if relative.parts[0] == ".git" and relative.parts[1:2] != ("info",):
             continue
-        if path.name.startswith("state.db") or relative.parts[:2] == (
-            ".agent-worktrees",
-            ".postgres",
-        ):
+        inside_server = relative.parts[:2] == (POOL_DIR, ".postgres") and len(relative.parts) > 2
+        if path.name.startswith("state.db") or inside_server:
             continue
         files[str(relative)] = (
             hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else "dir"

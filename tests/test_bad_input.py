@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -69,14 +70,22 @@ def _pool(tmp: Path) -> Path:
     return root
 
 
-def _held_with_databases(tmp: Path) -> Path:
+@dataclass(frozen=True)
+class WithDatabases:
+    """A setup whose config is about databases: its row runs without the suite's
+    WTPOOL_DATABASE_MODE=none."""
+
+    setup: Callable[[Path], Path]
+
+    def __call__(self, tmp: Path) -> Path:
+        return self.setup(tmp)
+
+
+def _held(tmp: Path) -> Path:
     """`_pool`, now configured for databases: a refused claim must not start a server."""
     root = _pool(tmp)
     (root / "wtpool.yaml").write_text("database:\n  mode: embedded\n")
     return root
-
-
-_held_with_databases.about_databases = True  # type: ignore[attr-defined]
 
 
 def _full_pool(tmp: Path) -> Path:
@@ -157,8 +166,7 @@ def _task_pool(
         (root / "wtpool.yaml").write_text(config)
         return root
 
-    setup.about_databases = "database:" in config  # type: ignore[attr-defined]
-    return setup
+    return WithDatabases(setup) if "database:" in config else setup
 
 
 def _tasks_no_pool(tmp: Path) -> Path:
@@ -220,7 +228,7 @@ CASES = [
     ("task held by another", _pool, ["acquire", "--agent", "b", "--task", "taken"], 1, "held by"),
     (
         "task held, databases on",
-        _held_with_databases,
+        WithDatabases(_held),
         ["acquire", "--agent", "b", "--task", "taken"],
         1,
         "held by",
@@ -412,7 +420,7 @@ def test_bad_input_is_refused_cleanly(
     cwd = setup(tmp_path)
     before = snapshot(cwd)
     # A row whose config sets up databases is about them: lift the suite's "no databases".
-    about_databases = getattr(setup, "about_databases", False)
+    about_databases = isinstance(setup, WithDatabases)
     result = wtpool(cwd, *args, env={DATABASE_MODE_VARIABLE: ""} if about_databases else None)
     assert_one_line_error(result, code, fragment)
     assert snapshot(cwd) == before

@@ -147,6 +147,8 @@ def test_the_environment_overrides_the_database_mode(repo: Path) -> None:
     shown = wtpool(repo, "config", env={"WTPOOL_DATABASE_MODE": "none"})
     assert "  mode: none" in shown.stdout.splitlines()
     assert "# database.mode from WTPOOL_DATABASE_MODE" in shown.stdout
+    described = json.loads(wtpool(repo, "config", "--json").stdout)  # the suite sets it too
+    assert described["overridden"] == {"database.mode": "WTPOOL_DATABASE_MODE"}
     before = snapshot(repo)
     result = wtpool(repo, "init", env={"WTPOOL_DATABASE_MODE": "sqlite"})
     assert_one_line_error(result, 2, "WTPOOL_DATABASE_MODE must be one of none, embedded")

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psutil
-
-from tests.conftest import wtpool
+from tests.conftest import postgres_processes, wtpool
 
 
 def test_the_demo_spawns_agents_and_cleans_up_after_itself(
@@ -33,8 +31,4 @@ def test_the_demo_spawns_agents_and_cleans_up_after_itself(
     ]
     assert branches[3:] == ["wtpool/task/api-auth", "wtpool/task/docs-guide", "wtpool/task/ui-cart"]
     assert list(cwd.iterdir()) == []  # nothing left where it ran
-    assert not [
-        p.info["cmdline"]
-        for p in psutil.process_iter(["cmdline"])
-        if "wtpool-demo-" in " ".join(p.info["cmdline"] or ())
-    ]
+    assert not postgres_processes("wtpool-demo-")

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,15 @@ import psutil
 import psycopg
 import pytest
 
-from tests.conftest import assert_one_line_error, make_pool, make_repo, snapshot, wtpool
+from tests.conftest import (
+    Pool,
+    assert_one_line_error,
+    make_pool,
+    make_repo,
+    postgres_processes,
+    snapshot,
+    wtpool,
+)
 from tests.test_database import EXTERNAL, server  # noqa: F401 - used via getfixturevalue
 
 SCHEMA = "CREATE TABLE product (name text);\nINSERT INTO product VALUES ('tea'), ('cups');\n"
@@ -37,12 +46,7 @@ def shop(tmp_path: Path, request: pytest.FixtureRequest, with_databases: None) -
 
 def _server_processes(root: Path) -> list[psutil.Process]:
     """Processes of this pool's embedded server: postgres run on its data directory."""
-    data = str(root / ".agent-worktrees" / ".postgres" / "data")
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        if data in " ".join(process.info["cmdline"] or ()):
-            found.append(process)
-    return found
+    return postgres_processes(str(root / ".agent-worktrees" / ".postgres" / "data"))
 
 
 def _env(slot: Path) -> dict[str, str]:
@@ -151,7 +155,7 @@ def test_four_spawns_at_once_get_four_tracks_and_four_databases(shop: Path) -> N
     ("url", "reason"),
     [
         ("postgresql://postgres:s3cret@127.0.0.1:1/postgres", "connection refused"),
-        ("postgresql://nobody_here:s3cret@127.0.0.1:5432/postgres", "nobody_here"),
+        ("postgresql://nobody_here:s3cret@127.0.0.1:5432/postgres", 'role "nobody_here"'),
     ],
     ids=["server down", "wrong credentials"],
 )
@@ -243,3 +247,52 @@ def test_a_full_disk_fails_the_clone_cleanly_and_the_pool_recovers(
     finally:
         wtpool(root, "cleanup", "--force")
         subprocess.run(["umount", "--lazy", str(disk)], check=False)
+
+
+def test_cleanup_of_a_pool_that_never_cloned_starts_no_server(
+    pool: Pool, with_databases: None
+) -> None:
+    result = json.loads(wtpool(pool.root, "cleanup", "--json").stdout)
+    assert result["stopped_server"] is False and result["dropped_databases"] == []
+    assert not (pool.root / ".agent-worktrees" / ".postgres").exists()
+
+
+def test_a_mode_override_never_loses_the_pools_databases(shop: Path) -> None:
+    assert wtpool(shop, "acquire", "--agent", "alice").returncode == 0
+    blind = {"WTPOOL_DATABASE_MODE": "none"}
+    for command in (["release", "pool-wt-1"], ["cleanup", "--force"]):
+        before = snapshot(shop)
+        result = wtpool(shop, *command, env=blind)
+        assert_one_line_error(result, 2, f"({shop.name}_template, {shop.name}_wt_1)")
+        assert snapshot(shop) == before
+    dropped = json.loads(wtpool(shop, "cleanup", "--json").stdout)["dropped_databases"]
+    assert sorted(dropped) == [f"{shop.name}_template", f"{shop.name}_wt_1"]
+
+
+@pytest.mark.parametrize("shop", ["embedded"], indirect=True)
+def test_cleanup_keeps_embedded_data_holding_a_database_wtpool_did_not_create(shop: Path) -> None:
+    claim = json.loads(wtpool(shop, "acquire", "--agent", "alice", "--json").stdout)
+    with psycopg.connect(_env(Path(claim["path"]))["DATABASE_URL"], autocommit=True) as db:
+        db.execute("CREATE DATABASE notes")  # an agent's own, found nowhere else
+    result = json.loads(wtpool(shop, "cleanup", "--json").stdout)
+    assert result["stopped_server"] and not _server_processes(shop)
+    assert sorted(result["dropped_databases"]) == [f"{shop.name}_template", f"{shop.name}_wt_1"]
+    assert any("databases wtpool did not create (notes)" in w for w in result["warnings"])
+    assert (shop / ".agent-worktrees" / ".postgres" / "data" / "PG_VERSION").is_file()
+
+
+@pytest.mark.parametrize("shop", ["embedded"], indirect=True)
+def test_an_embedded_server_that_cannot_start_says_why(shop: Path) -> None:
+    assert wtpool(shop, "acquire", "--agent", "alice").returncode == 0
+    data = shop / ".agent-worktrees" / ".postgres" / "data"
+    postmaster = psutil.Process(int((data / "postmaster.pid").read_text().split()[0]))
+    postmaster.send_signal(signal.SIGINT)  # PostgreSQL's fast shutdown
+    postmaster.wait(timeout=60)
+    settings = data / "postgresql.conf"
+    original = settings.read_text()
+    settings.write_text(original + "shared_buffers = 'plenty'\n")
+
+    result = wtpool(shop, "db", "list")
+    assert_one_line_error(result, 1, "could not start the embedded PostgreSQL: configuration file")
+    assert "contains errors" in result.stderr
+    settings.write_text(original)  # so that the fixture's cleanup can start and stop it

@@ -39,6 +39,7 @@ from worktree_pool.slots import (
     Slot,
     SlotState,
     all_slots,
+    check_databases_visible,
     encode_scope,
     enqueue,
     find_slot,
@@ -417,6 +418,7 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         slot = lookup_slot(conn, name)
         if slot.state == SlotState.IDLE:
             return ReleaseResult(name, None, None, was_idle=True)
+        check_databases_visible(conn, repo)
         if slot.state != SlotState.BUSY:
             if owner_alive(slot):
                 raise in_use_error(slot)

@@ -415,13 +415,17 @@ def doctor(
 def config(json: JsonOption = False) -> None:
     """Show the configuration in effect and the file it came from."""
     repo = _repository()
+    overridden = (
+        {"database.mode": DATABASE_MODE_VARIABLE} if os.environ.get(DATABASE_MODE_VARIABLE) else {}
+    )
     if json:
         source = str(repo.config_path) if repo.config_path else None
-        render.print_json({"source": source, "config": render.to_jsonable(repo.config)})
+        config = render.to_jsonable(repo.config)
+        render.print_json({"source": source, "config": config, "overridden": overridden})
         return
     print(f"# from {repo.config_path or 'the built-in defaults'}")
-    if os.environ.get(DATABASE_MODE_VARIABLE):
-        print(f"# database.mode from {DATABASE_MODE_VARIABLE}")
+    for key, variable in overridden.items():
+        print(f"# {key} from {variable}")
     print(render_config(repo.config), end="")
 
 

@@ -33,6 +33,7 @@ from worktree_pool.slots import (
     TRANSIENT_STATES,
     Slot,
     all_slots,
+    check_databases_visible,
     closing_error,
     in_use_error,
     owner_alive,
@@ -92,6 +93,9 @@ def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
 
 
 def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> CleanupResult:
+    if store is not None:
+        with store.snapshot() as conn:
+            check_databases_visible(conn, repo)
     slots, base = _close_pool(store) if store is not None else ([], None)
     known = [slot.name for slot in slots]
     try:
@@ -134,10 +138,18 @@ def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) 
     from worktree_pool.slot_databases import drop_pool_databases
 
     try:
-        result.dropped_databases.extend(drop_pool_databases(repo, store, pool.pool_id))
-        result.stopped_server = pgserver.stop(repo)
+        drop = drop_pool_databases(repo, store, pool.pool_id)
+        result.dropped_databases.extend(drop.dropped)
+        # The embedded server's data goes with it, unless it holds someone else's database.
+        result.stopped_server = pgserver.stop(repo, keep_data=bool(drop.strangers))
     except WtpoolError as exc:
         result.database_error = exc.message
+        return
+    if drop.strangers:
+        result.warnings.append(
+            f"kept the embedded PostgreSQL's data in {pgserver.server_dir(repo)}: it holds "
+            f"databases wtpool did not create ({', '.join(drop.strangers)})"
+        )
 
 
 def _close_pool(store: StateStore) -> tuple[list[Slot], str | None]:

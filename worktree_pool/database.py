@@ -184,6 +184,12 @@ def _comment(connection: psycopg.Connection[Any], database: str) -> str | None:
     return None if row is None else (row[0] or "")
 
 
+def database_comment(server: Server, database: str) -> str | None:
+    """The comment on `database`: None if there is no such database, "" if it has none."""
+    with admin_connection(server) as connection:
+        return _comment(connection, database)
+
+
 def owned_by(comment: str | None, pool_id: str) -> bool:
     return (
         comment is not None
@@ -313,7 +319,8 @@ def _run_setup(server: Server, settings: DatabaseSettings, repo_root: Path, name
                 with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as target:
                     target.execute(text.encode())
             except psycopg.Error as exc:
-                raise WtpoolError(f"{where}: {step} failed: {_first_line(exc)}") from exc
+                message = f"{where}: {step} failed: {_first_line(exc)}"
+                raise WtpoolError(message, _hint_for(exc)) from exc
             continue
         try:
             done = subprocess.run(
@@ -408,6 +415,16 @@ def drop_owned(server: Server, databases: list[str], pool_id: str) -> list[str]:
                 _drop(connection, database)
                 dropped.append(database)
     return dropped
+
+
+def list_strangers(server: Server) -> list[str]:
+    """The server's databases that no wtpool pool made, PostgreSQL's own aside."""
+    with admin_connection(server) as connection:
+        rows = connection.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+            " WHERE datname NOT IN ('postgres', 'template0', 'template1') ORDER BY datname"
+        ).fetchall()
+    return [name for name, comment in rows if not (comment or "").startswith(f"{COMMENT_PREFIX}:")]
 
 
 @dataclass(frozen=True)

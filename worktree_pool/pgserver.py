@@ -92,6 +92,11 @@ def ensure_running(repo: Repository) -> str:
     return conninfo(repo)
 
 
+def has_data(repo: Repository) -> bool:
+    """Whether the server was ever initialised (and not deleted since)."""
+    return (_data_dir(repo) / "PG_VERSION").is_file()
+
+
 def _running(repo: Repository) -> bool:
     if not (_data_dir(repo) / "postmaster.pid").is_file():
         return False
@@ -115,39 +120,43 @@ def _start(repo: Repository) -> None:
     # pg_ctl hands these to a shell: the socket directory is quoted for paths with spaces.
     options = f"-c listen_addresses='' -k '{sockets}'"
     log = server_dir(repo) / "server.log"
+    log.touch()
     if user is not None:
-        log.touch()
         shutil.chown(log, user)
-    if _pg_ctl(
-        repo, "start", "-w", "-t", "60", "-o", options, "-l", str(log), check=False
-    ).returncode:
-        raise WtpoolError(
-            f"could not start the embedded PostgreSQL: {_last_complaint(log)}",
-            f"its log is {log}",
-        )
+    earlier = log.stat().st_size  # pg_ctl appends: what is above is an earlier run's
+    started = _pg_ctl(repo, "start", "-w", "-t", "60", "-o", options, "-l", str(log), check=False)
+    if started.returncode != 0:
+        ours = (started.stderr.strip() or started.stdout.strip() or "no message").splitlines()
+        reason = _complaint(log, earlier) or ours[-1]
+        raise WtpoolError(f"could not start the embedded PostgreSQL: {reason}", f"its log is {log}")
 
 
-def _last_complaint(log: Path) -> str:
-    """The server's own reason for not starting: pg_ctl only says to read the log."""
+def _complaint(log: Path, offset: int) -> str | None:
+    """The server's own reason for not starting, from its log after `offset`: pg_ctl itself
+    only says to read the log."""
     try:
-        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        with log.open("rb") as handle:
+            handle.seek(offset)
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
-        lines = []
+        return None
     complaints = [line for line in lines if re.search(r"\b(FATAL|PANIC):", line)]
     if not complaints:
-        return "no reason in its log"
+        return None
     return re.sub(r"^.*?\b(FATAL|PANIC):\s*", "", complaints[-1])
 
 
-def stop(repo: Repository) -> bool:
-    """Stop the pool's server if it runs, and delete its data; whether one was running."""
+def stop(repo: Repository, *, keep_data: bool = False) -> bool:
+    """Stop the pool's server if it runs, and delete its data unless `keep_data`; whether one
+    was running."""
     if not server_dir(repo).is_dir():
         return False
     with _server_lock(repo):
         running = _running(repo)
         if running:
             _pg_ctl(repo, "stop", "-w", "-m", "fast")
-        shutil.rmtree(_data_dir(repo), ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(_data_dir(repo), ignore_errors=True)
         if socket_dir(repo).parent != server_dir(repo):
             shutil.rmtree(socket_dir(repo), ignore_errors=True)
     return running

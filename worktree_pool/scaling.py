@@ -20,6 +20,7 @@ from worktree_pool.slots import (
     Slot,
     SlotState,
     all_slots,
+    check_databases_visible,
     delete_slot,
     insert_slot,
     require_pool,
@@ -69,6 +70,8 @@ def scale_pool(
                 f"that would make {target}",
                 f"wtpool scale --to {max(pool.min, min(pool.max, target))}",
             )
+        if target < before:
+            check_databases_visible(conn, repo)
         new_slots = (
             [
                 insert_slot(conn, number, SlotState.PREPARING)

@@ -13,11 +13,14 @@ from worktree_pool.database import (
     DatabaseInfo,
     Server,
     clone_for_slot,
+    database_comment,
     drop_owned,
     ensure_template,
     external_server,
     fingerprint,
     list_owned,
+    list_strangers,
+    owned_by,
     slot_database_name,
 )
 from worktree_pool.errors import ExitCode, WtpoolError
@@ -93,13 +96,23 @@ def clone_slot_database(
             keep_existing=not fresh,
         )
     except BaseException:
-        # A failed clone leaves no database of ours under that name (clone_for_slot drops
-        # what it made), so the record goes too; one it could not drop keeps its comment,
-        # by which cleanup still finds it.
-        with store.transaction() as conn:
-            conn.execute("DELETE FROM databases WHERE name = ?", (name,))
+        # No half-registered database: the record goes when the server shows that no database
+        # of this pool is left under that name. When it cannot tell (the server is down), or
+        # something of ours may be there, the record stays for cleanup.
+        if _certainly_not_ours(target, name):
+            with store.transaction() as conn:
+                conn.execute("DELETE FROM databases WHERE name = ?", (name,))
         raise
     return target.server.environment(name)
+
+
+def _certainly_not_ours(target: Target, name: str) -> bool:
+    try:
+        comment = database_comment(target.server, name)
+    except WtpoolError:
+        return False
+    # An empty comment may be a clone of ours that failed between CREATE and COMMENT.
+    return comment is None or (comment != "" and not owned_by(comment, target.pool_id))
 
 
 def drop_slot_databases(
@@ -120,18 +133,38 @@ def _slot_database(repo: Repository, slot: str) -> str:
     return slot_database_name(repo.root, number)
 
 
-def drop_pool_databases(repo: Repository, store: StateStore, pool_id: str) -> list[str]:
+@dataclass(frozen=True)
+class PoolDrop:
+    dropped: list[str]
+    strangers: list[str]  # databases on the server that this pool did not create
+
+
+def drop_pool_databases(repo: Repository, store: StateStore, pool_id: str) -> PoolDrop:
     """Drop every database this pool created (recorded, or found by its comment)."""
-    server = server_for(repo)
-    if server is None:
-        return []
+    mode = repo.config.database.mode
+    if mode == "none" or (mode == "embedded" and not pgserver_has_data(repo)):
+        # No server to ask, or one never started: starting it only to stop it would cost
+        # seconds, and it holds nothing.
+        _forget_databases(store)
+        return PoolDrop([], [])
+    server = _require_server(repo)
     with store.snapshot() as conn:
         recorded = [row["name"] for row in conn.execute("SELECT name FROM databases")]
     found = [info.database for info in list_owned(server, pool_id)]
     dropped = drop_owned(server, sorted(set(recorded) | set(found)), pool_id)
+    _forget_databases(store)
+    return PoolDrop(dropped, list_strangers(server) if mode == "embedded" else [])
+
+
+def pgserver_has_data(repo: Repository) -> bool:
+    from worktree_pool import pgserver  # only the embedded mode runs a server
+
+    return pgserver.has_data(repo)
+
+
+def _forget_databases(store: StateStore) -> None:
     with store.transaction() as conn:
         conn.execute("DELETE FROM databases")
-    return dropped
 
 
 def list_databases(repo: Repository, store: StateStore) -> list[DatabaseInfo]:

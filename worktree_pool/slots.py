@@ -291,3 +291,18 @@ def lookup_slot(conn: sqlite3.Connection, name: str) -> Slot:
         known = ", ".join(s.name for s in all_slots(conn)) or "none"
         raise WtpoolError(f"no slot named {name!r}", f"slots in this pool: {known}", ExitCode.USAGE)
     return slot
+
+
+def check_databases_visible(conn: sqlite3.Connection, repo: Repository) -> None:
+    """Refuse a release, scale-down or cleanup that would run blind to the pool's databases:
+    with database.mode none (WTPOOL_DATABASE_MODE=none, say) it could neither clone a slot's
+    database afresh nor drop them, and cleanup would forget them for good."""
+    if repo.config.database.mode != "none":
+        return
+    names = [row["name"] for row in conn.execute("SELECT name FROM databases ORDER BY name")]
+    if names:
+        raise WtpoolError(
+            f"the pool has databases ({', '.join(names)}), but database.mode is none",
+            "run it with the mode the pool was made with (is WTPOOL_DATABASE_MODE set?)",
+            ExitCode.USAGE,
+        )
