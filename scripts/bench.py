@@ -79,9 +79,11 @@ FILES_PER_DIRECTORY = 100
 
 
 def generate_repository(root: Path, files: int) -> Path:
-    """`files` small files in directories of 100 (50,000 files: 500 directories), on main."""
+    """`files` small files in directories of 100 (50,000 files: 500 directories), on main.
+    Its slots get no database: the git benchmarks time git work against git work."""
     root.mkdir(parents=True)
     git(root, "init", "--quiet", "--initial-branch=main")
+    (root / "wtpool.yaml").write_text("database:\n  mode: none\n")
     for i in range(files):
         path = root / f"pkg{i // 100:04d}" / f"module{i % 100:03d}.py"
         path.parent.mkdir(exist_ok=True)
@@ -214,6 +216,52 @@ def guard_rows(repo: object, scope: tuple[str, ...], runs: int) -> list[Row]:
     return [Row("one commit-guard run", hook_time, diff_time, "git diff --cached alone")]
 
 
+def bench_monitor(root: Path, files: int, runs: int) -> list[Row]:
+    """One refresh of `wtpool monitor` with 10 busy slots, full and then with 1 % scopes,
+    against measuring everything afresh on each refresh: walking every slot for its disk
+    usage, and `git status` and `git rev-list` in each."""
+    from rich.console import Console
+
+    from worktree_pool.dashboard import render_frame
+    from worktree_pool.diskusage import tree_bytes
+    from worktree_pool.monitoring import Monitor
+
+    rows = []
+    for label, scopes in (("10 full slots", [None] * 10), ("10 slots, 1 % scopes", None)):
+        repo = open_repository(root)
+        init_pool(repo, 1, 10, None)
+        repo = open_repository(root)
+        store = open_store(repo)
+        for n, scope in enumerate(scopes or one_percent_scopes(files, 10)):
+            acquire(repo, store, f"agent-{n}", f"task-{n}", scope)
+        monitor = Monitor(repo, store, background=True)
+        screen = Console(file=open(os.devnull, "w"), width=80)  # noqa: SIM115 - closed below
+        monitor.frame()  # the first frame measures; later ones reuse what it measured
+
+        def refresh(monitor: Monitor = monitor, screen: Console = screen) -> None:
+            screen.print(render_frame(monitor.frame()))
+
+        def measure_all(repo: object = repo) -> None:
+            for n in range(1, 11):
+                slot = repo.slot_path(f"pool-wt-{n}")  # type: ignore[attr-defined]
+                tree_bytes(slot)
+                git(slot, "status", "--porcelain", "--untracked-files")
+                git(slot, "rev-list", "--left-right", "--count", "HEAD...main")
+
+        rows.append(
+            Row(
+                f"one monitor refresh, {label}",
+                median_time(refresh, lambda: None, runs),
+                median_time(measure_all, lambda: None, runs),
+                "du + git status + rev-list per slot",
+            )
+        )
+        screen.file.close()
+        store.close()
+        cleanup(repo, force=True)
+    return rows
+
+
 def bench_database_clones(workdir: Path, rows_of_data: int, runs: int) -> list[Row]:
     """A slot's database: cloning the template, per strategy, against running the setup SQL
     in a new database, on wtpool's embedded server."""
@@ -331,6 +379,7 @@ def main() -> None:
         rows = [
             bench_recycle(root, runs),
             *bench_scoped_slots(root, files, runs),
+            *bench_monitor(root, files, runs),
             *bench_database_clones(workdir, 20_000 if args.quick else 650_000, runs),
         ]
     finally:

@@ -160,7 +160,8 @@ def snapshot(root: Path) -> dict[str, object]:
     The state store is compared by its logical content: in WAL mode, merely closing a
     connection may checkpoint and so rewrite bytes without changing any row. The embedded
     PostgreSQL's files change whenever it runs: only whether it exists is compared; what it
-    holds is compared through `db list`.
+    holds is compared through `db list`. `.cache` holds remembered measurements (disk usage),
+    which any command that samples the resources may refresh.
     """
     state = root / ".agent-worktrees" / "state.db"
     files = {}
@@ -169,7 +170,8 @@ def snapshot(root: Path) -> dict[str, object]:
         if relative.parts[0] == ".git" and relative.parts[1:2] != ("info",):
             continue
         inside_server = relative.parts[:2] == (POOL_DIR, ".postgres") and len(relative.parts) > 2
-        if path.name.startswith("state.db") or inside_server:
+        measurements = relative.parts[:2] == (POOL_DIR, ".cache")
+        if path.name.startswith("state.db") or inside_server or measurements:
             continue
         files[str(relative)] = (
             hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else "dir"
@@ -211,3 +213,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, fragme
     assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("hint: ")), result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def env_file(slot: Path) -> dict[str, str]:
+    """The variables of a slot's .env.worktree (after its comment line), unquoted."""
+    lines = (slot / ".env.worktree").read_text().splitlines()[1:]
+    return {k: v.strip("'") for k, v in (line.split("=", 1) for line in lines)}

@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import (
     Pool,
     assert_one_line_error,
+    env_file,
     make_pool,
     make_repo,
     postgres_processes,
@@ -49,11 +50,6 @@ def _server_processes(root: Path) -> list[psutil.Process]:
     return postgres_processes(str(root / ".agent-worktrees" / ".postgres" / "data"))
 
 
-def _env(slot: Path) -> dict[str, str]:
-    lines = (slot / ".env.worktree").read_text().splitlines()[1:]
-    return {k: v.strip("'") for k, v in (line.split("=", 1) for line in lines)}
-
-
 def _names(url: str) -> list[str]:
     with psycopg.connect(url) as connection:
         return [r[0] for r in connection.execute("SELECT name FROM product ORDER BY name")]
@@ -70,7 +66,7 @@ def _wtpool_databases() -> set[str]:
 
 def test_a_claimed_slot_has_its_own_database_and_release_makes_it_clean(shop: Path) -> None:
     claim = json.loads(wtpool(shop, "acquire", "--agent", "alice", "--json").stdout)
-    env = _env(Path(claim["path"]))
+    env = env_file(Path(claim["path"]))
     assert env["PGDATABASE"] == f"{shop.name}_wt_1"
     assert _names(env["DATABASE_URL"]) == ["cups", "tea"]
     with psycopg.connect(env["DATABASE_URL"]) as connection:
@@ -122,7 +118,7 @@ def test_four_claims_at_once_all_get_databases(shop: Path) -> None:
     outputs = [racer.communicate(timeout=300) for racer in racers]
     assert all(racer.returncode == 0 for racer in racers), [err for _, err in outputs]
     for out, _ in outputs:
-        assert _names(_env(Path(json.loads(out)["path"]))["DATABASE_URL"]) == ["cups", "tea"]
+        assert _names(env_file(Path(json.loads(out)["path"]))["DATABASE_URL"]) == ["cups", "tea"]
 
 
 def test_four_spawns_at_once_get_four_tracks_and_four_databases(shop: Path) -> None:
@@ -145,7 +141,7 @@ def test_four_spawns_at_once_get_four_tracks_and_four_databases(shop: Path) -> N
     assert all(racer.returncode == 0 for racer in racers), [err for _, err in outputs]
     spawned = [item for out, _ in outputs for item in json.loads(out)["spawned"]]
     assert sorted(item["task"] for item in spawned) == ["t0", "t1", "t2", "t3"]
-    databases = {_env(Path(item["path"]))["DATABASE_URL"] for item in spawned}
+    databases = {env_file(Path(item["path"]))["DATABASE_URL"] for item in spawned}
     assert len(databases) == 4
     assert all(_names(url) == ["cups", "tea"] for url in databases)
 
@@ -191,7 +187,7 @@ def test_the_embedded_server_starts_in_a_repository_whose_path_has_spaces(
     make_pool(root, 1, 2)
     try:
         claim = json.loads(wtpool(root, "acquire", "--agent", "alice", "--json").stdout)
-        assert _names(_env(Path(claim["path"]))["DATABASE_URL"]) == ["cups", "tea"]
+        assert _names(env_file(Path(claim["path"]))["DATABASE_URL"]) == ["cups", "tea"]
     finally:
         assert json.loads(wtpool(root, "cleanup", "--json").stdout)["stopped_server"]
     assert not _server_processes(root)
@@ -242,7 +238,7 @@ def test_a_full_disk_fails_the_clone_cleanly_and_the_pool_recovers(
 
         assert _mount_tmpfs(disk, "400m").returncode == 0
         claim = json.loads(wtpool(root, "acquire", "--agent", "b", "--json").stdout)
-        with psycopg.connect(_env(Path(claim["path"]))["DATABASE_URL"]) as connection:
+        with psycopg.connect(env_file(Path(claim["path"]))["DATABASE_URL"]) as connection:
             assert connection.execute("SELECT count(*) FROM filler").fetchone() == (60000,)
     finally:
         wtpool(root, "cleanup", "--force")
@@ -272,7 +268,7 @@ def test_a_mode_override_never_loses_the_pools_databases(shop: Path) -> None:
 @pytest.mark.parametrize("shop", ["embedded"], indirect=True)
 def test_cleanup_keeps_embedded_data_holding_a_database_wtpool_did_not_create(shop: Path) -> None:
     claim = json.loads(wtpool(shop, "acquire", "--agent", "alice", "--json").stdout)
-    with psycopg.connect(_env(Path(claim["path"]))["DATABASE_URL"], autocommit=True) as db:
+    with psycopg.connect(env_file(Path(claim["path"]))["DATABASE_URL"], autocommit=True) as db:
         db.execute("CREATE DATABASE notes")  # an agent's own, found nowhere else
     result = json.loads(wtpool(shop, "cleanup", "--json").stdout)
     assert result["stopped_server"] and not _server_processes(shop)

@@ -165,14 +165,22 @@ def process_groups() -> dict[int, list[int]]:
 
 
 def _members(group: AgentGroup, groups: dict[int, list[int]] | None = None) -> list[int]:
-    """The live processes of the agent's group (see the module's docstring)."""
+    return group_members(group, groups)[0]
+
+
+def group_members(
+    group: AgentGroup, groups: dict[int, list[int]] | None = None
+) -> tuple[list[int], list[int]]:
+    """The live processes of the agent's group (see the module's docstring), and the zombies in
+    its group: exited children that nobody has reaped, which no environment can vouch for."""
     import psutil
 
-    found = []
+    found, zombies = [], []
     for pid in (groups if groups is not None else process_groups()).get(group.pgid, []):
         try:
             process = psutil.Process(pid)
             if process.status() == psutil.STATUS_ZOMBIE:
+                zombies.append(pid)
                 continue
             if pid == group.pgid:
                 ours = group.started is not None and (
@@ -188,7 +196,7 @@ def _members(group: AgentGroup, groups: dict[int, list[int]] | None = None) -> l
             continue
         if ours:
             found.append(pid)
-    return found
+    return found, zombies
 
 
 def _exit_code(repo: Repository, slot: str) -> int | None:

@@ -13,7 +13,7 @@ and free capacity (a released slot, room below max) goes to the oldest request f
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
 from worktree_pool.handoff import forget_handoff, slot_environment, write_env_file
+from worktree_pool.limits import assess, critical_reason
 from worktree_pool.names import ensure_valid_names, validate_name
 from worktree_pool.patterns import check_compiles, validate_patterns
 from worktree_pool.repo import Repository
@@ -87,6 +88,7 @@ class AcquireResult:
     track: str | None = None
     agent_pid: int | None = None  # the agent process started in the slot
     warnings: tuple[str, ...] = ()
+    held_back: str | None = None  # queued although a slot may be free: the critical limits
 
 
 def acquire(
@@ -111,14 +113,19 @@ def acquire(
     if scope is not None:
         validate_patterns(scope)
         check_compiles(scope)
-    target = None
-    if repo.config.database.mode != "none" and _will_claim(repo, store, request, exclusive):
-        # Before the claim, so that a server that is down changes nothing; after the cheap
-        # refusals, so that a refused request starts no server. Imported here: the database
-        # code costs start-up time that most pools never need.
-        from worktree_pool.slot_databases import check_template
+    target, held_back, warnings = None, None, ()
+    if _will_claim(repo, store, request, exclusive):
+        # After the cheap refusals, so that a refused request neither samples the resources
+        # nor starts a database server.
+        assessment = assess(repo, store)
+        held_back = critical_reason(assessment)
+        warnings = tuple(finding.message for finding in assessment.warnings)
+        if held_back is None and repo.config.database.mode != "none":
+            # Before the claim, so that a server that is down changes nothing. Imported here:
+            # the database code costs start-up time that most pools never need.
+            from worktree_pool.slot_databases import check_template
 
-        target = check_template(repo, store)
+            target = check_template(repo, store)
     registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
@@ -132,14 +139,20 @@ def acquire(
         else:
             _check_claimable(conn, request, exclusive)
             others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
-            claim = None if others_waiting else _claim_slot(repo, conn, pool, request, registered)
+            claim = (
+                None
+                if others_waiting or held_back
+                else _claim_slot(repo, conn, pool, request, registered)
+            )
             if claim is None:
                 enqueue(conn, request, utc_now())
     if claim is None:
-        # Room may have appeared since the queue last moved (a scale-up, a raised maximum, a
-        # slot freed by doctor): serve it in order, which may reach this very request.
-        serve_queue(repo, store, pool.base)
-        return _after_queueing(repo, store, agent, task, was_queued=queued is not None)
+        if held_back is None:
+            # Room may have appeared since the queue last moved (a scale-up, a raised maximum,
+            # a slot freed by doctor): serve it in order, which may reach this very request.
+            serve_queue(repo, store, pool.base)
+        queued_result = _after_queueing(repo, store, agent, task, was_queued=queued is not None)
+        return replace(queued_result, held_back=held_back, warnings=warnings)
     name, created = claim
     prepared = prepare_claim(repo, store, name, request, pool.base, create=created, target=target)
     return AcquireResult(
@@ -154,7 +167,7 @@ def acquire(
         scope=scope,
         track=track,
         agent_pid=prepared.agent_pid,
-        warnings=(*unmatched_warnings(prepared.plan), *prepared.warnings),
+        warnings=(*warnings, *unmatched_warnings(prepared.plan), *prepared.warnings),
     )
 
 
@@ -188,8 +201,11 @@ def _claim_slot(
     pool: PoolRecord,
     request: ClaimRequest,
     registered: set[Path],
+    *,
+    grow: bool = True,
 ) -> tuple[str, bool] | None:
-    """Mark the lowest idle slot, or a new one below max, `preparing` for the agent.
+    """Mark the lowest idle slot, or (with `grow`) a new one below max, `preparing` for the
+    agent.
 
     Returns (slot, whether it is new), or None when the pool is full. Runs inside the caller's
     transaction, so the claim and the decision to make it are one atomic step; `registered`
@@ -209,7 +225,7 @@ def _claim_slot(
             acquired_at=utc_now(),
         )
         return idle.name, False
-    if len(slots) < pool.max:
+    if grow and len(slots) < pool.max:
         (number,) = free_slot_numbers(repo, conn, registered, 1)
         return insert_slot(conn, number, SlotState.PREPARING, request), True
     return None
@@ -497,9 +513,10 @@ def recycle(
 
 
 def serve_queue(
-    repo: Repository, store: StateStore, base: str
+    repo: Repository, store: StateStore, base: str, *, grow: bool = True
 ) -> tuple[dict[str, str], str | None]:
-    """Give free capacity to queued requests, oldest first.
+    """Give free capacity to queued requests, oldest first: idle slots, and with `grow` new
+    slots below max.
 
     Returns ({slot: agent it went to}, why serving stopped early). A request whose slot cannot
     be prepared goes back to the head of the queue, so it is never silently dropped.
@@ -509,6 +526,8 @@ def serve_queue(
         with store.snapshot() as conn:  # most releases find no one waiting: no git call then
             if conn.execute("SELECT 1 FROM queue LIMIT 1").fetchone() is None:
                 return served, None
+        if not served and (held_back := critical_reason(assess(repo, store))) is not None:
+            return served, f"the queue waits while limits are critical: {held_back}"
         registered = registered_paths(repo)
         with store.transaction() as conn:
             pool = read_pool(conn)
@@ -516,7 +535,7 @@ def serve_queue(
             if pool is None or pool.closing_pid is not None or row is None:
                 return served, None
             request = QueuedRequest.from_row(row)
-            claim = _claim_slot(repo, conn, pool, request.request, registered)
+            claim = _claim_slot(repo, conn, pool, request.request, registered, grow=grow)
             if claim is None:
                 return served, None
             conn.execute("DELETE FROM queue WHERE id = ?", (request.id,))

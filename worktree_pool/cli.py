@@ -412,6 +412,47 @@ def doctor(
 
 
 @app.command()
+def check(
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 on warnings too, not only on critical.")
+    ] = False,
+    json: JsonOption = False,
+) -> int:
+    """Take one sample of the resources against the limits; exit 1 when one is critical."""
+    from worktree_pool import dashboard, monitoring  # only the monitor's commands need them
+
+    repo = _repository()
+    assessment = monitoring.check(repo, _store(repo))
+    _emit(assessment, json, dashboard.show_check)
+    failing = assessment.critical or (strict and assessment.warnings)
+    return ExitCode.FAILED if failing else ExitCode.OK
+
+
+@app.command()
+def monitor(
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval", help="Seconds between refreshes (default monitor.interval).", min=0.1
+        ),
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
+    json: JsonOption = False,
+) -> None:
+    """The live dashboard of the pool and its resources; q or Ctrl-C quits."""
+    from worktree_pool import dashboard, monitoring  # only the monitor's commands need them
+
+    repo = _repository()
+    watcher = monitoring.Monitor(repo, _store(repo), background=not (once or json))
+    if json:
+        render.print_json(watcher.frame())
+    elif once:
+        dashboard.print_frame(watcher.frame())
+    else:
+        dashboard.run_live(watcher.frame, interval or repo.config.monitor.interval)
+
+
+@app.command()
 def config(json: JsonOption = False) -> None:
     """Show the configuration in effect and the file it came from."""
     repo = _repository()

@@ -25,6 +25,7 @@ import yaml
 
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.patterns import validate_patterns
+from worktree_pool.sizes import parse_size
 
 CONFIG_FILE_NAME = "wtpool.yaml"
 # Slot numbers, directory names and the pool's own bookkeeping are sized for this; the issue
@@ -60,6 +61,11 @@ class PoolSettings:
         False,
         "Whether releasing a slot also deletes ignored files such as build caches. false keeps "
         "them, so a recycled slot stays warm; ignored files are never salvaged either way.",
+    )
+    autoscale: bool = setting(
+        False,
+        "Whether the pool grows by one slot when requests are queued, the pool is below max "
+        "and no limit is critical (checked by `wtpool monitor`, `check` and the daemon).",
     )
 
 
@@ -185,6 +191,41 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    db_connections_warning: int = setting(
+        40, "Connections to the database server, all databases together, that give a warning."
+    )
+    db_connections_critical: int = setting(
+        50,
+        "Connections that are critical: spawn and acquire then queue instead of starting work.",
+    )
+    disk_warning: int | str = setting(
+        "2.8GB",
+        "Disk used by the pool (slots, logs, state, the embedded server) and by its databases "
+        "that gives a warning: 2.8GB, 3000MB, 512MiB, or an integer of bytes (KB, MB, GB are "
+        "powers of 1000; KiB, MiB, GiB powers of 1024).",
+    )
+    disk_critical: int | str = setting("3GB", "Disk used that is critical.")
+    fd_warning_percent: float = setting(
+        80.0,
+        "Open file descriptors, as a percentage of their limit, that give a warning: the "
+        "system's (/proc/sys/fs/file-nr) or an agent's process tree against its RLIMIT_NOFILE, "
+        "whichever is higher.",
+    )
+    fd_critical_percent: float = setting(95.0, "Open file descriptors that are critical, in %.")
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    interval: float = setting(2.0, "Seconds between refreshes of `wtpool monitor`.")
+    disk_refresh: float = setting(
+        30.0,
+        "Seconds a measurement of disk usage and of each slot's uncommitted files stays "
+        "current: walking a large worktree costs far more than a refresh may.",
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
     scope: ScopeSettings = field(
@@ -202,6 +243,15 @@ class Config:
     agent: AgentSettings = field(
         default_factory=AgentSettings,
         metadata={"doc": "The agent process that spawn starts in a slot."},
+    )
+    limits: LimitSettings = field(
+        default_factory=LimitSettings,
+        metadata={
+            "doc": "Safety limits: a warning is recorded and shown; at critical, new work queues."
+        },
+    )
+    monitor: MonitorSettings = field(
+        default_factory=MonitorSettings, metadata={"doc": "`wtpool monitor` and its samples."}
     )
     timeouts: TimeoutSettings = field(
         default_factory=TimeoutSettings, metadata={"doc": "Time limits."}
@@ -295,6 +345,28 @@ def with_environment(config: Config, environ: Mapping[str, str]) -> Config:
     return dataclasses.replace(config, database=database)
 
 
+def _check_limits(limits: LimitSettings, path: Path) -> None:
+    pairs = [
+        ("db_connections", limits.db_connections_warning, limits.db_connections_critical),
+        ("fd", limits.fd_warning_percent, limits.fd_critical_percent),
+    ]
+    for level in ("warning", "critical"):
+        key = f"disk_{level}"
+        try:
+            parse_size(getattr(limits, key))
+        except ValueError as exc:
+            raise bad_input(f"{path}: limits.{key}: {exc}") from exc
+    pairs.append(("disk", parse_size(limits.disk_warning), parse_size(limits.disk_critical)))
+    for name, warning, critical in pairs:
+        if not 0 < warning <= critical:
+            raise bad_input(
+                f"{path}: limits: {name} warning {warning} must be above 0 and at most "
+                f"the critical {critical}"
+            )
+    if limits.fd_critical_percent > 100:
+        raise bad_input(f"{path}: limits.fd_critical_percent must be at most 100")
+
+
 def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
     if explicit is not None:
         if not explicit.is_file():
@@ -331,13 +403,15 @@ def load_config(path: Path | None) -> Config:
     _check_tasks(config.tasks, path)
     _check_agent(config.agent, path)
     _check_database(config.database, path)
-    for timeout in dataclasses.fields(config.timeouts):
-        seconds = getattr(config.timeouts, timeout.name)
-        if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows
-            raise bad_input(
-                f"{path}: timeouts.{timeout.name} must be a positive number of seconds, "
-                f"got {seconds}"
-            )
+    _check_limits(config.limits, path)
+    for section in ("timeouts", "monitor"):
+        for item in dataclasses.fields(getattr(config, section)):
+            seconds = getattr(getattr(config, section), item.name)
+            if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows
+                raise bad_input(
+                    f"{path}: {section}.{item.name} must be a positive number of seconds, "
+                    f"got {seconds}"
+                )
     return config
 
 

@@ -437,15 +437,44 @@ class DatabaseInfo:
 
 def list_owned(server: Server, pool_id: str) -> list[DatabaseInfo]:
     with admin_connection(server) as connection:
-        rows = connection.execute(
-            "SELECT d.datname, shobj_description(d.oid, 'pg_database'),"
-            " pg_database_size(d.oid),"
-            " (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)"
-            " FROM pg_database d ORDER BY d.datname"
-        ).fetchall()
+        return _owned(connection, pool_id)
+
+
+def _owned(connection: psycopg.Connection[Any], pool_id: str) -> list[DatabaseInfo]:
+    rows = connection.execute(
+        "SELECT d.datname, shobj_description(d.oid, 'pg_database'),"
+        " pg_database_size(d.oid),"
+        " (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)"
+        " FROM pg_database d ORDER BY d.datname"
+    ).fetchall()
     found = []
     for name, comment, size, connections in rows:
         if owned_by(comment, pool_id):
             kind, _pool, detail = comment.split(":", 3)[1:4]
             found.append(DatabaseInfo(detail if kind == "slot" else None, name, size, connections))
     return found
+
+
+@dataclass(frozen=True)
+class ServerLoad:
+    connections: int  # client connections to the whole server but this one, anyone's
+    max_connections: int
+    by_database: dict[str, int]
+    databases: list[DatabaseInfo]  # this pool's
+
+
+def server_load(server: Server, pool_id: str) -> ServerLoad:
+    with admin_connection(server) as connection:
+        rows = connection.execute(
+            "SELECT coalesce(datname, ''), count(*) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            " GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        row = connection.execute("SELECT current_setting('max_connections')::int").fetchone()
+        by_database = {name: count for name, count in rows}
+        return ServerLoad(
+            connections=sum(by_database.values()),
+            max_connections=row[0] if row else 0,
+            by_database=by_database,
+            databases=_owned(connection, pool_id),
+        )

@@ -87,7 +87,7 @@ def _server_lock(repo: Repository) -> Iterator[None]:
 def ensure_running(repo: Repository) -> str:
     """Start the pool's server unless it runs; return the connection string."""
     with _server_lock(repo):
-        if not _running(repo):
+        if not is_running(repo):
             _start(repo)
     return conninfo(repo)
 
@@ -97,7 +97,7 @@ def has_data(repo: Repository) -> bool:
     return (_data_dir(repo) / "PG_VERSION").is_file()
 
 
-def _running(repo: Repository) -> bool:
+def is_running(repo: Repository) -> bool:
     if not (_data_dir(repo) / "postmaster.pid").is_file():
         return False
     return _pg_ctl(repo, "status", check=False).returncode == 0
@@ -152,7 +152,7 @@ def stop(repo: Repository, *, keep_data: bool = False) -> bool:
     if not server_dir(repo).is_dir():
         return False
     with _server_lock(repo):
-        running = _running(repo)
+        running = is_running(repo)
         if running:
             _pg_ctl(repo, "stop", "-w", "-m", "fast")
         if not keep_data:

@@ -153,11 +153,18 @@ def _state_style(state: str) -> str:
 
 
 def show_acquire(result: AcquireResult) -> None:
+    for warning in result.warnings if result.queued else ():
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
     if result.queued:
         again = " (already queued)" if result.already_held else ""
+        why = (
+            f"a limit is critical ({escape(result.held_back)})"
+            if result.held_back
+            else "the pool is at its maximum"
+        )
         console.print(
             f"queued{again}: agent {result.agent} is number {result.queue_position} in line; "
-            f"the pool is at its maximum. Run the same command again to check."
+            f"{why}. Run the same command again to check."
         )
         return
     how = (

@@ -127,9 +127,10 @@ def show_spawn(result: SpawnResult) -> None:
         console.print(f"{verb} {len(result.spawned)} of {result.requested} ({result.mode}):")
         console.print(rows)
     for item in result.queued:
+        why = f" because a limit is critical ({escape(item.held_back)})" if item.held_back else ""
         console.print(
-            f"queued {item.track} (task {item.task}) as number {item.position} in line; it gets "
-            "the next free slot, and its agent starts then"
+            f"queued {item.track} (task {item.task}) as number {item.position} in line{why}; it "
+            "gets the next free slot, and its agent starts then"
         )
     if result.shortfall and (result.spawned or result.queued):
         console.print(f"not {result.requested}: {result.shortfall}")

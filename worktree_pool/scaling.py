@@ -82,7 +82,7 @@ def scale_pool(
         )
     if target > before:
         created = build_slots(repo, store, new_slots, pool.base)
-        serve_queue(repo, store, pool.base)
+        serve_queue(repo, store, pool.base, grow=False)  # into the new slots, no further
         removed, kept = [], []
     else:
         created = []

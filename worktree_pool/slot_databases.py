@@ -42,6 +42,19 @@ def server_for(repo: Repository) -> Server | None:
     return external_server(settings)
 
 
+def running_server(repo: Repository) -> Server | None:
+    """The configured server if it can be asked without starting it: a monitor that started
+    the embedded server would hold resources nobody asked for."""
+    mode = repo.config.database.mode
+    if mode == "none":
+        return None
+    if mode == "embedded":
+        from worktree_pool import pgserver
+
+        return Server(pgserver.conninfo(repo)) if pgserver.is_running(repo) else None
+    return external_server(repo.config.database)
+
+
 @dataclass(frozen=True)
 class Target:
     """An up-to-date template on a running server: what a clone needs."""

@@ -56,6 +56,7 @@ class Queued:
     task: str
     track: str
     position: int | None
+    held_back: str | None = None  # the critical limits that made it wait, if that is why
 
 
 @dataclass
@@ -155,7 +156,9 @@ def _claim_picks(
             result.skipped.append(Skip(track.id, SkipKind.REFUSED, reason))
             refused.append(track)
         elif claim.queued:
-            result.queued.append(Queued(task, task, track.id, claim.queue_position))
+            result.queued.append(
+                Queued(task, task, track.id, claim.queue_position, claim.held_back)
+            )
         else:
             result.spawned.append(_spawned(claim, track))
     if not refused:

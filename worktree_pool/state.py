@@ -75,6 +75,15 @@ MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL
     );
     """,
+    # The level each limit was at when last checked: an alert is written when it changes, so
+    # a limit that stays crossed is reported once, not on every refresh of every monitor.
+    """
+    CREATE TABLE limit_levels (
+        resource TEXT PRIMARY KEY,
+        level TEXT NOT NULL CHECK (level IN ('ok', 'warning', 'critical')),
+        since TEXT NOT NULL
+    );
+    """,
 )
 
 STATE_FILE_MODE = 0o600
