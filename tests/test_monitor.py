@@ -10,6 +10,7 @@ import select
 import signal
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 
@@ -93,6 +94,8 @@ def test_a_critical_limit_queues_spawn_and_acquire_until_it_clears(tmp_path: Pat
     acquired = wtpool(root, "acquire", "--agent", "bob")
     assert acquired.returncode == 0
     assert "a limit is critical (disk critical" in acquired.stdout
+    again = wtpool(root, "acquire", "--agent", "bob")  # asking again gives the same reason
+    assert "(already queued)" in again.stdout and "a limit is critical" in again.stdout
     status = wtpool_json(root, "status")
     assert [s["state"] for s in status["worktrees"]] == ["idle"]  # a free slot, held back
     assert [q["agent"] for q in status["queue"]] == ["t1", "bob"]
@@ -110,14 +113,17 @@ def test_a_critical_limit_queues_spawn_and_acquire_until_it_clears(tmp_path: Pat
 def test_autoscale_adds_one_slot_per_refresh_while_requests_wait(tmp_path: Path) -> None:
     root = _limited(tmp_path, "  disk_critical: 2KB\n  disk_warning: 1KB\n")
     _set_limits(root, "  min: 1\n", "  min: 1\n  autoscale: true\n")
-    for agent in ("a", "b"):
-        assert wtpool(root, "acquire", "--agent", agent).returncode == 0  # both held back
+    for agent in ("a", "b", "c"):
+        assert wtpool(root, "acquire", "--agent", agent).returncode == 0  # all held back
     _set_limits(root, "2KB", "1GB")
     # The one idle slot serves the first request at once; then one slot per refresh.
-    first = wtpool_json(root, "monitor")
-    assert len(first["slots"]) == 1 and first["queue"] == ["b"]
-    second = wtpool_json(root, "monitor")
-    assert [s["agent_state"] for s in second["slots"]] == ["a", "b"]
+    frames = [wtpool_json(root, "monitor") for _ in range(3)]
+    assert [[s["agent_state"] for s in frame["slots"]] for frame in frames] == [
+        ["a"],
+        ["a", "b"],
+        ["a", "b", "c"],
+    ]
+    assert [frame["queue"] for frame in frames] == [["b", "c"], ["c"], []]
 
 
 def test_db_connections_are_counted_per_slot_database(tmp_path: Path, with_databases: None) -> None:
@@ -227,6 +233,8 @@ def test_the_live_dashboard_runs_in_a_terminal_and_quits_cleanly(tmp_path: Path,
         else:  # what the terminal sends the foreground process on Ctrl-C
             monitor.send_signal(signal.SIGINT)
         assert monitor.wait(timeout=30) == 0
+        restored = termios.tcgetattr(controller)[3]  # the local modes the dashboard changed
+        assert restored & termios.ICANON and restored & termios.ECHO
         rest = b""
         while select.select([controller], [], [], 0.2)[0]:
             try:
@@ -246,3 +254,122 @@ def test_check_on_a_repository_without_a_pool_changes_nothing(tmp_path: Path) ->
     result = wtpool(root, "check")
     assert result.returncode == 1 and result.stderr.startswith("error: no wtpool pool")
     assert snapshot(root) == before
+
+
+def test_leaks_are_found_and_fixed_without_losing_work(
+    tmp_path: Path, with_databases: None
+) -> None:
+    script = tmp_path / "hoarder.py"
+    script.write_text(HOARDER)
+    agent = f'agent:\n  command: ["{sys.executable}", "{script}"]\n'
+    root = _limited(tmp_path, "  disk_warning: 1GB\n", agent)
+    pool_dir = root / ".agent-worktrees"
+    stray = None
+    try:
+        assert wtpool(root, "spawn", "1").returncode == 0  # pool-wt-1: an agent with a zombie
+        second = wtpool_json(root, "acquire", "--agent", "bob")  # pool-wt-2, with a database
+        url = env_file(Path(second["path"]))["DATABASE_URL"]
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute(f'CREATE DATABASE "{root.name}_wt_42"')  # named like ours, not ours
+        # A slot whose directory is gone (its database is then an orphan), a worktree nobody
+        # recorded (with work in it), a process left in a dead slot, a stale git lock, and a
+        # branch the base already has.
+        subprocess.run(["rm", "-rf", second["path"]], check=True)
+        git_dir = Path(
+            subprocess.run(
+                ["git", "rev-parse", "--absolute-git-dir"],
+                cwd=pool_dir / "pool-wt-1",
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+        lock = git_dir / "index.lock"
+        lock.write_text("")
+        os.utime(lock, (time.time() - 3600, time.time() - 3600))
+        subprocess.run(
+            ["git", "worktree", "add", "-q", "-b", "lost", str(pool_dir / "pool-wt-7")],
+            cwd=root,
+            check=True,
+        )
+        (pool_dir / "pool-wt-7" / "notes.md").write_text("only here\n")
+        (pool_dir / "pool-wt-9").mkdir()
+        stray = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(600)"],
+            cwd=pool_dir / "pool-wt-9",
+            env={**os.environ, "WTPOOL_SLOT": "pool-wt-9"},
+        )
+        subprocess.run(["git", "branch", "wtpool/task/done", "main"], cwd=root, check=True)
+
+        found = wtpool(root, "leaks", "--json")
+        assert found.returncode == 1
+        kinds = {f["kind"]: f for f in json.loads(found.stdout)["findings"]}
+        assert set(kinds) >= {
+            "missing-on-disk",
+            "unknown-worktree",
+            "zombie",
+            "stray-process",
+            "stale-lock",
+            "merged-branch",
+            "lookalike-database",
+        }
+        assert kinds["lookalike-database"]["informational"]
+
+        fixed = wtpool(root, "leaks", "--fix", "--json")
+        report = json.loads(fixed.stdout)
+        assert all(f["fixed"] or f["informational"] for f in report["findings"]), report
+        assert fixed.returncode == 0
+        assert stray.wait(timeout=30) is not None
+        assert not lock.exists()
+        branches = subprocess.run(
+            ["git", "branch", "--list", "wtpool/*", "lost"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert "wtpool/task/done" not in branches and "lost" in branches
+        assert (pool_dir / "pool-wt-7" / "notes.md").read_text() == "only here\n"  # adopted
+        databases = {d["database"] for d in wtpool_json(root, "db", "list")}
+        assert f"{root.name}_wt_2" not in databases  # the orphan went
+        again = wtpool(root, "leaks", "--json")
+        left = [f["kind"] for f in json.loads(again.stdout)["findings"]]
+        assert left == ["lookalike-database"], left  # never touched
+    finally:
+        if stray is not None and stray.poll() is None:
+            stray.kill()
+        wtpool(root, "stop", "--all")
+        wtpool(root, "cleanup", "--force")
+
+
+def test_a_server_that_cannot_be_asked_fails_check_and_the_claim_itself(
+    tmp_path: Path, with_databases: None
+) -> None:
+    down = "database:\n  mode: external\n  url: postgresql://postgres@127.0.0.1:1/postgres\n"
+    root = _limited(tmp_path, "  disk_warning: 1GB\n", down)
+    result = wtpool(root, "check")
+    assert result.returncode == 1
+    assert "database: cannot connect to PostgreSQL" in result.stdout
+    # Not held back in the queue as if for a limit: refused, with the server's reason.
+    claim = wtpool(root, "acquire", "--agent", "bob")
+    assert claim.returncode == 1 and "cannot connect to PostgreSQL" in claim.stderr
+    assert wtpool_json(root, "status")["queue"] == []
+
+
+def test_alerts_that_cannot_be_written_or_read_stop_nothing(tmp_path: Path) -> None:
+    root = _limited(tmp_path, "  disk_warning: 1KB\n  disk_critical: 2KB\n")
+    alerts = root / ".agent-worktrees" / "alerts.jsonl"
+    alerts.mkdir()  # as unwritable as a full disk
+    queued = wtpool(root, "acquire", "--agent", "bob")
+    assert queued.returncode == 0 and "a limit is critical" in queued.stdout
+    alerts.rmdir()
+    alerts.write_text(
+        'not json\n{"at": 1, "resource": "disk"}\n'
+        + json.dumps(
+            {"at": "x", "resource": "disk", "level": "bogus", "previous": "ok", "detail": "d"}
+        )
+        + "\n"
+    )
+    frame = wtpool(root, "monitor", "--once")
+    assert frame.returncode == 0, frame.stderr
+    assert "bogus" not in frame.stdout
+    assert "disk ok -> critical" in frame.stdout  # recorded now that it can be

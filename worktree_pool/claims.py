@@ -152,6 +152,8 @@ def acquire(
             # a slot freed by doctor): serve it in order, which may reach this very request.
             serve_queue(repo, store, pool.base)
         queued_result = _after_queueing(repo, store, agent, task, was_queued=queued is not None)
+        if queued_result.queued and held_back is None:  # asked again, or held back in serving
+            held_back = critical_reason(assess(repo, store, measure_disk=False))
         return replace(queued_result, held_back=held_back, warnings=warnings)
     name, created = claim
     prepared = prepare_claim(repo, store, name, request, pool.base, create=created, target=target)
@@ -526,7 +528,10 @@ def serve_queue(
         with store.snapshot() as conn:  # most releases find no one waiting: no git call then
             if conn.execute("SELECT 1 FROM queue LIMIT 1").fetchone() is None:
                 return served, None
-        if not served and (held_back := critical_reason(assess(repo, store))) is not None:
+        # Before every claim: each one (a clone, an agent) adds to what the limits measure.
+        # Remembered disk readings: serving runs inside a release or a monitor's refresh.
+        held_back = critical_reason(assess(repo, store, measure_disk=False))
+        if held_back is not None:
             return served, f"the queue waits while limits are critical: {held_back}"
         registered = registered_paths(repo)
         with store.transaction() as conn:

@@ -419,13 +419,14 @@ def check(
     json: JsonOption = False,
 ) -> int:
     """Take one sample of the resources against the limits; exit 1 when one is critical."""
-    from worktree_pool import dashboard, monitoring  # only the monitor's commands need them
+    from worktree_pool import dashboard, limits  # only the monitor's commands need them
 
     repo = _repository()
-    assessment = monitoring.check(repo, _store(repo))
+    assessment = limits.assess(repo, _store(repo))
     _emit(assessment, json, dashboard.show_check)
-    failing = assessment.critical or (strict and assessment.warnings)
-    return ExitCode.FAILED if failing else ExitCode.OK
+    # A server that cannot be asked is as bad as a full one: nothing says it has room.
+    failing = assessment.critical or assessment.sample.database_error
+    return ExitCode.FAILED if failing or (strict and assessment.warnings) else ExitCode.OK
 
 
 @app.command()
@@ -450,6 +451,20 @@ def monitor(
         dashboard.print_frame(watcher.frame())
     else:
         dashboard.run_live(watcher.frame, interval or repo.config.monitor.interval)
+
+
+@app.command()
+def leaks(
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what is found, saving work.")] = False,
+    json: JsonOption = False,
+) -> int:
+    """Find what the pool left behind: databases, worktrees, processes, locks, branches."""
+    from worktree_pool.leaks import find_leaks  # only this command needs it
+
+    repo = _repository()
+    report = find_leaks(repo, _store(repo), fix=fix)
+    _emit(report, json, render.show_leaks)
+    return ExitCode.OK if report.healthy else ExitCode.FAILED
 
 
 @app.command()

@@ -64,8 +64,8 @@ class PoolSettings:
     )
     autoscale: bool = setting(
         False,
-        "Whether the pool grows by one slot when requests are queued, the pool is below max "
-        "and no limit is critical (checked by `wtpool monitor`, `check` and the daemon).",
+        "Whether `wtpool monitor` adds one slot per refresh while requests wait, no slot is "
+        "idle, the pool is below max and no limit is critical.",
     )
 
 

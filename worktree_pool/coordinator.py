@@ -194,7 +194,7 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
             f"the base branch {base} no longer exists, so no branch was deleted as merged"
         )
     else:
-        result.deleted_branches.extend(_delete_merged_branches(repo, base))
+        result.deleted_branches.extend(delete_merged_branches(repo, base))
     return result
 
 
@@ -277,10 +277,14 @@ def _stray_directories(repo: Repository, exclude: set[str]) -> list[str]:
     )
 
 
-def _delete_merged_branches(repo: Repository, base: str) -> list[str]:
+def delete_merged_branches(repo: Repository, base: str, only: set[str] | None = None) -> list[str]:
+    """Delete wtpool's branches (or those of `only`) that `base` contains and no worktree has
+    checked out; return the ones deleted."""
     checked_out = {record.branch for record in worktree_records(repo.git)}
     deleted = []
     for branch, oid in merged_branches(repo.git, f"refs/heads/{base}", BRANCH_NAMESPACE).items():
+        if only is not None and branch not in only:
+            continue
         if branch not in checked_out and delete_branch_if_at(repo.git, branch, oid):
             deleted.append(branch)
     return sorted(deleted)

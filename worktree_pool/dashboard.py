@@ -34,6 +34,8 @@ _GAUGE_WIDTH = 20
 
 def show_check(assessment: Assessment) -> None:
     console.print(_limits_table(assessment.findings))
+    if assessment.sample.database_error:
+        console.print(f"[red]database: {escape(assessment.sample.database_error)}[/]")
     for alert in assessment.alerts:
         console.print(_alert_line(alert))
     for finding in assessment.warnings + assessment.critical:
@@ -84,6 +86,7 @@ class Frame:
     queue: list[str]  # "agent (task)", oldest first
     alerts: list[Alert]
     refreshed_at: str
+    queue_error: str | None = None  # why tending could not serve the queue
 
 
 def render_frame(frame: Frame) -> RenderableType:
@@ -103,6 +106,8 @@ def render_frame(frame: Frame) -> RenderableType:
         parts.append(Text.from_markup(f"[red]database: {escape(sample.database_error)}[/]"))
     if frame.queue:
         parts.append(Text("queue: " + ", ".join(frame.queue)))
+    if frame.queue_error:
+        parts.append(Text.from_markup(f"[red]queue: {escape(frame.queue_error)}[/]"))
     if frame.alerts:
         parts.append(Text.from_markup("[bold]last alerts[/]"))
         parts += [Text.from_markup(_alert_line(alert)) for alert in frame.alerts]

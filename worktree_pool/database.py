@@ -427,6 +427,19 @@ def list_strangers(server: Server) -> list[str]:
     return [name for name, comment in rows if not (comment or "").startswith(f"{COMMENT_PREFIX}:")]
 
 
+def list_lookalikes(server: Server, repo_root: Path, pool_id: str) -> list[str]:
+    """Databases named like this repository's slot databases that this pool did not make."""
+    pattern = re.compile(re.escape(prefix_for(repo_root)) + r"_wt_\d+")
+    with admin_connection(server) as connection:
+        rows = connection.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
+            " ORDER BY datname"
+        ).fetchall()
+    return [
+        name for name, comment in rows if pattern.fullmatch(name) and not owned_by(comment, pool_id)
+    ]
+
+
 @dataclass(frozen=True)
 class DatabaseInfo:
     slot: str | None  # None for the template
@@ -441,11 +454,15 @@ def list_owned(server: Server, pool_id: str) -> list[DatabaseInfo]:
 
 
 def _owned(connection: psycopg.Connection[Any], pool_id: str) -> list[DatabaseInfo]:
+    # Filtered by comment before sizing: pg_database_size of every database on a shared
+    # server would cost far more than wtpool's own few.
     rows = connection.execute(
-        "SELECT d.datname, shobj_description(d.oid, 'pg_database'),"
-        " pg_database_size(d.oid),"
+        "SELECT datname, comment, pg_database_size(oid),"
         " (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)"
-        " FROM pg_database d ORDER BY d.datname"
+        " FROM (SELECT oid, datname, shobj_description(oid, 'pg_database') AS comment"
+        "       FROM pg_database) d"
+        " WHERE comment LIKE %s ORDER BY datname",
+        (f"{COMMENT_PREFIX}:%:{pool_id}:%",),
     ).fetchall()
     found = []
     for name, comment, size, connections in rows:

@@ -4,8 +4,10 @@ Walking ten full worktrees of a large repository takes most of a second, far mor
 dashboard refresh may cost, so each top-level entry of `.agent-worktrees/` (a slot, the logs,
 the embedded server's data...) is measured on its own and remembered in
 `.agent-worktrees/.cache/disk.json` with the time it was measured. A reading older than
-`monitor.disk_refresh` seconds is measured again; `stale_only` lets a caller with a time budget
-(the dashboard) take the remembered value and leave the walk to a background thread.
+`monitor.disk_refresh` seconds is measured again; `measure=False` lets a caller with a time
+budget (a dashboard refresh) take the remembered values and leave the walk to a background
+thread. A writer merges with what is on disk, so another's readings survive its write (unless
+both write at the same instant; then one entry is measured again: it is only a cache).
 
 Sizes are what the files occupy on disk (allocated blocks, as `du` counts), each inode once.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +82,7 @@ def pool_usage(pool_dir: Path, max_age: float, *, measure: bool = True) -> list[
         found.append(EntryUse(name, tree_bytes(pool_dir / name), time.time()))
         changed = True
     if changed or set(remembered) - set(names):
-        _write(cache_path, found)
+        _write(cache_path, found, set(names))
     return found
 
 
@@ -94,11 +97,22 @@ def _read(path: Path) -> dict[str, EntryUse]:
         return {}  # missing or damaged: measure again
 
 
-def _write(path: Path, entries: list[EntryUse]) -> None:
-    """Replace the cache in one step, so that a concurrent reader sees the old or the new."""
-    data = {e.name: {"bytes": e.bytes, "measured_at": e.measured_at} for e in entries}
+def _write(path: Path, entries: list[EntryUse], present: set[str]) -> None:
+    """Merge `entries` into the cache, newest reading first, and forget entries no longer
+    `present`; replace the file in one step, so a concurrent reader sees the old or the new."""
+    merged = {name: entry for name, entry in _read(path).items() if name in present}
+    for entry in entries:
+        known = merged.get(entry.name)
+        if known is None or known.measured_at < entry.measured_at:
+            merged[entry.name] = entry
+    data = {e.name: {"bytes": e.bytes, "measured_at": e.measured_at} for e in merged.values()}
     with contextlib.suppress(OSError):  # a cache that cannot be written is only a cache
         path.parent.mkdir(mode=0o700, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}")
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temporary, path)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.")
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+            os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)

@@ -56,6 +56,8 @@ class Finding:
 class DoctorReport:
     fix: bool
     findings: list[Finding] = field(default_factory=list)
+    # The kinds of finding wanted; None: all of them.
+    only: frozenset[str] | None = field(default=None, metadata={"internal": True})
 
     @property
     def healthy(self) -> bool:
@@ -65,33 +67,34 @@ class DoctorReport:
 def doctor(repo: Repository, *, fix: bool) -> DoctorReport:
     store = open_store(repo)
     try:
-        return _examine(repo, store, fix)
+        return examine(repo, store, DoctorReport(fix=fix))
     finally:
         store.close()
 
 
-def _examine(repo: Repository, store: StateStore, fix: bool) -> DoctorReport:
+def examine(repo: Repository, store: StateStore, report: DoctorReport) -> DoctorReport:
+    """Fill `report` with what is found (of the kinds it wants), repairing it if it says fix."""
     with store.snapshot() as conn:
         pool = read_pool(conn)
         slots = all_slots(conn)
         queue = queued_requests(conn)
     if pool is None:
         raise no_pool_error(repo)
-    report = DoctorReport(fix=fix)
     records = {record.path: record for record in worktree_records(repo.git)}
 
     if resolve(repo.git, f"refs/heads/{pool.base}") is None:
-        report.findings.append(
+        _note(
+            report,
             Finding(
                 "missing-base",
                 pool.base,
                 f"the pool's base branch {pool.base} no longer exists",
                 "none: recreate the branch, or run `wtpool cleanup` (which saves every slot's "
                 "work) and `wtpool init --base BRANCH`",
-            )
+            ),
         )
     if pool.closing_pid is not None and not pid_alive(pool.closing_pid):
-        _report(
+        record_finding(
             report,
             Finding(
                 "interrupted-cleanup",
@@ -107,7 +110,7 @@ def _examine(repo: Repository, store: StateStore, fix: bool) -> DoctorReport:
             continue  # another wtpool process is working on it right now
         _examine_slot(repo, store, report, slot, records.get(repo.slot_path(slot.name)), pool)
     for record in orphaned_worktrees(repo, {slot.name for slot in slots}):
-        _report(
+        record_finding(
             report,
             Finding(
                 "unknown-worktree",
@@ -123,7 +126,7 @@ def _examine(repo: Repository, store: StateStore, fix: bool) -> DoctorReport:
             _examine_record(repo, report, record)
     free = any(slot.state == SlotState.IDLE for slot in slots) or len(slots) < pool.max
     if queue and free:
-        _report(
+        record_finding(
             report,
             Finding(
                 "waiting-queue",
@@ -152,7 +155,7 @@ def _examine_slot(
             f"the state lists {slot.name} ({slot.state}) but {path} does not exist",
             "forget the slot; its branch, if any, is kept",
         )
-        _report(report, finding, lambda: _forget(store, slot))
+        record_finding(report, finding, lambda: _forget(store, slot))
     elif record is None:
         finding = Finding(
             "not-a-worktree",
@@ -160,7 +163,7 @@ def _examine_slot(
             f"{path} exists but git does not know it as a worktree",
             "forget the slot and leave the directory alone for you to inspect",
         )
-        _report(report, finding, lambda: _forget(store, slot))
+        record_finding(report, finding, lambda: _forget(store, slot))
     elif slot.state in TRANSIENT_STATES:
         finding = Finding(
             "interrupted",
@@ -168,12 +171,13 @@ def _examine_slot(
             f"{slot.name} was left {slot.state} by wtpool process {slot.owner_pid}, which is gone",
             _RESUME_TEXT[slot.state],
         )
-        _report(report, finding, lambda: _resume(repo, store, slot, pool.base))
+        record_finding(report, finding, lambda: _resume(repo, store, slot, pool.base))
 
 
 def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeRecord) -> None:
     if slot_number(record.path.name) is None and record.prunable is None:
-        report.findings.append(
+        _note(
+            report,
             Finding(
                 "foreign-worktree",
                 str(record.path),
@@ -181,7 +185,7 @@ def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeReco
                 "does not use",
                 "none: wtpool leaves it alone; `git worktree remove` it if you no longer need it",
                 informational=True,
-            )
+            ),
         )
     if record.locked is not None:
         reason = f" ({record.locked})" if record.locked else ""
@@ -191,7 +195,9 @@ def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeReco
             f"git worktree record {record.path} is locked{reason}",
             "unlock it",
         )
-        _report(report, finding, lambda: repo.git.run("worktree", "unlock", str(record.path)))
+        record_finding(
+            report, finding, lambda: repo.git.run("worktree", "unlock", str(record.path))
+        )
     if record.prunable is not None:
         finding = Finding(
             "prunable",
@@ -199,7 +205,7 @@ def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeReco
             f"git worktree record {record.path} is stale: {record.prunable}",
             "remove git's stale record of it (only that one)",
         )
-        _report(report, finding, lambda: forget_stale_record(repo, record.path))
+        record_finding(report, finding, lambda: forget_stale_record(repo, record.path))
 
 
 _RESUME_TEXT = {
@@ -209,9 +215,17 @@ _RESUME_TEXT = {
 }
 
 
-def _report(report: DoctorReport, finding: Finding, repair: Callable[[], object]) -> None:
+def _note(report: DoctorReport, finding: Finding) -> bool:
+    """Add the finding if the report wants its kind; whether it did."""
+    if report.only is not None and finding.kind not in report.only:
+        return False
     report.findings.append(finding)
-    if not report.fix:
+    return True
+
+
+def record_finding(report: DoctorReport, finding: Finding, repair: Callable[[], object]) -> None:
+    """Add the finding, and repair it now when the report says fix."""
+    if not _note(report, finding) or not report.fix:
         return
     try:
         outcome = repair()

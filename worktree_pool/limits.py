@@ -9,6 +9,7 @@ the state, and read and written in one transaction, so two monitors never both r
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
@@ -25,6 +26,9 @@ class Level(StrEnum):
     OK = "ok"
     WARNING = "warning"
     CRITICAL = "critical"
+
+
+_LEVELS = {str(level) for level in Level}
 
 
 @dataclass(frozen=True)
@@ -98,25 +102,38 @@ def _finding(resource: str, value: float, warning: float, critical: float, detai
 
 def record_alerts(repo: Repository, store: StateStore, findings: list[Finding]) -> list[Alert]:
     """Append an alert for each resource whose level changed since it was last recorded."""
-    alerts = []
+    alerts: list[Alert] = []
     now = utc_now()
-    with store.transaction() as conn:
-        for finding in findings:
-            row = conn.execute(
-                "SELECT level FROM limit_levels WHERE resource = ?", (finding.resource,)
-            ).fetchone()
-            previous = row["level"] if row else Level.OK
-            if previous == finding.level:
-                continue
-            conn.execute(
-                "INSERT OR REPLACE INTO limit_levels (resource, level, since) VALUES (?, ?, ?)",
-                (finding.resource, finding.level, now),
-            )
-            alerts.append(Alert(now, finding.resource, finding.level, previous, finding.detail))
-        if alerts:  # written inside the transaction: the next one sees both or neither
-            with (repo.pool_dir / ALERTS_FILE).open("a", encoding="utf-8") as log:
-                log.writelines(json.dumps(asdict(alert)) + "\n" for alert in alerts)
+    try:
+        with store.transaction() as conn:
+            _record_levels(conn, findings, now, alerts)
+            if alerts:  # written inside the transaction: the next one sees both or neither
+                with (repo.pool_dir / ALERTS_FILE).open("a", encoding="utf-8") as log:
+                    log.writelines(json.dumps(asdict(alert)) + "\n" for alert in alerts)
+    except OSError:
+        # A full disk, most likely: the very thing the limits watch for. The levels were
+        # rolled back with the transaction, so the change is reported at the next sample;
+        # the command that sampled goes on.
+        return []
     return alerts
+
+
+def _record_levels(
+    conn: sqlite3.Connection, findings: list[Finding], now: str, alerts: list[Alert]
+) -> None:
+    """Record each finding's level; add an alert to `alerts` for each one that changed."""
+    for finding in findings:
+        row = conn.execute(
+            "SELECT level FROM limit_levels WHERE resource = ?", (finding.resource,)
+        ).fetchone()
+        previous = row["level"] if row else Level.OK
+        if previous == finding.level:
+            continue
+        conn.execute(
+            "INSERT OR REPLACE INTO limit_levels (resource, level, since) VALUES (?, ?, ?)",
+            (finding.resource, finding.level, now),
+        )
+        alerts.append(Alert(now, finding.resource, finding.level, previous, finding.detail))
 
 
 def last_alerts(repo: Repository, count: int) -> list[Alert]:
@@ -131,9 +148,12 @@ def last_alerts(repo: Repository, count: int) -> list[Alert]:
         if len(alerts) == count:
             break
         try:
-            alerts.append(Alert(**json.loads(line)))
+            alert = Alert(**json.loads(line))
         except (ValueError, TypeError):
             continue
+        fields = asdict(alert).values()
+        if all(isinstance(v, str) for v in fields) and {alert.level, alert.previous} <= _LEVELS:
+            alerts.append(alert)
     return alerts[::-1]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from worktree_pool.claims import serve_queue
 from worktree_pool.dashboard import Frame
+from worktree_pool.errors import WtpoolError
 from worktree_pool.limits import Assessment, assess, last_alerts
 from worktree_pool.repo import Repository
 from worktree_pool.slot_facts import SlotFactsCache
@@ -27,10 +28,7 @@ LAST_ALERTS = 5
 class Tended:
     served: dict[str, str]  # slot -> the queued agent it went to
     added: list[str]  # slots autoscale added
-
-
-def check(repo: Repository, store: StateStore) -> Assessment:
-    return assess(repo, store)
+    error: str | None = None  # why the queue could not be served, if it could not
 
 
 def tend(repo: Repository, store: StateStore, assessment: Assessment) -> Tended:
@@ -43,13 +41,17 @@ def tend(repo: Repository, store: StateStore, assessment: Assessment) -> Tended:
     if not waiting:
         return Tended({}, [])
     idle = any(slot.state == SlotState.IDLE for slot in slots)
-    if not idle and repo.config.pool.autoscale and len(slots) < pool.max:
-        from worktree_pool.scaling import scale_pool
+    try:
+        if not idle and repo.config.pool.autoscale and len(slots) < pool.max:
+            from worktree_pool.scaling import scale_pool
 
-        scaled = scale_pool(repo, store, up=1)
-        return Tended({}, list(scaled.created))
-    served, _ = serve_queue(repo, store, pool.base, grow=False)
-    return Tended(served, [])
+            # Another process may have filled the pool since the count: scale_pool then
+            # refuses, and the next refresh looks again.
+            return Tended({}, list(scale_pool(repo, store, up=1).created))
+        served, error = serve_queue(repo, store, pool.base, grow=False)
+    except WtpoolError as exc:
+        return Tended({}, [], exc.message)
+    return Tended(served, [], error)
 
 
 class Monitor:
@@ -78,7 +80,7 @@ class Monitor:
             )
             self._worker.start()
         assessment = assess(self.repo, self.store, measure_disk=False)
-        tend(self.repo, self.store, assessment)
+        tended = tend(self.repo, self.store, assessment)
         with self.store.snapshot() as conn:
             pool = require_pool(conn, self.repo)
             slots = all_slots(conn)
@@ -93,4 +95,5 @@ class Monitor:
             queue=queue,
             alerts=last_alerts(self.repo, LAST_ALERTS),
             refreshed_at=utc_now(),
+            queue_error=tended.error,
         )

@@ -66,7 +66,11 @@ def escape(text: str) -> str:
 
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data = {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        data = {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not f.metadata.get("internal")  # how it was made, not what it says
+        }
         for name, attr in vars(type(value)).items():
             if isinstance(attr, property):
                 data[name] = to_jsonable(getattr(value, name))
@@ -303,9 +307,11 @@ def _printable(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def show_doctor(report: DoctorReport) -> None:
+def show_doctor(
+    report: DoctorReport, command: str = "doctor", nothing: str = "no problems"
+) -> None:
     if not report.findings:
-        console.print("no problems found")
+        console.print(f"{nothing} found")
         return
     for finding in report.findings:
         mark = (
@@ -317,5 +323,9 @@ def show_doctor(report: DoctorReport) -> None:
         )
         console.print(f"{mark} {finding.kind}: {escape(finding.detail)}")
         console.print(f"      repair: {escape(finding.repair)}")
-    if not report.fix:
-        console.print("run `wtpool doctor --fix` to repair")
+    if not report.fix and not report.healthy:
+        console.print(f"run `wtpool {command} --fix` to repair")
+
+
+def show_leaks(report: DoctorReport) -> None:
+    show_doctor(report, "leaks", "no leaks")

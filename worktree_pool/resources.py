@@ -1,9 +1,11 @@
 """One sample of what the pool uses: database connections, disk, file descriptors, the pool's
 size and queue, and the agents' processes.
 
-A sample is cheap by design (see diskusage.py for the one part that is not): one query to the
-database server, a few reads under /proc, one walk of the process table. It never starts the
-embedded server: a monitor that did would hold resources nobody asked for.
+A sample is one query to the database server, a few reads under /proc and one walk of the
+process table, plus disk usage, which is remembered (diskusage.py): with `measure_disk` it
+walks what is older than `monitor.disk_refresh`, without it it takes the remembered readings
+as they are. It never starts the embedded server: a monitor that did would hold resources
+nobody asked for.
 """
 
 from __future__ import annotations
@@ -11,15 +13,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worktree_pool.agents import AgentGroup, agent_process, group_members, process_groups
 from worktree_pool.diskusage import EntryUse, pool_usage
 from worktree_pool.errors import WtpoolError
+from worktree_pool.pgserver import SERVER_DIR
 from worktree_pool.repo import Repository
 from worktree_pool.slots import Slot, all_slots, queued_requests, require_pool
 from worktree_pool.state import StateStore, utc_now
 
-_SERVER_DIR = ".postgres"  # the embedded server's data: counted as database bytes
+if TYPE_CHECKING:
+    import psutil
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ def _database_use(repo: Repository, pool_id: str) -> tuple[DatabaseUse | None, s
 
 def _disk_use(repo: Repository, entries: list[EntryUse], database: DatabaseUse | None) -> DiskUse:
     by_entry = {entry.name: entry.bytes for entry in entries}
-    server_bytes = by_entry.get(_SERVER_DIR, 0)
+    server_bytes = by_entry.get(SERVER_DIR, 0)  # the embedded server's data
     external = database.pool_bytes if database and repo.config.database.mode == "external" else 0
     oldest = min((entry.measured_at for entry in entries), default=None)
     return DiskUse(
@@ -223,12 +228,12 @@ def _processes(repo: Repository, slots: list[Slot]) -> tuple[list[AgentUse], lis
     return agents, fds
 
 
-def _fd_limit(process: object) -> int:
+def _fd_limit(process: psutil.Process) -> int:
     import psutil
 
     if not hasattr(psutil.Process, "rlimit"):  # not Linux: assume our own limit applies
         import resource
 
         return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    soft, _hard = process.rlimit(psutil.RLIMIT_NOFILE)  # type: ignore[attr-defined]
+    soft, _hard = process.rlimit(psutil.RLIMIT_NOFILE)
     return soft if soft > 0 else os.sysconf("SC_OPEN_MAX")

@@ -19,6 +19,8 @@ from worktree_pool.repo import Repository
 from worktree_pool.resources import Sample
 from worktree_pool.slots import Slot, slot_number
 
+_MAX_REMEMBERED = 1000
+
 
 @dataclass(frozen=True)
 class SlotFacts:
@@ -94,6 +96,8 @@ class SlotFactsCache:
 
     def _ahead_behind(self, head: str, base: str) -> tuple[int, int]:
         key = (head, base)
+        if len(self._counts) > _MAX_REMEMBERED:  # a long session moves many branches
+            self._counts.clear()
         if key not in self._counts:
             counted = self.repo.git.out("rev-list", "--left-right", "--count", f"{head}...{base}")
             ahead, behind = (int(n) for n in counted.split())

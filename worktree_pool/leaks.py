@@ -1,0 +1,241 @@
+"""`wtpool leaks`: what the pool left lying around, and, with `--fix`, its safe repair.
+
+Found:
+- databases this pool made for a slot that no longer exists (dropped: a slot's database is a
+  disposable clone, as release and cleanup treat it), and databases merely named like a
+  slot's that this pool did not make (reported, never touched);
+- worktrees under the pool directory that the state does not list, and slots whose directory
+  is gone: doctor's checks of those kinds, with doctor's repairs (an unknown slot worktree is
+  adopted, busy if it holds unique work, so that release salvages it);
+- agent processes: a zombie in an agent's group (fixed by stopping that agent, whose exit lets
+  the system reap it), and processes still running in a slot that the state does not give to
+  them (stopped);
+- stale git lock files in slots (`index.lock` and the like, left by a git that died: no git
+  process runs in that slot, and the file is older than a minute), deleted;
+- `wtpool/*` branches that the base already contains and no worktree has checked out,
+  deleted (they hold nothing the base lacks).
+
+Expired file reservations join this list when reservations exist (a later issue).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+from worktree_pool.agents import AgentGroup, group_members, process_groups, stop_agent
+from worktree_pool.coordinator import delete_merged_branches
+from worktree_pool.doctor import DoctorReport, Finding, examine, record_finding
+from worktree_pool.errors import WtpoolError
+from worktree_pool.gitops import merged_branches, worktree_records
+from worktree_pool.repo import Repository
+from worktree_pool.slots import Slot, all_slots, require_pool, slot_number
+from worktree_pool.state import StateStore
+from worktree_pool.worktrees import BRANCH_NAMESPACE
+
+# Doctor's findings that are leaks: what git or the disk has that the state does not, and back.
+_DOCTOR_KINDS = frozenset({"unknown-worktree", "foreign-worktree", "missing-on-disk", "prunable"})
+STALE_LOCK_AGE = 60.0  # seconds: git holds its locks for milliseconds, not minutes
+_GIT_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "shallow.lock")
+
+
+def find_leaks(repo: Repository, store: StateStore, *, fix: bool) -> DoctorReport:
+    report = examine(repo, store, DoctorReport(fix=fix, only=_DOCTOR_KINDS))
+    report = DoctorReport(fix=fix, findings=report.findings)  # the rest are all wanted
+    with store.snapshot() as conn:
+        pool = require_pool(conn, repo)
+        slots = all_slots(conn)
+    _databases(repo, store, report, slots, pool.pool_id)
+    _processes(repo, report, slots)
+    _stale_locks(repo, report, slots)
+    _merged_branches(repo, report, pool.base)
+    return report
+
+
+def _databases(
+    repo: Repository, store: StateStore, report: DoctorReport, slots: list[Slot], pool_id: str
+) -> None:
+    if repo.config.database.mode == "none":
+        return
+    from worktree_pool.database import list_lookalikes, list_owned
+    from worktree_pool.slot_databases import drop_slot_databases, running_server
+
+    try:
+        server = running_server(repo)
+        if server is None:  # the embedded server is stopped: nothing of it is in use
+            return
+        owned = list_owned(server, pool_id)
+        lookalikes = list_lookalikes(server, repo.root, pool_id)
+    except WtpoolError as exc:
+        _note_unreachable(report, exc)
+        return
+    present = {slot.name for slot in slots}
+    for database in owned:
+        if database.slot is None or database.slot in present:
+            continue
+        finding = Finding(
+            "orphaned-database",
+            database.database,
+            f"database {database.database} was made for {database.slot}, which no longer exists",
+            "drop it (a slot's database is a clone of the template)",
+        )
+        slot = str(database.slot)
+        record_finding(
+            report, finding, lambda slot=slot: drop_slot_databases(repo, store, [slot], pool_id)
+        )
+    for name in lookalikes:
+        report.findings.append(
+            Finding(
+                "lookalike-database",
+                name,
+                f"database {name} is named like a slot's, but this pool did not make it",
+                "none: wtpool never drops a database it did not create",
+                informational=True,
+            )
+        )
+
+
+def _note_unreachable(report: DoctorReport, exc: WtpoolError) -> None:
+    report.findings.append(
+        Finding(
+            "database-unreachable",
+            "database",
+            f"the database server could not be asked: {exc.message}",
+            "none: databases are not checked",
+            informational=True,
+        )
+    )
+
+
+def _processes(repo: Repository, report: DoctorReport, slots: list[Slot]) -> None:
+    import psutil  # see agents.process_groups
+
+    groups = process_groups()
+    owners = {slot.name: slot for slot in slots}
+    running: set[str] = set()  # slots whose recorded agent still runs
+    for slot in slots:
+        group = AgentGroup.of(slot)
+        if group is None:
+            continue
+        live, zombies = group_members(group, groups)
+        if live:
+            running.add(slot.name)
+        if zombies and live:
+            finding = Finding(
+                "zombie",
+                slot.name,
+                f"the agent in {slot.name} has {len(zombies)} exited child process(es) it never "
+                f"reaped (pids {', '.join(map(str, zombies))})",
+                "stop the agent, so that the system reaps them",
+            )
+            record_finding(report, finding, lambda slot=slot: _stop(repo, slot))
+    pool_dir = str(repo.pool_dir) + os.sep
+    for process in psutil.process_iter(["pid", "cwd"]):
+        cwd = process.info.get("cwd") or ""
+        if not cwd.startswith(pool_dir):
+            continue
+        name = Path(cwd).relative_to(repo.pool_dir).parts[0]
+        try:
+            environment = process.environ()
+        except (psutil.Error, OSError):
+            continue
+        if environment.get("WTPOOL_SLOT") != name or slot_number(name) is None:
+            continue  # not an agent wtpool started: a user's shell in a slot, say
+        if name in running:
+            continue  # the slot's agent runs: this is its work, in its group or not
+        owner = owners.get(name)
+        where = "a slot that no longer exists" if owner is None else "a slot whose agent is gone"
+        finding = Finding(
+            "stray-process",
+            f"pid {process.pid}",
+            f"process {process.pid}, started by wtpool as the agent of {name}, still runs in "
+            f"{where}",
+            "stop it (SIGTERM, then SIGKILL)",
+        )
+        record_finding(report, finding, lambda pid=process.pid: _terminate(pid))
+
+
+def _stop(repo: Repository, slot: Slot) -> str:
+    return stop_agent(repo, slot, repo.config.agent.stop_grace).outcome
+
+
+def _terminate(pid: int, grace: float = 5.0) -> str:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        process.terminate()
+        _, alive = psutil.wait_procs([process], timeout=grace)
+        for survivor in alive:
+            survivor.kill()
+    except psutil.NoSuchProcess:
+        return "already gone"
+    return "stopped"
+
+
+def _stale_locks(repo: Repository, report: DoctorReport, slots: list[Slot]) -> None:
+    busy_dirs = _git_working_dirs()
+    now = time.time()
+    for record in worktree_records(repo.git):
+        if record.path.parent != repo.pool_dir or slot_number(record.path.name) is None:
+            continue
+        git_dir = _git_dir_of(record.path)
+        inside = (str(record.path), str(record.path) + os.sep)
+        if git_dir is None or any(d == inside[0] or d.startswith(inside[1]) for d in busy_dirs):
+            continue
+        for lock in _GIT_LOCKS:
+            path = git_dir / lock
+            try:
+                age = now - path.stat().st_mtime
+            except OSError:
+                continue
+            if age < STALE_LOCK_AGE:
+                continue
+            finding = Finding(
+                "stale-lock",
+                str(path),
+                f"{path} is {age:.0f} s old and no git process runs in "
+                f"{record.path.name}: a git that died left it, and it blocks git there",
+                "delete it",
+            )
+            record_finding(report, finding, lambda path=path: path.unlink(missing_ok=True))
+
+
+def _git_dir_of(worktree: Path) -> Path | None:
+    """A linked worktree's own git directory, from its `.git` file."""
+    with contextlib.suppress(OSError, ValueError):
+        text = (worktree / ".git").read_text(encoding="utf-8").strip()
+        if text.startswith("gitdir: "):
+            return (worktree / text.removeprefix("gitdir: ")).resolve()
+    return None
+
+
+def _git_working_dirs() -> list[str]:
+    """The working directories of running git processes."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["name", "cwd"]):
+        if process.info.get("name") == "git" and process.info.get("cwd"):
+            found.append(process.info["cwd"])
+    return found
+
+
+def _merged_branches(repo: Repository, report: DoctorReport, base: str) -> None:
+    checked_out = {record.branch for record in worktree_records(repo.git)}
+    merged = merged_branches(repo.git, f"refs/heads/{base}", BRANCH_NAMESPACE)
+    for branch in sorted(set(merged) - checked_out):
+        finding = Finding(
+            "merged-branch",
+            branch,
+            f"branch {branch} is already in {base} and no worktree has it checked out",
+            f"delete it (its commits stay in {base})",
+        )
+        record_finding(report, finding, lambda branch=branch: _delete(repo, base, branch))
+
+
+def _delete(repo: Repository, base: str, branch: str) -> None:
+    if branch not in delete_merged_branches(repo, base, only={branch}):
+        raise WtpoolError(f"{branch} moved or was checked out since it was found")
