@@ -14,6 +14,7 @@ import termios
 import time
 from pathlib import Path
 
+import psutil
 import psycopg
 import pytest
 from hypothesis import given
@@ -300,6 +301,8 @@ def test_leaks_are_found_and_fixed_without_losing_work(
             env={**os.environ, "WTPOOL_SLOT": "pool-wt-9"},
         )
         subprocess.run(["git", "branch", "wtpool/task/done", "main"], cwd=root, check=True)
+        dead = pool_dir / "daemon.pid"  # a daemon killed with -9: its pid names nothing now
+        dead.write_text(json.dumps({"pid": 2**22 + 7, "marker": 1.0, "started_at": "x"}))
 
         found = wtpool(root, "leaks", "--json")
         assert found.returncode == 1
@@ -320,7 +323,7 @@ def test_leaks_are_found_and_fixed_without_losing_work(
         assert all(f["fixed"] or f["informational"] for f in report["findings"]), report
         assert fixed.returncode == 0
         assert stray.wait(timeout=30) is not None
-        assert not lock.exists()
+        assert not lock.exists() and not dead.exists()
         branches = subprocess.run(
             ["git", "branch", "--list", "wtpool/*", "lost"],
             cwd=root,
@@ -373,3 +376,91 @@ def test_alerts_that_cannot_be_written_or_read_stop_nothing(tmp_path: Path) -> N
     assert frame.returncode == 0, frame.stderr
     assert "bogus" not in frame.stdout
     assert "disk ok -> critical" in frame.stdout  # recorded now that it can be
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _daemon_pid(root: Path) -> int | None:
+    return json.loads(wtpool(root, "daemon", "status", "--json").stdout)["pid"]
+
+
+def test_the_daemon_samples_refuses_a_second_copy_survives_its_terminal_and_stops(
+    tmp_path: Path,
+) -> None:
+    root = _limited(tmp_path, "  disk_warning: 1KB\n")
+    _set_limits(root, "limits:\n", "monitor:\n  interval: 0.2\nlimits:\n")
+    # Started from a terminal of its own, which then closes: its session gets SIGHUP.
+    child, controller = pty.fork()
+    if child == 0:
+        os.chdir(root)
+        os.execv(sys.executable, [sys.executable, "-m", "worktree_pool", "daemon", "start"])
+    started = _read_until(controller, b"log:")
+    assert b"the daemon runs" in started, started
+    os.waitpid(child, 0)
+    os.close(controller)
+    pid = _daemon_pid(root)
+    assert pid is not None
+    try:
+        second = wtpool(root, "daemon", "start")
+        assert second.returncode == 1 and "already runs (process" in second.stderr
+        deadline = time.monotonic() + 60
+        while wtpool_json(root, "status")["sample"] is None:
+            assert time.monotonic() < deadline, "no sample recorded"
+            time.sleep(0.2)
+        sample = wtpool_json(root, "status")["sample"]
+        assert sample["levels"] == {"disk": "warning", "fds": "ok"}
+        assert "resources at" in wtpool(root, "status").stdout
+        assert [a["level"] for a in _alerts(root)] == ["warning"]
+        assert _daemon_pid(root) == pid  # still running after its terminal closed
+
+        stopped = wtpool(root, "daemon", "stop")
+        assert stopped.returncode == 0 and "not running" in stopped.stdout
+        assert _exited(pid)  # stop waited for it to exit
+        assert wtpool(root, "daemon", "status").returncode == 1
+        log = (root / ".agent-worktrees" / "logs" / "daemon.log").read_text()
+        assert f"daemon {pid} started" in log and f"daemon {pid} stopped" in log
+    finally:
+        if _daemon_pid(root) is not None:
+            wtpool(root, "daemon", "stop")
+
+
+def test_cleanup_stops_the_daemon(tmp_path: Path) -> None:
+    root = _limited(tmp_path, "  disk_warning: 1GB\n")
+    assert wtpool(root, "daemon", "start").returncode == 0
+    pid = _daemon_pid(root)
+    result = wtpool_json(root, "cleanup")
+    assert result["stopped_daemon"] is True
+    assert _exited(pid)
+
+
+def test_the_report_masks_secrets_and_survives_a_server_that_is_down(
+    tmp_path: Path, with_databases: None
+) -> None:
+    url = "postgresql://postgres:s3cret@127.0.0.1:1/postgres"
+    root = _limited(
+        tmp_path, "  disk_warning: 1KB\n", f"database:\n  mode: external\n  url: {url}\n"
+    )
+    result = wtpool(root, "report", env={"WTPOOL_DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "s3cret" not in text and "postgres:***@127.0.0.1:1" in text
+    for heading in ("versions", "environment", "configuration", "status", "check", "leaks"):
+        assert f"\n## {heading}\n" in text
+    assert "git: 2." in text and "wtpool: " in text
+    assert "database: cannot connect to PostgreSQL" in text  # in the check part
+    assert "disk ok -> warning" in text  # the last alerts
+
+
+def test_the_report_of_a_repository_without_a_pool_says_so_in_each_part(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "bare")
+    before = snapshot(root)
+    result = wtpool(root, "report")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("error: no wtpool pool") == 3  # status, check, leaks
+    assert snapshot(root) == before

@@ -453,6 +453,63 @@ def monitor(
         dashboard.run_live(watcher.frame, interval or repo.config.monitor.interval)
 
 
+daemon_app = typer.Typer(help="The sampler in the background: start, stop, status.")
+app.add_typer(daemon_app, name="daemon")
+
+
+@daemon_app.command("start")
+def daemon_start(json: JsonOption = False) -> None:
+    """Start the background sampler for this pool; refused while one runs."""
+    from worktree_pool import daemon  # only these commands need it
+
+    repo = _repository()
+    _emit(daemon.start_daemon(repo, _store(repo)), json, render.show_daemon)
+
+
+@daemon_app.command("stop")
+def daemon_stop(json: JsonOption = False) -> None:
+    """Stop the background sampler and wait until it has exited."""
+    from worktree_pool import daemon
+
+    repo = _repository()
+    _emit(daemon.stop_daemon(repo, _store(repo)), json, render.show_daemon)
+
+
+@daemon_app.command("status")
+def daemon_status(json: JsonOption = False) -> int:
+    """Whether the background sampler runs; exit 1 when it does not."""
+    from worktree_pool import daemon
+
+    repo = _repository()
+    status = daemon.daemon_status(repo, _store(repo))
+    _emit(status, json, render.show_daemon)
+    return ExitCode.OK if status.running else ExitCode.FAILED
+
+
+@daemon_app.command("run", hidden=True)
+def daemon_run() -> None:
+    """The daemon itself, as `daemon start` runs it."""
+    from worktree_pool import daemon
+
+    repo = _repository()
+    daemon.run_daemon(repo, _store(repo))
+
+
+@app.command()
+def report(json: JsonOption = False) -> None:
+    """One text for a bug report: versions, config, status, check, leaks, alerts."""
+    from worktree_pool import dashboard
+    from worktree_pool.report import gather
+
+    repo = _repository()
+    store = pool.open_store_if_any(repo)
+    try:
+        _emit(gather(repo, store), json, dashboard.show_report)
+    finally:
+        if store is not None:
+            store.close()
+
+
 @app.command()
 def leaks(
     fix: Annotated[bool, typer.Option("--fix", help="Repair what is found, saving work.")] = False,

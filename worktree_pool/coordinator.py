@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from worktree_pool.agents import LOG_DIR, StopResult, stop_agent
+from worktree_pool.daemon import stop_daemon_if_running
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import remove_guard
 from worktree_pool.gitops import (
@@ -75,6 +76,7 @@ class CleanupResult:  # filled in as cleanup goes
     warnings: list[str] = field(default_factory=list)
     dropped_databases: list[str] = field(default_factory=list)
     stopped_server: bool = False  # the pool's embedded PostgreSQL was running, and was stopped
+    stopped_daemon: bool = False  # `wtpool daemon` was running, and was stopped
     database_error: str | None = None  # why the pool's databases could not all be dropped
 
     @property
@@ -96,6 +98,8 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
     if store is not None:
         with store.snapshot() as conn:
             check_databases_visible(conn, repo)
+    # The daemon first: it would serve the queue, start agents and sample while slots go.
+    stopped_daemon = store is not None and stop_daemon_if_running(repo)
     slots, base = _close_pool(store) if store is not None else ([], None)
     known = [slot.name for slot in slots]
     try:
@@ -105,6 +109,7 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         stopped = [o for o in outcomes if o.outcome in ("stopped", "killed")]
         result = _remove_everything(repo, known, base or _fallback_base(repo), force)
         result.stopped_agents.extend(stopped)
+        result.stopped_daemon = stopped_daemon
     except BaseException:
         if store is not None:
             _reopen_pool(store)

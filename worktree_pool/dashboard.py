@@ -26,6 +26,7 @@ from worktree_pool.sizes import format_size
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+    from worktree_pool.report import Report
     from worktree_pool.slot_facts import SlotFacts
 
 _COLOURS = {Level.OK: "green", Level.WARNING: "yellow", Level.CRITICAL: "red"}
@@ -171,3 +172,34 @@ def _keys() -> Iterator[Callable[[float], str | None]]:
         yield pressed
     finally:
         termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
+
+
+def show_report(report: Report) -> None:
+    """The whole report as text: a heading per part, each part as its command shows it."""
+    from worktree_pool.render import show_doctor, show_status
+
+    console.print("# wtpool report")
+    console.print("\n## versions")
+    for name, value in report.versions.items():
+        console.print(f"{name}: {escape(value)}")
+    console.print("\n## environment")
+    for name, value in report.environment.items() or [("(none)", "")]:
+        console.print(f"{name} {escape(value)}".rstrip())
+    console.print("\n## configuration")
+    console.print(escape(report.config.rstrip()), markup=True)
+    parts: list[tuple[str, object, Callable[[Any], None]]] = [
+        ("status", report.status, show_status),
+        ("check", report.check, show_check),
+        ("leaks", report.leaks, lambda leaks: show_doctor(leaks, "leaks", "no leaks")),
+    ]
+    for name, value, show in parts:
+        console.print(f"\n## {name}")
+        if name in report.errors:
+            console.print(f"error: {escape(report.errors[name])}")
+        elif value is not None:
+            show(value)
+    console.print("\n## last alerts")
+    for alert in report.alerts or []:
+        console.print(_alert_line(alert))
+    if not report.alerts:
+        console.print("(none)")

@@ -11,7 +11,8 @@ Found:
   the system reap it), and processes still running in a slot that the state does not give to
   them (stopped);
 - stale git lock files in slots (`index.lock` and the like, left by a git that died: no git
-  process runs in that slot, and the file is older than a minute), deleted;
+  process runs in that slot, and the file is older than a minute), and a daemon pid file whose
+  process is gone, deleted;
 - `wtpool/*` branches that the base already contains and no worktree has checked out,
   deleted (they hold nothing the base lacks).
 
@@ -50,6 +51,7 @@ def find_leaks(repo: Repository, store: StateStore, *, fix: bool) -> DoctorRepor
     _databases(repo, store, report, slots, pool.pool_id)
     _processes(repo, report, slots)
     _stale_locks(repo, report, slots)
+    _stale_daemon_record(repo, report)
     _merged_branches(repo, report, pool.base)
     return report
 
@@ -201,6 +203,20 @@ def _stale_locks(repo: Repository, report: DoctorReport, slots: list[Slot]) -> N
                 "delete it",
             )
             record_finding(report, finding, lambda path=path: path.unlink(missing_ok=True))
+
+
+def _stale_daemon_record(repo: Repository, report: DoctorReport) -> None:
+    from worktree_pool.daemon import stale_pid_file
+
+    path = stale_pid_file(repo)
+    if path is not None:
+        finding = Finding(
+            "stale-lock",
+            str(path),
+            f"{path} names a daemon process that is gone (it was killed, or the machine restarted)",
+            "delete it",
+        )
+        record_finding(report, finding, lambda: path.unlink(missing_ok=True))
 
 
 def _git_dir_of(worktree: Path) -> Path | None:

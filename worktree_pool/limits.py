@@ -183,3 +183,31 @@ def critical_reason(assessment: Assessment) -> str | None:
     """Why new work must wait, in one line; None when no limit is critical."""
     critical = assessment.critical
     return "; ".join(finding.message for finding in critical) if critical else None
+
+
+@dataclass(frozen=True)
+class LatestSample:
+    taken_at: str
+    levels: dict[str, str]  # resource -> level
+
+
+def record_sample(store: StateStore, assessment: Assessment) -> None:
+    """Keep this sample as the newest, for `wtpool status`."""
+    from worktree_pool.render import to_jsonable  # the JSON a script would get from check
+
+    levels = {finding.resource: str(finding.level) for finding in assessment.findings}
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO latest_sample (id, taken_at, levels, sample)"
+            " VALUES (1, ?, ?, ?)",
+            (
+                assessment.sample.taken_at,
+                json.dumps(levels),
+                json.dumps(to_jsonable(assessment.sample)),
+            ),
+        )
+
+
+def latest_sample(conn: sqlite3.Connection) -> LatestSample | None:
+    row = conn.execute("SELECT taken_at, levels FROM latest_sample").fetchone()
+    return None if row is None else LatestSample(row["taken_at"], json.loads(row["levels"]))

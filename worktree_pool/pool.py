@@ -16,6 +16,7 @@ from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import WorktreeRecord, branch_exists, current_branch, worktree_records
+from worktree_pool.limits import LatestSample, latest_sample
 from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
@@ -283,6 +284,7 @@ class StatusReport:
     pool: PoolInfo
     worktrees: list[SlotStatus]
     queue: list[QueuedRequest]
+    sample: LatestSample | None = None  # the newest sample of the daemon or a monitor
 
 
 def pool_status(repo: Repository, store: StateStore) -> StatusReport:
@@ -292,6 +294,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
             raise no_pool_error(repo)
         slots = all_slots(conn)
         queue = queued_requests(conn)
+        sample = latest_sample(conn)
     records = {record.path: record for record in worktree_records(repo.git)}
     groups = process_groups() if any(slot.agent_pid for slot in slots) else None
     worktrees = []
@@ -329,6 +332,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
         ),
         worktrees=worktrees,
         queue=queue,
+        sample=sample,
     )
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from worktree_pool.agents import AgentProcess
     from worktree_pool.claims import AcquireResult, ReleaseResult
     from worktree_pool.coordinator import CleanupResult
+    from worktree_pool.daemon import DaemonStatus
     from worktree_pool.database import DatabaseInfo
     from worktree_pool.doctor import DoctorReport
     from worktree_pool.filters import FilterReport, VerifyReport
@@ -138,6 +139,13 @@ def show_status(report: StatusReport) -> None:
         console.print(
             f"queued #{position}: agent {request.agent}{task} since {request.requested_at}"
         )
+    if report.sample is not None:
+        colours = {"ok": "green", "warning": "yellow", "critical": "red"}
+        levels = ", ".join(
+            f"{resource} [{colours.get(level, 'white')}]{level}[/]"
+            for resource, level in report.sample.levels.items()
+        )
+        console.print(f"resources at {report.sample.taken_at}: {levels}")
 
 
 def _process(process: AgentProcess | None) -> str:
@@ -217,6 +225,8 @@ def show_scale(result: ScaleResult) -> None:
 
 
 def show_cleanup(result: CleanupResult) -> None:
+    if result.stopped_daemon:
+        console.print("stopped the pool's daemon")
     for stopped in result.stopped_agents:
         console.print(f"stopped the agent in {stopped.slot} ({stopped.outcome})")
     for slot in result.slots:
@@ -258,7 +268,11 @@ def show_cleanup(result: CleanupResult) -> None:
     for agent in result.dropped_requests:
         console.print(f"dropped the queued request of agent {agent}")
     if not (
-        result.slots or result.deleted_branches or result.dropped_databases or result.stopped_server
+        result.slots
+        or result.deleted_branches
+        or result.dropped_databases
+        or result.stopped_server
+        or result.stopped_daemon
     ):
         console.print("nothing to clean up")
 
@@ -329,3 +343,13 @@ def show_doctor(
 
 def show_leaks(report: DoctorReport) -> None:
     show_doctor(report, "leaks", "no leaks")
+
+
+def show_daemon(status: DaemonStatus) -> None:
+    if status.running:
+        console.print(f"the daemon runs: process {status.pid}, since {status.started_at}")
+    else:
+        console.print("the daemon is not running")
+    if status.last_sample:
+        console.print(f"  newest sample: {status.last_sample}")
+    console.print(f"  log: {escape(status.log)}")

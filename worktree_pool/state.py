@@ -84,6 +84,15 @@ MIGRATIONS: tuple[str, ...] = (
         since TEXT NOT NULL
     );
     """,
+    # The newest sample taken by the daemon or a monitor, for `wtpool status` to show.
+    """
+    CREATE TABLE latest_sample (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        taken_at TEXT NOT NULL,
+        levels TEXT NOT NULL,
+        sample TEXT NOT NULL
+    );
+    """,
 )
 
 STATE_FILE_MODE = 0o600
