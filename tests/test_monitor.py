@@ -265,7 +265,7 @@ def test_leaks_are_found_and_fixed_without_losing_work(
     agent = f'agent:\n  command: ["{sys.executable}", "{script}"]\n'
     root = _limited(tmp_path, "  disk_warning: 1GB\n", agent)
     pool_dir = root / ".agent-worktrees"
-    stray = None
+    stray = shell = None
     try:
         assert wtpool(root, "spawn", "1").returncode == 0  # pool-wt-1: an agent with a zombie
         second = wtpool_json(root, "acquire", "--agent", "bob")  # pool-wt-2, with a database
@@ -295,10 +295,18 @@ def test_leaks_are_found_and_fixed_without_losing_work(
         )
         (pool_dir / "pool-wt-7" / "notes.md").write_text("only here\n")
         (pool_dir / "pool-wt-9").mkdir()
+        sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
+        # Left behind by an agent whose group is long gone...
         stray = subprocess.Popen(
-            [sys.executable, "-c", "import time; time.sleep(600)"],
+            sleeper,
             cwd=pool_dir / "pool-wt-9",
-            env={**os.environ, "WTPOOL_SLOT": "pool-wt-9"},
+            env={**os.environ, "WTPOOL_SLOT": "pool-wt-9", "WTPOOL_AGENT_GROUP": "999999"},
+        )
+        # ...and a user's shell in a slot, with .env.worktree sourced: not wtpool's to stop.
+        shell = subprocess.Popen(
+            sleeper,
+            cwd=pool_dir / "pool-wt-1",
+            env={**os.environ, **env_file(pool_dir / "pool-wt-1")},
         )
         subprocess.run(["git", "branch", "wtpool/task/done", "main"], cwd=root, check=True)
         dead = pool_dir / "daemon.pid"  # a daemon killed with -9: its pid names nothing now
@@ -322,7 +330,8 @@ def test_leaks_are_found_and_fixed_without_losing_work(
         report = json.loads(fixed.stdout)
         assert all(f["fixed"] or f["informational"] for f in report["findings"]), report
         assert fixed.returncode == 0
-        assert stray.wait(timeout=30) is not None
+        assert stray.wait(timeout=30) == -signal.SIGTERM
+        assert shell.poll() is None
         assert not lock.exists() and not dead.exists()
         branches = subprocess.run(
             ["git", "branch", "--list", "wtpool/*", "lost"],
@@ -331,15 +340,18 @@ def test_leaks_are_found_and_fixed_without_losing_work(
             text=True,
         ).stdout
         assert "wtpool/task/done" not in branches and "lost" in branches
-        assert (pool_dir / "pool-wt-7" / "notes.md").read_text() == "only here\n"  # adopted
+        assert (pool_dir / "pool-wt-7" / "notes.md").read_text() == "only here\n"
+        adopted = {s["name"]: s["state"] for s in wtpool_json(root, "status")["worktrees"]}
+        assert adopted["pool-wt-7"] == "busy"  # adopted, busy: release will salvage its notes
         databases = {d["database"] for d in wtpool_json(root, "db", "list")}
         assert f"{root.name}_wt_2" not in databases  # the orphan went
         again = wtpool(root, "leaks", "--json")
         left = [f["kind"] for f in json.loads(again.stdout)["findings"]]
         assert left == ["lookalike-database"], left  # never touched
     finally:
-        if stray is not None and stray.poll() is None:
-            stray.kill()
+        for process in (stray, shell):
+            if process is not None and process.poll() is None:
+                process.kill()
         wtpool(root, "stop", "--all")
         wtpool(root, "cleanup", "--force")
 
@@ -409,6 +421,10 @@ def test_the_daemon_samples_refuses_a_second_copy_survives_its_terminal_and_stop
     try:
         second = wtpool(root, "daemon", "start")
         assert second.returncode == 1 and "already runs (process" in second.stderr
+        (root / ".agent-worktrees" / "daemon.pid").unlink()  # the lock, not the file, decides
+        third = wtpool(root, "daemon", "start")
+        assert third.returncode == 1 and "already runs" in third.stderr
+        assert wtpool(root, "daemon", "status").returncode == 0  # still running, as the lock says
         deadline = time.monotonic() + 60
         while wtpool_json(root, "status")["sample"] is None:
             assert time.monotonic() < deadline, "no sample recorded"

@@ -105,20 +105,26 @@ def test_a_claimed_slot_has_its_own_database_and_release_makes_it_clean(shop: Pa
 
 
 def test_four_claims_at_once_all_get_databases(shop: Path) -> None:
+    claims = _all_at_once(shop, [["acquire", "--agent", f"a{n}"] for n in range(4)])
+    for claim in claims:
+        assert _names(env_file(Path(claim["path"]))["DATABASE_URL"]) == ["cups", "tea"]
+
+
+def _all_at_once(root: Path, commands: list[list[str]]) -> list[dict]:
+    """Run the wtpool commands at the same moment; each must succeed; their JSON results."""
     racers = [
         subprocess.Popen(
-            [sys.executable, "-m", "worktree_pool", "acquire", "--agent", f"a{n}", "--json"],
-            cwd=shop,
+            [sys.executable, "-m", "worktree_pool", *command, "--json"],
+            cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for n in range(4)
+        for command in commands
     ]
     outputs = [racer.communicate(timeout=300) for racer in racers]
     assert all(racer.returncode == 0 for racer in racers), [err for _, err in outputs]
-    for out, _ in outputs:
-        assert _names(env_file(Path(json.loads(out)["path"]))["DATABASE_URL"]) == ["cups", "tea"]
+    return [json.loads(out) for out, _ in outputs]
 
 
 def test_four_spawns_at_once_get_four_tracks_and_four_databases(shop: Path) -> None:
@@ -126,20 +132,9 @@ def test_four_spawns_at_once_get_four_tracks_and_four_databases(shop: Path) -> N
     (shop / "tasks.yaml").write_text(json.dumps({"tasks": tasks}))
     config = shop / "wtpool.yaml"
     config.write_text(config.read_text() + "tasks:\n  source: yaml\n")
-    racers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "worktree_pool", "spawn", "1", "--json"],
-            cwd=shop,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [racer.communicate(timeout=300) for racer in racers]
     # Each spawn that lost its first pick to another took the next free track.
-    assert all(racer.returncode == 0 for racer in racers), [err for _, err in outputs]
-    spawned = [item for out, _ in outputs for item in json.loads(out)["spawned"]]
+    results = _all_at_once(shop, [["spawn", "1"]] * 4)
+    spawned = [item for result in results for item in result["spawned"]]
     assert sorted(item["task"] for item in spawned) == ["t0", "t1", "t2", "t3"]
     databases = {env_file(Path(item["path"]))["DATABASE_URL"] for item in spawned}
     assert len(databases) == 4

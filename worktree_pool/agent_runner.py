@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+GROUP_VARIABLE = "WTPOOL_AGENT_GROUP"
+
 
 def _keep_waiting(signum: int, frame: FrameType | None) -> None:
     """A handler rather than SIG_IGN: ignored signals would stay ignored in the agent."""
@@ -42,8 +44,11 @@ def main(argv: list[str]) -> int:
         return 2
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _keep_waiting)
+    # Every process the agent starts inherits this, even one that leaves the group: by it,
+    # `wtpool leaks` tells wtpool's agents from a shell that merely sourced .env.worktree.
+    environment = {**os.environ, GROUP_VARIABLE: str(os.getpgrp())}
     try:
-        code = subprocess.Popen(command, stdin=subprocess.DEVNULL).wait()
+        code = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=environment).wait()
     except OSError as exc:
         print(f"wtpool: cannot start {command[0]}: {exc}", flush=True)
         code = 127

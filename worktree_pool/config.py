@@ -64,8 +64,8 @@ class PoolSettings:
     )
     autoscale: bool = setting(
         False,
-        "Whether `wtpool monitor` adds one slot per refresh while requests wait, no slot is "
-        "idle, the pool is below max and no limit is critical.",
+        "Whether `wtpool monitor` and the daemon add one slot per refresh while requests "
+        "wait, no slot is idle, the pool is below max and no limit is critical.",
     )
 
 

@@ -98,11 +98,12 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
     if store is not None:
         with store.snapshot() as conn:
             check_databases_visible(conn, repo)
-    # The daemon first: it would serve the queue, start agents and sample while slots go.
-    stopped_daemon = store is not None and stop_daemon_if_running(repo)
     slots, base = _close_pool(store) if store is not None else ([], None)
     known = [slot.name for slot in slots]
     try:
+        # The pool is closed first, so that the daemon can no longer claim a slot; it is
+        # stopped before any slot goes, so that it does not sample or tend while they do.
+        stopped_daemon = store is not None and stop_daemon_if_running(repo)
         # Agents first: a slot must not be salvaged and removed while something still writes.
         grace = repo.config.agent.stop_grace
         outcomes = [stop_agent(repo, slot, grace) for slot in slots if slot.agent_pid]

@@ -176,7 +176,7 @@ def _keys() -> Iterator[Callable[[float], str | None]]:
 
 def show_report(report: Report) -> None:
     """The whole report as text: a heading per part, each part as its command shows it."""
-    from worktree_pool.render import show_doctor, show_status
+    from worktree_pool.render import show_leaks, show_status
 
     console.print("# wtpool report")
     console.print("\n## versions")
@@ -190,7 +190,7 @@ def show_report(report: Report) -> None:
     parts: list[tuple[str, object, Callable[[Any], None]]] = [
         ("status", report.status, show_status),
         ("check", report.check, show_check),
-        ("leaks", report.leaks, lambda leaks: show_doctor(leaks, "leaks", "no leaks")),
+        ("leaks", report.leaks, show_leaks),
     ]
     for name, value, show in parts:
         console.print(f"\n## {name}")

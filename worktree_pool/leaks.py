@@ -7,9 +7,11 @@ Found:
 - worktrees under the pool directory that the state does not list, and slots whose directory
   is gone: doctor's checks of those kinds, with doctor's repairs (an unknown slot worktree is
   adopted, busy if it holds unique work, so that release salvages it);
-- agent processes: a zombie in an agent's group (fixed by stopping that agent, whose exit lets
-  the system reap it), and processes still running in a slot that the state does not give to
-  them (stopped);
+- agent processes: a zombie in a running agent's group that is still there a second later
+  (fixed by stopping that agent, whose exit lets the system reap it), and processes that an
+  agent started (they carry the runner's WTPOOL_AGENT_GROUP, which a shell that sourced
+  .env.worktree does not) still running under the pool directory after that agent has ended
+  (stopped; never one started while leaks ran, which may be an agent not yet recorded);
 - stale git lock files in slots (`index.lock` and the like, left by a git that died: no git
   process runs in that slot, and the file is older than a minute), and a daemon pid file whose
   process is gone, deleted;
@@ -25,21 +27,27 @@ import contextlib
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from worktree_pool.agent_runner import GROUP_VARIABLE
 from worktree_pool.agents import AgentGroup, group_members, process_groups, stop_agent
 from worktree_pool.coordinator import delete_merged_branches
 from worktree_pool.doctor import DoctorReport, Finding, examine, record_finding
 from worktree_pool.errors import WtpoolError
 from worktree_pool.gitops import merged_branches, worktree_records
 from worktree_pool.repo import Repository
-from worktree_pool.slots import Slot, all_slots, require_pool, slot_number
+from worktree_pool.slots import Slot, SlotState, all_slots, require_pool, slot_number
 from worktree_pool.state import StateStore
 from worktree_pool.worktrees import BRANCH_NAMESPACE
+
+if TYPE_CHECKING:
+    import psutil
 
 # Doctor's findings that are leaks: what git or the disk has that the state does not, and back.
 _DOCTOR_KINDS = frozenset({"unknown-worktree", "foreign-worktree", "missing-on-disk", "prunable"})
 STALE_LOCK_AGE = 60.0  # seconds: git holds its locks for milliseconds, not minutes
-_GIT_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "shallow.lock")
+_ZOMBIE_PATIENCE = 1.0  # seconds between the two looks that make a zombie lasting
+_GIT_LOCKS = ("index.lock", "HEAD.lock")  # a worktree's own; the others are the repository's
 
 
 def find_leaks(repo: Repository, store: StateStore, *, fix: bool) -> DoctorReport:
@@ -47,22 +55,24 @@ def find_leaks(repo: Repository, store: StateStore, *, fix: bool) -> DoctorRepor
     report = DoctorReport(fix=fix, findings=report.findings)  # the rest are all wanted
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
-        slots = all_slots(conn)
-    _databases(repo, store, report, slots, pool.pool_id)
-    _processes(repo, report, slots)
-    _stale_locks(repo, report, slots)
+    _databases(repo, store, report, pool.pool_id)
+    _processes(repo, store, report)
+    _stale_locks(repo, report)
     _stale_daemon_record(repo, report)
-    _merged_branches(repo, report, pool.base)
+    _merged_branches(repo, store, report, pool.base)
     return report
 
 
-def _databases(
-    repo: Repository, store: StateStore, report: DoctorReport, slots: list[Slot], pool_id: str
-) -> None:
+def _slots(store: StateStore) -> list[Slot]:
+    with store.snapshot() as conn:
+        return all_slots(conn)
+
+
+def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool_id: str) -> None:
     if repo.config.database.mode == "none":
         return
     from worktree_pool.database import list_lookalikes, list_owned
-    from worktree_pool.slot_databases import drop_slot_databases, running_server
+    from worktree_pool.slot_databases import running_server
 
     try:
         server = running_server(repo)
@@ -73,7 +83,9 @@ def _databases(
     except WtpoolError as exc:
         _note_unreachable(report, exc)
         return
-    present = {slot.name for slot in slots}
+    # The slots after the databases: a slot claimed in between has its database listed
+    # with it, never as an orphan.
+    present = {slot.name for slot in _slots(store)}
     for database in owned:
         if database.slot is None or database.slot in present:
             continue
@@ -84,9 +96,7 @@ def _databases(
             "drop it (a slot's database is a clone of the template)",
         )
         slot = str(database.slot)
-        record_finding(
-            report, finding, lambda slot=slot: drop_slot_databases(repo, store, [slot], pool_id)
-        )
+        record_finding(report, finding, lambda slot=slot: _drop_orphan(repo, store, slot, pool_id))
     for name in lookalikes:
         report.findings.append(
             Finding(
@@ -97,6 +107,14 @@ def _databases(
                 informational=True,
             )
         )
+
+
+def _drop_orphan(repo: Repository, store: StateStore, slot: str, pool_id: str) -> None:
+    from worktree_pool.slot_databases import drop_slot_databases
+
+    if slot in {s.name for s in _slots(store)}:
+        raise WtpoolError(f"{slot} exists again: its database is in use")
+    drop_slot_databases(repo, store, [slot], pool_id)
 
 
 def _note_unreachable(report: DoctorReport, exc: WtpoolError) -> None:
@@ -111,63 +129,95 @@ def _note_unreachable(report: DoctorReport, exc: WtpoolError) -> None:
     )
 
 
-def _processes(repo: Repository, report: DoctorReport, slots: list[Slot]) -> None:
+def _processes(repo: Repository, store: StateStore, report: DoctorReport) -> None:
     import psutil  # see agents.process_groups
 
+    scan_started = time.time()
+    _zombies(repo, store, report)
+    running = _running_agent_groups(store)
+    pool_dir = str(repo.pool_dir) + os.sep
+    for process in psutil.process_iter(["pid", "cwd", "create_time"]):
+        if not (process.info.get("cwd") or "").startswith(pool_dir):
+            continue
+        if (process.info.get("create_time") or scan_started) >= scan_started:
+            continue  # started during the scan: perhaps an agent not yet recorded
+        try:
+            group = process.environ().get(GROUP_VARIABLE)
+        except (psutil.Error, OSError):
+            continue
+        if group is None or not group.isdigit() or int(group) in running:
+            continue  # not started by an agent runner, or its agent still runs
+        finding = Finding(
+            "stray-process",
+            f"pid {process.pid}",
+            f"process {process.pid} in {process.info['cwd']} was started by the agent of group "
+            f"{group}, which no slot's running agent is any more",
+            "stop it (SIGTERM, then SIGKILL)",
+        )
+        record_finding(
+            report,
+            finding,
+            lambda process=process, group=int(group): _terminate(store, process, group),
+        )
+
+
+def _running_agent_groups(store: StateStore) -> set[int]:
+    """The process groups of the agents the state records that still run."""
     groups = process_groups()
-    owners = {slot.name: slot for slot in slots}
-    running: set[str] = set()  # slots whose recorded agent still runs
-    for slot in slots:
+    return {
+        group.pgid
+        for slot in _slots(store)
+        if (group := AgentGroup.of(slot)) is not None and group_members(group, groups)[0]
+    }
+
+
+def _zombies(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+    """Zombies in agents' groups that are still there a moment later: a busy agent has
+    short-lived ones all the time, which its next wait reaps."""
+    first = _zombie_pids(store)
+    if not first:
+        return
+    time.sleep(_ZOMBIE_PATIENCE)
+    for name, (slot, pids) in _zombie_pids(store).items():
+        lasting = sorted(set(pids) & set(first.get(name, (slot, []))[1]))
+        if not lasting:
+            continue
+        finding = Finding(
+            "zombie",
+            slot.name,
+            f"the agent in {slot.name} has {len(lasting)} exited child process(es) it never "
+            f"reaped (pids {', '.join(map(str, lasting))})",
+            "stop the agent, so that the system reaps them",
+        )
+        record_finding(report, finding, lambda slot=slot: _stop(repo, slot))
+
+
+def _zombie_pids(store: StateStore) -> dict[str, tuple[Slot, list[int]]]:
+    """Slot name -> (the slot, the zombies in its running agent's group)."""
+    groups = process_groups()
+    found = {}
+    for slot in _slots(store):
         group = AgentGroup.of(slot)
         if group is None:
             continue
         live, zombies = group_members(group, groups)
-        if live:
-            running.add(slot.name)
-        if zombies and live:
-            finding = Finding(
-                "zombie",
-                slot.name,
-                f"the agent in {slot.name} has {len(zombies)} exited child process(es) it never "
-                f"reaped (pids {', '.join(map(str, zombies))})",
-                "stop the agent, so that the system reaps them",
-            )
-            record_finding(report, finding, lambda slot=slot: _stop(repo, slot))
-    pool_dir = str(repo.pool_dir) + os.sep
-    for process in psutil.process_iter(["pid", "cwd"]):
-        cwd = process.info.get("cwd") or ""
-        if not cwd.startswith(pool_dir):
-            continue
-        name = Path(cwd).relative_to(repo.pool_dir).parts[0]
-        try:
-            environment = process.environ()
-        except (psutil.Error, OSError):
-            continue
-        if environment.get("WTPOOL_SLOT") != name or slot_number(name) is None:
-            continue  # not an agent wtpool started: a user's shell in a slot, say
-        if name in running:
-            continue  # the slot's agent runs: this is its work, in its group or not
-        owner = owners.get(name)
-        where = "a slot that no longer exists" if owner is None else "a slot whose agent is gone"
-        finding = Finding(
-            "stray-process",
-            f"pid {process.pid}",
-            f"process {process.pid}, started by wtpool as the agent of {name}, still runs in "
-            f"{where}",
-            "stop it (SIGTERM, then SIGKILL)",
-        )
-        record_finding(report, finding, lambda pid=process.pid: _terminate(pid))
+        if live and zombies:
+            found[slot.name] = (slot, zombies)
+    return found
 
 
 def _stop(repo: Repository, slot: Slot) -> str:
     return stop_agent(repo, slot, repo.config.agent.stop_grace).outcome
 
 
-def _terminate(pid: int, grace: float = 5.0) -> str:
+def _terminate(store: StateStore, process: psutil.Process, group: int, grace: float = 5.0) -> str:
+    """Stop a stray process: the very one found (psutil refuses a pid since reused), and only
+    if its agent still does not run."""
     import psutil
 
+    if group in _running_agent_groups(store):
+        raise WtpoolError(f"the agent of group {group} runs again: process {process.pid} is its")
     try:
-        process = psutil.Process(pid)
         process.terminate()
         _, alive = psutil.wait_procs([process], timeout=grace)
         for survivor in alive:
@@ -177,7 +227,7 @@ def _terminate(pid: int, grace: float = 5.0) -> str:
     return "stopped"
 
 
-def _stale_locks(repo: Repository, report: DoctorReport, slots: list[Slot]) -> None:
+def _stale_locks(repo: Repository, report: DoctorReport) -> None:
     busy_dirs = _git_working_dirs()
     now = time.time()
     for record in worktree_records(repo.git):
@@ -206,7 +256,7 @@ def _stale_locks(repo: Repository, report: DoctorReport, slots: list[Slot]) -> N
 
 
 def _stale_daemon_record(repo: Repository, report: DoctorReport) -> None:
-    from worktree_pool.daemon import stale_pid_file
+    from worktree_pool.daemon import remove_stale_pid_file, stale_pid_file
 
     path = stale_pid_file(repo)
     if path is not None:
@@ -216,7 +266,7 @@ def _stale_daemon_record(repo: Repository, report: DoctorReport) -> None:
             f"{path} names a daemon process that is gone (it was killed, or the machine restarted)",
             "delete it",
         )
-        record_finding(report, finding, lambda: path.unlink(missing_ok=True))
+        record_finding(report, finding, lambda: remove_stale_pid_file(repo))
 
 
 def _git_dir_of(worktree: Path) -> Path | None:
@@ -239,7 +289,7 @@ def _git_working_dirs() -> list[str]:
     return found
 
 
-def _merged_branches(repo: Repository, report: DoctorReport, base: str) -> None:
+def _merged_branches(repo: Repository, store: StateStore, report: DoctorReport, base: str) -> None:
     checked_out = {record.branch for record in worktree_records(repo.git)}
     merged = merged_branches(repo.git, f"refs/heads/{base}", BRANCH_NAMESPACE)
     for branch in sorted(set(merged) - checked_out):
@@ -249,9 +299,13 @@ def _merged_branches(repo: Repository, report: DoctorReport, base: str) -> None:
             f"branch {branch} is already in {base} and no worktree has it checked out",
             f"delete it (its commits stay in {base})",
         )
-        record_finding(report, finding, lambda branch=branch: _delete(repo, base, branch))
+        record_finding(report, finding, lambda branch=branch: _delete(repo, store, base, branch))
 
 
-def _delete(repo: Repository, base: str, branch: str) -> None:
+def _delete(repo: Repository, store: StateStore, base: str, branch: str) -> None:
+    # A claim creates its branch at the base tip a moment before checking it out: while any
+    # slot is being prepared, a merged, unchecked-out branch may be that one.
+    if any(slot.state == SlotState.PREPARING for slot in _slots(store)):
+        raise WtpoolError("a slot is being prepared; run `wtpool leaks --fix` again")
     if branch not in delete_merged_branches(repo, base, only={branch}):
         raise WtpoolError(f"{branch} moved or was checked out since it was found")

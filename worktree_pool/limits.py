@@ -192,19 +192,12 @@ class LatestSample:
 
 
 def record_sample(store: StateStore, assessment: Assessment) -> None:
-    """Keep this sample as the newest, for `wtpool status`."""
-    from worktree_pool.render import to_jsonable  # the JSON a script would get from check
-
+    """Keep this sample's time and levels as the newest, for `wtpool status`."""
     levels = {finding.resource: str(finding.level) for finding in assessment.findings}
     with store.transaction() as conn:
         conn.execute(
-            "INSERT OR REPLACE INTO latest_sample (id, taken_at, levels, sample)"
-            " VALUES (1, ?, ?, ?)",
-            (
-                assessment.sample.taken_at,
-                json.dumps(levels),
-                json.dumps(to_jsonable(assessment.sample)),
-            ),
+            "INSERT OR REPLACE INTO latest_sample (id, taken_at, levels) VALUES (1, ?, ?)",
+            (assessment.sample.taken_at, json.dumps(levels)),
         )
 
 

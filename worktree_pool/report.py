@@ -76,6 +76,8 @@ def _gather_parts(repo: Repository, store: StateStore, report: Report) -> None:
             setattr(report, name, make())
         except WtpoolError as exc:
             report.errors[name] = exc.message
+        except Exception as exc:
+            report.errors[name] = f"unexpected {type(exc).__name__}: {exc}"
 
 
 def _compact(config: Config, repo: Repository) -> str:

@@ -89,8 +89,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE latest_sample (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         taken_at TEXT NOT NULL,
-        levels TEXT NOT NULL,
-        sample TEXT NOT NULL
+        levels TEXT NOT NULL
     );
     """,
 )
