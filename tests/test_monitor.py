@@ -142,6 +142,12 @@ def test_db_connections_are_counted_per_slot_database(tmp_path: Path, with_datab
                 connection.close()
         sample = json.loads(result.stdout)["sample"]
         assert sample["database"]["connections"] == 3
+        # The embedded server's data is the pool's database bytes, not its slots' bytes.
+        server_bytes = sample["disk"]["by_entry"][".postgres"]
+        assert sample["disk"]["database_bytes"] == server_bytes > 1_000_000
+        assert (
+            sample["disk"]["pool_bytes"] == sum(sample["disk"]["by_entry"].values()) - server_bytes
+        )
         assert sample["database"]["by_database"] == {f"{root.name}_wt_1": 3}
         assert [s["db_connections"] for s in frame["slots"]] == [3]
     finally:
