@@ -453,6 +453,73 @@ def monitor(
         dashboard.run_live(watcher.frame, interval or repo.config.monitor.interval)
 
 
+@app.command()
+def reserve(
+    agent: Annotated[str, typer.Argument(help="The agent taking the files.")],
+    patterns: Annotated[list[str], typer.Argument(help="Patterns of the files (git's syntax).")],
+    ttl: Annotated[
+        float | None, typer.Option("--ttl", help="Seconds it lasts (reservations.ttl).")
+    ] = None,
+    shared: Annotated[
+        bool, typer.Option("--shared", help="Shared: only exclusive holders conflict.")
+    ] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the others.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Reserve files for an agent; refused (enforce mode) if another agent holds them."""
+    from worktree_pool import reservations
+
+    repo = _repository()
+    result = reservations.reserve(
+        repo, _store(repo), agent, tuple(patterns), ttl=ttl, shared=shared, reason=reason
+    )
+    _emit(result, json, render.show_reserve)
+
+
+@app.command("reservations")
+def reservations_command(
+    all_: Annotated[bool, typer.Option("--all", help="Released and expired ones too.")] = False,
+    json: JsonOption = False,
+) -> None:
+    """The active reservations: agent, patterns, kind, expiry."""
+    from worktree_pool import reservations
+
+    repo = _repository()
+    found = reservations.list_reservations(repo, _store(repo), include_inactive=all_)
+    _emit(found, json, render.show_reservations)
+
+
+@app.command()
+def renew(
+    agent: Annotated[str, typer.Argument(help="The agent whose reservations to extend.")],
+    by: Annotated[
+        float | None, typer.Option("--by", help="Seconds from now (reservations.ttl).")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Extend an agent's active reservations."""
+    from worktree_pool import reservations
+
+    repo = _repository()
+    _emit(reservations.renew(repo, _store(repo), agent, by), json, render.show_reservations)
+
+
+@app.command()
+def unreserve(
+    agent: Annotated[str, typer.Argument(help="The agent whose reservations to release.")],
+    patterns: Annotated[
+        list[str] | None, typer.Argument(help="Only these patterns (default: all).")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Release an agent's reservations, or some of their patterns."""
+    from worktree_pool import reservations
+
+    repo = _repository()
+    released = reservations.unreserve(repo, _store(repo), agent, tuple(patterns or ()))
+    _emit(released, json, render.show_reservations)
+
+
 daemon_app = typer.Typer(help="The sampler in the background: start, stop, status.")
 app.add_typer(daemon_app, name="daemon")
 

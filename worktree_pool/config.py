@@ -225,6 +225,19 @@ class MonitorSettings:
     )
 
 
+RESERVATION_MODES = ("enforce", "advisory")
+
+
+@dataclass(frozen=True)
+class ReservationSettings:
+    mode: str = setting(
+        "enforce",
+        "enforce: a reservation that conflicts with another agent's is refused, naming the "
+        "holders; advisory: it is granted, and the conflicts are reported.",
+    )
+    ttl: float = setting(3600.0, "Seconds a reservation lasts unless renewed.")
+
+
 @dataclass(frozen=True)
 class Config:
     pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
@@ -243,6 +256,10 @@ class Config:
     agent: AgentSettings = field(
         default_factory=AgentSettings,
         metadata={"doc": "The agent process that spawn starts in a slot."},
+    )
+    reservations: ReservationSettings = field(
+        default_factory=ReservationSettings,
+        metadata={"doc": "File reservations that agents take, with a time to live."},
     )
     limits: LimitSettings = field(
         default_factory=LimitSettings,
@@ -404,9 +421,16 @@ def load_config(path: Path | None) -> Config:
     _check_agent(config.agent, path)
     _check_database(config.database, path)
     _check_limits(config.limits, path)
-    for section in ("timeouts", "monitor"):
+    if config.reservations.mode not in RESERVATION_MODES:
+        raise bad_input(
+            f"{path}: reservations.mode must be one of {', '.join(RESERVATION_MODES)}, "
+            f"got {config.reservations.mode!r}"
+        )
+    for section in ("timeouts", "monitor", "reservations"):
         for item in dataclasses.fields(getattr(config, section)):
             seconds = getattr(getattr(config, section), item.name)
+            if not isinstance(seconds, float):  # every float in these sections is seconds
+                continue
             if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows
                 raise bad_input(
                     f"{path}: {section}.{item.name} must be a positive number of seconds, "

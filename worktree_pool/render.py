@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from worktree_pool.doctor import DoctorReport
     from worktree_pool.filters import FilterReport, VerifyReport
     from worktree_pool.pool import InitResult, StatusReport
+    from worktree_pool.reservations import Reservation, ReserveResult
     from worktree_pool.scaling import ScaleResult
 
 
@@ -353,3 +354,38 @@ def show_daemon(status: DaemonStatus) -> None:
     if status.last_sample:
         console.print(f"  newest sample: {status.last_sample}")
     console.print(f"  log: {escape(status.log)}")
+
+
+def show_reserve(result: ReserveResult) -> None:
+    reservation = result.reservation
+    if reservation is not None:
+        kind = "exclusively" if reservation.exclusive else "shared"
+        console.print(
+            f"reserved #{reservation.id} for {reservation.agent} ({kind}) until "
+            f"{reservation.expires_at}: {escape(', '.join(reservation.patterns))}"
+        )
+    for conflict in result.conflicts:
+        console.print(
+            f"[yellow]conflict ({result.mode}): {conflict.holder.agent} holds "
+            f"{escape(', '.join(conflict.holder.patterns))} (#{conflict.holder.id}); both take "
+            f"{escape(conflict.path)}[/]"
+        )
+
+
+def show_reservations(reservations: list[Reservation]) -> None:
+    if not reservations:
+        console.print("no reservations")
+        return
+    rows = table("id", "agent", "patterns", "kind", "expires", "state", "reason")
+    for item in reservations:
+        state = "active" if item.active else "released" if item.released_at else "expired"
+        rows.add_row(
+            str(item.id),
+            item.agent,
+            escape(", ".join(item.patterns)),
+            "exclusive" if item.exclusive else "shared",
+            item.expires_at,
+            state,
+            escape(item.reason or ""),
+        )
+    console.print(rows)

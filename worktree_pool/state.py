@@ -92,6 +92,21 @@ MIGRATIONS: tuple[str, ...] = (
         levels TEXT NOT NULL
     );
     """,
+    # File reservations: times are seconds since the epoch, so that "active" is one comparison
+    # with the clock and expiry needs no one to run anything.
+    """
+    CREATE TABLE reservations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        agent TEXT NOT NULL,
+        patterns TEXT NOT NULL,
+        exclusive INTEGER NOT NULL,
+        reason TEXT,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        released_at REAL
+    );
+    CREATE INDEX reservations_active ON reservations (released_at, expires_at);
+    """,
 )
 
 STATE_FILE_MODE = 0o600

@@ -1,0 +1,243 @@
+"""File reservations: an agent claims patterns, exclusively (the default) or shared, for a time.
+
+Two reservations conflict when they belong to different agents, both are active, at least one
+is exclusive, and their patterns overlap: overlap is the exact glob intersection of
+overlap.py, so `src/a/*.py` and `src/*/b.py` conflict (both take `src/a/b.py`), which matching
+one pattern's text against the other misses.
+
+Active means not released and not expired. Expiry is a comparison with the clock when a
+reservation is read, so it takes effect on its own. Every check and grant happens in one
+`BEGIN IMMEDIATE` transaction: of many agents reserving overlapping patterns at once, in
+`enforce` mode exactly one holds each contested path.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from worktree_pool.audit import audit
+from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.names import validate_name
+from worktree_pool.overlap import scopes_overlap
+from worktree_pool.patterns import check_compiles, validate_patterns
+from worktree_pool.repo import Repository
+from worktree_pool.slots import require_pool
+from worktree_pool.state import StateStore
+
+MAX_TTL = 30 * 24 * 3600.0  # a month: anything longer is a mistake, not a reservation
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: int
+    agent: str
+    patterns: tuple[str, ...]
+    exclusive: bool
+    reason: str | None
+    created_at: str
+    expires_at: str
+    released_at: str | None
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, now: float) -> Reservation:
+        released = row["released_at"]
+        return cls(
+            id=row["id"],
+            agent=row["agent"],
+            patterns=tuple(json.loads(row["patterns"])),
+            exclusive=bool(row["exclusive"]),
+            reason=row["reason"],
+            created_at=_iso(row["created_at"]),
+            expires_at=_iso(row["expires_at"]),
+            released_at=None if released is None else _iso(released),
+            active=released is None and row["expires_at"] > now,
+        )
+
+
+@dataclass(frozen=True)
+class Conflict:
+    holder: Reservation
+    path: str  # a path both reservations take
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    reservation: Reservation | None  # None: refused (enforce mode)
+    conflicts: list[Conflict] = field(default_factory=list)
+    mode: str = "enforce"
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+def _check_ttl(seconds: float, what: str) -> float:
+    if not 0 < seconds <= MAX_TTL:  # also refuses nan
+        raise bad_input(f"{what} must be between 0 and {MAX_TTL:.0f} seconds, got {seconds:g}")
+    return seconds
+
+
+def _active_rows(conn: sqlite3.Connection, now: float) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM reservations WHERE released_at IS NULL AND expires_at > ? ORDER BY id",
+        (now,),
+    ).fetchall()
+
+
+def conflicts_with(
+    held: list[Reservation], agent: str, patterns: tuple[str, ...], exclusive: bool
+) -> list[Conflict]:
+    """The active reservations of other agents that a reservation of `patterns` would meet."""
+    found = []
+    for other in held:
+        if other.agent == agent or not other.active or not (exclusive or other.exclusive):
+            continue
+        path = scopes_overlap(patterns, other.patterns)
+        if path is not None:
+            found.append(Conflict(other, path))
+    return found
+
+
+def reserve(
+    repo: Repository,
+    store: StateStore,
+    agent: str,
+    patterns: tuple[str, ...],
+    *,
+    ttl: float | None = None,
+    shared: bool = False,
+    reason: str | None = None,
+) -> ReserveResult:
+    validate_name("agent", agent)
+    if not patterns:
+        raise bad_input("name at least one pattern to reserve")
+    if any(pattern.startswith("!") for pattern in patterns):
+        raise bad_input("a reservation names what it takes: negated patterns have no place in it")
+    validate_patterns(patterns)
+    check_compiles(patterns)
+    seconds = _check_ttl(repo.config.reservations.ttl if ttl is None else ttl, "--ttl")
+    mode = repo.config.reservations.mode
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        held = [Reservation.from_row(row, now) for row in _active_rows(conn, now)]
+        conflicts = conflicts_with(held, agent, patterns, not shared)
+        if conflicts and mode == "enforce":
+            raise _refusal(patterns, conflicts)
+        cursor = conn.execute(
+            "INSERT INTO reservations (agent, patterns, exclusive, reason, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (agent, json.dumps(list(patterns)), int(not shared), reason, now, now + seconds),
+        )
+        (row,) = _rows(conn, [int(cursor.lastrowid or 0)])
+        reservation = Reservation.from_row(row, now)
+        audit(
+            repo,
+            "reserve",
+            id=reservation.id,
+            agent=agent,
+            patterns=list(patterns),
+            exclusive=not shared,
+            expires_at=reservation.expires_at,
+            conflicts=[c.holder.id for c in conflicts],
+        )
+    return ReserveResult(reservation, conflicts, mode)
+
+
+def _refusal(patterns: tuple[str, ...], conflicts: list[Conflict]) -> WtpoolError:
+    holders = "; ".join(
+        f"{c.holder.agent} holds {', '.join(c.holder.patterns)} "
+        f"(#{c.holder.id}, until {c.holder.expires_at}; both take {c.path})"
+        for c in conflicts
+    )
+    return WtpoolError(
+        f"cannot reserve {', '.join(patterns)}: {holders}",
+        "wait for it to be released or to expire, or ask its holder to release it",
+    )
+
+
+def list_reservations(
+    repo: Repository, store: StateStore, *, include_inactive: bool = False
+) -> list[Reservation]:
+    with store.snapshot() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        rows = (
+            conn.execute("SELECT * FROM reservations ORDER BY id").fetchall()
+            if include_inactive
+            else _active_rows(conn, now)
+        )
+    return [Reservation.from_row(row, now) for row in rows]
+
+
+def renew(
+    repo: Repository, store: StateStore, agent: str, by: float | None = None
+) -> list[Reservation]:
+    """Extend each of the agent's active reservations to `by` seconds from now (the TTL by
+    default). An expired reservation is not revived: another agent may have taken its files."""
+    validate_name("agent", agent)
+    seconds = _check_ttl(repo.config.reservations.ttl if by is None else by, "--by")
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        ids = [row["id"] for row in _active_rows(conn, now) if row["agent"] == agent]
+        if not ids:
+            raise WtpoolError(f"agent {agent} holds no active reservation")
+        conn.executemany(
+            "UPDATE reservations SET expires_at = max(expires_at, ?) WHERE id = ?",
+            [(now + seconds, rid) for rid in ids],
+        )
+        renewed = [Reservation.from_row(row, now) for row in _rows(conn, ids)]
+        audit(repo, "renew", agent=agent, expires_at={r.id: r.expires_at for r in renewed})
+    return renewed
+
+
+def _rows(conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
+    marks = ", ".join("?" * len(ids))
+    query = f"SELECT * FROM reservations WHERE id IN ({marks}) ORDER BY id"
+    return conn.execute(query, ids).fetchall()
+
+
+def unreserve(
+    repo: Repository, store: StateStore, agent: str, patterns: tuple[str, ...] = ()
+) -> list[Reservation]:
+    """Release the agent's active reservations, or only the given patterns of them: a
+    reservation that keeps other patterns is replaced by one of those, with the same expiry."""
+    validate_name("agent", agent)
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        mine = [r for r in _active_rows(conn, now) if r["agent"] == agent]
+        touched = []
+        for row in mine:
+            held = json.loads(row["patterns"])
+            keep = [p for p in held if p not in patterns] if patterns else []
+            if keep == held:
+                continue
+            conn.execute("UPDATE reservations SET released_at = ? WHERE id = ?", (now, row["id"]))
+            touched.append(row["id"])
+            if keep:
+                conn.execute(
+                    "INSERT INTO reservations"
+                    " (agent, patterns, exclusive, reason, created_at, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        agent,
+                        json.dumps(keep),
+                        row["exclusive"],
+                        row["reason"],
+                        now,
+                        row["expires_at"],
+                    ),
+                )
+        if not touched:
+            what = f" of {', '.join(patterns)}" if patterns else ""
+            raise WtpoolError(f"agent {agent} holds no active reservation{what}")
+        audit(repo, "unreserve", agent=agent, ids=touched, patterns=list(patterns))
+        rows = _rows(conn, touched)
+    return [Reservation.from_row(row, now) for row in rows]
