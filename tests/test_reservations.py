@@ -78,9 +78,12 @@ def test_a_reservation_expires_on_its_own(pool: Pool) -> None:
     assert [r["agent"] for r in _active(pool.root)] == ["alice"]
     time.sleep(1.2)
     assert _active(pool.root) == []  # nothing ran in between: the clock did it
+    leaks = wtpool_json(pool.root, "leaks", "--fix")["findings"]
+    assert [(f["kind"], f["fixed"]) for f in leaks] == [("expired-reservation", True)]
     assert _reserve(pool.root, "bob", "src/").returncode == 0
     everything = wtpool_json(pool.root, "reservations", "--all")
     assert [(r["agent"], r["active"]) for r in everything] == [("alice", False), ("bob", True)]
+    assert everything[0]["released_at"] == everything[0]["expires_at"]
 
 
 def test_renew_extends_and_unreserve_releases_some_or_all(pool: Pool) -> None:

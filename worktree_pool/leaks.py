@@ -16,9 +16,9 @@ Found:
   process runs in that slot, and the file is older than a minute), and a daemon pid file whose
   process is gone, deleted;
 - `wtpool/*` branches that the base already contains and no worktree has checked out,
-  deleted (they hold nothing the base lacks).
-
-Expired file reservations join this list when reservations exist (a later issue).
+  deleted (they hold nothing the base lacks);
+- file reservations that expired and were never released (inactive already: marked released,
+  as of their expiry).
 """
 
 from __future__ import annotations
@@ -60,7 +60,23 @@ def find_leaks(repo: Repository, store: StateStore, *, fix: bool) -> DoctorRepor
     _stale_locks(repo, report)
     _stale_daemon_record(repo, report)
     _merged_branches(repo, store, report, pool.base)
+    _expired_reservations(repo, store, report)
     return report
+
+
+def _expired_reservations(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+    from worktree_pool.reservations import close_expired, expired
+
+    for reservation in expired(store):
+        finding = Finding(
+            "expired-reservation",
+            f"#{reservation.id}",
+            f"reservation #{reservation.id} of {reservation.agent} "
+            f"({', '.join(reservation.patterns)}) expired at {reservation.expires_at} and was "
+            "never released",
+            "mark it released as of its expiry (it already holds nothing)",
+        )
+        record_finding(report, finding, lambda rid=reservation.id: close_expired(repo, store, rid))
 
 
 def _slots(store: StateStore) -> list[Slot]:

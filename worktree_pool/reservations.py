@@ -241,3 +241,27 @@ def unreserve(
         audit(repo, "unreserve", agent=agent, ids=touched, patterns=list(patterns))
         rows = _rows(conn, touched)
     return [Reservation.from_row(row, now) for row in rows]
+
+
+def expired(store: StateStore) -> list[Reservation]:
+    """Reservations past their expiry that nobody released: inactive already, but left over."""
+    with store.snapshot() as conn:
+        now = time.time()
+        rows = conn.execute(
+            "SELECT * FROM reservations WHERE released_at IS NULL AND expires_at <= ? ORDER BY id",
+            (now,),
+        ).fetchall()
+    return [Reservation.from_row(row, now) for row in rows]
+
+
+def close_expired(repo: Repository, store: StateStore, reservation_id: int) -> None:
+    """Mark an expired reservation released, as of its expiry."""
+    with store.transaction() as conn:
+        changed = conn.execute(
+            "UPDATE reservations SET released_at = expires_at"
+            " WHERE id = ? AND released_at IS NULL AND expires_at <= ?",
+            (reservation_id, time.time()),
+        ).rowcount
+        if not changed:
+            raise WtpoolError(f"reservation #{reservation_id} was released or renewed meanwhile")
+        audit(repo, "expire", id=reservation_id)
