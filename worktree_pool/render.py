@@ -358,12 +358,11 @@ def show_daemon(status: DaemonStatus) -> None:
 
 def show_reserve(result: ReserveResult) -> None:
     reservation = result.reservation
-    if reservation is not None:
-        kind = "exclusively" if reservation.exclusive else "shared"
-        console.print(
-            f"reserved #{reservation.id} for {reservation.agent} ({kind}) until "
-            f"{reservation.expires_at}: {escape(', '.join(reservation.patterns))}"
-        )
+    kind = "exclusively" if reservation.exclusive else "shared"
+    console.print(
+        f"reserved #{reservation.id} for {reservation.agent} ({kind}) until "
+        f"{reservation.expires_at}: {escape(', '.join(reservation.patterns))}"
+    )
     for conflict in result.conflicts:
         console.print(
             f"[yellow]conflict ({result.mode}): {conflict.holder.agent} holds "

@@ -67,8 +67,8 @@ class Conflict:
 
 @dataclass(frozen=True)
 class ReserveResult:
-    reservation: Reservation | None  # None: refused (enforce mode)
-    conflicts: list[Conflict] = field(default_factory=list)
+    reservation: Reservation  # granted: in enforce mode a conflict raises instead
+    conflicts: list[Conflict] = field(default_factory=list)  # advisory mode's
     mode: str = "enforce"
 
 
