@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -216,6 +217,37 @@ def _read_until(descriptor: int, wanted: bytes, seconds: float = 60) -> bytes:
             except OSError:  # the other side closed
                 break
     return seen
+
+
+def test_monitor_once_renders_in_a_terminal_of_80_columns(tmp_path: Path) -> None:
+    root = _limited(tmp_path, "  disk_warning: 1KB\n")
+    assert wtpool(root, "acquire", "--agent", "alice", "--task", "t1").returncode == 0
+    controller, terminal = pty.openpty()
+    termios.tcsetwinsize(terminal, (40, 80))  # rows, columns: what rich asks the terminal
+    once = subprocess.Popen(
+        [sys.executable, "-m", "worktree_pool", "monitor", "--once"],
+        cwd=root,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")},
+    )
+    os.close(terminal)
+    try:
+        shown = _read_until(controller, b"last alerts")
+        assert once.wait(timeout=60) == 0
+        while select.select([controller], [], [], 0.5)[0]:
+            try:
+                shown += os.read(controller, 65536)
+            except OSError:
+                break
+    finally:
+        os.close(controller)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.decode(errors="replace"))
+    lines = text.replace("\r", "").splitlines()
+    assert any("wtpool monitor" in line for line in lines)
+    assert any(line.startswith("wt-1") for line in lines)
+    assert max(len(line) for line in lines) <= 80
 
 
 @pytest.mark.parametrize("key", ["q", "ctrl-c"])
