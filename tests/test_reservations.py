@@ -4,6 +4,7 @@ advisory modes, expiry without cleanup, renewal, release, the audit log, and a 2
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import time
@@ -11,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Pool, assert_one_line_error, snapshot, wtpool, wtpool_json
+from tests.conftest import (
+    Pool,
+    assert_one_line_error,
+    make_pool,
+    make_repo,
+    snapshot,
+    wtpool,
+    wtpool_json,
+)
 
 
 def _reserve(root: Path, agent: str, *args: str) -> subprocess.CompletedProcess:
@@ -165,3 +174,67 @@ def test_twenty_processes_reserving_overlapping_patterns_leave_one_holder_each(
     assert len(holders) == 4 and codes.count(0) == 4
     areas = sorted(holder["patterns"][0].split("/")[0] for holder in holders)
     assert areas == ["area0", "area1", "area2", "area3"]
+
+
+def _commit(slot: Path, path: str, text: str) -> subprocess.CompletedProcess:
+    (slot / path).parent.mkdir(parents=True, exist_ok=True)
+    (slot / path).write_text(text)
+    subprocess.run(["git", "add", "--sparse", path], cwd=slot, check=True)
+    return subprocess.run(
+        ["git", "commit", "-qm", f"change {path}"], cwd=slot, capture_output=True, text=True
+    )
+
+
+def test_the_guard_refuses_a_commit_of_a_path_another_agent_holds(pool: Pool) -> None:
+    claim = wtpool_json(pool.root, "acquire", "--agent", "alice", "--task", "t1")
+    slot = Path(claim["path"])
+    assert _reserve(pool.root, "bob", "src/util.py", "--reason", "refactor").returncode == 0
+    assert _reserve(pool.root, "carol", "docs/", "--shared").returncode == 0  # shared: no block
+    assert _reserve(pool.root, "alice", "README.md").returncode == 0  # her own: no block
+
+    refused = _commit(slot, "src/util.py", "def helper():\n    return 2\n")
+    assert refused.returncode != 0
+    assert "bob holds src/util.py (reservation #1), which covers:" in refused.stderr
+    assert "  src/util.py" in refused.stderr
+    subprocess.run(["git", "reset", "-q", "HEAD", "src/util.py"], cwd=slot, check=True)
+    subprocess.run(["git", "checkout", "--", "src/util.py"], cwd=slot, check=True)
+
+    for path in ("docs/guide.md", "README.md"):
+        done = _commit(slot, path, "changed\n")
+        assert done.returncode == 0, done.stderr
+    assert wtpool(pool.root, "unreserve", "bob").returncode == 0
+    done = _commit(slot, "src/util.py", "def helper():\n    return 2\n")
+    assert done.returncode == 0, done.stderr  # released: the path is free
+
+
+def test_spawn_reserves_each_tracks_files_and_release_and_cleanup_free_them(
+    tmp_path: Path,
+) -> None:
+    files = {"README.md": "x\n", "src/api/a.py": "1\n", "src/ui/b.js": "2\n", "docs/g.md": "3\n"}
+    root = make_repo(tmp_path / "shop", files)
+    tasks = [
+        {"id": "api", "title": "API", "priority": 1, "files": ["src/api/"]},
+        {"id": "ui", "title": "UI", "priority": 1, "files": ["src/ui/"]},
+        {"id": "docs", "title": "Docs", "priority": 2, "files": ["docs/"]},
+    ]
+    (root / "tasks.yaml").write_text(json.dumps({"tasks": tasks}))
+    (root / "wtpool.yaml").write_text("pool:\n  min: 1\n  max: 4\ntasks:\n  source: yaml\n")
+    make_pool(root, 1, 4)
+    assert _reserve(root, "human", "src/ui/b.js").returncode == 0  # someone is on the UI
+
+    spawned = wtpool_json(root, "spawn", "3")
+    assert sorted(item["task"] for item in spawned["spawned"]) == ["api", "docs"]
+    (skip,) = [s for s in spawned["skipped"] if s["track"] == "track:ui"]
+    assert "human holds src/ui/b.js" in skip["reason"]
+    held = {r["agent"]: r["patterns"] for r in _active(root)}
+    assert held == {"human": ["src/ui/b.js"], "api": ["src/api/"], "docs": ["docs/"]}
+
+    api_slot = next(item["slot"] for item in spawned["spawned"] if item["task"] == "api")
+    assert wtpool(root, "release", api_slot).returncode == 0
+    assert sorted(r["agent"] for r in _active(root)) == ["docs", "human"]
+    cleaned = wtpool_json(root, "cleanup")
+    assert len(cleaned["released_reservations"]) == 2
+    state = sqlite3.connect(root / ".agent-worktrees" / "state.db")
+    active = state.execute("SELECT count(*) FROM reservations WHERE released_at IS NULL")
+    assert active.fetchone() == (0,)  # the pool is gone, and nothing is held any more
+    state.close()

@@ -26,6 +26,7 @@ from worktree_pool.limits import assess, critical_reason
 from worktree_pool.names import ensure_valid_names, validate_name
 from worktree_pool.patterns import check_compiles, validate_patterns
 from worktree_pool.repo import Repository
+from worktree_pool.reservations import grant, release_held
 from worktree_pool.salvage import (
     SALVAGE_NAMESPACE,
     inspect_work,
@@ -101,19 +102,22 @@ def acquire(
     track: str | None = None,
     launch_agent: bool = False,
     exclusive: bool = False,
+    reserve: bool = False,
 ) -> AcquireResult:
     """Claim a slot for `agent`, showing only `scope` (see filters.py) when one is given.
 
     `exclusive` (spawn, assign) refuses, in the same transaction as the claim, a track that
     is already assigned or a scope that overlaps a slot in use or a queued request: two
-    spawns running at once can never both take overlapping work.
+    spawns running at once can never both take overlapping work. `reserve` (spawn, assign)
+    also reserves the scope's files for the agent in that transaction: enforced when
+    `exclusive`, advisory otherwise (`spawn all`, `assign --force` overlap on purpose).
     """
     ensure_valid_names(agent=agent, task=task)
     request = ClaimRequest(agent, task, scope, track, launch_agent)
     if scope is not None:
         validate_patterns(scope)
         check_compiles(scope)
-    target, held_back, warnings = None, None, ()
+    target, held_back, warnings, granted = None, None, (), None
     if _will_claim(repo, store, request, exclusive):
         # After the cheap refusals, so that a refused request neither samples the resources
         # nor starts a database server.
@@ -138,6 +142,16 @@ def acquire(
             claim = None
         else:
             _check_claimable(conn, request, exclusive)
+            if reserve:
+                reason = f"{track or 'work'}, task {task}" if task else track
+                granted = grant(
+                    conn, repo, agent, scope or ("**",), reason=reason, enforce=exclusive
+                )
+                warnings += tuple(
+                    f"{agent}'s reservation overlaps {c.holder.agent}'s "
+                    f"({', '.join(c.holder.patterns)}) at {c.path}"
+                    for c in granted.conflicts
+                )
             others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
             claim = (
                 None
@@ -156,7 +170,14 @@ def acquire(
             held_back = critical_reason(assess(repo, store, measure_disk=False))
         return replace(queued_result, held_back=held_back, warnings=warnings)
     name, created = claim
-    prepared = prepare_claim(repo, store, name, request, pool.base, create=created, target=target)
+    try:
+        prepared = prepare_claim(
+            repo, store, name, request, pool.base, create=created, target=target
+        )
+    except BaseException:
+        if granted is not None:  # the claim was undone: so is its reservation
+            release_held(repo, store, ids=[granted.reservation.id])
+        raise
     return AcquireResult(
         agent,
         task,
@@ -458,6 +479,8 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         raise
     with store.transaction() as conn:
         mark_idle(conn, name)
+    if slot.agent is not None:  # its files are free again: the agent is done with them
+        release_held(repo, store, agent=slot.agent)
     served, handoff_error = serve_queue(repo, store, pool.base)
     return ReleaseResult(
         slot=name,

@@ -29,6 +29,7 @@ from worktree_pool.gitops import (
 from worktree_pool.handoff import BRIEF_DIR
 from worktree_pool.pool import check_pool_dir, open_store_if_any
 from worktree_pool.repo import Repository
+from worktree_pool.reservations import release_held
 from worktree_pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
 from worktree_pool.slots import (
     TRANSIENT_STATES,
@@ -77,6 +78,7 @@ class CleanupResult:  # filled in as cleanup goes
     dropped_databases: list[str] = field(default_factory=list)
     stopped_server: bool = False  # the pool's embedded PostgreSQL was running, and was stopped
     stopped_daemon: bool = False  # `wtpool daemon` was running, and was stopped
+    released_reservations: list[int] = field(default_factory=list)  # freed with the session
     database_error: str | None = None  # why the pool's databases could not all be dropped
 
     @property
@@ -128,6 +130,8 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
                 result.dropped_requests.extend(row["agent"] for row in agents)
                 conn.execute("DELETE FROM queue")
                 conn.execute("DELETE FROM pool")
+        if result.complete:  # the session that held them is over
+            result.released_reservations = release_held(repo, store)
         if not result.complete:
             _reopen_pool(store)
     return result

@@ -244,6 +244,7 @@ def _guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dic
         "patterns": list(plan.patterns) if plan.patterns is not None else None,
         "always_include": list(plan.always_include),
         "rules": compile_rules(plan.combined) if plan.patterns is not None else [],
+        "state": str(repo.state_path),  # for the reservations of other agents
     }
     files = {"scope.json": json.dumps(scope, indent=2) + "\n"}
     scope_file = guard_dir(repo, name) / "scope.json"

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from worktree_pool.patterns import escape
@@ -102,13 +104,18 @@ def check(scope_file: Path, hook: str = "pre-commit") -> int:
         )
         print("wtpool guard: run `wtpool filter verify --fix` to restore it", file=sys.stderr)
         return REFUSED
-    if patterns is None:  # the slot has no scope: every path is allowed
-        return 0
     merging = (
         hook == "pre-merge-commit"
         or _git("rev-parse", "-q", "--verify", "MERGE_HEAD").returncode == 0
     )
-    outside = sorted(path for path in questionable_paths(base, merging) if not allows(rules, path))
+    questionable = questionable_paths(base, merging)
+    refused = _held_by_others(scope.get("state"), slot, questionable)
+    if refused:
+        print("\n".join(refused), file=sys.stderr)
+        return REFUSED
+    if patterns is None:  # the slot has no scope: every path is allowed
+        return 0
+    outside = sorted(path for path in questionable if not allows(rules, path))
     if not outside:
         return 0
     count = f"{len(outside)} staged path{'s are' if len(outside) > 1 else ' is'}"
@@ -121,6 +128,43 @@ def check(scope_file: Path, hook: str = "pre-commit") -> int:
     lines.append(f"to widen the scope: wtpool filter add {slot} {quoted}")
     print("\n".join(lines), file=sys.stderr)
     return REFUSED
+
+
+def _held_by_others(state: str | None, slot: str, paths: set[str]) -> list[str]:
+    """The refusal, line by line, for paths that another agent holds exclusively; [] if none.
+
+    The state store is opened read-only: a guard never writes, and never waits for a writer
+    (WAL readers do not block). No store, or one from before reservations, holds nothing.
+    """
+    if not state or not paths:
+        return []
+    try:
+        conn = sqlite3.connect(Path(state).as_uri() + "?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return []
+    try:
+        row = conn.execute("SELECT agent FROM slots WHERE name = ?", (slot,)).fetchone()
+        rows = conn.execute(
+            "SELECT id, agent, patterns, rules, expires_at FROM reservations"
+            " WHERE released_at IS NULL AND expires_at > ? AND exclusive = 1 AND agent IS NOT ?",
+            (time.time(), row[0] if row else None),
+        ).fetchall()
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
+    lines = []
+    for rid, agent, patterns, rules, _expires in rows:
+        held = sorted(path for path in paths if allows(compiled(json.loads(rules)), path))
+        if held:
+            lines.append(
+                f"wtpool: commit refused in {slot}: {agent} holds {', '.join(json.loads(patterns))}"
+                f" (reservation #{rid}), which covers:"
+            )
+            lines += [f"  {path}" for path in held[:20]]
+    if lines:
+        lines.append("ask the holder to release it (wtpool unreserve), or wait for it to expire")
+    return lines
 
 
 def shell_quote(text: str) -> str:

@@ -256,6 +256,8 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print(f"deleted merged branch {branch}")
     for database in result.dropped_databases:
         console.print(f"dropped database {database}")
+    if result.released_reservations:
+        console.print(f"released {len(result.released_reservations)} file reservation(s)")
     if result.stopped_server:
         console.print("stopped the pool's embedded PostgreSQL server")
     if result.database_error:

@@ -23,7 +23,7 @@ from worktree_pool.audit import audit
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.names import validate_name
 from worktree_pool.overlap import scopes_overlap
-from worktree_pool.patterns import check_compiles, validate_patterns
+from worktree_pool.patterns import check_compiles, compile_rules, validate_patterns
 from worktree_pool.repo import Repository
 from worktree_pool.slots import require_pool
 from worktree_pool.state import StateStore
@@ -114,39 +114,83 @@ def reserve(
     reason: str | None = None,
 ) -> ReserveResult:
     validate_name("agent", agent)
+    check_reservable(patterns)
+    seconds = _check_ttl(repo.config.reservations.ttl if ttl is None else ttl, "--ttl")
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        return grant(conn, repo, agent, patterns, shared=shared, reason=reason, ttl=seconds)
+
+
+def check_reservable(patterns: tuple[str, ...]) -> None:
     if not patterns:
         raise bad_input("name at least one pattern to reserve")
     if any(pattern.startswith("!") for pattern in patterns):
         raise bad_input("a reservation names what it takes: negated patterns have no place in it")
     validate_patterns(patterns)
     check_compiles(patterns)
-    seconds = _check_ttl(repo.config.reservations.ttl if ttl is None else ttl, "--ttl")
+
+
+def grant(
+    conn: sqlite3.Connection,
+    repo: Repository,
+    agent: str,
+    patterns: tuple[str, ...],
+    *,
+    shared: bool = False,
+    reason: str | None = None,
+    ttl: float | None = None,
+    enforce: bool | None = None,
+) -> ReserveResult:
+    """Reserve inside the caller's transaction (a claim's, say), so that the check and the
+    grant are one step with whatever else it decides. `enforce` None follows the config."""
     mode = repo.config.reservations.mode
-    with store.transaction() as conn:
-        require_pool(conn, repo)
-        now = time.time()
-        held = [Reservation.from_row(row, now) for row in _active_rows(conn, now)]
-        conflicts = conflicts_with(held, agent, patterns, not shared)
-        if conflicts and mode == "enforce":
-            raise _refusal(patterns, conflicts)
-        cursor = conn.execute(
-            "INSERT INTO reservations (agent, patterns, exclusive, reason, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (agent, json.dumps(list(patterns)), int(not shared), reason, now, now + seconds),
-        )
-        (row,) = _rows(conn, [int(cursor.lastrowid or 0)])
-        reservation = Reservation.from_row(row, now)
-        audit(
-            repo,
-            "reserve",
-            id=reservation.id,
-            agent=agent,
-            patterns=list(patterns),
-            exclusive=not shared,
-            expires_at=reservation.expires_at,
-            conflicts=[c.holder.id for c in conflicts],
-        )
+    if enforce is not None:
+        mode = "enforce" if enforce else "advisory"
+    seconds = repo.config.reservations.ttl if ttl is None else ttl
+    now = time.time()
+    held = [Reservation.from_row(row, now) for row in _active_rows(conn, now)]
+    conflicts = conflicts_with(held, agent, patterns, not shared)
+    if conflicts and mode == "enforce":
+        raise _refusal(patterns, conflicts)
+    cursor = _insert(conn, agent, patterns, not shared, reason, now, now + seconds)
+    (row,) = _rows(conn, [int(cursor.lastrowid or 0)])
+    reservation = Reservation.from_row(row, now)
+    audit(
+        repo,
+        "reserve",
+        id=reservation.id,
+        agent=agent,
+        patterns=list(patterns),
+        exclusive=not shared,
+        expires_at=reservation.expires_at,
+        conflicts=[c.holder.id for c in conflicts],
+    )
     return ReserveResult(reservation, conflicts, mode)
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    agent: str,
+    patterns: tuple[str, ...],
+    exclusive: bool,
+    reason: str | None,
+    created: float,
+    expires: float,
+) -> sqlite3.Cursor:
+    return conn.execute(
+        "INSERT INTO reservations"
+        " (agent, patterns, rules, exclusive, reason, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            agent,
+            json.dumps(list(patterns)),
+            json.dumps(compile_rules(patterns)),  # for the commit guard
+            int(exclusive),
+            reason,
+            created,
+            expires,
+        ),
+    )
 
 
 def _refusal(patterns: tuple[str, ...], conflicts: list[Conflict]) -> WtpoolError:
@@ -222,19 +266,8 @@ def unreserve(
             conn.execute("UPDATE reservations SET released_at = ? WHERE id = ?", (now, row["id"]))
             touched.append(row["id"])
             if keep:
-                conn.execute(
-                    "INSERT INTO reservations"
-                    " (agent, patterns, exclusive, reason, created_at, expires_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        agent,
-                        json.dumps(keep),
-                        row["exclusive"],
-                        row["reason"],
-                        now,
-                        row["expires_at"],
-                    ),
-                )
+                exclusive = bool(row["exclusive"])
+                _insert(conn, agent, tuple(keep), exclusive, row["reason"], now, row["expires_at"])
         if not touched:
             what = f" of {', '.join(patterns)}" if patterns else ""
             raise WtpoolError(f"agent {agent} holds no active reservation{what}")
@@ -265,3 +298,24 @@ def close_expired(repo: Repository, store: StateStore, reservation_id: int) -> N
         if not changed:
             raise WtpoolError(f"reservation #{reservation_id} was released or renewed meanwhile")
         audit(repo, "expire", id=reservation_id)
+
+
+def release_held(
+    repo: Repository, store: StateStore, *, agent: str | None = None, ids: list[int] | None = None
+) -> list[int]:
+    """Release the active reservations of `agent`, or those of `ids`, or (neither given) all of
+    them; quietly, for release, cleanup and an undone spawn. Returns the ids released."""
+    with store.transaction() as conn:
+        now = time.time()
+        chosen = [
+            row["id"]
+            for row in _active_rows(conn, now)
+            if (agent is None or row["agent"] == agent) and (ids is None or row["id"] in ids)
+        ]
+        if chosen:
+            conn.executemany(
+                "UPDATE reservations SET released_at = ? WHERE id = ?",
+                [(now, rid) for rid in chosen],
+            )
+            audit(repo, "unreserve", agent=agent, ids=chosen, patterns=[])
+    return chosen

@@ -191,6 +191,7 @@ def _claim(
             track=track.id,
             launch_agent=launch_agent,
             exclusive=exclusive,
+            reserve=True,  # the track's files, for its agent, in the claim's transaction
         )
     except BaseException:
         if not existed:

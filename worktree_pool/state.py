@@ -107,6 +107,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX reservations_active ON reservations (released_at, expires_at);
     """,
+    # Each reservation's patterns compiled for the commit guard, which imports nothing but the
+    # standard library (see patterns.compile_rules).
+    """
+    ALTER TABLE reservations ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 
 STATE_FILE_MODE = 0o600
