@@ -238,3 +238,131 @@ def test_spawn_reserves_each_tracks_files_and_release_and_cleanup_free_them(
     active = state.execute("SELECT count(*) FROM reservations WHERE released_at IS NULL")
     assert active.fetchone() == (0,)  # the pool is gone, and nothing is held any more
     state.close()
+
+
+def test_mail_makes_a_round_trip_and_every_send_is_audited(pool: Pool, tmp_path: Path) -> None:
+    sent = wtpool_json(
+        pool.root,
+        "mail",
+        "send",
+        "--from",
+        "alice",
+        "--to",
+        "bob",
+        "--subject",
+        "src/util.py?",
+        "--body",
+        "May I change helper()?",
+    )
+    assert (sent["sender"], sent["recipient"], sent["thread"]) == ("alice", "bob", f"m{sent['id']}")
+    body = tmp_path / "reply.txt"
+    body.write_text("Yes, after 3pm.\n")
+    reply = wtpool_json(
+        pool.root,
+        "mail",
+        "send",
+        "--from",
+        "bob",
+        "--to",
+        "alice",
+        "--subject",
+        "re",
+        "--body-file",
+        str(body),
+        "--thread",
+        sent["thread"],
+    )
+    assert reply["thread"] == sent["thread"]
+    assert [m["id"] for m in wtpool_json(pool.root, "mail", "inbox", "bob", "--unread")] == [
+        sent["id"]
+    ]
+    shown = wtpool(pool.root, "mail", "read", str(sent["id"]))
+    assert "May I change helper()?" in shown.stdout and "from alice to bob" in shown.stdout
+    assert wtpool_json(pool.root, "mail", "inbox", "bob", "--unread") == []
+    acked = wtpool_json(pool.root, "mail", "ack", str(sent["id"]))
+    assert acked["acked_at"] and acked["read_at"]
+    (answer,) = wtpool_json(pool.root, "mail", "inbox", "alice")
+    assert answer["body"] == "Yes, after 3pm.\n" and answer["read_at"] is None
+    assert [(e["event"], e["sender"]) for e in _audit(pool.root)] == [
+        ("mail", "alice"),
+        ("mail", "bob"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["mail", "send", "--from", "a", "--to", "b", "--subject", " "], 2, "a subject is one"),
+        (["mail", "send", "--from", "../a", "--to", "b", "--subject", "x"], 2, "invalid agent"),
+        (
+            [
+                "mail",
+                "send",
+                "--from",
+                "a",
+                "--to",
+                "b",
+                "--subject",
+                "x",
+                "--body",
+                "1",
+                "--body-file",
+                "f",
+            ],
+            2,
+            "not both",
+        ),
+        (
+            [
+                "mail",
+                "send",
+                "--from",
+                "a",
+                "--to",
+                "b",
+                "--subject",
+                "x",
+                "--body-file",
+                "/nonexistent/f",
+            ],
+            2,
+            "cannot read",
+        ),
+        (["mail", "read", "99"], 2, "no message #99"),
+        (["mail", "ack", "x"], 2, "should be a valid integer"),
+        (["unreserve", "--id", "1"], 2, "--id N --force"),
+        (["unreserve", "--id", "99", "--force"], 2, "no reservation #99"),
+        (["unreserve"], 2, "name the agent"),
+    ],
+)
+def test_bad_mail_and_unreserve_requests_are_refused_cleanly(
+    pool: Pool, args: list[str], code: int, fragment: str
+) -> None:
+    before = snapshot(pool.root)
+    assert_one_line_error(wtpool(pool.root, *args), code, fragment)
+    assert snapshot(pool.root) == before
+
+
+def test_a_stale_reservation_is_released_by_force_and_its_holder_is_told(pool: Pool) -> None:
+    assert wtpool(pool.root, "acquire", "--agent", "alice").returncode == 0
+    assert _reserve(pool.root, "alice", "src/").returncode == 0
+    refused = wtpool(pool.root, "unreserve", "--id", "1", "--force")
+    assert_one_line_error(refused, 1, "is not stale: alice holds pool-wt-1")
+    assert wtpool(pool.root, "release", "pool-wt-1").returncode == 0  # frees alice's own...
+    assert _reserve(pool.root, "ghost", "docs/").returncode == 0  # ...but ghost has no slot
+    forced = wtpool_json(pool.root, "unreserve", "--id", "2", "--force")
+    assert forced[0]["released_at"] is not None
+    (note,) = wtpool_json(pool.root, "mail", "inbox", "ghost")
+    assert note["sender"] == "wtpool" and "released by force" in note["subject"]
+
+
+def test_spawn_mails_each_agent_its_brief(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "shop", {"README.md": "x\n", "src/a.py": "1\n"})
+    task = {"id": "t1", "title": "Add\ta\nthing", "files": ["src/"], "description": "Do it."}
+    (root / "tasks.yaml").write_text(json.dumps({"tasks": [task]}))
+    (root / "wtpool.yaml").write_text("pool:\n  min: 1\n  max: 2\ntasks:\n  source: yaml\n")
+    make_pool(root, 1, 2)
+    assert wtpool(root, "spawn", "1").returncode == 0
+    (brief,) = wtpool_json(root, "mail", "inbox", "t1")
+    assert brief["subject"] == "your task t1: Add a thing" and brief["thread"] == "t1"
+    assert "Do it." in brief["body"]

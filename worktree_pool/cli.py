@@ -506,18 +506,104 @@ def renew(
 
 @app.command()
 def unreserve(
-    agent: Annotated[str, typer.Argument(help="The agent whose reservations to release.")],
+    agent: Annotated[
+        str | None, typer.Argument(help="The agent whose reservations to release.")
+    ] = None,
     patterns: Annotated[
         list[str] | None, typer.Argument(help="Only these patterns (default: all).")
     ] = None,
+    reservation_id: Annotated[
+        int | None, typer.Option("--id", help="One stale reservation, whoever holds it.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Needed with --id.")] = False,
     json: JsonOption = False,
 ) -> None:
-    """Release an agent's reservations, or some of their patterns."""
+    """Release an agent's reservations (or some patterns), or, with --id N --force, a stale
+    one whose holder left the pool; its holder is mailed."""
     from worktree_pool import reservations
 
     repo = _repository()
-    released = reservations.unreserve(repo, _store(repo), agent, tuple(patterns or ()))
+    store = _store(repo)
+    if reservation_id is not None:
+        if agent is not None or not force:
+            raise WtpoolError(
+                "use `wtpool unreserve --id N --force` alone: it releases one stale reservation",
+                code=ExitCode.USAGE,
+            )
+        released = [reservations.force_release(repo, store, reservation_id)]
+    elif agent is None:
+        raise WtpoolError("name the agent, or give --id N --force", code=ExitCode.USAGE)
+    else:
+        released = reservations.unreserve(repo, store, agent, tuple(patterns or ()))
     _emit(released, json, render.show_reservations)
+
+
+mail_app = typer.Typer(help="Messages between agents.", no_args_is_help=True)
+app.add_typer(mail_app, name="mail")
+
+
+@mail_app.command("send")
+def mail_send(
+    sender: Annotated[str, typer.Option("--from", help="The sending agent.")],
+    recipient: Annotated[str, typer.Option("--to", help="The receiving agent.")],
+    subject: Annotated[str, typer.Option("--subject", help="One line.")],
+    body: Annotated[str | None, typer.Option("--body", help="The text.")] = None,
+    body_file: Annotated[
+        Path | None, typer.Option("--body-file", help="Read the text from this file.")
+    ] = None,
+    thread: Annotated[str | None, typer.Option("--thread", help="Thread to reply in.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Send a message to an agent."""
+    from worktree_pool import mail
+
+    if body is not None and body_file is not None:
+        raise WtpoolError("give --body or --body-file, not both", code=ExitCode.USAGE)
+    if body_file is not None:
+        try:
+            body = body_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise WtpoolError(f"cannot read {body_file}: {exc}", code=ExitCode.USAGE) from exc
+    repo = _repository()
+    message = mail.send(repo, _store(repo), sender, recipient, subject, body or "", thread)
+    _emit(message, json, render.show_sent)
+
+
+@mail_app.command("inbox")
+def mail_inbox(
+    agent: Annotated[str, typer.Argument(help="Whose messages.")],
+    unread: Annotated[bool, typer.Option("--unread", help="Only those not read yet.")] = False,
+    json: JsonOption = False,
+) -> None:
+    """An agent's messages, oldest first."""
+    from worktree_pool import mail
+
+    repo = _repository()
+    _emit(mail.inbox(repo, _store(repo), agent, unread=unread), json, render.show_inbox)
+
+
+@mail_app.command("read")
+def mail_read(
+    message_id: Annotated[int, typer.Argument(help="The message's number.")],
+    json: JsonOption = False,
+) -> None:
+    """Show a message, and mark it read."""
+    from worktree_pool import mail
+
+    repo = _repository()
+    _emit(mail.read_message(repo, _store(repo), message_id), json, render.show_message)
+
+
+@mail_app.command("ack")
+def mail_ack(
+    message_id: Annotated[int, typer.Argument(help="The message's number.")],
+    json: JsonOption = False,
+) -> None:
+    """Acknowledge a message."""
+    from worktree_pool import mail
+
+    repo = _repository()
+    _emit(mail.ack(repo, _store(repo), message_id), json, render.show_message)
 
 
 daemon_app = typer.Typer(help="The sampler in the background: start, stop, status.")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from worktree_pool.database import DatabaseInfo
     from worktree_pool.doctor import DoctorReport
     from worktree_pool.filters import FilterReport, VerifyReport
+    from worktree_pool.mail import Message
     from worktree_pool.pool import InitResult, StatusReport
     from worktree_pool.reservations import Reservation, ReserveResult
     from worktree_pool.scaling import ScaleResult
@@ -390,3 +391,36 @@ def show_reservations(reservations: list[Reservation]) -> None:
             escape(item.reason or ""),
         )
     console.print(rows)
+
+
+def show_sent(message: Message) -> None:
+    console.print(
+        f"sent #{message.id} to {message.recipient} (thread {message.thread}): "
+        f"{escape(message.subject)}"
+    )
+
+
+def show_inbox(messages: list[Message]) -> None:
+    if not messages:
+        console.print("no messages")
+        return
+    rows = table("id", "from", "subject", "thread", "sent", "state")
+    for message in messages:
+        state = "acked" if message.acked_at else "read" if message.read_at else "unread"
+        rows.add_row(
+            str(message.id),
+            message.sender,
+            escape(message.subject),
+            message.thread,
+            message.created_at,
+            state,
+        )
+    console.print(rows)
+
+
+def show_message(message: Message) -> None:
+    console.print(f"#{message.id} from {message.sender} to {message.recipient}")
+    console.print(f"subject: {escape(message.subject)}")
+    console.print(f"thread:  {message.thread}   sent {message.created_at}")
+    console.print()
+    console.print(escape(message.body), markup=True)

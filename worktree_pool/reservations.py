@@ -319,3 +319,41 @@ def release_held(
             )
             audit(repo, "unreserve", agent=agent, ids=chosen, patterns=[])
     return chosen
+
+
+def force_release(repo: Repository, store: StateStore, reservation_id: int) -> Reservation:
+    """Release a stale reservation, whoever holds it, and mail its holder why. Stale: its
+    holder no longer holds a slot or waits in the queue, so nobody would ever release it."""
+    from worktree_pool.mail import WTPOOL_SENDER, post
+
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        found = _rows(conn, [reservation_id])
+        if not found:
+            raise bad_input(f"no reservation #{reservation_id}", "`wtpool reservations` lists them")
+        reservation = Reservation.from_row(found[0], now)
+        if not reservation.active:
+            raise WtpoolError(f"reservation #{reservation_id} is not active: nothing to release")
+        agent = reservation.agent
+        where = conn.execute("SELECT name FROM slots WHERE agent = ?", (agent,)).fetchone()
+        waiting = conn.execute("SELECT 1 FROM queue WHERE agent = ?", (agent,)).fetchone()
+        if where is not None or waiting is not None:
+            place = f"holds {where['name']}" if where is not None else "waits in the queue"
+            raise WtpoolError(
+                f"reservation #{reservation_id} is not stale: {agent} {place}",
+                f"ask {agent} to release it, or wait for it to expire at {reservation.expires_at}",
+            )
+        conn.execute("UPDATE reservations SET released_at = ? WHERE id = ?", (now, reservation_id))
+        audit(repo, "unreserve", agent=agent, ids=[reservation_id], forced=True)
+        post(
+            conn,
+            repo,
+            WTPOOL_SENDER,
+            agent,
+            f"reservation #{reservation_id} was released by force",
+            f"Your reservation #{reservation_id} of {', '.join(reservation.patterns)} was "
+            f"released with `wtpool unreserve --id {reservation_id} --force`, because you no "
+            "longer held a slot or waited in the queue. Reserve again if you still need it.\n",
+        )
+        return Reservation.from_row(_rows(conn, [reservation_id])[0], now)

@@ -12,9 +12,11 @@ with the commit guard, has `.env.worktree` and a task brief (handoff.py), and, w
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from worktree_pool import mail
 from worktree_pool.agents import check_agent_command
 from worktree_pool.claims import AcquireResult, acquire
 from worktree_pool.config import MAX_POOL_SIZE, Mode
@@ -182,7 +184,7 @@ def _claim(
     existed = brief_path(repo, task).is_file()  # another claim's, if the task is taken
     write_brief(repo, graph, track, task)
     try:
-        return acquire(
+        claim = acquire(
             repo,
             store,
             agent,
@@ -197,6 +199,13 @@ def _claim(
         if not existed:
             brief_path(repo, task).unlink(missing_ok=True)
         raise
+    if not claim.already_held:  # the brief, where the agent's other messages arrive too
+        title = graph.tasks[task].title
+        subject = re.sub(r"\s+|[\x00-\x1f]", " ", f"your task {task}: {title}")
+        subject = subject[: mail.MAX_SUBJECT].strip()
+        body = brief_path(repo, task).read_text(encoding="utf-8")
+        mail.send(repo, store, mail.WTPOOL_SENDER, agent, subject, body, thread=task)
+    return claim
 
 
 def _planned(pick: Pick) -> Spawned:

@@ -112,6 +112,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE reservations ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
     """,
+    # Agent mail.
+    """
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        thread TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        read_at TEXT,
+        acked_at TEXT
+    );
+    CREATE INDEX messages_recipient ON messages (recipient, id);
+    """,
 )
 
 STATE_FILE_MODE = 0o600
