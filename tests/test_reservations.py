@@ -100,10 +100,11 @@ def test_renew_extends_and_unreserve_releases_some_or_all(pool: Pool) -> None:
     renewed = wtpool_json(pool.root, "renew", "alice", "--by", "7200")
     first = _active(pool.root)[0]
     assert renewed[0]["expires_at"] == first["expires_at"] > first["created_at"]
-    released = wtpool_json(pool.root, "unreserve", "alice", "src/")
-    assert [r["patterns"] for r in released] == [["src/", "docs/"]]
+    released, replacement = wtpool_json(pool.root, "unreserve", "alice", "src/")
+    assert (released["patterns"], released["active"]) == (["src/", "docs/"], False)
     (left,) = _active(pool.root)
-    assert left["patterns"] == ["docs/"] and left["expires_at"] == first["expires_at"]
+    assert left == replacement and left["patterns"] == ["docs/"]
+    assert (left["created_at"], left["expires_at"]) == (first["created_at"], first["expires_at"])
     assert _reserve(pool.root, "bob", "src/app.py").returncode == 0  # src/ is free again
     assert wtpool(pool.root, "unreserve", "alice").returncode == 0
     assert [r["agent"] for r in _active(pool.root)] == ["bob"]
@@ -366,3 +367,21 @@ def test_spawn_mails_each_agent_its_brief(tmp_path: Path) -> None:
     (brief,) = wtpool_json(root, "mail", "inbox", "t1")
     assert brief["subject"] == "your task t1: Add a thing" and brief["thread"] == "t1"
     assert "Do it." in brief["body"]
+
+
+def test_spawn_all_reserves_shared_so_overlapping_agents_can_both_commit(tmp_path: Path) -> None:
+    files = {"README.md": "x\n", "src/a.py": "1\n", "src/b.py": "2\n"}
+    root = make_repo(tmp_path / "shop", files)
+    tasks = [
+        {"id": "wide", "title": "All of src", "priority": 1, "files": ["src/"]},
+        {"id": "narrow", "title": "Just a", "priority": 2, "files": ["src/a.py"]},
+    ]
+    (root / "tasks.yaml").write_text(json.dumps({"tasks": tasks}))
+    (root / "wtpool.yaml").write_text("pool:\n  min: 1\n  max: 4\ntasks:\n  source: yaml\n")
+    make_pool(root, 1, 4)
+    spawned = wtpool_json(root, "spawn", "2", "all")
+    assert sorted(item["task"] for item in spawned["spawned"]) == ["narrow", "wide"]
+    assert {r["agent"]: r["exclusive"] for r in _active(root)} == {"wide": False, "narrow": False}
+    for item in spawned["spawned"]:
+        done = _commit(Path(item["path"]), "src/a.py", f"{item['task']}\n")
+        assert done.returncode == 0, done.stderr  # sent to share src/a.py: neither blocks

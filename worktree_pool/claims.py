@@ -23,10 +23,11 @@ from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
 from worktree_pool.handoff import forget_handoff, slot_environment, write_env_file
 from worktree_pool.limits import assess, critical_reason
+from worktree_pool.mail import WTPOOL_SENDER, post
 from worktree_pool.names import ensure_valid_names, validate_name
 from worktree_pool.patterns import check_compiles, validate_patterns
 from worktree_pool.repo import Repository
-from worktree_pool.reservations import grant, release_held
+from worktree_pool.reservations import grant, release_held, release_in
 from worktree_pool.salvage import (
     SALVAGE_NAMESPACE,
     inspect_work,
@@ -103,14 +104,16 @@ def acquire(
     launch_agent: bool = False,
     exclusive: bool = False,
     reserve: bool = False,
+    brief: tuple[str, str] | None = None,
 ) -> AcquireResult:
     """Claim a slot for `agent`, showing only `scope` (see filters.py) when one is given.
 
     `exclusive` (spawn, assign) refuses, in the same transaction as the claim, a track that
     is already assigned or a scope that overlaps a slot in use or a queued request: two
     spawns running at once can never both take overlapping work. `reserve` (spawn, assign)
-    also reserves the scope's files for the agent in that transaction: enforced when
-    `exclusive`, advisory otherwise (`spawn all`, `assign --force` overlap on purpose).
+    also reserves the scope's files for the agent in that transaction (see
+    reservations.grant), and `brief` (subject, body) is mailed to the agent in it too, so the
+    agent, once started, finds it waiting.
     """
     ensure_valid_names(agent=agent, task=task)
     request = ClaimRequest(agent, task, scope, track, launch_agent)
@@ -145,13 +148,20 @@ def acquire(
             if reserve:
                 reason = f"{track or 'work'}, task {task}" if task else track
                 granted = grant(
-                    conn, repo, agent, scope or ("**",), reason=reason, enforce=exclusive
+                    conn,
+                    repo,
+                    agent,
+                    scope or ("**",),
+                    reason=reason,
+                    overlap_on_purpose=not exclusive,
                 )
                 warnings += tuple(
                     f"{agent}'s reservation overlaps {c.holder.agent}'s "
                     f"({', '.join(c.holder.patterns)}) at {c.path}"
                     for c in granted.conflicts
                 )
+            if brief is not None:
+                post(conn, repo, WTPOOL_SENDER, agent, *brief, thread=task)
             others_waiting = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] > 0
             claim = (
                 None
@@ -479,8 +489,8 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         raise
     with store.transaction() as conn:
         mark_idle(conn, name)
-    if slot.agent is not None:  # its files are free again: the agent is done with them
-        release_held(repo, store, agent=slot.agent)
+        if slot.agent is not None:  # its files are free again: the agent is done with them
+            release_in(conn, repo, agent=slot.agent)
     served, handoff_error = serve_queue(repo, store, pool.base)
     return ReleaseResult(
         slot=name,

@@ -140,22 +140,22 @@ def _held_by_others(state: str | None, slot: str, paths: set[str]) -> list[str]:
         return []
     try:
         conn = sqlite3.connect(Path(state).as_uri() + "?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
+        try:
+            row = conn.execute("SELECT agent FROM slots WHERE name = ?", (slot,)).fetchone()
+            rows = conn.execute(
+                "SELECT id, agent, patterns, rules FROM reservations WHERE released_at IS NULL"
+                " AND expires_at > ? AND exclusive = 1 AND agent IS NOT ?",
+                (time.time(), row[0] if row else None),
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:  # no store (a pool cleaned up), or one from before reservations
+        print(f"wtpool guard: reservations not checked: {exc}", file=sys.stderr)
         return []
-    try:
-        row = conn.execute("SELECT agent FROM slots WHERE name = ?", (slot,)).fetchone()
-        rows = conn.execute(
-            "SELECT id, agent, patterns, rules, expires_at FROM reservations"
-            " WHERE released_at IS NULL AND expires_at > ? AND exclusive = 1 AND agent IS NOT ?",
-            (time.time(), row[0] if row else None),
-        ).fetchall()
-    except sqlite3.Error:
-        return []
-    finally:
-        conn.close()
     lines = []
-    for rid, agent, patterns, rules, _expires in rows:
-        held = sorted(path for path in paths if allows(compiled(json.loads(rules)), path))
+    for rid, agent, patterns, rules in rows:
+        matches = compiled(json.loads(rules))  # once per reservation, not once per path
+        held = sorted(path for path in paths if allows(matches, path))
         if held:
             lines.append(
                 f"wtpool: commit refused in {slot}: {agent} holds {', '.join(json.loads(patterns))}"

@@ -139,19 +139,23 @@ def grant(
     shared: bool = False,
     reason: str | None = None,
     ttl: float | None = None,
-    enforce: bool | None = None,
+    overlap_on_purpose: bool = False,
 ) -> ReserveResult:
     """Reserve inside the caller's transaction (a claim's, say), so that the check and the
-    grant are one step with whatever else it decides. `enforce` None follows the config."""
-    mode = repo.config.reservations.mode
-    if enforce is not None:
-        mode = "enforce" if enforce else "advisory"
+    grant are one step with whatever else it decides.
+
+    `overlap_on_purpose` (spawn all, assign --force) reserves shared, and grants it whatever
+    it meets: exclusive, the commit guard would block agents on the very files they were told
+    to share. Files another agent holds exclusively stay that agent's at commit time.
+    """
+    mode = "advisory" if overlap_on_purpose else repo.config.reservations.mode
     seconds = repo.config.reservations.ttl if ttl is None else ttl
     now = time.time()
     held = [Reservation.from_row(row, now) for row in _active_rows(conn, now)]
     conflicts = conflicts_with(held, agent, patterns, not shared)
     if conflicts and mode == "enforce":
         raise _refusal(patterns, conflicts)
+    shared = shared or overlap_on_purpose
     cursor = _insert(conn, agent, patterns, not shared, reason, now, now + seconds)
     (row,) = _rows(conn, [int(cursor.lastrowid or 0)])
     reservation = Reservation.from_row(row, now)
@@ -251,13 +255,15 @@ def unreserve(
     repo: Repository, store: StateStore, agent: str, patterns: tuple[str, ...] = ()
 ) -> list[Reservation]:
     """Release the agent's active reservations, or only the given patterns of them: a
-    reservation that keeps other patterns is replaced by one of those, with the same expiry."""
+    reservation that keeps other patterns is replaced by one of those, with the same creation
+    and expiry times. Returns the released ones, then the replacements."""
     validate_name("agent", agent)
     with store.transaction() as conn:
         require_pool(conn, repo)
         now = time.time()
         mine = [r for r in _active_rows(conn, now) if r["agent"] == agent]
-        touched = []
+        touched: list[int] = []
+        kept: list[int] = []  # the replacements holding what was not released
         for row in mine:
             held = json.loads(row["patterns"])
             keep = [p for p in held if p not in patterns] if patterns else []
@@ -267,12 +273,21 @@ def unreserve(
             touched.append(row["id"])
             if keep:
                 exclusive = bool(row["exclusive"])
-                _insert(conn, agent, tuple(keep), exclusive, row["reason"], now, row["expires_at"])
+                replacement = _insert(
+                    conn,
+                    agent,
+                    tuple(keep),
+                    exclusive,
+                    row["reason"],
+                    row["created_at"],
+                    row["expires_at"],
+                )
+                kept.append(int(replacement.lastrowid or 0))
         if not touched:
             what = f" of {', '.join(patterns)}" if patterns else ""
             raise WtpoolError(f"agent {agent} holds no active reservation{what}")
-        audit(repo, "unreserve", agent=agent, ids=touched, patterns=list(patterns))
-        rows = _rows(conn, touched)
+        audit(repo, "unreserve", agent=agent, ids=touched, patterns=list(patterns), kept=kept)
+        rows = _rows(conn, touched + kept)
     return [Reservation.from_row(row, now) for row in rows]
 
 
@@ -304,20 +319,30 @@ def release_held(
     repo: Repository, store: StateStore, *, agent: str | None = None, ids: list[int] | None = None
 ) -> list[int]:
     """Release the active reservations of `agent`, or those of `ids`, or (neither given) all of
-    them; quietly, for release, cleanup and an undone spawn. Returns the ids released."""
+    them; quietly, for cleanup and an undone claim. Returns the ids released."""
     with store.transaction() as conn:
-        now = time.time()
-        chosen = [
-            row["id"]
-            for row in _active_rows(conn, now)
-            if (agent is None or row["agent"] == agent) and (ids is None or row["id"] in ids)
-        ]
-        if chosen:
-            conn.executemany(
-                "UPDATE reservations SET released_at = ? WHERE id = ?",
-                [(now, rid) for rid in chosen],
-            )
-            audit(repo, "unreserve", agent=agent, ids=chosen, patterns=[])
+        return release_in(conn, repo, agent=agent, ids=ids)
+
+
+def release_in(
+    conn: sqlite3.Connection,
+    repo: Repository,
+    *,
+    agent: str | None = None,
+    ids: list[int] | None = None,
+) -> list[int]:
+    """release_held inside the caller's transaction (a release's, with the slot going idle)."""
+    now = time.time()
+    chosen = [
+        row["id"]
+        for row in _active_rows(conn, now)
+        if (agent is None or row["agent"] == agent) and (ids is None or row["id"] in ids)
+    ]
+    if chosen:
+        conn.executemany(
+            "UPDATE reservations SET released_at = ? WHERE id = ?", [(now, rid) for rid in chosen]
+        )
+        audit(repo, "unreserve", agent=agent, ids=chosen, patterns=[])
     return chosen
 
 

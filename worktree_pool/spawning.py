@@ -184,7 +184,7 @@ def _claim(
     existed = brief_path(repo, task).is_file()  # another claim's, if the task is taken
     write_brief(repo, graph, track, task)
     try:
-        claim = acquire(
+        return acquire(
             repo,
             store,
             agent,
@@ -194,18 +194,22 @@ def _claim(
             launch_agent=launch_agent,
             exclusive=exclusive,
             reserve=True,  # the track's files, for its agent, in the claim's transaction
+            brief=_brief_mail(repo, graph, task),  # in its inbox before its agent starts
         )
     except BaseException:
         if not existed:
             brief_path(repo, task).unlink(missing_ok=True)
         raise
-    if not claim.already_held:  # the brief, where the agent's other messages arrive too
-        title = graph.tasks[task].title
-        subject = re.sub(r"\s+|[\x00-\x1f]", " ", f"your task {task}: {title}")
-        subject = subject[: mail.MAX_SUBJECT].strip()
+
+
+def _brief_mail(repo: Repository, graph: TaskGraph, task: str) -> tuple[str, str]:
+    """The subject and body of the mail that brings an agent its brief."""
+    title = re.sub(r"[\s\x00-\x1f]+", " ", f"your task {task}: {graph.tasks[task].title}")
+    try:
         body = brief_path(repo, task).read_text(encoding="utf-8")
-        mail.send(repo, store, mail.WTPOOL_SENDER, agent, subject, body, thread=task)
-    return claim
+    except OSError as exc:
+        raise WtpoolError(f"cannot read the brief of {task}: {exc.strerror}") from exc
+    return title[: mail.MAX_SUBJECT].strip(), body
 
 
 def _planned(pick: Pick) -> Spawned:

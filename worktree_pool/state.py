@@ -99,6 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         agent TEXT NOT NULL,
         patterns TEXT NOT NULL,
+        rules TEXT NOT NULL,  -- the patterns compiled for the commit guard (stdlib only)
         exclusive INTEGER NOT NULL,
         reason TEXT,
         created_at REAL NOT NULL,
@@ -106,11 +107,6 @@ MIGRATIONS: tuple[str, ...] = (
         released_at REAL
     );
     CREATE INDEX reservations_active ON reservations (released_at, expires_at);
-    """,
-    # Each reservation's patterns compiled for the commit guard, which imports nothing but the
-    # standard library (see patterns.compile_rules).
-    """
-    ALTER TABLE reservations ADD COLUMN rules TEXT NOT NULL DEFAULT '[]';
     """,
     # Agent mail.
     """
