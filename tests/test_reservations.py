@@ -131,9 +131,50 @@ def test_renew_extends_and_unreserve_releases_some_or_all(pool: Pool) -> None:
         (["renew", "nobody"], 1, "holds no active reservation"),
         (["renew", "alice", "--by", "-5"], 2, "--by must be between"),
         (["unreserve", "nobody"], 1, "holds no active reservation"),
+        (["mail", "send", "--from", "a", "--to", "b", "--subject", " "], 2, "a subject is one"),
+        (["mail", "send", "--from", "../a", "--to", "b", "--subject", "x"], 2, "invalid agent"),
+        (
+            [
+                "mail",
+                "send",
+                "--from",
+                "a",
+                "--to",
+                "b",
+                "--subject",
+                "x",
+                "--body",
+                "1",
+                "--body-file",
+                "f",
+            ],
+            2,
+            "not both",
+        ),
+        (
+            [
+                "mail",
+                "send",
+                "--from",
+                "a",
+                "--to",
+                "b",
+                "--subject",
+                "x",
+                "--body-file",
+                "/nonexistent/f",
+            ],
+            2,
+            "cannot read",
+        ),
+        (["mail", "read", "99"], 2, "no message #99"),
+        (["mail", "ack", "x"], 2, "should be a valid integer"),
+        (["unreserve", "--id", "1"], 2, "--id N --force"),
+        (["unreserve", "--id", "99", "--force"], 2, "no reservation #99"),
+        (["unreserve"], 2, "name the agent"),
     ],
 )
-def test_bad_reservation_requests_are_refused_cleanly(
+def test_bad_reservation_and_mail_requests_are_refused_cleanly(
     pool: Pool, args: list[str], code: int, fragment: str
 ) -> None:
     before = snapshot(pool.root)
@@ -288,60 +329,6 @@ def test_mail_makes_a_round_trip_and_every_send_is_audited(pool: Pool, tmp_path:
         ("mail", "alice"),
         ("mail", "bob"),
     ]
-
-
-@pytest.mark.parametrize(
-    ("args", "code", "fragment"),
-    [
-        (["mail", "send", "--from", "a", "--to", "b", "--subject", " "], 2, "a subject is one"),
-        (["mail", "send", "--from", "../a", "--to", "b", "--subject", "x"], 2, "invalid agent"),
-        (
-            [
-                "mail",
-                "send",
-                "--from",
-                "a",
-                "--to",
-                "b",
-                "--subject",
-                "x",
-                "--body",
-                "1",
-                "--body-file",
-                "f",
-            ],
-            2,
-            "not both",
-        ),
-        (
-            [
-                "mail",
-                "send",
-                "--from",
-                "a",
-                "--to",
-                "b",
-                "--subject",
-                "x",
-                "--body-file",
-                "/nonexistent/f",
-            ],
-            2,
-            "cannot read",
-        ),
-        (["mail", "read", "99"], 2, "no message #99"),
-        (["mail", "ack", "x"], 2, "should be a valid integer"),
-        (["unreserve", "--id", "1"], 2, "--id N --force"),
-        (["unreserve", "--id", "99", "--force"], 2, "no reservation #99"),
-        (["unreserve"], 2, "name the agent"),
-    ],
-)
-def test_bad_mail_and_unreserve_requests_are_refused_cleanly(
-    pool: Pool, args: list[str], code: int, fragment: str
-) -> None:
-    before = snapshot(pool.root)
-    assert_one_line_error(wtpool(pool.root, *args), code, fragment)
-    assert snapshot(pool.root) == before
 
 
 def test_a_stale_reservation_is_released_by_force_and_its_holder_is_told(pool: Pool) -> None:

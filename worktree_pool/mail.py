@@ -92,7 +92,6 @@ def send(
     body: str,
     thread: str | None = None,
 ) -> Message:
-    check_message(sender, recipient, subject, body, thread)
     with store.transaction() as conn:
         require_pool(conn, repo)
         return post(conn, repo, sender, recipient, subject, body, thread)
