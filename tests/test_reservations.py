@@ -36,6 +36,9 @@ def _audit(root: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+SEND_X = ["mail", "send", "--from", "a", "--to", "b", "--subject", "x"]
+
+
 @pytest.mark.parametrize(
     ("held", "wanted", "shared_path"),
     [
@@ -134,36 +137,12 @@ def test_renew_extends_and_unreserve_releases_some_or_all(pool: Pool) -> None:
         (["mail", "send", "--from", "a", "--to", "b", "--subject", " "], 2, "a subject is one"),
         (["mail", "send", "--from", "../a", "--to", "b", "--subject", "x"], 2, "invalid agent"),
         (
-            [
-                "mail",
-                "send",
-                "--from",
-                "a",
-                "--to",
-                "b",
-                "--subject",
-                "x",
-                "--body",
-                "1",
-                "--body-file",
-                "f",
-            ],
+            [*SEND_X, "--body", "1", "--body-file", "f"],
             2,
             "not both",
         ),
         (
-            [
-                "mail",
-                "send",
-                "--from",
-                "a",
-                "--to",
-                "b",
-                "--subject",
-                "x",
-                "--body-file",
-                "/nonexistent/f",
-            ],
+            [*SEND_X, "--body-file", "/nonexistent/f"],
             2,
             "cannot read",
         ),

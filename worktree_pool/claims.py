@@ -22,7 +22,6 @@ from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
 from worktree_pool.handoff import forget_handoff, slot_environment, write_env_file
-from worktree_pool.limits import assess, critical_reason
 from worktree_pool.mail import WTPOOL_SENDER, post
 from worktree_pool.names import ensure_valid_names, validate_name
 from worktree_pool.patterns import check_compiles, validate_patterns
@@ -121,6 +120,9 @@ def acquire(
         validate_patterns(scope)
         check_compiles(scope)
     target, held_back, warnings, granted = None, None, (), None
+    # Imported here: sampling costs start-up time that commands other than claims never need.
+    from worktree_pool.limits import assess, critical_reason
+
     if _will_claim(repo, store, request, exclusive):
         # After the cheap refusals, so that a refused request neither samples the resources
         # nor starts a database server.
@@ -561,6 +563,8 @@ def serve_queue(
         with store.snapshot() as conn:  # most releases find no one waiting: no git call then
             if conn.execute("SELECT 1 FROM queue LIMIT 1").fetchone() is None:
                 return served, None
+        from worktree_pool.limits import assess, critical_reason
+
         # Before every claim: each one (a clone, an agent) adds to what the limits measure.
         # Remembered disk readings: serving runs inside a release or a monitor's refresh.
         held_back = critical_reason(assess(repo, store, measure_disk=False))

@@ -33,7 +33,7 @@ from worktree_pool.agents import LOG_DIR, start_marker
 from worktree_pool.errors import WtpoolError
 from worktree_pool.repo import Repository
 from worktree_pool.slots import read_pool, require_pool
-from worktree_pool.state import StateStore, utc_now
+from worktree_pool.state import StateStore, latest_sample, utc_now
 
 PID_FILE = "daemon.pid"
 LOCK_FILE = "daemon.lock"
@@ -87,8 +87,6 @@ def _record(repo: Repository) -> dict | None:
 
 
 def daemon_status(repo: Repository, store: StateStore) -> DaemonStatus:
-    from worktree_pool.limits import latest_sample
-
     with store.snapshot() as conn:
         require_pool(conn, repo)
         sample = latest_sample(conn)

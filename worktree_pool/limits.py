@@ -185,12 +185,6 @@ def critical_reason(assessment: Assessment) -> str | None:
     return "; ".join(finding.message for finding in critical) if critical else None
 
 
-@dataclass(frozen=True)
-class LatestSample:
-    taken_at: str
-    levels: dict[str, str]  # resource -> level
-
-
 def record_sample(store: StateStore, assessment: Assessment) -> None:
     """Keep this sample's time and levels as the newest, for `wtpool status`."""
     levels = {finding.resource: str(finding.level) for finding in assessment.findings}
@@ -199,8 +193,3 @@ def record_sample(store: StateStore, assessment: Assessment) -> None:
             "INSERT OR REPLACE INTO latest_sample (id, taken_at, levels) VALUES (1, ?, ?)",
             (assessment.sample.taken_at, json.dumps(levels)),
         )
-
-
-def latest_sample(conn: sqlite3.Connection) -> LatestSample | None:
-    row = conn.execute("SELECT taken_at, levels FROM latest_sample").fetchone()
-    return None if row is None else LatestSample(row["taken_at"], json.loads(row["levels"]))

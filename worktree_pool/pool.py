@@ -16,7 +16,6 @@ from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import WorktreeRecord, branch_exists, current_branch, worktree_records
-from worktree_pool.limits import LatestSample, latest_sample
 from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
@@ -33,7 +32,7 @@ from worktree_pool.slots import (
     slot_number,
     update_slot,
 )
-from worktree_pool.state import POOL_DIR_MODE, StateStore, utc_now
+from worktree_pool.state import POOL_DIR_MODE, LatestSample, StateStore, latest_sample, utc_now
 from worktree_pool.worktrees import (
     abandon_new_slots,
     add_worktree,

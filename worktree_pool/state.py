@@ -9,10 +9,12 @@ idle" and both claim it.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -262,3 +264,17 @@ class StateStore:
             f"move it aside (mv {self.path} {self.path}.corrupt), then run `wtpool init`,"
             " which adopts the slots that exist on disk",
         )
+
+
+@dataclass(frozen=True)
+class LatestSample:
+    """The newest sample's time and levels (limits.record_sample writes it): here, so that
+    `status` reads it without loading the monitor's code."""
+
+    taken_at: str
+    levels: dict[str, str]  # resource -> level
+
+
+def latest_sample(conn: sqlite3.Connection) -> LatestSample | None:
+    row = conn.execute("SELECT taken_at, levels FROM latest_sample").fetchone()
+    return None if row is None else LatestSample(row["taken_at"], json.loads(row["levels"]))
