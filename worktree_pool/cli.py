@@ -148,6 +148,69 @@ def release(
     _emit(claims.release(repo, _store(repo), slot), json, render.show_release)
 
 
+@app.command()
+def merge(
+    target: Annotated[
+        str | None,
+        typer.Argument(help="Slot or task whose branch to land (default: the slot you are in)."),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Land it in this process, or wait while another does; exit 1 unless merged.",
+        ),
+    ] = False,
+    release: Annotated[
+        bool, typer.Option("--release", help="Release the slot once its branch has landed.")
+    ] = False,
+    priority: Annotated[
+        int | None,
+        typer.Option("--priority", help="0 (most urgent) to 4; default: the task's priority."),
+    ] = None,
+    json: JsonOption = False,
+) -> int:
+    """Queue a finished branch to land on the base; the queue never loses a commit."""
+    import dataclasses
+
+    from worktree_pool import landing, merge_queue, render_merges  # only merges need them
+
+    repo = _repository()
+    store = _store(repo)
+    queued = merge_queue.enqueue(repo, store, target, release=release, priority=priority)
+    if not wait:
+        merge_queue.start_background_run(repo)
+        _emit(queued, json, render_merges.show_merge)
+        return ExitCode.OK
+    entry = merge_queue.wait_until_settled(
+        store, queued.entry.id, lambda: landing.run_queue(repo, store) is not None
+    )
+    _emit(dataclasses.replace(queued, entry=entry), json, render_merges.show_merge)
+    return ExitCode.OK if entry.state == merge_queue.MergeState.MERGED else ExitCode.FAILED
+
+
+@app.command()
+def queue(
+    run: Annotated[
+        bool,
+        typer.Option("--run", help="Work through the queue in this process until it is empty."),
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """The merge queue's entries and their states."""
+    from worktree_pool import landing, merge_queue, render_merges
+
+    repo = _repository()
+    store = _store(repo)
+    ran = landing.run_queue(repo, store) if run else None
+    report = merge_queue.QueueReport(
+        merge_queue.list_entries(store),
+        merge_queue.processor(store),
+        None if ran is None else len(ran.processed),
+    )
+    _emit(report, json, render_merges.show_queue)
+
+
 filter_app = typer.Typer(
     help="Show or change what a slot shows and may commit (its scope).", no_args_is_help=True
 )

@@ -238,6 +238,40 @@ class ReservationSettings:
     ttl: float = setting(3600.0, "Seconds a reservation lasts unless renewed.")
 
 
+MERGE_STRATEGIES = ("merge", "squash", "rebase")
+
+
+@dataclass(frozen=True)
+class MergeSettings:
+    strategy: str = setting(
+        "merge",
+        "How `wtpool merge` lands a branch on the base: merge (a merge commit), squash (one "
+        "commit whose message names the task) or rebase (the branch's commits replayed on top "
+        "of the base, in a scratch worktree).",
+    )
+    test_command: tuple[str, ...] = setting(
+        (),
+        "A gate, as a list of arguments: run on the merged tree in a scratch sparse worktree "
+        "(the task's scope plus scope.always_include), and the branch lands only if it exits "
+        "0. [] lands without a gate.",
+    )
+    test_timeout: float = setting(
+        1800.0, "Seconds the gate may run; one that runs longer counts as failed."
+    )
+    push: bool = setting(
+        False,
+        "Whether to push the base to merge.remote as each branch lands, with --force-with-lease "
+        "on the value just fetched: a rejected push means someone else landed first, so the "
+        "queue fetches, rebuilds and tries again.",
+    )
+    remote: str = setting("origin", "The remote that merge.push pushes to.")
+    close_tasks: bool = setting(
+        True,
+        "Whether a landed task is marked done: status: closed in a YAML task file, or "
+        "`bd close` for Beads when bd is installed.",
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
@@ -269,6 +303,10 @@ class Config:
     )
     monitor: MonitorSettings = field(
         default_factory=MonitorSettings, metadata={"doc": "`wtpool monitor` and its samples."}
+    )
+    merge: MergeSettings = field(
+        default_factory=MergeSettings,
+        metadata={"doc": "The merge queue that lands finished branches on the base."},
     )
     timeouts: TimeoutSettings = field(
         default_factory=TimeoutSettings, metadata={"doc": "Time limits."}
@@ -346,6 +384,19 @@ def _check_database(database: DatabaseSettings, path: Path) -> None:
                 )
         elif not step or not step[0].strip():
             raise bad_input(f"{path}: database.setup[{index}] is an empty command")
+
+
+def _check_merge(merge: MergeSettings, path: Path) -> None:
+    if merge.strategy not in MERGE_STRATEGIES:
+        raise bad_input(
+            f"{path}: merge.strategy must be one of {', '.join(MERGE_STRATEGIES)}, "
+            f"got {merge.strategy!r}"
+        )
+    if merge.test_command and not merge.test_command[0].strip():
+        raise bad_input(f"{path}: merge.test_command must start with the program to run")
+    # A remote name becomes an argument to git fetch and push: it must not read as an option.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", merge.remote):
+        raise bad_input(f"{path}: merge.remote {merge.remote!r} is not a remote name")
 
 
 def with_environment(config: Config, environ: Mapping[str, str]) -> Config:
@@ -426,7 +477,8 @@ def load_config(path: Path | None) -> Config:
             f"{path}: reservations.mode must be one of {', '.join(RESERVATION_MODES)}, "
             f"got {config.reservations.mode!r}"
         )
-    for section in ("timeouts", "monitor", "reservations"):
+    _check_merge(config.merge, path)
+    for section in ("timeouts", "monitor", "reservations", "merge"):
         for item in dataclasses.fields(getattr(config, section)):
             seconds = getattr(getattr(config, section), item.name)
             if not isinstance(seconds, float):  # every float in these sections is seconds

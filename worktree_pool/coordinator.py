@@ -27,10 +27,12 @@ from worktree_pool.gitops import (
     worktree_records,
 )
 from worktree_pool.handoff import BRIEF_DIR
+from worktree_pool.merge_queue import processor_in
 from worktree_pool.pool import check_pool_dir, open_store_if_any
 from worktree_pool.repo import Repository
 from worktree_pool.reservations import release_held
 from worktree_pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
+from worktree_pool.scratch import remove_scratch_worktrees
 from worktree_pool.slots import (
     TRANSIENT_STATES,
     Slot,
@@ -73,6 +75,7 @@ class CleanupResult:  # filled in as cleanup goes
     deleted_branches: list[str] = field(default_factory=list)
     left_alone: list[str] = field(default_factory=list)  # directories wtpool did not create
     dropped_requests: list[str] = field(default_factory=list)  # agents that were queued
+    dropped_merges: list[str] = field(default_factory=list)  # branches still queued to land
     stopped_agents: list[StopResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     dropped_databases: list[str] = field(default_factory=list)
@@ -129,6 +132,9 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
                 agents = conn.execute("SELECT agent FROM queue ORDER BY id").fetchall()
                 result.dropped_requests.extend(row["agent"] for row in agents)
                 conn.execute("DELETE FROM queue")
+                waiting = conn.execute("SELECT branch FROM merges WHERE state = 'queued'")
+                result.dropped_merges.extend(row["branch"] for row in waiting.fetchall())
+                conn.execute("DELETE FROM merges")
                 conn.execute("DELETE FROM pool")
         if result.complete:  # the session that held them is over
             result.released_reservations = release_held(repo, store)
@@ -173,6 +179,12 @@ def _close_pool(store: StateStore) -> tuple[list[Slot], str | None]:
         for slot in slots:
             if slot.state in TRANSIENT_STATES and owner_alive(slot):
                 raise in_use_error(slot, "wait for it to finish, then run `wtpool cleanup` again")
+        merging = processor_in(conn)
+        if merging is not None:
+            raise WtpoolError(
+                f"wtpool process {merging} is landing branches from the merge queue",
+                "wait for it to finish (wtpool queue), then run `wtpool cleanup` again",
+            )
         if pool is not None:
             conn.execute("UPDATE pool SET closing_pid = ?", (os.getpid(),))
     return slots, pool.base if pool else None
@@ -188,6 +200,7 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
     records = slot_records(repo)
     names = sorted(set(known) | set(records), key=lambda n: (slot_number(n) or 0, n))
     result = CleanupResult(base=base)
+    remove_scratch_worktrees(repo)
     for name in names:
         outcome = _clean_slot(repo, name, records.get(name), base, force)
         if outcome is not None:

@@ -199,13 +199,18 @@ def apply_scope(repo: Repository, name: str, plan: ScopePlan, base: str) -> None
     Re-applying to a populated slot changes only the files that enter or leave the scope; a
     modified file that leaves it stays on disk (git refuses to drop it), so no work is lost.
     """
-    git = repo.git.at(repo.slot_path(name))
+    show_only(repo.git.at(repo.slot_path(name)), plan, repo.config.scope.sparse_index)
+    install_guard(repo, name, plan, base)
+
+
+def show_only(git: Git, plan: ScopePlan, sparse_index: bool) -> None:
+    """Set the sparse checkout of the worktree `git` runs in to the planned files."""
     if plan.mode == "full":
         if sparse_enabled(git):
             git.run("sparse-checkout", "disable")
     else:
         mode = ["--cone"] if plan.mode == "cone" else ["--no-cone"]
-        index = ["--sparse-index"] if plan.mode == "cone" and repo.config.scope.sparse_index else []
+        index = ["--sparse-index"] if plan.mode == "cone" and sparse_index else []
         lines = "".join(f"{line}\n" for line in plan.sparse_lines())
         # --stdin rather than arguments: a pattern may begin with '!' or '-'.
         git.run(
@@ -216,7 +221,6 @@ def apply_scope(repo: Repository, name: str, plan: ScopePlan, base: str) -> None
             "--stdin",
             input=lines,
         )
-    install_guard(repo, name, plan, base)
 
 
 def sparse_enabled(git: Git) -> bool:

@@ -44,6 +44,12 @@ def compiled(
     return [(re.compile(str(regex)), bool(include)) for regex, include in rules]
 
 
+def covered(rules: str, paths: set[str]) -> list[str]:
+    """The paths a reservation's stored rules (JSON, see patterns.compile_rules) take."""
+    matches = compiled(json.loads(rules))  # once per reservation, not once per path
+    return sorted(path for path in paths if allows(matches, path))
+
+
 def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", *args], capture_output=True, check=False)
 
@@ -154,8 +160,7 @@ def _held_by_others(state: str | None, slot: str, paths: set[str]) -> list[str]:
         return []
     lines = []
     for rid, agent, patterns, rules in rows:
-        matches = compiled(json.loads(rules))  # once per reservation, not once per path
-        held = sorted(path for path in paths if allows(matches, path))
+        held = covered(rules, paths)
         if held:
             lines.append(
                 f"wtpool: commit refused in {slot}: {agent} holds {', '.join(json.loads(patterns))}"

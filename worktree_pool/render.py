@@ -271,6 +271,8 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print(f"[yellow]warning: {escape(warning)}[/]")
     for agent in result.dropped_requests:
         console.print(f"dropped the queued request of agent {agent}")
+    for branch in result.dropped_merges:
+        console.print(f"dropped {escape(branch)} from the merge queue; the branch is kept")
     if not (
         result.slots
         or result.deleted_branches

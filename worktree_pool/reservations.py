@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from worktree_pool.audit import audit
 from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.guard import covered
 from worktree_pool.names import validate_name
 from worktree_pool.overlap import scopes_overlap
 from worktree_pool.patterns import check_compiles, compile_rules, validate_patterns
@@ -100,6 +101,21 @@ def conflicts_with(
         path = scopes_overlap(patterns, other.patterns)
         if path is not None:
             found.append(Conflict(other, path))
+    return found
+
+
+def held_by_others(
+    conn: sqlite3.Connection, agent: str | None, paths: set[str]
+) -> list[tuple[Reservation, list[str]]]:
+    """Active exclusive reservations of agents other than `agent` that take any of `paths`,
+    each with the paths it takes: what the commit guard refuses, for a merge to refuse too."""
+    now = time.time()
+    found = []
+    for row in _active_rows(conn, now):
+        if row["exclusive"] and row["agent"] != agent:
+            held = covered(row["rules"], paths)
+            if held:
+                found.append((Reservation.from_row(row, now), held))
     return found
 
 

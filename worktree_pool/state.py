@@ -125,6 +125,42 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX messages_recipient ON messages (recipient, id);
     """,
+    # The merge queue, and the lock that lets one process at a time work through it. An
+    # entry keeps the commit it was asked to land (`tip`) and, before the base moves, the
+    # commit that will land it (`candidate`): after a crash, whether the base contains the
+    # candidate says whether the landing happened.
+    """
+    CREATE TABLE merges (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        slot TEXT,
+        agent TEXT,
+        task TEXT,
+        branch TEXT NOT NULL,
+        tip TEXT NOT NULL,
+        base TEXT NOT NULL,
+        scope TEXT,
+        priority INTEGER NOT NULL,
+        depends_on TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN
+            ('queued', 'merging', 'merged', 'conflict', 'rejected', 'failed-tests')),
+        release INTEGER NOT NULL DEFAULT 0,
+        reason TEXT,
+        paths TEXT NOT NULL DEFAULT '[]',
+        output TEXT,
+        candidate TEXT,
+        landed TEXT,
+        notes TEXT NOT NULL DEFAULT '[]',
+        enqueued_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX merges_state ON merges (state, priority, id);
+    CREATE TABLE merge_processor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        started REAL NOT NULL,
+        since TEXT NOT NULL
+    );
+    """,
 )
 
 STATE_FILE_MODE = 0o600

@@ -280,12 +280,14 @@ def load_task_graph(
     if settings.source == "bd":
         return read_bd(root, lenient=lenient, timeout=timeout)
     if settings.source == "yaml":
-        return read_yaml_tasks(_task_file(root, settings.path, (YAML_FILE,)))
-    return read_beads(_task_file(root, settings.path, BEADS_FILES), lenient=lenient)
+        return read_yaml_tasks(task_file(root, settings))
+    return read_beads(task_file(root, settings), lenient=lenient)
 
 
-def _task_file(root: Path, configured: str | None, defaults: tuple[str, ...]) -> Path:
-    candidates = (configured,) if configured else defaults
+def task_file(root: Path, settings: TaskSettings) -> Path:
+    """The task file of the `beads` or `yaml` source."""
+    defaults = (YAML_FILE,) if settings.source == "yaml" else BEADS_FILES
+    candidates = (settings.path,) if settings.path else defaults
     for candidate in candidates:
         if (root / candidate).is_file():
             return root / candidate

@@ -1,0 +1,341 @@
+"""Working through the merge queue: for each entry, check what its branch changes, build the
+commit that lands it, run the gate, move the base by compare-and-swap, bring checked-out copies
+of the base along, push, then release the slot and close the task.
+
+Every step before the swap only reads, or writes new objects; so a failure, or a crash, before
+it leaves the base as it was. The entry records its candidate commit just before the swap:
+after a crash, the base containing the candidate means the landing happened.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from worktree_pool import integration
+from worktree_pool.errors import WtpoolError
+from worktree_pool.gitops import LOCATION_VARIABLES, is_ancestor, resolve
+from worktree_pool.mail import post
+from worktree_pool.merge_queue import (
+    MergeEntry,
+    MergeState,
+    claim_next,
+    get_entry,
+    orphans,
+    processor_lock,
+    update_entry,
+)
+from worktree_pool.repo import Repository
+from worktree_pool.reservations import held_by_others
+from worktree_pool.scratch import remove_scratch_worktrees, scratch_worktree
+from worktree_pool.state import StateStore, utc_now
+from worktree_pool.worktrees import base_tip
+
+# Each retry means the base moved under us (a person committed, or a rejected push): a few are
+# normal, many mean something keeps moving it and the entry should wait for a calmer moment.
+MAX_ATTEMPTS = 10
+OUTPUT_TAIL = 4000  # characters of a failed gate's output kept in the entry
+SENDER = "wtpool"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    processed: list[MergeEntry]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an entry that did not land ended."""
+
+    state: MergeState
+    reason: str
+    paths: tuple[str, ...] = ()
+    output: str | None = None
+
+
+def run_queue(repo: Repository, store: StateStore) -> RunResult | None:
+    """Land queued entries until none is left; None when another process is doing it."""
+    with processor_lock(store) as mine:
+        if not mine:
+            return None
+        remove_scratch_worktrees(repo)
+        for orphan in orphans(store):
+            _settle_orphan(repo, store, orphan)
+        processed = []
+        while (entry := claim_next(store)) is not None:
+            try:
+                processed.append(_land_or_refuse(repo, store, entry))
+            except BaseException as exc:
+                # Not landed (the swap is the last thing that can fail): it stays in line.
+                reason = exc.message if isinstance(exc, WtpoolError) else repr(exc)
+                with store.transaction() as conn:
+                    update_entry(conn, entry.id, state=MergeState.QUEUED, reason=reason)
+                raise
+        return RunResult(processed)
+
+
+def _settle_orphan(repo: Repository, store: StateStore, entry: MergeEntry) -> None:
+    """An entry a crashed processor left `merging`: merged if its candidate reached the base,
+    else back in the queue."""
+    base = resolve(repo.git, f"refs/heads/{entry.base}")
+    landed = (
+        entry.candidate is not None
+        and base is not None
+        and is_ancestor(repo.git, entry.candidate, base)
+    )
+    with store.transaction() as conn:
+        if landed:
+            note = "landed by a queue run that stopped before it finished; nothing else was done"
+            update_entry(
+                conn,
+                entry.id,
+                state=MergeState.MERGED,
+                landed=entry.candidate,
+                finished_at=utc_now(),
+                notes=[note],
+            )
+        else:
+            update_entry(conn, entry.id, state=MergeState.QUEUED, candidate=None)
+
+
+def _land_or_refuse(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry:
+    outcome = _refusal(repo, store, entry)
+    if outcome is None:
+        landed = _land(repo, store, entry)
+        if isinstance(landed, Outcome):
+            outcome = landed
+        else:
+            return _after_landing(repo, store, entry, *landed)
+    with store.transaction() as conn:
+        update_entry(
+            conn,
+            entry.id,
+            state=outcome.state,
+            reason=outcome.reason,
+            paths=outcome.paths,
+            output=outcome.output,
+            finished_at=utc_now(),
+        )
+        if entry.agent is not None:  # in the same transaction: the agent always hears of it
+            post(conn, repo, SENDER, entry.agent, *_failure_mail(entry, outcome))
+        return get_entry(conn, entry.id)
+
+
+def _refusal(repo: Repository, store: StateStore, entry: MergeEntry) -> Outcome | None:
+    """Why the branch may not land whatever the base holds: a path outside its scope, or one
+    another agent holds exclusively."""
+    changed = integration.changed_paths(repo.git, f"refs/heads/{entry.base}", entry.tip)
+    if entry.scope is not None:
+        from worktree_pool.guard import allows, compiled
+        from worktree_pool.patterns import compile_rules
+
+        combined = tuple(dict.fromkeys((*entry.scope, *repo.config.scope.always_include)))
+        rules = compiled(compile_rules(combined))
+        outside = tuple(sorted(path for path in changed if not allows(rules, path)))
+        if outside:
+            return Outcome(
+                MergeState.REJECTED,
+                f"{len(outside)} changed path(s) outside the task's scope "
+                f"({', '.join(entry.scope) or 'empty'})",
+                outside,
+            )
+    with store.snapshot() as conn:
+        held = held_by_others(conn, entry.agent, changed)
+    if held:
+        holders = ", ".join(f"{r.agent} (reservation #{r.id})" for r, _ in held)
+        paths = tuple(sorted({path for _, taken in held for path in taken}))
+        return Outcome(MergeState.REJECTED, f"changes paths held exclusively by {holders}", paths)
+    return None
+
+
+def _land(
+    repo: Repository, store: StateStore, entry: MergeEntry
+) -> Outcome | tuple[str, str, list[str]]:
+    """Land the entry: (old base, new base, notes), or why it could not."""
+    git, settings = repo.git, repo.config.merge
+    for _ in range(MAX_ATTEMPTS):
+        old = base_tip(repo, entry.base)
+        onto = old
+        if settings.push:
+            onto = integration.fetch_base(git, settings.remote, entry.base)
+            if not is_ancestor(git, old, onto):
+                return Outcome(
+                    MergeState.REJECTED,
+                    f"the local {entry.base} has commits that {settings.remote} does not; "
+                    f"push or drop them, then merge again",
+                )
+        if is_ancestor(git, entry.tip, onto):
+            new = onto  # landed already, here or on the remote: at most a fast-forward
+        else:
+            built = integration.build(
+                repo, settings.strategy, onto, entry.tip, _message(repo, entry, onto), entry.scope
+            )
+            if built.commit is None:
+                return Outcome(
+                    MergeState.CONFLICT,
+                    f"{len(built.conflicts)} path(s) conflict with {entry.base}",
+                    built.conflicts,
+                )
+            new = built.commit
+            failed = _gate(repo, entry, new) if settings.test_command else None
+            if failed is not None:
+                return failed
+        checkouts = integration.base_checkouts(repo, entry.base)
+        for path in checkouts:
+            why = integration.why_cannot_follow(git.at(path), old, new)
+            if why is not None:
+                return _dirty_checkout(entry, path, why)
+        with store.transaction() as conn:
+            update_entry(conn, entry.id, candidate=new)
+        pushed = settings.push and new != onto
+        if pushed and not integration.push(git, settings.remote, entry.base, new, onto):
+            continue  # someone else landed first: fetch, rebuild, retry
+        if old == new or integration.swap(
+            git, entry.base, new, old, f"wtpool merge {entry.branch}"
+        ):
+            return old, new, _bring_along(repo, checkouts, old, new)
+        if pushed:  # landed where it counts; the local base took a commit meanwhile
+            return (
+                old,
+                new,
+                [
+                    f"landed on {settings.remote}/{entry.base}, but the local {entry.base} moved "
+                    f"meanwhile: merge {settings.remote}/{entry.base} into it"
+                ],
+            )
+    raise WtpoolError(
+        f"{entry.base} moved {MAX_ATTEMPTS} times while {entry.branch} was being landed",
+        "it stays queued; run `wtpool queue --run` when the base is quiet",
+    )
+
+
+def _message(repo: Repository, entry: MergeEntry, onto: str) -> str:
+    """A merge commit says what it merged; a squash names the task and lists the commits."""
+    task = f" (task {entry.task})" if entry.task else ""
+    if repo.config.merge.strategy != "squash":
+        return f"Merge {entry.branch}{task} into {entry.base}\n"
+    subjects = repo.git.out("log", "--format=- %s", f"{onto}..{entry.tip}")
+    title = f"{entry.task}: " if entry.task else ""
+    return f"{title}land {entry.branch}\n\nSquashed from {entry.branch}{task}:\n{subjects}\n"
+
+
+def _gate(repo: Repository, entry: MergeEntry, commit: str) -> Outcome | None:
+    """Run merge.test_command on `commit` in a scratch sparse worktree; the outcome if it
+    fails, None if it passes. bors' rule: the base only ever holds a tree that passed."""
+    settings = repo.config.merge
+    command = list(settings.test_command)
+    env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
+    env.update(WTPOOL_MERGE_BRANCH=entry.branch, WTPOOL_MERGE_COMMIT=commit)
+    with scratch_worktree(repo, commit, entry.scope) as git:
+        try:
+            process = subprocess.Popen(
+                command,
+                cwd=git.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group, so a timeout stops all it started
+            )
+        except OSError as exc:
+            return Outcome(MergeState.FAILED_TESTS, f"cannot run {command[0]}: {exc.strerror}")
+        try:
+            output, _ = process.communicate(timeout=settings.test_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            output, _ = process.communicate()
+            reason = f"the gate ran longer than merge.test_timeout ({settings.test_timeout:g} s)"
+            return Outcome(MergeState.FAILED_TESTS, reason, output=_tail(output))
+    if process.returncode == 0:
+        return None
+    return Outcome(
+        MergeState.FAILED_TESTS,
+        f"the gate {' '.join(command)} exited with {process.returncode}",
+        output=_tail(output),
+    )
+
+
+def _tail(output: bytes) -> str:
+    return output.decode("utf-8", "replace")[-OUTPUT_TAIL:]
+
+
+def _dirty_checkout(entry: MergeEntry, path: Path, why: str) -> Outcome:
+    return Outcome(
+        MergeState.REJECTED,
+        f"{path} has {entry.base} checked out with uncommitted changes that landing would "
+        f"overwrite ({why}); commit or stash them there, then merge again",
+        tuple(re.findall(r"'([^']+)'", why)),
+    )
+
+
+def _bring_along(repo: Repository, checkouts: list[Path], old: str, new: str) -> list[str]:
+    notes = []
+    for path in checkouts:
+        why = integration.follow(repo.git.at(path), old, new)
+        if why is None:
+            notes.append(f"updated {path}, which has the base checked out")
+        else:  # changed in the moment between the check and the swap
+            notes.append(
+                f"{path} has the base checked out but could not be updated ({why}); there, "
+                f"commit or stash your changes, then run: git read-tree -m -u {old} {new}"
+            )
+    return notes
+
+
+def _after_landing(
+    repo: Repository, store: StateStore, entry: MergeEntry, old: str, new: str, notes: list[str]
+) -> MergeEntry:
+    with store.transaction() as conn:
+        update_entry(
+            conn,
+            entry.id,
+            state=MergeState.MERGED,
+            landed=new,
+            finished_at=utc_now(),
+            notes=notes,
+            reason=None,
+        )
+    if entry.release and entry.slot is not None:
+        notes.append(_release(repo, store, entry))
+    if repo.config.merge.close_tasks and entry.task is not None:
+        from worktree_pool.task_status import close_task
+
+        closed = close_task(repo, entry.task, new)
+        if closed is not None:
+            notes.append(closed)
+    with store.transaction() as conn:
+        update_entry(conn, entry.id, notes=notes)
+        return get_entry(conn, entry.id)
+
+
+def _release(repo: Repository, store: StateStore, entry: MergeEntry) -> str:
+    from worktree_pool.claims import release
+    from worktree_pool.slots import find_slot
+
+    with store.snapshot() as conn:
+        slot = find_slot(conn, name=str(entry.slot))
+    if slot is None or slot.branch != entry.branch:
+        return f"{entry.slot} was not released: it no longer holds {entry.branch}"
+    try:
+        result = release(repo, store, slot.name)
+    except WtpoolError as exc:
+        return f"{entry.slot} was not released: {exc.message}"
+    saved = (
+        f"; its other work was saved on {result.salvage_branch}" if result.salvage_branch else ""
+    )
+    return f"released {entry.slot}{saved}"
+
+
+def _failure_mail(entry: MergeEntry, outcome: Outcome) -> tuple[str, str]:
+    subject = f"merge of {entry.branch}: {outcome.state}"
+    body = [outcome.reason]
+    if outcome.paths:
+        body += ["", "Paths:", *(f"  {path}" for path in outcome.paths[:200])]
+    if outcome.output:
+        body += ["", "The end of the gate's output:", outcome.output]
+    body += ["", f"Your branch {entry.branch} is unchanged. Fix it, then: wtpool merge"]
+    return subject, "\n".join(body)
