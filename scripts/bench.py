@@ -262,6 +262,90 @@ def bench_monitor(root: Path, files: int, runs: int) -> list[Row]:
     return rows
 
 
+MERGED_BRANCHES = 20
+
+
+def make_branches(root: Path, count: int) -> list[str]:
+    """`count` branches off main, each changing one file of its own directory, made with
+    plumbing (a scratch index) so that making them costs nothing worth noting."""
+    env = {**os.environ, **IDENTITY, "GIT_INDEX_FILE": str(root.parent / "bench-index")}
+    branches = []
+    for n in range(count):
+
+        def run(*args: str, stdin: str | None = None) -> str:
+            return subprocess.run(
+                ["git", *args],
+                cwd=root,
+                env=env,
+                input=stdin,
+                text=True,
+                check=True,
+                capture_output=True,
+            ).stdout.strip()
+
+        run("read-tree", "main")
+        blob = run("hash-object", "-w", "--stdin", stdin=f"MERGED = {n}\n")
+        run("update-index", "--cacheinfo", f"100644,{blob},pkg{n:04d}/module000.py")
+        commit = run("commit-tree", run("write-tree"), "-p", "main", "-m", f"work {n}")
+        branch = f"wtpool/task/merge-{n}"
+        git(root, "update-ref", f"refs/heads/{branch}", commit)
+        branches.append(branch)
+    return branches
+
+
+def bench_merge_queue(root: Path, runs: int) -> Row:
+    """Landing 20 branches on a main that is checked out in the main worktree: the queue
+    (merge-tree, commit-tree, compare-and-swap, the checkout brought along) against the
+    original design's way, a lock, main checked out in a working tree, then `git merge`."""
+    import fcntl
+
+    from worktree_pool.landing import run_queue
+    from worktree_pool.merge_queue import enqueue
+
+    start = git(root, "rev-parse", "main")
+    branches = make_branches(root, MERGED_BRANCHES)
+    repo = open_repository(root)
+    init_pool(repo, 1, 2, None)
+    repo = open_repository(root)
+    store = open_store(repo)
+
+    def back_to_start() -> None:
+        git(root, "reset", "--quiet", "--hard", start)
+
+    def queue_them() -> None:
+        back_to_start()
+        for branch in branches:
+            enqueue(repo, store, branch.rsplit("/", 1)[1])
+
+    def land_with_queue() -> None:
+        run_queue(repo, store)
+
+    lock_path = root.parent / "naive-merge.lock"
+
+    def lock_checkout_merge() -> None:
+        for branch in branches:
+            with lock_path.open("w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                git(root, "checkout", "--quiet", "main")
+                git(root, "merge", "--quiet", "--no-ff", "--no-edit", branch)
+
+    queue_time = median_time(land_with_queue, queue_them, runs)
+    naive_time = median_time(lock_checkout_merge, back_to_start, runs)
+    back_to_start()
+    store.close()
+    cleanup(repo, force=True)
+    for branch in branches:
+        git(root, "branch", "--quiet", "-D", branch)
+    rate = MERGED_BRANCHES / queue_time.median
+    naive_rate = MERGED_BRANCHES / naive_time.median
+    return Row(
+        f"merge queue: land {MERGED_BRANCHES} branches ({rate:.1f} vs {naive_rate:.1f} merges/s)",
+        queue_time,
+        naive_time,
+        "lock + checkout main + git merge",
+    )
+
+
 def bench_database_clones(workdir: Path, rows_of_data: int, runs: int) -> list[Row]:
     """A slot's database: cloning the template, per strategy, against running the setup SQL
     in a new database, on wtpool's embedded server."""
@@ -380,6 +464,7 @@ def main() -> None:
             bench_recycle(root, runs),
             *bench_scoped_slots(root, files, runs),
             *bench_monitor(root, files, runs),
+            bench_merge_queue(root, runs),
             *bench_database_clones(workdir, 20_000 if args.quick else 650_000, runs),
         ]
     finally:

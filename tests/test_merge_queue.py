@@ -25,6 +25,7 @@ from tests.conftest import (
     wtpool_json,
 )
 from worktree_pool import landing, merge_queue
+from worktree_pool.testpoints import VARIABLE as TEST_POINT
 
 
 def _config(root: Path, text: str) -> None:
@@ -304,10 +305,7 @@ def test_without_wait_the_queue_lands_in_the_background(pool: Pool) -> None:
 def test_a_push_that_loses_the_race_is_rebuilt_on_the_remote_and_retried(
     pool: Pool, tmp_path: Path
 ) -> None:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", str(remote))
-    git(pool.root, "remote", "add", "origin", str(remote))
-    git(pool.root, "push", "--quiet", "origin", "main")
+    remote = _bare_remote(pool, tmp_path)
     # Someone else lands between our fetch and our push, once: the hook moves the remote's
     # main to a commit of theirs and lets our push go on, which the lease must then refuse.
     other = make_repo(tmp_path / "other", {"theirs.txt": "theirs\n"})
@@ -338,7 +336,46 @@ def test_a_push_that_loses_the_race_is_rebuilt_on_the_remote_and_retried(
     assert (pool.root / "theirs.txt").is_file()  # the checked-out main followed
 
 
-def test_a_killed_processor_leaves_nothing_that_the_next_run_cannot_finish(pool: Pool) -> None:
+def _bare_remote(pool: Pool, tmp_path: Path) -> Path:
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(remote))
+    git(pool.root, "remote", "add", "origin", str(remote))
+    git(pool.root, "push", "--quiet", "origin", "main")
+    return remote
+
+
+@pytest.mark.parametrize("point", ["merge.candidate", "merge.pushed", "merge.swapped"])
+def test_a_processor_killed_at_each_step_is_finished_by_the_next_run_exactly_once(
+    pool: Pool, tmp_path: Path, point: str
+) -> None:
+    remote = _bare_remote(pool, tmp_path)
+    _config(pool.root, "merge:\n  strategy: squash\n  push: true\n")
+    _slot_with_commits(pool, "crash", {"src/c.txt": "c\n"}, "src/")
+    start = _main(pool.root)
+    killed = wtpool(
+        pool.root, "merge", "crash", "--wait", "--release", env={TEST_POINT: f"{point}:kill"}
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert _entry(pool.root, "wtpool/task/crash")["state"] == "merging"
+    report = wtpool_json(pool.root, "queue", "--run")
+    entry = next(e for e in report["entries"] if e["branch"] == "wtpool/task/crash")
+    assert entry["state"] == "merged", entry
+    # Exactly one squash commit landed, here and on the remote, whatever step was cut short.
+    assert git(pool.root, "rev-list", "--count", f"{start}..main") == "1"
+    assert git(remote, "rev-parse", "main") == _main(pool.root)
+    # The main worktree followed, the slot was released, and no scratch worktree is left.
+    assert git(pool.root, "status", "--porcelain", "--untracked-files=no") == ""
+    assert (pool.root / "src" / "c.txt").read_text() == "c\n"
+    slots = {s["name"]: s["state"] for s in wtpool_json(pool.root, "status")["worktrees"]}
+    assert slots["pool-wt-1"] == "idle"
+    assert ".merge" not in git(pool.root, "worktree", "list")
+
+
+def test_a_processor_killed_during_the_gate_leaves_nothing_the_next_run_cannot_finish(
+    pool: Pool,
+) -> None:
+    import psutil
+
     _config(pool.root, "merge:\n  test_command: [sleep, '60']\n")
     _slot_with_commits(pool, "slow", {"src/s.txt": "s"}, "src/")
     before = _main(pool.root)
@@ -348,14 +385,16 @@ def test_a_killed_processor_leaves_nothing_that_the_next_run_cannot_finish(pool:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    scratch = pool.root / ".agent-worktrees" / ".merge"
     deadline = time.monotonic() + 60
-    while not list((pool.root / ".agent-worktrees" / ".merge").glob("scratch-*/src/s.txt")):
+    while not list(scratch.glob("scratch-*/src/s.txt")):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    # The gate (its own process group) is left sleeping, as a kill -9 leaves it.
-    subprocess.run(["pkill", "-KILL", "-f", "^sleep 60$"], check=False)
+    for gate in psutil.process_iter(["cmdline", "cwd"]):  # the gate outlives a kill -9
+        if gate.info["cmdline"] == ["sleep", "60"] and str(scratch) in (gate.info["cwd"] or ""):
+            gate.kill()
     assert _entry(pool.root, "wtpool/task/slow")["state"] == "merging"
     assert _main(pool.root) == before
     _config(pool.root, "merge:\n  test_command: [sh, -c, 'test -f src/s.txt']\n")
@@ -363,6 +402,85 @@ def test_a_killed_processor_leaves_nothing_that_the_next_run_cannot_finish(pool:
     assert report["ran"] == 1
     assert _entry(pool.root, "wtpool/task/slow")["state"] == "merged"
     assert ".merge" not in git(pool.root, "worktree", "list")
+
+
+def test_a_base_that_moves_between_build_and_swap_is_rebuilt_and_nothing_is_lost(
+    pool: Pool, tmp_path: Path
+) -> None:
+    _slot_with_commits(pool, "raced", {"src/r.txt": "r\n"}, "src/")
+    go = tmp_path / "go"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worktree_pool", "merge", "raced", "--wait"],
+        cwd=pool.root,
+        env={**os.environ, TEST_POINT: f"merge.candidate:wait:{go}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not Path(f"{go}.reached").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    (pool.root / "docs" / "theirs.md").write_text("a person's commit\n")
+    git(pool.root, "add", "docs/theirs.md")
+    git(pool.root, "commit", "--quiet", "-m", "a person commits to main meanwhile")
+    theirs = _main(pool.root)
+    go.touch()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert git(pool.root, "rev-parse", "main^1") == theirs  # rebuilt on top of it
+    assert git(pool.root, "merge-base", "--is-ancestor", "wtpool/task/raced", "main") == ""
+    assert git(pool.root, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_a_landed_entry_whose_after_steps_fail_stays_merged(pool: Pool, tmp_path: Path) -> None:
+    (pool.root / ".beads").mkdir()
+    issue = {"id": "bd-2", "title": "T", "status": "open", "priority": 2, "issue_type": "task"}
+    (pool.root / ".beads" / "issues.jsonl").write_text(json.dumps(issue) + "\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "bd").write_text("#!/bin/sh\necho 'bd: database is locked' >&2\nexit 3\n")
+    (bin_dir / "bd").chmod(0o755)
+    _slot_with_commits(pool, "bd-2", {"src/b.txt": "b"}, "src/")
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    merged = wtpool(pool.root, "merge", "bd-2", "--wait", "--json", env=env)
+    assert merged.returncode == 0, merged.stderr
+    entry = json.loads(merged.stdout)["entry"]
+    assert entry["state"] == "merged"
+    assert any("bd close bd-2` failed (bd: database is locked)" in n for n in entry["notes"])
+    assert git(pool.root, "rev-list", "--count", "--merges", "main") == "1"
+
+
+def test_an_entry_that_keeps_failing_does_not_hold_up_the_others(pool: Pool) -> None:
+    broken = _slot_with_commits(pool, "broken", {"src/x.txt": "x"}, "src/")
+    _slot_with_commits(pool, "fine", {"docs/f.md": "f"}, "docs/")
+    tip = git(broken, "rev-parse", "HEAD")
+    merge_queue.enqueue(pool.repo, pool.store(), "broken", priority=0)  # first in line
+    # Its commit vanishes from the object store: git fails on it every time.
+    (pool.root / ".git" / "objects" / tip[:2] / tip[2:]).unlink()
+    assert _merge(pool.root, "fine").returncode == 0
+    for attempt in (2, 3):
+        assert wtpool(pool.root, "queue", "--run").returncode == 0
+        entry = _entry(pool.root, "wtpool/task/broken")
+        assert entry["attempts"] == attempt
+    assert entry["state"] == "failed"
+    assert entry["reason"].startswith("gave up after 3 failed attempts")
+
+
+def test_a_push_the_remote_refuses_is_not_mistaken_for_a_race(pool: Pool, tmp_path: Path) -> None:
+    remote = _bare_remote(pool, tmp_path)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'main is protected' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    _config(pool.root, "merge:\n  push: true\n")
+    _slot_with_commits(pool, "denied", {"src/d.txt": "d"}, "src/")
+    before = _main(pool.root)
+    refused = _merge(pool.root, "denied", "--json")
+    assert refused.returncode == 1
+    entry = json.loads(refused.stdout)["entry"]
+    assert entry["state"] == "failed"
+    assert "pre-receive hook declined" in entry["reason"]
+    assert _main(pool.root) == before
 
 
 def test_cleanup_drops_queued_entries_and_keeps_their_branches(pool: Pool) -> None:

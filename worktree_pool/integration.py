@@ -155,6 +155,13 @@ def push(git: Git, remote: str, base: str, new: str, expected: str) -> bool:
     )
     if result.returncode == 0:
         return True
-    if any(line.startswith("!") for line in result.stdout.splitlines()):
-        return False  # refused by the lease or as not a fast-forward: recompute
-    raise git.failure(("push", remote), result)
+    # `!<tab>ref<tab>[rejected] (stale info | fetch first | non-fast-forward)`: the remote's base
+    # moved. `[remote rejected]` (a hook, a protected branch) would refuse a retry just the same.
+    refused = [line for line in result.stdout.splitlines() if line.startswith("!")]
+    if any("\t[rejected]" in line for line in refused):
+        return False
+    if not refused:
+        raise git.failure(("push", remote), result)
+    said = [line.strip() for line in result.stderr.splitlines() if line.startswith("remote:")]
+    detail = "; ".join([line.split("\t")[-1] for line in refused] + said[:3])
+    raise WtpoolError(f"{remote} refused the push of {base}: {detail}")

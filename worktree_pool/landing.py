@@ -13,14 +13,16 @@ import os
 import re
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool import integration
+from worktree_pool import integration, testpoints
 from worktree_pool.errors import WtpoolError
 from worktree_pool.gitops import LOCATION_VARIABLES, is_ancestor, resolve
 from worktree_pool.mail import post
 from worktree_pool.merge_queue import (
+    MAX_ERRORS,
     MergeEntry,
     MergeState,
     claim_next,
@@ -55,61 +57,84 @@ class Outcome:
     reason: str
     paths: tuple[str, ...] = ()
     output: str | None = None
+    mail: bool = True  # whether the agent is told
 
 
 def run_queue(repo: Repository, store: StateStore) -> RunResult | None:
-    """Land queued entries until none is left; None when another process is doing it."""
-    with processor_lock(store) as mine:
+    """Land queued entries until none is left; None when another process is doing it.
+
+    An entry that ends in an error goes back in line with the reason, and the run goes on with
+    the others; it is tried again by the next run, and after MAX_ERRORS such runs it is
+    `failed`.
+    """
+    with processor_lock(repo, store) as mine:
         if not mine:
             return None
         remove_scratch_worktrees(repo)
-        for orphan in orphans(store):
-            _settle_orphan(repo, store, orphan)
-        processed = []
-        while (entry := claim_next(store)) is not None:
+        settled = (_settle_orphan(repo, store, orphan) for orphan in orphans(store))
+        processed = [entry for entry in settled if entry is not None]
+        tried: set[int] = set()
+        while (entry := claim_next(store, tried)) is not None:
+            tried.add(entry.id)
             try:
                 processed.append(_land_or_refuse(repo, store, entry))
-            except BaseException as exc:
-                # Not landed (the swap is the last thing that can fail): it stays in line.
-                reason = exc.message if isinstance(exc, WtpoolError) else repr(exc)
-                with store.transaction() as conn:
-                    update_entry(conn, entry.id, state=MergeState.QUEUED, reason=reason)
+            except Exception as exc:
+                processed.append(_errored(repo, store, entry, exc))
+            except BaseException as exc:  # interrupted: back in line, and stop
+                _errored(repo, store, entry, exc)
                 raise
         return RunResult(processed)
 
 
-def _settle_orphan(repo: Repository, store: StateStore, entry: MergeEntry) -> None:
-    """An entry a crashed processor left `merging`: merged if its candidate reached the base,
-    else back in the queue."""
-    base = resolve(repo.git, f"refs/heads/{entry.base}")
-    landed = (
-        entry.candidate is not None
-        and base is not None
-        and is_ancestor(repo.git, entry.candidate, base)
-    )
+def _errored(
+    repo: Repository, store: StateStore, entry: MergeEntry, exc: BaseException
+) -> MergeEntry:
+    reason = exc.message if isinstance(exc, WtpoolError) else f"unexpected error: {exc!r}"
     with store.transaction() as conn:
-        if landed:
-            note = "landed by a queue run that stopped before it finished; nothing else was done"
+        attempts = get_entry(conn, entry.id).attempts + 1
+        if attempts < MAX_ERRORS:
             update_entry(
                 conn,
                 entry.id,
-                state=MergeState.MERGED,
-                landed=entry.candidate,
-                finished_at=utc_now(),
-                notes=[note],
+                state=MergeState.QUEUED,
+                attempts=attempts,
+                reason=f"attempt {attempts} of {MAX_ERRORS} failed: {reason}",
             )
-        else:
-            update_entry(conn, entry.id, state=MergeState.QUEUED, candidate=None)
+            return get_entry(conn, entry.id)
+    outcome = Outcome(MergeState.FAILED, f"gave up after {attempts} failed attempts: {reason}")
+    return _settle(repo, store, entry, outcome, attempts=attempts)
+
+
+def _settle_orphan(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry | None:
+    """An entry a crashed processor left `merging`: if its candidate reached the base, finish
+    what landing does after the swap; else back in line (None), keeping the candidate, so
+    that a landing that reached only the remote is recognised (see _land)."""
+    base = resolve(repo.git, f"refs/heads/{entry.base}")
+    candidate = entry.candidate
+    if candidate is None or base is None or not is_ancestor(repo.git, candidate, base):
+        with store.transaction() as conn:
+            update_entry(conn, entry.id, state=MergeState.QUEUED)
+        return None
+    previous = entry.previous or base
+    notes = _bring_along(repo, integration.base_checkouts(repo, entry.base), previous, base)[0]
+    notes.insert(0, "landed by a queue run that was stopped; this run finished the rest")
+    return _merged(repo, store, entry, candidate, notes)
 
 
 def _land_or_refuse(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry:
     outcome = _refusal(repo, store, entry)
     if outcome is None:
-        landed = _land(repo, store, entry)
-        if isinstance(landed, Outcome):
-            outcome = landed
-        else:
-            return _after_landing(repo, store, entry, *landed)
+        outcome = _land(repo, store, entry)
+        if isinstance(outcome, MergeEntry):
+            return outcome
+    return _settle(repo, store, entry, outcome)
+
+
+def _settle(
+    repo: Repository, store: StateStore, entry: MergeEntry, outcome: Outcome, **changes: object
+) -> MergeEntry:
+    """Record an entry that did not land; its agent is mailed in the same transaction, so
+    hears of it whatever happens next."""
     with store.transaction() as conn:
         update_entry(
             conn,
@@ -119,8 +144,9 @@ def _land_or_refuse(repo: Repository, store: StateStore, entry: MergeEntry) -> M
             paths=outcome.paths,
             output=outcome.output,
             finished_at=utc_now(),
+            **changes,
         )
-        if entry.agent is not None:  # in the same transaction: the agent always hears of it
+        if entry.agent is not None and outcome.mail:
             post(conn, repo, SENDER, entry.agent, *_failure_mail(entry, outcome))
         return get_entry(conn, entry.id)
 
@@ -152,11 +178,10 @@ def _refusal(repo: Repository, store: StateStore, entry: MergeEntry) -> Outcome 
     return None
 
 
-def _land(
-    repo: Repository, store: StateStore, entry: MergeEntry
-) -> Outcome | tuple[str, str, list[str]]:
-    """Land the entry: (old base, new base, notes), or why it could not."""
+def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry | Outcome:
+    """Land the entry (the merged entry), or say why it could not (an outcome)."""
     git, settings = repo.git, repo.config.merge
+    candidate = entry.candidate  # from a run that was stopped, perhaps after it pushed
     for _ in range(MAX_ATTEMPTS):
         old = base_tip(repo, entry.base)
         onto = old
@@ -168,7 +193,10 @@ def _land(
                     f"the local {entry.base} has commits that {settings.remote} does not; "
                     f"push or drop them, then merge again",
                 )
-        if is_ancestor(git, entry.tip, onto):
+        landed = is_ancestor(git, entry.tip, onto) or (
+            candidate is not None and is_ancestor(git, candidate, onto)
+        )
+        if landed:
             new = onto  # landed already, here or on the remote: at most a fast-forward
         else:
             built = integration.build(
@@ -189,24 +217,30 @@ def _land(
             why = integration.why_cannot_follow(git.at(path), old, new)
             if why is not None:
                 return _dirty_checkout(entry, path, why)
+        candidate = new
         with store.transaction() as conn:
-            update_entry(conn, entry.id, candidate=new)
+            update_entry(conn, entry.id, candidate=new, previous=old)
+        testpoints.reached("merge.candidate")
         pushed = settings.push and new != onto
         if pushed and not integration.push(git, settings.remote, entry.base, new, onto):
             continue  # someone else landed first: fetch, rebuild, retry
-        if old == new or integration.swap(
-            git, entry.base, new, old, f"wtpool merge {entry.branch}"
-        ):
-            return old, new, _bring_along(repo, checkouts, old, new)
-        if pushed:  # landed where it counts; the local base took a commit meanwhile
-            return (
-                old,
-                new,
-                [
-                    f"landed on {settings.remote}/{entry.base}, but the local {entry.base} moved "
-                    f"meanwhile: merge {settings.remote}/{entry.base} into it"
-                ],
+        testpoints.reached("merge.pushed")
+        if old != new and not integration.swap(git, entry.base, new, old, f"wtpool {entry.branch}"):
+            if not pushed:
+                continue  # the base moved: rebuild on it
+            note = (
+                f"landed on {settings.remote}/{entry.base}, but the local {entry.base} moved "
+                f"meanwhile: merge {settings.remote}/{entry.base} into it"
             )
+            return _merged(repo, store, entry, new, [note])
+        testpoints.reached("merge.swapped")
+        notes, stale = _bring_along(repo, checkouts, old, new)
+        if stale and not pushed and integration.swap(git, entry.base, old, new, "wtpool undo"):
+            # A change made in the moment between the check and the swap: undo the landing
+            # rather than leave that worktree looking as if it undid the landing.
+            _bring_along(repo, [c for c in checkouts if c not in stale], new, old)
+            return _dirty_checkout(entry, stale[0], notes[checkouts.index(stale[0])])
+        return _merged(repo, store, entry, new, notes)
     raise WtpoolError(
         f"{entry.base} moved {MAX_ATTEMPTS} times while {entry.branch} was being landed",
         "it stays queued; run `wtpool queue --run` when the base is quiet",
@@ -264,31 +298,43 @@ def _tail(output: bytes) -> str:
 
 
 def _dirty_checkout(entry: MergeEntry, path: Path, why: str) -> Outcome:
+    # The change in the way is the user's, in their worktree, not the agent's: no mail.
     return Outcome(
         MergeState.REJECTED,
         f"{path} has {entry.base} checked out with uncommitted changes that landing would "
         f"overwrite ({why}); commit or stash them there, then merge again",
         tuple(re.findall(r"'([^']+)'", why)),
+        mail=False,
     )
 
 
-def _bring_along(repo: Repository, checkouts: list[Path], old: str, new: str) -> list[str]:
-    notes = []
+def _bring_along(
+    repo: Repository, checkouts: list[Path], old: str, new: str
+) -> tuple[list[str], list[Path]]:
+    """Bring each worktree that has the base out from `old` to `new`: (a note for each, the
+    ones that could not follow)."""
+    notes, stale = [], []
     for path in checkouts:
-        why = integration.follow(repo.git.at(path), old, new)
+        try:
+            why = integration.follow(repo.git.at(path), old, new)
+        except WtpoolError as exc:  # a timeout: the worktree is as git left it
+            why = exc.message
         if why is None:
             notes.append(f"updated {path}, which has the base checked out")
-        else:  # changed in the moment between the check and the swap
+        else:
+            stale.append(path)
             notes.append(
                 f"{path} has the base checked out but could not be updated ({why}); there, "
                 f"commit or stash your changes, then run: git read-tree -m -u {old} {new}"
             )
-    return notes
+    return notes, stale
 
 
-def _after_landing(
-    repo: Repository, store: StateStore, entry: MergeEntry, old: str, new: str, notes: list[str]
+def _merged(
+    repo: Repository, store: StateStore, entry: MergeEntry, new: str, notes: list[str]
 ) -> MergeEntry:
+    """Record the landing, then do what follows it. Those steps are each on their own: the work
+    has landed whatever becomes of them, so a failure is a note, never an error."""
     with store.transaction() as conn:
         update_entry(
             conn,
@@ -300,16 +346,25 @@ def _after_landing(
             reason=None,
         )
     if entry.release and entry.slot is not None:
-        notes.append(_release(repo, store, entry))
+        notes.append(_after_step("release the slot", lambda: _release(repo, store, entry)))
     if repo.config.merge.close_tasks and entry.task is not None:
         from worktree_pool.task_status import close_task
 
-        closed = close_task(repo, entry.task, new)
+        task = entry.task
+        closed = _after_step("close the task", lambda: close_task(repo, task, new))
         if closed is not None:
             notes.append(closed)
     with store.transaction() as conn:
         update_entry(conn, entry.id, notes=notes)
         return get_entry(conn, entry.id)
+
+
+def _after_step(what: str, step: Callable[[], str | None]) -> str | None:
+    try:
+        return step()
+    except Exception as exc:  # see _merged: a failed step must not undo the landing
+        message = exc.message if isinstance(exc, WtpoolError) else repr(exc)
+        return f"could not {what}: {message}"
 
 
 def _release(repo: Repository, store: StateStore, entry: MergeEntry) -> str:
@@ -320,14 +375,9 @@ def _release(repo: Repository, store: StateStore, entry: MergeEntry) -> str:
         slot = find_slot(conn, name=str(entry.slot))
     if slot is None or slot.branch != entry.branch:
         return f"{entry.slot} was not released: it no longer holds {entry.branch}"
-    try:
-        result = release(repo, store, slot.name)
-    except WtpoolError as exc:
-        return f"{entry.slot} was not released: {exc.message}"
-    saved = (
-        f"; its other work was saved on {result.salvage_branch}" if result.salvage_branch else ""
-    )
-    return f"released {entry.slot}{saved}"
+    result = release(repo, store, slot.name)
+    saved = result.salvage_branch
+    return f"released {entry.slot}" + (f"; its work was also saved on {saved}" if saved else "")
 
 
 def _failure_mail(entry: MergeEntry, outcome: Outcome) -> tuple[str, str]:

@@ -1,6 +1,7 @@
 """The merge queue: finished branches wait here, and one process at a time lands them.
 
     queued -> merging -> merged | conflict | rejected | failed-tests
+                      -> queued (an error: git or the remote failed) -> ... -> failed
 
 An entry keeps the commit it was asked to land (the branch tip when `wtpool merge` ran): commits
 the agent makes afterwards stay on the branch for a later merge, so what lands is what was
@@ -35,6 +36,7 @@ from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository
 from worktree_pool.slots import (
     SlotState,
+    closing_error,
     decode_scope,
     encode_scope,
     find_slot,
@@ -47,6 +49,9 @@ from worktree_pool.worktrees import BRANCH_NAMESPACE, branch_for
 
 WAIT_POLL = 0.1  # seconds between looks at an entry another process is landing
 DEFAULT_PRIORITY = 2  # Beads' default, for an entry whose task is in no task graph
+# Runs that may end in an error (git failing, the remote unreachable) before an entry gives up:
+# a lasting error must not hold every entry behind it, nor fail every `merge --wait`.
+MAX_ERRORS = 3
 
 
 class MergeState(StrEnum):
@@ -56,6 +61,7 @@ class MergeState(StrEnum):
     CONFLICT = "conflict"
     REJECTED = "rejected"
     FAILED_TESTS = "failed-tests"
+    FAILED = "failed"  # an error, MAX_ERRORS times: it could not even be attempted
 
 
 PENDING = (MergeState.QUEUED, MergeState.MERGING)
@@ -79,7 +85,9 @@ class MergeEntry:
     paths: tuple[str, ...]  # the conflicted, out-of-scope or reserved paths
     output: str | None  # the end of the gate's output, when it failed
     candidate: str | None  # the commit that is landing it, recorded before the base moves
+    previous: str | None  # the base the candidate replaces
     landed: str | None  # the base's new commit, once merged
+    attempts: int  # runs that ended in an error
     notes: tuple[str, ...]  # what happened after landing: release, task closed, checkouts
     enqueued_at: str
     finished_at: str | None
@@ -175,10 +183,13 @@ def enqueue(
             "SELECT * FROM merges WHERE branch = ? AND state IN (?, ?)", (found.branch, *PENDING)
         ).fetchone()
         if row is not None:
-            if row["state"] == MergeState.MERGING:
+            if row["state"] == MergeState.MERGING or row["candidate"] is not None:
+                # A candidate means a run got as far as landing it: which tip landed must stay
+                # the one the candidate was built from.
                 raise WtpoolError(
-                    f"{found.branch} is being merged right now (queue entry {row['id']})",
-                    "wait for it: wtpool queue",
+                    f"{found.branch} is being landed (queue entry {row['id']})",
+                    "wait for it (wtpool queue); if no process is landing it, "
+                    "`wtpool queue --run` finishes it",
                 )
             changes: dict[str, object] = {"tip": tip, "release": int(release or row["release"])}
             if priority is not None:
@@ -297,11 +308,15 @@ def _me() -> tuple[int, float]:
 
 
 @contextmanager
-def processor_lock(store: StateStore) -> Iterator[bool]:
+def processor_lock(repo: Repository, store: StateStore) -> Iterator[bool]:
     """Yields True when this process now runs the queue, False when a live one already does.
     The lock is given up by `claim_next` finding the queue empty, or on the way out."""
     me = _me()
     with store.transaction() as conn:
+        # Cleanup closes the pool first: from then on, nothing may land.
+        pool = require_pool(conn, repo)
+        if pool.closing_pid is not None:
+            raise closing_error(pool.closing_pid)
         row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
         busy = row is not None and row["pid"] != me[0] and _alive(row["pid"], row["started"])
         if not busy:
@@ -342,24 +357,25 @@ def processor_in(conn: sqlite3.Connection) -> int | None:
     return row["pid"] if row is not None and _alive(row["pid"], row["started"]) else None
 
 
-def next_entry(conn: sqlite3.Connection) -> MergeEntry | None:
+def next_entry(conn: sqlite3.Connection, skip: set[int]) -> MergeEntry | None:
     """The queued entry to land next: see the module docstring for the order."""
     rows = conn.execute(
         "SELECT * FROM merges WHERE state = ? ORDER BY priority, id", (MergeState.QUEUED,)
     ).fetchall()
-    entries = [MergeEntry.from_row(row) for row in rows]
-    waiting_tasks = {entry.task for entry in entries if entry.task is not None}
+    queued = [MergeEntry.from_row(row) for row in rows]
+    waiting_tasks = {entry.task for entry in queued if entry.task is not None}
+    entries = [entry for entry in queued if entry.id not in skip]
     for entry in entries:
         if not waiting_tasks.intersection(entry.depends_on) - {entry.task}:
             return entry
     return entries[0] if entries else None  # a dependency cycle: priority, then arrival
 
 
-def claim_next(store: StateStore) -> MergeEntry | None:
-    """Move the next entry to `merging`; when the queue is empty, give up the lock in the same
-    transaction and return None."""
+def claim_next(store: StateStore, skip: set[int]) -> MergeEntry | None:
+    """Move the next entry (not one of `skip`, tried in this run already) to `merging`; when
+    there is none, give up the lock in the same transaction and return None."""
     with store.transaction() as conn:
-        entry = next_entry(conn)
+        entry = next_entry(conn, skip)
         if entry is None:
             conn.execute("DELETE FROM merge_processor WHERE pid = ?", (os.getpid(),))
             return None

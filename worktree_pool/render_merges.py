@@ -10,7 +10,13 @@ from worktree_pool.render_tracks import scope_summary
 if TYPE_CHECKING:
     from worktree_pool.merge_queue import EnqueueResult, MergeEntry, QueueReport
 
-_COLOURS = {"merged": "green", "conflict": "red", "rejected": "red", "failed-tests": "red"}
+_COLOURS = {
+    "merged": "green",
+    "conflict": "red",
+    "rejected": "red",
+    "failed-tests": "red",
+    "failed": "red",
+}
 SHOWN_PATHS = 20
 
 

@@ -142,13 +142,15 @@ MIGRATIONS: tuple[str, ...] = (
         priority INTEGER NOT NULL,
         depends_on TEXT NOT NULL,
         state TEXT NOT NULL CHECK (state IN
-            ('queued', 'merging', 'merged', 'conflict', 'rejected', 'failed-tests')),
+            ('queued', 'merging', 'merged', 'conflict', 'rejected', 'failed-tests', 'failed')),
         release INTEGER NOT NULL DEFAULT 0,
         reason TEXT,
         paths TEXT NOT NULL DEFAULT '[]',
         output TEXT,
         candidate TEXT,
+        previous TEXT,  -- the base the candidate was built to replace
         landed TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,  -- runs that ended in an error
         notes TEXT NOT NULL DEFAULT '[]',
         enqueued_at TEXT NOT NULL,
         finished_at TEXT

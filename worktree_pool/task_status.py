@@ -52,16 +52,16 @@ def _close_in_yaml(path: Path, task: str) -> str:
         text = path.read_text(encoding="utf-8")
         before = yaml.safe_load(text)
         edited = _with_status_closed(text, yaml.compose(text), task)
+        if edited is None:
+            return None
+        if edited == text:
+            return f"task {task} was already closed in {path}"
+        # An edit that changes anything else, or breaks the file, is not made.
+        if yaml.safe_load(edited) != _closed_in(before, task):
+            return f"task {task} was not marked done: {path} is laid out in a way wtpool won't edit"
+        _replace(path, edited)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return f"task {task} was not marked done: cannot read {path}: {exc}"
-    if edited is None:
-        return None
-    if edited == text:
-        return f"task {task} was already closed in {path}"
-    expected = _closed_in(before, task)
-    if yaml.safe_load(edited) != expected:  # an edit that changed anything else is refused
-        return f"task {task} was not marked done: {path} is laid out in a way wtpool won't edit"
-    _replace(path, edited)
+        return f"task {task} was not marked done in {path}: {exc}"
     return f"marked task {task} closed in {path}"
 
 
@@ -79,7 +79,9 @@ def _with_status_closed(text: str, root: yaml.Node | None, task: str) -> str | N
         if isinstance(status, yaml.ScalarNode):
             if status.value == CLOSED:
                 return text
-            return text[: status.start_mark.index] + CLOSED + text[status.end_mark.index :]
+            start, end = status.start_mark.index, status.end_mark.index
+            value = CLOSED if start != end else f" {CLOSED}"  # `status:` with no value
+            return text[:start] + value + text[end:]
         if item.flow_style:
             at = id_node.end_mark.index
             return text[:at] + f", status: {CLOSED}" + text[at:]
