@@ -269,20 +269,20 @@ def make_branches(root: Path, count: int) -> list[str]:
     """`count` branches off main, each changing one file of its own directory, made with
     plumbing (a scratch index) so that making them costs nothing worth noting."""
     env = {**os.environ, **IDENTITY, "GIT_INDEX_FILE": str(root.parent / "bench-index")}
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        return subprocess.run(
+            ["git", *args],
+            cwd=root,
+            env=env,
+            input=stdin,
+            text=True,
+            check=True,
+            capture_output=True,
+        ).stdout.strip()
+
     branches = []
     for n in range(count):
-
-        def run(*args: str, stdin: str | None = None) -> str:
-            return subprocess.run(
-                ["git", *args],
-                cwd=root,
-                env=env,
-                input=stdin,
-                text=True,
-                check=True,
-                capture_output=True,
-            ).stdout.strip()
-
         run("read-tree", "main")
         blob = run("hash-object", "-w", "--stdin", stdin=f"MERGED = {n}\n")
         run("update-index", "--cacheinfo", f"100644,{blob},pkg{n:04d}/module000.py")

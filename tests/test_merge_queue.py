@@ -265,17 +265,23 @@ def test_a_landed_yaml_task_is_closed_in_the_file_keeping_its_comments(pool: Poo
     )
 
 
-def test_a_landed_beads_task_is_closed_with_bd(pool: Pool, tmp_path: Path) -> None:
+def _beads_task_and_bd(pool: Pool, tmp_path: Path, task: str, bd_script: str) -> dict:
+    """A Beads export holding `task`, a slot with work for it, and a `bd` on PATH that runs
+    `bd_script`; the environment that puts it there."""
     (pool.root / ".beads").mkdir()
-    issue = {"id": "bd-1", "title": "T", "status": "open", "priority": 2, "issue_type": "task"}
+    issue = {"id": task, "title": "T", "status": "open", "priority": 2, "issue_type": "task"}
     (pool.root / ".beads" / "issues.jsonl").write_text(json.dumps(issue) + "\n")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    record = tmp_path / "bd-args"
-    (bin_dir / "bd").write_text(f'#!/bin/sh\necho "$@" > {record}\n')
+    (bin_dir / "bd").write_text(f"#!/bin/sh\n{bd_script}\n")
     (bin_dir / "bd").chmod(0o755)
-    _slot_with_commits(pool, "bd-1", {"src/b.txt": "b"}, "src/")
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    _slot_with_commits(pool, task, {"src/b.txt": "b"}, "src/")
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_a_landed_beads_task_is_closed_with_bd(pool: Pool, tmp_path: Path) -> None:
+    record = tmp_path / "bd-args"
+    env = _beads_task_and_bd(pool, tmp_path, "bd-1", f'echo "$@" > {record}')
     merged = wtpool(pool.root, "merge", "bd-1", "--wait", "--json", env=env)
     assert merged.returncode == 0, merged.stderr
     assert record.read_text().startswith("close bd-1 --reason merged as ")
@@ -434,15 +440,7 @@ def test_a_base_that_moves_between_build_and_swap_is_rebuilt_and_nothing_is_lost
 
 
 def test_a_landed_entry_whose_after_steps_fail_stays_merged(pool: Pool, tmp_path: Path) -> None:
-    (pool.root / ".beads").mkdir()
-    issue = {"id": "bd-2", "title": "T", "status": "open", "priority": 2, "issue_type": "task"}
-    (pool.root / ".beads" / "issues.jsonl").write_text(json.dumps(issue) + "\n")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "bd").write_text("#!/bin/sh\necho 'bd: database is locked' >&2\nexit 3\n")
-    (bin_dir / "bd").chmod(0o755)
-    _slot_with_commits(pool, "bd-2", {"src/b.txt": "b"}, "src/")
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = _beads_task_and_bd(pool, tmp_path, "bd-2", "echo 'bd: database is locked' >&2; exit 3")
     merged = wtpool(pool.root, "merge", "bd-2", "--wait", "--json", env=env)
     assert merged.returncode == 0, merged.stderr
     entry = json.loads(merged.stdout)["entry"]
