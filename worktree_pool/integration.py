@@ -94,8 +94,7 @@ def _replay(repo: Repository, base: str, tip: str, scope: tuple[str, ...] | None
 
 def changed_paths(git: Git, base: str, tip: str) -> set[str]:
     """Every path the branch changes since it left the base; a rename counts as both sides."""
-    fork = git.out("merge-base", base, tip)
-    output = git.out("diff", "--name-only", "--no-renames", "-z", fork, tip)
+    output = git.out("diff", "--name-only", "--no-renames", "-z", f"{base}...{tip}")
     return {path for path in output.split("\0") if path}
 
 
@@ -113,11 +112,11 @@ def base_checkouts(repo: Repository, base: str) -> list[Path]:
 def why_cannot_follow(git: Git, old: str, new: str) -> str | None:
     """Why the worktree `git` runs in could not be brought from `old` to `new` without losing
     an uncommitted change; None when it can."""
-    git.run("update-index", "-q", "--refresh", check=False)  # stat-only changes are not edits
     result = git.run("read-tree", "-m", "-u", "-n", old, new, check=False)
-    if result.returncode == 0:
-        return None
-    return _reason(result.stderr or result.stdout)
+    if result.returncode != 0:  # perhaps only stat information is stale: refresh, ask again
+        git.run("update-index", "-q", "--refresh", check=False)
+        result = git.run("read-tree", "-m", "-u", "-n", old, new, check=False)
+    return None if result.returncode == 0 else _reason(result.stderr or result.stdout)
 
 
 def follow(git: Git, old: str, new: str) -> str | None:
