@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from worktree_pool.private import write_private
+
 GROUP_VARIABLE = "WTPOOL_AGENT_GROUP"
 
 
@@ -33,7 +35,7 @@ def _keep_waiting(signum: int, frame: FrameType | None) -> None:
 def record_exit(exit_file: Path, code: int, **extra: object) -> None:
     record = {"code": code, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
     temporary = exit_file.with_suffix(".tmp")
-    temporary.write_text(json.dumps({**record, **extra}) + "\n", encoding="utf-8")
+    write_private(temporary, json.dumps({**record, **extra}) + "\n")
     os.replace(temporary, exit_file)
 
 

@@ -14,6 +14,7 @@ wtpool signals a group only while it holds such a member, so it never signals a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from worktree_pool.agent_runner import record_exit
 from worktree_pool.config import AGENT_PLACEHOLDERS
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import LOCATION_VARIABLES
+from worktree_pool.private import open_private
 from worktree_pool.repo import Repository
 from worktree_pool.slots import Slot, all_slots, lookup_slot, require_pool
 from worktree_pool.state import StateStore, utc_now
@@ -106,7 +108,7 @@ def launch(
     # another worktree, past its guard), nor its idea of the current directory.
     inherited = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
     runner = [sys.executable, "-I", "-m", "worktree_pool.agent_runner"]
-    with log.open("ab") as out:
+    with open_private(log, "ab") as out:
         out.write(f"--- wtpool: {utc_now()} starting {argv}\n".encode())
         out.flush()
         try:
@@ -276,6 +278,48 @@ def _wait_gone(group: AgentGroup, seconds: float) -> bool:
             return False
         time.sleep(0.05)
     return True
+
+
+def stop_unrecorded(repo: Repository, grace: float) -> list[int]:
+    """Stop agent processes under the pool that no slot records: an agent whose start was cut
+    short before its pid reached the state. Only for cleanup, once every recorded agent is
+    stopped. An agent runner, or a process carrying its WTPOOL_AGENT_GROUP, is an agent's,
+    never the user's (a shell that sourced .env.worktree does not carry it); each such group
+    gets SIGTERM, then SIGKILL after `grace`. Returns the groups stopped."""
+    import psutil
+
+    from worktree_pool.agent_runner import GROUP_VARIABLE
+
+    pool_dir = str(repo.pool_dir) + os.sep
+    groups: set[int] = set()
+    for process in psutil.process_iter(["pid", "cwd", "cmdline"]):
+        if not (process.info["cwd"] or "").startswith(pool_dir):
+            continue
+        try:
+            if "worktree_pool.agent_runner" in (process.info["cmdline"] or ()):
+                groups.add(os.getpgid(process.pid))  # the runner leads its agent's group
+            elif (group := process.environ().get(GROUP_VARIABLE, "")).isdigit():
+                groups.add(int(group))
+        except (psutil.Error, ProcessLookupError):
+            continue
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signum)
+        deadline = time.monotonic() + grace
+        while groups and time.monotonic() < deadline and _any_alive(groups):
+            time.sleep(0.05)
+    return sorted(groups)
+
+
+def _any_alive(groups: set[int]) -> bool:
+    for group in groups:
+        try:
+            os.killpg(group, 0)
+            return True
+        except (ProcessLookupError, PermissionError):
+            continue
+    return False
 
 
 def stop_agents(repo: Repository, store: StateStore, name: str | None) -> list[StopResult]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from worktree_pool.private import open_private
 from worktree_pool.repo import Repository
 from worktree_pool.state import utc_now
 
@@ -19,5 +20,5 @@ AUDIT_FILE = "audit.jsonl"
 
 def audit(repo: Repository, event: str, **details: Any) -> None:
     line = json.dumps({"at": utc_now(), "event": event, **details}, sort_keys=False)
-    with (repo.pool_dir / AUDIT_FILE).open("a", encoding="utf-8") as log:
+    with open_private(repo.pool_dir / AUDIT_FILE) as log:
         log.write(line + "\n")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from worktree_pool import testpoints
 from worktree_pool.agents import is_running, kill_unrecorded, launch
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
@@ -182,6 +183,7 @@ def acquire(
             held_back = critical_reason(assess(repo, store, measure_disk=False))
         return replace(queued_result, held_back=held_back, warnings=warnings)
     name, created = claim
+    testpoints.reached("claim.claimed")
     try:
         prepared = prepare_claim(
             repo, store, name, request, pool.base, create=created, target=target
@@ -389,6 +391,7 @@ def prepare_claim(
             from worktree_pool.slot_databases import clone_slot_database
 
             environment.update(clone_slot_database(repo, store, name, fresh=False, target=target))
+            testpoints.reached("claim.database")
         tip = base_tip(repo, base)
         plan = (
             add_worktree(repo, store, name, tip, base)
@@ -396,6 +399,7 @@ def prepare_claim(
             else reapply(repo, store, name, base)
         )
         resumed = check_out_branch(repo, name, branch, tip, base)
+        testpoints.reached("claim.checked-out")
         write_env_file(repo, name, environment)
     except BaseException:
         if create:  # brand new, never handed out: nothing in it can be anyone's work
@@ -431,6 +435,7 @@ def _start_agent(
         pid, started = launch(repo, name, values, environment)
     except WtpoolError as exc:  # the slot is ready; the agent can be started by hand
         return None, (exc.message,)
+    testpoints.reached("claim.agent-started")
     try:
         with store.transaction() as conn:
             update_slot(conn, name, agent_pid=pid, agent_started=started)
@@ -479,12 +484,15 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
                     "run `wtpool doctor --fix`",
                 )
         update_slot(conn, name, state=SlotState.RELEASING)
+    testpoints.reached("release.releasing")
     try:
         saved, salvage_branch, deleted, kept = recycle(repo, slot, pool.base)
+        testpoints.reached("release.recycled")
         if repo.config.database.mode != "none":  # the next task starts from a clean database
             from worktree_pool.slot_databases import clone_slot_database
 
             clone_slot_database(repo, store, name)
+            testpoints.reached("release.database")
     except BaseException:
         with store.transaction() as conn:
             update_slot(conn, name, state=SlotState.BUSY)
@@ -520,6 +528,7 @@ def recycle(
     work = inspect_work(git, base)
     before = git.out("rev-parse", "HEAD")
     salvage_branch = salvage(git, slot.name, work)
+    testpoints.reached("release.salvaged")
     deleted = kept = None
     with naming_salvage_on_failure(salvage_branch):
         reset_to(repo, slot.name, base_tip(repo, base), work)

@@ -13,7 +13,8 @@ import os
 import shutil
 from dataclasses import dataclass, field
 
-from worktree_pool.agents import LOG_DIR, StopResult, stop_agent
+from worktree_pool import testpoints
+from worktree_pool.agents import LOG_DIR, StopResult, stop_agent, stop_unrecorded
 from worktree_pool.daemon import stop_daemon_if_running
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import remove_guard
@@ -77,6 +78,7 @@ class CleanupResult:  # filled in as cleanup goes
     dropped_requests: list[str] = field(default_factory=list)  # agents that were queued
     dropped_merges: list[str] = field(default_factory=list)  # branches still queued to land
     stopped_agents: list[StopResult] = field(default_factory=list)
+    stopped_unrecorded: list[int] = field(default_factory=list)  # agent groups no slot recorded
     warnings: list[str] = field(default_factory=list)
     dropped_databases: list[str] = field(default_factory=list)
     stopped_server: bool = False  # the pool's embedded PostgreSQL was running, and was stopped
@@ -104,6 +106,7 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         with store.snapshot() as conn:
             check_databases_visible(conn, repo)
     slots, base = _close_pool(store) if store is not None else ([], None)
+    testpoints.reached("cleanup.closed")
     known = [slot.name for slot in slots]
     try:
         # The pool is closed first, so that the daemon can no longer claim a slot; it is
@@ -113,8 +116,10 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         grace = repo.config.agent.stop_grace
         outcomes = [stop_agent(repo, slot, grace) for slot in slots if slot.agent_pid]
         stopped = [o for o in outcomes if o.outcome in ("stopped", "killed")]
+        unrecorded = stop_unrecorded(repo, grace)
         result = _remove_everything(repo, known, base or _fallback_base(repo), force)
         result.stopped_agents.extend(stopped)
+        result.stopped_unrecorded.extend(unrecorded)
         result.stopped_daemon = stopped_daemon
     except BaseException:
         if store is not None:
@@ -124,6 +129,7 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         failed = {slot.name for slot in result.slots if not slot.removed}
         if not failed:
             _drop_databases(repo, store, result)
+            testpoints.reached("cleanup.databases")
         with store.transaction() as conn:
             for name in known:
                 if name not in failed:
@@ -135,6 +141,7 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
                 waiting = conn.execute("SELECT branch FROM merges WHERE state = 'queued'")
                 result.dropped_merges.extend(row["branch"] for row in waiting.fetchall())
                 conn.execute("DELETE FROM merges")
+                conn.execute("DELETE FROM merge_processor")  # its holder is gone: checked above
                 conn.execute("DELETE FROM pool")
         if result.complete:  # the session that held them is over
             result.released_reservations = release_held(repo, store)
@@ -205,6 +212,7 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
         outcome = _clean_slot(repo, name, records.get(name), base, force)
         if outcome is not None:
             result.slots.append(outcome)
+        testpoints.reached("cleanup.slot")
     failed = {slot.name for slot in result.slots if not slot.removed}
     for name in names:
         if name not in failed:

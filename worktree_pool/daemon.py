@@ -31,6 +31,7 @@ from types import FrameType
 
 from worktree_pool.agents import LOG_DIR, start_marker
 from worktree_pool.errors import WtpoolError
+from worktree_pool.private import open_private, write_private
 from worktree_pool.repo import Repository
 from worktree_pool.slots import read_pool, require_pool
 from worktree_pool.state import StateStore, latest_sample, utc_now
@@ -61,7 +62,7 @@ def _log_path(repo: Repository) -> Path:
 @contextlib.contextmanager
 def _lock(repo: Repository) -> Iterator[bool]:
     """Try the daemon lock without waiting; yield whether we got it (then no daemon runs)."""
-    with (repo.pool_dir / LOCK_FILE).open("a") as handle:
+    with open_private(repo.pool_dir / LOCK_FILE) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -123,7 +124,7 @@ def start_daemon(repo: Repository, store: StateStore) -> DaemonStatus:
         raise _already_running(repo)
     log = _log_path(repo)
     log.parent.mkdir(mode=0o700, exist_ok=True)
-    with log.open("ab") as out:
+    with open_private(log, "ab") as out:
         process = subprocess.Popen(
             # -P: never import a `worktree_pool` the managed repository happens to contain.
             [sys.executable, "-P", "-m", "worktree_pool", "daemon", "run"],
@@ -213,7 +214,7 @@ def run_daemon(repo: Repository, store: StateStore) -> None:
     from worktree_pool.limits import assess, record_sample
     from worktree_pool.monitoring import tend
 
-    handle = (repo.pool_dir / LOCK_FILE).open("a")
+    handle = open_private(repo.pool_dir / LOCK_FILE)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -262,7 +263,7 @@ def _pool_open(store: StateStore) -> bool:
 def _write_pid_file(repo: Repository, record: dict) -> None:
     """Written whole or not at all: a reader never sees half a record."""
     temporary = _pid_path(repo).with_suffix(f".{os.getpid()}")
-    temporary.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    write_private(temporary, json.dumps(record) + "\n")
     os.replace(temporary, _pid_path(repo))
 
 

@@ -136,7 +136,32 @@ def examine(repo: Repository, store: StateStore, report: DoctorReport) -> Doctor
             ),
             lambda: _serve(repo, store, pool.base),
         )
+    _examine_merge_queue(repo, store, report)
     return report
+
+
+def _examine_merge_queue(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+    from worktree_pool.merge_queue import interrupted  # most pools never merge
+
+    found = interrupted(store)
+    if found is None:
+        return
+    pid, entries = found
+    branches = ", ".join(entry.branch for entry in entries) or "nothing"
+    by = f"process {pid}" if pid is not None else "a process that is gone"
+    finding = Finding(
+        "interrupted-merge",
+        str(pid or ""),
+        f"a merge queue run ({by}) stopped while landing {branches}",
+        "settle each: merged if the base has its landing, else back in the queue; free the lock",
+    )
+
+    def settle() -> str:
+        from worktree_pool.landing import settle_interrupted
+
+        return settle_interrupted(repo, store)
+
+    record_finding(report, finding, settle)
 
 
 def _examine_slot(

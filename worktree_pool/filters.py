@@ -169,6 +169,13 @@ def guard_dir(repo: Repository, name: str) -> Path:
     return repo.pool_dir / ".guards" / name
 
 
+def _make_private_dir(directory: Path) -> None:
+    """The slot's guard directory and `.guards` above it, both 0700 (mkdir's mode reaches only
+    the last one)."""
+    directory.parent.mkdir(exist_ok=True, mode=0o700)
+    directory.mkdir(exist_ok=True, mode=0o700)
+
+
 def remove_guard(repo: Repository, name: str) -> None:
     """Delete a removed slot's generated hooks; they hold nothing but what wtpool wrote."""
     shutil.rmtree(guard_dir(repo, name), ignore_errors=True)
@@ -179,7 +186,7 @@ def slot_filter_lock(repo: Repository, name: str) -> Iterator[None]:
     """One filter change per slot at a time, so git's patterns end equal to the state's."""
     directory = guard_dir(repo, name)
     try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_private_dir(directory)
         fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise WtpoolError(
@@ -232,11 +239,11 @@ def sparse_enabled(git: Git) -> bool:
 
 def install_guard(repo: Repository, name: str, plan: ScopePlan, base: str) -> None:
     directory = guard_dir(repo, name)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _make_private_dir(directory)
     for file_name, content in _guard_files(repo, name, plan, base).items():
         path = directory / file_name
         path.write_text(content, encoding="utf-8")
-        path.chmod(0o755 if file_name in HOOK_NAMES else 0o600)
+        path.chmod(0o700 if file_name in HOOK_NAMES else 0o600)
     git = repo.git.at(repo.slot_path(name))
     git.run("config", "--worktree", "core.hooksPath", str(directory))
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worktree_pool.guard import shell_quote
+from worktree_pool.private import write_private
 from worktree_pool.repo import Repository, exclude_from_git
 from worktree_pool.slots import ClaimRequest
 
@@ -47,7 +48,8 @@ def write_env_file(repo: Repository, slot: str, environment: dict[str, str]) -> 
     exclude_from_git(repo, f"/{ENV_FILE}", "wtpool writes this file in each slot")
     lines = [f"{key}={shell_quote(value)}" for key, value in environment.items()]
     text = "# written by wtpool for this slot's agent; rewritten on every claim\n"
-    (repo.slot_path(slot) / ENV_FILE).write_text(text + "\n".join(lines) + "\n", encoding="utf-8")
+    # 0600: DATABASE_URL may carry a password.
+    write_private(repo.slot_path(slot) / ENV_FILE, text + "\n".join(lines) + "\n")
 
 
 def forget_handoff(repo: Repository, slot: str, task: str | None) -> None:
@@ -78,5 +80,5 @@ def write_brief(repo: Repository, graph: TaskGraph, track: Track, task_id: str) 
         lines.append(f"1. {member} ({other.status}, {mark}): {other.title}")
     path = brief_path(repo, task_id)
     path.parent.mkdir(mode=0o700, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_private(path, "\n".join(lines) + "\n")
     return path

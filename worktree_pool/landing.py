@@ -70,9 +70,7 @@ def run_queue(repo: Repository, store: StateStore) -> RunResult | None:
     with processor_lock(repo, store) as mine:
         if not mine:
             return None
-        remove_scratch_worktrees(repo)
-        settled = (_settle_orphan(repo, store, orphan) for orphan in orphans(store))
-        processed = [entry for entry in settled if entry is not None]
+        processed = _recover(repo, store)
         tried: set[int] = set()
         while (entry := claim_next(store, tried)) is not None:
             tried.add(entry.id)
@@ -84,6 +82,24 @@ def run_queue(repo: Repository, store: StateStore) -> RunResult | None:
                 _errored(repo, store, entry, exc)
                 raise
         return RunResult(processed)
+
+
+def settle_interrupted(repo: Repository, store: StateStore) -> str:
+    """What `doctor --fix` does about a queue run that was killed: settle what it left
+    `merging` and give up its lock, landing nothing new."""
+    with processor_lock(repo, store) as mine:
+        if not mine:
+            raise WtpoolError("a merge queue run started meanwhile; it settles them itself")
+        settled = _recover(repo, store)
+    return f"{len(settled)} found landed, the rest back in the queue"
+
+
+def _recover(repo: Repository, store: StateStore) -> list[MergeEntry]:
+    """Clear up after a run that was killed (call with the lock): its scratch worktrees, and
+    the entries it left `merging`; the ones that had landed."""
+    remove_scratch_worktrees(repo)
+    settled = (_settle_orphan(repo, store, orphan) for orphan in orphans(store))
+    return [entry for entry in settled if entry is not None]
 
 
 def _errored(

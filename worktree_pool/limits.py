@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 
 from worktree_pool.config import LimitSettings
+from worktree_pool.private import open_private
 from worktree_pool.repo import Repository
 from worktree_pool.resources import Sample, take_sample
 from worktree_pool.sizes import format_size, parse_size
@@ -108,7 +109,7 @@ def record_alerts(repo: Repository, store: StateStore, findings: list[Finding]) 
         with store.transaction() as conn:
             _record_levels(conn, findings, now, alerts)
             if alerts:  # written inside the transaction: the next one sees both or neither
-                with (repo.pool_dir / ALERTS_FILE).open("a", encoding="utf-8") as log:
+                with open_private(repo.pool_dir / ALERTS_FILE) as log:
                     log.writelines(json.dumps(asdict(alert)) + "\n" for alert in alerts)
     except OSError:
         # A full disk, most likely: the very thing the limits watch for. The levels were

@@ -27,12 +27,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 
 from worktree_pool.agents import LOG_DIR, start_marker
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.gitops import is_ancestor, resolve
 from worktree_pool.names import validate_name
+from worktree_pool.private import open_private
 from worktree_pool.repo import Repository
 from worktree_pool.slots import (
     SlotState,
@@ -357,6 +357,20 @@ def processor_in(conn: sqlite3.Connection) -> int | None:
     return row["pid"] if row is not None and _alive(row["pid"], row["started"]) else None
 
 
+def interrupted(store: StateStore) -> tuple[int | None, list[MergeEntry]] | None:
+    """A queue run that died: (its pid, if its lock is still there; the entries it left
+    `merging`), or None when there is none or its process still runs."""
+    with store.snapshot() as conn:
+        row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
+        if row is not None and _alive(row["pid"], row["started"]):
+            return None
+        merging = conn.execute("SELECT * FROM merges WHERE state = ?", (MergeState.MERGING,))
+        entries = [MergeEntry.from_row(entry) for entry in merging.fetchall()]
+    if row is None and not entries:
+        return None
+    return (row["pid"] if row is not None else None), entries
+
+
 def next_entry(conn: sqlite3.Connection, skip: set[int]) -> MergeEntry | None:
     """The queued entry to land next: see the module docstring for the order."""
     rows = conn.execute(
@@ -394,7 +408,7 @@ def start_background_run(repo: Repository) -> None:
     """Run the queue in a process of its own, so `wtpool merge` returns at once."""
     log = repo.pool_dir / LOG_DIR / "merge-queue.log"
     log.parent.mkdir(mode=0o700, exist_ok=True)
-    with _open_log(log) as out:
+    with open_private(log, "ab") as out:
         subprocess.Popen(
             # -P: never import a `worktree_pool` the managed repository happens to contain.
             [sys.executable, "-P", "-m", "worktree_pool", "queue", "--run"],
@@ -404,15 +418,6 @@ def start_background_run(repo: Repository) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-
-
-@contextmanager
-def _open_log(path: Path) -> Iterator[int]:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 def wait_until_settled(store: StateStore, entry_id: int, run: Callable[[], bool]) -> MergeEntry:

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
+from worktree_pool.private import open_private
 from worktree_pool.repo import Repository
 
 SERVER_DIR = ".postgres"
@@ -76,7 +77,7 @@ def conninfo(repo: Repository) -> str:
 @contextmanager
 def _server_lock(repo: Repository) -> Iterator[None]:
     server_dir(repo).mkdir(mode=0o700, parents=True, exist_ok=True)
-    with (server_dir(repo) / "lock").open("a") as handle:
+    with open_private(server_dir(repo) / "lock") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -231,6 +231,8 @@ def show_cleanup(result: CleanupResult) -> None:
         console.print("stopped the pool's daemon")
     for stopped in result.stopped_agents:
         console.print(f"stopped the agent in {stopped.slot} ({stopped.outcome})")
+    for group in result.stopped_unrecorded:
+        console.print(f"stopped process group {group}: an agent no slot had recorded")
     for slot in result.slots:
         if not slot.removed:
             console.print(f"[red]kept {slot.name}: {escape(slot.error)}[/]")
