@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from tests.conftest import git, make_pool, make_repo, postgres_processes, wtpool, wtpool_json
+from tests.test_database import server  # noqa: F401 - used via usefixtures
 from worktree_pool.filters import HOOK_NAMES
 
 PASSWORD = "s3cret-pa55"
@@ -54,8 +55,8 @@ def test_the_embedded_server_opens_no_tcp_listener(tmp_path: Path) -> None:
     assert servers, "the embedded server did not start"
     listening = [
         connection
-        for server in servers
-        for connection in server.net_connections(kind="inet")
+        for process in servers
+        for connection in process.net_connections(kind="inet")
         if connection.status == psutil.CONN_LISTEN
     ]
     assert listening == []
@@ -84,7 +85,7 @@ def test_wtpools_files_are_its_owners_only(tmp_path: Path) -> None:
             assert _mode(env) == 0o600
 
 
-@pytest.mark.usefixtures("with_databases")
+@pytest.mark.usefixtures("with_databases", "server")
 def test_a_database_password_shows_nowhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WTPOOL_DATABASE_URL", URL)
     monkeypatch.setenv("WTPOOL_DATABASE_MODE", "external")
