@@ -16,11 +16,9 @@ import pytest
 
 from tests.conftest import (
     Pool,
-    assert_one_line_error,
     git,
     make_pool,
     make_repo,
-    snapshot,
     wtpool,
     wtpool_json,
 )
@@ -497,35 +495,3 @@ def test_merge_warns_that_uncommitted_changes_are_not_merged(pool: Pool) -> None
     assert merged.returncode == 0
     assert "uncommitted changes: only its commits are merged" in merged.stdout
     assert (pool.root / "src" / "d.txt").read_text() == "d"
-
-
-@pytest.mark.parametrize(
-    ("args", "code", "fragment"),
-    [
-        (["merge", "pool-wt-9"], 2, "no slot named pool-wt-9"),
-        (["merge", "no-such-task"], 2, "no slot holds task no-such-task"),
-        (["merge", "../etc"], 2, "invalid task name"),
-        (["merge", "pool-wt-2"], 1, "pool-wt-2 holds no work to merge"),
-        (["merge", "clean"], 1, "nothing to merge"),
-        (["merge", "clean", "--priority", "7"], 2, "priority must be between 0 and 4"),
-        (["merge"], 2, "no slot or task given"),
-    ],
-)
-def test_bad_merge_requests_are_refused_and_change_nothing(
-    pool: Pool, args: list[str], code: int, fragment: str
-) -> None:
-    wtpool_json(pool.root, "acquire", "--agent", "a", "--task", "clean", "--scope", "src/")
-    before = snapshot(pool.root)
-    assert_one_line_error(wtpool(pool.root, *args), code, fragment)
-    assert snapshot(pool.root) == before
-
-
-def test_merge_outside_a_pool_is_refused(repo: Path) -> None:
-    assert_one_line_error(wtpool(repo, "merge", "x"), 1, "no wtpool pool")
-
-
-def test_a_bad_merge_config_is_refused(pool: Pool) -> None:
-    _config(pool.root, "merge:\n  strategy: octopus\n")
-    assert_one_line_error(wtpool(pool.root, "queue"), 2, "merge.strategy must be one of")
-    _config(pool.root, "merge:\n  remote: --upload-pack=evil\n")
-    assert_one_line_error(wtpool(pool.root, "queue"), 2, "is not a remote name")

@@ -12,6 +12,7 @@ with the commit guard, has `.env.worktree` and a task brief (handoff.py), and, w
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -88,6 +89,12 @@ class SpawnResult:
             SkipKind.UNUSABLE: "with a task id or scope wtpool cannot use",
             SkipKind.REFUSED: "refused when claimed",
         }
+        # A claim's refusal (a database server that is down, say) is the one reason that
+        # `tracks recommend` cannot show: it comes from the claim, so it is given here.
+        refusals = list(dict.fromkeys(s.reason for s in self.skipped if s.kind == SkipKind.REFUSED))
+        if refusals:
+            more = f"; and {len(refusals) - 1} other reason(s)" if len(refusals) > 1 else ""
+            words[SkipKind.REFUSED] += f" ({refusals[0]}{more})"
         return ", ".join(
             f"{count} track{'s' if count > 1 else ''} {words[kind]}"
             for kind, count in kinds.most_common()
@@ -197,8 +204,10 @@ def _claim(
             brief=_brief_mail(repo, graph, task),  # in its inbox before its agent starts
         )
     except BaseException:
-        if not existed:
+        if not existed:  # a refused claim leaves nothing, not even the briefs' directory
             brief_path(repo, task).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty: other claims' briefs
+                brief_path(repo, task).parent.rmdir()
         raise
 
 

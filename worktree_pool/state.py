@@ -296,7 +296,11 @@ class StateStore:
                 "give your user write access to it and to its directory",
             )
         if isinstance(exc, sqlite3.OperationalError) and "unable to open" in text:
-            return WtpoolError(f"cannot open state store {self.path}: {text}")
+            return WtpoolError(
+                f"cannot open state store {self.path}: {text}",
+                "the store and its directory must be writable (not read-only, immutable, or "
+                "on a read-only file system): wtpool writes beside it even to read",
+            )
         return WtpoolError(
             f"state store {self.path} is corrupt: {text}",
             f"move it aside (mv {self.path} {self.path}.corrupt), then run `wtpool init`,"

@@ -182,6 +182,7 @@ BEADS_SOURCE = "tasks:\n  source: beads\n"
 ESCAPING_TASKS = "tasks:\n  - id: esc\n    files: [../escape]\n"
 
 
+DOWN = "postgresql://postgres@127.0.0.1:1/postgres"  # nothing listens on port 1
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 )
@@ -430,6 +431,62 @@ CASES = [
         2,
         "no task file",
     ),
+    # the merge queue
+    ("merge unknown slot", _pool, ["merge", "pool-wt-9"], 2, "no slot named pool-wt-9"),
+    ("merge unknown task", _pool, ["merge", "nosuch"], 2, "no slot holds task nosuch"),
+    ("merge ../", _pool, ["merge", "../etc"], 2, "invalid task name"),
+    ("merge absolute path", _pool, ["merge", "/etc/passwd"], 2, "invalid task name"),
+    ("merge task with space", _pool, ["merge", "a b"], 2, "invalid task name"),
+    ("merge idle slot", _pool, ["merge", "pool-wt-2"], 1, "pool-wt-2 holds no work to merge"),
+    ("merge nothing new", _pool, ["merge", "taken"], 1, "nothing to merge"),
+    ("merge priority 7", _pool, ["merge", "taken", "--priority", "7"], 2, "between 0 and 4"),
+    ("merge priority -1", _pool, ["merge", "taken", "--priority", "-1"], 2, "between 0 and 4"),
+    (
+        "merge priority four",
+        _pool,
+        ["merge", "taken", "--priority", "four"],
+        2,
+        "invalid value for '--priority'",
+    ),
+    ("merge outside a slot", _pool, ["merge"], 2, "no slot or task given"),
+    ("merge without a pool", _repo, ["merge", "x"], 1, "no wtpool pool"),
+    ("queue --run without a pool", _repo, ["queue", "--run"], 1, "no wtpool pool"),
+    (
+        "merge.strategy unknown",
+        _pool_with_config("merge:\n  strategy: octopus\n"),
+        ["queue"],
+        2,
+        "merge.strategy must be one of",
+    ),
+    (
+        "merge.remote an option",
+        _pool_with_config("merge:\n  remote: --upload-pack=evil\n"),
+        ["queue"],
+        2,
+        "is not a remote name",
+    ),
+    # the database server is down
+    (
+        "database down: acquire",
+        WithDatabases(_pool_with_config(f"database:\n  mode: external\n  url: {DOWN}\n")),
+        ["acquire", "--agent", "newcomer"],
+        1,
+        "cannot connect to PostgreSQL",
+    ),
+    (
+        "database down: assign",
+        _task_pool(YAML_SOURCE + f"database:\n  mode: external\n  url: {DOWN}\n"),
+        ["assign", "bob", "api"],
+        1,
+        "cannot connect to PostgreSQL",
+    ),
+    (
+        "database down: db reset",
+        WithDatabases(_pool_with_config(f"database:\n  mode: external\n  url: {DOWN}\n")),
+        ["db", "reset", "pool-wt-1"],
+        1,
+        "cannot connect to PostgreSQL",
+    ),
     # the command line itself
     ("unknown command", _pool, ["frobnicate"], 2, "no such command"),
     ("unknown option", _pool, ["status", "--verbose"], 2, "no such option"),
@@ -458,7 +515,29 @@ def test_bad_input_is_refused_cleanly(
 
 
 def test_the_table_is_large_enough() -> None:
-    assert len(CASES) >= 90
+    assert len(CASES) >= 100
+
+
+@pytest.mark.parametrize(
+    "args", [["acquire", "--agent", "a"], ["release", "pool-wt-1"], ["cleanup"]]
+)
+def test_a_read_only_state_store_is_refused_cleanly(tmp_path: Path, args: list[str]) -> None:
+    root = _pool(tmp_path)
+    pool_dir = root / ".agent-worktrees"
+    # As root, permissions do not stop a write; the immutable attribute does.
+    locked = subprocess.run(
+        ["chattr", "+i", str(pool_dir / "state.db"), str(pool_dir)], capture_output=True
+    )
+    if locked.returncode != 0:
+        pytest.skip(f"cannot make files immutable here: {locked.stderr.decode().strip()}")
+    try:
+        before = snapshot(root)
+        result = wtpool(root, *args)
+        assert_one_line_error(result, 1, "state store")
+        assert "read-only" in result.stderr
+        assert snapshot(root) == before
+    finally:
+        subprocess.run(["chattr", "-i", str(pool_dir / "state.db"), str(pool_dir)], check=True)
 
 
 def test_debug_adds_the_traceback_and_keeps_the_exit_code(tmp_path: Path) -> None:
