@@ -52,6 +52,12 @@ def _bin(program: str) -> str:
     return str(Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / program)
 
 
+def version() -> str:
+    """The embedded server's PostgreSQL version, as `postgres --version` gives it."""
+    result = subprocess.run([_bin("postgres"), "--version"], capture_output=True, text=True)
+    return result.stdout.split()[-1] if result.returncode == 0 else "unknown"
+
+
 def server_dir(repo: Repository) -> Path:
     return repo.pool_dir / SERVER_DIR
 
