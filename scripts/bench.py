@@ -657,7 +657,7 @@ def main() -> None:
     args = parser.parse_args()
     files = args.files or (2_000 if args.quick else 50_000)
     # The quick run is CI's smoke test that the script still works: two runs say as much.
-    runs = args.runs or 2 if args.quick else max(5, args.runs or 5)
+    runs = (args.runs or 2) if args.quick else max(5, args.runs or 5)
     output = args.output or (None if args.quick else Path("BENCHMARKS.md"))
 
     rows_of_data = 20_000 if args.quick else 650_000  # templates of ~4 MB and ~125 MB
