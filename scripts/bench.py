@@ -64,14 +64,17 @@ class Row:
         return self.naive.median / self.wtpool.median
 
 
-def git(cwd: Path, *args: str) -> str:
+def git(cwd: Path, *args: str, stdin: str | None = None, index: Path | None = None) -> str:
+    """Run git; `index` points it at an index file of its own (GIT_INDEX_FILE)."""
+    scratch = {"GIT_INDEX_FILE": str(index)} if index is not None else {}
     return subprocess.run(
         ["git", *args],
         cwd=cwd,
         check=True,
         capture_output=True,
         text=True,
-        env={**os.environ, **IDENTITY},
+        input=stdin,
+        env={**os.environ, **IDENTITY, **scratch},
     ).stdout.strip()
 
 
@@ -268,25 +271,15 @@ MERGED_BRANCHES = 20
 def make_branches(root: Path, count: int) -> list[str]:
     """`count` branches off main, each changing one file of its own directory, made with
     plumbing (a scratch index) so that making them costs nothing worth noting."""
-    env = {**os.environ, **IDENTITY, "GIT_INDEX_FILE": str(root.parent / "bench-index")}
-
-    def run(*args: str, stdin: str | None = None) -> str:
-        return subprocess.run(
-            ["git", *args],
-            cwd=root,
-            env=env,
-            input=stdin,
-            text=True,
-            check=True,
-            capture_output=True,
-        ).stdout.strip()
-
+    index = root.parent / "bench-index"
     branches = []
     for n in range(count):
-        run("read-tree", "main")
-        blob = run("hash-object", "-w", "--stdin", stdin=f"MERGED = {n}\n")
-        run("update-index", "--cacheinfo", f"100644,{blob},pkg{n:04d}/module000.py")
-        commit = run("commit-tree", run("write-tree"), "-p", "main", "-m", f"work {n}")
+        git(root, "read-tree", "main", index=index)
+        blob = git(root, "hash-object", "-w", "--stdin", stdin=f"MERGED = {n}\n")
+        path = f"pkg{n:04d}/module000.py"
+        git(root, "update-index", "--cacheinfo", f"100644,{blob},{path}", index=index)
+        tree = git(root, "write-tree", index=index)
+        commit = git(root, "commit-tree", tree, "-p", "main", "-m", f"work {n}")
         branch = f"wtpool/task/merge-{n}"
         git(root, "update-ref", f"refs/heads/{branch}", commit)
         branches.append(branch)
