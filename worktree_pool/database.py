@@ -384,10 +384,11 @@ def _clear_template(
     connection: psycopg.Connection[Any], settings: DatabaseSettings, template: str
 ) -> None:
     """CREATE DATABASE fails while anyone is connected to the template: say who, or
-    disconnect them when configured to."""
+    disconnect them when configured to. Clients only: an autovacuum worker (one comes after a
+    large template is built) is PostgreSQL's own, and CREATE DATABASE stops it itself."""
     clients = connection.execute(
         "SELECT pid, usename, application_name, client_addr FROM pg_stat_activity"
-        " WHERE datname = %s AND pid <> pg_backend_pid()",
+        " WHERE datname = %s AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
         (template,),
     ).fetchall()
     if not clients:
