@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from worktree_pool import pgserver
@@ -499,30 +500,47 @@ class ScalingRow:
     files: int
     spawn: Timing
     cleanup: Timing
+    naive_add: Timing
+    naive_remove: Timing
 
 
 def bench_scaling(workdir: Path, sizes: list[int], runs: int) -> list[ScalingRow]:
-    """How spawn (4 tracks, 1 % scopes, no databases) and cleanup grow with the repository."""
+    """How spawn (4 tracks, 1 % scopes, no databases) and cleanup grow with the repository,
+    beside 4 full `git worktree add` and their `git worktree remove --force`."""
     rows = []
     for files in sizes:
         root = spawn_repository(workdir / f"scaling-{files}", files, None)
-        _init(root)
-        spawn_time = median_time(lambda root=root: _spawn_four(root), lambda: None, 1)
-        spawns, cleanups = [spawn_time.median], []
-        for _ in range(runs - 1):
-            start = time.perf_counter()
-            _cleanup(root)
-            cleanups.append(time.perf_counter() - start)
-            _init(root)
-            start = time.perf_counter()
-            _spawn_four(root)
-            spawns.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        _cleanup(root)
-        cleanups.append(time.perf_counter() - start)
-        rows.append(ScalingRow(files, _timing(spawns), _timing(cleanups)))
+        spawns, cleanups = _alternate(
+            partial(_init, root), partial(_spawn_four, root), partial(_cleanup, root), runs
+        )
+        naive_paths = [workdir / f"naive-scaling-{n}" for n in range(4)]
+
+        def add_four(root: Path = root, paths: list[Path] = naive_paths) -> None:
+            for path in paths:
+                git(root, "worktree", "add", "--quiet", "--detach", str(path), "main")
+
+        def remove_four(root: Path = root, paths: list[Path] = naive_paths) -> None:
+            for path in paths:
+                git(root, "worktree", "remove", "--force", str(path))
+
+        adds, removes = _alternate(lambda: None, add_four, remove_four, runs)
+        rows.append(ScalingRow(files, spawns, cleanups, adds, removes))
         shutil.rmtree(root, ignore_errors=True)
     return rows
+
+
+def _alternate(
+    prepare: Callable[[], None], build: Callable[[], None], tear_down: Callable[[], None], runs: int
+) -> tuple[Timing, Timing]:
+    """Times `build` and then `tear_down`, `runs` times over: each undoes the other."""
+    builds, tear_downs = [], []
+    for _ in range(runs):
+        prepare()
+        for action, times in ((build, builds), (tear_down, tear_downs)):
+            start = time.perf_counter()
+            action()
+            times.append(time.perf_counter() - start)
+    return _timing(builds), _timing(tear_downs)
 
 
 def _timing(times: list[float]) -> Timing:
@@ -612,13 +630,17 @@ def render_scaling(rows: list[ScalingRow], runs: int) -> str:
         "",
         "## How spawn and cleanup grow with the repository",
         "",
-        f"`spawn 4 independent` (1 % scopes, warm pool, no databases) and then `cleanup`;"
-        f" medians of {runs} runs.",
+        f"`spawn 4 independent` (1 % scopes, pool initialised, no databases) and then"
+        f" `cleanup`, beside 4 full `git worktree add` and their removal; medians of {runs} runs.",
         "",
-        "| files | spawn 4 | cleanup |",
-        "|---:|---:|---:|",
+        "| files | spawn 4 | 4 full worktree add | ratio | cleanup | 4 worktree remove | ratio |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r.files:,} | {r.spawn} | {r.cleanup} |" for r in rows]
+    lines += [
+        f"| {r.files:,} | {r.spawn} | {r.naive_add} | {r.naive_add.median / r.spawn.median:.1f}x"
+        f" | {r.cleanup} | {r.naive_remove} | {r.naive_remove.median / r.cleanup.median:.1f}x |"
+        for r in rows
+    ]
     return "\n".join(lines) + "\n"
 
 
