@@ -81,3 +81,25 @@ def test_store_from_a_newer_wtpool_is_refused(pool: Pool) -> None:
     conn.commit()
     conn.close()
     assert_one_line_error(wtpool(pool.root, "status"), 1, "newer than this wtpool understands")
+
+
+def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) -> None:
+    # Up to 4376d08 the migration after `reservations` added its `rules` column, and there
+    # were no more: such a store's version stands where mail's migration is now.
+    state = pool.root / ".agent-worktrees" / "state.db"
+    conn = sqlite3.connect(state, isolation_level=None)
+    version = next(n for n, script in enumerate(MIGRATIONS) if "CREATE TABLE merges" in script)
+    conn.executescript(
+        "DROP TABLE messages; DROP TABLE merges; DROP TABLE merge_processor;"
+        f" UPDATE schema_version SET version = {version};"
+    )
+    conn.close()
+    store = pool.store()
+    with store.snapshot() as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    store.close()
+    assert {"messages", "merges", "merge_processor"} <= tables
+    result = wtpool(
+        pool.root, "mail", "send", "--from", "a", "--to", "b", "--subject", "hi", "--body", "x"
+    )
+    assert result.returncode == 0, result.stderr

@@ -20,6 +20,22 @@ from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 
+# Agent mail. It appears twice in MIGRATIONS, hence IF NOT EXISTS: see the last one.
+MESSAGES_TABLE = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    thread TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    read_at TEXT,
+    acked_at TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_recipient ON messages (recipient, id);
+"""
+
 # Each entry upgrades the schema by one version; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -110,21 +126,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX reservations_active ON reservations (released_at, expires_at);
     """,
-    # Agent mail.
-    """
-    CREATE TABLE messages (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        sender TEXT NOT NULL,
-        recipient TEXT NOT NULL,
-        subject TEXT NOT NULL,
-        body TEXT NOT NULL,
-        thread TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        read_at TEXT,
-        acked_at TEXT
-    );
-    CREATE INDEX messages_recipient ON messages (recipient, id);
-    """,
+    MESSAGES_TABLE,
     # The merge queue, and the lock that lets one process at a time work through it. An
     # entry keeps the commit it was asked to land (`tip`) and, before the base moves, the
     # commit that will land it (`candidate`): after a crash, whether the base contains the
@@ -163,6 +165,9 @@ MIGRATIONS: tuple[str, ...] = (
         since TEXT NOT NULL
     );
     """,
+    # Pools made before the merge queue (up to 4376d08) had another migration where mail is
+    # now, so their version skips it: this gives them the table, and is a no-op for the rest.
+    MESSAGES_TABLE,
 )
 
 STATE_FILE_MODE = 0o600
