@@ -147,7 +147,7 @@ def test_a_failing_gate_does_not_land_and_a_passing_one_runs_on_the_merged_tree(
     pool: Pool, tmp_path: Path
 ) -> None:
     seen = tmp_path / "gate-saw"
-    gate = f"! test -f src/broken.txt && ls src > {seen}"
+    gate = f"if test -f src/broken.txt; then echo [gate] broken; exit 1; fi; ls src > {seen}"
     _config(pool.root, f"merge:\n  test_command: [sh, -c, '{gate}']\n")
     _slot_with_commits(pool, "one", {"src/one.txt": "1\n"}, "src/")
     _slot_with_commits(pool, "two", {"src/two.txt": "2\n"}, "src/")
@@ -157,9 +157,10 @@ def test_a_failing_gate_does_not_land_and_a_passing_one_runs_on_the_merged_tree(
     # The gate saw the base's landed work and the branch's together: bors' rule.
     assert seen.read_text().split() == ["app.py", "one.txt", "two.txt", "util.py"]
     passed = _main(pool.root)
-    refused = _merge(pool.root, "bad", "--json")
-    entry = json.loads(refused.stdout)["entry"]
+    refused = _merge(pool.root, "bad")
+    entry = _entry(pool.root, "wtpool/task/bad")
     assert refused.returncode == 1
+    assert "[gate] broken" in refused.stdout.splitlines()  # as the gate printed it
     assert entry["state"] == "failed-tests"
     assert "exited with 1" in entry["reason"]
     assert _main(pool.root) == passed

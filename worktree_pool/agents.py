@@ -32,7 +32,7 @@ from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import LOCATION_VARIABLES
 from worktree_pool.private import open_private
 from worktree_pool.repo import Repository
-from worktree_pool.slots import Slot, all_slots, lookup_slot, require_pool
+from worktree_pool.slots import Slot, all_slots, lookup_slot, pid_alive, require_pool
 from worktree_pool.state import StateStore, utc_now
 
 LOG_DIR = "logs"
@@ -91,6 +91,37 @@ def start_marker(pid: int) -> float:
         import psutil  # here, not at the top: see _members
 
         return psutil.Process(pid).create_time()
+
+
+def same_process(pid: int, marker: float) -> bool:
+    """Whether `pid` is still the process whose start_marker was `marker`: not exited, not a
+    zombie nobody reaped, and not another process that got the pid since."""
+    if not pid_alive(pid):
+        return False
+    import psutil  # only for a process that exists
+
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return False
+        return abs(start_marker(pid) - marker) < _SAME_PROCESS
+    except (OSError, psutil.Error):  # gone between the looks
+        return False
+
+
+def start_wtpool_process(repo: Repository, log: Path, *args: str) -> subprocess.Popen:
+    """`wtpool ARGS` in the background, in a session of its own so that a closing terminal
+    does not reach it, its output appended to `log`."""
+    log.parent.mkdir(mode=0o700, exist_ok=True)
+    with open_private(log, "ab") as out:
+        return subprocess.Popen(
+            # -P: never import a `worktree_pool` the managed repository happens to contain.
+            [sys.executable, "-P", "-m", "worktree_pool", *args],
+            cwd=repo.root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def launch(

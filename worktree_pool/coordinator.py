@@ -28,12 +28,10 @@ from worktree_pool.gitops import (
     worktree_records,
 )
 from worktree_pool.handoff import BRIEF_DIR
-from worktree_pool.merge_queue import processor_in
 from worktree_pool.pool import check_pool_dir, open_store_if_any
 from worktree_pool.repo import Repository
 from worktree_pool.reservations import release_held
 from worktree_pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
-from worktree_pool.scratch import remove_scratch_worktrees
 from worktree_pool.slots import (
     TRANSIENT_STATES,
     Slot,
@@ -186,6 +184,8 @@ def _close_pool(store: StateStore) -> tuple[list[Slot], str | None]:
         for slot in slots:
             if slot.state in TRANSIENT_STATES and owner_alive(slot):
                 raise in_use_error(slot, "wait for it to finish, then run `wtpool cleanup` again")
+        from worktree_pool.merge_queue import processor_in  # not on every command's start-up
+
         merging = processor_in(conn)
         if merging is not None:
             raise WtpoolError(
@@ -206,6 +206,8 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
     # Only worktrees named like slots are wtpool's; any other under the pool is left alone.
     records = slot_records(repo)
     names = sorted(set(known) | set(records), key=lambda n: (slot_number(n) or 0, n))
+    from worktree_pool.scratch import remove_scratch_worktrees
+
     result = CleanupResult(base=base)
     remove_scratch_worktrees(repo)
     for name in names:

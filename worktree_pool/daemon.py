@@ -20,8 +20,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -29,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from worktree_pool.agents import LOG_DIR, start_marker
+from worktree_pool.agents import LOG_DIR, same_process, start_marker, start_wtpool_process
 from worktree_pool.errors import WtpoolError
 from worktree_pool.private import open_private, write_private
 from worktree_pool.repo import Repository
@@ -123,17 +121,7 @@ def start_daemon(repo: Repository, store: StateStore) -> DaemonStatus:
     if _running(repo):
         raise _already_running(repo)
     log = _log_path(repo)
-    log.parent.mkdir(mode=0o700, exist_ok=True)
-    with open_private(log, "ab") as out:
-        process = subprocess.Popen(
-            # -P: never import a `worktree_pool` the managed repository happens to contain.
-            [sys.executable, "-P", "-m", "worktree_pool", "daemon", "run"],
-            cwd=repo.root,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own session: a closing terminal does not reach it
-        )
+    process = start_wtpool_process(repo, log, "daemon", "run")
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
         record = _record(repo)
@@ -197,15 +185,7 @@ def stop_daemon_if_running(repo: Repository) -> bool:
 
 def _same_process(record: dict) -> bool:
     """Whether the recorded daemon process still exists (a zombie counts as exited)."""
-    import psutil
-
-    try:
-        process = psutil.Process(record["pid"])
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return abs(start_marker(record["pid"]) - record["marker"]) < 0.5
-    except (OSError, psutil.Error):
-        return False
+    return same_process(record["pid"], record["marker"])
 
 
 def run_daemon(repo: Repository, store: StateStore) -> None:

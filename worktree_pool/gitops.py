@@ -202,6 +202,11 @@ def is_ancestor(git: Git, ancestor: str, descendant: str) -> bool:
     return git.ok("merge-base", "--is-ancestor", ancestor, descendant)
 
 
+def has_uncommitted(git: Git) -> bool:
+    """Whether the worktree `git` runs in has changes or untracked files (ignored ones aside)."""
+    return bool(git.out("status", "--porcelain", "--untracked-files=normal"))
+
+
 def count_commits_not_in(git: Git, head: str, base: str) -> int:
     return int(git.out("rev-list", "--count", head, f"^{base}"))
 

@@ -59,7 +59,16 @@ def forget_handoff(repo: Repository, slot: str, task: str | None) -> None:
         brief_path(repo, task).unlink(missing_ok=True)
 
 
-def write_brief(repo: Repository, graph: TaskGraph, track: Track, task_id: str) -> Path:
+def write_brief(repo: Repository, graph: TaskGraph, track: Track, task_id: str) -> str:
+    """Write the task's brief where its agent finds it; return the text, for its mail."""
+    text = _brief_text(graph, track, task_id)
+    path = brief_path(repo, task_id)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    write_private(path, text)
+    return text
+
+
+def _brief_text(graph: TaskGraph, track: Track, task_id: str) -> str:
     task = graph.tasks[task_id]
     lines = [f"# {task.id}: {task.title}", ""]
     lines += [f"Track {track.id}, priority {task.priority}. Source: {graph.source}.", ""]
@@ -78,7 +87,4 @@ def write_brief(repo: Repository, graph: TaskGraph, track: Track, task_id: str) 
         other = graph.tasks[member]
         mark = "this task" if member == task_id else "ready" if member in track.ready else "waits"
         lines.append(f"1. {member} ({other.status}, {mark}): {other.title}")
-    path = brief_path(repo, task_id)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    write_private(path, "\n".join(lines) + "\n")
-    return path
+    return "\n".join(lines) + "\n"

@@ -33,9 +33,8 @@ COMMITTER = {k: v for k, v in WTPOOL_IDENTITY.items() if k.startswith("GIT_COMMI
 
 @dataclass(frozen=True)
 class Built:
-    """A commit ready to land on `parent`, or the paths that conflict."""
+    """A commit ready to land, or the paths that conflict."""
 
-    parent: str
     commit: str | None
     conflicts: tuple[str, ...] = ()
 
@@ -53,7 +52,6 @@ def merged_tree(git: Git, base: str, tip: str) -> tuple[str, tuple[str, ...]]:
 
 def build(
     repo: Repository,
-    strategy: str,
     base: str,
     tip: str,
     message: str,
@@ -62,7 +60,8 @@ def build(
     git = repo.git
     tree, conflicts = merged_tree(git, base, tip)
     if conflicts:
-        return Built(base, None, conflicts)
+        return Built(None, conflicts)
+    strategy = repo.config.merge.strategy
     if strategy == "rebase":
         return _replay(repo, base, tip, scope)
     if strategy == "squash":
@@ -74,7 +73,7 @@ def build(
     else:
         env, parents = WTPOOL_IDENTITY, ["-p", base, "-p", tip]
     commit = git.out("commit-tree", tree, *parents, "-F", "-", env=env, input=message)
-    return Built(base, commit)
+    return Built(commit)
 
 
 def _replay(repo: Repository, base: str, tip: str, scope: tuple[str, ...] | None) -> Built:
@@ -88,8 +87,8 @@ def _replay(repo: Repository, base: str, tip: str, scope: tuple[str, ...] | None
             git.run("rebase", "--abort", check=False)
             if not any(conflicts):
                 raise git.failure(("rebase", "--onto"), result)
-            return Built(base, None, tuple(path for path in conflicts if path))
-        return Built(base, git.out("rev-parse", "HEAD"))
+            return Built(None, tuple(path for path in conflicts if path))
+        return Built(git.out("rev-parse", "HEAD"))
 
 
 def changed_paths(git: Git, base: str, tip: str) -> set[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from worktree_pool import integration, testpoints
 from worktree_pool.errors import WtpoolError
 from worktree_pool.gitops import LOCATION_VARIABLES, is_ancestor, resolve
-from worktree_pool.mail import post
+from worktree_pool.mail import WTPOOL_SENDER, post
 from worktree_pool.merge_queue import (
     MAX_ERRORS,
     MergeEntry,
@@ -41,7 +41,6 @@ from worktree_pool.worktrees import base_tip
 # normal, many mean something keeps moving it and the entry should wait for a calmer moment.
 MAX_ATTEMPTS = 10
 OUTPUT_TAIL = 4000  # characters of a failed gate's output kept in the entry
-SENDER = "wtpool"
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ def _settle(
             **changes,
         )
         if entry.agent is not None and outcome.mail:
-            post(conn, repo, SENDER, entry.agent, *_failure_mail(entry, outcome))
+            post(conn, repo, WTPOOL_SENDER, entry.agent, *_failure_mail(entry, outcome))
         return get_entry(conn, entry.id)
 
 
@@ -216,7 +215,7 @@ def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry 
             new = onto  # landed already, here or on the remote: at most a fast-forward
         else:
             built = integration.build(
-                repo, settings.strategy, onto, entry.tip, _message(repo, entry, onto), entry.scope
+                repo, onto, entry.tip, _message(repo, entry, onto), entry.scope
             )
             if built.commit is None:
                 return Outcome(

@@ -37,7 +37,7 @@ class Message:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Message:
-        return cls(**{key: row[key] for key in row.keys()})  # noqa: SIM118 - sqlite3.Row
+        return cls(**dict(row))
 
 
 def check_message(sender: str, recipient: str, subject: str, body: str, thread: str | None) -> None:

@@ -20,19 +20,16 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from worktree_pool.agents import LOG_DIR, start_marker
+from worktree_pool.agents import LOG_DIR, same_process, start_marker, start_wtpool_process
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
-from worktree_pool.gitops import is_ancestor, resolve
+from worktree_pool.gitops import has_uncommitted, is_ancestor, resolve
 from worktree_pool.names import validate_name
-from worktree_pool.private import open_private
 from worktree_pool.repo import Repository
 from worktree_pool.slots import (
     SlotState,
@@ -40,12 +37,11 @@ from worktree_pool.slots import (
     decode_scope,
     encode_scope,
     find_slot,
-    pid_alive,
     require_pool,
     slot_number,
 )
 from worktree_pool.state import StateStore, utc_now
-from worktree_pool.worktrees import BRANCH_NAMESPACE, branch_for
+from worktree_pool.worktrees import BRANCH_NAMESPACE, base_tip, branch_for
 
 WAIT_POLL = 0.1  # seconds between looks at an entry another process is landing
 DEFAULT_PRIORITY = 2  # Beads' default, for an entry whose task is in no task graph
@@ -169,9 +165,7 @@ def enqueue(
     tip = resolve(repo.git, f"refs/heads/{found.branch}")
     if tip is None:
         raise WtpoolError(f"branch {found.branch} does not exist")
-    if resolve(repo.git, f"refs/heads/{pool.base}") is None:
-        raise WtpoolError(f"the pool's base branch {pool.base} no longer exists")
-    if is_ancestor(repo.git, tip, f"refs/heads/{pool.base}"):
+    if is_ancestor(repo.git, tip, base_tip(repo, pool.base)):
         raise WtpoolError(
             f"nothing to merge: {pool.base} already contains {found.branch}",
             "commit the work in the slot first",
@@ -294,8 +288,7 @@ def _task_facts(repo: Repository, target: Target) -> TaskFacts:
 def _uncommitted_warning(repo: Repository, target: Target) -> list[str]:
     if target.slot is None:
         return []
-    git = repo.git.at(repo.slot_path(target.slot))
-    if not git.out("status", "--porcelain", "--untracked-files=normal"):
+    if not has_uncommitted(repo.git.at(repo.slot_path(target.slot))):
         return []
     return [f"{target.slot} has uncommitted changes: only its commits are merged"]
 
@@ -318,7 +311,7 @@ def processor_lock(repo: Repository, store: StateStore) -> Iterator[bool]:
         if pool.closing_pid is not None:
             raise closing_error(pool.closing_pid)
         row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
-        busy = row is not None and row["pid"] != me[0] and _alive(row["pid"], row["started"])
+        busy = row is not None and row["pid"] != me[0] and same_process(row["pid"], row["started"])
         if not busy:
             conn.execute(
                 "INSERT OR REPLACE INTO merge_processor (id, pid, started, since)"
@@ -335,17 +328,6 @@ def processor_lock(repo: Repository, store: StateStore) -> Iterator[bool]:
             conn.execute("DELETE FROM merge_processor WHERE pid = ?", (me[0],))
 
 
-def _alive(pid: int, started: float) -> bool:
-    import psutil  # only when another process holds the lock
-
-    if not pid_alive(pid):
-        return False
-    try:
-        return start_marker(pid) == started
-    except psutil.Error:  # gone between the two looks
-        return False
-
-
 def processor(store: StateStore) -> int | None:
     """The pid of the live process running the queue, if any."""
     with store.snapshot() as conn:
@@ -354,7 +336,7 @@ def processor(store: StateStore) -> int | None:
 
 def processor_in(conn: sqlite3.Connection) -> int | None:
     row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
-    return row["pid"] if row is not None and _alive(row["pid"], row["started"]) else None
+    return row["pid"] if row is not None and same_process(row["pid"], row["started"]) else None
 
 
 def interrupted(store: StateStore) -> tuple[int | None, list[MergeEntry]] | None:
@@ -362,10 +344,9 @@ def interrupted(store: StateStore) -> tuple[int | None, list[MergeEntry]] | None
     `merging`), or None when there is none or its process still runs."""
     with store.snapshot() as conn:
         row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
-        if row is not None and _alive(row["pid"], row["started"]):
+        if row is not None and same_process(row["pid"], row["started"]):
             return None
-        merging = conn.execute("SELECT * FROM merges WHERE state = ?", (MergeState.MERGING,))
-        entries = [MergeEntry.from_row(entry) for entry in merging.fetchall()]
+        entries = _merging(conn)
     if row is None and not entries:
         return None
     return (row["pid"] if row is not None else None), entries
@@ -400,24 +381,17 @@ def claim_next(store: StateStore, skip: set[int]) -> MergeEntry | None:
 def orphans(store: StateStore) -> list[MergeEntry]:
     """Entries a processor that died left `merging` (call with the lock held)."""
     with store.snapshot() as conn:
-        rows = conn.execute("SELECT * FROM merges WHERE state = ?", (MergeState.MERGING,))
-        return [MergeEntry.from_row(row) for row in rows.fetchall()]
+        return _merging(conn)
+
+
+def _merging(conn: sqlite3.Connection) -> list[MergeEntry]:
+    rows = conn.execute("SELECT * FROM merges WHERE state = ?", (MergeState.MERGING,))
+    return [MergeEntry.from_row(row) for row in rows.fetchall()]
 
 
 def start_background_run(repo: Repository) -> None:
     """Run the queue in a process of its own, so `wtpool merge` returns at once."""
-    log = repo.pool_dir / LOG_DIR / "merge-queue.log"
-    log.parent.mkdir(mode=0o700, exist_ok=True)
-    with open_private(log, "ab") as out:
-        subprocess.Popen(
-            # -P: never import a `worktree_pool` the managed repository happens to contain.
-            [sys.executable, "-P", "-m", "worktree_pool", "queue", "--run"],
-            cwd=repo.root,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    start_wtpool_process(repo, repo.pool_dir / LOG_DIR / "merge-queue.log", "queue", "--run")
 
 
 def wait_until_settled(store: StateStore, entry_id: int, run: Callable[[], bool]) -> MergeEntry:

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from worktree_pool.agents import AgentProcess, agent_process, process_groups
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
-from worktree_pool.gitops import WorktreeRecord, branch_exists, current_branch, worktree_records
+from worktree_pool.gitops import (
+    WorktreeRecord,
+    branch_exists,
+    current_branch,
+    has_uncommitted,
+    worktree_records,
+)
 from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
@@ -309,7 +314,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 head=record.head if record else None,
                 task=slot.task,
                 agent=slot.agent,
-                dirty=_is_dirty(repo, path) if record and path.is_dir() else None,
+                dirty=has_uncommitted(repo.git.at(path)) if record and path.is_dir() else None,
                 present=path.is_dir(),
                 scope=slot.scope,
                 acquired_at=slot.acquired_at,
@@ -342,10 +347,6 @@ def _database_name(repo: Repository, number: int) -> str | None:
     from worktree_pool.database import slot_database_name  # only when databases are on
 
     return slot_database_name(repo.root, number)
-
-
-def _is_dirty(repo: Repository, path: Path) -> bool:
-    return bool(repo.git.at(path).out("status", "--porcelain", "--untracked-files=normal"))
 
 
 # --- adoption -------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def show_entry(entry: MergeEntry) -> None:
         console.print(f"    ... and {len(entry.paths) - SHOWN_PATHS} more")
     if entry.output:
         console.print("  the end of the gate's output:")
-        console.print(escape(entry.output[-1500:]), markup=False)
+        console.print(entry.output[-1500:], markup=False)
     for note in entry.notes:
         console.print(f"  {escape(note)}")
 

@@ -331,13 +331,11 @@ def close_expired(repo: Repository, store: StateStore, reservation_id: int) -> N
         audit(repo, "expire", id=reservation_id)
 
 
-def release_held(
-    repo: Repository, store: StateStore, *, agent: str | None = None, ids: list[int] | None = None
-) -> list[int]:
-    """Release the active reservations of `agent`, or those of `ids`, or (neither given) all of
-    them; quietly, for cleanup and an undone claim. Returns the ids released."""
+def release_held(repo: Repository, store: StateStore, *, ids: list[int] | None = None) -> list[int]:
+    """Release the active reservations of `ids`, or (none given) all of them; quietly, for
+    cleanup and an undone claim. Returns the ids released."""
     with store.transaction() as conn:
-        return release_in(conn, repo, agent=agent, ids=ids)
+        return release_in(conn, repo, ids=ids)
 
 
 def release_in(

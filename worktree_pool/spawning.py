@@ -189,7 +189,7 @@ def _claim(
     launch_agent: bool = True,
 ) -> AcquireResult:
     existed = brief_path(repo, task).is_file()  # another claim's, if the task is taken
-    write_brief(repo, graph, track, task)
+    brief = write_brief(repo, graph, track, task)
     try:
         return acquire(
             repo,
@@ -201,7 +201,7 @@ def _claim(
             launch_agent=launch_agent,
             exclusive=exclusive,
             reserve=True,  # the track's files, for its agent, in the claim's transaction
-            brief=_brief_mail(repo, graph, task),  # in its inbox before its agent starts
+            brief=_brief_mail(graph, task, brief),  # in its inbox before its agent starts
         )
     except BaseException:
         if not existed:  # a refused claim leaves nothing, not even the briefs' directory
@@ -211,14 +211,10 @@ def _claim(
         raise
 
 
-def _brief_mail(repo: Repository, graph: TaskGraph, task: str) -> tuple[str, str]:
+def _brief_mail(graph: TaskGraph, task: str, brief: str) -> tuple[str, str]:
     """The subject and body of the mail that brings an agent its brief."""
     title = re.sub(r"[\s\x00-\x1f]+", " ", f"your task {task}: {graph.tasks[task].title}")
-    try:
-        body = brief_path(repo, task).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WtpoolError(f"cannot read the brief of {task}: {exc.strerror}") from exc
-    return title[: mail.MAX_SUBJECT].strip(), body
+    return title[: mail.MAX_SUBJECT].strip(), brief
 
 
 def _planned(pick: Pick) -> Spawned:
