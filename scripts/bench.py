@@ -637,8 +637,9 @@ def render_scaling(rows: list[ScalingRow]) -> str:
         "",
         "## How spawn and cleanup grow with the repository",
         "",
-        "`spawn 4 independent` (1 % scopes, pool initialised, no databases) and then"
-        " `cleanup`, beside 4 full `git worktree add` and their removal: medians over `runs` runs.",
+        "The first `spawn 4 independent` on a freshly initialised pool (1 % scopes, no"
+        " databases: its idle slots are full checkouts, which spawn narrows), then `cleanup`,"
+        " beside 4 full `git worktree add` and their removal: medians over `runs` runs.",
         "",
         "| files | runs | spawn 4 | 4 full worktree add | ratio | cleanup | 4 worktree remove"
         " | ratio |",
