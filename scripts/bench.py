@@ -104,7 +104,7 @@ def median_time(action: Callable[[], None], prepare: Callable[[], None], runs: i
         start = time.perf_counter()
         action()
         times.append(time.perf_counter() - start)
-    return Timing(statistics.median(times), min(times), max(times))
+    return _timing(times)
 
 
 def bench_recycle(root: Path, runs: int) -> Row:
