@@ -263,8 +263,14 @@ def test_monitor_once_renders_in_a_terminal_of_80_columns(tmp_path: Path) -> Non
     assert max(len(line) for line in lines) <= 80
 
 
-@pytest.mark.parametrize("key", ["q", "ctrl-c"])
+def _ignore_interrupts() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("key", ["q", "ctrl-c", "ctrl-c, started ignoring it"])
 def test_the_live_dashboard_runs_in_a_terminal_and_quits_cleanly(tmp_path: Path, key: str) -> None:
+    """A shell without job control starts background commands with SIGINT ignored, and Python
+    then keeps it ignored; the dashboard says Ctrl-C quits, so it must quit there too."""
     root = _limited(tmp_path, "  disk_warning: 1GB\n")
     controller, terminal = pty.openpty()
     monitor = subprocess.Popen(
@@ -274,6 +280,7 @@ def test_the_live_dashboard_runs_in_a_terminal_and_quits_cleanly(tmp_path: Path,
         stdout=terminal,
         stderr=terminal,
         env={**os.environ, "COLUMNS": "80", "LINES": "40", "TERM": "xterm"},
+        preexec_fn=_ignore_interrupts if "ignoring" in key else None,
     )
     os.close(terminal)
     try:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import sys
 import termios
+import threading
 import time
 import tty
 from collections.abc import Callable, Iterator
@@ -24,6 +26,8 @@ from worktree_pool.render import console, escape, table
 from worktree_pool.sizes import format_size
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from rich.console import RenderableType
 
     from worktree_pool.report import Report
@@ -143,14 +147,34 @@ def run_live(build: Callable[[], Frame], interval: float) -> None:
 
     screen = Console()
     with (
+        _interrupts() as interrupted,
         _keys() as pressed,
         Live(console=screen, screen=False, auto_refresh=False) as live,
         contextlib.suppress(KeyboardInterrupt),
     ):
         while True:
             live.update(render_frame(build()), refresh=True)
-            if pressed(interval) in ("q", "Q"):
+            if interrupted.is_set() or pressed(interval) in ("q", "Q"):
                 return
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[threading.Event]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered. Python drops an
+    interrupt that lands in a finalizer (it prints "Exception ignored"), which would leave the
+    loop drawing; remembered, it stops the loop after the frame. A handler of our own also
+    receives the Ctrl-C that a shell without job control starts us ignoring."""
+    interrupted = threading.Event()
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
