@@ -38,7 +38,7 @@ pattern = st.builds(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(first=pattern, second=pattern)
 def test_overlap_agrees_with_brute_force(first: str, second: str) -> None:
     found = witness(first, second)

@@ -79,7 +79,7 @@ def _connected(graph: TaskGraph, first: Track, second: Track) -> bool:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(graphs(), st.integers(1, 5), st.sampled_from([None, ("a/",), ("e/",)]))
 def test_independent_picks_are_ready_disjoint_unconnected_and_in_priority_order(
     graph: TaskGraph, count: int, busy: tuple[str, ...] | None
