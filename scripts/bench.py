@@ -98,13 +98,21 @@ def generate_repository(root: Path, files: int) -> Path:
 
 
 def median_time(action: Callable[[], None], prepare: Callable[[], None], runs: int) -> Timing:
-    times = []
+    return time_each(prepare, [action], runs)[0]
+
+
+def time_each(
+    prepare: Callable[[], None], actions: list[Callable[[], None]], runs: int
+) -> list[Timing]:
+    """`runs` times over: `prepare` (not timed), then each action in turn, timed."""
+    times: list[list[float]] = [[] for _ in actions]
     for _ in range(runs):
         prepare()
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return _timing(times)
+        for action, measured in zip(actions, times, strict=True):
+            start = time.perf_counter()
+            action()
+            measured.append(time.perf_counter() - start)
+    return [_timing(measured) for measured in times]
 
 
 def bench_recycle(root: Path, runs: int) -> Row:
@@ -515,8 +523,8 @@ def bench_scaling(workdir: Path, files: int, runs: int) -> ScalingRow:
     """How spawn (4 tracks, 1 % scopes, no databases) and cleanup grow with the repository,
     beside 4 full `git worktree add` and their `git worktree remove --force`."""
     root = spawn_repository(workdir / f"scaling-{files}", files, None, ROOMY_DISK)
-    spawns, cleanups = _alternate(
-        partial(_init, root), partial(_spawn_four, root), partial(_cleanup, root), runs
+    spawns, cleanups = time_each(
+        partial(_init, root), [partial(_spawn_four, root), partial(_cleanup, root)], runs
     )
     naive_paths = [workdir / f"naive-scaling-{n}" for n in range(4)]
 
@@ -528,23 +536,9 @@ def bench_scaling(workdir: Path, files: int, runs: int) -> ScalingRow:
         for path in naive_paths:
             git(root, "worktree", "remove", "--force", str(path))
 
-    adds, removes = _alternate(lambda: None, add_four, remove_four, runs)
+    adds, removes = time_each(lambda: None, [add_four, remove_four], runs)
     shutil.rmtree(root, ignore_errors=True)
     return ScalingRow(files, spawns, cleanups, adds, removes)
-
-
-def _alternate(
-    prepare: Callable[[], None], build: Callable[[], None], tear_down: Callable[[], None], runs: int
-) -> tuple[Timing, Timing]:
-    """Times `build` and then `tear_down`, `runs` times over: each undoes the other."""
-    builds, tear_downs = [], []
-    for _ in range(runs):
-        prepare()
-        for action, times in ((build, builds), (tear_down, tear_downs)):
-            start = time.perf_counter()
-            action()
-            times.append(time.perf_counter() - start)
-    return _timing(builds), _timing(tear_downs)
 
 
 def _timing(times: list[float]) -> Timing:
