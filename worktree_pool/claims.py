@@ -33,7 +33,6 @@ from worktree_pool.salvage import (
     inspect_work,
     naming_salvage_on_failure,
     salvage,
-    salvage_more,
 )
 from worktree_pool.slots import (
     ClaimRequest,
@@ -64,7 +63,6 @@ from worktree_pool.worktrees import (
     branch_for,
     check_out_branch,
     checked_out_anywhere,
-    delete_files,
     free_slot_numbers,
     registered_paths,
     reset_to,
@@ -523,22 +521,14 @@ def recycle(
     Returns (what was saved, salvage branch, deleted branch, kept branch). Only wtpool's own
     branches are ever deleted, only when the base contains them and no worktree has them out.
     """
-    path = repo.slot_path(slot.name)
-    git = repo.git.at(path)
+    git = repo.git.at(repo.slot_path(slot.name))
     work = inspect_work(git, base)
-    before = git.out("rev-parse", "HEAD")
     salvage_branch = salvage(git, slot.name, work)
     testpoints.reached("release.salvaged")
     deleted = kept = None
     with naming_salvage_on_failure(salvage_branch):
         reset_to(repo, slot.name, base_tip(repo, base), work)
-        # Files the slot's own .gitignore hid become visible once the base's comes back.
-        revealed = git.out("ls-files", "--others", "--exclude-standard", "-z").split("\0")
-        revealed = [name for name in revealed if name]
         forget_handoff(repo, slot.name, slot.task)  # only now: a failed release keeps them
-        if revealed:
-            salvage_branch = salvage_more(git, slot.name, salvage_branch, before, revealed)
-            delete_files(path, revealed)
         branch = slot.branch
         if (
             branch
@@ -552,10 +542,7 @@ def recycle(
                     deleted = branch
             elif tip is not None and not merged:
                 kept = branch
-    saved = None if work.is_empty else work.summary(base)
-    if revealed:
-        saved = (saved + ", and " if saved else "") + f"{len(revealed)} file(s) its .gitignore hid"
-    return saved, salvage_branch, deleted, kept
+    return None if work.is_empty else work.summary(base), salvage_branch, deleted, kept
 
 
 def serve_queue(

@@ -270,8 +270,8 @@ def _clean_slot(
         work = inspect_work(git, base)
         if not force:
             branch = salvage(git, name, work)
-        elif work.unmerged_commits and record.branch is None:
-            lost_commits = _commits_only_in_head(git, base)
+        else:
+            lost_commits = _commits_only_here(git, work, detached=record.branch is None)
         with naming_salvage_on_failure(branch):
             remove_worktree(repo, name, discard=True)
     except WtpoolError as exc:
@@ -291,9 +291,15 @@ def _clean_slot(
     )
 
 
-def _commits_only_in_head(git: Git, base: str) -> list[str]:
-    exclude = [f"^refs/heads/{base}"] if resolve(git, f"refs/heads/{base}") else []
-    return git.out("log", "--format=%h %s", "HEAD", *exclude, "--").splitlines()
+def _commits_only_here(git: Git, work: UniqueWork, *, detached: bool) -> list[str]:
+    """What --force discards that no branch holds: HEAD's commits when no branch has them out
+    (detached, or its branch deleted), stash entries and commits only the reflogs hold."""
+    tips = list(work.stashes) + list(work.reflog_tips)
+    if work.head and work.unmerged_commits and (detached or work.deleted_branch):
+        tips.append(work.head)
+    if not tips:
+        return []
+    return git.out("log", "--format=%h %s", *tips, "--not", "--branches", "--").splitlines()
 
 
 def _stray_directories(repo: Repository, exclude: set[str]) -> list[str]:

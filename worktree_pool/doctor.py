@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from worktree_pool.claims import prepare_claim, recycle, serve_queue
 from worktree_pool.errors import WtpoolError
-from worktree_pool.gitops import WorktreeRecord, resolve, worktree_records
+from worktree_pool.gitops import WorktreeRecord, current_branch, resolve, worktree_records
 from worktree_pool.pool import adopt_worktrees, open_store, orphaned_worktrees
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import inspect_work
@@ -124,6 +124,7 @@ def examine(repo: Repository, store: StateStore, report: DoctorReport) -> Doctor
     for record in records.values():
         if record.path.parent == repo.pool_dir:
             _examine_record(repo, report, record)
+            _examine_branch(repo, report, record)
     free = any(slot.state == SlotState.IDLE for slot in slots) or len(slots) < pool.max
     if queue and free:
         record_finding(
@@ -231,6 +232,26 @@ def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeReco
             "remove git's stale record of it (only that one)",
         )
         record_finding(report, finding, lambda: forget_stale_record(repo, record.path))
+
+
+def _examine_branch(repo: Repository, report: DoctorReport, record: WorktreeRecord) -> None:
+    """A slot whose checked-out branch was deleted has a HEAD that points at nothing. Asked
+    of the worktree itself: a repair above may have released it since `record` was read."""
+    if record.branch is None or record.prunable is not None or not record.path.is_dir():
+        return
+    branch = current_branch(repo.git.at(record.path))
+    if branch is not None and resolve(repo.git, f"refs/heads/{branch}") is None:
+        _note(
+            report,
+            Finding(
+                "deleted-branch",
+                str(record.path),
+                f"{record.path} has branch {branch} checked out, but the branch was "
+                "deleted: its HEAD points at no commit",
+                "none: `wtpool release` or `wtpool cleanup` saves its files and the commits "
+                "its HEAD reflog names to a salvage branch",
+            ),
+        )
 
 
 _RESUME_TEXT = {

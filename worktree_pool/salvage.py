@@ -1,18 +1,25 @@
 """Finding work that exists only in a slot, and saving it to a branch before the slot is reset.
 
 Work is unique when it would be gone once the slot's directory is reset or removed:
-uncommitted changes to tracked files, staged changes, untracked files that are not ignored, and
-commits that the base branch does not contain. Ignored files (build output, caches) are not work.
-A nested repository or submodule with changes is work that a snapshot cannot hold (git records
-only a pointer to its commit), so salvage refuses it rather than claim it was saved.
+uncommitted changes to tracked files, staged changes, untracked files that the base's ignore
+rules do not ignore (ignores.py: the slot's own .gitignore files cannot hide work), commits that
+the base branch does not contain, and what only the slot remembers (slot_history.py: its stash
+entries, the autostash of a rebase or merge in progress, commits only its reflogs and
+per-worktree refs hold). Ignored files (build output, caches) are not work. A nested repository
+or submodule with changes is work that a snapshot cannot hold (git records only a pointer to its
+commit), so salvage refuses it rather than claim it was saved. Release, cleanup, scale down and
+doctor all decide with `inspect_work`, before anything is reset or removed.
 
 Salvage never touches the slot's working tree or index. Like `git stash`, it builds commits from
 the outside: a temporary index collects the working tree, so the real index, and with it the
 distinction between staged and unstaged changes, survives. The result is a chain on top of HEAD:
 
     HEAD <- "staged changes" (tree of the index) <- "working tree" (tree of every file)
+         <- "stashes and reflog commits" (same tree; the stash commits and reflog commits as
+            further parents, so they stay reachable)
 
-and a branch `wtpool/salvage/<slot>-<UTC timestamp>` points at the top.
+and a branch `wtpool/salvage/<slot>-<UTC timestamp>` points at the top. A HEAD whose branch was
+deleted starts the chain at the last commit its reflog names.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,8 +38,11 @@ from worktree_pool.gitops import (
     Git,
     count_commits_not_in,
     create_branch_at,
+    current_branch,
     resolve,
 )
+from worktree_pool.ignores import untracked_work
+from worktree_pool.slot_history import head_commit, slot_history
 
 SALVAGE_NAMESPACE = "wtpool/salvage/"
 
@@ -47,6 +57,13 @@ class UniqueWork:
     # Edited files whose index entries carry skip-worktree or assume-unchanged bits: git status
     # does not show them, but they are work all the same. They are also in `unstaged`.
     hidden: tuple[str, ...] = ()
+    # The commit salvage builds on: HEAD, or for a deleted branch the last commit HEAD was at.
+    head: str | None = None
+    deleted_branch: str | None = None  # the branch HEAD names, deleted while checked out
+    stashes: tuple[str, ...] = ()  # stash commits made in the slot, autostashes included
+    reflog_commits: tuple[str, ...] = ()  # commits only the slot's reflogs and refs hold
+    # The fewest of those from which all are reachable: what salvage adds as parents.
+    reflog_tips: tuple[str, ...] = field(default=(), metadata={"internal": True})
 
     @property
     def is_empty(self) -> bool:
@@ -56,6 +73,8 @@ class UniqueWork:
             or self.untracked
             or self.unmerged_commits
             or self.nested_repositories
+            or self.stashes
+            or self.reflog_commits
         )
 
     def summary(self, base: str) -> str:
@@ -65,6 +84,12 @@ class UniqueWork:
             _count(len(self.untracked), "untracked file", "untracked files"),
             _count(self.unmerged_commits, f"commit not in {base}", f"commits not in {base}"),
             _count(len(self.nested_repositories), "nested repository", "nested repositories"),
+            _count(len(self.stashes), "stash entry", "stash entries"),
+            _count(
+                len(self.reflog_commits),
+                "commit only in its reflogs",
+                "commits only in its reflogs",
+            ),
         ]
         return ", ".join(part for part in parts if part) or "nothing"
 
@@ -77,42 +102,56 @@ def _count(n: int, singular: str, plural: str) -> str:
 
 def inspect_work(git: Git, base_branch: str) -> UniqueWork:
     """What in the worktree at `git.cwd` exists nowhere else."""
-    output = git.out("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
+    output = git.out("status", "--porcelain=v1", "-z", "--untracked-files=no", "--no-renames")
     staged: list[str] = []
     unstaged: list[str] = []
-    untracked: list[str] = []
     for entry in output.split("\0"):
         if not entry:
             continue
         code, path = entry[:2], entry[3:]
-        if code == "??":
-            untracked.append(path)
-            continue
         if code[0] != " ":
             staged.append(path)
         if code[1] != " ":
             unstaged.append(path)
+    base = resolve(git, f"refs/heads/{base_branch}")
+    untracked = untracked_work(git, base)
     hidden = _hidden_edits(git)
     unstaged += [path for path in hidden if path not in unstaged]
     changed = {path.rstrip("/") for path in (*staged, *unstaged, *untracked)}
+    head = head_commit(git)
+    history = slot_history(git, head)
     return UniqueWork(
         staged=tuple(staged),
         unstaged=tuple(unstaged),
         untracked=tuple(untracked),
-        unmerged_commits=_unmerged_commits(git, base_branch),
+        unmerged_commits=_unmerged_commits(git, head, base),
         nested_repositories=tuple(
             sorted(path for path in changed if (git.cwd / path / ".git").exists())
         ),
         hidden=hidden,
+        head=head,
+        deleted_branch=_deleted_branch(git),
+        stashes=history.stashes,
+        reflog_commits=history.reflog_commits,
+        reflog_tips=history.tips,
     )
 
 
-def _unmerged_commits(git: Git, base_branch: str) -> int:
-    if resolve(git, f"refs/heads/{base_branch}") is None:
+def _unmerged_commits(git: Git, head: str | None, base: str | None) -> int:
+    if head is None:
+        return 0
+    if base is None:
         # The base branch is gone, so nothing is known to be merged: all of HEAD counts as
         # unique, and salvage keeps it on a branch.
-        return int(git.out("rev-list", "--count", "HEAD"))
-    return count_commits_not_in(git, "HEAD", f"refs/heads/{base_branch}")
+        return int(git.out("rev-list", "--count", head))
+    return count_commits_not_in(git, head, base)
+
+
+def _deleted_branch(git: Git) -> str | None:
+    branch = current_branch(git)
+    if branch is None or resolve(git, "HEAD") is not None:
+        return None
+    return branch
 
 
 def _hidden_edits(git: Git) -> tuple[str, ...]:
@@ -143,7 +182,7 @@ def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
             + ", ".join(work.nested_repositories),
             "commit and push their work or move them out of the slot, then try again",
         )
-    top = git.out("rev-parse", "HEAD")
+    top = work.head
     # Both snapshots work on a scratch copy of the index: the real one stays untouched, and a
     # stale index.lock left by a crashed git cannot stop us.
     with _scratch_index(git) as env:
@@ -158,12 +197,33 @@ def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
             # An index with unresolved conflicts has no tree; the working-tree snapshot below
             # still saves those files, conflict markers and all.
         if work.staged or work.unstaged or work.untracked:
-            # --sparse: files an agent created outside its sparse checkout are work too.
-            git.run("add", "--all", "--sparse", "--", ":/", env=env)
+            # --sparse: edits outside the sparse checkout are work too.
+            git.run("add", "--update", "--sparse", "--", ":/", env=env)
+            # The untracked files the base's rules call work, by name: `git add` would apply
+            # the slot's own .gitignore files, which may hide them.
+            git.run(
+                "update-index", "--add", "-z", "--stdin",
+                env=env, input="".join(f"{path}\0" for path in work.untracked),
+            )  # fmt: skip
             tree = git.out("write-tree", env=env)
-            if tree != git.out("rev-parse", f"{top}^{{tree}}"):
+            if top is None or tree != git.out("rev-parse", f"{top}^{{tree}}"):
                 top = _commit(git, tree, top, f"wtpool salvage of {slot}: working tree")
+    if work.stashes or work.reflog_tips:
+        top = _keep_reachable(git, slot, top, work)
+    assert top is not None  # non-empty work always gave a commit
     return _new_salvage_branch(git, slot, top)
+
+
+def _keep_reachable(git: Git, slot: str, top: str | None, work: UniqueWork) -> str:
+    """A commit with the tree of `top` whose further parents are the slot's stash commits and
+    reflog commits, so that the salvage branch reaches them."""
+    tree = git.out("rev-parse", f"{top}^{{tree}}") if top else git.out("mktree", input="")
+    lines = [f"wtpool salvage of {slot}: stashes and commits only its reflogs held", ""]
+    lines += [f"stash: {oid}" for oid in work.stashes]
+    lines += [f"reflog: {oid}" for oid in work.reflog_tips]
+    parents = [oid for oid in dict.fromkeys((top, *work.stashes, *work.reflog_tips)) if oid]
+    args = [arg for parent in parents for arg in ("-p", parent)]
+    return git.out("commit-tree", tree, *args, "-m", "\n".join(lines), env=WTPOOL_IDENTITY)
 
 
 @contextmanager
@@ -220,32 +280,9 @@ def _stage_hidden_edits(git: Git, paths: tuple[str, ...], env: dict[str, str]) -
     git.run("update-index", "-z", "--index-info", env=env, input=info)
 
 
-def salvage_more(git: Git, slot: str, branch: str | None, parent: str, paths: list[str]) -> str:
-    """Add `paths` from the working tree on top of a salvage (or of `parent`): for files that
-    only showed up as untracked after the reset, because the slot's own .gitignore hid them."""
-    start = git.out("rev-parse", f"refs/heads/{branch}") if branch else parent
-    with _scratch_index(git) as env:
-        git.run("read-tree", start, env=env)
-        git.run(
-            "add",
-            "--force",
-            "--sparse",
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-            env={**env, "GIT_LITERAL_PATHSPECS": "1"},
-            input="".join(f"{path}\0" for path in paths),
-        )
-        tree = git.out("write-tree", env=env)
-    message = f"wtpool salvage of {slot}: files its .gitignore had hidden"
-    top = _commit(git, tree, start, message)
-    if branch is None:
-        return _new_salvage_branch(git, slot, top)
-    git.run("update-ref", "-m", f"wtpool: salvage {slot}", f"refs/heads/{branch}", top, start)
-    return branch
-
-
-def _commit(git: Git, tree: str, parent: str, message: str) -> str:
-    return git.out("commit-tree", tree, "-p", parent, "-m", message, env=WTPOOL_IDENTITY)
+def _commit(git: Git, tree: str, parent: str | None, message: str) -> str:
+    parents = ("-p", parent) if parent else ()
+    return git.out("commit-tree", tree, *parents, "-m", message, env=WTPOOL_IDENTITY)
 
 
 def _new_salvage_branch(git: Git, slot: str, commit: str) -> str:

@@ -17,6 +17,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import ScopePlan, reapply, remove_guard, sparse_enabled
 from worktree_pool.gitops import (
+    Git,
     WorktreeRecord,
     branch_exists,
     is_ancestor,
@@ -32,6 +34,7 @@ from worktree_pool.gitops import (
 )
 from worktree_pool.repo import Repository
 from worktree_pool.salvage import UniqueWork, clear_hiding_flags
+from worktree_pool.slot_history import AUTOSTASH_FILES, RELEASE_MARK, per_worktree_refs
 from worktree_pool.slots import (
     SlotState,
     all_slots,
@@ -202,36 +205,94 @@ _UNFINISHED_OPERATIONS = (
 def reset_to(repo: Repository, name: str, commit: str, salvaged: UniqueWork) -> None:
     """Detach the slot at `commit` and remove what salvage saved. Call only after salvage.
 
-    Only the untracked files salvage saved are deleted, never `git clean`'s idea of untracked
-    after the reset: the slot may have its own .gitignore, and a file it hid was not saved.
+    Only the untracked files salvage saved are deleted, never `git clean`'s idea of untracked:
+    what the slot's own .gitignore files hide was judged by the base's rules and saved. The
+    slot's per-worktree refs and the autostash of an unfinished rebase or merge were saved too,
+    and go, so the next agent inherits none of them. The checkout writes the release mark into
+    the slot's HEAD reflog (see slot_history.py).
     """
     path = repo.slot_path(name)
     git = repo.git.at(path)
     git_dir = Path(git.out("rev-parse", "--path-format=absolute", "--git-dir"))
+    _drop_saved_autostashes(git_dir, salvaged.stashes)
     for marker, command in _UNFINISHED_OPERATIONS:
         if (git_dir / marker).exists():
             git.run(*command)
     clear_hiding_flags(git, salvaged.hidden)  # so checkout restores what they hid
-    git.run("checkout", "--force", "--detach", commit)
-    delete_files(path, salvaged.untracked)
+    git.run("checkout", "--force", "--detach", commit, env={"GIT_REFLOG_ACTION": RELEASE_MARK})
+    refs = per_worktree_refs(git)
+    if refs:
+        git.run("update-ref", "--stdin", input="".join(f"delete {ref}\n" for ref in refs))
+    delete_untracked(git, salvaged.untracked)
     if salvaged.hidden and sparse_enabled(git):
         git.run("sparse-checkout", "reapply")
     if repo.config.pool.clean_ignored:
+        # Safe only now: every file the slot's own ignore files could hide was work, and is
+        # saved and gone, so what git calls ignored here is what the base ignores.
         git.run("clean", "-f", "-d", "-X")
 
 
-def delete_files(root: Path, paths: tuple[str, ...] | list[str]) -> None:
-    """Delete files under `root`, then the directories they leave empty."""
-    emptied: set[Path] = set()
+def _drop_saved_autostashes(git_dir: Path, saved: tuple[str, ...]) -> None:
+    """Remove the autostash files whose commit salvage saved, before the operation is quit:
+    `--quit` would otherwise store the autostash on the shared stash list, where any agent's
+    `git stash pop` could apply it. An autostash not saved stays, and --quit stores it."""
+    for name in AUTOSTASH_FILES:
+        path = git_dir / name
+        with contextlib.suppress(OSError):
+            if path.read_text(encoding="utf-8").strip() in saved:
+                path.unlink()
+
+
+def delete_untracked(git: Git, paths: tuple[str, ...] | list[str]) -> None:
+    """Delete these untracked files of the worktree at `git.cwd`, then the directories they
+    leave empty; never a path git tracks, and never through a symbolic link.
+
+    The checkout before this may have put a tracked link where the agent had a directory
+    (`cfg -> /elsewhere`): joining `cfg/f` to the slot's path would then delete a file
+    outside the slot, or a tracked one inside it. So every directory on the way is opened
+    relative to its parent with O_NOFOLLOW, and a path whose way passes a link, or that the
+    index now tracks, is left where it is.
+    """
+    if not paths:
+        return
+    tracked = set(git.out("ls-files", "-z").split("\0"))
+    tree: dict[str, dict] = {}
     for relative in paths:
-        target = root / relative
-        if target.is_symlink() or target.is_file():
-            target.unlink()
-            emptied.update(target.parents)
-    for directory in sorted(emptied, key=lambda d: len(d.parts), reverse=True):
-        if directory != root and root in directory.parents:
-            with contextlib.suppress(OSError):  # not empty: it holds something else
-                directory.rmdir()
+        if relative in tracked or relative.endswith("/"):
+            continue
+        *directories, file_name = relative.split("/")
+        node = tree
+        for directory in directories:
+            node = node.setdefault(directory, {})
+        node.setdefault(file_name, {})  # a leaf: a file to delete
+    root = os.open(git.cwd, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _delete_below(root, tree)
+    finally:
+        os.close(root)
+
+
+def _delete_below(directory_fd: int, tree: dict[str, dict]) -> None:
+    for name, below in tree.items():
+        if not below:
+            with contextlib.suppress(FileNotFoundError):
+                mode = os.stat(name, dir_fd=directory_fd, follow_symlinks=False).st_mode
+                if not stat.S_ISDIR(mode):
+                    os.unlink(name, dir_fd=directory_fd)
+            continue
+        try:
+            child = os.open(name, _NO_FOLLOW_DIRECTORY, dir_fd=directory_fd)
+        except OSError:  # gone, a link, or not a directory: nothing of ours is below it
+            continue
+        try:
+            _delete_below(child, below)
+        finally:
+            os.close(child)
+        with contextlib.suppress(OSError):  # not empty: it holds something else
+            os.rmdir(name, dir_fd=directory_fd)
+
+
+_NO_FOLLOW_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 def slot_records(repo: Repository) -> dict[str, WorktreeRecord]:

@@ -1,0 +1,298 @@
+"""What counts as a slot's unique work, and how release, cleanup and scale down save and delete it.
+
+One rule decides for all of them: an untracked file is work unless the base's own ignore rules
+ignore it; stash entries made in the slot, the autostash of a rebase or merge in progress, and
+commits only the slot's reflogs and per-worktree refs hold are work too. Deleting never follows
+a link and never deletes a path git tracks.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pool, git, make_pool, wtpool, wtpool_json
+from worktree_pool.claims import acquire
+
+
+def _blob(repo: Path, content: str) -> str:
+    return subprocess.run(
+        ["git", "hash-object", "--stdin"], cwd=repo, input=content, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _reachable(repo: Path, *revs: str) -> set[str]:
+    listing = git(repo, "rev-list", "--objects", *revs)
+    return {line.split(" ", 1)[0] for line in listing.splitlines()}
+
+
+def _held_by_some_branch(repo: Path, content: str) -> bool:
+    branches = git(repo, "for-each-ref", "--format=%(refname)", "refs/heads").split()
+    return _blob(repo, content) in _reachable(repo, *branches)
+
+
+def _cleanup_slot(root: Path, name: str, *args: str) -> dict:
+    result = wtpool(root, "cleanup", *args, "--json")
+    assert result.returncode == 0, result.stderr
+    (slot,) = [s for s in json.loads(result.stdout)["slots"] if s["name"] == name]
+    return slot
+
+
+# --- case 1: deleting never follows a link, never deletes a tracked path ---------------------
+
+
+def test_release_never_deletes_through_a_link_to_outside(pool: Pool, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"  # outside the repository
+    victim.mkdir()
+    (victim / "f").write_text("not the pool's\n")
+    acquire(pool.repo, pool.store(), "a", "t")
+    slot = pool.slot(1)
+    (slot / "cfg").mkdir()
+    (slot / "cfg" / "f").write_text("the agent's file\n")
+    (pool.root / "cfg").symlink_to(victim)
+    git(pool.root, "add", "cfg")
+    git(pool.root, "commit", "--quiet", "-m", "link cfg")
+
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+
+    assert (victim / "f").read_text() == "not the pool's\n"
+    assert git(pool.root, "show", f"{result['salvage_branch']}:cfg/f") == "the agent's file"
+    assert (slot / "cfg").is_symlink()
+
+
+def test_release_never_deletes_a_tracked_file_behind_a_tracked_link(pool: Pool) -> None:
+    (pool.root / "docs" / "v2").mkdir()
+    (pool.root / "docs" / "v2" / "page.md").write_text("tracked page\n")
+    (pool.root / "docs" / "latest").symlink_to("v2")
+    git(pool.root, "add", "docs")
+    git(pool.root, "commit", "--quiet", "-m", "docs/latest -> v2")
+    acquire(pool.repo, pool.store(), "a", "t")
+    slot = pool.slot(1)
+    (slot / "docs" / "latest").unlink()  # the agent replaces the link with a real directory
+    (slot / "docs" / "latest").mkdir()
+    (slot / "docs" / "latest" / "page.md").write_text("the agent's page\n")
+
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+
+    salvage = result["salvage_branch"]
+    assert git(pool.root, "show", f"{salvage}:docs/latest/page.md") == "the agent's page"
+    assert (slot / "docs" / "v2" / "page.md").read_text() == "tracked page\n"
+    assert git(slot, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+# --- cases 2 and 3: the base's ignore rules alone decide what is work ------------------------
+
+
+@pytest.mark.parametrize("committed", [False, True], ids=["edited", "committed"])
+def test_cleanup_saves_files_the_slots_own_gitignore_hides(pool: Pool, committed: bool) -> None:
+    acquire(pool.repo, pool.store(), "a", "t")
+    slot = pool.slot(1)
+    with (slot / ".gitignore").open("a") as handle:
+        handle.write("notes/\n")
+    if committed:
+        git(slot, "commit", "--quiet", "-am", "ignore my notes")
+    (slot / "notes").mkdir()
+    (slot / "notes" / "p").write_text("the plan\n")
+
+    saved = _cleanup_slot(pool.root, "pool-wt-1")
+
+    assert git(pool.root, "show", f"{saved['salvage_branch']}:notes/p") == "the plan"
+    assert "notes/p" in saved["work"]["untracked"]
+
+
+def _self_ignoring_scratch(slot: Path) -> None:
+    (slot / "scratch").mkdir()
+    (slot / "scratch" / ".gitignore").write_text("*\n")
+    (slot / "scratch" / "plan.txt").write_text("step 1\n")
+
+
+@pytest.mark.parametrize("clean_ignored", [False, True])
+def test_release_saves_a_self_ignoring_directory(pool: Pool, clean_ignored: bool) -> None:
+    if clean_ignored:
+        config = pool.root / "wtpool.yaml"
+        config.write_text(config.read_text().replace("clean_ignored: false", "clean_ignored: true"))
+    acquire(pool.repo, pool.store(), "a", "t")
+    slot = pool.slot(1)
+    _self_ignoring_scratch(slot)
+    (slot / "build").mkdir()
+    (slot / "build" / "out.o").write_text("the base ignores build/\n")
+
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+
+    salvage = result["salvage_branch"]
+    assert git(pool.root, "show", f"{salvage}:scratch/plan.txt") == "step 1"
+    assert git(pool.root, "show", f"{salvage}:scratch/.gitignore") == "*"
+    assert "build/out.o" not in git(pool.root, "ls-tree", "-r", "--name-only", salvage)
+    assert not (slot / "scratch").exists()  # saved, so the next agent does not inherit it
+    assert (slot / "build" / "out.o").exists() != clean_ignored
+
+
+def test_cleanup_saves_a_self_ignoring_directory(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "a", "t")
+    _self_ignoring_scratch(pool.slot(1))
+    saved = _cleanup_slot(pool.root, "pool-wt-1")
+    assert git(pool.root, "show", f"{saved['salvage_branch']}:scratch/plan.txt") == "step 1"
+
+
+def test_scale_down_keeps_an_idle_slot_with_self_ignored_files(repo: Path) -> None:
+    pool = make_pool(repo, minimum=1)
+    wtpool_json(pool.root, "scale", "--to", "2")
+    _self_ignoring_scratch(pool.slot(2))
+    result = wtpool_json(pool.root, "scale", "--to", "1")
+    assert result["removed"] == ["pool-wt-1"]  # the other idle slot, which holds nothing
+    assert [kept["name"] for kept in result["kept"]] == ["pool-wt-2"]
+    assert "untracked" in result["kept"][0]["reason"]
+    assert (pool.slot(2) / "scratch" / "plan.txt").read_text() == "step 1\n"
+
+
+# --- case 4: stashes and autostashes --------------------------------------------------------
+
+
+def _stopped_autostash_rebase(pool: Pool) -> Path:
+    """A slot in the middle of `git rebase --autostash main`, stopped on a conflict, with an
+    edit that only the autostash holds."""
+    acquire(pool.repo, pool.store(), "a", "t")
+    slot = pool.slot(1)
+    (slot / "src" / "app.py").write_text("the agent's version\n")
+    git(slot, "commit", "--quiet", "-am", "conflicting change")
+    (pool.root / "src" / "app.py").write_text("main's version\n")
+    git(pool.root, "commit", "--quiet", "-am", "main moves on")
+    (slot / "docs" / "guide.md").write_text("an edit only the autostash holds\n")
+    rebase = subprocess.run(
+        ["git", "rebase", "--autostash", "main"], cwd=slot, capture_output=True, text=True
+    )
+    assert rebase.returncode != 0 and "Created autostash" in rebase.stdout + rebase.stderr
+    return slot
+
+
+@pytest.mark.parametrize("verb", ["release", "cleanup"])
+def test_the_autostash_of_a_stopped_rebase_is_saved(pool: Pool, verb: str) -> None:
+    _stopped_autostash_rebase(pool)
+    stash_before = git(pool.root, "stash", "list")
+
+    if verb == "release":
+        result = wtpool_json(pool.root, "release", "pool-wt-1")
+        salvage, saved = result["salvage_branch"], result["saved"]
+    else:
+        slot = _cleanup_slot(pool.root, "pool-wt-1")
+        salvage, saved = slot["salvage_branch"], json.dumps(slot["work"])
+
+    assert _blob(pool.root, "an edit only the autostash holds\n") in _reachable(pool.root, salvage)
+    assert "stash" in saved
+    # Neither applied to the next agent's slot nor left on the shared stash list.
+    assert git(pool.root, "stash", "list") == stash_before
+    if verb == "release":
+        assert git(pool.slot(1), "status", "--porcelain") == ""
+
+
+def test_stash_entries_made_in_the_slot_are_saved_and_others_are_not(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "a", "t")
+    slot = pool.slot(1)
+    (slot / "src" / "app.py").write_text("stashed in the slot\n")
+    git(slot, "stash", "--quiet")
+    (pool.root / "src" / "util.py").write_text("stashed in the main worktree\n")
+    git(pool.root, "stash", "--quiet")
+
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+
+    reachable = _reachable(pool.root, result["salvage_branch"])
+    assert _blob(pool.root, "stashed in the slot\n") in reachable
+    assert _blob(pool.root, "stashed in the main worktree\n") not in reachable
+    assert "1 stash entry" in result["saved"]
+    assert len(git(pool.root, "stash", "list").splitlines()) == 2  # the stash list is untouched
+
+
+# --- case 6: commits only in the reflogs ----------------------------------------------------
+
+
+def _commit_then_drop(slot: Path, content: str) -> str:
+    (slot / "feature.py").write_text(content)
+    git(slot, "add", "feature.py")
+    git(slot, "commit", "--quiet", "-m", "dropped by reset --hard")
+    dropped = git(slot, "rev-parse", "HEAD")
+    git(slot, "reset", "--quiet", "--hard", "HEAD~")
+    return dropped
+
+
+def test_cleanup_saves_commits_only_in_the_reflogs(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "a", "t")
+    dropped = _commit_then_drop(pool.slot(1), "only the reflog knows\n")
+
+    saved = _cleanup_slot(pool.root, "pool-wt-1")
+
+    assert git(pool.root, "merge-base", "--is-ancestor", dropped, saved["salvage_branch"]) == ""
+    assert saved["work"]["reflog_commits"] == [dropped]
+
+
+def test_release_saves_reflog_commits_once(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "a", "t")
+    dropped = _commit_then_drop(pool.slot(1), "only the reflog knows\n")
+    first = wtpool_json(pool.root, "release", "pool-wt-1")
+    assert git(pool.root, "merge-base", "--is-ancestor", dropped, first["salvage_branch"]) == ""
+    assert "1 commit only in its reflogs" in first["saved"]
+    # The recycled slot's HEAD reflog still lists the commit: the next release must not save
+    # it again, even once the first salvage branch is gone.
+    acquire(pool.repo, pool.store(), "b", None)
+    git(pool.root, "branch", "-D", first["salvage_branch"])
+    second = wtpool_json(pool.root, "release", "pool-wt-1")
+    assert second["salvage_branch"] is None and second["saved"] is None
+
+
+def test_cleanup_saves_commits_only_a_per_worktree_ref_holds(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "a", None)
+    slot = pool.slot(1)
+    dropped = _commit_then_drop(slot, "kept by refs/worktree/keep\n")
+    git(slot, "update-ref", "refs/worktree/keep", dropped)
+    git(slot, "reflog", "expire", "--expire=now", "--all")  # only the ref holds it now
+    saved = _cleanup_slot(pool.root, "pool-wt-1")
+    assert git(pool.root, "merge-base", "--is-ancestor", dropped, saved["salvage_branch"]) == ""
+
+
+# --- case 13: the slot's branch deleted while checked out -----------------------------------
+
+
+def _delete_checked_out_branch(pool: Pool) -> tuple[Path, str]:
+    acquire(pool.repo, pool.store(), "a", "t")
+    slot = pool.slot(1)
+    (slot / "feature.py").write_text("committed on the deleted branch\n")
+    git(slot, "add", "feature.py")
+    git(slot, "commit", "--quiet", "-m", "work")
+    work = git(slot, "rev-parse", "HEAD")
+    (slot / "notes.txt").write_text("untracked on an unborn branch\n")
+    git(slot, "update-ref", "-d", "refs/heads/wtpool/task/t")
+    return slot, work
+
+
+def test_release_saves_a_slot_whose_branch_was_deleted(pool: Pool) -> None:
+    slot, work = _delete_checked_out_branch(pool)
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+    salvage = result["salvage_branch"]
+    assert git(pool.root, "merge-base", "--is-ancestor", work, salvage) == ""
+    assert git(pool.root, "show", f"{salvage}:notes.txt") == "untracked on an unborn branch"
+    assert git(slot, "rev-parse", "HEAD") == git(pool.root, "rev-parse", "main")
+
+
+def test_cleanup_saves_a_slot_whose_branch_was_deleted(pool: Pool) -> None:
+    _, work = _delete_checked_out_branch(pool)
+    saved = _cleanup_slot(pool.root, "pool-wt-1")
+    assert git(pool.root, "merge-base", "--is-ancestor", work, saved["salvage_branch"]) == ""
+    assert _held_by_some_branch(pool.root, "untracked on an unborn branch\n")
+
+
+def test_cleanup_force_removes_a_slot_whose_branch_was_deleted(pool: Pool) -> None:
+    _delete_checked_out_branch(pool)
+    result = wtpool(pool.root, "cleanup", "--force")
+    assert result.returncode == 0, result.stderr
+    assert "discarded from pool-wt-1" in result.stdout
+    assert not pool.slot(1).exists()
+
+
+def test_doctor_reports_a_slot_whose_branch_was_deleted(pool: Pool) -> None:
+    _delete_checked_out_branch(pool)
+    result = wtpool(pool.root, "doctor", "--json")
+    assert result.returncode == 1, result.stdout
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["kind"] == "deleted-branch" and "wtpool/task/t" in finding["detail"]
