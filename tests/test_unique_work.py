@@ -13,9 +13,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.conftest import Pool, git, make_pool, wtpool, wtpool_json
+from tests.conftest import Pool, assert_one_line_error, git, make_pool, wtpool, wtpool_json
 from worktree_pool.claims import acquire
+from worktree_pool.gitops import Git
+from worktree_pool.ignores import untracked_work
 
 
 def _blob(repo: Path, content: str) -> str:
@@ -151,9 +155,9 @@ def test_scale_down_keeps_an_idle_slot_with_self_ignored_files(repo: Path) -> No
 # --- case 4: stashes and autostashes --------------------------------------------------------
 
 
-def _stopped_autostash_rebase(pool: Pool) -> Path:
-    """A slot in the middle of `git rebase --autostash main`, stopped on a conflict, with an
-    edit that only the autostash holds."""
+def _stopped_with_an_autostash(pool: Pool, operation: str) -> Path:
+    """A slot in the middle of `git rebase --autostash main` (or merge), stopped on a
+    conflict, with an edit that only the autostash holds."""
     acquire(pool.repo, pool.store(), "a", "t")
     slot = pool.slot(1)
     (slot / "src" / "app.py").write_text("the agent's version\n")
@@ -161,16 +165,19 @@ def _stopped_autostash_rebase(pool: Pool) -> Path:
     (pool.root / "src" / "app.py").write_text("main's version\n")
     git(pool.root, "commit", "--quiet", "-am", "main moves on")
     (slot / "docs" / "guide.md").write_text("an edit only the autostash holds\n")
-    rebase = subprocess.run(
-        ["git", "rebase", "--autostash", "main"], cwd=slot, capture_output=True, text=True
+    stopped = subprocess.run(
+        ["git", operation, "--autostash", "main"], cwd=slot, capture_output=True, text=True
     )
-    assert rebase.returncode != 0 and "Created autostash" in rebase.stdout + rebase.stderr
+    assert stopped.returncode != 0 and "Created autostash" in stopped.stdout + stopped.stderr
     return slot
 
 
+@pytest.mark.parametrize("operation", ["rebase", "merge"])
 @pytest.mark.parametrize("verb", ["release", "cleanup"])
-def test_the_autostash_of_a_stopped_rebase_is_saved(pool: Pool, verb: str) -> None:
-    _stopped_autostash_rebase(pool)
+def test_the_autostash_of_a_stopped_operation_is_saved(
+    pool: Pool, verb: str, operation: str
+) -> None:
+    _stopped_with_an_autostash(pool, operation)
     stash_before = git(pool.root, "stash", "list")
 
     if verb == "release":
@@ -233,6 +240,13 @@ def test_release_saves_reflog_commits_once(pool: Pool) -> None:
     first = wtpool_json(pool.root, "release", "pool-wt-1")
     assert git(pool.root, "merge-base", "--is-ancestor", dropped, first["salvage_branch"]) == ""
     assert "1 commit only in its reflogs" in first["saved"]
+    # Nor does the next agent inherit the slot's per-worktree refs (ORIG_HEAD names the commit).
+    assert (
+        subprocess.run(
+            ["git", "rev-parse", "-q", "--verify", "ORIG_HEAD"], cwd=pool.slot(1)
+        ).returncode
+        == 1
+    )
     # The recycled slot's HEAD reflog still lists the commit: the next release must not save
     # it again, even once the first salvage branch is gone.
     acquire(pool.repo, pool.store(), "b", None)
@@ -296,3 +310,71 @@ def test_doctor_reports_a_slot_whose_branch_was_deleted(pool: Pool) -> None:
     assert result.returncode == 1, result.stdout
     (finding,) = json.loads(result.stdout)["findings"]
     assert finding["kind"] == "deleted-branch" and "wtpool/task/t" in finding["detail"]
+
+
+# --- the rewriting of the base's rules agrees with git ---------------------------------------
+
+_NAMES = ("a", "b", "c.log", "d d")
+_PATTERNS = (
+    "a", "/a", "a/", "*.log", "!c.log", "b/a", "**/a", "b/**", "*", "!b/", "d\\ d", "/b/c.log",
+    "# a", "\\#x", "a ", "!*.log", "[ab]", "?", "b/*/a",
+)  # fmt: skip
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rules=st.dictionaries(
+        st.sampled_from(("", "b", "a", "b/a", "d d", "b/b")),
+        st.lists(st.sampled_from(_PATTERNS), min_size=1, max_size=4),
+        max_size=4,
+    ),
+    files=st.sets(
+        st.lists(st.sampled_from(_NAMES), min_size=1, max_size=3).map("/".join), max_size=12
+    ),
+)
+def test_the_base_rules_mean_what_gits_own_gitignore_files_mean(
+    tmp_path_factory: pytest.TempPathFactory, rules: dict[str, list[str]], files: set[str]
+) -> None:
+    """In a checkout of the base, the rewritten rules ignore exactly what git's do."""
+    root = tmp_path_factory.mktemp("rules")
+    git(root, "init", "--quiet", "--initial-branch=main")
+    written = set()
+    for directory, patterns in rules.items():
+        path = root / directory / ".gitignore"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(patterns) + "\n")
+        written.add(str(path.relative_to(root)))
+    git(root, "add", "--force", *written) if written else None
+    git(root, "commit", "--quiet", "--allow-empty", "-m", "rules")
+    for name in files:
+        path = root / name
+        if any(parent.is_file() for parent in path.parents) or path.is_dir():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x\n")
+    expected = git(root, "ls-files", "--others", "--exclude-standard", "-z").split("\0")
+    actual = untracked_work(Git(root, 30), git(root, "rev-parse", "HEAD"))
+    assert sorted(actual) == sorted(p for p in expected if p)
+
+
+# --- cousins: filter changes ----------------------------------------------------------------
+
+
+def test_narrowing_a_filter_never_deletes_work_the_slots_own_gitignore_hides(pool: Pool) -> None:
+    """git's sparse-checkout deletes a directory leaving the cone when all its untracked files
+    are ignored, by the slot's rules: a self-ignoring scratch directory would go."""
+    acquire(pool.repo, pool.store(), "a", None, ("src/", "docs/"))
+    slot = pool.slot(1)
+    _self_ignoring_scratch(slot / "docs")
+    before = git(slot, "sparse-checkout", "list")
+
+    result = wtpool(pool.root, "filter", "set", "pool-wt-1", "src/")
+
+    assert_one_line_error(result, 1, "docs/scratch/plan.txt")
+    assert (slot / "docs" / "scratch" / "plan.txt").read_text() == "step 1\n"
+    assert git(slot, "sparse-checkout", "list") == before
+    assert wtpool_json(pool.root, "filter", "show", "pool-wt-1")["patterns"] == ["src/", "docs/"]
+    # Work git itself sees keeps the directory, and the change goes ahead.
+    (slot / "docs" / "scratch" / ".gitignore").unlink()
+    assert wtpool(pool.root, "filter", "set", "pool-wt-1", "src/").returncode == 0
+    assert (slot / "docs" / "scratch" / "plan.txt").read_text() == "step 1\n"

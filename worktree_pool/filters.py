@@ -30,7 +30,8 @@ from pathlib import Path
 
 from worktree_pool import guard
 from worktree_pool.errors import WtpoolError, bad_input
-from worktree_pool.gitops import Git
+from worktree_pool.gitops import Git, resolve
+from worktree_pool.ignores import untracked_work
 from worktree_pool.patterns import (
     anchored,
     check_compiles,
@@ -344,14 +345,55 @@ ScopeUpdate = Callable[[tuple[str, ...] | None], tuple[str, ...] | None]
 
 
 def _change(repo: Repository, store: StateStore, name: str, update: ScopeUpdate) -> FilterReport:
+    with store.snapshot() as conn:
+        base = require_pool(conn, repo).base
+        check_keeps_work(repo, name, _new_scope(_usable_slot(conn, name), update), base)
     with store.transaction() as conn:
         pool = require_pool(conn, repo)
-        slot = _usable_slot(conn, name)
-        scope = update(slot.scope)
-        scope = tuple(dict.fromkeys(scope)) if scope is not None else None
+        scope = _new_scope(_usable_slot(conn, name), update)
         update_slot(conn, name, scope=encode_scope(scope))
     plan = reapply(repo, store, name, pool.base)
     return _report(repo, name, plan, warnings=unmatched_warnings(plan))
+
+
+def _new_scope(slot: Slot, update: ScopeUpdate) -> tuple[str, ...] | None:
+    scope = update(slot.scope)
+    return tuple(dict.fromkeys(scope)) if scope is not None else None
+
+
+def check_keeps_work(repo: Repository, name: str, scope: tuple[str, ...] | None, base: str) -> None:
+    """Refuse a scope that would make git delete untracked work.
+
+    In cone mode, `git sparse-checkout` removes a directory that leaves the cone when every
+    untracked file in it is ignored, by the slot's own rules. Those rules may be the agent's
+    (a `scratch/.gitignore` of `*`); wtpool judges work by the base's rules (ignores.py), so
+    such files are work, and a change that would delete them is refused.
+    """
+    git = repo.git.at(repo.slot_path(name))
+    plan = plan_scope(git, scope, repo.config.scope.always_include)
+    if plan.mode != "cone":
+        return
+    seen_by_git = set(git.out("ls-files", "--others", "--exclude-standard", "-z").split("\0"))
+    work = untracked_work(git, resolve(git, f"refs/heads/{base}"))
+    hidden = [path for path in work if path not in seen_by_git]
+    leaving = [path for path in hidden if not _in_cone(path, plan.cone_dirs)]
+    if leaving:
+        more = f" and {len(leaving) - 3} more" if len(leaving) > 3 else ""
+        shown = ", ".join(leaving[:3]) + more
+        raise WtpoolError(
+            f"{name} has untracked work outside that scope which its own ignore rules hide, "
+            f"and git would delete it: {shown}",
+            "commit it, or move it into the scope, then change the filter",
+        )
+
+
+def _in_cone(path: str, cone_dirs: tuple[str, ...]) -> bool:
+    """Whether cone mode shows `path`: files at the top, everything below a cone directory,
+    and the files directly inside each directory that leads to one."""
+    parent = path.rpartition("/")[0]
+    return not parent or any(
+        path.startswith(f"{cone}/") or f"{cone}/".startswith(f"{parent}/") for cone in cone_dirs
+    )
 
 
 def reapply(repo: Repository, store: StateStore, name: str, base: str) -> ScopePlan:
@@ -422,6 +464,7 @@ def verify_filter(repo: Repository, store: StateStore, name: str, *, fix: bool) 
     if problems and fix:
         with store.transaction() as conn:
             _usable_slot(conn, name)
+        check_keeps_work(repo, name, slot.scope, pool.base)
         reapply(repo, store, name, pool.base)
         git = repo.git.at(repo.slot_path(name))
         if slot.scope is not None:

@@ -114,11 +114,13 @@ def inspect_work(git: Git, base_branch: str) -> UniqueWork:
         if code[1] != " ":
             unstaged.append(path)
     base = resolve(git, f"refs/heads/{base_branch}")
-    untracked = untracked_work(git, base)
+    head = head_commit(git)
+    # With the base branch gone, the slot's own commit is the best guess at its rules: without
+    # any, every build output would count as work.
+    untracked = untracked_work(git, base or head)
     hidden = _hidden_edits(git)
     unstaged += [path for path in hidden if path not in unstaged]
     changed = {path.rstrip("/") for path in (*staged, *unstaged, *untracked)}
-    head = head_commit(git)
     history = slot_history(git, head)
     return UniqueWork(
         staged=tuple(staged),
