@@ -212,6 +212,26 @@ def test_stash_entries_made_in_the_slot_are_saved_and_others_are_not(pool: Pool)
     assert len(git(pool.root, "stash", "list").splitlines()) == 2  # the stash list is untouched
 
 
+def test_an_autostash_a_finished_rebase_put_on_the_stash_list_is_saved(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "a", "t")
+    slot = pool.slot(1)
+    (slot / "docs" / "guide.md").write_text("the agent's commit\n")
+    git(slot, "commit", "--quiet", "-am", "agent")
+    (pool.root / "src" / "app.py").write_text("main's version\n")
+    git(pool.root, "commit", "--quiet", "-am", "main moves on")
+    (slot / "src" / "app.py").write_text("an edit the autostash cannot give back\n")
+    rebase = subprocess.run(
+        ["git", "rebase", "--autostash", "main"], cwd=slot, capture_output=True, text=True
+    )
+    assert "Your changes are safe in the stash" in rebase.stdout + rebase.stderr
+
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+
+    edit = _blob(pool.root, "an edit the autostash cannot give back\n")
+    assert edit in _reachable(pool.root, result["salvage_branch"])
+    assert "1 stash entry" in result["saved"]
+
+
 # --- case 6: commits only in the reflogs ----------------------------------------------------
 
 

@@ -78,7 +78,8 @@ def head_commit(git: Git) -> str | None:
     if head.returncode == 0:
         return head.stdout.strip()
     known = [entry.new for entry in read_reflog(git, "HEAD") if entry.new not in _ZERO]
-    return _existing_commits(git, known[-1:])[0] if known else None
+    existing = _existing_commits(git, known)  # gc may have taken the newest
+    return existing[-1] if existing else None
 
 
 def slot_history(git: Git, head: str | None) -> History:
@@ -121,7 +122,7 @@ def _slot_stashes(git: Git, head_log: list[ReflogEntry], since: int | None) -> l
     )  # fmt: skip
     base_of = {line.split()[0]: line.split()[1] for line in listing.splitlines() if " " in line}
     here = git.cwd.resolve()
-    elsewhere = {r.branch for r in worktree_records(git) if r.path.resolve() != here}
+    elsewhere = {r.branch for r in worktree_records(git) if r.branch and r.path.resolve() != here}
     return [
         e.new
         for e in entries
