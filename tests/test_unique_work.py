@@ -56,6 +56,7 @@ def test_release_never_deletes_through_a_link_to_outside(pool: Pool, tmp_path: P
     slot = pool.slot(1)
     (slot / "cfg").mkdir()
     (slot / "cfg" / "f").write_text("the agent's file\n")
+    (slot / "out").symlink_to(victim)  # the agent's own link: saved as a link, removed as one
     (pool.root / "cfg").symlink_to(victim)
     git(pool.root, "add", "cfg")
     git(pool.root, "commit", "--quiet", "-m", "link cfg")
@@ -64,7 +65,8 @@ def test_release_never_deletes_through_a_link_to_outside(pool: Pool, tmp_path: P
 
     assert (victim / "f").read_text() == "not the pool's\n"
     assert git(pool.root, "show", f"{result['salvage_branch']}:cfg/f") == "the agent's file"
-    assert (slot / "cfg").is_symlink()
+    assert git(pool.root, "show", f"{result['salvage_branch']}:out") == str(victim)
+    assert (slot / "cfg").is_symlink() and not (slot / "out").is_symlink()
 
 
 def test_release_never_deletes_a_tracked_file_behind_a_tracked_link(pool: Pool) -> None:

@@ -26,6 +26,7 @@ from worktree_pool.gitops import Git
 # Rewritten rules by the base's tree id: a tree id names its content, so the rules never go
 # stale, and cleanup judges many slots against one base.
 _RULES_BY_TREE: dict[str, str] = {}
+_CACHED_TREES = 8
 
 
 def untracked_work(git: Git, base: str | None) -> list[str]:
@@ -53,6 +54,8 @@ def base_rules(git: Git, commit: str) -> str:
     """The base's .gitignore files as one root-level exclude list (see the module docstring)."""
     tree = git.out("rev-parse", f"{commit}^{{tree}}")
     if tree not in _RULES_BY_TREE:
+        if len(_RULES_BY_TREE) >= _CACHED_TREES:  # a daemon sees the base move for hours
+            _RULES_BY_TREE.clear()
         _RULES_BY_TREE[tree] = _rewrite_rules(git, tree)
     return _RULES_BY_TREE[tree]
 

@@ -16,8 +16,11 @@ Which `refs/stash` entries a slot made cannot be read off the entry: the stash r
 and names no worktree. An entry is the slot's when the slot's HEAD reflog shows HEAD at the
 entry's base commit at the second the entry was written (for "autostash" entries, which a rebase
 stores when it ends, at any time before), and the branch it names is not one another worktree
-has checked out. A stash made in the main worktree on `main` is thus never the slot's. What is
-judged the slot's is only made reachable; `refs/stash` itself is never changed.
+has checked out. A stash made in the main worktree on `main` is thus never the slot's. A stash
+made on a detached HEAD names no branch: when several detached worktrees sat at its base commit,
+each claims it, and the first salvage makes it reachable, so the others then see nothing to save.
+Erring that way costs a duplicate; the other way would lose the stash from the salvage branch.
+What is judged the slot's is only made reachable; `refs/stash` itself is never changed.
 """
 
 from __future__ import annotations
