@@ -211,6 +211,7 @@ def test_stash_entries_made_in_the_slot_are_saved_and_others_are_not(pool: Pool)
     assert _blob(pool.root, "stashed in the slot\n") in reachable
     assert _blob(pool.root, "stashed in the main worktree\n") not in reachable
     assert "1 stash entry" in result["saved"]
+    assert result["work"]["stashes"] == [git(pool.root, "rev-parse", "stash@{1}")]
     assert len(git(pool.root, "stash", "list").splitlines()) == 2  # the stash list is untouched
 
 

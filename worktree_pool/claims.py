@@ -30,6 +30,7 @@ from worktree_pool.repo import Repository
 from worktree_pool.reservations import grant, release_held, release_in
 from worktree_pool.salvage import (
     SALVAGE_NAMESPACE,
+    UniqueWork,
     inspect_work,
     naming_salvage_on_failure,
     salvage,
@@ -450,6 +451,7 @@ class ReleaseResult:
     task: str | None
     was_idle: bool = False
     saved: str | None = None  # what was unique, in words
+    work: UniqueWork | None = None  # what was unique, path by path and commit by commit
     salvage_branch: str | None = None
     branch_deleted: str | None = None  # the slot's branch, deleted because the base contains it
     branch_kept: str | None = None  # the slot's branch, kept because it holds unmerged commits
@@ -484,7 +486,7 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         update_slot(conn, name, state=SlotState.RELEASING)
     testpoints.reached("release.releasing")
     try:
-        saved, salvage_branch, deleted, kept = recycle(repo, slot, pool.base)
+        work, salvage_branch, deleted, kept = recycle(repo, slot, pool.base)
         testpoints.reached("release.recycled")
         if repo.config.database.mode != "none":  # the next task starts from a clean database
             from worktree_pool.slot_databases import clone_slot_database
@@ -504,7 +506,8 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         slot=name,
         agent=slot.agent,
         task=slot.task,
-        saved=saved,
+        saved=work.summary(pool.base) if work else None,
+        work=work,
         salvage_branch=salvage_branch,
         branch_deleted=deleted,
         branch_kept=kept,
@@ -515,7 +518,7 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
 
 def recycle(
     repo: Repository, slot: Slot, base: str
-) -> tuple[str | None, str | None, str | None, str | None]:
+) -> tuple[UniqueWork | None, str | None, str | None, str | None]:
     """Save the slot's unique work, reset it to the base tip, and drop its branch if merged.
 
     Returns (what was saved, salvage branch, deleted branch, kept branch). Only wtpool's own
@@ -542,7 +545,7 @@ def recycle(
                     deleted = branch
             elif tip is not None and not merged:
                 kept = branch
-    return None if work.is_empty else work.summary(base), salvage_branch, deleted, kept
+    return None if work.is_empty else work, salvage_branch, deleted, kept
 
 
 def serve_queue(
