@@ -401,3 +401,13 @@ def test_narrowing_a_filter_never_deletes_work_the_slots_own_gitignore_hides(poo
     (slot / "docs" / "scratch" / ".gitignore").unlink()
     assert wtpool(pool.root, "filter", "set", "pool-wt-1", "src/").returncode == 0
     assert (slot / "docs" / "scratch" / "plan.txt").read_text() == "step 1\n"
+
+
+def test_doctor_adopts_a_worktree_with_self_ignored_work_as_busy(pool: Pool) -> None:
+    """Adopted idle, it would be handed to the next agent with someone else's files in it."""
+    stray = pool.root / ".agent-worktrees" / "pool-wt-7"
+    git(pool.root, "worktree", "add", "--quiet", "--detach", str(stray))
+    _self_ignoring_scratch(stray)
+    assert wtpool(pool.root, "doctor", "--fix").returncode == 0
+    states = {w["name"]: w["state"] for w in wtpool_json(pool.root, "status")["worktrees"]}
+    assert states["pool-wt-7"] == "busy"
