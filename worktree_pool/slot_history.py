@@ -10,7 +10,9 @@ is work, and salvage makes it reachable from the salvage branch.
 
 A release marks the end of a session in the slot's HEAD reflog (GIT_REFLOG_ACTION, see
 worktrees.reset_to). Only what came after the last mark counts: the release that wrote the mark
-saved what came before, and a salvage branch the user has since deleted stays deleted.
+saved what came before, and a salvage branch the user has since deleted stays deleted. (Git
+logs no entry when HEAD is already detached at the base tip; then only the test "no branch
+reaches it" keeps what an earlier salvage saved from being saved again.)
 
 Which `refs/stash` entries a slot made cannot be read off the entry: the stash reflog is shared
 and names no worktree. An entry is the slot's when the slot's HEAD reflog shows HEAD at the
