@@ -48,8 +48,9 @@ from worktree_pool.slots import (
 from worktree_pool.state import StateStore
 from worktree_pool.worktrees import (
     BRANCH_NAMESPACE,
-    forget_stale_record,
+    StaleRecord,
     remove_worktree,
+    settle_stale_record,
     slot_records,
 )
 
@@ -65,6 +66,7 @@ class SlotCleanup:
     discarded: bool = False  # --force: something unique is gone
     discarded_commits: list[str] = field(default_factory=list)  # --force on a detached HEAD
     error: str | None = None
+    stale: StaleRecord | None = None  # its directory was gone: what became of git's record
 
 
 @dataclass
@@ -247,12 +249,15 @@ def _fallback_base(repo: Repository) -> str:
 def _clean_slot(
     repo: Repository, name: str, record: WorktreeRecord | None, base: str, force: bool
 ) -> SlotCleanup | None:
-    """Salvage and remove one slot. None when there is no worktree to remove: its directory
-    is gone, or is not a worktree and so is reported as left alone."""
+    """Salvage and remove one slot. None when there is no worktree to remove: git has no
+    record of it, or it is not a worktree and so is reported as left alone."""
     path = repo.slot_path(name)
     if record is not None and (record.prunable is not None or not path.is_dir()):
-        forget_stale_record(repo, record.path)
-        return None
+        try:
+            stale = settle_stale_record(repo, record.path)
+        except WtpoolError as exc:
+            return SlotCleanup(name, str(path), removed=False, error=exc.message)
+        return SlotCleanup(name, str(path), removed=True, stale=stale)
     if record is None:
         return None
     if record.locked not in (None, "initializing"):  # "initializing": a crashed worktree add
