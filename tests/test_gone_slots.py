@@ -139,6 +139,33 @@ def test_a_slot_moved_out_of_the_pool_stays_a_worktree_when_doctor_runs_inside_i
     assert git(moved, "rev-parse", "HEAD") == commits[0]
 
 
+@pytest.mark.parametrize("command", ["doctor", "cleanup"])
+def test_a_slot_renamed_within_the_pool_is_repaired_and_then_treated_as_a_slot(
+    pool: Pool, command: str
+) -> None:
+    wtpool_json(pool.root, "acquire", "--agent", "a", "--task", "t")
+    commits = _work_only_the_record_knows(pool.slot(1))
+    renamed = pool.slot(9)
+    shutil.move(pool.slot(1), renamed)
+
+    if command == "doctor":
+        kinds = {f["kind"]: f for f in _doctor_fix(pool.root)}
+        assert kinds["moved-worktree"]["subject"] == str(renamed)
+        assert kinds["unknown-worktree"]["fixed"]
+        states = {w["name"]: w["state"] for w in wtpool_json(pool.root, "status")["worktrees"]}
+        assert states["pool-wt-9"] == "busy"  # adopted with its work, for release to salvage
+        assert git(renamed, "rev-parse", "HEAD") == commits[0]
+        released = wtpool_json(pool.root, "release", "pool-wt-9")
+        branch = released["salvage_branch"]
+    else:
+        report = wtpool_json(pool.root, "cleanup")
+        (slot,) = [s for s in report["slots"] if s["name"] == "pool-wt-9"]
+        assert slot["removed"] and not renamed.exists()
+        branch = slot["salvage_branch"]
+    assert git(pool.root, "show", f"{branch}:src/staged.py") == STAGED.strip()
+    assert commits[0] in _reachable(pool.root)
+
+
 def test_a_rebase_stopped_on_a_conflict_in_a_deleted_slot_keeps_its_autostash(
     pool: Pool,
 ) -> None:

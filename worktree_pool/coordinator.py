@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from worktree_pool import testpoints
 from worktree_pool.agents import LOG_DIR, StopResult, stop_agent, stop_unrecorded
@@ -257,6 +258,10 @@ def _clean_slot(
             stale = settle_stale_record(repo, record.path)
         except WtpoolError as exc:
             return SlotCleanup(name, str(path), removed=False, error=exc.message)
+        moved = Path(stale.moved_to) if stale.moved_to else None
+        if moved is not None and moved.parent == repo.pool_dir and slot_number(moved.name):
+            # Moved within the pool, under another slot's name: still the pool's to clean.
+            return _clean_slot(repo, moved.name, slot_records(repo).get(moved.name), base, force)
         return SlotCleanup(name, str(path), removed=True, stale=stale)
     if record is None:
         return None

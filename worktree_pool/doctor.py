@@ -122,8 +122,11 @@ def examine(repo: Repository, store: StateStore, report: DoctorReport) -> Doctor
         if slot.state in TRANSIENT_STATES and owner_alive(slot):
             continue  # another wtpool process is working on it right now
         _examine_slot(repo, store, report, slot, records.get(repo.slot_path(slot.name)), pool)
-    # Read again: repairing the slots may have settled some of git's records.
-    records = {record.path: record for record in worktree_records(repo.git)}
+    # Read again, since resuming a slot may have changed them; and before the orphans: a slot
+    # moved within the pool is one once its record is repaired.
+    for record in worktree_records(repo.git):
+        if record.path.parent == repo.pool_dir:
+            _examine_record(repo, store, report, record)
     for record in orphaned_worktrees(repo, {slot.name for slot in slots}):
         record_finding(
             report,
@@ -136,9 +139,6 @@ def examine(repo: Repository, store: StateStore, report: DoctorReport) -> Doctor
             ),
             lambda record=record: adopt_worktrees(repo, store, pool.base, [record]),
         )
-    for record in records.values():
-        if record.path.parent == repo.pool_dir:
-            _examine_record(repo, store, report, record)
     free = any(slot.state == SlotState.IDLE for slot in slots) or len(slots) < pool.max
     if queue and free:
         record_finding(
@@ -254,12 +254,17 @@ def _stale_record_finding(
     admin = admin_dir_of(repo, record.path)
     moved = moved_location(repo, admin) if admin is not None else None
     if moved is not None:
+        adopted = moved.parent == repo.pool_dir and slot_number(moved.name) is not None
         finding = Finding(
             "moved-worktree",
             str(moved),
-            f"{record.path} was moved to {moved}, where this command runs",
-            "repair git's record of it there (`git worktree repair`): it stays a worktree, "
-            "outside the pool, which lets it go",
+            f"{record.path} was moved to {moved}",
+            "repair git's record of it there (`git worktree repair`), so that it stays a "
+            + (
+                "worktree, which doctor then adopts as a slot"
+                if adopted
+                else "worktree; the pool lets it go"
+            ),
         )
     else:
         finding = Finding(
@@ -271,7 +276,7 @@ def _stale_record_finding(
             "run `wtpool doctor --fix` from inside it instead, so that it stays a worktree",
         )
 
-    def repair() -> str:
+    def repair() -> str | None:
         if _slot_listed(store, record.path.name):
             raise WtpoolError(f"the state lists {record.path.name} again")
         stale = settle_stale_record(repo, record.path)

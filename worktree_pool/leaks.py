@@ -36,7 +36,7 @@ from worktree_pool.agents import AgentGroup, group_members, process_groups, stop
 from worktree_pool.coordinator import delete_merged_branches
 from worktree_pool.doctor import DoctorReport, Finding, examine, record_finding
 from worktree_pool.errors import WtpoolError
-from worktree_pool.gitops import merged_branches, worktree_records
+from worktree_pool.gitops import merged_branches, resolve, worktree_records
 from worktree_pool.repo import Repository
 from worktree_pool.slots import (
     PoolRecord,
@@ -354,6 +354,8 @@ def _git_working_dirs() -> list[str]:
 
 
 def _merged_branches(repo: Repository, store: StateStore, report: DoctorReport, base: str) -> None:
+    if resolve(repo.git, f"refs/heads/{base}") is None:  # doctor reports it: nothing is merged
+        return
     checked_out = {record.branch for record in worktree_records(repo.git)}
     merged = merged_branches(repo.git, f"refs/heads/{base}", BRANCH_NAMESPACE)
     for branch in sorted(set(merged) - checked_out):

@@ -118,8 +118,9 @@ def init_pool(
     exclude_from_git(repo, f"/{POOL_DIR_NAME}/", "wtpool's worktree pool")
     enable_per_worktree_config(repo)
     config_written = _write_default_config(repo, minimum, maximum, base)
-    adopted = adopt_worktrees(repo, store, base)
+    # Stale records first: one whose slot was moved within the pool is repaired, and adopted.
     stale_records = _settle_stale_slot_records(repo, store)
+    adopted = adopt_worktrees(repo, store, base)
     registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = read_pool(conn)

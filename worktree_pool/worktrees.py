@@ -154,10 +154,7 @@ class StaleRecord:
 
     def describe(self) -> str:
         if self.moved_to:
-            return (
-                f"moved to {self.moved_to}: git's record repaired; it stays a worktree there, "
-                "outside the pool"
-            )
+            return f"moved to {self.moved_to}: git's record repaired; it stays a worktree there"
         if self.salvage_branch:
             return f"saved {self.saved} to branch {self.salvage_branch}; git's record removed"
         return "git's record removed; it named nothing that no branch has"
@@ -200,14 +197,22 @@ def admin_dir_of(repo: Repository, path: Path) -> Path | None:
 
 
 def moved_location(repo: Repository, admin: Path) -> Path | None:
-    """Where a worktree whose recorded directory is gone lives now, when that is known: the
-    worktree this command was run from, if its `.git` file leads to `admin`. Nothing weaker is
-    taken as evidence: a directory that merely looks like the slot may be a copy of it."""
+    """Where a worktree whose recorded directory is gone lives now, when that can be known:
+    the worktree this command was run from, or a directory right under the pool, whose `.git`
+    file leads to `admin` (the evidence `git worktree repair` itself goes by). wtpool looks
+    nowhere else: it does not search the disk, and a directory that merely looks like the slot
+    is no evidence. A copy of the slot passes too, and is harmless: the record, and everything
+    it points to, stays."""
     here = repo.worktree
-    if here is None or here == repo.root or not here.is_dir():
-        return None
-    link = git_dir_of(here)
-    return here if link is not None and link == admin.resolve() else None
+    candidates = [here] if here is not None and here != repo.root else []
+    if repo.pool_dir.is_dir():
+        candidates += sorted(
+            entry
+            for entry in repo.pool_dir.iterdir()
+            if not entry.name.startswith(".") and not entry.is_symlink() and entry.is_dir()
+        )
+    target = admin.resolve()
+    return next((path for path in candidates if git_dir_of(path) == target), None)
 
 
 def git_dir_of(worktree: Path) -> Path | None:

@@ -153,3 +153,18 @@ def test_a_slot_whose_release_was_killed_is_handed_on_with_a_fresh_database(
         assert _tables(env_file(Path(first["path"]))["DATABASE_URL"]) == []
     finally:
         wtpool(root, "cleanup", "--force")
+
+
+def test_a_killed_release_that_doctor_finishes_frees_the_agent_s_reservations(
+    tmp_path: Path,
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    make_pool(root, 1, 2)
+    wtpool_json(root, "acquire", "--agent", "first")
+    assert wtpool(root, "reserve", "first", "src/**").returncode == 0
+    killed = wtpool(root, *RELEASE, env={TEST_POINT: "release.recycled:kill"})
+    assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+
+    assert wtpool(root, "doctor", "--fix").returncode == 0
+    assert wtpool_json(root, "reservations") == []
+    assert wtpool(root, "reserve", "second", "src/app.py").returncode == 0
