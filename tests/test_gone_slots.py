@@ -192,6 +192,23 @@ def test_a_rebase_stopped_on_a_conflict_in_a_deleted_slot_keeps_its_autostash(
     assert any("src/app.py" in git(pool.root, "show", "--stat", "--format=", c) for c in saved)
 
 
+def test_a_record_whose_index_cannot_be_read_is_kept_and_said_so(pool: Pool) -> None:
+    wtpool_json(pool.root, "acquire", "--agent", "a", "--task", "t")
+    (pool.slot(1) / "src" / "staged.py").write_text(STAGED)
+    git(pool.slot(1), "add", "src/staged.py")
+    admin = Path(git(pool.slot(1), "rev-parse", "--absolute-git-dir"))
+    shutil.rmtree(pool.slot(1))
+    (admin / "index").write_bytes(b"not an index")
+
+    result = wtpool(pool.root, "doctor", "--fix", "--json")
+    assert result.returncode == 1
+    (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["kind"] == "prunable"]
+    assert not finding["fixed"] and "could not save the index of pool-wt-1" in finding["repair"]
+    assert admin.is_dir() and "prunable" in git(pool.root, "worktree", "list", "--porcelain")
+    cleaned = wtpool(pool.root, "cleanup", "--json")
+    assert cleaned.returncode == 1 and admin.is_dir()
+
+
 def _reservation_ids(root: Path) -> list[int]:
     return [r["id"] for r in wtpool_json(root, "reservations")]
 

@@ -372,24 +372,24 @@ def _record_index_tree(git: Git, slot: str, admin: Path) -> str | None:
     index = admin / "index"
     if not index.is_file():
         return None
-    with _scratch_index(git, index) as env:
-        conflicts = git.out("ls-files", "-s", "-z", "--unmerged", env=env).split("\0")
-        ours = {}
-        for entry in filter(None, conflicts):
-            meta, _, path = entry.partition("\t")
-            mode, oid, stage = meta.split()
-            ours.setdefault(path, f"0 {'0' * len(oid)}\t{path}\0")  # no "ours": removed
-            if stage == "2":
-                ours[path] = f"{mode} {oid}\t{path}\0"
-        if ours:
-            git.run("update-index", "-z", "--index-info", env=env, input="".join(ours.values()))
-        result = git.run("write-tree", env=env, check=False)
-    if result.returncode != 0:
+    try:
+        with _scratch_index(git, index) as env:
+            conflicts = git.out("ls-files", "-s", "-z", "--unmerged", env=env).split("\0")
+            ours = {}
+            for entry in filter(None, conflicts):
+                meta, _, path = entry.partition("\t")
+                mode, oid, stage = meta.split()
+                ours.setdefault(path, f"0 {'0' * len(oid)}\t{path}\0")  # no "ours": removed
+                if stage == "2":
+                    ours[path] = f"{mode} {oid}\t{path}\0"
+            if ours:
+                git.run("update-index", "-z", "--index-info", env=env, input="".join(ours.values()))
+            return git.out("write-tree", env=env)
+    except WtpoolError as exc:
         raise WtpoolError(
-            f"could not save the index of {slot}: {git.failure(('write-tree',), result).message}",
+            f"could not save the index of {slot}: {exc.message}",
             f"look at {admin} and save what you need, then run the command again",
-        )
-    return result.stdout.strip()
+        ) from exc
 
 
 def _read_text(path: Path) -> str:
