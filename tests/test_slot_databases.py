@@ -24,6 +24,7 @@ from tests.conftest import (
     postgres_processes,
     snapshot,
     wtpool,
+    wtpool_json,
 )
 from tests.test_database import EXTERNAL, server  # noqa: F401 - used via getfixturevalue
 
@@ -287,3 +288,23 @@ def test_an_embedded_server_that_cannot_start_says_why(shop: Path) -> None:
     assert_one_line_error(result, 1, "could not start the embedded PostgreSQL: configuration file")
     assert "contains errors" in result.stderr
     settings.write_text(original)  # so that the fixture's cleanup can start and stop it
+
+
+@pytest.mark.parametrize("shop", ["embedded"], indirect=True)
+def test_a_new_slot_never_inherits_the_database_of_a_gone_slot_with_its_number(
+    shop: Path,
+) -> None:
+    """A slot deleted by hand and forgotten while its database could not be dropped (here:
+    doctor run blind to databases) leaves that database behind; the next slot made with the
+    same number must still start from the template."""
+    first = wtpool_json(shop, "acquire", "--agent", "alice")
+    url = env_file(Path(first["path"]))["DATABASE_URL"]
+    with psycopg.connect(url) as connection:
+        connection.execute("DELETE FROM product")
+    shutil.rmtree(first["path"])
+    blind = wtpool(shop, "doctor", "--fix", env={"WTPOOL_DATABASE_MODE": "none"})
+    assert blind.returncode == 0, blind.stdout
+
+    second = wtpool_json(shop, "acquire", "--agent", "bob")
+    assert second["slot"] == first["slot"] and second["created"]
+    assert _names(env_file(Path(second["path"]))["DATABASE_URL"]) == ["cups", "tea"]

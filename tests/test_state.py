@@ -89,8 +89,9 @@ def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) 
     state = pool.root / ".agent-worktrees" / "state.db"
     conn = sqlite3.connect(state, isolation_level=None)
     version = next(n for n, script in enumerate(MIGRATIONS) if "CREATE TABLE merges" in script)
-    conn.executescript(
+    conn.executescript(  # what the migrations from there on make, undone
         "DROP TABLE messages; DROP TABLE merges; DROP TABLE merge_processor;"
+        " ALTER TABLE slots DROP COLUMN database_fresh;"
         f" UPDATE schema_version SET version = {version};"
     )
     conn.close()

@@ -386,10 +386,10 @@ def prepare_claim(
     try:
         if repo.config.database.mode != "none":
             # The database first: a server that is down must fail the claim before any git
-            # work. Release left a fresh clone; a new slot, or an older pool, gets one here.
-            from worktree_pool.slot_databases import clone_slot_database
+            # work. Imported here: most pools never need the database code.
+            from worktree_pool.slot_databases import hand_out_database
 
-            environment.update(clone_slot_database(repo, store, name, fresh=False, target=target))
+            environment.update(hand_out_database(repo, store, name, target))
             testpoints.reached("claim.database")
         tip = base_tip(repo, base)
         plan = (
@@ -486,21 +486,11 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         update_slot(conn, name, state=SlotState.RELEASING)
     testpoints.reached("release.releasing")
     try:
-        work, salvage_branch, deleted, kept = recycle(repo, slot, pool.base)
-        testpoints.reached("release.recycled")
-        if repo.config.database.mode != "none":  # the next task starts from a clean database
-            from worktree_pool.slot_databases import clone_slot_database
-
-            clone_slot_database(repo, store, name)
-            testpoints.reached("release.database")
+        work, salvage_branch, deleted, kept = finish_release(repo, store, slot, pool.base)
     except BaseException:
         with store.transaction() as conn:
             update_slot(conn, name, state=SlotState.BUSY)
         raise
-    with store.transaction() as conn:
-        mark_idle(conn, name)
-        if slot.agent is not None:  # its files are free again: the agent is done with them
-            release_in(conn, repo, agent=slot.agent)
     served, handoff_error = serve_queue(repo, store, pool.base)
     return ReleaseResult(
         slot=name,
@@ -514,6 +504,32 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         handed_to=served.get(name),
         handoff_error=handoff_error,
     )
+
+
+def finish_release(
+    repo: Repository, store: StateStore, slot: Slot, base: str
+) -> tuple[UniqueWork | None, str | None, str | None, str | None]:
+    """The work of a release once the slot is marked `releasing`: release itself, and doctor
+    finishing one that was interrupted, so that both leave the same slot behind. Returns what
+    recycle does.
+
+    The slot goes idle with a fresh clone of the template, recorded as fresh in the same
+    transaction (see slot_databases.hand_out_database), and its agent's reservations go.
+    """
+    outcome = recycle(repo, slot, base)
+    testpoints.reached("release.recycled")
+    fresh = repo.config.database.mode != "none"
+    if fresh:  # the next task starts from a clean database
+        from worktree_pool.slot_databases import clone_slot_database
+
+        clone_slot_database(repo, store, slot.name)
+        testpoints.reached("release.database")
+    with store.transaction() as conn:
+        mark_idle(conn, slot.name)
+        update_slot(conn, slot.name, database_fresh=int(fresh))
+        if slot.agent is not None:  # its files are free again: the agent is done with them
+            release_in(conn, repo, agent=slot.agent)
+    return outcome
 
 
 def recycle(

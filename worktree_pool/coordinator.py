@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from worktree_pool import testpoints
 from worktree_pool.agents import LOG_DIR, StopResult, stop_agent, stop_unrecorded
@@ -48,8 +49,9 @@ from worktree_pool.slots import (
 from worktree_pool.state import StateStore
 from worktree_pool.worktrees import (
     BRANCH_NAMESPACE,
-    forget_stale_record,
+    StaleRecord,
     remove_worktree,
+    settle_stale_record,
     slot_records,
 )
 
@@ -65,6 +67,7 @@ class SlotCleanup:
     discarded: bool = False  # --force: something unique is gone
     discarded_commits: list[str] = field(default_factory=list)  # --force on a detached HEAD
     error: str | None = None
+    stale: StaleRecord | None = None  # its directory was gone: what became of git's record
 
 
 @dataclass
@@ -247,12 +250,19 @@ def _fallback_base(repo: Repository) -> str:
 def _clean_slot(
     repo: Repository, name: str, record: WorktreeRecord | None, base: str, force: bool
 ) -> SlotCleanup | None:
-    """Salvage and remove one slot. None when there is no worktree to remove: its directory
-    is gone, or is not a worktree and so is reported as left alone."""
+    """Salvage and remove one slot. None when there is no worktree to remove: git has no
+    record of it, or it is not a worktree and so is reported as left alone."""
     path = repo.slot_path(name)
     if record is not None and (record.prunable is not None or not path.is_dir()):
-        forget_stale_record(repo, record.path)
-        return None
+        try:
+            stale = settle_stale_record(repo, record.path)
+        except WtpoolError as exc:
+            return SlotCleanup(name, str(path), removed=False, error=exc.message)
+        moved = Path(stale.moved_to) if stale.moved_to else None
+        if moved is not None and moved.parent == repo.pool_dir and slot_number(moved.name):
+            # Moved within the pool, under another slot's name: still the pool's to clean.
+            return _clean_slot(repo, moved.name, slot_records(repo).get(moved.name), base, force)
+        return SlotCleanup(name, str(path), removed=True, stale=stale)
     if record is None:
         return None
     if record.locked not in (None, "initializing"):  # "initializing": a crashed worktree add

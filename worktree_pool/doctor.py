@@ -4,7 +4,12 @@ Git and the filesystem are the truth; the store records intent. A crash (kill -9
 closed terminal) can leave the two apart, and every repair here either completes the interrupted
 step or undoes it. No repair deletes a file: a directory that wtpool cannot vouch for is left
 where it is and reported, and a slot with unique work is adopted busy, so that release or
-cleanup salvages it.
+cleanup salvages it. git's record of a slot whose directory is gone is repaired where the slot
+was moved to, when that is known, and otherwise removed only after what it points to is saved
+(worktrees.settle_stale_record).
+
+Doctor also runs every check of `wtpool leaks` (see leaks.py), so that `doctor --fix` repairs
+all that `leaks --fix` does: one list of checks, not two that drift apart.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worktree_pool.claims import prepare_claim, recycle, serve_queue
+from worktree_pool.claims import finish_release, prepare_claim, serve_queue
 from worktree_pool.errors import WtpoolError
 from worktree_pool.gitops import WorktreeRecord, current_branch, resolve, worktree_records
 from worktree_pool.pool import adopt_worktrees, open_store, orphaned_worktrees
 from worktree_pool.repo import Repository
+from worktree_pool.reservations import release_in
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
     TRANSIENT_STATES,
@@ -28,7 +34,6 @@ from worktree_pool.slots import (
     all_slots,
     delete_slot,
     find_slot,
-    mark_idle,
     no_pool_error,
     owner_alive,
     pid_alive,
@@ -39,7 +44,7 @@ from worktree_pool.slots import (
     update_slot,
 )
 from worktree_pool.state import StateStore
-from worktree_pool.worktrees import forget_stale_record
+from worktree_pool.worktrees import admin_dir_of, moved_location, settle_stale_record
 
 
 @dataclass
@@ -50,6 +55,7 @@ class Finding:
     repair: str  # what --fix does about it
     fixed: bool = False
     informational: bool = False  # worth knowing, but nothing is wrong
+    salvage_branch: str | None = None  # where the repair saved work before removing anything
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,16 @@ class DoctorReport:
 
 
 def doctor(repo: Repository, *, fix: bool) -> DoctorReport:
+    from worktree_pool.leaks import examine_leaks  # it builds on this module
+
     store = open_store(repo)
     try:
-        return examine(repo, store, DoctorReport(fix=fix))
+        report = examine(repo, store, DoctorReport(fix=fix))
+        with store.snapshot() as conn:
+            pool = read_pool(conn)
+        if pool is not None and pool.closing_pid is None:  # else a cleanup is under way
+            examine_leaks(repo, store, report, pool)
+        return report
     finally:
         store.close()
 
@@ -109,6 +122,12 @@ def examine(repo: Repository, store: StateStore, report: DoctorReport) -> Doctor
         if slot.state in TRANSIENT_STATES and owner_alive(slot):
             continue  # another wtpool process is working on it right now
         _examine_slot(repo, store, report, slot, records.get(repo.slot_path(slot.name)), pool)
+    # Read again, since resuming a slot may have changed them; and before the orphans: a slot
+    # moved within the pool is one once its record is repaired.
+    for record in worktree_records(repo.git):
+        if record.path.parent == repo.pool_dir:
+            _examine_record(repo, store, report, record)
+            _examine_branch(repo, report, record)
     for record in orphaned_worktrees(repo, {slot.name for slot in slots}):
         record_finding(
             report,
@@ -121,10 +140,6 @@ def examine(repo: Repository, store: StateStore, report: DoctorReport) -> Doctor
             ),
             lambda record=record: adopt_worktrees(repo, store, pool.base, [record]),
         )
-    for record in records.values():
-        if record.path.parent == repo.pool_dir:
-            _examine_record(repo, report, record)
-            _examine_branch(repo, report, record)
     free = any(slot.state == SlotState.IDLE for slot in slots) or len(slots) < pool.max
     if queue and free:
         record_finding(
@@ -174,22 +189,26 @@ def _examine_slot(
     pool: PoolRecord,
 ) -> None:
     path = repo.slot_path(slot.name)
+    held = f", releasing {slot.agent}'s file reservations" if slot.agent else ""
     if not path.is_dir():
+        admin = admin_dir_of(repo, path)
+        moved = moved_location(repo, admin) if admin is not None else None
+        where = f": it was moved to {moved}" if moved else ""
         finding = Finding(
             "missing-on-disk",
             slot.name,
-            f"the state lists {slot.name} ({slot.state}) but {path} does not exist",
-            "forget the slot; its branch, if any, is kept",
+            f"the state lists {slot.name} ({slot.state}) but {path} does not exist{where}",
+            f"forget the slot{held}; its branch, if any, is kept",
         )
-        record_finding(report, finding, lambda: _forget(store, slot))
+        record_finding(report, finding, lambda: _forget(repo, store, slot))
     elif record is None:
         finding = Finding(
             "not-a-worktree",
             slot.name,
             f"{path} exists but git does not know it as a worktree",
-            "forget the slot and leave the directory alone for you to inspect",
+            f"forget the slot{held}; leave the directory alone for you to inspect",
         )
-        record_finding(report, finding, lambda: _forget(store, slot))
+        record_finding(report, finding, lambda: _forget(repo, store, slot))
     elif slot.state in TRANSIENT_STATES:
         finding = Finding(
             "interrupted",
@@ -200,7 +219,9 @@ def _examine_slot(
         record_finding(report, finding, lambda: _resume(repo, store, slot, pool.base))
 
 
-def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeRecord) -> None:
+def _examine_record(
+    repo: Repository, store: StateStore, report: DoctorReport, record: WorktreeRecord
+) -> None:
     if slot_number(record.path.name) is None and record.prunable is None:
         _note(
             report,
@@ -225,13 +246,50 @@ def _examine_record(repo: Repository, report: DoctorReport, record: WorktreeReco
             report, finding, lambda: repo.git.run("worktree", "unlock", str(record.path))
         )
     if record.prunable is not None:
+        record_finding(report, *_stale_record_finding(repo, store, record))
+
+
+def _stale_record_finding(
+    repo: Repository, store: StateStore, record: WorktreeRecord
+) -> tuple[Finding, Callable[[], str | None]]:
+    admin = admin_dir_of(repo, record.path)
+    moved = moved_location(repo, admin) if admin is not None else None
+    if moved is not None:
+        adopted = moved.parent == repo.pool_dir and slot_number(moved.name) is not None
+        finding = Finding(
+            "moved-worktree",
+            str(moved),
+            f"{record.path} was moved to {moved}",
+            "repair git's record of it there (`git worktree repair`), so that it stays a "
+            + (
+                "worktree, which doctor then adopts as a slot"
+                if adopted
+                else "worktree; the pool lets it go"
+            ),
+        )
+    else:
         finding = Finding(
             "prunable",
             str(record.path),
             f"git worktree record {record.path} is stale: {record.prunable}",
-            "remove git's stale record of it (only that one)",
+            "save what the record points to and no branch has (HEAD, ORIG_HEAD, reflog, index) "
+            "to a salvage branch, then remove that record only. If you moved the directory, "
+            "run `wtpool doctor --fix` from inside it instead, so that it stays a worktree",
         )
-        record_finding(report, finding, lambda: forget_stale_record(repo, record.path))
+
+    def repair() -> str | None:
+        if _slot_listed(store, record.path.name):
+            raise WtpoolError(f"the state lists {record.path.name} again")
+        stale = settle_stale_record(repo, record.path)
+        finding.salvage_branch = stale.salvage_branch
+        return None if stale.moved_to else stale.describe()
+
+    return finding, repair
+
+
+def _slot_listed(store: StateStore, name: str) -> bool:
+    with store.snapshot() as conn:
+        return find_slot(conn, name=name) is not None
 
 
 def _examine_branch(repo: Repository, report: DoctorReport, record: WorktreeRecord) -> None:
@@ -298,10 +356,14 @@ def _claim(store: StateStore, seen: Slot) -> None:
             update_slot(conn, seen.name, state=seen.state, owner_pid=os.getpid())
 
 
-def _forget(store: StateStore, slot: Slot) -> None:
+def _forget(repo: Repository, store: StateStore, slot: Slot) -> None:
+    """Drop a slot from the state, and with it its agent's reservations: nobody else would
+    ever release them, and they would block others' commits until they expire."""
     _claim(store, slot)
     with store.transaction() as conn:
         delete_slot(conn, slot.name)
+        if slot.agent is not None:
+            release_in(conn, repo, agent=slot.agent)
 
 
 def _reopen(store: StateStore, closing_pid: int | None) -> None:
@@ -319,9 +381,7 @@ def _serve(repo: Repository, store: StateStore, base: str) -> str | None:
 def _resume(repo: Repository, store: StateStore, slot: Slot, base: str) -> str | None:
     _claim(store, slot)
     if slot.state == SlotState.RELEASING:
-        _, salvage_branch, _, _ = recycle(repo, slot, base)
-        with store.transaction() as conn:
-            mark_idle(conn, slot.name)
+        _, salvage_branch, _, _ = finish_release(repo, store, slot, base)
         served, _ = serve_queue(repo, store, base)
         notes = [f"work saved on {salvage_branch}"] if salvage_branch else []
         notes += [f"handed to {served[slot.name]}"] if slot.name in served else []

@@ -18,15 +18,17 @@ Found:
 - `wtpool/*` branches that the base already contains and no worktree has checked out,
   deleted (they hold nothing the base lacks);
 - file reservations that expired and were never released (inactive already: marked released,
-  as of their expiry).
+  as of their expiry), and stale ones: active, but their holder holds no slot, waits in no
+  queue and runs no process (none has its WTPOOL_AGENT), so nobody would ever release them
+  (released, as `unreserve --id N --force` does, and the holder is mailed).
+
+`wtpool doctor` runs all of these checks too (examine_leaks), after its own.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worktree_pool.agent_runner import GROUP_VARIABLE
@@ -34,17 +36,26 @@ from worktree_pool.agents import AgentGroup, group_members, process_groups, stop
 from worktree_pool.coordinator import delete_merged_branches
 from worktree_pool.doctor import DoctorReport, Finding, examine, record_finding
 from worktree_pool.errors import WtpoolError
-from worktree_pool.gitops import merged_branches, worktree_records
+from worktree_pool.gitops import merged_branches, resolve, worktree_records
 from worktree_pool.repo import Repository
-from worktree_pool.slots import Slot, SlotState, all_slots, require_pool, slot_number
+from worktree_pool.slots import (
+    PoolRecord,
+    Slot,
+    SlotState,
+    all_slots,
+    require_pool,
+    slot_number,
+)
 from worktree_pool.state import StateStore
-from worktree_pool.worktrees import BRANCH_NAMESPACE
+from worktree_pool.worktrees import BRANCH_NAMESPACE, git_dir_of
 
 if TYPE_CHECKING:
     import psutil
 
 # Doctor's findings that are leaks: what git or the disk has that the state does not, and back.
-_DOCTOR_KINDS = frozenset({"unknown-worktree", "foreign-worktree", "missing-on-disk", "prunable"})
+_DOCTOR_KINDS = frozenset(
+    {"unknown-worktree", "foreign-worktree", "missing-on-disk", "prunable", "moved-worktree"}
+)
 STALE_LOCK_AGE = 60.0  # seconds: git holds its locks for milliseconds, not minutes
 _ZOMBIE_PATIENCE = 1.0  # seconds between the two looks that make a zombie lasting
 _GIT_LOCKS = ("index.lock", "HEAD.lock")  # a worktree's own; the others are the repository's
@@ -55,13 +66,59 @@ def find_leaks(repo: Repository, store: StateStore, *, fix: bool) -> DoctorRepor
     report = DoctorReport(fix=fix, findings=report.findings)  # the rest are all wanted
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
+    return examine_leaks(repo, store, report, pool)
+
+
+def examine_leaks(
+    repo: Repository, store: StateStore, report: DoctorReport, pool: PoolRecord
+) -> DoctorReport:
+    """The checks of leaks beyond doctor's own; doctor runs them too."""
     _databases(repo, store, report, pool.pool_id)
     _processes(repo, store, report)
     _stale_locks(repo, report)
     _stale_daemon_record(repo, report)
     _merged_branches(repo, store, report, pool.base)
     _expired_reservations(repo, store, report)
+    _stale_reservations(repo, store, report)
     return report
+
+
+def _stale_reservations(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+    from worktree_pool.reservations import force_release, stale
+
+    found = stale(store)
+    running = _agents_with_processes({reservation.agent for reservation in found})
+    for reservation in found:
+        if reservation.agent in running:
+            continue
+        finding = Finding(
+            "stale-reservation",
+            f"#{reservation.id}",
+            f"reservation #{reservation.id} of {reservation.agent} "
+            f"({', '.join(reservation.patterns)}) is active, but {reservation.agent} holds no "
+            "slot, waits in no queue and runs no process: nobody would ever release it",
+            f"release it, as `wtpool unreserve --id {reservation.id} --force` does, and mail "
+            f"{reservation.agent} why",
+        )
+        record_finding(report, finding, lambda rid=reservation.id: force_release(repo, store, rid))
+
+
+def _agents_with_processes(agents: set[str]) -> set[str]:
+    """Those of `agents` that a live process runs as: one started with their WTPOOL_AGENT (an
+    agent whose slot was forgotten may still be at work)."""
+    if not agents:
+        return set()
+    import psutil  # see agents.process_groups
+
+    found = set()
+    for process in psutil.process_iter():
+        try:
+            agent = process.environ().get("WTPOOL_AGENT")
+        except (psutil.Error, OSError):
+            continue
+        if agent in agents:
+            found.add(agent)
+    return found
 
 
 def _expired_reservations(repo: Repository, store: StateStore, report: DoctorReport) -> None:
@@ -249,7 +306,7 @@ def _stale_locks(repo: Repository, report: DoctorReport) -> None:
     for record in worktree_records(repo.git):
         if record.path.parent != repo.pool_dir or slot_number(record.path.name) is None:
             continue
-        git_dir = _git_dir_of(record.path)
+        git_dir = git_dir_of(record.path)
         inside = (str(record.path), str(record.path) + os.sep)
         if git_dir is None or any(d == inside[0] or d.startswith(inside[1]) for d in busy_dirs):
             continue
@@ -285,15 +342,6 @@ def _stale_daemon_record(repo: Repository, report: DoctorReport) -> None:
         record_finding(report, finding, lambda: remove_stale_pid_file(repo))
 
 
-def _git_dir_of(worktree: Path) -> Path | None:
-    """A linked worktree's own git directory, from its `.git` file."""
-    with contextlib.suppress(OSError, ValueError):
-        text = (worktree / ".git").read_text(encoding="utf-8").strip()
-        if text.startswith("gitdir: "):
-            return (worktree / text.removeprefix("gitdir: ")).resolve()
-    return None
-
-
 def _git_working_dirs() -> list[str]:
     """The working directories of running git processes."""
     import psutil
@@ -306,6 +354,8 @@ def _git_working_dirs() -> list[str]:
 
 
 def _merged_branches(repo: Repository, store: StateStore, report: DoctorReport, base: str) -> None:
+    if resolve(repo.git, f"refs/heads/{base}") is None:  # doctor reports it: nothing is merged
+        return
     checked_out = {record.branch for record in worktree_records(repo.git)}
     merged = merged_branches(repo.git, f"refs/heads/{base}", BRANCH_NAMESPACE)
     for branch in sorted(set(merged) - checked_out):

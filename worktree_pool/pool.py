@@ -8,7 +8,7 @@ supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from worktree_pool.agents import AgentProcess, agent_process, process_groups
 from worktree_pool.claims import serve_queue
@@ -39,13 +39,14 @@ from worktree_pool.slots import (
 )
 from worktree_pool.state import POOL_DIR_MODE, LatestSample, StateStore, latest_sample, utc_now
 from worktree_pool.worktrees import (
+    StaleRecord,
     abandon_new_slots,
     add_worktree,
     base_tip,
     enable_per_worktree_config,
-    forget_stale_record,
     free_slot_numbers,
     registered_paths,
+    settle_stale_record,
     slot_records,
 )
 
@@ -90,6 +91,8 @@ class InitResult:
     adopted: list[str]  # worktrees found under the pool directory and recorded as slots again
     config_written: str | None
     bounds_changed: bool
+    # git's records of slot worktrees whose directories were gone: what became of each
+    stale_records: list[StaleRecord] = field(default_factory=list)
 
 
 def init_pool(
@@ -115,8 +118,9 @@ def init_pool(
     exclude_from_git(repo, f"/{POOL_DIR_NAME}/", "wtpool's worktree pool")
     enable_per_worktree_config(repo)
     config_written = _write_default_config(repo, minimum, maximum, base)
+    # Stale records first: one whose slot was moved within the pool is repaired, and adopted.
+    stale_records = _settle_stale_slot_records(repo, store)
     adopted = adopt_worktrees(repo, store, base)
-    _forget_stale_slot_records(repo, store)
     registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = read_pool(conn)
@@ -151,6 +155,7 @@ def init_pool(
         adopted=adopted,
         config_written=config_written,
         bounds_changed=changed,
+        stale_records=stale_records,
     )
 
 
@@ -168,14 +173,17 @@ def _create_store(repo: Repository) -> StateStore:
         raise WtpoolError(f"cannot create the state store {repo.state_path}: {exc}") from exc
 
 
-def _forget_stale_slot_records(repo: Repository, store: StateStore) -> None:
-    """Drop git's records of slot worktrees whose directories are gone and that the state does
-    not list (say, after `rm -rf .agent-worktrees`), so their numbers can be used again."""
+def _settle_stale_slot_records(repo: Repository, store: StateStore) -> list[StaleRecord]:
+    """Settle git's records of slot worktrees whose directories are gone and that the state
+    does not list (say, after `rm -rf .agent-worktrees`), so their numbers can be used again;
+    what they point to is saved first (see settle_stale_record)."""
     with store.snapshot() as conn:
         known = {slot.name for slot in all_slots(conn)}
-    for name, record in slot_records(repo).items():
-        if record.prunable is not None and name not in known:
-            forget_stale_record(repo, record.path)
+    return [
+        settle_stale_record(repo, record.path)
+        for name, record in slot_records(repo).items()
+        if record.prunable is not None and name not in known
+    ]
 
 
 def _existing_pool(repo: Repository) -> tuple[PoolRecord | None, int]:

@@ -102,9 +102,11 @@ def show_init(result: InitResult) -> None:
         console.print(f"bounds changed to {result.min}..{result.max}")
     for name in result.adopted:
         console.print(f"adopted existing worktree {name}")
+    for stale in result.stale_records:
+        console.print(f"{escape(stale.path)} was gone: {escape(stale.describe())}")
     if result.created:
         console.print(f"created {', '.join(result.created)}")
-    elif not (result.adopted or result.bounds_changed):
+    elif not (result.adopted or result.bounds_changed or result.stale_records):
         console.print("nothing to do: the pool already exists")
 
 
@@ -236,6 +238,9 @@ def show_cleanup(result: CleanupResult) -> None:
     for slot in result.slots:
         if not slot.removed:
             console.print(f"[red]kept {slot.name}: {escape(slot.error)}[/]")
+            continue
+        if slot.stale is not None:
+            console.print(f"{slot.name}'s directory was gone: {escape(slot.stale.describe())}")
             continue
         if slot.salvage_branch and slot.work:
             console.print(

@@ -25,6 +25,8 @@ class Repository:
     current_slot: str | None  # the slot the command was run from, if any
     config: Config
     config_path: Path | None  # None when the built-in defaults are in use
+    # The worktree the command was run from: where doctor finds a slot moved out of the pool.
+    worktree: Path | None = None
 
     @property
     def pool_dir(self) -> Path:
@@ -82,6 +84,7 @@ def open_repository(cwd: Path, config_file: Path | None = None) -> Repository:
         current_slot=current_slot,
         config=with_environment(load_config(config_path), os.environ),
         config_path=config_path,
+        worktree=toplevel,
     )
 
 

@@ -375,10 +375,8 @@ def force_release(repo: Repository, store: StateStore, reservation_id: int) -> R
         if not reservation.active:
             raise WtpoolError(f"reservation #{reservation_id} is not active: nothing to release")
         agent = reservation.agent
-        where = conn.execute("SELECT name FROM slots WHERE agent = ?", (agent,)).fetchone()
-        waiting = conn.execute("SELECT 1 FROM queue WHERE agent = ?", (agent,)).fetchone()
-        if where is not None or waiting is not None:
-            place = f"holds {where['name']}" if where is not None else "waits in the queue"
+        place = _holder_place(conn, agent)
+        if place is not None:
             raise WtpoolError(
                 f"reservation #{reservation_id} is not stale: {agent} {place}",
                 f"ask {agent} to release it, or wait for it to expire at {reservation.expires_at}",
@@ -396,3 +394,21 @@ def force_release(repo: Repository, store: StateStore, reservation_id: int) -> R
             "longer held a slot or waited in the queue. Reserve again if you still need it.\n",
         )
         return Reservation.from_row(_rows(conn, [reservation_id])[0], now)
+
+
+def stale(store: StateStore) -> list[Reservation]:
+    """Active reservations whose holder holds no slot and waits in no queue: nobody would
+    ever release them (force_release may)."""
+    with store.snapshot() as conn:
+        now = time.time()
+        rows = [row for row in _active_rows(conn, now) if _holder_place(conn, row["agent"]) is None]
+    return [Reservation.from_row(row, now) for row in rows]
+
+
+def _holder_place(conn: sqlite3.Connection, agent: str) -> str | None:
+    """Where a reservation's holder is in the pool, in words; None when it is nowhere."""
+    where = conn.execute("SELECT name FROM slots WHERE agent = ?", (agent,)).fetchone()
+    if where is not None:
+        return f"holds {where['name']}"
+    waiting = conn.execute("SELECT 1 FROM queue WHERE agent = ?", (agent,)).fetchone()
+    return "waits in the queue" if waiting is not None else None

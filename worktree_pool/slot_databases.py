@@ -119,6 +119,27 @@ def clone_slot_database(
     return target.server.environment(name)
 
 
+def hand_out_database(
+    repo: Repository, store: StateStore, slot: str, target: Target | None = None
+) -> dict[str, str]:
+    """The slot's database for the agent a claim hands the slot to: the clone release left if
+    no agent has been given it since, else a fresh clone. Returns its variables.
+
+    The invariant: a slot's `database_fresh` is set only in the transaction in which a release
+    (or doctor finishing one) marks it idle right after cloning its database afresh, and it is
+    cleared here before the database's name leaves for an agent. So a slot whose release was
+    interrupted, a new slot whose number an earlier slot's database still carries, or a pool
+    made before the flag existed all clone here; and every claim (acquire, the queue, doctor
+    resuming one) comes through here.
+    """
+    with store.snapshot() as conn:
+        fresh = lookup_slot(conn, slot).database_fresh
+    environment = clone_slot_database(repo, store, slot, fresh=not fresh, target=target)
+    with store.transaction() as conn:
+        conn.execute("UPDATE slots SET database_fresh = 0 WHERE name = ?", (slot,))
+    return environment
+
+
 def _certainly_not_ours(target: Target, name: str) -> bool:
     try:
         comment = database_comment(target.server, name)

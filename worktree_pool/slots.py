@@ -51,12 +51,15 @@ class Slot:
     track: str | None = None  # set by spawn and assign
     agent_pid: int | None = None  # the agent process spawn started, if any
     agent_started: float | None = None  # its start marker, see agents.start_marker
+    # A clone of the template that no agent has been given yet: see hand_out_database.
+    database_fresh: bool = False
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Slot:
         values = dict(row)
         values["state"] = SlotState(values["state"])
         values["scope"] = decode_scope(values["scope"])
+        values["database_fresh"] = bool(values["database_fresh"])
         return cls(**values)
 
 

@@ -168,6 +168,11 @@ MIGRATIONS: tuple[str, ...] = (
     # Pools made before the merge queue (up to 4376d08) had another migration where mail is
     # now, so their version skips it: this gives them the table, and is a no-op for the rest.
     MESSAGES_TABLE,
+    # Whether a slot's database is a clone no agent has been given yet (hand_out_database).
+    # Unknown, as for every slot of an older pool, means no: the next claim clones afresh.
+    """
+    ALTER TABLE slots ADD COLUMN database_fresh INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 STATE_FILE_MODE = 0o600

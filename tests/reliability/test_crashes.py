@@ -12,9 +12,18 @@ import subprocess
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
-from tests.conftest import git, make_pool, make_repo, postgres_processes, wtpool, wtpool_json
+from tests.conftest import (
+    env_file,
+    git,
+    make_pool,
+    make_repo,
+    postgres_processes,
+    wtpool,
+    wtpool_json,
+)
 from worktree_pool.config import DATABASE_MODE_VARIABLE
 from worktree_pool.testpoints import VARIABLE as TEST_POINT
 
@@ -109,3 +118,53 @@ def test_a_kill_at_each_step_leaves_nothing_that_doctor_and_cleanup_cannot_finis
     reachable = _reachable_blobs(root)
     assert _blob(root, COMMITTED) in reachable
     assert _blob(root, UNCOMMITTED) in reachable
+
+
+def _tables(url: str) -> list[str]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+@pytest.mark.parametrize("step", ["release.releasing", "release.salvaged", "release.recycled"])
+def test_a_slot_whose_release_was_killed_is_handed_on_with_a_fresh_database(
+    tmp_path: Path, with_databases: None, step: str
+) -> None:
+    """The next agent, served from the queue when doctor finishes the release, never sees
+    what the previous one wrote to the slot's database."""
+    root = make_repo(tmp_path / "repo")
+    make_pool(root, 1, 1)
+    try:
+        first = wtpool_json(root, "acquire", "--agent", "first")
+        with psycopg.connect(env_file(Path(first["path"]))["DATABASE_URL"]) as connection:
+            connection.execute("CREATE TABLE left_by_first (x int)")
+        assert wtpool_json(root, "acquire", "--agent", "second")["queued"]
+
+        killed = wtpool(root, *RELEASE, env={TEST_POINT: f"{step}:kill"})
+        assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+        assert wtpool(root, "doctor", "--fix").returncode == 0
+
+        status = wtpool_json(root, "status")["worktrees"]
+        assert [(w["name"], w["agent"], w["state"]) for w in status] == [
+            ("pool-wt-1", "second", "busy")
+        ]
+        assert _tables(env_file(Path(first["path"]))["DATABASE_URL"]) == []
+    finally:
+        wtpool(root, "cleanup", "--force")
+
+
+def test_a_killed_release_that_doctor_finishes_frees_the_agent_s_reservations(
+    tmp_path: Path,
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    make_pool(root, 1, 2)
+    wtpool_json(root, "acquire", "--agent", "first")
+    assert wtpool(root, "reserve", "first", "src/**").returncode == 0
+    killed = wtpool(root, *RELEASE, env={TEST_POINT: "release.recycled:kill"})
+    assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
+
+    assert wtpool(root, "doctor", "--fix").returncode == 0
+    assert wtpool_json(root, "reservations") == []
+    assert wtpool(root, "reserve", "second", "src/app.py").returncode == 0
