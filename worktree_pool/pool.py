@@ -8,6 +8,7 @@ supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories
 from __future__ import annotations
 
 import shutil
+import stat
 from dataclasses import dataclass, replace
 
 from worktree_pool.agents import AgentProcess, agent_process, process_groups
@@ -157,7 +158,7 @@ def init_pool(
 def _create_store(repo: Repository) -> StateStore:
     created = not repo.pool_dir.exists()
     repo.pool_dir.mkdir(mode=POOL_DIR_MODE, exist_ok=True)
-    repo.pool_dir.chmod(POOL_DIR_MODE)
+    _make_private(repo)
     try:
         return StateStore.create(repo.state_path, repo.config.timeouts.state_lock)
     except (OSError, WtpoolError) as exc:
@@ -166,6 +167,17 @@ def _create_store(repo: Repository) -> StateStore:
         if isinstance(exc, WtpoolError):
             raise
         raise WtpoolError(f"cannot create the state store {repo.state_path}: {exc}") from exc
+
+
+def _make_private(repo: Repository) -> None:
+    """Take read and write from everyone but the owner; keep search (x) permission, which the
+    embedded server's user, run as root, needs to reach its data below (pgserver gives it):
+    taking it would leave a running server unreachable, so that the next command would try
+    to start a second one over its postmaster.pid."""
+    mode = stat.S_IMODE(repo.pool_dir.stat().st_mode)
+    wanted = POOL_DIR_MODE | (mode & 0o011)
+    if mode != wanted:
+        repo.pool_dir.chmod(wanted)
 
 
 def _forget_stale_slot_records(repo: Repository, store: StateStore) -> None:
