@@ -91,6 +91,8 @@ def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) 
     version = next(n for n, script in enumerate(MIGRATIONS) if "CREATE TABLE merges" in script)
     conn.executescript(
         "DROP TABLE messages; DROP TABLE merges; DROP TABLE merge_processor;"
+        " ALTER TABLE pool DROP COLUMN database_prefix;"  # added by the migrations after it
+        " ALTER TABLE databases DROP COLUMN intent;"
         f" UPDATE schema_version SET version = {version};"
     )
     conn.close()
