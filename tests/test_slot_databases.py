@@ -406,3 +406,19 @@ def test_init_on_a_pool_whose_server_runs_leaves_it_running_and_usable(shop: Pat
     assert _names(env["DATABASE_URL"]) == ["cups", "tea"]
     assert servers <= {process.pid for process in _server_processes(shop)}  # the same server
     assert {path: path.stat().st_mode for path in watched} == modes  # init changed none
+
+
+@pytest.mark.usefixtures("with_databases", "server")
+def test_db_url_hands_out_only_a_database_of_the_pools(tmp_path: Path) -> None:
+    root = _external_shop(tmp_path / "shop")
+    name = f"{database_prefix(root)}_wt_1"
+    try:
+        assert_one_line_error(wtpool(root, "db", "url", "pool-wt-1"), 1, f"{name} does not exist")
+        with psycopg.connect(EXTERNAL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')  # someone's, under the pool's name
+        result = wtpool(root, "db", "url", "pool-wt-1")
+        assert_one_line_error(result, 1, "was not made by this wtpool pool")
+    finally:
+        wtpool(root, "cleanup", "--force")
+        with psycopg.connect(EXTERNAL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

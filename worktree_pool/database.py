@@ -504,6 +504,22 @@ def drop_owned(server: Server, databases: list[str], owner: Owner) -> list[str]:
     return dropped
 
 
+def check_owned(server: Server, name: str, owner: Owner) -> None:
+    """Refuse to hand out `name` unless it exists and is this pool's."""
+    with admin_connection(server) as connection:
+        comment = _comment(connection, name)
+    if comment is None:
+        raise WtpoolError(
+            f"database {name} does not exist",
+            "a slot gets its database when it is claimed; `wtpool db reset SLOT` makes one now",
+        )
+    if not owner.owns(name, comment):
+        raise WtpoolError(
+            f"database {name} exists and was not made by this wtpool pool",
+            "drop or rename it yourself; wtpool never hands out a database it did not create",
+        )
+
+
 def list_strangers(server: Server) -> list[str]:
     """The server's databases that no wtpool pool made, PostgreSQL's own aside."""
     with admin_connection(server) as connection:

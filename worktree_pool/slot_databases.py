@@ -14,6 +14,7 @@ from worktree_pool.database import (
     DatabaseInfo,
     Owner,
     Server,
+    check_owned,
     clone_for_slot,
     drop_owned,
     ensure_template,
@@ -218,7 +219,10 @@ def database_url(repo: Repository, store: StateStore, slot: str) -> str:
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
         lookup_slot(conn, slot)
-    return server.url_for(slot_database(repo, pool, slot))
+    owner = owner_of(repo, store, pool)
+    name = _slot_database(owner.prefix, slot)
+    check_owned(server, name, owner)
+    return server.url_for(name)
 
 
 def reset_database(repo: Repository, store: StateStore, slot: str) -> str:
