@@ -173,7 +173,8 @@ class DatabaseSettings:
     template: str | None = setting(
         None,
         "The template database each slot's database is cloned from. null means "
-        "<prefix>_template, the prefix being the repository directory's name, sanitized.",
+        "<prefix>_template, the prefix being the repository directory's name, sanitized, and "
+        "the start of the pool's random id.",
     )
     setup: tuple[str | tuple[str, ...], ...] = setting(
         (),
