@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import (
     Pool,
     assert_one_line_error,
+    database_prefix,
     env_file,
     make_pool,
     make_repo,
@@ -51,12 +52,6 @@ def shop(tmp_path: Path, request: pytest.FixtureRequest, with_databases: None) -
 def _server_processes(root: Path) -> list[psutil.Process]:
     """Processes of this pool's embedded server: postgres run on its data directory."""
     return postgres_processes(str(root / ".agent-worktrees" / ".postgres" / "data"))
-
-
-def database_prefix(root: Path) -> str:
-    """The start of the pool's database names, as `init` recorded it."""
-    with closing(sqlite3.connect(root / ".agent-worktrees" / "state.db")) as state:
-        return state.execute("SELECT database_prefix FROM pool").fetchone()[0]
 
 
 def _names(url: str) -> list[str]:
