@@ -32,6 +32,8 @@ from worktree_pool.database import Server, clone_for_slot, drop_owned, ensure_te
 from worktree_pool.pool import init_pool, open_store
 from worktree_pool.repo import open_repository
 from worktree_pool.scaling import scale_pool
+from worktree_pool.slot_databases import owner_of
+from worktree_pool.slots import require_pool
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "bench",
@@ -560,10 +562,11 @@ def bench_database_clones(workdir: Path, rows_of_data: int, runs: int) -> list[R
     git(root, "commit", "--quiet", "-m", "setup")
     init_pool(open_repository(root), 1, 2, None)
     repo = open_repository(root)
-    with open_store(repo).snapshot() as conn:
-        pool_id = conn.execute("SELECT pool_id FROM pool").fetchone()[0]
+    store = open_store(repo)
+    with store.snapshot() as conn:
+        owner = owner_of(repo, store, require_pool(conn, repo))
     server = Server(pgserver.ensure_running(repo))
-    template = ensure_template(server, repo.config.database, root, pool_id).name
+    template = ensure_template(server, repo.config.database, root, owner).name
     import psycopg
 
     with psycopg.connect(server.conninfo) as connection:
@@ -586,10 +589,10 @@ def bench_database_clones(workdir: Path, rows_of_data: int, runs: int) -> list[R
         settings = replace(repo.config.database, strategy=strategy)
 
         def clone(settings: DatabaseSettings = settings) -> None:
-            clone_for_slot(server, settings, template, "bench_wt_1", "pool-wt-1", pool_id)
+            clone_for_slot(server, settings, template, "bench_wt_1", "pool-wt-1", owner)
 
         def drop_clone() -> None:
-            drop_owned(server, ["bench_wt_1"], pool_id)
+            drop_owned(server, ["bench_wt_1"], owner)
 
         rows.append(
             Row(

@@ -221,6 +221,15 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, fragme
     assert result.stdout == ""
 
 
+def database_prefix(root: Path) -> str:
+    """The start of the pool's database names, as `init` recorded it."""
+    conn = sqlite3.connect(root / POOL_DIR / "state.db")
+    try:
+        return conn.execute("SELECT database_prefix FROM pool").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def env_file(slot: Path) -> dict[str, str]:
     """The variables of a slot's .env.worktree (after its comment line), unquoted."""
     lines = (slot / ".env.worktree").read_text().splitlines()[1:]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.conftest import postgres_processes, wtpool
@@ -21,7 +22,9 @@ def test_the_demo_spawns_agents_and_cleans_up_after_itself(
     assert "ui-cart committed src/ui/cart.js" in out
     assert "commit refused in pool-wt-3" in out  # the guard at work
     # Each agent wrote to a database of its own: it sees the template's row and its own only.
-    assert "ui-cart sees ['seed', 'ui-cart'] in its database shop_wt_3" in out
+    assert re.search(
+        r"ui-cart sees \['seed', 'ui-cart'\] in its database shop_[0-9a-f]{8}_wt_3", out
+    )
     assert "stopped the pool's embedded PostgreSQL server" in out
     # Cleanup saved every slot's unmerged work, the docs agent's uncommitted notes included.
     assert "1 untracked file, 1 commit not in main from pool-wt-2 to branch wtpool/salvage/" in out

@@ -21,7 +21,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import env_file, make_pool, make_repo, snapshot, wtpool, wtpool_json
+from tests.conftest import (
+    database_prefix,
+    env_file,
+    make_pool,
+    make_repo,
+    snapshot,
+    wtpool,
+    wtpool_json,
+)
 from worktree_pool.sizes import format_size, parse_size
 
 TASKS = {"tasks": [{"id": "t1", "title": "one", "files": ["src/"]}]}
@@ -149,7 +157,7 @@ def test_db_connections_are_counted_per_slot_database(tmp_path: Path, with_datab
         assert (
             sample["disk"]["pool_bytes"] == sum(sample["disk"]["by_entry"].values()) - server_bytes
         )
-        assert sample["database"]["by_database"] == {f"{root.name}_wt_1": 3}
+        assert sample["database"]["by_database"] == {f"{database_prefix(root)}_wt_1": 3}
         assert [s["db_connections"] for s in frame["slots"]] == [3]
     finally:
         wtpool(root, "cleanup", "--force")
@@ -324,6 +332,7 @@ def test_leaks_are_found_and_fixed_without_losing_work(
     script.write_text(HOARDER)
     agent = f'agent:\n  command: ["{sys.executable}", "{script}"]\n'
     root = _limited(tmp_path, "  disk_warning: 1GB\n", agent)
+    prefix = database_prefix(root)
     pool_dir = root / ".agent-worktrees"
     stray = shell = None
     try:
@@ -331,7 +340,7 @@ def test_leaks_are_found_and_fixed_without_losing_work(
         second = wtpool_json(root, "acquire", "--agent", "bob")  # pool-wt-2, with a database
         url = env_file(Path(second["path"]))["DATABASE_URL"]
         with psycopg.connect(url, autocommit=True) as db:
-            db.execute(f'CREATE DATABASE "{root.name}_wt_42"')  # named like ours, not ours
+            db.execute(f'CREATE DATABASE "{prefix}_wt_42"')  # named like ours, not ours
         # A slot whose directory is gone (its database is then an orphan), a worktree nobody
         # recorded (with work in it), a process left in a dead slot, a stale git lock, and a
         # branch the base already has.
@@ -404,7 +413,7 @@ def test_leaks_are_found_and_fixed_without_losing_work(
         adopted = {s["name"]: s["state"] for s in wtpool_json(root, "status")["worktrees"]}
         assert adopted["pool-wt-7"] == "busy"  # adopted, busy: release will salvage its notes
         databases = {d["database"] for d in wtpool_json(root, "db", "list")}
-        assert f"{root.name}_wt_2" not in databases  # the orphan went
+        assert f"{prefix}_wt_2" not in databases  # the orphan went
         again = wtpool(root, "leaks", "--json")
         left = [f["kind"] for f in json.loads(again.stdout)["findings"]]
         assert left == ["lookalike-database"], left  # never touched

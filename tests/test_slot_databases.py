@@ -7,8 +7,10 @@ import os
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import psutil
@@ -18,6 +20,7 @@ import pytest
 from tests.conftest import (
     Pool,
     assert_one_line_error,
+    database_prefix,
     env_file,
     make_pool,
     make_repo,
@@ -66,17 +69,18 @@ def _wtpool_databases() -> set[str]:
 
 
 def test_a_claimed_slot_has_its_own_database_and_release_makes_it_clean(shop: Path) -> None:
+    prefix = database_prefix(shop)
     claim = json.loads(wtpool(shop, "acquire", "--agent", "alice", "--json").stdout)
     env = env_file(Path(claim["path"]))
-    assert env["PGDATABASE"] == f"{shop.name}_wt_1"
+    assert env["PGDATABASE"] == f"{prefix}_wt_1"
     assert _names(env["DATABASE_URL"]) == ["cups", "tea"]
     with psycopg.connect(env["DATABASE_URL"]) as connection:
         connection.execute("DELETE FROM product")
 
     listed = json.loads(wtpool(shop, "db", "list", "--json").stdout)
     assert {(d["slot"], d["database"]) for d in listed} == {
-        (None, f"{shop.name}_template"),
-        ("pool-wt-1", f"{shop.name}_wt_1"),
+        (None, f"{prefix}_template"),
+        ("pool-wt-1", f"{prefix}_wt_1"),
     }
     status = json.loads(wtpool(shop, "status", "--json").stdout)
     assert status["worktrees"][0]["database"] == env["PGDATABASE"]
@@ -98,7 +102,7 @@ def test_a_claimed_slot_has_its_own_database_and_release_makes_it_clean(shop: Pa
     else:
         assert env["PGHOST"] == "127.0.0.1"
     result = json.loads(wtpool(shop, "cleanup", "--json").stdout)
-    assert sorted(result["dropped_databases"]) == [f"{shop.name}_template", f"{shop.name}_wt_1"]
+    assert sorted(result["dropped_databases"]) == [f"{prefix}_template", f"{prefix}_wt_1"]
     assert result["stopped_server"] == embedded
     assert not _server_processes(shop)
     if not embedded:
@@ -163,16 +167,17 @@ def test_an_unreachable_server_fails_the_claim_cleanly(shop: Path, url: str, rea
 
 @pytest.mark.parametrize("shop", ["embedded"], indirect=True)
 def test_scaling_down_drops_the_removed_slots_database(shop: Path) -> None:
+    prefix = database_prefix(shop)
     assert wtpool(shop, "acquire", "--agent", "a1").returncode == 0
     assert wtpool(shop, "acquire", "--agent", "a2").returncode == 0
     assert wtpool(shop, "release", "pool-wt-2").returncode == 0
     before = {d["database"] for d in json.loads(wtpool(shop, "db", "list", "--json").stdout)}
-    assert f"{shop.name}_wt_2" in before
+    assert f"{prefix}_wt_2" in before
 
     result = json.loads(wtpool(shop, "scale", "down", "--json").stdout)
     assert result["removed"] == ["pool-wt-2"]
     after = {d["database"] for d in json.loads(wtpool(shop, "db", "list", "--json").stdout)}
-    assert after == before - {f"{shop.name}_wt_2"}
+    assert after == before - {f"{prefix}_wt_2"}
 
 
 def test_the_embedded_server_starts_in_a_repository_whose_path_has_spaces(
@@ -211,6 +216,7 @@ def test_a_full_disk_fails_the_clone_cleanly_and_the_pool_recovers(
     )
     make_pool(root, 1, 3)
     disk = root / ".agent-worktrees" / ".postgres"
+    prefix = database_prefix(root)
     disk.mkdir()
     mounted = _mount_tmpfs(disk, "400m")
     if mounted.returncode != 0:
@@ -220,7 +226,7 @@ def test_a_full_disk_fails_the_clone_cleanly_and_the_pool_recovers(
         template_size = {
             d["database"]: d["size_bytes"]
             for d in json.loads(wtpool(root, "db", "list", "--json").stdout)
-        }[f"{root.name}_template"]
+        }[f"{prefix}_template"]
         room = shutil.disk_usage(disk).used + template_size // 4
         assert _mount_tmpfs(disk, f"{room // 1024}k").returncode == 0
         before = snapshot(root)
@@ -230,7 +236,7 @@ def test_a_full_disk_fails_the_clone_cleanly_and_the_pool_recovers(
         assert "hint: the server's disk is full" in result.stderr
         assert snapshot(root) == before  # no slot, branch or database record for b
         listed = json.loads(wtpool(root, "db", "list", "--json").stdout)
-        assert {d["database"] for d in listed} == {f"{root.name}_template", f"{root.name}_wt_1"}
+        assert {d["database"] for d in listed} == {f"{prefix}_template", f"{prefix}_wt_1"}
 
         assert _mount_tmpfs(disk, "400m").returncode == 0
         claim = json.loads(wtpool(root, "acquire", "--agent", "b", "--json").stdout)
@@ -250,25 +256,27 @@ def test_cleanup_of_a_pool_that_never_cloned_starts_no_server(
 
 
 def test_a_mode_override_never_loses_the_pools_databases(shop: Path) -> None:
+    prefix = database_prefix(shop)
     assert wtpool(shop, "acquire", "--agent", "alice").returncode == 0
     blind = {"WTPOOL_DATABASE_MODE": "none"}
     for command in (["release", "pool-wt-1"], ["cleanup", "--force"]):
         before = snapshot(shop)
         result = wtpool(shop, *command, env=blind)
-        assert_one_line_error(result, 2, f"({shop.name}_template, {shop.name}_wt_1)")
+        assert_one_line_error(result, 2, f"({prefix}_template, {prefix}_wt_1)")
         assert snapshot(shop) == before
     dropped = json.loads(wtpool(shop, "cleanup", "--json").stdout)["dropped_databases"]
-    assert sorted(dropped) == [f"{shop.name}_template", f"{shop.name}_wt_1"]
+    assert sorted(dropped) == [f"{prefix}_template", f"{prefix}_wt_1"]
 
 
 @pytest.mark.parametrize("shop", ["embedded"], indirect=True)
 def test_cleanup_keeps_embedded_data_holding_a_database_wtpool_did_not_create(shop: Path) -> None:
+    prefix = database_prefix(shop)
     claim = json.loads(wtpool(shop, "acquire", "--agent", "alice", "--json").stdout)
     with psycopg.connect(env_file(Path(claim["path"]))["DATABASE_URL"], autocommit=True) as db:
         db.execute("CREATE DATABASE notes")  # an agent's own, found nowhere else
     result = json.loads(wtpool(shop, "cleanup", "--json").stdout)
     assert result["stopped_server"] and not _server_processes(shop)
-    assert sorted(result["dropped_databases"]) == [f"{shop.name}_template", f"{shop.name}_wt_1"]
+    assert sorted(result["dropped_databases"]) == [f"{prefix}_template", f"{prefix}_wt_1"]
     assert any("databases wtpool did not create (notes)" in w for w in result["warnings"])
     assert (shop / ".agent-worktrees" / ".postgres" / "data" / "PG_VERSION").is_file()
 
@@ -308,3 +316,124 @@ def test_a_new_slot_never_inherits_the_database_of_a_gone_slot_with_its_number(
     second = wtpool_json(shop, "acquire", "--agent", "bob")
     assert second["slot"] == first["slot"] and second["created"]
     assert _names(env_file(Path(second["path"]))["DATABASE_URL"]) == ["cups", "tea"]
+
+
+def _database_exists(name: str) -> bool:
+    with psycopg.connect(EXTERNAL) as admin:
+        row = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    return row is not None
+
+
+def _external_shop(root: Path) -> Path:
+    """A repository at `root` whose pool (1 to 2 slots) clones from the external server."""
+    make_repo(root, {"README.md": "x\n", "db.sql": SCHEMA})
+    (root / "wtpool.yaml").write_text(
+        f"pool:\n  min: 1\n  max: 2\ndatabase:\n  mode: external\n  url: {EXTERNAL}\n"
+        "  setup: [db.sql]\n"
+    )
+    make_pool(root, 1, 2)
+    return root
+
+
+@pytest.mark.usefixtures("with_databases", "server")
+def test_two_repositories_with_one_name_on_one_server_never_share_a_database(
+    tmp_path: Path,
+) -> None:
+    first, second = (_external_shop(tmp_path / side / "shop") for side in ("a", "b"))
+    try:
+        envs = [
+            env_file(Path(wtpool_json(r, "acquire", "--agent", "al")["path"]))
+            for r in (first, second)
+        ]
+        assert envs[0]["PGDATABASE"] != envs[1]["PGDATABASE"]
+        assert all(len(env["PGDATABASE"].encode()) <= 63 for env in envs)
+        with psycopg.connect(envs[0]["DATABASE_URL"]) as connection:
+            connection.execute("DELETE FROM product")
+        assert _names(envs[1]["DATABASE_URL"]) == ["cups", "tea"]
+        theirs = {d["database"] for d in wtpool_json(second, "db", "list")}
+
+        dropped = wtpool_json(first, "cleanup")["dropped_databases"]
+        assert not set(dropped) & theirs
+        assert all(_database_exists(name) for name in theirs)
+        assert _names(envs[1]["DATABASE_URL"]) == ["cups", "tea"]
+        assert wtpool(second, "release", "pool-wt-1").returncode == 0  # theirs still works
+        assert wtpool(second, "acquire", "--agent", "bo").returncode == 0
+    finally:
+        for root in (first, second):
+            wtpool(root, "cleanup", "--force")
+
+
+@pytest.mark.usefixtures("with_databases", "server")
+def test_a_pool_made_before_names_carried_its_id_keeps_its_names(tmp_path: Path) -> None:
+    """A pool an older wtpool made has the repository's name alone in its database names: it
+    goes on using them, and records older wtpools wrote (before their CREATE's check) never
+    make a database someone else made into the pool's."""
+    root = _external_shop(tmp_path / f"old{secrets.token_hex(3)}")
+    legacy = root.name
+    stranger = f"{legacy}_wt_2"
+    with closing(sqlite3.connect(root / ".agent-worktrees" / "state.db")) as state, state:
+        state.execute("UPDATE pool SET database_prefix = NULL")  # as the migration leaves it
+        state.execute(
+            "INSERT INTO databases (name, slot, kind, created_at)"
+            " VALUES (?, 'pool-wt-2', 'slot', '')",
+            (stranger,),
+        )
+    with psycopg.connect(EXTERNAL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{stranger}"')  # someone's, no comment
+    try:
+        env = env_file(Path(wtpool_json(root, "acquire", "--agent", "al")["path"]))
+        assert env["PGDATABASE"] == f"{legacy}_wt_1"
+        dropped = wtpool_json(root, "cleanup")["dropped_databases"]
+        assert sorted(dropped) == [f"{legacy}_template", f"{legacy}_wt_1"]
+        assert _database_exists(stranger)
+    finally:
+        wtpool(root, "cleanup", "--force")
+        with psycopg.connect(EXTERNAL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{stranger}" WITH (FORCE)')
+
+
+def test_a_database_killed_before_its_comment_is_still_dropped(shop: Path) -> None:
+    """A kill between CREATE DATABASE and COMMENT ON DATABASE leaves the clone without its
+    mark, but named in the state: doctor and cleanup finish it, and the embedded server's data
+    goes with it (see also the crash tests, which kill there)."""
+    prefix = database_prefix(shop)
+    env = env_file(Path(wtpool_json(shop, "acquire", "--agent", "al")["path"]))
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as connection:
+        connection.execute(f'COMMENT ON DATABASE "{prefix}_wt_1" IS NULL')
+    assert wtpool(shop, "doctor", "--fix").returncode == 0
+    dropped = wtpool_json(shop, "cleanup")["dropped_databases"]
+    assert sorted(dropped) == [f"{prefix}_template", f"{prefix}_wt_1"]
+    assert not (shop / ".agent-worktrees" / ".postgres" / "data").exists()
+    if "mode: external" in (shop / "wtpool.yaml").read_text():
+        assert not _database_exists(f"{prefix}_wt_1")
+
+
+@pytest.mark.parametrize("shop", ["embedded"], indirect=True)
+def test_init_on_a_pool_whose_server_runs_leaves_it_running_and_usable(shop: Path) -> None:
+    assert wtpool(shop, "acquire", "--agent", "al").returncode == 0
+    pool_dir = shop / ".agent-worktrees"
+    watched = [pool_dir, pool_dir / ".postgres", pool_dir / ".postgres" / "data"]
+    modes = {path: path.stat().st_mode for path in watched}
+    servers = {process.pid for process in _server_processes(shop)}
+
+    assert wtpool(shop, "init").returncode == 0
+    env = env_file(Path(wtpool_json(shop, "acquire", "--agent", "bo")["path"]))
+    assert _names(env["DATABASE_URL"]) == ["cups", "tea"]
+    assert servers <= {process.pid for process in _server_processes(shop)}  # the same server
+    assert {path: path.stat().st_mode for path in watched} == modes  # init changed none
+
+
+@pytest.mark.usefixtures("with_databases", "server")
+def test_db_url_hands_out_only_a_database_of_the_pools(tmp_path: Path) -> None:
+    root = _external_shop(tmp_path / "shop")
+    name = f"{database_prefix(root)}_wt_1"
+    try:
+        assert_one_line_error(wtpool(root, "db", "url", "pool-wt-1"), 1, f"{name} does not exist")
+        with psycopg.connect(EXTERNAL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')  # someone's, under the pool's name
+        result = wtpool(root, "db", "url", "pool-wt-1")
+        assert_one_line_error(result, 1, "was not made by this wtpool pool")
+    finally:
+        wtpool(root, "cleanup", "--force")
+        with psycopg.connect(EXTERNAL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

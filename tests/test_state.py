@@ -92,6 +92,8 @@ def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) 
     conn.executescript(  # what the migrations from there on make, undone
         "DROP TABLE messages; DROP TABLE merges; DROP TABLE merge_processor;"
         " ALTER TABLE slots DROP COLUMN database_fresh;"
+        " ALTER TABLE pool DROP COLUMN database_prefix;"
+        " ALTER TABLE databases DROP COLUMN intent;"
         f" UPDATE schema_version SET version = {version};"
     )
     conn.close()

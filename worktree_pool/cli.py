@@ -28,9 +28,10 @@ from worktree_pool import (
     scaling,
 )
 from worktree_pool import doctor as health
-from worktree_pool.config import DATABASE_MODE_VARIABLE, Mode, render_config
+from worktree_pool.config import DATABASE_MODE_VARIABLE, Mode, for_display, render_config
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.names import validate_name
+from worktree_pool.redact import mask
 from worktree_pool.repo import Repository, open_repository
 from worktree_pool.state import StateStore
 
@@ -403,7 +404,6 @@ def db_url(
 ) -> None:
     """The slot's DATABASE_URL."""
     from worktree_pool import slot_databases
-    from worktree_pool.database import mask
 
     repo = _repository()
     url = slot_databases.database_url(repo, _store(repo), validate_name("slot", slot))
@@ -414,7 +414,6 @@ def db_url(
 def db_reset(slot: Annotated[str, typer.Argument(help="The slot.")]) -> None:
     """Drop the slot's database and clone it again from the template."""
     from worktree_pool import slot_databases
-    from worktree_pool.database import mask
 
     repo = _repository()
     url = slot_databases.reset_database(repo, _store(repo), validate_name("slot", slot))
@@ -749,13 +748,13 @@ def config(json: JsonOption = False) -> None:
     )
     if json:
         source = str(repo.config_path) if repo.config_path else None
-        config = render.to_jsonable(repo.config)
+        config = render.to_jsonable(for_display(repo.config))
         render.print_json({"source": source, "config": config, "overridden": overridden})
         return
     print(f"# from {repo.config_path or 'the built-in defaults'}")
     for key, variable in overridden.items():
         print(f"# {key} from {variable}")
-    print(render_config(repo.config), end="")
+    print(render_config(for_display(repo.config)), end="")
 
 
 @app.command()
@@ -771,9 +770,10 @@ def demo(
 
 
 def _fail(message: str, hint: str | None, code: int) -> int:
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    # Masked here too: any error (a library's, quoting a URL) may carry a password.
+    print(f"error: {mask(' '.join(message.split()))}", file=sys.stderr)
     if hint:
-        print(f"hint: {' '.join(hint.split())}", file=sys.stderr)
+        print(f"hint: {mask(' '.join(hint.split()))}", file=sys.stderr)
     return code
 
 

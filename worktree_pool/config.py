@@ -25,6 +25,7 @@ import yaml
 
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.patterns import validate_patterns
+from worktree_pool.redact import mask
 from worktree_pool.sizes import parse_size
 
 CONFIG_FILE_NAME = "wtpool.yaml"
@@ -172,7 +173,8 @@ class DatabaseSettings:
     template: str | None = setting(
         None,
         "The template database each slot's database is cloned from. null means "
-        "<prefix>_template, the prefix being the repository directory's name, sanitized.",
+        "<prefix>_template, the prefix being the repository directory's name, sanitized, and "
+        "the start of the pool's random id.",
     )
     setup: tuple[str | tuple[str, ...], ...] = setting(
         (),
@@ -410,6 +412,14 @@ def with_environment(config: Config, environ: Mapping[str, str]) -> Config:
             f"{DATABASE_MODE_VARIABLE} must be one of {', '.join(DATABASE_MODES)}, got {mode!r}"
         )
     database = dataclasses.replace(config.database, mode=mode)
+    return dataclasses.replace(config, database=database)
+
+
+def for_display(config: Config) -> Config:
+    """`config` as `wtpool config` and `wtpool report` show it: the database URL masked."""
+    if not config.database.url:
+        return config
+    database = dataclasses.replace(config.database, url=mask(config.database.url))
     return dataclasses.replace(config, database=database)
 
 

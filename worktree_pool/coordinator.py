@@ -162,7 +162,7 @@ def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) 
     from worktree_pool.slot_databases import drop_pool_databases
 
     try:
-        drop = drop_pool_databases(repo, store, pool.pool_id)
+        drop = drop_pool_databases(repo, store, pool)
         result.dropped_databases.extend(drop.dropped)
         # The embedded server's data goes with it, unless it holds someone else's database.
         result.stopped_server = pgserver.stop(repo, keep_data=bool(drop.strangers))

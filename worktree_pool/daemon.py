@@ -30,6 +30,7 @@ from types import FrameType
 from worktree_pool.agents import LOG_DIR, same_process, start_marker, start_wtpool_process
 from worktree_pool.errors import WtpoolError
 from worktree_pool.private import open_private, write_private
+from worktree_pool.redact import mask
 from worktree_pool.repo import Repository
 from worktree_pool.slots import read_pool, require_pool
 from worktree_pool.state import StateStore, latest_sample, utc_now
@@ -248,7 +249,7 @@ def _write_pid_file(repo: Repository, record: dict) -> None:
 
 
 def _log(message: str) -> None:
-    print(f"{utc_now()} {message}", flush=True)
+    print(f"{utc_now()} {mask(message)}", flush=True)  # a traceback may quote a URL
 
 
 def _reap_children() -> None:

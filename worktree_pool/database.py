@@ -4,11 +4,17 @@ Cloning (`CREATE DATABASE x TEMPLATE t`) takes tens of milliseconds where re-run
 schema and seed data takes seconds, so each slot's database is a clone of a template that the
 configured setup builds once, and again only when the setup changes.
 
-The server is the truth about what exists. Every database wtpool creates carries a comment,
-`wtpool:<kind>:<pool id>:<fingerprint or slot>`, and wtpool drops only databases whose comment
-says this pool made them: a database that merely looks like `<prefix>_wt_3` is never touched.
-The pool id is the state store's own random id, so two repositories with the same directory
-name on one server never drop each other's databases.
+Names are unique per pool: `<prefix>_template` and `<prefix>_wt_<n>`, where the prefix is the
+repository directory's name plus the start of the pool's random id (pools made before that
+have the directory's name alone, and keep it until their cleanup), so two repositories with
+the same directory name on one server never reach for the same name.
+
+Ownership is checked, never assumed from a name, before a database is used, cloned over or
+dropped. A database is this pool's when its comment, `wtpool:<kind>:<pool id>:<fingerprint or
+slot>`, names the pool, or when it has no comment and the pool's ledger (the state's
+`databases` table) recorded the intent to create it: the intent is recorded after the server
+showed the name free and before CREATE DATABASE, so a kill between CREATE and COMMENT leaves a
+database that is still known to be the pool's. Anything else is never touched.
 
 Concurrency: building the template happens under a PostgreSQL advisory lock keyed on the
 template's name, so when several processes spawn at once the template is built exactly once and
@@ -18,6 +24,7 @@ runs in autocommit mode; a failure after CREATE drops what it made before report
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,10 +34,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from worktree_pool import testpoints
 from worktree_pool.config import DatabaseSettings
 from worktree_pool.errors import ExitCode, WtpoolError
+from worktree_pool.redact import mask
 
 if TYPE_CHECKING:
     import psycopg
@@ -39,17 +48,29 @@ MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are cut 
 URL_VARIABLE = "WTPOOL_DATABASE_URL"
 COMMENT_PREFIX = "wtpool"
 DISK_FULL = "53100"  # SQLSTATE disk_full
+DUPLICATE_DATABASE = "42P04"  # SQLSTATE duplicate_database
+POOL_TAG_LENGTH = 8  # hex digits of the pool id in its database names
+_LONGEST_SUFFIX = "_template"  # longer than any `_wt_<n>` of a pool's at most 64 slots
 
 
 # --- names ----------------------------------------------------------------------------------
 
 
-def prefix_for(repo_root: Path) -> str:
-    """The repository directory's name as an identifier: lowercase letters, digits and _."""
+def prefix_for(repo_root: Path, limit: int = MAX_IDENTIFIER_BYTES - len(_LONGEST_SUFFIX)) -> str:
+    """The repository directory's name as an identifier: lowercase letters, digits and _; at
+    most `limit` bytes. Alone, the prefix of a pool made before names carried the pool id."""
     name = re.sub(r"[^a-z0-9_]+", "_", repo_root.name.lower()).strip("_")
     if not name or not name[0].isalpha():
         name = f"wt_{name}".rstrip("_")
-    return fit(name, MAX_IDENTIFIER_BYTES - len("_template"))
+    return fit(name, limit)
+
+
+def pool_prefix(repo_root: Path, pool_id: str) -> str:
+    """The start of every database name of a new pool: the repository directory's name and the
+    start of the pool's id, short enough that each of its names fits in 63 bytes."""
+    tag = pool_id[:POOL_TAG_LENGTH]
+    room = MAX_IDENTIFIER_BYTES - len(_LONGEST_SUFFIX) - len(tag) - 1
+    return f"{prefix_for(repo_root, room)}_{tag}"
 
 
 def fit(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
@@ -62,21 +83,48 @@ def fit(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
     return f"{head}_{digest}"
 
 
-def template_name(settings: DatabaseSettings, repo_root: Path) -> str:
-    return fit(settings.template or f"{prefix_for(repo_root)}_template")
+def template_name(settings: DatabaseSettings, prefix: str) -> str:
+    return fit(settings.template or f"{prefix}_template")
 
 
-def slot_database_name(repo_root: Path, slot_number: int) -> str:
-    return fit(f"{prefix_for(repo_root)}_wt_{slot_number}")
+def slot_database_name(prefix: str, slot_number: int) -> str:
+    return fit(f"{prefix}_wt_{slot_number}")
 
 
-# --- connection details ---------------------------------------------------------------------
+# --- ownership ------------------------------------------------------------------------------
 
 
-def mask(conninfo: str) -> str:
-    """A connection string with its password replaced, for messages and logs."""
-    masked = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", conninfo)
-    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", masked)
+class Ledger(Protocol):
+    """The pool's record of the databases it creates (the state's `databases` table)."""
+
+    def intents(self) -> dict[str, str | None]:
+        """Names recorded just before their CREATE, each with its slot (None: the template)."""
+        ...
+
+    def record(self, name: str, slot: str | None) -> None: ...
+
+    def forget(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A pool as the owner of databases: the id its comments name, the prefix of its names, and
+    its ledger."""
+
+    pool_id: str
+    prefix: str
+    ledger: Ledger
+
+    def owns(
+        self, name: str, comment: str | None, intents: dict[str, str | None] | None = None
+    ) -> bool:
+        """Whether the database `name`, with `comment` (None: there is none), is this pool's.
+        `intents` is the ledger's, when the caller has read it already."""
+        if comment is None:
+            return False
+        if owned_by(comment, self.pool_id):
+            return True
+        return comment == "" and name in (self.ledger.intents() if intents is None else intents)
 
 
 @dataclass(frozen=True)
@@ -86,9 +134,14 @@ class Server:
     conninfo: str  # the admin connection, to the maintenance database
 
     def params(self) -> dict[str, str]:
+        import psycopg
         from psycopg.conninfo import conninfo_to_dict
 
-        return {key: str(value) for key, value in conninfo_to_dict(self.conninfo).items()}
+        try:
+            parsed = conninfo_to_dict(self.conninfo)
+        except psycopg.ProgrammingError as exc:
+            raise _invalid_url(self.conninfo, exc) from exc
+        return {key: str(value) for key, value in parsed.items()}
 
     def url_for(self, database: str) -> str:
         """A postgresql:// URL for `database`, as an agent's tools expect DATABASE_URL."""
@@ -134,24 +187,30 @@ def external_server(settings: DatabaseSettings) -> Server:
 def admin_connection(server: Server) -> Iterator[psycopg.Connection[Any]]:
     import psycopg
 
+    conninfo = server.conninfo
     try:
-        connection = psycopg.connect(server.conninfo, autocommit=True, connect_timeout=10)
+        connection = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise WtpoolError(
-            f"cannot connect to PostgreSQL at {mask(server.conninfo)}: {_first_line(exc)}",
+            mask(f"cannot connect to PostgreSQL at {conninfo}: {_first_line(exc)}", conninfo),
             "check that the server is running and that the URL's user and password are right",
         ) from exc
     except psycopg.ProgrammingError as exc:  # a malformed connection string
-        raise WtpoolError(
-            f"invalid database URL {mask(server.conninfo)}: {_first_line(exc)}",
-            code=ExitCode.USAGE,
-        ) from exc
+        raise _invalid_url(conninfo, exc) from exc
     try:
         yield connection
     except psycopg.Error as exc:
-        raise WtpoolError(f"PostgreSQL refused: {_first_line(exc)}", _hint_for(exc)) from exc
+        message = mask(f"PostgreSQL refused: {_first_line(exc)}", conninfo)
+        raise WtpoolError(message, _hint_for(exc)) from exc
     finally:
         connection.close()
+
+
+def _invalid_url(conninfo: str, exc: BaseException) -> WtpoolError:
+    return WtpoolError(
+        mask(f"invalid database URL {conninfo}: {_first_line(exc)}", conninfo),
+        code=ExitCode.USAGE,
+    )
 
 
 def _hint_for(exc: BaseException) -> str | None:
@@ -182,12 +241,6 @@ def _comment(connection: psycopg.Connection[Any], database: str) -> str | None:
         (database,),
     ).fetchone()
     return None if row is None else (row[0] or "")
-
-
-def database_comment(server: Server, database: str) -> str | None:
-    """The comment on `database`: None if there is no such database, "" if it has none."""
-    with admin_connection(server) as connection:
-        return _comment(connection, database)
 
 
 def owned_by(comment: str | None, pool_id: str) -> bool:
@@ -227,6 +280,34 @@ def _drop(connection: psycopg.Connection[Any], database: str) -> None:
     connection.execute(_sql("DROP DATABASE IF EXISTS {} WITH (FORCE)", database))
 
 
+def _create(
+    connection: psycopg.Connection[Any], owner: Owner, name: str, slot: str | None, statement: Any
+) -> None:
+    """Run `statement`, a CREATE DATABASE of `name`, which the caller has seen free or the
+    pool's. The intent is recorded first, so that a kill after the CREATE leaves a database the
+    state names; a CREATE that fails forgets it again, unless the server cannot say whether the
+    database exists."""
+    import psycopg
+
+    owner.ledger.record(name, slot)
+    try:
+        connection.execute(statement)
+    except BaseException as exc:
+        # duplicate_database: someone else's, made since we looked. A database that is not
+        # there was not made. A connection that broke cannot tell: the record stays.
+        taken = isinstance(exc, psycopg.Error) and exc.sqlstate == DUPLICATE_DATABASE
+        with contextlib.suppress(psycopg.Error):
+            if taken or _comment(connection, name) is None:
+                owner.ledger.forget(name)
+        raise
+
+
+def _undo_create(connection: psycopg.Connection[Any], owner: Owner, name: str) -> None:
+    """Drop a database this command made, and its record: nothing half-made is left."""
+    _drop(connection, name)
+    owner.ledger.forget(name)
+
+
 # --- the template ---------------------------------------------------------------------------
 
 
@@ -259,19 +340,19 @@ def ensure_template(
     server: Server,
     settings: DatabaseSettings,
     repo_root: Path,
-    pool_id: str,
+    owner: Owner,
     wanted: str | None = None,
 ) -> TemplateResult:
     """Build the template unless one with the setup's fingerprint (`wanted`, if the caller
     has it already) exists."""
-    name = template_name(settings, repo_root)
+    name = template_name(settings, owner.prefix)
     wanted = wanted or fingerprint(settings, repo_root)
-    marker = f"{COMMENT_PREFIX}:template:{pool_id}:{wanted}"
+    marker = f"{COMMENT_PREFIX}:template:{owner.pool_id}:{wanted}"
     with admin_connection(server) as connection, _advisory_lock(connection, name):
         current = _comment(connection, name)
         if current == marker:
             return TemplateResult(name, wanted, built=False)
-        if current is not None and not owned_by(current, pool_id):
+        if current is not None and not owner.owns(name, current):
             raise WtpoolError(
                 f"database {name} exists and was not made by this wtpool pool",
                 "set database.template to another name, or drop that database yourself",
@@ -279,14 +360,15 @@ def ensure_template(
         _check_can_create(connection)
         if current is not None:
             _drop(connection, name)
-        connection.execute(_sql("CREATE DATABASE {}", name))
+        _create(connection, owner, name, None, _sql("CREATE DATABASE {}", name))
+        testpoints.reached("template.created")
         try:
-            _set_comment(connection, name, f"{COMMENT_PREFIX}:template:{pool_id}:building")
+            _set_comment(connection, name, f"{COMMENT_PREFIX}:template:{owner.pool_id}:building")
             _run_setup(server, settings, repo_root, name)
             _set_comment(connection, name, marker)
             connection.execute(_sql("ALTER DATABASE {} WITH IS_TEMPLATE true", name))
         except BaseException:
-            _drop(connection, name)
+            _undo_create(connection, owner, name)
             raise
     return TemplateResult(name, wanted, built=True)
 
@@ -319,7 +401,7 @@ def _run_setup(server: Server, settings: DatabaseSettings, repo_root: Path, name
                 with psycopg.connect(environment["DATABASE_URL"], autocommit=True) as target:
                     target.execute(text.encode())
             except psycopg.Error as exc:
-                message = f"{where}: {step} failed: {_first_line(exc)}"
+                message = mask(f"{where}: {step} failed: {_first_line(exc)}", server.conninfo)
                 raise WtpoolError(message, _hint_for(exc)) from exc
             continue
         try:
@@ -336,7 +418,10 @@ def _run_setup(server: Server, settings: DatabaseSettings, repo_root: Path, name
         if done.returncode != 0:
             detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise WtpoolError(
-                f"{where}: {' '.join(step)} exited with {done.returncode}: {mask(detail)}"
+                mask(
+                    f"{where}: {' '.join(step)} exited with {done.returncode}: {detail}",
+                    server.conninfo,
+                )
             )
 
 
@@ -349,34 +434,34 @@ def clone_for_slot(
     template: str,
     database: str,
     slot: str,
-    pool_id: str,
+    owner: Owner,
     *,
     keep_existing: bool = False,
 ) -> None:
     """(Re)create the slot's database as a fresh clone of the template; with `keep_existing`,
-    leave a clone this pool already made alone."""
+    leave a finished clone this pool already made alone."""
     from psycopg import sql
 
     with admin_connection(server) as connection:
         existing = _comment(connection, database)
-        if existing is not None and not owned_by(existing, pool_id):
+        if existing is not None and not owner.owns(database, existing):
             raise WtpoolError(
                 f"database {database} exists and was not made by this wtpool pool",
                 "drop or rename it yourself; wtpool never drops a database it did not create",
             )
-        if existing is not None and keep_existing:
+        if keep_existing and owned_by(existing, owner.pool_id):  # not a half-made one
             return
         _clear_template(connection, settings, template)
         _drop(connection, database)
-        connection.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
-                _identifier(database), _identifier(template), sql.SQL(settings.strategy.upper())
-            )
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
+            _identifier(database), _identifier(template), sql.SQL(settings.strategy.upper())
         )
+        _create(connection, owner, database, slot, statement)
+        testpoints.reached("clone.created")
         try:
-            _set_comment(connection, database, f"{COMMENT_PREFIX}:slot:{pool_id}:{slot}")
+            _set_comment(connection, database, f"{COMMENT_PREFIX}:slot:{owner.pool_id}:{slot}")
         except BaseException:
-            _drop(connection, database)
+            _undo_create(connection, owner, database)
             raise
 
 
@@ -407,15 +492,32 @@ def _clear_template(
     )
 
 
-def drop_owned(server: Server, databases: list[str], pool_id: str) -> list[str]:
+def drop_owned(server: Server, databases: list[str], owner: Owner) -> list[str]:
     """Drop those of `databases` this pool made; return the ones dropped."""
     dropped = []
+    intents = owner.ledger.intents()
     with admin_connection(server) as connection:
         for database in databases:
-            if owned_by(_comment(connection, database), pool_id):
+            if owner.owns(database, _comment(connection, database), intents):
                 _drop(connection, database)
                 dropped.append(database)
     return dropped
+
+
+def check_owned(server: Server, name: str, owner: Owner) -> None:
+    """Refuse to hand out `name` unless it exists and is this pool's."""
+    with admin_connection(server) as connection:
+        comment = _comment(connection, name)
+    if comment is None:
+        raise WtpoolError(
+            f"database {name} does not exist",
+            "a slot gets its database when it is claimed; `wtpool db reset SLOT` makes one now",
+        )
+    if not owner.owns(name, comment):
+        raise WtpoolError(
+            f"database {name} exists and was not made by this wtpool pool",
+            "drop or rename it yourself; wtpool never hands out a database it did not create",
+        )
 
 
 def list_strangers(server: Server) -> list[str]:
@@ -428,16 +530,19 @@ def list_strangers(server: Server) -> list[str]:
     return [name for name, comment in rows if not (comment or "").startswith(f"{COMMENT_PREFIX}:")]
 
 
-def list_lookalikes(server: Server, repo_root: Path, pool_id: str) -> list[str]:
-    """Databases named like this repository's slot databases that this pool did not make."""
-    pattern = re.compile(re.escape(prefix_for(repo_root)) + r"_wt_\d+")
+def list_lookalikes(server: Server, owner: Owner) -> list[str]:
+    """Databases named like this pool's slot databases that this pool did not make."""
+    pattern = re.compile(re.escape(owner.prefix) + r"_wt_\d+")
+    intents = owner.ledger.intents()
     with admin_connection(server) as connection:
         rows = connection.execute(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
-            " ORDER BY datname"
+            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '')"
+            " FROM pg_database ORDER BY datname"
         ).fetchall()
     return [
-        name for name, comment in rows if pattern.fullmatch(name) and not owned_by(comment, pool_id)
+        name
+        for name, comment in rows
+        if pattern.fullmatch(name) and not owner.owns(name, comment, intents)
     ]
 
 
@@ -449,27 +554,35 @@ class DatabaseInfo:
     connections: int
 
 
-def list_owned(server: Server, pool_id: str) -> list[DatabaseInfo]:
+def list_owned(server: Server, owner: Owner) -> list[DatabaseInfo]:
     with admin_connection(server) as connection:
-        return _owned(connection, pool_id)
+        return _owned(connection, owner)
 
 
-def _owned(connection: psycopg.Connection[Any], pool_id: str) -> list[DatabaseInfo]:
-    # Filtered by comment before sizing: pg_database_size of every database on a shared
-    # server would cost far more than wtpool's own few.
+def _owned(connection: psycopg.Connection[Any], owner: Owner) -> list[DatabaseInfo]:
+    """This pool's databases: those whose comment names it, and those its ledger names that
+    have no comment (made, then killed before COMMENT)."""
+    intents = owner.ledger.intents()
+    # Filtered before sizing: pg_database_size of every database on a shared server would
+    # cost far more than wtpool's own few.
     rows = connection.execute(
         "SELECT datname, comment, pg_database_size(oid),"
         " (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)"
-        " FROM (SELECT oid, datname, shobj_description(oid, 'pg_database') AS comment"
-        "       FROM pg_database) d"
-        " WHERE comment LIKE %s ORDER BY datname",
-        (f"{COMMENT_PREFIX}:%:{pool_id}:%",),
+        " FROM (SELECT oid, datname, coalesce(shobj_description(oid, 'pg_database'), '')"
+        "       AS comment FROM pg_database) d"
+        " WHERE comment LIKE %s OR (comment = '' AND datname = ANY(%s)) ORDER BY datname",
+        (f"{COMMENT_PREFIX}:%:{owner.pool_id}:%", list(intents)),
     ).fetchall()
     found = []
     for name, comment, size, connections in rows:
-        if owned_by(comment, pool_id):
+        if not owner.owns(name, comment, intents):
+            continue
+        if owned_by(comment, owner.pool_id):
             kind, _pool, detail = comment.split(":", 3)[1:4]
-            found.append(DatabaseInfo(detail if kind == "slot" else None, name, size, connections))
+            slot = detail if kind == "slot" else None
+        else:
+            slot = intents[name]
+        found.append(DatabaseInfo(slot, name, size, connections))
     return found
 
 
@@ -481,7 +594,7 @@ class ServerLoad:
     databases: list[DatabaseInfo]  # this pool's
 
 
-def server_load(server: Server, pool_id: str) -> ServerLoad:
+def server_load(server: Server, owner: Owner) -> ServerLoad:
     with admin_connection(server) as connection:
         rows = connection.execute(
             "SELECT coalesce(datname, ''), count(*) FROM pg_stat_activity"
@@ -494,5 +607,5 @@ def server_load(server: Server, pool_id: str) -> ServerLoad:
             connections=sum(by_database.values()),
             max_connections=row[0] if row else 0,
             by_database=by_database,
-            databases=_owned(connection, pool_id),
+            databases=_owned(connection, owner),
         )

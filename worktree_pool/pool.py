@@ -7,12 +7,15 @@ supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories
 
 from __future__ import annotations
 
+import secrets
 import shutil
+import stat
 from dataclasses import dataclass, field, replace
 
 from worktree_pool.agents import AgentProcess, agent_process, process_groups
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
+from worktree_pool.database import pool_prefix
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.gitops import (
     WorktreeRecord,
@@ -125,10 +128,11 @@ def init_pool(
     with store.transaction() as conn:
         pool = read_pool(conn)
         if pool is None:
+            pool_id = secrets.token_hex(8)
             conn.execute(
-                "INSERT INTO pool (id, min_slots, max_slots, base_branch, created_at, pool_id)"
-                " VALUES (1, ?, ?, ?, ?, lower(hex(randomblob(8))))",
-                (minimum, maximum, base, utc_now()),
+                "INSERT INTO pool (id, min_slots, max_slots, base_branch, created_at, pool_id,"
+                " database_prefix) VALUES (1, ?, ?, ?, ?, ?, ?)",
+                (minimum, maximum, base, utc_now(), pool_id, pool_prefix(repo.root, pool_id)),
             )
         elif pool.closing_pid is not None:
             raise closing_error(pool.closing_pid)
@@ -162,7 +166,7 @@ def init_pool(
 def _create_store(repo: Repository) -> StateStore:
     created = not repo.pool_dir.exists()
     repo.pool_dir.mkdir(mode=POOL_DIR_MODE, exist_ok=True)
-    repo.pool_dir.chmod(POOL_DIR_MODE)
+    _make_private(repo)
     try:
         return StateStore.create(repo.state_path, repo.config.timeouts.state_lock)
     except (OSError, WtpoolError) as exc:
@@ -171,6 +175,17 @@ def _create_store(repo: Repository) -> StateStore:
         if isinstance(exc, WtpoolError):
             raise
         raise WtpoolError(f"cannot create the state store {repo.state_path}: {exc}") from exc
+
+
+def _make_private(repo: Repository) -> None:
+    """Take read and write from everyone but the owner; keep search (x) permission, which the
+    embedded server's user, run as root, needs to reach its data below (pgserver gives it):
+    taking it would leave a running server unreachable, so that the next command would try
+    to start a second one over its postmaster.pid."""
+    mode = stat.S_IMODE(repo.pool_dir.stat().st_mode)
+    wanted = POOL_DIR_MODE | (mode & 0o011)
+    if mode != wanted:
+        repo.pool_dir.chmod(wanted)
 
 
 def _settle_stale_slot_records(repo: Repository, store: StateStore) -> list[StaleRecord]:
@@ -328,7 +343,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 acquired_at=slot.acquired_at,
                 track=slot.track,
                 agent_process=agent_process(repo, slot, groups),
-                database=_database_name(repo, slot.number),
+                database=_database_name(repo, pool, slot.name),
             )
         )
     return StatusReport(
@@ -348,13 +363,13 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
     )
 
 
-def _database_name(repo: Repository, number: int) -> str | None:
+def _database_name(repo: Repository, pool: PoolRecord, slot: str) -> str | None:
     # The name only: status must stay fast, and must not start the embedded server.
     if repo.config.database.mode == "none":
         return None
-    from worktree_pool.database import slot_database_name  # only when databases are on
+    from worktree_pool.slot_databases import slot_database  # only when databases are on
 
-    return slot_database_name(repo.root, number)
+    return slot_database(repo, pool, slot)
 
 
 # --- adoption -------------------------------------------------------------------------------

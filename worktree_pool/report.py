@@ -9,7 +9,6 @@ database address appears.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import sys
@@ -17,11 +16,12 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from worktree_pool.config import DATABASE_MODE_VARIABLE, Config
-from worktree_pool.database import URL_VARIABLE, mask
+from worktree_pool.config import DATABASE_MODE_VARIABLE, Config, for_display
+from worktree_pool.database import URL_VARIABLE
 from worktree_pool.errors import WtpoolError
 from worktree_pool.limits import Alert, Assessment, assess, last_alerts
 from worktree_pool.pool import StatusReport, pool_status
+from worktree_pool.redact import mask
 from worktree_pool.repo import Repository
 from worktree_pool.slots import no_pool_error
 from worktree_pool.state import StateStore
@@ -44,11 +44,9 @@ class Report:
 
 def gather(repo: Repository, store: StateStore | None) -> Report:
     """The report; `store` is None when the repository has no pool, which each part says."""
-    settings = repo.config.database
-    shown = dataclasses.replace(settings, url=mask(settings.url) if settings.url else None)
     report = Report(
         versions=_versions(repo),
-        config=_compact(dataclasses.replace(repo.config, database=shown), repo),
+        config=_compact(for_display(repo.config), repo),
         environment={
             name: mask(os.environ[name])
             for name in (DATABASE_MODE_VARIABLE, URL_VARIABLE)
@@ -75,9 +73,9 @@ def _gather_parts(repo: Repository, store: StateStore, report: Report) -> None:
         try:
             setattr(report, name, make())
         except WtpoolError as exc:
-            report.errors[name] = exc.message
+            report.errors[name] = mask(exc.message)
         except Exception as exc:
-            report.errors[name] = f"unexpected {type(exc).__name__}: {exc}"
+            report.errors[name] = mask(f"unexpected {type(exc).__name__}: {exc}")
 
 
 def _compact(config: Config, repo: Repository) -> str:

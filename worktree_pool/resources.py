@@ -19,8 +19,9 @@ from worktree_pool.agents import AgentGroup, agent_process, group_members, proce
 from worktree_pool.diskusage import EntryUse, pool_usage
 from worktree_pool.errors import WtpoolError
 from worktree_pool.pgserver import SERVER_DIR
+from worktree_pool.redact import mask
 from worktree_pool.repo import Repository
-from worktree_pool.slots import Slot, all_slots, queued_requests, require_pool
+from worktree_pool.slots import PoolRecord, Slot, all_slots, queued_requests, require_pool
 from worktree_pool.state import StateStore, utc_now
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ class DatabaseUse:
     by_database: dict[str, int]  # connections to each database that has any
     pool_databases: list[str]  # this pool's databases
     pool_bytes: int  # their size
+    slot_databases: dict[str, str] = field(default_factory=dict)  # slot -> its database
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def take_sample(repo: Repository, store: StateStore, *, measure_disk: bool = Tru
         busy=sum(1 for slot in slots if slot.agent is not None),
         queued=queued,
     )
-    database, database_error = _database_use(repo, pool.pool_id)
+    database, database_error = _database_use(repo, store, pool)
     entries = pool_usage(repo.pool_dir, repo.config.monitor.disk_refresh, measure=measure_disk)
     agents, fds = _processes(repo, slots)
     return Sample(
@@ -143,24 +145,29 @@ def take_sample(repo: Repository, store: StateStore, *, measure_disk: bool = Tru
     )
 
 
-def _database_use(repo: Repository, pool_id: str) -> tuple[DatabaseUse | None, str | None]:
+def _database_use(
+    repo: Repository, store: StateStore, pool: PoolRecord
+) -> tuple[DatabaseUse | None, str | None]:
     if repo.config.database.mode == "none":
         return None, None
     # Imported here: a pool without databases never loads the database code.
-    from worktree_pool.database import mask, server_load
-    from worktree_pool.slot_databases import running_server
+    from worktree_pool.database import server_load
+    from worktree_pool.slot_databases import owner_of, running_server
 
     try:
         server = running_server(repo)
         if server is None:
             return None, None
-        load = server_load(server, pool_id)
+        load = server_load(server, owner_of(repo, store, pool))
     except WtpoolError as exc:
         return None, exc.message
     where = "embedded" if repo.config.database.mode == "embedded" else mask(server.conninfo)
     names = [database.database for database in load.databases]
     size = sum(database.size_bytes for database in load.databases)
-    use = DatabaseUse(where, load.connections, load.max_connections, load.by_database, names, size)
+    slots = {info.slot: info.database for info in load.databases if info.slot is not None}
+    use = DatabaseUse(
+        where, load.connections, load.max_connections, load.by_database, names, size, slots
+    )
     return use, None
 
 

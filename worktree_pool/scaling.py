@@ -146,7 +146,7 @@ def _remove_idle_slots(
         from worktree_pool.slot_databases import drop_slot_databases  # see claims.acquire
 
         with contextlib.suppress(WtpoolError):  # still recorded: cleanup drops them later
-            drop_slot_databases(repo, store, removed, pool.pool_id)
+            drop_slot_databases(repo, store, removed, pool)
     return removed, kept
 
 

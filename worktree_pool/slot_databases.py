@@ -1,8 +1,9 @@
 """Each slot's database through the slot's life: cloned when it is claimed, cloned afresh when it
 is released, dropped at cleanup; and `wtpool db list|url|reset`.
 
-The state's `databases` table records what this pool created, beside the comment on each
-database (database.py); cleanup drops what either names, and nothing else.
+The state's `databases` table is the pool's ledger (database.Ledger): a name goes in just
+before its CREATE DATABASE, with `intent` set, and out when the database is dropped. Cleanup
+drops what the ledger or a comment marks as the pool's (database.Owner), and nothing else.
 """
 
 from __future__ import annotations
@@ -11,21 +12,29 @@ from dataclasses import dataclass
 
 from worktree_pool.database import (
     DatabaseInfo,
+    Owner,
     Server,
+    check_owned,
     clone_for_slot,
-    database_comment,
     drop_owned,
     ensure_template,
     external_server,
     fingerprint,
     list_owned,
     list_strangers,
-    owned_by,
+    prefix_for,
     slot_database_name,
 )
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.repo import Repository
-from worktree_pool.slots import lookup_slot, no_pool_error, read_pool, require_pool, slot_number
+from worktree_pool.slots import (
+    PoolRecord,
+    lookup_slot,
+    no_pool_error,
+    read_pool,
+    require_pool,
+    slot_number,
+)
 from worktree_pool.state import StateStore, utc_now
 
 
@@ -56,11 +65,46 @@ def running_server(repo: Repository) -> Server | None:
 
 
 @dataclass(frozen=True)
+class StateLedger:
+    """The state's `databases` table as the pool's database.Ledger."""
+
+    store: StateStore
+
+    def intents(self) -> dict[str, str | None]:
+        with self.store.snapshot() as conn:
+            rows = conn.execute("SELECT name, slot FROM databases WHERE intent = 1").fetchall()
+        return {row["name"]: row["slot"] for row in rows}
+
+    def record(self, name: str, slot: str | None) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO databases (name, slot, kind, created_at, intent)"
+                " VALUES (?, ?, ?, ?, 1) ON CONFLICT (name) DO UPDATE"
+                " SET slot = excluded.slot, kind = excluded.kind, intent = 1",
+                (name, slot, "template" if slot is None else "slot", utc_now()),
+            )
+
+    def forget(self, name: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM databases WHERE name = ?", (name,))
+
+
+def database_prefix(repo: Repository, pool: PoolRecord) -> str:
+    """The start of the pool's database names; a pool made before names carried the pool id
+    keeps the repository directory's name alone, so that it finds its databases again."""
+    return pool.database_prefix or prefix_for(repo.root)
+
+
+def owner_of(repo: Repository, store: StateStore, pool: PoolRecord) -> Owner:
+    return Owner(pool.pool_id, database_prefix(repo, pool), StateLedger(store))
+
+
+@dataclass(frozen=True)
 class Target:
     """An up-to-date template on a running server: what a clone needs."""
 
     server: Server
-    pool_id: str
+    owner: Owner
     template: str
 
 
@@ -74,8 +118,9 @@ def check_template(repo: Repository, store: StateStore) -> Target:
     if pool is None:
         raise no_pool_error(repo)
     server = _require_server(repo)
-    built = ensure_template(server, settings, repo.root, pool.pool_id, wanted)
-    return Target(server, pool.pool_id, built.name)
+    owner = owner_of(repo, store, pool)
+    built = ensure_template(server, settings, repo.root, owner, wanted)
+    return Target(server, owner, built.name)
 
 
 def clone_slot_database(
@@ -90,32 +135,16 @@ def clone_slot_database(
     one); return the variables that point its agent at it. `target` is a template already
     checked in this command."""
     target = target or check_template(repo, store)
-    name = _slot_database(repo, slot)
-    with store.transaction() as conn:  # recorded first: a crash mid-clone leaves it findable
-        for database, kind, owner in ((target.template, "template", None), (name, "slot", slot)):
-            conn.execute(
-                "INSERT OR IGNORE INTO databases (name, slot, kind, created_at)"
-                " VALUES (?, ?, ?, ?)",
-                (database, owner, kind, utc_now()),
-            )
-    try:
-        clone_for_slot(
-            target.server,
-            repo.config.database,
-            target.template,
-            name,
-            slot,
-            target.pool_id,
-            keep_existing=not fresh,
-        )
-    except BaseException:
-        # No half-registered database: the record goes when the server shows that no database
-        # of this pool is left under that name. When it cannot tell (the server is down), or
-        # something of ours may be there, the record stays for cleanup.
-        if _certainly_not_ours(target, name):
-            with store.transaction() as conn:
-                conn.execute("DELETE FROM databases WHERE name = ?", (name,))
-        raise
+    name = _slot_database(target.owner.prefix, slot)
+    clone_for_slot(
+        target.server,
+        repo.config.database,
+        target.template,
+        name,
+        slot,
+        target.owner,
+        keep_existing=not fresh,
+    )
     return target.server.environment(name)
 
 
@@ -140,31 +169,28 @@ def hand_out_database(
     return environment
 
 
-def _certainly_not_ours(target: Target, name: str) -> bool:
-    try:
-        comment = database_comment(target.server, name)
-    except WtpoolError:
-        return False
-    # An empty comment may be a clone of ours that failed between CREATE and COMMENT.
-    return comment is None or (comment != "" and not owned_by(comment, target.pool_id))
-
-
 def drop_slot_databases(
-    repo: Repository, store: StateStore, slots: list[str], pool_id: str
+    repo: Repository, store: StateStore, slots: list[str], pool: PoolRecord
 ) -> None:
     """Drop the databases of slots that are gone. If the server cannot be reached, the records
     stay, and cleanup drops the databases later."""
-    names = [_slot_database(repo, slot) for slot in slots]
-    drop_owned(_require_server(repo), names, pool_id)
+    owner = owner_of(repo, store, pool)
+    names = [_slot_database(owner.prefix, slot) for slot in slots]
+    drop_owned(_require_server(repo), names, owner)
     with store.transaction() as conn:
         conn.executemany("DELETE FROM databases WHERE name = ?", [(name,) for name in names])
 
 
-def _slot_database(repo: Repository, slot: str) -> str:
+def slot_database(repo: Repository, pool: PoolRecord, slot: str) -> str:
+    """The name of the slot's database, from names alone: never asks the server."""
+    return _slot_database(database_prefix(repo, pool), slot)
+
+
+def _slot_database(prefix: str, slot: str) -> str:
     number = slot_number(slot)
     if number is None:
         raise WtpoolError(f"{slot} is not a slot name", code=ExitCode.USAGE)
-    return slot_database_name(repo.root, number)
+    return slot_database_name(prefix, number)
 
 
 @dataclass(frozen=True)
@@ -173,7 +199,7 @@ class PoolDrop:
     strangers: list[str]  # databases on the server that this pool did not create
 
 
-def drop_pool_databases(repo: Repository, store: StateStore, pool_id: str) -> PoolDrop:
+def drop_pool_databases(repo: Repository, store: StateStore, pool: PoolRecord) -> PoolDrop:
     """Drop every database this pool created (recorded, or found by its comment)."""
     mode = repo.config.database.mode
     if mode == "none" or (mode == "embedded" and not pgserver_has_data(repo)):
@@ -182,10 +208,11 @@ def drop_pool_databases(repo: Repository, store: StateStore, pool_id: str) -> Po
         _forget_databases(store)
         return PoolDrop([], [])
     server = _require_server(repo)
+    owner = owner_of(repo, store, pool)
     with store.snapshot() as conn:
         recorded = [row["name"] for row in conn.execute("SELECT name FROM databases")]
-    found = [info.database for info in list_owned(server, pool_id)]
-    dropped = drop_owned(server, sorted(set(recorded) | set(found)), pool_id)
+    found = [info.database for info in list_owned(server, owner)]
+    dropped = drop_owned(server, sorted(set(recorded) | set(found)), owner)
     _forget_databases(store)
     return PoolDrop(dropped, list_strangers(server) if mode == "embedded" else [])
 
@@ -205,15 +232,18 @@ def list_databases(repo: Repository, store: StateStore) -> list[DatabaseInfo]:
     server = _require_server(repo)
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
-    return list_owned(server, pool.pool_id)
+    return list_owned(server, owner_of(repo, store, pool))
 
 
 def database_url(repo: Repository, store: StateStore, slot: str) -> str:
     server = _require_server(repo)
     with store.snapshot() as conn:
-        require_pool(conn, repo)
+        pool = require_pool(conn, repo)
         lookup_slot(conn, slot)
-    return server.url_for(_slot_database(repo, slot))
+    owner = owner_of(repo, store, pool)
+    name = _slot_database(owner.prefix, slot)
+    check_owned(server, name, owner)
+    return server.url_for(name)
 
 
 def reset_database(repo: Repository, store: StateStore, slot: str) -> str:

@@ -17,7 +17,7 @@ from worktree_pool.diskusage import pool_usage
 from worktree_pool.errors import WtpoolError
 from worktree_pool.repo import Repository
 from worktree_pool.resources import Sample
-from worktree_pool.slots import Slot, slot_number
+from worktree_pool.slots import Slot
 
 _MAX_REMEMBERED = 1000
 
@@ -106,12 +106,6 @@ class SlotFactsCache:
 
     def _connections(self, slot: Slot, sample: Sample) -> int | None:
         """Connections to the slot's database; None when it has none (or none is known)."""
-        number = slot_number(slot.name)
-        if sample.database is None or number is None:
+        if sample.database is None or slot.name not in sample.database.slot_databases:
             return None
-        from worktree_pool.database import slot_database_name
-
-        name = slot_database_name(self.repo.root, number)
-        if name not in sample.database.pool_databases:
-            return None
-        return sample.database.by_database.get(name, 0)
+        return sample.database.by_database.get(sample.database.slot_databases[slot.name], 0)

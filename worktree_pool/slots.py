@@ -252,6 +252,7 @@ class PoolRecord:
     base: str
     closing_pid: int | None  # the `wtpool cleanup` that is ending the session
     pool_id: str  # marks the databases this pool creates as its own
+    database_prefix: str | None  # starts its database names; None: a pool made before (legacy)
 
 
 def read_pool(conn: sqlite3.Connection) -> PoolRecord | None:
@@ -259,7 +260,12 @@ def read_pool(conn: sqlite3.Connection) -> PoolRecord | None:
     if row is None:
         return None
     return PoolRecord(
-        row["min_slots"], row["max_slots"], row["base_branch"], row["closing_pid"], row["pool_id"]
+        row["min_slots"],
+        row["max_slots"],
+        row["base_branch"],
+        row["closing_pid"],
+        row["pool_id"],
+        row["database_prefix"],
     )
 
 

@@ -173,6 +173,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE slots ADD COLUMN database_fresh INTEGER NOT NULL DEFAULT 0;
     """,
+    # Database names unique to the pool: the start of each of its names (NULL for a pool made
+    # before, whose names start with the repository directory's name alone). And which records
+    # were written just before their CREATE DATABASE, once the server showed the name free:
+    # such a database is the pool's with or without its comment (a kill between CREATE and
+    # COMMENT leaves none). Older records were written before that check, so they prove nothing.
+    """
+    ALTER TABLE pool ADD COLUMN database_prefix TEXT;
+    ALTER TABLE databases ADD COLUMN intent INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 STATE_FILE_MODE = 0o600

@@ -1,8 +1,8 @@
 """Crash injection: a wtpool process is killed with SIGKILL at each named step of spawn,
 release, merge and cleanup (the WTPOOL_TEST_POINT hook, see worktree_pool/testpoints.py).
 Afterwards `wtpool doctor --fix` and then `wtpool cleanup` must leave no worktree, database
-server, agent process or lock behind, and every change made before the kill, committed or
-not, must be reachable from a branch."""
+(nor the embedded server's data), database server, agent process or lock behind, and every
+change made before the kill, committed or not, must be reachable from a branch."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ CLEANUP = ["cleanup"]
 # (step, command killed there, whether the slots have databases)
 STEPS = [
     ("claim.claimed", SPAWN, False),
+    ("template.created", SPAWN, True),  # between CREATE DATABASE and COMMENT ON DATABASE
+    ("clone.created", SPAWN, True),  # the same, for the slot's clone
     ("claim.database", SPAWN, True),
     ("claim.checked-out", SPAWN, False),
     ("claim.agent-started", SPAWN, False),
@@ -95,6 +97,10 @@ def test_a_kill_at_each_step_leaves_nothing_that_doctor_and_cleanup_cannot_finis
     (keeper / "src" / "loose.txt").write_text(UNCOMMITTED)
     if command is CLEANUP:  # something for cleanup to be in the middle of
         assert wtpool(root, *SPAWN).returncode == 0
+    if step == "template.created":  # a changed setup: the spawn rebuilds the template
+        (root / "seed.sql").write_text("CREATE TABLE seed (id int);\n")
+        with (root / "wtpool.yaml").open("a") as config:
+            config.write("database:\n  setup: [seed.sql]\n")
 
     killed = wtpool(root, *command, env={TEST_POINT: f"{step}:kill"})
     assert killed.returncode == -signal.SIGKILL, (killed.stdout, killed.stderr)
@@ -107,6 +113,7 @@ def test_a_kill_at_each_step_leaves_nothing_that_doctor_and_cleanup_cannot_finis
     records = git(root, "worktree", "list", "--porcelain").count("worktree ")
     assert records == 1, git(root, "worktree", "list")  # only the main worktree
     assert postgres_processes(str(root)) == []
+    assert not (root / ".agent-worktrees" / ".postgres" / "data").exists()  # no database left
     assert _pool_processes(root) == []
     assert list((root / ".git").rglob("*.lock")) == []
     state = sqlite3.connect(root / ".agent-worktrees" / "state.db")
