@@ -8,6 +8,14 @@ forever), runs in the C locale so its output can be parsed, and any failure beco
 
 Output is decoded with `surrogateescape`: file names are bytes to git, and a name that is not
 valid UTF-8 must not crash a cleanup halfway through.
+
+wtpool's own git calls run none of the repository's hooks. A hook is the repository's code for
+people's commits and checkouts: run by wtpool's internal checkouts, resets and ref updates, a
+failing `post-checkout` or `reference-transaction` hook would make `init` and every `release`
+fail halfway, and a hooks path into the tracked tree (`.husky`) would let the repository's
+content run in wtpool's name. Agents' own git commands in a slot still run them, behind the
+guard (filters.py). The one exception is `push`, which wtpool makes on the user's behalf, as
+they would: their `pre-push` hook (git-lfs uploads its objects there) keeps its say.
 """
 
 from __future__ import annotations
@@ -51,6 +59,9 @@ _HALF_MADE_WORKTREE = re.compile(r"failed to read '?[^\n']*worktrees/[^/\n']+/")
 # About 1 s in all (10 ms, 20 ms, ...): a passing race clears in milliseconds, and an entry a
 # crashed `worktree add` left broken must not make every command crawl.
 _RETRIES = 14
+# Command-line configuration outranks every config file, the slot's own core.hooksPath too. Not
+# given to `git config`, which runs no hook and must report the repository's own settings.
+_NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}")
 # wtpool writes its own commits (salvage snapshots); naming wtpool as their author is honest, and
 # it means a machine without user.name configured can still save work.
 WTPOOL_IDENTITY = {
@@ -77,12 +88,14 @@ class Git:
         check: bool = True,
         env: Mapping[str, str] | None = None,
         input: str | None = None,
+        hooks: bool = False,
     ) -> subprocess.CompletedProcess[str]:
+        """Run `git ARGS`; `hooks` lets the repository's hooks run (only for `push`)."""
         full_env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
         full_env.update(_BASE_ENV)
         full_env.update(env or {})
         for attempt in range(1, _RETRIES + 1):
-            result = self._spawn(args, full_env, input)
+            result = self._spawn(args, full_env, input, hooks)
             if result.returncode == 0 or not _HALF_MADE_WORKTREE.search(result.stderr):
                 break
             # Another process is halfway through `git worktree add`: its entry under
@@ -95,11 +108,12 @@ class Git:
         return result
 
     def _spawn(
-        self, args: tuple[str, ...], env: dict[str, str], input: str | None
+        self, args: tuple[str, ...], env: dict[str, str], input: str | None, hooks: bool
     ) -> subprocess.CompletedProcess[str]:
+        no_hooks = () if hooks or args[:1] == ("config",) else _NO_HOOKS
         try:
             return subprocess.run(
-                ["git", *args],
+                ["git", *no_hooks, *args],
                 cwd=self.cwd,
                 env=env,
                 capture_output=True,
@@ -223,9 +237,14 @@ def merged_branches(git: Git, base: str, namespace: str) -> dict[str, str]:
 
 
 def create_branch_at(git: Git, branch: str, commit: str, reason: str) -> bool:
-    """Create refs/heads/<branch> at `commit` only if it does not exist yet; False if it did."""
+    """Create refs/heads/<branch> at `commit` only if it does not exist yet; False if it did.
+    Any other failure (a name that clashes with another branch's, a full disk) raises git's
+    error: it is not a reason to try another name."""
     zero = "0" * len(commit)
-    result = git.run("update-ref", "-m", reason, f"refs/heads/{branch}", commit, zero, check=False)
+    args = ("update-ref", "-m", reason, f"refs/heads/{branch}", commit, zero)
+    result = git.run(*args, check=False)
+    if result.returncode != 0 and not branch_exists(git, branch):
+        raise git.failure(args, result)
     return result.returncode == 0
 
 

@@ -1,0 +1,94 @@
+"""A repository's content and settings must not make wtpool act outside its pool: its hooks, a
+tracked `.agent-worktrees`, tracked files where wtpool writes its own."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    Pool,
+    assert_one_line_error,
+    git,
+    make_pool,
+    make_repo,
+    wtpool,
+    wtpool_json,
+)
+
+# Every hook that a wtpool command's own git calls could trigger: checkouts, resets, ref
+# updates, index writes, commits made by wtpool, rewrites and gc.
+INTERNAL_HOOKS = (
+    "post-checkout",
+    "reference-transaction",
+    "post-index-change",
+    "post-commit",
+    "post-rewrite",
+    "post-merge",
+    "pre-auto-gc",
+    "pre-commit",
+    "commit-msg",
+)
+
+
+def _install_failing_hooks(root: Path, names: tuple[str, ...], log: Path) -> None:
+    hooks = root / ".git" / "hooks"
+    hooks.mkdir(exist_ok=True)
+    for name in names:
+        hook = hooks / name
+        hook.write_text(f'#!/bin/sh\necho {name} >> "{log}"\nexit 1\n')
+        hook.chmod(0o755)
+
+
+# --- the repository's hooks (case 14) -------------------------------------------------------
+
+
+def test_failing_hooks_of_the_repository_do_not_stop_wtpools_own_git_calls(repo: Path) -> None:
+    log = repo.parent / "hooks.log"
+    _install_failing_hooks(repo, INTERNAL_HOOKS, log)
+
+    init = wtpool(repo, "init", "--min", "1")
+    assert init.returncode == 0, init.stderr
+    wtpool_json(repo, "acquire", "--agent", "a", "--task", "t1")
+    slot = repo / ".agent-worktrees" / "pool-wt-1"
+    (slot / "src" / "app.py").write_text("changed\n")
+    (slot / "notes.txt").write_text("untracked work\n")
+    released = wtpool_json(repo, "release", "pool-wt-1")
+    assert released["salvage_branch"].startswith("wtpool/salvage/pool-wt-1-")
+    saved = git(repo, "show", f"{released['salvage_branch']}:notes.txt")
+    assert saved == "untracked work"
+    assert wtpool_json(repo, "status")["worktrees"][0]["state"] == "idle"
+    salvage = git(repo, "for-each-ref", "--format=%(refname)", "refs/heads/wtpool/salvage/")
+    assert len(salvage.splitlines()) == 1
+    wtpool_json(repo, "cleanup")
+    assert not log.exists(), log.read_text()
+
+
+def test_an_agents_own_commit_in_a_slot_still_runs_the_repositorys_hooks(repo: Path) -> None:
+    log = repo.parent / "hooks.log"
+    make_pool(repo, minimum=1)
+    wtpool_json(repo, "acquire", "--agent", "a", "--task", "t1")
+    _install_failing_hooks(repo, ("pre-commit",), log)
+    slot = repo / ".agent-worktrees" / "pool-wt-1"
+    (slot / "src" / "app.py").write_text("changed\n")
+    commit = subprocess.run(
+        ["git", "commit", "-qam", "agent"], cwd=slot, capture_output=True, text=True
+    )
+    assert commit.returncode != 0
+    assert log.read_text().split() == ["pre-commit"]
+
+
+def test_a_failure_to_create_the_salvage_branch_reports_gits_error(pool: Pool) -> None:
+    # A branch named wtpool/salvage makes every wtpool/salvage/... name impossible: that is not
+    # "no free name", and trying 99 names does not help.
+    git(pool.root, "branch", "wtpool/salvage")
+    wtpool_json(pool.root, "acquire", "--agent", "a")
+    (pool.slot(1) / "notes.txt").write_text("work\n")
+    result = wtpool(pool.root, "release", "pool-wt-1")
+    assert_one_line_error(result, 1, "git update-ref")
+    assert "free salvage branch name" not in result.stderr
+    assert "refs/heads/wtpool/salvage" in result.stderr
+    assert (pool.slot(1) / "notes.txt").read_text() == "work\n"
+    assert wtpool_json(pool.root, "status")["worktrees"][0]["state"] == "busy"
