@@ -14,6 +14,7 @@ from tests.conftest import (
     git,
     make_pool,
     make_repo,
+    snapshot,
     wtpool,
     wtpool_json,
 )
@@ -92,3 +93,74 @@ def test_a_failure_to_create_the_salvage_branch_reports_gits_error(pool: Pool) -
     assert "refs/heads/wtpool/salvage" in result.stderr
     assert (pool.slot(1) / "notes.txt").read_text() == "work\n"
     assert wtpool_json(pool.root, "status")["worktrees"][0]["state"] == "busy"
+
+
+# --- the pool directory (case 8) ------------------------------------------------------------
+
+
+def _outside(tmp_path: Path) -> Path:
+    victim = tmp_path / "outside"
+    victim.mkdir()
+    victim.chmod(0o755)
+    (victim / "theirs.txt").write_text("not wtpool's\n")
+    return victim
+
+
+def _outside_unchanged(victim: Path) -> bool:
+    return (victim.stat().st_mode & 0o777) == 0o755 and sorted(
+        p.name for p in victim.iterdir()
+    ) == ["theirs.txt"]
+
+
+@pytest.mark.parametrize("kind", ["tracked link", "untracked link", "tracked directory"])
+def test_init_refuses_a_pool_directory_that_is_a_link_or_tracked(tmp_path: Path, kind: str) -> None:
+    victim = _outside(tmp_path)
+    root = make_repo(tmp_path / "repo")
+    pool_dir = root / ".agent-worktrees"
+    if kind == "tracked directory":
+        pool_dir.mkdir()
+        (pool_dir / "README").write_text("the project's own\n")
+    else:
+        pool_dir.symlink_to(victim)
+    if kind != "untracked link":
+        git(root, "add", ".agent-worktrees")
+        git(root, "commit", "-qm", "pool dir")
+    before = snapshot(root)
+
+    result = wtpool(root, "init")
+    fragment = "is a symbolic link" if "link" in kind else "the repository tracks .agent-worktrees"
+    assert_one_line_error(result, 1, fragment)
+    assert snapshot(root) == before
+    assert _outside_unchanged(victim)
+    assert len(git(root, "worktree", "list", "--porcelain").split("\n\n")) == 1
+
+
+def test_a_pool_directory_replaced_by_a_link_is_refused_by_every_command(
+    tmp_path: Path,
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    make_pool(root, minimum=2)
+    wtpool_json(root, "acquire", "--agent", "a")
+    moved = tmp_path / "moved-pool"
+    (root / ".agent-worktrees").rename(moved)
+    (root / ".agent-worktrees").symlink_to(moved)
+    registered = git(root, "worktree", "list", "--porcelain")
+
+    for command in (
+        ["init"],
+        ["status"],
+        ["acquire", "--agent", "b"],
+        ["release", "pool-wt-1"],
+        ["doctor", "--fix"],
+        ["leaks", "--fix"],
+        ["scale", "down"],
+        ["report"],
+        ["cleanup"],
+    ):
+        result = wtpool(root, *command)
+        assert_one_line_error(result, 1, "is a symbolic link")
+    assert git(root, "worktree", "list", "--porcelain") == registered
+    assert sorted(p.name for p in moved.iterdir() if p.name.startswith("pool-wt")) == [
+        "pool-wt-1",
+        "pool-wt-2",
+    ]

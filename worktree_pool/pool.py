@@ -7,8 +7,11 @@ supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from worktree_pool.agents import AgentProcess, agent_process, process_groups
 from worktree_pool.claims import serve_queue
@@ -51,29 +54,69 @@ from worktree_pool.worktrees import (
 
 
 def check_pool_dir(repo: Repository) -> None:
-    if repo.pool_dir.exists() and not repo.pool_dir.is_dir():
+    """Refuse a pool directory that wtpool must not use; every command that opens the pool
+    calls this before anything else, so a refusal changes nothing.
+
+    The pool is a real directory directly inside the repository, or not there yet: never a
+    link (init would chmod its target and build the pool outside the repository, and cleanup
+    would not find the slots there), never a file, and never a path the repository tracks (a
+    checkout would write into the pool, and wtpool into the repository's files). The state
+    store inside it is a regular file, not a link.
+    """
+    kind = _file_kind(repo.pool_dir)
+    if kind == "link":
+        raise WtpoolError(
+            f"{repo.pool_dir} is a symbolic link (to {os.readlink(repo.pool_dir)}), not a "
+            "directory",
+            "wtpool keeps its pool in a real directory inside the repository; remove the link "
+            "(`git worktree list` shows any worktrees made through it)",
+        )
+    if kind not in (None, "directory"):
         raise WtpoolError(
             f"{repo.pool_dir} exists but is not a directory",
             "wtpool keeps its pool there; move that file aside",
         )
-    if repo.state_path.exists() and not repo.state_path.is_file():
+    tracked = repo.git.out("ls-files", "-z", "--", f":(literal){POOL_DIR_NAME}")
+    if tracked:
+        raise WtpoolError(
+            f"the repository tracks {POOL_DIR_NAME}/ ({tracked.split(chr(0))[0]}), where wtpool "
+            "keeps its pool",
+            f"remove it from the repository (`git rm -r --cached {POOL_DIR_NAME}`) and commit",
+        )
+    if _file_kind(repo.state_path) not in (None, "file"):
         raise WtpoolError(
             f"{repo.state_path} exists but is not a file",
             "wtpool keeps its state store there; move it aside",
         )
 
 
+def _file_kind(path: Path) -> str | None:
+    """What is at `path` itself, links not followed: None when nothing is."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def open_store(repo: Repository) -> StateStore:
     """Open an existing pool's store; never creates anything."""
-    check_pool_dir(repo)
-    if not repo.state_path.is_file():
+    store = open_store_if_any(repo)
+    if store is None:
         raise no_pool_error(repo)
-    return StateStore(repo.state_path, repo.config.timeouts.state_lock)
+    return store
 
 
 def open_store_if_any(repo: Repository) -> StateStore | None:
     """The pool's store, or None when the repository has no pool (yet, or any more)."""
-    return open_store(repo) if repo.state_path.is_file() else None
+    check_pool_dir(repo)
+    if not repo.state_path.is_file():
+        return None
+    return StateStore(repo.state_path, repo.config.timeouts.state_lock)
 
 
 # --- init ---------------------------------------------------------------------------------
@@ -96,8 +139,7 @@ def init_pool(
     repo: Repository, minimum: int | None, maximum: int | None, base: str | None
 ) -> InitResult:
     """Create the pool, or bring an existing one up to its minimum; idempotent."""
-    check_pool_dir(repo)
-    existing, size = _existing_pool(repo)
+    existing, size = _existing_pool(repo)  # checks the pool directory before anything else
     if existing is not None and existing.closing_pid is not None:
         raise closing_error(existing.closing_pid)
     minimum = minimum if minimum is not None else existing.min if existing else repo.config.pool.min
@@ -179,9 +221,9 @@ def _forget_stale_slot_records(repo: Repository, store: StateStore) -> None:
 
 
 def _existing_pool(repo: Repository) -> tuple[PoolRecord | None, int]:
-    if not repo.state_path.is_file():
+    store = open_store_if_any(repo)
+    if store is None:
         return None, 0
-    store = open_store(repo)
     try:
         with store.snapshot() as conn:
             return read_pool(conn), len(all_slots(conn))
