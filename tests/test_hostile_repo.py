@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import (
+    FILES,
     Pool,
     assert_one_line_error,
     git,
@@ -164,3 +165,101 @@ def test_a_pool_directory_replaced_by_a_link_is_refused_by_every_command(
         "pool-wt-1",
         "pool-wt-2",
     ]
+
+
+# --- files wtpool writes in a slot (case 19) --------------------------------------------------
+
+
+def _tracking(tmp_path: Path, files: dict[str, str], config: str = "") -> Path:
+    root = make_repo(tmp_path / "repo", {**FILES, **files})
+    if config:
+        (root / "wtpool.yaml").write_text(config)
+        git(root, "add", "wtpool.yaml")
+        git(root, "commit", "-qm", "config")
+    make_pool(root, minimum=1, maximum=2)
+    return root
+
+
+def test_a_tracked_env_worktree_is_never_written_and_the_variables_go_elsewhere(
+    tmp_path: Path,
+) -> None:
+    root = _tracking(tmp_path, {".env.worktree": "PROJECT_SETTING=theirs\n"})
+    claim = wtpool_json(root, "acquire", "--agent", "a", "--task", "t1")
+    slot = Path(claim["path"])
+    assert (slot / ".env.worktree").read_text() == "PROJECT_SETTING=theirs\n"
+    assert "WTPOOL_SLOT='pool-wt-1'" in (slot / ".wtpool" / "env").read_text()
+    assert any(".wtpool/env" in warning for warning in claim["warnings"])
+    assert git(slot, "status", "--porcelain", "--untracked-files=all") == ""
+    status = wtpool_json(root, "status")["worktrees"][0]
+    assert status["env_file"] == ".wtpool/env"
+    assert "variables are in .wtpool/env" in wtpool(root, "status").stdout
+
+    git(slot, "add", "--all")  # what an agent's `commit -a`/`add -A` would take: nothing of ours
+    assert git(slot, "diff", "--cached", "--name-only") == ""
+    released = wtpool_json(root, "release", "pool-wt-1")
+    assert released["salvage_branch"] is None and released["saved"] is None
+    assert not (slot / ".wtpool").exists()
+    assert (slot / ".env.worktree").read_text() == "PROJECT_SETTING=theirs\n"
+    assert git(root, "for-each-ref", "refs/heads/wtpool/salvage/") == ""
+
+
+def test_the_hand_off_file_name_is_configurable_and_excluded_in_the_slot(tmp_path: Path) -> None:
+    root = _tracking(tmp_path, {}, "agent:\n  env_file: tools/agent.env\n")
+    slot = Path(wtpool_json(root, "acquire", "--agent", "a")["path"])
+    assert "WTPOOL_AGENT='a'" in (slot / "tools" / "agent.env").read_text()
+    assert not (slot / ".env.worktree").exists()
+    assert git(slot, "check-ignore", "tools/agent.env") == "tools/agent.env"
+    assert git(slot, "status", "--porcelain", "--untracked-files=all") == ""
+    assert wtpool_json(root, "status")["worktrees"][0]["env_file"] == "tools/agent.env"
+    wtpool_json(root, "release", "pool-wt-1")
+    assert not (slot / "tools").exists()
+
+
+def test_a_hand_off_path_the_repository_takes_back_from_the_excludes_is_refused(
+    tmp_path: Path,
+) -> None:
+    root = _tracking(tmp_path, {".gitignore": "*.log\n!/.env.worktree\n"})
+    result = wtpool(root, "acquire", "--agent", "a")
+    assert_one_line_error(result, 1, "git does not ignore .env.worktree")
+    assert not (root / ".agent-worktrees" / "pool-wt-1" / ".env.worktree").exists()
+    assert wtpool_json(root, "status")["worktrees"][0]["state"] == "idle"
+
+
+def test_tracked_links_on_the_hand_off_paths_are_never_written_through(tmp_path: Path) -> None:
+    victim = _outside(tmp_path)
+    root = make_repo(tmp_path / "repo")
+    (root / ".env.worktree").symlink_to(victim / "theirs.txt")
+    (root / ".wtpool").symlink_to(victim)
+    git(root, "add", ".env.worktree", ".wtpool")
+    git(root, "commit", "-qm", "links")
+    make_pool(root, minimum=1)
+    result = wtpool(root, "acquire", "--agent", "a")
+    assert_one_line_error(result, 1, "the repository tracks .env.worktree and .wtpool/env")
+    assert _outside_unchanged(victim)
+    assert (victim / "theirs.txt").read_text() == "not wtpool's\n"
+    assert wtpool_json(root, "status")["worktrees"][0]["state"] == "idle"
+
+
+def test_a_link_an_agent_left_at_the_hand_off_path_is_replaced_not_followed(pool: Pool) -> None:
+    victim = _outside(pool.root.parent)
+    wtpool_json(pool.root, "acquire", "--agent", "a")
+    env = pool.slot(1) / ".env.worktree"
+    env.unlink()
+    env.symlink_to(victim / "theirs.txt")
+    wtpool_json(pool.root, "release", "pool-wt-1")
+    wtpool_json(pool.root, "acquire", "--agent", "b")
+    assert not env.is_symlink() and "WTPOOL_AGENT='b'" in env.read_text()
+    assert (victim / "theirs.txt").read_text() == "not wtpool's\n"
+
+
+def test_the_brief_says_where_the_variables_are_when_the_repository_tracks_the_name(
+    tmp_path: Path,
+) -> None:
+    tasks = "tasks:\n  - {id: ui-1, title: UI, files: [src/]}\n"
+    config = "tasks:\n  source: yaml\n"
+    root = _tracking(tmp_path, {".env.worktree": "X=1\n", "tasks.yaml": tasks}, config)
+    claim = wtpool_json(root, "assign", "alice", "ui-1")
+    brief = (root / ".agent-worktrees" / ".briefs" / "ui-1.md").read_text()
+    assert "`.wtpool/env` at the slot's root" in brief
+    assert "Not `.env.worktree`: the repository tracks that file" in brief
+    assert (Path(claim["path"]) / ".wtpool" / "env").is_file()

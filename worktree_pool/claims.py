@@ -22,7 +22,13 @@ from worktree_pool.agents import is_running, kill_unrecorded, launch
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
-from worktree_pool.handoff import forget_handoff, slot_environment, write_env_file
+from worktree_pool.handoff import (
+    env_file_path,
+    forget_handoff,
+    moved_env_file_note,
+    slot_environment,
+    write_env_file,
+)
 from worktree_pool.mail import WTPOOL_SENDER, post
 from worktree_pool.names import ensure_valid_names, validate_name
 from worktree_pool.patterns import check_compiles, validate_patterns
@@ -400,7 +406,8 @@ def prepare_claim(
         )
         resumed = check_out_branch(repo, name, branch, tip, base)
         testpoints.reached("claim.checked-out")
-        write_env_file(repo, name, environment)
+        env_file = env_file_path(repo, base, branch)
+        write_env_file(repo, name, env_file, environment)
     except BaseException:
         if create:  # brand new, never handed out: nothing in it can be anyone's work
             abandon_new_slots(repo, store, [name])
@@ -410,9 +417,11 @@ def prepare_claim(
         raise
     with store.transaction() as conn:
         update_slot(conn, name, state=SlotState.BUSY, branch=branch)
-    pid, warnings = None, ()
+    moved = moved_env_file_note(repo, env_file)
+    pid, warnings = None, (moved,) if moved else ()
     if request.launch and repo.config.agent.command:
-        pid, warnings = _start_agent(repo, store, name, request, environment)
+        pid, started_warnings = _start_agent(repo, store, name, request, environment)
+        warnings += started_warnings
     return Prepared(branch, resumed, plan, pid, warnings)
 
 

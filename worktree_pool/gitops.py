@@ -251,3 +251,16 @@ def create_branch_at(git: Git, branch: str, commit: str, reason: str) -> bool:
 def delete_branch_if_at(git: Git, branch: str, oid: str) -> bool:
     """Delete a branch only if it still points at `oid`, so a concurrent commit is never lost."""
     return git.ok("update-ref", "-d", f"refs/heads/{branch}", oid)
+
+
+def tracks_path(git: Git, commit: str, path: str) -> bool:
+    """Whether `commit` tracks `path`: the path itself, anything under it, or a file or link
+    where one of its directories would be (writing there would follow or replace it)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+    # One lookup per prefix, in one process: `ls-tree -r` of a directory on the way would list
+    # all of it. A line is the object's type, or "<what was asked> missing".
+    asked = "".join(f"{commit}:{prefix}\n" for prefix in prefixes)
+    kinds = git.out("cat-file", "--batch-check=%(objecttype)", input=asked).splitlines()
+    *directories, last = [None if kind.endswith(" missing") else kind for kind in kinds]
+    return last is not None or any(kind not in (None, "tree") for kind in directories)

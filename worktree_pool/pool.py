@@ -24,6 +24,7 @@ from worktree_pool.gitops import (
     has_uncommitted,
     worktree_records,
 )
+from worktree_pool.handoff import env_file_in
 from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
@@ -305,6 +306,7 @@ class PoolInfo:
     max: int
     size: int
     closing_pid: int | None  # set while `wtpool cleanup` ends the session, or after it crashed
+    env_file: str = ".env.worktree"  # agent.env_file: where the hand-off files go by default
 
 
 @dataclass(frozen=True)
@@ -323,6 +325,9 @@ class SlotStatus:
     track: str | None
     agent_process: AgentProcess | None  # the agent spawn started here, if any
     database: str | None  # the slot's database; None when database.mode is none
+    # The hand-off file wtpool wrote in the slot, relative to it (agent.env_file, or
+    # .wtpool/env where the repository tracks that); None when there is none.
+    env_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -363,6 +368,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 track=slot.track,
                 agent_process=agent_process(repo, slot, groups),
                 database=_database_name(repo, slot.number),
+                env_file=env_file_in(repo, slot.name) if path.is_dir() else None,
             )
         )
     return StatusReport(
@@ -375,6 +381,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
             max=pool.max,
             size=len(slots),
             closing_pid=pool.closing_pid,
+            env_file=repo.config.agent.env_file,
         ),
         worktrees=worktrees,
         queue=queue,

@@ -1,19 +1,29 @@
 """Files only their owner can read: wtpool's state, logs and locks, and what it hands an agent
 (which may hold a database password). Each is created 0600 from the start, so there is no
 moment in which another user could open it. Standard library only: the agent runner uses it.
+
+A file is never opened through a symbolic link: a link put where wtpool writes (by an agent,
+or by a repository that tracks one) must not make wtpool write, read or delete somewhere else.
+`open_private` refuses a link as the last component; the `*_inside` functions, for files in a
+slot, whose directories the agent and the repository's checkouts control, refuse one anywhere
+below the root they are given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
 _FLAGS = {
-    "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-    "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+    "a": os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+    "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+    "w": os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW,
 }
 
 
@@ -25,3 +35,67 @@ def open_private(path: Path, mode: str = "a") -> IO[Any]:
 def write_private(path: Path, text: str) -> None:
     with open_private(path, "w") as out:
         out.write(text)
+
+
+@contextlib.contextmanager
+def _parent_inside(root: Path, relative: str, *, create: bool) -> Iterator[tuple[int, str]]:
+    """(a descriptor of the directory that holds `relative` under `root`, the file's name).
+
+    Each directory is opened without following links, so a link on the way raises OSError
+    (ELOOP, or ENOTDIR for a file) rather than leading outside `root`. With `create`, missing
+    directories are made 0700; without it, a missing one raises FileNotFoundError.
+    """
+    *directories, name = relative.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for directory in directories:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(directory, PRIVATE_DIR_MODE, dir_fd=fd)
+            inner = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        yield fd, name
+    finally:
+        os.close(fd)
+
+
+def write_private_inside(root: Path, relative: str, text: str) -> None:
+    """Write `root/relative` (0600), making its directories, with no link followed. A link
+    at `relative` itself is replaced: the caller owns that name."""
+    with _parent_inside(root, relative, create=True) as (parent, name):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+                os.unlink(name, dir_fd=parent)
+        flags = _FLAGS["w"]
+        with os.fdopen(os.open(name, flags, PRIVATE_FILE_MODE, dir_fd=parent), "w") as out:
+            out.write(text)
+
+
+def starts_with_inside(root: Path, relative: str, prefix: str) -> bool:
+    """Whether `root/relative` is a regular file, reached with no link followed, that begins
+    with `prefix`."""
+    expected = prefix.encode()
+    try:
+        with _parent_inside(root, relative, create=False) as (parent, name):
+            # O_NONBLOCK: a FIFO put there must not hang us; it is not a regular file anyway.
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+            with os.fdopen(fd, "rb") as handle:
+                return stat.S_ISREG(os.fstat(fd).st_mode) and handle.read(len(expected)) == expected
+    except OSError:
+        return False
+
+
+def unlink_inside(root: Path, relative: str) -> None:
+    """Delete `root/relative` if it can be reached with no link followed, then the directories
+    it leaves empty. Best effort: what cannot be deleted stays."""
+    with contextlib.suppress(OSError), _parent_inside(root, relative, create=False) as found:
+        os.unlink(found[1], dir_fd=found[0])
+    directories = relative.split("/")[:-1]
+    while directories:
+        try:
+            with _parent_inside(root, "/".join(directories), create=False) as (parent, name):
+                os.rmdir(name, dir_fd=parent)
+        except OSError:  # not empty, or not a directory: it stays, and so do its parents
+            return
+        directories.pop()

@@ -6,7 +6,7 @@ claim: each claim re-checks, inside its own transaction, that its track is still
 scope still overlaps nothing in use. A pick that loses that race is reported as skipped.
 
 Each spawned slot is on branch `wtpool/task/<task>` from the base tip, shows the track's scope
-with the commit guard, has `.env.worktree` and a task brief (handoff.py), and, when
+with the commit guard, has its hand-off file and a task brief (handoff.py), and, when
 `agent.command` is set, runs the agent. The agent of a spawned slot is named after its task.
 """
 
@@ -22,7 +22,7 @@ from worktree_pool.agents import check_agent_command
 from worktree_pool.claims import AcquireResult, acquire
 from worktree_pool.config import MAX_POOL_SIZE, Mode
 from worktree_pool.errors import WtpoolError, bad_input
-from worktree_pool.handoff import brief_path, write_brief
+from worktree_pool.handoff import brief_path, env_file_path, write_brief
 from worktree_pool.names import validate_name
 from worktree_pool.planning import current_occupants, load_tracks
 from worktree_pool.repo import Repository
@@ -189,7 +189,10 @@ def _claim(
     launch_agent: bool = True,
 ) -> AcquireResult:
     existed = brief_path(repo, task).is_file()  # another claim's, if the task is taken
-    brief = write_brief(repo, graph, track, task)
+    with store.snapshot() as conn:
+        base = require_pool(conn, repo).base
+    env_file = env_file_path(repo, base, branch_for(agent, task))
+    brief = write_brief(repo, graph, track, task, env_file)
     try:
         return acquire(
             repo,
