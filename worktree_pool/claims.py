@@ -78,6 +78,7 @@ from worktree_pool.worktrees import (
 
 if TYPE_CHECKING:
     from worktree_pool.slot_databases import Target
+    from worktree_pool.tasks import TaskGraph
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,13 @@ def acquire(
     exclusive: bool = False,
     reserve: bool = False,
     brief: tuple[str, str] | None = None,
+    adhoc: bool = False,
+    graph: TaskGraph | None = None,
 ) -> AcquireResult:
     """Claim a slot for `agent`, showing only `scope` (see filters.py) when one is given.
+
+    A `task` must be one the task source has (`graph`, if the caller has read it already),
+    unless `adhoc`, or unless the repository has no task source.
 
     `exclusive` (spawn, assign) refuses, in the same transaction as the claim, a track that
     is already assigned or a scope that overlaps a slot in use or a queued request: two
@@ -122,6 +128,13 @@ def acquire(
     agent, once started, finds it waiting.
     """
     ensure_valid_names(agent=agent, task=task)
+    if task is None and adhoc:
+        raise bad_input("--adhoc is for a task: give it with --task")
+    if task is not None and not adhoc:
+        # Imported here: only a claim with a task reads the task source.
+        from worktree_pool.tasks import ADHOC_HINT, check_task_id
+
+        check_task_id(repo, task, ADHOC_HINT, graph)
     request = ClaimRequest(agent, task, scope, track, launch_agent)
     if scope is not None:
         validate_patterns(scope)

@@ -36,7 +36,7 @@ from worktree_pool.selection import (
 )
 from worktree_pool.slots import require_pool
 from worktree_pool.state import StateStore
-from worktree_pool.tasks import TaskGraph
+from worktree_pool.tasks import TaskGraph, check_task_id
 from worktree_pool.tracks import Track
 from worktree_pool.worktrees import branch_for
 
@@ -205,6 +205,7 @@ def _claim(
             exclusive=exclusive,
             reserve=True,  # the track's files, for its agent, in the claim's transaction
             brief=_brief_mail(graph, task, brief),  # in its inbox before its agent starts
+            graph=graph,
         )
     except BaseException:
         if not existed:  # a refused claim leaves nothing, not even the briefs' directory
@@ -258,10 +259,7 @@ def assign(
     validate_name("agent", agent)
     validate_name("task", task)
     graph, tracks = load_tracks(repo, lenient)
-    if task not in graph.tasks:
-        raise bad_input(
-            f"no task {task!r} in {graph.source}", "`wtpool tracks analyze` lists the tasks"
-        )
+    check_task_id(repo, task, "`wtpool tracks analyze` lists the tasks", graph)
     track = next((t for t in tracks if task in t.tasks), None)
     if track is None:
         raise bad_input(f"task {task} is {graph.tasks[task].status}: there is nothing to do")
