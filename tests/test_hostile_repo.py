@@ -263,3 +263,32 @@ def test_the_brief_says_where_the_variables_are_when_the_repository_tracks_the_n
     assert "`.wtpool/env` at the slot's root" in brief
     assert "Not `.env.worktree`: the repository tracks that file" in brief
     assert (Path(claim["path"]) / ".wtpool" / "env").is_file()
+
+
+# --- cousins: other ways to send wtpool outside the pool ------------------------------------
+
+
+def test_a_core_worktree_set_in_a_slot_does_not_send_wtpools_git_outside(pool: Pool) -> None:
+    victim = _outside(pool.root.parent)
+    slot = pool.slot(1)
+    wtpool_json(pool.root, "acquire", "--agent", "a")
+    git(slot, "config", "--worktree", "core.worktree", str(victim))
+    (slot / "mine.txt").write_text("the agent's work\n")
+    released = wtpool_json(pool.root, "release", "pool-wt-1")
+    assert git(pool.root, "show", f"{released['salvage_branch']}:mine.txt") == "the agent's work"
+    assert _outside_unchanged(victim)
+    wtpool_json(pool.root, "acquire", "--agent", "b")
+    assert git(slot, "rev-parse", "--show-toplevel") == str(slot)
+
+
+def test_init_never_writes_its_config_through_a_tracked_link(tmp_path: Path) -> None:
+    victim = _outside(tmp_path)
+    root = make_repo(tmp_path / "repo")
+    (root / "wtpool.yaml").symlink_to(victim / "planted.yaml")  # dangling: no config found
+    git(root, "add", "wtpool.yaml")
+    git(root, "commit", "-qm", "link")
+    before = snapshot(root)
+    result = wtpool(root, "init")
+    assert_one_line_error(result, 1, "wtpool.yaml")
+    assert snapshot(root) == before
+    assert _outside_unchanged(victim)

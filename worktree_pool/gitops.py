@@ -73,11 +73,18 @@ WTPOOL_IDENTITY = {
 
 
 class Git:
-    """Runs git in one directory with one timeout."""
+    """Runs git in one directory with one timeout.
 
-    def __init__(self, cwd: Path, timeout: float) -> None:
+    With `pin` (the default), `cwd` is the top of a worktree, and every call is pinned to it
+    with --work-tree: a `core.worktree` that an agent set in its slot's config must not send
+    wtpool's checkouts, resets and snapshots to a directory outside the pool. Only a call that
+    has yet to find the top (from a subdirectory), or that creates a repository, goes unpinned.
+    """
+
+    def __init__(self, cwd: Path, timeout: float, *, pin: bool = True) -> None:
         self.cwd = cwd
         self.timeout = timeout
+        self.pin = pin
 
     def at(self, cwd: Path) -> Git:
         return Git(cwd, self.timeout)
@@ -111,9 +118,10 @@ class Git:
         self, args: tuple[str, ...], env: dict[str, str], input: str | None, hooks: bool
     ) -> subprocess.CompletedProcess[str]:
         no_hooks = () if hooks or args[:1] == ("config",) else _NO_HOOKS
+        work_tree = (f"--work-tree={self.cwd}",) if self.pin else ()
         try:
             return subprocess.run(
-                ["git", *no_hooks, *args],
+                ["git", *work_tree, *no_hooks, *args],
                 cwd=self.cwd,
                 env=env,
                 capture_output=True,

@@ -152,12 +152,13 @@ def init_pool(
             f"scale down first: wtpool scale --to {maximum}",
         )
     base = _choose_base(repo, base, existing)
+    config_target = _default_config_target(repo)
 
     store = _create_store(repo)  # first: if it fails, nothing else has changed
     # Keep the pool out of `git status` in the main worktree.
     exclude_from_git(repo, f"/{POOL_DIR_NAME}/", "wtpool's worktree pool")
     enable_per_worktree_config(repo)
-    config_written = _write_default_config(repo, minimum, maximum, base)
+    config_written = _write_default_config(config_target, minimum, maximum, base)
     adopted = adopt_worktrees(repo, store, base)
     _forget_stale_slot_records(repo, store)
     registered = registered_paths(repo)
@@ -260,14 +261,32 @@ def _choose_base(repo: Repository, requested: str | None, existing: PoolRecord |
     return base
 
 
-def _write_default_config(repo: Repository, minimum: int, maximum: int, base: str) -> str | None:
+def _default_config_target(repo: Repository) -> Path | None:
+    """Where init writes the default config: nowhere when a config file is in use. Anything
+    else at that name (a link, even a dangling one the repository tracks) is refused, before
+    init changes anything: writing would follow it out of the repository."""
     if repo.config_path is not None:
         return None
     path = repo.root / CONFIG_FILE_NAME
+    if _file_kind(path) is not None:
+        raise WtpoolError(
+            f"{path} exists but is not a config file wtpool can read"
+            + (f" (a link to {os.readlink(path)})" if path.is_symlink() else ""),
+            "replace it with a regular file, or pass --config PATH",
+        )
+    return path
+
+
+def _write_default_config(path: Path | None, minimum: int, maximum: int, base: str) -> str | None:
+    if path is None:
+        return None
     # The built-in defaults, not repo.config: an environment override is not the repository's.
     defaults = Config()
     pool = replace(defaults.pool, min=minimum, max=maximum, base=base)
-    path.write_text(render_config(replace(defaults, pool=pool)), encoding="utf-8")
+    # O_EXCL and O_NOFOLLOW: whatever appeared there since the check is left alone.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(render_config(replace(defaults, pool=pool)))
     return str(path)
 
 
