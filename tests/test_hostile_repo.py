@@ -3,6 +3,7 @@ tracked `.agent-worktrees`, tracked files where wtpool writes its own."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -47,14 +48,24 @@ def _install_failing_hooks(root: Path, names: tuple[str, ...], log: Path) -> Non
 # --- the repository's hooks (case 14) -------------------------------------------------------
 
 
-def test_failing_hooks_of_the_repository_do_not_stop_wtpools_own_git_calls(repo: Path) -> None:
+@pytest.mark.parametrize(
+    "hooks", [("post-checkout",), ("reference-transaction",), INTERNAL_HOOKS], ids=len
+)
+def test_failing_hooks_of_the_repository_do_not_stop_wtpools_own_git_calls(
+    repo: Path, hooks: tuple[str, ...]
+) -> None:
     log = repo.parent / "hooks.log"
-    _install_failing_hooks(repo, INTERNAL_HOOKS, log)
+    _install_failing_hooks(repo, hooks, log)
 
     init = wtpool(repo, "init", "--min", "1")
     assert init.returncode == 0, init.stderr
     wtpool_json(repo, "acquire", "--agent", "a", "--task", "t1")
     slot = repo / ".agent-worktrees" / "pool-wt-1"
+    (slot / "docs" / "guide.md").write_text("landed\n")
+    git(slot, "-c", f"core.hooksPath={os.devnull}", "commit", "-qam", "agent's work")
+    landed = wtpool(repo, "merge", "t1", "--wait")  # merge-tree, update-ref, read-tree -u
+    assert landed.returncode == 0, landed.stderr
+    assert (repo / "docs" / "guide.md").read_text() == "landed\n"
     (slot / "src" / "app.py").write_text("changed\n")
     (slot / "notes.txt").write_text("untracked work\n")
     released = wtpool_json(repo, "release", "pool-wt-1")
