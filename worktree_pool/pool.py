@@ -77,11 +77,10 @@ def check_pool_dir(repo: Repository) -> None:
             f"{repo.pool_dir} exists but is not a directory",
             "wtpool keeps its pool there; move that file aside",
         )
-    tracked = repo.git.out("ls-files", "-z", "--", f":(literal){POOL_DIR_NAME}")
-    if tracked:
+    tracked = repo.git.out("ls-files", "-z", "--", f":(literal){POOL_DIR_NAME}").split("\0")
+    if tracked[0]:
         raise WtpoolError(
-            f"the repository tracks {POOL_DIR_NAME}/ ({tracked.split(chr(0))[0]}), where wtpool "
-            "keeps its pool",
+            f"the repository tracks {POOL_DIR_NAME}/ ({tracked[0]}), where wtpool keeps its pool",
             f"remove it from the repository (`git rm -r --cached {POOL_DIR_NAME}`) and commit",
         )
     if _file_kind(repo.state_path) not in (None, "file"):
@@ -283,8 +282,10 @@ def _write_default_config(path: Path | None, minimum: int, maximum: int, base: s
     # The built-in defaults, not repo.config: an environment override is not the repository's.
     defaults = Config()
     pool = replace(defaults.pool, min=minimum, max=maximum, base=base)
-    # O_EXCL and O_NOFOLLOW: whatever appeared there since the check is left alone.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:  # O_EXCL and O_NOFOLLOW: whatever appeared there since the check is left alone
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise WtpoolError(f"cannot write the default config {path}: {exc.strerror}") from exc
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(render_config(replace(defaults, pool=pool)))
     return str(path)
@@ -325,7 +326,7 @@ class PoolInfo:
     max: int
     size: int
     closing_pid: int | None  # set while `wtpool cleanup` ends the session, or after it crashed
-    env_file: str = ".env.worktree"  # agent.env_file: where the hand-off files go by default
+    env_file: str  # agent.env_file: where the slots' hand-off files go unless it is tracked
 
 
 @dataclass(frozen=True)
@@ -346,7 +347,7 @@ class SlotStatus:
     database: str | None  # the slot's database; None when database.mode is none
     # The hand-off file wtpool wrote in the slot, relative to it (agent.env_file, or
     # .wtpool/env where the repository tracks that); None when there is none.
-    env_file: str | None = None
+    env_file: str | None
 
 
 @dataclass(frozen=True)
