@@ -22,7 +22,13 @@ from worktree_pool.agents import is_running, kill_unrecorded, launch
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
-from worktree_pool.handoff import forget_handoff, slot_environment, write_env_file
+from worktree_pool.handoff import (
+    env_file_path,
+    forget_handoff,
+    moved_env_file_note,
+    slot_environment,
+    write_env_file,
+)
 from worktree_pool.mail import WTPOOL_SENDER, post
 from worktree_pool.names import ensure_valid_names, validate_name
 from worktree_pool.patterns import check_compiles, validate_patterns
@@ -71,6 +77,7 @@ from worktree_pool.worktrees import (
 
 if TYPE_CHECKING:
     from worktree_pool.slot_databases import Target
+    from worktree_pool.tasks import TaskGraph
 
 
 @dataclass(frozen=True)
@@ -104,8 +111,13 @@ def acquire(
     exclusive: bool = False,
     reserve: bool = False,
     brief: tuple[str, str] | None = None,
+    adhoc: bool = False,
+    graph: TaskGraph | None = None,
 ) -> AcquireResult:
     """Claim a slot for `agent`, showing only `scope` (see filters.py) when one is given.
+
+    A `task` must be one the task source has (`graph`, if the caller has read it already),
+    unless `adhoc`, or unless the repository has no task source.
 
     `exclusive` (spawn, assign) refuses, in the same transaction as the claim, a track that
     is already assigned or a scope that overlaps a slot in use or a queued request: two
@@ -115,6 +127,13 @@ def acquire(
     agent, once started, finds it waiting.
     """
     ensure_valid_names(agent=agent, task=task)
+    if task is None and adhoc:
+        raise bad_input("--adhoc is for a task: give it with --task")
+    if task is not None and not adhoc:
+        # Imported here: only a claim with a task reads the task source.
+        from worktree_pool.tasks import ADHOC_HINT, check_task_id
+
+        check_task_id(repo, task, ADHOC_HINT, graph)
     request = ClaimRequest(agent, task, scope, track, launch_agent)
     if scope is not None:
         validate_patterns(scope)
@@ -399,7 +418,8 @@ def prepare_claim(
         )
         resumed = check_out_branch(repo, name, branch, tip, base)
         testpoints.reached("claim.checked-out")
-        write_env_file(repo, name, environment)
+        env_file = env_file_path(repo, base, branch)
+        write_env_file(repo, name, env_file, environment)
     except BaseException:
         if create:  # brand new, never handed out: nothing in it can be anyone's work
             abandon_new_slots(repo, store, [name])
@@ -409,9 +429,11 @@ def prepare_claim(
         raise
     with store.transaction() as conn:
         update_slot(conn, name, state=SlotState.BUSY, branch=branch)
-    pid, warnings = None, ()
+    moved = moved_env_file_note(repo, env_file)
+    pid, warnings = None, (moved,) if moved else ()
     if request.launch and repo.config.agent.command:
-        pid, warnings = _start_agent(repo, store, name, request, environment)
+        pid, started_warnings = _start_agent(repo, store, name, request, environment)
+        warnings += started_warnings
     return Prepared(branch, resumed, plan, pid, warnings)
 
 

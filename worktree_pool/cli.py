@@ -129,12 +129,16 @@ def acquire(
         list[str] | None,
         typer.Option("--scope", help="Pattern the slot shows and may commit (repeatable)."),
     ] = None,
+    adhoc: Annotated[
+        bool, typer.Option("--adhoc", help="Allow a --task that is in no task source.")
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Give an agent a slot: an idle one, a new one below max, or a place in the queue."""
     repo = _repository()
     patterns = tuple(scope) if scope else None
-    _emit(claims.acquire(repo, _store(repo), agent, task, patterns), json, render.show_acquire)
+    claim = claims.acquire(repo, _store(repo), agent, task, patterns, adhoc=adhoc)
+    _emit(claim, json, render.show_acquire)
 
 
 @app.command()

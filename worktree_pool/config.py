@@ -135,6 +135,8 @@ class TaskSettings:
 
 
 AGENT_PLACEHOLDERS = ("slot", "path", "task", "brief")
+# A hand-off file's path: plain names only, so that it is its own gitignore pattern.
+_ENV_FILE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,13 @@ class AgentSettings:
         10.0,
         "Seconds `wtpool stop` and `wtpool cleanup` wait after SIGTERM before they SIGKILL an "
         "agent's process group.",
+    )
+    env_file: str = setting(
+        ".env.worktree",
+        "The hand-off file: where in each slot, relative to its root, wtpool writes the slot's "
+        "variables (WTPOOL_SLOT, WTPOOL_TASK, DATABASE_URL, ...). wtpool never writes a path "
+        "the repository tracks: where it tracks this one, the file is .wtpool/env instead, and "
+        "status, acquire and the task brief say so.",
     )
 
 
@@ -365,6 +374,13 @@ def _check_agent(agent: AgentSettings, path: Path) -> None:
                 )
     if not 0 <= agent.stop_grace < 1e6:
         raise bad_input(f"{path}: agent.stop_grace must be a number of seconds, at least 0")
+    if not _ENV_FILE.fullmatch(agent.env_file) or set(agent.env_file.split("/")) & {".", ".."}:
+        raise bad_input(
+            f"{path}: agent.env_file {agent.env_file!r} is not a plain relative path",
+            "letters, digits, '.', '_' and '-', with '/' between directories, e.g. .env.worktree",
+        )
+    if agent.env_file.split("/")[0] == ".git":
+        raise bad_input(f"{path}: agent.env_file must not be inside .git")
 
 
 def _check_database(database: DatabaseSettings, path: Path) -> None:

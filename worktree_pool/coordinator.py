@@ -29,7 +29,7 @@ from worktree_pool.gitops import (
     worktree_records,
 )
 from worktree_pool.handoff import BRIEF_DIR
-from worktree_pool.pool import check_pool_dir, open_store_if_any
+from worktree_pool.pool import open_store_if_any
 from worktree_pool.repo import Repository
 from worktree_pool.reservations import release_held
 from worktree_pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
@@ -93,8 +93,7 @@ class CleanupResult:  # filled in as cleanup goes
 
 
 def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
-    check_pool_dir(repo)
-    store = open_store_if_any(repo)
+    store = open_store_if_any(repo)  # checks the pool directory first
     try:
         return _cleanup(repo, store, force)
     finally:

@@ -103,7 +103,7 @@ def _make_repository(path: Path) -> Git:
         "database": {"mode": "embedded", "setup": ["db/schema.sql"]},
     }
     (path / "wtpool.yaml").write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
-    git = Git(path, 60)
+    git = Git(path, 60, pin=False)  # `git init`: no worktree to pin to yet
     git.run("init", "--quiet", "--initial-branch=main")
     git.run("add", "--all")
     git.run("commit", "--quiet", "-m", "initial commit", env=WTPOOL_IDENTITY)

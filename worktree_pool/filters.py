@@ -247,6 +247,9 @@ def install_guard(repo: Repository, name: str, plan: ScopePlan, base: str) -> No
         path.chmod(0o700 if file_name in HOOK_NAMES else 0o600)
     git = repo.git.at(repo.slot_path(name))
     git.run("config", "--worktree", "core.hooksPath", str(directory))
+    # The slot's own config is wtpool's: a core.worktree an earlier agent set there would send
+    # the next agent's git (wtpool's own calls are pinned, see gitops) outside the pool.
+    git.run("config", "--worktree", "--unset-all", "core.worktree", check=False)
 
 
 def _guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dict[str, str]:

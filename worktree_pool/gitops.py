@@ -8,6 +8,14 @@ forever), runs in the C locale so its output can be parsed, and any failure beco
 
 Output is decoded with `surrogateescape`: file names are bytes to git, and a name that is not
 valid UTF-8 must not crash a cleanup halfway through.
+
+wtpool's own git calls run none of the repository's hooks. A hook is the repository's code for
+people's commits and checkouts: run by wtpool's internal checkouts, resets and ref updates, a
+failing `post-checkout` or `reference-transaction` hook would make `init` and every `release`
+fail halfway, and a hooks path into the tracked tree (`.husky`) would let the repository's
+content run in wtpool's name. Agents' own git commands in a slot still run them, behind the
+guard (filters.py). The one exception is `push`, which wtpool makes on the user's behalf, as
+they would: their `pre-push` hook (git-lfs uploads its objects there) keeps its say.
 """
 
 from __future__ import annotations
@@ -51,6 +59,9 @@ _HALF_MADE_WORKTREE = re.compile(r"failed to read '?[^\n']*worktrees/[^/\n']+/")
 # About 1 s in all (10 ms, 20 ms, ...): a passing race clears in milliseconds, and an entry a
 # crashed `worktree add` left broken must not make every command crawl.
 _RETRIES = 14
+# Command-line configuration outranks every config file, the slot's own core.hooksPath too. Not
+# given to `git config`, which runs no hook and must report the repository's own settings.
+_NO_HOOKS = ("-c", f"core.hooksPath={os.devnull}")
 # wtpool writes its own commits (salvage snapshots); naming wtpool as their author is honest, and
 # it means a machine without user.name configured can still save work.
 WTPOOL_IDENTITY = {
@@ -62,11 +73,18 @@ WTPOOL_IDENTITY = {
 
 
 class Git:
-    """Runs git in one directory with one timeout."""
+    """Runs git in one directory with one timeout.
 
-    def __init__(self, cwd: Path, timeout: float) -> None:
+    With `pin` (the default), `cwd` is the top of a worktree, and every call is pinned to it
+    with --work-tree: a `core.worktree` that an agent set in its slot's config must not send
+    wtpool's checkouts, resets and snapshots to a directory outside the pool. Only a call that
+    has yet to find the top (from a subdirectory), or that creates a repository, goes unpinned.
+    """
+
+    def __init__(self, cwd: Path, timeout: float, *, pin: bool = True) -> None:
         self.cwd = cwd
         self.timeout = timeout
+        self.pin = pin
 
     def at(self, cwd: Path) -> Git:
         return Git(cwd, self.timeout)
@@ -77,12 +95,14 @@ class Git:
         check: bool = True,
         env: Mapping[str, str] | None = None,
         input: str | None = None,
+        hooks: bool = False,
     ) -> subprocess.CompletedProcess[str]:
+        """Run `git ARGS`; `hooks` lets the repository's hooks run (only for `push`)."""
         full_env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
         full_env.update(_BASE_ENV)
         full_env.update(env or {})
         for attempt in range(1, _RETRIES + 1):
-            result = self._spawn(args, full_env, input)
+            result = self._spawn(args, full_env, input, hooks)
             if result.returncode == 0 or not _HALF_MADE_WORKTREE.search(result.stderr):
                 break
             # Another process is halfway through `git worktree add`: its entry under
@@ -95,11 +115,13 @@ class Git:
         return result
 
     def _spawn(
-        self, args: tuple[str, ...], env: dict[str, str], input: str | None
+        self, args: tuple[str, ...], env: dict[str, str], input: str | None, hooks: bool
     ) -> subprocess.CompletedProcess[str]:
+        no_hooks = () if hooks or args[:1] == ("config",) else _NO_HOOKS
+        work_tree = (f"--work-tree={self.cwd}",) if self.pin else ()
         try:
             return subprocess.run(
-                ["git", *args],
+                ["git", *work_tree, *no_hooks, *args],
                 cwd=self.cwd,
                 env=env,
                 capture_output=True,
@@ -223,12 +245,30 @@ def merged_branches(git: Git, base: str, namespace: str) -> dict[str, str]:
 
 
 def create_branch_at(git: Git, branch: str, commit: str, reason: str) -> bool:
-    """Create refs/heads/<branch> at `commit` only if it does not exist yet; False if it did."""
+    """Create refs/heads/<branch> at `commit` only if it does not exist yet; False if it did.
+    Any other failure (a name that clashes with another branch's, a full disk) raises git's
+    error: it is not a reason to try another name."""
     zero = "0" * len(commit)
-    result = git.run("update-ref", "-m", reason, f"refs/heads/{branch}", commit, zero, check=False)
+    args = ("update-ref", "-m", reason, f"refs/heads/{branch}", commit, zero)
+    result = git.run(*args, check=False)
+    if result.returncode != 0 and not branch_exists(git, branch):
+        raise git.failure(args, result)
     return result.returncode == 0
 
 
 def delete_branch_if_at(git: Git, branch: str, oid: str) -> bool:
     """Delete a branch only if it still points at `oid`, so a concurrent commit is never lost."""
     return git.ok("update-ref", "-d", f"refs/heads/{branch}", oid)
+
+
+def tracks_path(git: Git, commit: str, path: str) -> bool:
+    """Whether `commit` tracks `path`: the path itself, anything under it, or a file or link
+    where one of its directories would be (writing there would follow or replace it)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+    # One lookup per prefix, in one process: `ls-tree -r` of a directory on the way would list
+    # all of it. A line is the object's type, or "<what was asked> missing".
+    asked = "".join(f"{commit}:{prefix}\n" for prefix in prefixes)
+    kinds = git.out("cat-file", "--batch-check=%(objecttype)", input=asked).splitlines()
+    *directories, last = [None if kind.endswith(" missing") else kind for kind in kinds]
+    return last is not None or any(kind not in (None, "tree") for kind in directories)

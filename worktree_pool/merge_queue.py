@@ -231,6 +231,9 @@ def _resolve_target(repo: Repository, conn: sqlite3.Connection, target: str | No
         if slot is None:
             branch = branch_for(target, target)
             if resolve(repo.git, f"refs/heads/{branch}") is None:
+                from worktree_pool.tasks import check_task_id  # only on this way to an error
+
+                check_task_id(repo, target, "see `wtpool status` for the tasks slots hold")
                 raise WtpoolError(
                     f"no slot holds task {target}, and there is no branch {branch}",
                     "see `wtpool status` for the tasks slots hold",

@@ -7,10 +7,12 @@ supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import stat
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from worktree_pool.agents import AgentProcess, agent_process, process_groups
 from worktree_pool.claims import serve_queue
@@ -24,6 +26,7 @@ from worktree_pool.gitops import (
     has_uncommitted,
     worktree_records,
 )
+from worktree_pool.handoff import env_file_in
 from worktree_pool.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.salvage import inspect_work
 from worktree_pool.slots import (
@@ -55,29 +58,68 @@ from worktree_pool.worktrees import (
 
 
 def check_pool_dir(repo: Repository) -> None:
-    if repo.pool_dir.exists() and not repo.pool_dir.is_dir():
+    """Refuse a pool directory that wtpool must not use; every command that opens the pool
+    calls this before anything else, so a refusal changes nothing.
+
+    The pool is a real directory directly inside the repository, or not there yet: never a
+    link (init would chmod its target and build the pool outside the repository, and cleanup
+    would not find the slots there), never a file, and never a path the repository tracks (a
+    checkout would write into the pool, and wtpool into the repository's files). The state
+    store inside it is a regular file, not a link.
+    """
+    kind = _file_kind(repo.pool_dir)
+    if kind == "link":
+        raise WtpoolError(
+            f"{repo.pool_dir} is a symbolic link (to {os.readlink(repo.pool_dir)}), not a "
+            "directory",
+            "wtpool keeps its pool in a real directory inside the repository; remove the link "
+            "(`git worktree list` shows any worktrees made through it)",
+        )
+    if kind not in (None, "directory"):
         raise WtpoolError(
             f"{repo.pool_dir} exists but is not a directory",
             "wtpool keeps its pool there; move that file aside",
         )
-    if repo.state_path.exists() and not repo.state_path.is_file():
+    tracked = repo.git.out("ls-files", "-z", "--", f":(literal){POOL_DIR_NAME}").split("\0")
+    if tracked[0]:
+        raise WtpoolError(
+            f"the repository tracks {POOL_DIR_NAME}/ ({tracked[0]}), where wtpool keeps its pool",
+            f"remove it from the repository (`git rm -r --cached {POOL_DIR_NAME}`) and commit",
+        )
+    if _file_kind(repo.state_path) not in (None, "file"):
         raise WtpoolError(
             f"{repo.state_path} exists but is not a file",
             "wtpool keeps its state store there; move it aside",
         )
 
 
+def _file_kind(path: Path) -> str | None:
+    """What is at `path` itself, links not followed: None when nothing is."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def open_store(repo: Repository) -> StateStore:
     """Open an existing pool's store; never creates anything."""
-    check_pool_dir(repo)
-    if not repo.state_path.is_file():
+    store = open_store_if_any(repo)
+    if store is None:
         raise no_pool_error(repo)
-    return StateStore(repo.state_path, repo.config.timeouts.state_lock)
+    return store
 
 
 def open_store_if_any(repo: Repository) -> StateStore | None:
     """The pool's store, or None when the repository has no pool (yet, or any more)."""
-    return open_store(repo) if repo.state_path.is_file() else None
+    check_pool_dir(repo)
+    if not repo.state_path.is_file():
+        return None
+    return StateStore(repo.state_path, repo.config.timeouts.state_lock)
 
 
 # --- init ---------------------------------------------------------------------------------
@@ -102,8 +144,7 @@ def init_pool(
     repo: Repository, minimum: int | None, maximum: int | None, base: str | None
 ) -> InitResult:
     """Create the pool, or bring an existing one up to its minimum; idempotent."""
-    check_pool_dir(repo)
-    existing, size = _existing_pool(repo)
+    existing, size = _existing_pool(repo)  # checks the pool directory before anything else
     if existing is not None and existing.closing_pid is not None:
         raise closing_error(existing.closing_pid)
     minimum = minimum if minimum is not None else existing.min if existing else repo.config.pool.min
@@ -115,12 +156,13 @@ def init_pool(
             f"scale down first: wtpool scale --to {maximum}",
         )
     base = _choose_base(repo, base, existing)
+    config_target = _default_config_target(repo)
 
     store = _create_store(repo)  # first: if it fails, nothing else has changed
     # Keep the pool out of `git status` in the main worktree.
     exclude_from_git(repo, f"/{POOL_DIR_NAME}/", "wtpool's worktree pool")
     enable_per_worktree_config(repo)
-    config_written = _write_default_config(repo, minimum, maximum, base)
+    config_written = _write_default_config(config_target, minimum, maximum, base)
     # Stale records first: one whose slot was moved within the pool is repaired, and adopted.
     stale_records = _settle_stale_slot_records(repo, store)
     adopted = adopt_worktrees(repo, store, base)
@@ -202,9 +244,9 @@ def _settle_stale_slot_records(repo: Repository, store: StateStore) -> list[Stal
 
 
 def _existing_pool(repo: Repository) -> tuple[PoolRecord | None, int]:
-    if not repo.state_path.is_file():
+    store = open_store_if_any(repo)
+    if store is None:
         return None, 0
-    store = open_store(repo)
     try:
         with store.snapshot() as conn:
             return read_pool(conn), len(all_slots(conn))
@@ -240,14 +282,34 @@ def _choose_base(repo: Repository, requested: str | None, existing: PoolRecord |
     return base
 
 
-def _write_default_config(repo: Repository, minimum: int, maximum: int, base: str) -> str | None:
+def _default_config_target(repo: Repository) -> Path | None:
+    """Where init writes the default config: nowhere when a config file is in use. Anything
+    else at that name (a link, even a dangling one the repository tracks) is refused, before
+    init changes anything: writing would follow it out of the repository."""
     if repo.config_path is not None:
         return None
     path = repo.root / CONFIG_FILE_NAME
+    if _file_kind(path) is not None:
+        raise WtpoolError(
+            f"{path} exists but is not a config file wtpool can read"
+            + (f" (a link to {os.readlink(path)})" if path.is_symlink() else ""),
+            "replace it with a regular file, or pass --config PATH",
+        )
+    return path
+
+
+def _write_default_config(path: Path | None, minimum: int, maximum: int, base: str) -> str | None:
+    if path is None:
+        return None
     # The built-in defaults, not repo.config: an environment override is not the repository's.
     defaults = Config()
     pool = replace(defaults.pool, min=minimum, max=maximum, base=base)
-    path.write_text(render_config(replace(defaults, pool=pool)), encoding="utf-8")
+    try:  # O_EXCL and O_NOFOLLOW: whatever appeared there since the check is left alone
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise WtpoolError(f"cannot write the default config {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(render_config(replace(defaults, pool=pool)))
     return str(path)
 
 
@@ -286,6 +348,7 @@ class PoolInfo:
     max: int
     size: int
     closing_pid: int | None  # set while `wtpool cleanup` ends the session, or after it crashed
+    env_file: str  # agent.env_file: where the slots' hand-off files go unless it is tracked
 
 
 @dataclass(frozen=True)
@@ -304,6 +367,9 @@ class SlotStatus:
     track: str | None
     agent_process: AgentProcess | None  # the agent spawn started here, if any
     database: str | None  # the slot's database; None when database.mode is none
+    # The hand-off file wtpool wrote in the slot, relative to it (agent.env_file, or
+    # .wtpool/env where the repository tracks that); None when there is none.
+    env_file: str | None
 
 
 @dataclass(frozen=True)
@@ -344,6 +410,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 track=slot.track,
                 agent_process=agent_process(repo, slot, groups),
                 database=_database_name(repo, pool, slot.name),
+                env_file=env_file_in(repo, slot.name) if path.is_dir() else None,
             )
         )
     return StatusReport(
@@ -356,6 +423,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
             max=pool.max,
             size=len(slots),
             closing_pid=pool.closing_pid,
+            env_file=repo.config.agent.env_file,
         ),
         worktrees=worktrees,
         queue=queue,

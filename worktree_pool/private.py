@@ -7,19 +7,26 @@ Nothing is ever written through a link: some of these files sit where an agent c
 hand-off file at a slot's root), and wtpool may run as root. A symbolic link, a hard link to
 another file, or anything that is not a plain file is refused. Standard library only: the
 agent runner uses it.
+
+`open_private` refuses a link as the last component; the `*_inside` functions, for files in a
+slot, whose directories the agent and the repository's checkouts control, refuse one anywhere
+below the root they are given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from worktree_pool.errors import WtpoolError
 
 PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
 # O_NONBLOCK: opening a FIFO for writing would otherwise wait for a reader forever.
 _SAFE = os.O_NOFOLLOW | os.O_NONBLOCK
 _FLAGS = {
@@ -60,3 +67,67 @@ def _refused(path: Path, what: str) -> WtpoolError:
         f"refusing to write {path}: it is {what}",
         "wtpool writes its own files only; remove that one and try again",
     )
+
+
+@contextlib.contextmanager
+def _parent_inside(root: Path, relative: str, *, create: bool) -> Iterator[tuple[int, str]]:
+    """(a descriptor of the directory that holds `relative` under `root`, the file's name).
+
+    Each directory is opened without following links, so a link on the way raises OSError
+    (ELOOP, or ENOTDIR for a file) rather than leading outside `root`. With `create`, missing
+    directories are made 0700; without it, a missing one raises FileNotFoundError.
+    """
+    *directories, name = relative.split("/")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for directory in directories:
+            if create:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(directory, PRIVATE_DIR_MODE, dir_fd=fd)
+            inner = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        yield fd, name
+    finally:
+        os.close(fd)
+
+
+def write_private_inside(root: Path, relative: str, text: str) -> None:
+    """Write `root/relative` (0600), making its directories, with no link followed. A link
+    at `relative` itself is replaced: the caller owns that name."""
+    with _parent_inside(root, relative, create=True) as (parent, name):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+                os.unlink(name, dir_fd=parent)
+        flags = _FLAGS["w"] | os.O_TRUNC | _SAFE
+        with os.fdopen(os.open(name, flags, PRIVATE_FILE_MODE, dir_fd=parent), "w") as out:
+            out.write(text)
+
+
+def starts_with_inside(root: Path, relative: str, prefix: str) -> bool:
+    """Whether `root/relative` is a regular file, reached with no link followed, that begins
+    with `prefix`."""
+    expected = prefix.encode()
+    try:
+        with _parent_inside(root, relative, create=False) as (parent, name):
+            # O_NONBLOCK: a FIFO put there must not hang us; it is not a regular file anyway.
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
+            with os.fdopen(fd, "rb") as handle:
+                return stat.S_ISREG(os.fstat(fd).st_mode) and handle.read(len(expected)) == expected
+    except OSError:
+        return False
+
+
+def unlink_inside(root: Path, relative: str) -> None:
+    """Delete `root/relative` if it can be reached with no link followed, then the directories
+    it leaves empty. Best effort: what cannot be deleted stays."""
+    with contextlib.suppress(OSError), _parent_inside(root, relative, create=False) as found:
+        os.unlink(found[1], dir_fd=found[0])
+    directories = relative.split("/")[:-1]
+    while directories:
+        try:
+            with _parent_inside(root, "/".join(directories), create=False) as (parent, name):
+                os.rmdir(name, dir_fd=parent)
+        except OSError:  # not empty, or not a directory: it stays, and so do its parents
+            return
+        directories.pop()

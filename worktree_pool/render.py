@@ -138,6 +138,12 @@ def show_status(report: StatusReport) -> None:
             _process(slot.agent_process),
         )
     console.print(rows)
+    for slot in report.worktrees:
+        if slot.env_file is not None and slot.env_file != report.pool.env_file:
+            console.print(
+                f"{slot.name}: the repository tracks {escape(report.pool.env_file)}, so the "
+                f"slot's variables are in {escape(slot.env_file)}"
+            )
     for position, request in enumerate(report.queue, start=1):
         task = f" for task {request.task}" if request.task else ""
         console.print(

@@ -45,7 +45,7 @@ class Repository:
 
 
 def open_repository(cwd: Path, config_file: Path | None = None) -> Repository:
-    bootstrap = Git(cwd, Config().timeouts.git)
+    bootstrap = Git(cwd, Config().timeouts.git, pin=False)  # cwd may be a subdirectory
     result = bootstrap.run(
         "rev-parse",
         "--path-format=absolute",

@@ -6,7 +6,7 @@ claim: each claim re-checks, inside its own transaction, that its track is still
 scope still overlaps nothing in use. A pick that loses that race is reported as skipped.
 
 Each spawned slot is on branch `wtpool/task/<task>` from the base tip, shows the track's scope
-with the commit guard, has `.env.worktree` and a task brief (handoff.py), and, when
+with the commit guard, has its hand-off file and a task brief (handoff.py), and, when
 `agent.command` is set, runs the agent. The agent of a spawned slot is named after its task.
 """
 
@@ -22,7 +22,7 @@ from worktree_pool.agents import check_agent_command
 from worktree_pool.claims import AcquireResult, acquire
 from worktree_pool.config import MAX_POOL_SIZE, Mode
 from worktree_pool.errors import WtpoolError, bad_input
-from worktree_pool.handoff import brief_path, write_brief
+from worktree_pool.handoff import brief_path, env_file_path, write_brief
 from worktree_pool.names import validate_name
 from worktree_pool.planning import current_occupants, load_tracks
 from worktree_pool.repo import Repository
@@ -36,7 +36,7 @@ from worktree_pool.selection import (
 )
 from worktree_pool.slots import require_pool
 from worktree_pool.state import StateStore
-from worktree_pool.tasks import TaskGraph
+from worktree_pool.tasks import TaskGraph, check_task_id
 from worktree_pool.tracks import Track
 from worktree_pool.worktrees import branch_for
 
@@ -189,7 +189,10 @@ def _claim(
     launch_agent: bool = True,
 ) -> AcquireResult:
     existed = brief_path(repo, task).is_file()  # another claim's, if the task is taken
-    brief = write_brief(repo, graph, track, task)
+    with store.snapshot() as conn:
+        base = require_pool(conn, repo).base
+    env_file = env_file_path(repo, base, branch_for(agent, task))
+    brief = write_brief(repo, graph, track, task, env_file)
     try:
         return acquire(
             repo,
@@ -202,6 +205,7 @@ def _claim(
             exclusive=exclusive,
             reserve=True,  # the track's files, for its agent, in the claim's transaction
             brief=_brief_mail(graph, task, brief),  # in its inbox before its agent starts
+            graph=graph,
         )
     except BaseException:
         if not existed:  # a refused claim leaves nothing, not even the briefs' directory
@@ -255,10 +259,7 @@ def assign(
     validate_name("agent", agent)
     validate_name("task", task)
     graph, tracks = load_tracks(repo, lenient)
-    if task not in graph.tasks:
-        raise bad_input(
-            f"no task {task!r} in {graph.source}", "`wtpool tracks analyze` lists the tasks"
-        )
+    check_task_id(repo, task, "`wtpool tracks analyze` lists the tasks", graph)
     track = next((t for t in tracks if task in t.tasks), None)
     if track is None:
         raise bad_input(f"task {task} is {graph.tasks[task].status}: there is nothing to do")

@@ -14,18 +14,22 @@ it is reported as dangling. A `tombstone` (a deleted issue) counts as closed and
 
 from __future__ import annotations
 
+import difflib
 import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from worktree_pool.config import TaskSettings
 from worktree_pool.errors import WtpoolError, bad_input
+
+if TYPE_CHECKING:
+    from worktree_pool.repo import Repository
 
 BLOCKING_EDGES = frozenset({"blocks", "conditional-blocks", "waits-for"})
 PARENT_EDGE = "parent-child"
@@ -282,6 +286,39 @@ def load_task_graph(
     if settings.source == "yaml":
         return read_yaml_tasks(task_file(root, settings))
     return read_beads(task_file(root, settings), lenient=lenient)
+
+
+def configured_task_graph(
+    root: Path, settings: TaskSettings, *, timeout: float = 300.0
+) -> TaskGraph | None:
+    """The task graph, read leniently; None when the repository has no task source: the
+    default source (beads, with no tasks.path) and no export. A source that is configured but
+    cannot be read is an error, not an absence."""
+    default = settings.source == "beads" and settings.path is None
+    if default and not any((root / name).is_file() for name in BEADS_FILES):
+        return None
+    return load_task_graph(root, settings, lenient=True, timeout=timeout)
+
+
+ADHOC_HINT = "pass --adhoc for a task that is in no task source"
+
+
+def check_task_id(
+    repo: Repository, task: str, otherwise: str, graph: TaskGraph | None = None
+) -> None:
+    """Refuse a task id that the repository's task source (`graph`, when the caller has read
+    it already) does not have, naming the nearest ids it does have; with no task source, any
+    id goes. The one check of a task id that acquire, assign, merge and spawn share."""
+    if graph is None:
+        graph = configured_task_graph(
+            repo.root, repo.config.tasks, timeout=repo.config.timeouts.git
+        )
+    if graph is None or task in graph.tasks:
+        return
+    nearest = difflib.get_close_matches(task, list(graph.tasks), n=3)
+    if nearest:
+        otherwise = f"did you mean {' or '.join(nearest)}? {otherwise[:1].upper()}{otherwise[1:]}"
+    raise bad_input(f"no task {task!r} in {graph.source}", otherwise)
 
 
 def task_file(root: Path, settings: TaskSettings) -> Path:

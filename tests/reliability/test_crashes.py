@@ -89,7 +89,9 @@ def test_a_kill_at_each_step_leaves_nothing_that_doctor_and_cleanup_cannot_finis
     )
     make_pool(root, 2, 4)
     keeper = Path(
-        wtpool_json(root, "acquire", "--agent", "keep", "--task", "keep", "--scope", "src/")["path"]
+        wtpool_json(
+            root, "acquire", "--agent", "keep", "--task", "keep", "--adhoc", "--scope", "src/"
+        )["path"]
     )
     (keeper / "src" / "kept.txt").write_text(COMMITTED)
     git(keeper, "add", "src/kept.txt")
