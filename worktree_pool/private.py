@@ -37,8 +37,14 @@ _FLAGS = {
 
 
 def open_private(path: Path, mode: str = "a") -> IO[Any]:
+    return _open_checked(path, mode)
+
+
+def _open_checked(path: Path, mode: str, dir_fd: int | None = None) -> IO[Any]:
+    """Open `path` (relative to `dir_fd`, if given) as a private file: never through a link,
+    only a plain file of its own, made 0600 before anything is written."""
     try:
-        fd = os.open(path, _FLAGS[mode] | _SAFE, PRIVATE_FILE_MODE)
+        fd = os.open(path, _FLAGS[mode] | _SAFE, PRIVATE_FILE_MODE, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENXIO):
             raise _refused(path, "a link or a pipe") from exc
@@ -99,8 +105,7 @@ def write_private_inside(root: Path, relative: str, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
                 os.unlink(name, dir_fd=parent)
-        flags = _FLAGS["w"] | os.O_TRUNC | _SAFE
-        with os.fdopen(os.open(name, flags, PRIVATE_FILE_MODE, dir_fd=parent), "w") as out:
+        with _open_checked(Path(name), "w", dir_fd=parent) as out:
             out.write(text)
 
 
