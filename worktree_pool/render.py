@@ -214,6 +214,18 @@ def show_release(result: ReleaseResult) -> None:
         console.print(f"  handed {result.slot} to queued agent {result.handed_to}")
     if result.handoff_error:
         console.print(f"  [red]{escape(result.handoff_error)}[/]")
+    show_others_stopped(result.slot, result.stopped_processes, result.spared_processes)
+
+
+def show_others_stopped(slot: str, strays: list[int], spared: list[int]) -> None:
+    """The processes found in the slot besides its agent's: stopped, or left alone."""
+    if strays:
+        console.print(f"  stopped process(es) {', '.join(map(str, strays))}, which ran in {slot}")
+    if spared:
+        console.print(
+            f"  [yellow]left alone process(es) {', '.join(map(str, spared))} in {slot}: each "
+            "has a terminal or is another user's[/]"
+        )
 
 
 def show_scale(result: ScaleResult) -> None:
@@ -230,9 +242,12 @@ def show_cleanup(result: CleanupResult) -> None:
     if result.stopped_daemon:
         console.print("stopped the pool's daemon")
     for stopped in result.stopped_agents:
-        console.print(f"stopped the agent in {stopped.slot} ({stopped.outcome})")
-    for group in result.stopped_unrecorded:
-        console.print(f"stopped process group {group}: an agent no slot had recorded")
+        if stopped.outcome in ("stopped", "killed"):
+            console.print(f"stopped the agent in {stopped.slot} ({stopped.outcome})")
+        show_others_stopped(stopped.slot, stopped.strays, stopped.spared)
+    if result.stopped_unrecorded:
+        pids = ", ".join(map(str, result.stopped_unrecorded))
+        console.print(f"stopped process(es) {pids}: started by an agent no slot had recorded")
     for slot in result.slots:
         if not slot.removed:
             console.print(f"[red]kept {slot.name}: {escape(slot.error)}[/]")
