@@ -14,10 +14,11 @@ the runner may exit, or be killed, while something the agent started still runs.
 signals processes one by one, each as it was seen, never a group id that may have been reused,
 so it never signals a stranger.
 
-Stopping a slot (`wtpool stop`, release, cleanup, `leaks --fix`) stops the agent's processes
-and every other process whose working directory or an open file is in the slot, except one
-with a terminal (a person's shell or editor), another user's, the pool's own (its database
-server, a background merge), wtpool itself and what it runs under (see slot_strays).
+`wtpool stop` stops the agent's processes. Before a slot is salvaged, reset or removed
+(release, cleanup), wtpool also stops every other process whose working directory or an open
+file is in the slot, except one with a terminal (a person's shell or editor), another user's,
+another slot's running agent's, the pool's own (its database server, a background merge), and
+wtpool itself with what it runs under (see clear_slot).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from worktree_pool.agent_runner import (
@@ -419,54 +420,65 @@ class StopResult:
     pid: int | None
     outcome: str  # the agent's: stopped, killed, not running, no agent
     exit_code: int | None
-    # Other processes found in the slot (by their working directory or an open file): those
-    # stopped with the agent, and those left alone because they have a terminal or another
-    # user's; see slot_strays.
+    # When the whole slot is cleared (see clear_slot), the other processes found in it: those
+    # stopped with the agent, and those left alone (a terminal's, another user's).
     strays: list[int] = field(default_factory=list)
     spared: list[int] = field(default_factory=list)
 
 
-def stop_agent(
-    repo: Repository, slot: Slot, grace: float, others: Sequence[Slot] = ()
+def stop_agent(repo: Repository, slot: Slot, grace: float) -> StopResult:
+    """Stop the slot's agent: its processes (see group_members), SIGTERM, then SIGKILL to
+    whatever is still there after `grace` seconds. The slot stays its holder's: what else
+    runs there is not the agent's, and is left alone."""
+    return _stop(repo, slot.name, AgentGroup.of(slot), grace, None)
+
+
+def clear_slot(
+    repo: Repository, name: str, group: AgentGroup | None, grace: float, others: Sequence[Slot]
 ) -> StopResult:
-    return stop_slot(repo, slot.name, AgentGroup.of(slot), grace, others)
+    """Stop everything that runs in the slot before it is salvaged, reset or removed: its
+    agent (`group`, if one was recorded), and every other process without a terminal whose
+    working directory or an open file is in it (see slot_strays). The running agents of
+    `others`, the pool's other slots, are left alone wherever they work."""
+    return _stop(repo, name, group, grace, others)
 
 
-def stop_slot(
+def _stop(
     repo: Repository,
     name: str,
     group: AgentGroup | None,
     grace: float,
-    others: Sequence[Slot] = (),
+    others: Sequence[Slot] | None,
 ) -> StopResult:
-    """Stop the agent's processes (see group_members) and every other process in the slot
-    that has no terminal (see slot_strays): SIGTERM, then SIGKILL to whatever is still there
-    after `grace` seconds. The running agents of `others`, the pool's other slots, are left
-    alone wherever they are."""
-    guarded = [g for slot in others if slot.name != name and (g := AgentGroup.of(slot))]
-    first: dict[str, list[int]] = {}
+    """`others` None: the agent alone; otherwise the whole slot, sparing their agents."""
+    guarded = [g for slot in others or () if slot.name != name and (g := AgentGroup.of(slot))]
+    agent: set[int] = set()
+    strays: set[int] = set()
+    spared: list[int] = []
 
     def find(table: ProcessTable) -> set[int]:
-        agent = set(_members(group, table)) if group is not None else set()
-        elsewhere = {pid for other in guarded for pid in _members(other, table)}
-        strays, spared = slot_strays(repo.slot_path(name), table, agent | elsewhere)
-        if not first:
-            first.update(agent=sorted(agent), spared=spared)
-        return (agent - table.lineage()) | set(strays)
+        members = set(_members(group, table)) if group is not None else set()
+        found = members - table.lineage()
+        if others is not None:
+            elsewhere = {pid for other in guarded for pid in _members(other, table)}
+            left, kept = slot_strays(repo.slot_path(name), table, members | elsewhere)
+            strays.update(left)
+            spared.extend(pid for pid in kept if pid not in spared)
+            found |= set(left)
+        agent.update(members)
+        return found
 
-    outcome, signalled = stop_processes(find, grace)
-    ran = bool(first["agent"])
-    strays = sorted(signalled - set(first["agent"]))
+    outcome, _ = stop_processes(find, grace)
+    result = StopResult(name, None, "no agent", None, sorted(strays), sorted(spared))
     if group is None:
-        return StopResult(name, None, "no agent", None, strays, first["spared"])
-    if not ran:
-        code = _exit_code(repo, name)
-        return StopResult(name, group.pgid, "not running", code, strays, first["spared"])
+        return result
     code = _exit_code(repo, name)
+    if not agent:
+        return replace(result, pid=group.pgid, outcome="not running", exit_code=code)
     if code is None:  # the runner itself was killed before it could record the agent's end
         code = -signal.SIGKILL
         record_exit(_exit_path(repo, name), code, killed_by="wtpool stop")
-    return StopResult(name, group.pgid, outcome or "stopped", code, strays, first["spared"])
+    return replace(result, pid=group.pgid, outcome=outcome or "stopped", exit_code=code)
 
 
 def stop_processes(
@@ -560,11 +572,9 @@ def stop_unrecorded(repo: Repository, grace: float, recorded: Sequence[AgentGrou
 
 
 def stop_agents(repo: Repository, store: StateStore, name: str | None) -> list[StopResult]:
-    """Stop the agent of slot `name`, and the rest of what runs there, or every slot's agent
-    when `name` is None."""
+    """Stop the agent of slot `name`, or every slot's agent when `name` is None."""
     with store.snapshot() as conn:
         require_pool(conn, repo)
-        slots = all_slots(conn)
-        chosen = [lookup_slot(conn, name)] if name is not None else slots
+        slots = [lookup_slot(conn, name)] if name is not None else all_slots(conn)
     grace = repo.config.agent.stop_grace
-    return [stop_agent(repo, slot, grace, slots) for slot in chosen if name or slot.agent_pid]
+    return [stop_agent(repo, slot, grace) for slot in slots if name or slot.agent_pid]

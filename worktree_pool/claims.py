@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worktree_pool import testpoints
-from worktree_pool.agents import is_running, kill_unrecorded, launch, stop_agent
+from worktree_pool.agents import AgentGroup, clear_slot, is_running, kill_unrecorded, launch
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
@@ -491,7 +491,7 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         others = all_slots(conn)
     testpoints.reached("release.releasing")
     try:
-        left = stop_agent(repo, slot, repo.config.agent.stop_grace, others)
+        left = clear_slot(repo, name, AgentGroup.of(slot), repo.config.agent.stop_grace, others)
         saved, salvage_branch, deleted, kept = recycle(repo, slot, pool.base)
         testpoints.reached("release.recycled")
         if repo.config.database.mode != "none":  # the next task starts from a clean database

@@ -371,7 +371,7 @@ def stop(
     every: Annotated[bool, typer.Option("--all", help="Stop every slot's agent.")] = False,
     json: JsonOption = False,
 ) -> None:
-    """Stop an agent spawn started: SIGTERM to its process group, SIGKILL after agent.stop_grace."""
+    """Stop an agent spawn started: SIGTERM to all its processes, SIGKILL after agent.stop_grace."""
     from worktree_pool import render_tracks  # only these commands need them
 
     if (slot is None) == (not every):

@@ -18,8 +18,7 @@ from worktree_pool.agents import (
     LOG_DIR,
     AgentGroup,
     StopResult,
-    stop_agent,
-    stop_slot,
+    clear_slot,
     stop_unrecorded,
 )
 from worktree_pool.daemon import stop_daemon_if_running
@@ -158,10 +157,12 @@ def _stop_processes(repo: Repository, slots: list[Slot]) -> tuple[list[StopResul
     recorded left under the pool. Returns what was stopped, or found and spared, per slot,
     and the processes of unrecorded agents."""
     grace = repo.config.agent.stop_grace
-    outcomes = [stop_agent(repo, slot, grace) for slot in slots]
+    outcomes = [clear_slot(repo, slot.name, AgentGroup.of(slot), grace, slots) for slot in slots]
     known = {slot.name for slot in slots}
     outcomes += [
-        stop_slot(repo, name, None, grace) for name in slot_records(repo) if name not in known
+        clear_slot(repo, name, None, grace, slots)
+        for name in slot_records(repo)
+        if name not in known
     ]
     recorded = [group for slot in slots if (group := AgentGroup.of(slot)) is not None]
     unrecorded = stop_unrecorded(repo, grace, recorded)

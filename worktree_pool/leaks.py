@@ -212,7 +212,7 @@ def _zombies(repo: Repository, store: StateStore, report: DoctorReport) -> None:
             f"reaped (pids {', '.join(map(str, lasting))})",
             "stop the agent, so that the system reaps them",
         )
-        record_finding(report, finding, lambda slot=slot: _stop(repo, store, slot))
+        record_finding(report, finding, lambda slot=slot: _stop(repo, slot))
 
 
 def _zombie_pids(store: StateStore) -> dict[str, tuple[Slot, list[int]]]:
@@ -229,8 +229,8 @@ def _zombie_pids(store: StateStore) -> dict[str, tuple[Slot, list[int]]]:
     return found
 
 
-def _stop(repo: Repository, store: StateStore, slot: Slot) -> str:
-    return stop_agent(repo, slot, repo.config.agent.stop_grace, _slots(store)).outcome
+def _stop(repo: Repository, slot: Slot) -> str:
+    return stop_agent(repo, slot, repo.config.agent.stop_grace).outcome
 
 
 def _terminate(repo: Repository, store: StateStore, pid: int) -> str:

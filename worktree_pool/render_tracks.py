@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worktree_pool.render import console, escape, show_others_stopped, table
+from worktree_pool.render import console, escape, table
 
 if TYPE_CHECKING:
     from worktree_pool.agents import StopResult
@@ -145,4 +145,3 @@ def show_stop(results: list[StopResult]) -> None:
         code = f", exit code {result.exit_code}" if result.exit_code is not None else ""
         pid = f" (process {result.pid})" if result.pid else ""
         console.print(f"{result.slot}: {result.outcome}{pid}{code}")
-        show_others_stopped(result.slot, result.strays, result.spared)
