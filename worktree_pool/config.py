@@ -24,6 +24,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.inputs import BoundedLoader, load_yaml, read_text_bounded
 from worktree_pool.patterns import validate_patterns
 from worktree_pool.sizes import parse_size
 
@@ -447,19 +448,8 @@ def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
 def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise bad_input(f"{path}: config file is larger than {MAX_CONFIG_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise bad_input(f"{path}: cannot read config file: {exc}") from exc
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise bad_input(f"{path}: invalid YAML{where}: {problem}") from exc
+    text = read_text_bounded(path, MAX_CONFIG_BYTES, "config file")
+    data = load_yaml(text, path, _StrictLoader)
     if data is None:
         data = {}
     config = _build(Config, data, "", path)
@@ -491,8 +481,9 @@ def load_config(path: Path | None) -> Config:
     return config
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice: YAML would quietly keep the last one."""
+class _StrictLoader(BoundedLoader):
+    """The bounded loader, refusing a key given twice too: YAML would quietly keep the last
+    one."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()

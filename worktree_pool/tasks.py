@@ -22,11 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from worktree_pool.config import TaskSettings
 from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.inputs import load_yaml, read_text_bounded
 
+# A task file is read whole: past this, it is refused rather than read into memory.
+MAX_TASK_FILE_BYTES = 64_000_000
 BLOCKING_EDGES = frozenset({"blocks", "conditional-blocks", "waits-for"})
 PARENT_EDGE = "parent-child"
 DONE_STATUSES = frozenset({"closed", "tombstone"})
@@ -105,10 +106,7 @@ def _blocked(tasks: dict[str, Task], task_id: str, visiting: set[str]) -> bool:
 
 
 def read_beads(path: Path, *, lenient: bool = False) -> TaskGraph:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise bad_input(f"{path}: cannot read the task file: {exc}") from exc
+    lines = read_text_bounded(path, MAX_TASK_FILE_BYTES, "the task file").splitlines()
     return parse_beads_records(
         ((number, line) for number, line in enumerate(lines, start=1)), str(path), lenient
     )
@@ -224,14 +222,7 @@ def _timestamp(value: Any) -> datetime | None:
 
 def read_yaml_tasks(path: Path) -> TaskGraph:
     """`tasks: [{id, title, description, priority, status, depends_on: [ids], files: [...]}]`."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise bad_input(f"{path}: cannot read the task file: {exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise bad_input(f"{path}: invalid YAML{where}") from exc
+    data = load_yaml(read_text_bounded(path, MAX_TASK_FILE_BYTES, "the task file"), path)
     entries = data.get("tasks") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise bad_input(f"{path}: expected a mapping with a `tasks` list")

@@ -187,6 +187,31 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 )
 
+
+def _bomb(levels: int) -> str:
+    """One YAML value, `levels` anchors deep, each a list of the one below and 8 aliases to
+    it: 9**(levels + 1) nodes once expanded. 5 levels are enough to pass wtpool's bound; the
+    unfixed code expands 6 in well under a second (9 took it 17 s and 3.7 GB)."""
+    text = "&a0 [x, x, x, x, x, x, x, x, x]"
+    for level in range(1, levels + 1):
+        text = f"&a{level} [{text}, {', '.join([f'*a{level - 1}'] * 8)}]"
+    return text
+
+
+def _huge(name: str, config: str) -> Callable[[Path], Path]:
+    """A pool whose task file `name` is 64 MB and a byte: sparse, so it costs no disk."""
+
+    def setup(tmp: Path) -> Path:
+        root = _task_pool(config, tasks=None)(tmp)
+        path = root / name
+        path.parent.mkdir(exist_ok=True)
+        with path.open("wb") as handle:
+            handle.truncate(64_000_001)
+        return root
+
+    return setup
+
+
 CASES = [
     # where the command runs
     ("not a repo", _plain_dir, ["status"], 2, "not inside a git repository"),
@@ -256,7 +281,15 @@ CASES = [
     ("config unknown key", _pool_with_config("pool:\n  mx: 1\n"), ["status"], 2, "unknown key"),
     ("config wrong type", _pool_with_config("pool:\n  max: x\n"), ["status"], 2, "an integer"),
     ("config bad yaml", _pool_with_config("pool: [\n"), ["status"], 2, "invalid YAML"),
-    ("config alias bomb", _pool_with_config(ALIAS_BOMB), ["status"], 2, "unknown key a"),
+    ("config alias bomb", _pool_with_config(ALIAS_BOMB), ["status"], 2, "aliases expand to"),
+    (
+        "config alias bomb in a value",
+        _pool_with_config(f"scope:\n  always_include: {_bomb(6)}\n"),
+        ["status"],
+        2,
+        "wtpool.yaml: invalid YAML at line 2, column 246: its aliases expand to more than",
+    ),
+    ("config alias to itself", _pool_with_config("pool: &p [*p]\n"), ["status"], 2, "to itself"),
     ("config not a map", _pool_with_config("just text\n"), ["status"], 2, "must be a mapping"),
     ("config dup key", _pool_with_config("pool:\n  max: 3\n  max: 4\n"), ["status"], 2, "twice"),
     ("timeout -1", _pool_with_config("timeouts:\n  git: -1\n"), ["status"], 2, "positive"),
@@ -360,6 +393,28 @@ CASES = [
         ["spawn", "1"],
         2,
         "tasks.yaml: invalid YAML at line 3",
+    ),
+    (
+        "tasks.yaml alias bomb",
+        _task_pool(tasks=f"defs: {_bomb(6)}\ntasks:\n  - {{id: a, title: A, files: *a6}}\n"),
+        ["tracks", "analyze"],
+        2,
+        "tasks.yaml: invalid YAML at line 1, column 234: its aliases expand to more than",
+    ),
+    (
+        "tasks.yaml alias to itself",
+        _task_pool(tasks="tasks: &t [*t]\n"),
+        ["spawn", "1"],
+        2,
+        "alias *t refers to itself",
+    ),
+    ("tasks.yaml of 64 MB", _huge("tasks.yaml", YAML_SOURCE), ["spawn", "1"], 2, "than 64,000,000"),
+    (
+        "beads export of 64 MB",
+        _huge(".beads/issues.jsonl", BEADS_SOURCE),
+        ["tracks", "analyze"],
+        2,
+        "issues.jsonl: the task file is larger than 64,000,000 bytes",
     ),
     (
         "spawn, tasks.yaml id twice",
@@ -571,3 +626,29 @@ def test_a_task_scope_that_escapes_is_reported_and_skipped_not_fatal(tmp_path: P
     branches = git(root, "for-each-ref", "--format=%(refname:short)", "refs/heads/wtpool/task")
     assert branches.split() == ["wtpool/task/api"]
     assert not (tmp_path / "escape").exists() and not (root.parent / "escape").exists()
+
+
+@pytest.mark.parametrize("where", ["wtpool.yaml", "tasks.yaml"])
+def test_an_alias_bomb_is_refused_in_one_short_line_that_names_its_file(
+    tmp_path: Path, where: str
+) -> None:
+    bomb = {
+        "wtpool.yaml": f"tasks:\n  source: yaml\nscope:\n  always_include: {_bomb(6)}\n",
+        "tasks.yaml": f"defs: {_bomb(6)}\ntasks:\n  - {{id: a, title: A, files: *a6}}\n",
+    }
+    root = _task_pool()(tmp_path)
+    (root / where).write_text(bomb[where])
+    result = wtpool(root, "tracks", "analyze")
+    assert_one_line_error(result, 2, f"{root / where}: invalid YAML at line")
+    assert "alias" in result.stderr and len(result.stderr) < 300, result.stderr[:300]
+
+
+def test_aliases_that_share_a_little_are_still_read(tmp_path: Path) -> None:
+    tasks = "common: &files [src/api/, docs/api.md]\ntasks:\n" + "".join(
+        f"  - {{id: t{n}, title: T{n}, files: *files}}\n" for n in range(50)
+    )
+    root = _task_pool(tasks=tasks)(tmp_path)
+    analysis = wtpool_json(root, "tracks", "analyze")
+    assert analysis["tasks"] == 50
+    for track in analysis["tracks"]:
+        assert track["patterns"] == ["src/api/", "docs/api.md"]
