@@ -30,6 +30,7 @@ from worktree_pool import (
 from worktree_pool import doctor as health
 from worktree_pool.config import DATABASE_MODE_VARIABLE, Mode, render_config
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
+from worktree_pool.inputs import read_text_bounded
 from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository, open_repository
 from worktree_pool.state import StateStore
@@ -497,7 +498,10 @@ def monitor(
     interval: Annotated[
         float | None,
         typer.Option(
-            "--interval", help="Seconds between refreshes (default monitor.interval).", min=0.1
+            "--interval",
+            help="Seconds between refreshes (default monitor.interval).",
+            min=0.1,
+            max=1e9,  # as monitor.interval: a wait past what the clock can count is no wait
         ),
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
@@ -622,11 +626,8 @@ def mail_send(
 
     if body is not None and body_file is not None:
         raise WtpoolError("give --body or --body-file, not both", code=ExitCode.USAGE)
-    if body_file is not None:
-        try:
-            body = body_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise WtpoolError(f"cannot read {body_file}: {exc}", code=ExitCode.USAGE) from exc
+    if body_file is not None:  # at most one byte past the limit is read, even of /dev/zero
+        body = read_text_bounded(body_file, mail.MAX_BODY, "message body")
     repo = _repository()
     message = mail.send(repo, _store(repo), sender, recipient, subject, body or "", thread)
     _emit(message, json, render.show_sent)
@@ -752,7 +753,7 @@ def config(json: JsonOption = False) -> None:
         config = render.to_jsonable(repo.config)
         render.print_json({"source": source, "config": config, "overridden": overridden})
         return
-    print(f"# from {repo.config_path or 'the built-in defaults'}")
+    print(f"# from {render.printable(str(repo.config_path or 'the built-in defaults'))}")
     for key, variable in overridden.items():
         print(f"# {key} from {variable}")
     print(render_config(repo.config), end="")
@@ -771,9 +772,12 @@ def demo(
 
 
 def _fail(message: str, hint: str | None, code: int) -> int:
-    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    """One `error:` line, and one `hint:` line: a message may quote what it refuses (a file
+    name, a task's title), whose line breaks and control characters must not reach the
+    terminal."""
+    print(f"error: {render.printable(' '.join(message.split()))}", file=sys.stderr)
     if hint:
-        print(f"hint: {' '.join(hint.split())}", file=sys.stderr)
+        print(f"hint: {render.printable(' '.join(hint.split()))}", file=sys.stderr)
     return code
 
 

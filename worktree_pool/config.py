@@ -24,7 +24,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from worktree_pool.errors import WtpoolError, bad_input
-from worktree_pool.inputs import BoundedLoader, load_yaml, read_text_bounded
+from worktree_pool.inputs import BoundedLoader, describe, load_yaml, read_text_bounded
 from worktree_pool.patterns import validate_patterns
 from worktree_pool.sizes import parse_size
 
@@ -500,7 +500,7 @@ class _StrictLoader(BoundedLoader):
 def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
     if not isinstance(data, dict):
         where = prefix.rstrip(".") or "the top level"
-        raise bad_input(f"{path}: {where} must be a mapping, got {_describe(data)}")
+        raise bad_input(f"{path}: {where} must be a mapping, got {describe(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = get_type_hints(cls)
     for key in data:
@@ -524,13 +524,13 @@ def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
     item = get_args(expected)[0] if get_origin(expected) is tuple else None
     if item is not None and dataclasses.is_dataclass(item):
         if not isinstance(value, list):
-            raise bad_input(f"{path}: {key} must be a list of mappings, got {_describe(value)}")
+            raise bad_input(f"{path}: {key} must be a list of mappings, got {describe(value)}")
         return tuple(_build(item, entry, f"{key}[{i}].", path) for i, entry in enumerate(value))
     if _accepts(value, expected):
         if expected is float:
             return float(value)
         return _frozen(value)
-    raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {_describe(value)}")
+    raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {describe(value)}")
 
 
 def _frozen(value: Any) -> Any:
@@ -570,11 +570,6 @@ def _type_name(expected: Any) -> str:
         str: "a string",
         type(None): "null",
     }.get(expected, expected.__name__)
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def render_config(config: Config) -> str:

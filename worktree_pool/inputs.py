@@ -11,6 +11,7 @@ bomb is refused before it expands.
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,17 @@ from worktree_pool.errors import WtpoolError, bad_input
 # a list between tasks, far below what makes a command slow (a bomb of 9 nested levels of 9
 # aliases expands to 9**9 nodes).
 MAX_ALIASED_NODES = 100_000
+
+
+def describe(value: Any) -> str:
+    """A value read from a file, as an error message quotes it: a short repr, built without
+    walking more of the value than it shows (a value can be a large structure)."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 40
 
 
 def read_bounded(path: Path, limit: int, what: str) -> bytes:

@@ -9,6 +9,7 @@ force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`.
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 
 from worktree_pool.audit import audit
@@ -16,7 +17,7 @@ from worktree_pool.errors import bad_input
 from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository
 from worktree_pool.slots import require_pool
-from worktree_pool.state import StateStore, utc_now
+from worktree_pool.state import StateStore, is_row_id, utc_now
 
 WTPOOL_SENDER = "wtpool"
 MAX_SUBJECT = 200
@@ -43,7 +44,9 @@ class Message:
 def check_message(sender: str, recipient: str, subject: str, body: str, thread: str | None) -> None:
     validate_name("agent", sender)
     validate_name("agent", recipient)
-    if not subject.strip() or len(subject) > MAX_SUBJECT or any(ord(c) < 32 for c in subject):
+    # Any control character, C1 and DEL too: a subject is one line, shown in tables.
+    controls = any(unicodedata.category(c) == "Cc" for c in subject)
+    if not subject.strip() or len(subject) > MAX_SUBJECT or controls:
         raise bad_input(f"a subject is one line of 1 to {MAX_SUBJECT} characters")
     if len(body.encode()) > MAX_BODY:
         raise bad_input(f"a message body is at most {MAX_BODY} bytes")
@@ -139,7 +142,9 @@ def ack(repo: Repository, store: StateStore, message_id: int) -> Message:
 
 
 def _get(conn: sqlite3.Connection, message_id: int) -> Message:
-    row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    row = None
+    if is_row_id(message_id):
+        row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None:
         raise bad_input(f"no message #{message_id}", "`wtpool mail inbox AGENT` lists them")
     return Message.from_row(row)

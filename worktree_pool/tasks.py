@@ -24,7 +24,7 @@ from typing import Any
 
 from worktree_pool.config import TaskSettings
 from worktree_pool.errors import WtpoolError, bad_input
-from worktree_pool.inputs import load_yaml, read_text_bounded
+from worktree_pool.inputs import describe, load_yaml, read_text_bounded
 
 # A task file is read whole: past this, it is refused rather than read into memory.
 MAX_TASK_FILE_BYTES = 64_000_000
@@ -195,13 +195,13 @@ def _id(value: Any, name: str) -> str:
 
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {value!r}")
+        raise ValueError(f"{name} must be a string, got {describe(value)}")
     return value
 
 
 def _priority(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"priority must be an integer, got {value!r}")
+        raise ValueError(f"priority must be an integer, got {describe(value)}")
     return value
 
 
@@ -210,11 +210,11 @@ def _timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"created_at must be an RFC 3339 timestamp, got {value!r}")
+        raise ValueError(f"created_at must be an RFC 3339 timestamp, got {describe(value)}")
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"created_at {value!r} is not an RFC 3339 timestamp") from exc
+        raise ValueError(f"created_at {describe(value)} is not an RFC 3339 timestamp") from exc
 
 
 # --- YAML -----------------------------------------------------------------------------------

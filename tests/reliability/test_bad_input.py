@@ -6,8 +6,10 @@ written is wrong; 1: it could not be done) and a fragment of the message.
 
 from __future__ import annotations
 
+import resource
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +185,8 @@ ESCAPING_TASKS = "tasks:\n  - id: esc\n    files: [../escape]\n"
 
 
 DOWN = "postgresql://postgres@127.0.0.1:1/postgres"  # nothing listens on port 1
+HUGE = "9" * 23  # past SQLite's 64-bit integers
+SEND = ["mail", "send", "--from", "ann", "--to", "bob"]
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 )
@@ -542,6 +546,16 @@ CASES = [
         1,
         "cannot connect to PostgreSQL",
     ),
+    # numbers past what SQLite stores, or the clock counts
+    ("mail read huge id", _pool, ["mail", "read", HUGE], 2, f"no message #{HUGE}"),
+    ("mail ack huge id", _pool, ["mail", "ack", HUGE], 2, f"no message #{HUGE}"),
+    ("mail read id 0", _pool, ["mail", "read", "0"], 2, "no message #0"),
+    ("unreserve huge id", _pool, ["unreserve", "--id", HUGE, "--force"], 2, "no reservation #"),
+    ("monitor --interval inf", _pool, ["monitor", "--interval", "inf"], 2, "'--interval'"),
+    ("monitor --interval 1e300", _pool, ["monitor", "--interval", "1e300"], 2, "'--interval'"),
+    # mail
+    ("mail subject with CSI", _pool, [*SEND, "--subject", "a\x9bb"], 2, "subject is one line"),
+    ("mail subject with DEL", _pool, [*SEND, "--subject", "a\x7fb"], 2, "subject is one line"),
     # the command line itself
     ("unknown command", _pool, ["frobnicate"], 2, "no such command"),
     ("unknown option", _pool, ["status", "--verbose"], 2, "no such option"),
@@ -652,3 +666,30 @@ def test_aliases_that_share_a_little_are_still_read(tmp_path: Path) -> None:
     assert analysis["tasks"] == 50
     for track in analysis["tracks"]:
         assert track["patterns"] == ["src/api/", "docs/api.md"]
+
+
+def test_a_body_file_is_read_no_further_than_its_limit(tmp_path: Path) -> None:
+    """`--body-file /dev/zero` once read until MemoryError. With 2 GiB of address space the
+    unfixed code fails within a second or two instead of taking the machine's memory."""
+    root = _pool(tmp_path)
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2**31, 2**31))
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worktree_pool",
+            *SEND,
+            "--subject",
+            "s",
+            "--body-file",
+            "/dev/zero",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        preexec_fn=bounded,
+    )
+    assert_one_line_error(result, 2, "/dev/zero: message body is larger than 1,000,000 bytes")
