@@ -301,10 +301,6 @@ class ProcessTable:
             self.handles[pid].send_signal(signum)
 
 
-def process_table() -> ProcessTable:
-    return ProcessTable()
-
-
 def group_members(
     group: AgentGroup, table: ProcessTable | None = None
 ) -> tuple[list[int], list[int]]:
@@ -318,7 +314,7 @@ def group_members(
     start. Once the runner is gone its group id may be reused, so a member of its group or
     session then counts only if it carries the mark; a child of the agent's that dropped its
     environment and left both the slot and every living ancestor cannot be recognised."""
-    table = table if table is not None else process_table()
+    table = table if table is not None else ProcessTable()
     runner = group.pgid
     leading = (
         runner in table.handles
@@ -492,7 +488,7 @@ def stop_processes(
     signalled: dict[int, int] = {}
     for signum, seconds in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         deadline = time.monotonic() + seconds
-        while live := find(table := process_table()):
+        while live := find(table := ProcessTable()):
             for pid in live:
                 if signalled.get(pid) != signum:
                     table.signal(pid, signum)

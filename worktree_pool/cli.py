@@ -408,7 +408,8 @@ def db_url(
 
     repo = _repository()
     url = slot_databases.database_url(repo, _store(repo), validate_name("slot", slot))
-    print(url if reveal else mask(url))
+    # A URL may come from the repository's wtpool.yaml: shown, never acted on by the terminal.
+    print(render.printable(url if reveal else mask(url)))
 
 
 @db_app.command("reset")
@@ -419,7 +420,7 @@ def db_reset(slot: Annotated[str, typer.Argument(help="The slot.")]) -> None:
 
     repo = _repository()
     url = slot_databases.reset_database(repo, _store(repo), validate_name("slot", slot))
-    print(f"{slot}: a fresh clone of the template at {mask(url)}")
+    print(f"{slot}: a fresh clone of the template at {render.printable(mask(url))}")
 
 
 class Direction(StrEnum):

@@ -35,7 +35,6 @@ from worktree_pool.agents import (
     AgentGroup,
     ProcessTable,
     group_members,
-    process_table,
     slot_strays,
     stop_agent,
     stop_processes,
@@ -157,7 +156,7 @@ def _processes(repo: Repository, store: StateStore, report: DoctorReport) -> Non
 
     scan_started = time.time()
     _zombies(repo, store, report)
-    table = process_table()
+    table = ProcessTable()
     for pid, why in _strays(repo, store, table).items():
         handle = table.handles[pid]
         try:
@@ -217,7 +216,7 @@ def _zombies(repo: Repository, store: StateStore, report: DoctorReport) -> None:
 
 def _zombie_pids(store: StateStore) -> dict[str, tuple[Slot, list[int]]]:
     """Slot name -> (the slot, the zombies in its running agent's group)."""
-    table = process_table()
+    table = ProcessTable()
     found = {}
     for slot in _slots(store):
         group = AgentGroup.of(slot)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, replace
 
-from worktree_pool.agents import AgentProcess, agent_process, process_table
+from worktree_pool.agents import AgentProcess, ProcessTable, agent_process
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
 from worktree_pool.errors import WtpoolError, bad_input
@@ -300,7 +300,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
         queue = queued_requests(conn)
         sample = latest_sample(conn)
     records = {record.path: record for record in worktree_records(repo.git)}
-    table = process_table() if any(slot.agent_pid for slot in slots) else None
+    table = ProcessTable() if any(slot.agent_pid for slot in slots) else None
     worktrees = []
     for slot in slots:
         path = repo.slot_path(slot.name)

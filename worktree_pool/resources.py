@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worktree_pool.agents import AgentGroup, agent_process, group_members, process_table
+from worktree_pool.agents import AgentGroup, ProcessTable, agent_process, group_members
 from worktree_pool.diskusage import EntryUse, pool_usage
 from worktree_pool.errors import WtpoolError
 from worktree_pool.pgserver import SERVER_DIR
@@ -198,7 +198,7 @@ def _processes(repo: Repository, slots: list[Slot]) -> tuple[list[AgentUse], lis
         return [], []
     import psutil  # see agents.ProcessTable
 
-    table = process_table()
+    table = ProcessTable()
     agents, fds = [], []
     for slot in with_agents:
         group = AgentGroup.of(slot)

@@ -155,11 +155,11 @@ def _unremovable_reason(repo: Repository, name: str, base: str) -> str | None:
     path = repo.slot_path(name)
     if not path.is_dir():
         return "its directory is missing; run `wtpool doctor --fix`"
-    from worktree_pool.agents import process_table, slot_strays  # see agents.ProcessTable
+    from worktree_pool.agents import ProcessTable, slot_strays  # see agents.ProcessTable
 
     # Something still works there, though no agent holds the slot: a scale-down is no reason
     # to stop it, nor to delete the directory under it.
-    strays, spared = slot_strays(path, process_table(), set())
+    strays, spared = slot_strays(path, ProcessTable(), set())
     if strays or spared:
         return f"process(es) {', '.join(map(str, sorted(strays + spared)))} run in it"
     work = inspect_work(repo.git.at(path), base)
