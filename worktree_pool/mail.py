@@ -8,8 +8,8 @@ force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`.
 
 from __future__ import annotations
 
+import re
 import sqlite3
-import unicodedata
 from dataclasses import dataclass
 
 from worktree_pool.audit import audit
@@ -22,6 +22,8 @@ from worktree_pool.state import StateStore, is_row_id, utc_now
 WTPOOL_SENDER = "wtpool"
 MAX_SUBJECT = 200
 MAX_BODY = 1_000_000  # a message, not a file transfer
+# A subject is one line, shown in tables: no control character of any kind, C1 and DEL too.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,18 @@ class Message:
 def check_message(sender: str, recipient: str, subject: str, body: str, thread: str | None) -> None:
     validate_name("agent", sender)
     validate_name("agent", recipient)
-    # Any control character, C1 and DEL too: a subject is one line, shown in tables.
-    controls = any(unicodedata.category(c) == "Cc" for c in subject)
-    if not subject.strip() or len(subject) > MAX_SUBJECT or controls:
+    if not subject.strip() or len(subject) > MAX_SUBJECT or _CONTROL.search(subject):
         raise bad_input(f"a subject is one line of 1 to {MAX_SUBJECT} characters")
     if len(body.encode()) > MAX_BODY:
         raise bad_input(f"a message body is at most {MAX_BODY} bytes")
     if thread is not None:
         validate_name("thread", thread)
+
+
+def subject_line(text: str) -> str:
+    """`text` made a subject for a mail wtpool sends (it may quote a task's title or a branch):
+    each run of whitespace and control characters one space, cut to MAX_SUBJECT."""
+    return re.sub(f"(?:\\s|{_CONTROL.pattern})+", " ", text)[:MAX_SUBJECT].strip()
 
 
 def post(

@@ -101,3 +101,11 @@ def test_a_gates_output_is_shown_as_escapes(root: Path) -> None:
     assert merged.returncode == 1
     _clean(merged.stdout)
     assert "A\\x1b[2JB\\x9bC" in merged.stdout
+
+
+def test_spawn_mails_a_hostile_title_as_a_subject_of_one_plain_line(root: Path) -> None:
+    (item,) = wtpool_json(root, "spawn", "1")["spawned"]
+    (message,) = wtpool_json(root, "mail", "inbox", item["agent"])
+    assert message["subject"] == "your task t1: A [2J ]0;pwned B 31m\u202eC error: forged"
+    inbox = wtpool(root, "mail", "inbox", item["agent"])
+    _clean(inbox.stdout)
