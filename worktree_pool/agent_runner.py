@@ -26,10 +26,21 @@ from types import FrameType
 from worktree_pool.private import write_private
 
 GROUP_VARIABLE = "WTPOOL_AGENT_GROUP"
+# Marks a process wtpool starts as the pool's own (its database server, a background merge
+# run, the daemon): even when an agent's wtpool command starts it, stopping that agent must
+# not stop it.
+POOL_PROCESS_VARIABLE = "WTPOOL_POOL_PROCESS"
 
 
 def _keep_waiting(signum: int, frame: FrameType | None) -> None:
     """A handler rather than SIG_IGN: ignored signals would stay ignored in the agent."""
+
+
+def pool_process_environment() -> dict[str, str]:
+    """Our environment for a process that is the pool's, not an agent's: without the agent's
+    mark, with the pool's."""
+    environment = {k: v for k, v in os.environ.items() if k != GROUP_VARIABLE}
+    return {**environment, POOL_PROCESS_VARIABLE: "1"}
 
 
 def record_exit(exit_file: Path, code: int, **extra: object) -> None:
@@ -46,8 +57,9 @@ def main(argv: list[str]) -> int:
         return 2
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _keep_waiting)
-    # Every process the agent starts inherits this, even one that leaves the group: by it,
-    # `wtpool leaks` tells wtpool's agents from a shell that merely sourced .env.worktree.
+    # Every process the agent starts inherits this, even one that leaves the group and the
+    # session (setsid, a double fork) or the slot: by it, wtpool finds all that the agent
+    # started, and tells it from a shell that merely sourced .env.worktree.
     environment = {**os.environ, GROUP_VARIABLE: str(os.getpgrp())}
     try:
         code = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=environment).wait()

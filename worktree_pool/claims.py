@@ -13,12 +13,12 @@ and free capacity (a released slot, room below max) goes to the oldest request f
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worktree_pool import testpoints
-from worktree_pool.agents import is_running, kill_unrecorded, launch
+from worktree_pool.agents import AgentGroup, clear_slot, is_running, kill_unrecorded, launch
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.filters import ScopePlan, reapply, unmatched_warnings
 from worktree_pool.gitops import delete_branch_if_at, is_ancestor, resolve
@@ -479,6 +479,10 @@ class ReleaseResult:
     branch_kept: str | None = None  # the slot's branch, kept because it holds unmerged commits
     handed_to: str | None = None  # the queued agent that now holds the slot
     handoff_error: str | None = None  # why the oldest queued request could not take the slot
+    # What still ran in the slot once its agent had ended (see agents.slot_strays): stopped
+    # before the salvage, so that nothing writes there after it; spared: with a terminal.
+    stopped_processes: list[int] = field(default_factory=list)
+    spared_processes: list[int] = field(default_factory=list)
 
 
 def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseResult:
@@ -506,8 +510,10 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
                     "run `wtpool doctor --fix`",
                 )
         update_slot(conn, name, state=SlotState.RELEASING)
+        others = all_slots(conn)
     testpoints.reached("release.releasing")
     try:
+        left = clear_slot(repo, name, AgentGroup.of(slot), repo.config.agent.stop_grace, others)
         work, salvage_branch, deleted, kept = finish_release(repo, store, slot, pool.base)
     except BaseException:
         with store.transaction() as conn:
@@ -525,6 +531,8 @@ def release(repo: Repository, store: StateStore, name: str | None) -> ReleaseRes
         branch_kept=kept,
         handed_to=served.get(name),
         handoff_error=handoff_error,
+        stopped_processes=left.strays,
+        spared_processes=left.spared,
     )
 
 

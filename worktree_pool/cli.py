@@ -30,6 +30,7 @@ from worktree_pool import (
 from worktree_pool import doctor as health
 from worktree_pool.config import DATABASE_MODE_VARIABLE, Mode, for_display, render_config
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
+from worktree_pool.inputs import read_text_bounded
 from worktree_pool.names import validate_name
 from worktree_pool.redact import mask
 from worktree_pool.repo import Repository, open_repository
@@ -376,7 +377,7 @@ def stop(
     every: Annotated[bool, typer.Option("--all", help="Stop every slot's agent.")] = False,
     json: JsonOption = False,
 ) -> None:
-    """Stop an agent spawn started: SIGTERM to its process group, SIGKILL after agent.stop_grace."""
+    """Stop an agent spawn started: SIGTERM to all its processes, SIGKILL after agent.stop_grace."""
     from worktree_pool import render_tracks  # only these commands need them
 
     if (slot is None) == (not every):
@@ -411,7 +412,8 @@ def db_url(
 
     repo = _repository()
     url = slot_databases.database_url(repo, _store(repo), validate_name("slot", slot))
-    print(url if reveal else mask(url))
+    # A URL may come from the repository's wtpool.yaml: shown, never acted on by the terminal.
+    print(render.printable(url if reveal else mask(url)))
 
 
 @db_app.command("reset")
@@ -421,7 +423,7 @@ def db_reset(slot: Annotated[str, typer.Argument(help="The slot.")]) -> None:
 
     repo = _repository()
     url = slot_databases.reset_database(repo, _store(repo), validate_name("slot", slot))
-    print(f"{slot}: a fresh clone of the template at {mask(url)}")
+    print(f"{slot}: a fresh clone of the template at {render.printable(mask(url))}")
 
 
 class Direction(StrEnum):
@@ -500,7 +502,10 @@ def monitor(
     interval: Annotated[
         float | None,
         typer.Option(
-            "--interval", help="Seconds between refreshes (default monitor.interval).", min=0.1
+            "--interval",
+            help="Seconds between refreshes (default monitor.interval).",
+            min=0.1,
+            max=1e9,  # as monitor.interval: a wait past what the clock can count is no wait
         ),
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="Print one frame and exit.")] = False,
@@ -625,11 +630,8 @@ def mail_send(
 
     if body is not None and body_file is not None:
         raise WtpoolError("give --body or --body-file, not both", code=ExitCode.USAGE)
-    if body_file is not None:
-        try:
-            body = body_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise WtpoolError(f"cannot read {body_file}: {exc}", code=ExitCode.USAGE) from exc
+    if body_file is not None:  # at most one byte past the limit is read, even of /dev/zero
+        body = read_text_bounded(body_file, mail.MAX_BODY, "message body")
     repo = _repository()
     message = mail.send(repo, _store(repo), sender, recipient, subject, body or "", thread)
     _emit(message, json, render.show_sent)
@@ -755,7 +757,7 @@ def config(json: JsonOption = False) -> None:
         config = render.to_jsonable(for_display(repo.config))
         render.print_json({"source": source, "config": config, "overridden": overridden})
         return
-    print(f"# from {repo.config_path or 'the built-in defaults'}")
+    print(f"# from {render.printable(str(repo.config_path or 'the built-in defaults'))}")
     for key, variable in overridden.items():
         print(f"# {key} from {variable}")
     print(render_config(for_display(repo.config)), end="")
@@ -774,10 +776,12 @@ def demo(
 
 
 def _fail(message: str, hint: str | None, code: int) -> int:
-    # Masked here too: any error (a library's, quoting a URL) may carry a password.
-    print(f"error: {mask(' '.join(message.split()))}", file=sys.stderr)
+    """One `error:` line, and one `hint:` line: a message may quote what it refuses (a file
+    name, a task's title), whose line breaks and control characters must not reach the
+    terminal, and any error (a library's, quoting a URL) may carry a password."""
+    print(f"error: {render.printable(mask(' '.join(message.split())))}", file=sys.stderr)
     if hint:
-        print(f"hint: {mask(' '.join(hint.split()))}", file=sys.stderr)
+        print(f"hint: {render.printable(mask(' '.join(hint.split())))}", file=sys.stderr)
     return code
 
 

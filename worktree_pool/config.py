@@ -24,6 +24,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.inputs import BoundedLoader, describe, load_yaml, read_text_bounded
 from worktree_pool.patterns import validate_patterns
 from worktree_pool.redact import mask
 from worktree_pool.sizes import parse_size
@@ -473,19 +474,8 @@ def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
 def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise bad_input(f"{path}: config file is larger than {MAX_CONFIG_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise bad_input(f"{path}: cannot read config file: {exc}") from exc
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise bad_input(f"{path}: invalid YAML{where}: {problem}") from exc
+    text = read_text_bounded(path, MAX_CONFIG_BYTES, "config file")
+    data = load_yaml(text, path, _StrictLoader)
     if data is None:
         data = {}
     config = _build(Config, data, "", path)
@@ -517,8 +507,9 @@ def load_config(path: Path | None) -> Config:
     return config
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice: YAML would quietly keep the last one."""
+class _StrictLoader(BoundedLoader):
+    """The bounded loader, refusing a key given twice too: YAML would quietly keep the last
+    one."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -535,7 +526,7 @@ class _StrictLoader(yaml.SafeLoader):
 def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
     if not isinstance(data, dict):
         where = prefix.rstrip(".") or "the top level"
-        raise bad_input(f"{path}: {where} must be a mapping, got {_describe(data)}")
+        raise bad_input(f"{path}: {where} must be a mapping, got {describe(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = get_type_hints(cls)
     for key in data:
@@ -559,13 +550,13 @@ def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
     item = get_args(expected)[0] if get_origin(expected) is tuple else None
     if item is not None and dataclasses.is_dataclass(item):
         if not isinstance(value, list):
-            raise bad_input(f"{path}: {key} must be a list of mappings, got {_describe(value)}")
+            raise bad_input(f"{path}: {key} must be a list of mappings, got {describe(value)}")
         return tuple(_build(item, entry, f"{key}[{i}].", path) for i, entry in enumerate(value))
     if _accepts(value, expected):
         if expected is float:
             return float(value)
         return _frozen(value)
-    raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {_describe(value)}")
+    raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {describe(value)}")
 
 
 def _frozen(value: Any) -> Any:
@@ -605,11 +596,6 @@ def _type_name(expected: Any) -> str:
         str: "a string",
         type(None): "null",
     }.get(expected, expected.__name__)
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def render_config(config: Config) -> str:

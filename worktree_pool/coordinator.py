@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worktree_pool import testpoints
-from worktree_pool.agents import LOG_DIR, StopResult, stop_agent, stop_unrecorded
+from worktree_pool.agents import (
+    LOG_DIR,
+    AgentGroup,
+    StopResult,
+    clear_slot,
+    stop_unrecorded,
+)
 from worktree_pool.daemon import stop_daemon_if_running
 from worktree_pool.errors import WtpoolError
 from worktree_pool.filters import remove_guard
@@ -78,8 +84,8 @@ class CleanupResult:  # filled in as cleanup goes
     left_alone: list[str] = field(default_factory=list)  # directories wtpool did not create
     dropped_requests: list[str] = field(default_factory=list)  # agents that were queued
     dropped_merges: list[str] = field(default_factory=list)  # branches still queued to land
-    stopped_agents: list[StopResult] = field(default_factory=list)
-    stopped_unrecorded: list[int] = field(default_factory=list)  # agent groups no slot recorded
+    stopped_agents: list[StopResult] = field(default_factory=list)  # and what else ran in slots
+    stopped_unrecorded: list[int] = field(default_factory=list)  # processes of unrecorded agents
     warnings: list[str] = field(default_factory=list)
     dropped_databases: list[str] = field(default_factory=list)
     stopped_server: bool = False  # the pool's embedded PostgreSQL was running, and was stopped
@@ -113,10 +119,7 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         # stopped before any slot goes, so that it does not sample or tend while they do.
         stopped_daemon = store is not None and stop_daemon_if_running(repo)
         # Agents first: a slot must not be salvaged and removed while something still writes.
-        grace = repo.config.agent.stop_grace
-        outcomes = [stop_agent(repo, slot, grace) for slot in slots if slot.agent_pid]
-        stopped = [o for o in outcomes if o.outcome in ("stopped", "killed")]
-        unrecorded = stop_unrecorded(repo, grace)
+        stopped, unrecorded = _stop_processes(repo, slots)
         result = _remove_everything(repo, known, base or _fallback_base(repo), force)
         result.stopped_agents.extend(stopped)
         result.stopped_unrecorded.extend(unrecorded)
@@ -148,6 +151,25 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         if not result.complete:
             _reopen_pool(store)
     return result
+
+
+def _stop_processes(repo: Repository, slots: list[Slot]) -> tuple[list[StopResult], list[int]]:
+    """Stop what runs in the pool: each slot's agent and the rest of what runs in the slot,
+    in recorded slots and in slot worktrees the state does not know, then what agents no slot
+    recorded left under the pool. Returns what was stopped, or found and spared, per slot,
+    and the processes of unrecorded agents."""
+    grace = repo.config.agent.stop_grace
+    outcomes = [clear_slot(repo, slot.name, AgentGroup.of(slot), grace, slots) for slot in slots]
+    known = {slot.name for slot in slots}
+    outcomes += [
+        clear_slot(repo, name, None, grace, slots)
+        for name in slot_records(repo)
+        if name not in known
+    ]
+    recorded = [group for slot in slots if (group := AgentGroup.of(slot)) is not None]
+    unrecorded = stop_unrecorded(repo, grace, recorded)
+    found = [o for o in outcomes if o.outcome in ("stopped", "killed") or o.strays or o.spared]
+    return found, unrecorded
 
 
 def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from worktree_pool.limits import Alert, Assessment, Finding, Level
-from worktree_pool.render import console, escape, table
+from worktree_pool.render import console, escape, printable, table
 from worktree_pool.sizes import format_size
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def render_frame(frame: Frame) -> RenderableType:
     if sample.database_error:
         parts.append(Text.from_markup(f"[red]database: {escape(sample.database_error)}[/]"))
     if frame.queue:
-        parts.append(Text("queue: " + ", ".join(frame.queue)))
+        parts.append(Text("queue: " + printable(", ".join(frame.queue))))
     if frame.queue_error:
         parts.append(Text.from_markup(f"[red]queue: {escape(frame.queue_error)}[/]"))
     if frame.alerts:
@@ -205,12 +205,12 @@ def show_report(report: Report) -> None:
     console.print("# wtpool report")
     console.print("\n## versions")
     for name, value in report.versions.items():
-        console.print(f"{name}: {escape(value)}")
+        console.print(f"{escape(name)}: {escape(value)}")
     console.print("\n## environment")
     for name, value in report.environment.items() or [("(none)", "")]:
-        console.print(f"{name} {escape(value)}".rstrip())
+        console.print(f"{escape(name)} {escape(value)}".rstrip())
     console.print("\n## configuration")
-    console.print(escape(report.config.rstrip()), markup=True)
+    console.print(escape(report.config.rstrip(), lines=True), markup=True)
     parts: list[tuple[str, object, Callable[[Any], None]]] = [
         ("status", report.status, show_status),
         ("check", report.check, show_check),

@@ -20,7 +20,7 @@ from pathlib import Path
 from worktree_pool import integration, testpoints
 from worktree_pool.errors import WtpoolError
 from worktree_pool.gitops import LOCATION_VARIABLES, is_ancestor, resolve
-from worktree_pool.mail import WTPOOL_SENDER, post
+from worktree_pool.mail import WTPOOL_SENDER, post, subject_line
 from worktree_pool.merge_queue import (
     MAX_ERRORS,
     MergeEntry,
@@ -396,7 +396,7 @@ def _release(repo: Repository, store: StateStore, entry: MergeEntry) -> str:
 
 
 def _failure_mail(entry: MergeEntry, outcome: Outcome) -> tuple[str, str]:
-    subject = f"merge of {entry.branch}: {outcome.state}"
+    subject = subject_line(f"merge of {entry.branch}: {outcome.state}")
     body = [outcome.reason]
     if outcome.paths:
         body += ["", "Paths:", *(f"  {path}" for path in outcome.paths[:200])]

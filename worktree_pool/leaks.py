@@ -8,10 +8,13 @@ Found:
   is gone: doctor's checks of those kinds, with doctor's repairs (an unknown slot worktree is
   adopted, busy if it holds unique work, so that release salvages it);
 - agent processes: a zombie in a running agent's group that is still there a second later
-  (fixed by stopping that agent, whose exit lets the system reap it), and processes that an
-  agent started (they carry the runner's WTPOOL_AGENT_GROUP, which a shell that sourced
-  .env.worktree does not) still running under the pool directory after that agent has ended
-  (stopped; never one started while leaks ran, which may be an agent not yet recorded);
+  (fixed by stopping that agent, whose exit lets the system reap it); processes of an agent
+  that no slot records (an agent runner of this pool, or a process under the pool directory
+  that carries a runner's WTPOOL_AGENT_GROUP, which a shell that sourced .env.worktree does
+  not, and their descendants); and processes without a terminal whose working directory or
+  an open file is in an idle slot. Stopped; never one started while leaks ran, which may be
+  an agent not yet recorded. What a recorded agent left running is still that agent's: it
+  keeps the agent "running" until `wtpool stop`;
 - stale git lock files in slots (`index.lock` and the like, left by a git that died: no git
   process runs in that slot, and the file is older than a minute), and a daemon pid file whose
   process is gone, deleted;
@@ -29,10 +32,16 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
 
-from worktree_pool.agent_runner import GROUP_VARIABLE
-from worktree_pool.agents import AgentGroup, group_members, process_groups, stop_agent
+from worktree_pool.agents import (
+    AgentGroup,
+    ProcessTable,
+    group_members,
+    slot_strays,
+    stop_agent,
+    stop_processes,
+    unrecorded_processes,
+)
 from worktree_pool.coordinator import delete_merged_branches
 from worktree_pool.doctor import DoctorReport, Finding, examine, record_finding
 from worktree_pool.errors import WtpoolError
@@ -41,9 +50,6 @@ from worktree_pool.repo import Repository
 from worktree_pool.slots import PoolRecord, Slot, SlotState, all_slots, require_pool, slot_number
 from worktree_pool.state import StateStore
 from worktree_pool.worktrees import BRANCH_NAMESPACE, git_dir_of
-
-if TYPE_CHECKING:
-    import psutil
 
 # Doctor's findings that are leaks: what git or the disk has that the state does not, and back.
 _DOCTOR_KINDS = frozenset(
@@ -101,7 +107,7 @@ def _agents_with_processes(agents: set[str]) -> set[str]:
     agent whose slot was forgotten may still be at work)."""
     if not agents:
         return set()
-    import psutil  # see agents.process_groups
+    import psutil  # see agents.ProcessTable
 
     found = set()
     for process in psutil.process_iter():
@@ -197,45 +203,45 @@ def _note_unreachable(report: DoctorReport, exc: WtpoolError) -> None:
 
 
 def _processes(repo: Repository, store: StateStore, report: DoctorReport) -> None:
-    import psutil  # see agents.process_groups
+    import psutil  # see agents.ProcessTable
 
     scan_started = time.time()
     _zombies(repo, store, report)
-    running = _running_agent_groups(store)
-    pool_dir = str(repo.pool_dir) + os.sep
-    for process in psutil.process_iter(["pid", "cwd", "create_time"]):
-        if not (process.info.get("cwd") or "").startswith(pool_dir):
-            continue
-        if (process.info.get("create_time") or scan_started) >= scan_started:
-            continue  # started during the scan: perhaps an agent not yet recorded
+    table = ProcessTable()
+    for pid, why in _strays(repo, store, table).items():
+        handle = table.handles[pid]
         try:
-            group = process.environ().get(GROUP_VARIABLE)
-        except (psutil.Error, OSError):
+            if handle.create_time() >= scan_started:
+                continue  # started during the scan: perhaps an agent not yet recorded
+            name = handle.name()
+        except (psutil.Error, OSError):  # gone already
             continue
-        if group is None or not group.isdigit() or int(group) in running:
-            continue  # not started by an agent runner, or its agent still runs
         finding = Finding(
             "stray-process",
-            f"pid {process.pid}",
-            f"process {process.pid} in {process.info['cwd']} was started by the agent of group "
-            f"{group}, which no slot's running agent is any more",
+            f"pid {pid}",
+            f"process {pid} ({name}) {why}",
             "stop it (SIGTERM, then SIGKILL)",
         )
-        record_finding(
-            report,
-            finding,
-            lambda process=process, group=int(group): _terminate(store, process, group),
-        )
+        record_finding(report, finding, lambda pid=pid: _terminate(repo, store, pid))
 
 
-def _running_agent_groups(store: StateStore) -> set[int]:
-    """The process groups of the agents the state records that still run."""
-    groups = process_groups()
-    return {
-        group.pgid
-        for slot in _slots(store)
-        if (group := AgentGroup.of(slot)) is not None and group_members(group, groups)[0]
+def _strays(repo: Repository, store: StateStore, table: ProcessTable) -> dict[int, str]:
+    """Processes the pool left running, and why each is a leak: those of agents no slot
+    records (see agents.unrecorded_processes), and any other process without a terminal in
+    an idle slot (see agents.slot_strays), which nobody holds. A process in a busy slot is
+    its holder's, whoever started it."""
+    slots = _slots(store)
+    recorded = [group for slot in slots if (group := AgentGroup.of(slot)) is not None]
+    found = {
+        pid: "was started by an agent that no slot records"
+        for pid in unrecorded_processes(repo, table, recorded)
     }
+    agents = {pid for group in recorded for pid in group_members(group, table)[0]}
+    for slot in slots:
+        if slot.state == SlotState.IDLE:
+            strays, _ = slot_strays(repo.slot_path(slot.name), table, agents)
+            found.update((pid, f"runs in {slot.name}, which is idle") for pid in strays)
+    return found
 
 
 def _zombies(repo: Repository, store: StateStore, report: DoctorReport) -> None:
@@ -261,13 +267,13 @@ def _zombies(repo: Repository, store: StateStore, report: DoctorReport) -> None:
 
 def _zombie_pids(store: StateStore) -> dict[str, tuple[Slot, list[int]]]:
     """Slot name -> (the slot, the zombies in its running agent's group)."""
-    groups = process_groups()
+    table = ProcessTable()
     found = {}
     for slot in _slots(store):
         group = AgentGroup.of(slot)
         if group is None:
             continue
-        live, zombies = group_members(group, groups)
+        live, zombies = group_members(group, table)
         if live and zombies:
             found[slot.name] = (slot, zombies)
     return found
@@ -277,21 +283,10 @@ def _stop(repo: Repository, slot: Slot) -> str:
     return stop_agent(repo, slot, repo.config.agent.stop_grace).outcome
 
 
-def _terminate(store: StateStore, process: psutil.Process, group: int, grace: float = 5.0) -> str:
-    """Stop a stray process: the very one found (psutil refuses a pid since reused), and only
-    if its agent still does not run."""
-    import psutil
-
-    if group in _running_agent_groups(store):
-        raise WtpoolError(f"the agent of group {group} runs again: process {process.pid} is its")
-    try:
-        process.terminate()
-        _, alive = psutil.wait_procs([process], timeout=grace)
-        for survivor in alive:
-            survivor.kill()
-    except psutil.NoSuchProcess:
-        return "already gone"
-    return "stopped"
+def _terminate(repo: Repository, store: StateStore, pid: int) -> str:
+    """Stop a stray process, and only while it still is one: SIGTERM, then SIGKILL."""
+    outcome, _ = stop_processes(lambda table: {pid} & set(_strays(repo, store, table)), 5.0)
+    return outcome or "already gone"
 
 
 def _stale_locks(repo: Repository, report: DoctorReport) -> None:

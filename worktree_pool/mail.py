@@ -8,6 +8,7 @@ force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 
@@ -16,11 +17,13 @@ from worktree_pool.errors import bad_input
 from worktree_pool.names import validate_name
 from worktree_pool.repo import Repository
 from worktree_pool.slots import require_pool
-from worktree_pool.state import StateStore, utc_now
+from worktree_pool.state import StateStore, is_row_id, utc_now
 
 WTPOOL_SENDER = "wtpool"
 MAX_SUBJECT = 200
 MAX_BODY = 1_000_000  # a message, not a file transfer
+# A subject is one line, shown in tables: no control character of any kind, C1 and DEL too.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,18 @@ class Message:
 def check_message(sender: str, recipient: str, subject: str, body: str, thread: str | None) -> None:
     validate_name("agent", sender)
     validate_name("agent", recipient)
-    if not subject.strip() or len(subject) > MAX_SUBJECT or any(ord(c) < 32 for c in subject):
+    if not subject.strip() or len(subject) > MAX_SUBJECT or _CONTROL.search(subject):
         raise bad_input(f"a subject is one line of 1 to {MAX_SUBJECT} characters")
     if len(body.encode()) > MAX_BODY:
         raise bad_input(f"a message body is at most {MAX_BODY} bytes")
     if thread is not None:
         validate_name("thread", thread)
+
+
+def subject_line(text: str) -> str:
+    """`text` made a subject for a mail wtpool sends (it may quote a task's title or a branch):
+    each run of whitespace and control characters one space, cut to MAX_SUBJECT."""
+    return re.sub(f"(?:\\s|{_CONTROL.pattern})+", " ", text)[:MAX_SUBJECT].strip()
 
 
 def post(
@@ -139,7 +148,9 @@ def ack(repo: Repository, store: StateStore, message_id: int) -> Message:
 
 
 def _get(conn: sqlite3.Connection, message_id: int) -> Message:
-    row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    row = None
+    if is_row_id(message_id):
+        row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None:
         raise bad_input(f"no message #{message_id}", "`wtpool mail inbox AGENT` lists them")
     return Message.from_row(row)

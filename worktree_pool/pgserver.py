@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from worktree_pool.agent_runner import pool_process_environment
 from worktree_pool.errors import WtpoolError
 from worktree_pool.private import open_private, write_private
 from worktree_pool.repo import Repository
@@ -286,6 +287,9 @@ def _run(
             group=user,
             extra_groups=[] if user else None,
             cwd="/",
+            # The server is the pool's, even when an agent's wtpool command starts it:
+            # stopping that agent must not stop it (see agents.group_members).
+            env=pool_process_environment(),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from worktree_pool.agents import AgentProcess, agent_process, process_groups
+from worktree_pool.agents import AgentProcess, ProcessTable, agent_process
 from worktree_pool.claims import serve_queue
 from worktree_pool.config import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
 from worktree_pool.database import pool_prefix
@@ -389,7 +389,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
         queue = queued_requests(conn)
         sample = latest_sample(conn)
     records = {record.path: record for record in worktree_records(repo.git)}
-    groups = process_groups() if any(slot.agent_pid for slot in slots) else None
+    table = ProcessTable() if any(slot.agent_pid for slot in slots) else None
     worktrees = []
     for slot in slots:
         path = repo.slot_path(slot.name)
@@ -408,7 +408,7 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 scope=slot.scope,
                 acquired_at=slot.acquired_at,
                 track=slot.track,
-                agent_process=agent_process(repo, slot, groups),
+                agent_process=agent_process(repo, slot, table),
                 database=_database_name(repo, pool, slot.name),
                 env_file=env_file_in(repo, slot.name) if path.is_dir() else None,
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,10 @@ class _LazyConsole:
             # rich assumes, and a table folded into a narrow column is hard to read or grep.
             piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
             self._console = Console(highlight=False, soft_wrap=True, width=120 if piped else None)
-        self._console.print(*objects, **options)
+        # A guard for text a renderer forgot to pass through escape(): wtpool's own strings
+        # hold no control character but the newline.
+        shown = [printable(o, lines=True) if isinstance(o, str) else o for o in objects]
+        self._console.print(*shown, **options)
 
 
 console = _LazyConsole()
@@ -61,10 +65,41 @@ def table(*columns: str) -> Table:
     return made
 
 
-def escape(text: str) -> str:
+# What must never reach the terminal as it is: C0 and C1 control characters and DEL (an escape
+# sequence can move the cursor, rewrite the screen or the window title; U+009B is a CSI on
+# its own), the controls that reorder text on screen (bidi overrides), and lone surrogates
+# (a file name that is not UTF-8, as Python decodes it).
+_HIDDEN = "\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_ONE_LINE = re.compile(f"[{_HIDDEN}]")
+_LINES = re.compile(f"(?![\n\t])[{_HIDDEN}]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str, *, lines: bool = False) -> str:
+    """Text from outside wtpool (a task file, a branch or file name, a message, a command's
+    output) as the terminal may show it: each character in _HIDDEN is shown as an escape
+    (`\\x1b`, `\\n`, `\\u202e`; a byte of a non-UTF-8 file name as `\\xff`), so it can
+    neither act on the terminal nor start a line that looks like wtpool's. With `lines`,
+    newlines and tabs are kept, for text that is shown as lines (a message body)."""
+    return (_LINES if lines else _ONE_LINE).sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the byte the file name holds
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str, *, lines: bool = False) -> str:
+    """Text from outside wtpool, ready for rich: printable (see there), and its `[...]` shown
+    rather than taken for markup. Every renderer passes such text through here."""
     from rich.markup import escape as escape_markup
 
-    return escape_markup(text)
+    return escape_markup(printable(text, lines=lines))
 
 
 def to_jsonable(value: Any) -> Any:
@@ -93,7 +128,7 @@ def print_json(value: Any) -> None:
 
 def show_init(result: InitResult) -> None:
     console.print(
-        f"pool at {escape(result.pool_dir)}: base [bold]{result.base}[/], "
+        f"pool at {escape(result.pool_dir)}: base [bold]{escape(result.base)}[/], "
         f"{result.min} to {result.max} slots"
     )
     if result.config_written:
@@ -113,7 +148,7 @@ def show_init(result: InitResult) -> None:
 def show_status(report: StatusReport) -> None:
     pool = report.pool
     console.print(
-        f"[bold]{escape(pool.root)}[/]  base [bold]{pool.base}[/]  "
+        f"[bold]{escape(pool.root)}[/]  base [bold]{escape(pool.base)}[/]  "
         f"slots {pool.size} (min {pool.min}, max {pool.max})  queue {len(report.queue)}"
     )
     if pool.closing_pid is not None:
@@ -130,9 +165,9 @@ def show_status(report: StatusReport) -> None:
         rows.add_row(
             slot.name,
             _state_style(slot.state),
-            slot.agent or "",
-            slot.task or "",
-            slot.branch or ("detached" if slot.head else ""),
+            escape(slot.agent or ""),
+            escape(slot.task or ""),
+            escape(slot.branch or ("detached" if slot.head else "")),
             (slot.head or "")[:10],
             dirty,
             _process(slot.agent_process),
@@ -145,9 +180,9 @@ def show_status(report: StatusReport) -> None:
                 f"slot's variables are in {escape(slot.env_file)}"
             )
     for position, request in enumerate(report.queue, start=1):
-        task = f" for task {request.task}" if request.task else ""
+        task = f" for task {escape(request.task)}" if request.task else ""
         console.print(
-            f"queued #{position}: agent {request.agent}{task} since {request.requested_at}"
+            f"queued #{position}: agent {escape(request.agent)}{task} since {request.requested_at}"
         )
     if report.sample is not None:
         colours = {"ok": "green", "warning": "yellow", "critical": "red"}
@@ -185,7 +220,8 @@ def show_acquire(result: AcquireResult) -> None:
             else "the pool is at its maximum"
         )
         console.print(
-            f"queued{again}: agent {result.agent} is number {result.queue_position} in line; "
+            f"queued{again}: agent {escape(result.agent)} is number {result.queue_position} in "
+            "line; "
             f"{why}. Run the same command again to check."
         )
         return
@@ -196,9 +232,9 @@ def show_acquire(result: AcquireResult) -> None:
         if result.created
         else "acquired"
     )
-    console.print(f"{how} [bold]{result.slot}[/] for agent {result.agent}")
+    console.print(f"{how} [bold]{result.slot}[/] for agent {escape(result.agent)}")
     console.print(f"  path:   {escape(result.path)}")
-    console.print(f"  branch: {result.branch}" + (" (resumed)" if result.resumed else ""))
+    console.print(f"  branch: {escape(result.branch)}" + (" (resumed)" if result.resumed else ""))
     if result.scope is not None:
         console.print(f"  scope:  {escape(', '.join(result.scope))}")
     for warning in result.warnings:
@@ -210,18 +246,35 @@ def show_release(result: ReleaseResult) -> None:
         console.print(f"{result.slot} was already idle")
         return
     console.print(
-        f"released {result.slot}" + (f" from agent {result.agent}" if result.agent else "")
+        f"released {result.slot}" + (f" from agent {escape(result.agent)}" if result.agent else "")
     )
     if result.salvage_branch:
-        console.print(f"  saved {result.saved} to branch [bold]{result.salvage_branch}[/]")
+        branch = escape(result.salvage_branch)
+        console.print(f"  saved {escape(result.saved or '')} to branch [bold]{branch}[/]")
     if result.branch_kept:
-        console.print(f"  kept branch {result.branch_kept}: it holds commits not yet merged")
+        console.print(
+            f"  kept branch {escape(result.branch_kept)}: it holds commits not yet merged"
+        )
     if result.branch_deleted:
-        console.print(f"  deleted branch {result.branch_deleted}: the base already contains it")
+        console.print(
+            f"  deleted branch {escape(result.branch_deleted)}: the base already contains it"
+        )
     if result.handed_to:
-        console.print(f"  handed {result.slot} to queued agent {result.handed_to}")
+        console.print(f"  handed {result.slot} to queued agent {escape(result.handed_to)}")
     if result.handoff_error:
         console.print(f"  [red]{escape(result.handoff_error)}[/]")
+    show_others_stopped(result.slot, result.stopped_processes, result.spared_processes)
+
+
+def show_others_stopped(slot: str, strays: list[int], spared: list[int]) -> None:
+    """The processes found in the slot besides its agent's: stopped, or left alone."""
+    if strays:
+        console.print(f"  stopped process(es) {', '.join(map(str, strays))}, which ran in {slot}")
+    if spared:
+        console.print(
+            f"  [yellow]left alone process(es) {', '.join(map(str, spared))} in {slot}: each "
+            "has a terminal or is another user's[/]"
+        )
 
 
 def show_scale(result: ScaleResult) -> None:
@@ -238,9 +291,12 @@ def show_cleanup(result: CleanupResult) -> None:
     if result.stopped_daemon:
         console.print("stopped the pool's daemon")
     for stopped in result.stopped_agents:
-        console.print(f"stopped the agent in {stopped.slot} ({stopped.outcome})")
-    for group in result.stopped_unrecorded:
-        console.print(f"stopped process group {group}: an agent no slot had recorded")
+        if stopped.outcome in ("stopped", "killed"):
+            console.print(f"stopped the agent in {stopped.slot} ({stopped.outcome})")
+        show_others_stopped(stopped.slot, stopped.strays, stopped.spared)
+    if result.stopped_unrecorded:
+        pids = ", ".join(map(str, result.stopped_unrecorded))
+        console.print(f"stopped process(es) {pids}: started by an agent no slot had recorded")
     for slot in result.slots:
         if not slot.removed:
             console.print(f"[red]kept {slot.name}: {escape(slot.error)}[/]")
@@ -250,26 +306,26 @@ def show_cleanup(result: CleanupResult) -> None:
             continue
         if slot.salvage_branch and slot.work:
             console.print(
-                f"saved {slot.work.summary(result.base)} from {slot.name} "
-                f"to branch [bold]{slot.salvage_branch}[/]"
+                f"saved {escape(slot.work.summary(result.base))} from {slot.name} "
+                f"to branch [bold]{escape(slot.salvage_branch)}[/]"
             )
         elif slot.discarded and slot.work:
             files = sorted({*slot.work.staged, *slot.work.unstaged, *slot.work.untracked})
             console.print(f"[red]discarded from {slot.name}: {len(files)} changed path(s)[/]")
             for path in files:
-                console.print(f"  {escape(_printable(path))}")
+                console.print(f"  {escape(path)}")
             for commit in slot.discarded_commits:
                 console.print(f"  commit {escape(commit)}")
         if slot.work and slot.work.unmerged_commits and slot.branch and not slot.salvage_branch:
             console.print(
-                f"{slot.name}'s {slot.work.unmerged_commits} commit(s) not in {result.base} "
-                f"stay on branch {slot.branch}"
+                f"{slot.name}'s {slot.work.unmerged_commits} commit(s) not in "
+                f"{escape(result.base)} stay on branch {escape(slot.branch)}"
             )
         console.print(f"removed {slot.name}")
     for branch in result.deleted_branches:
-        console.print(f"deleted merged branch {branch}")
+        console.print(f"deleted merged branch {escape(branch)}")
     for database in result.dropped_databases:
-        console.print(f"dropped database {database}")
+        console.print(f"dropped database {escape(database)}")
     if result.released_reservations:
         console.print(f"released {len(result.released_reservations)} file reservation(s)")
     if result.stopped_server:
@@ -283,7 +339,7 @@ def show_cleanup(result: CleanupResult) -> None:
     for warning in result.warnings:
         console.print(f"[yellow]warning: {escape(warning)}[/]")
     for agent in result.dropped_requests:
-        console.print(f"dropped the queued request of agent {agent}")
+        console.print(f"dropped the queued request of agent {escape(agent)}")
     for branch in result.dropped_merges:
         console.print(f"dropped {escape(branch)} from the merge queue; the branch is kept")
     if not (
@@ -303,7 +359,7 @@ def show_databases(databases: list[DatabaseInfo]) -> None:
     rows = table("slot", "database", "size", "connections")
     for db in databases:
         size = f"{db.size_bytes / 1_048_576:.1f} MB"
-        rows.add_row(db.slot or "(template)", db.database, size, str(db.connections))
+        rows.add_row(db.slot or "(template)", escape(db.database), size, str(db.connections))
     console.print(rows)
 
 
@@ -319,7 +375,7 @@ def show_filter(report: FilterReport) -> None:
     console.print(f"  mode: {report.mode}{index}")
     console.print(f"  visible files: {report.visible_files} of {report.tracked_files} tracked")
     if report.note:
-        console.print(f"  [yellow]{report.note}[/]")
+        console.print(f"  [yellow]{escape(report.note)}[/]")
     for warning in report.warnings:
         console.print(f"[yellow]warning: {escape(warning)}[/]")
 
@@ -333,11 +389,6 @@ def show_verify(report: VerifyReport) -> None:
         console.print(f"{mark} {report.slot}: {escape(problem)}")
     if not report.fixed:
         console.print(f"run `wtpool filter verify --fix {report.slot}` to repair")
-
-
-def _printable(path: str) -> str:
-    """A file name as the terminal can show it, even if it is not valid UTF-8."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def show_doctor(
@@ -378,12 +429,12 @@ def show_reserve(result: ReserveResult) -> None:
     reservation = result.reservation
     kind = "exclusively" if reservation.exclusive else "shared"
     console.print(
-        f"reserved #{reservation.id} for {reservation.agent} ({kind}) until "
+        f"reserved #{reservation.id} for {escape(reservation.agent)} ({kind}) until "
         f"{reservation.expires_at}: {escape(', '.join(reservation.patterns))}"
     )
     for conflict in result.conflicts:
         console.print(
-            f"[yellow]conflict ({result.mode}): {conflict.holder.agent} holds "
+            f"[yellow]conflict ({result.mode}): {escape(conflict.holder.agent)} holds "
             f"{escape(', '.join(conflict.holder.patterns))} (#{conflict.holder.id}); both take "
             f"{escape(conflict.path)}[/]"
         )
@@ -398,7 +449,7 @@ def show_reservations(reservations: list[Reservation]) -> None:
         state = "active" if item.active else "released" if item.released_at else "expired"
         rows.add_row(
             str(item.id),
-            item.agent,
+            escape(item.agent),
             escape(", ".join(item.patterns)),
             "exclusive" if item.exclusive else "shared",
             item.expires_at,
@@ -410,7 +461,7 @@ def show_reservations(reservations: list[Reservation]) -> None:
 
 def show_sent(message: Message) -> None:
     console.print(
-        f"sent #{message.id} to {message.recipient} (thread {message.thread}): "
+        f"sent #{message.id} to {escape(message.recipient)} (thread {escape(message.thread)}): "
         f"{escape(message.subject)}"
     )
 
@@ -424,9 +475,9 @@ def show_inbox(messages: list[Message]) -> None:
         state = "acked" if message.acked_at else "read" if message.read_at else "unread"
         rows.add_row(
             str(message.id),
-            message.sender,
+            escape(message.sender),
             escape(message.subject),
-            message.thread,
+            escape(message.thread),
             message.created_at,
             state,
         )
@@ -434,8 +485,8 @@ def show_inbox(messages: list[Message]) -> None:
 
 
 def show_message(message: Message) -> None:
-    console.print(f"#{message.id} from {message.sender} to {message.recipient}")
+    console.print(f"#{message.id} from {escape(message.sender)} to {escape(message.recipient)}")
     console.print(f"subject: {escape(message.subject)}")
-    console.print(f"thread:  {message.thread}   sent {message.created_at}")
+    console.print(f"thread:  {escape(message.thread)}   sent {message.created_at}")
     console.print()
-    console.print(escape(message.body), markup=True)
+    console.print(escape(message.body, lines=True), markup=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from worktree_pool.render import console, escape, table
+from worktree_pool.render import console, escape, printable, table
 from worktree_pool.render_tracks import scope_summary
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def show_entry(entry: MergeEntry) -> None:
         console.print(f"    ... and {len(entry.paths) - SHOWN_PATHS} more")
     if entry.output:
         console.print("  the end of the gate's output:")
-        console.print(entry.output[-1500:], markup=False)
+        console.print(printable(entry.output[-1500:], lines=True), markup=False)
     for note in entry.notes:
         console.print(f"  {escape(note)}")
 

@@ -39,7 +39,7 @@ def _warnings(warnings: list[str]) -> None:
 
 def _skipped(skipped: list[Skip]) -> None:
     for skip in skipped[:SHOWN]:
-        console.print(f"  skipped {skip.track}: {escape(skip.reason)}")
+        console.print(f"  skipped {escape(skip.track)}: {escape(skip.reason)}")
     if len(skipped) > SHOWN:
         console.print(f"  ... and {len(skipped) - SHOWN} more skipped (see --json)")
 
@@ -52,28 +52,30 @@ def show_analysis(analysis: Analysis) -> None:
     rows = table("track", "prio", "tasks", "ready", "scope", "assigned")
     for track in analysis.tracks[:SHOWN]:
         rows.add_row(
-            track.id,
+            escape(track.id),
             str(track.priority),
             str(len(track.tasks)),
-            ", ".join(track.ready[:3]) + (" ..." if len(track.ready) > 3 else ""),
+            escape(", ".join(track.ready[:3])) + (" ..." if len(track.ready) > 3 else ""),
             escape(track.scope_problem or scope_summary(track.patterns)),
-            track.assigned_to or "",
+            escape(track.assigned_to or ""),
         )
     console.print(rows)
     if len(analysis.tracks) > SHOWN:
         console.print(f"... and {len(analysis.tracks) - SHOWN} more tracks (see --json)")
     for track in analysis.tracks[:SHOWN]:
-        console.print(f"\n[bold]{track.id}[/]")
+        console.print(f"\n[bold]{escape(track.id)}[/]")
         for task in track.tasks:
-            mark = "ready" if task.ready else task.status
+            mark = escape(f"[{'ready' if task.ready else task.status}]")
             console.print(
-                f"  {task.id} [{mark}] {escape(task.title)}  "
-                f"[dim]scope from {task.scope_source}: {escape(scope_summary(task.patterns))}[/]"
+                f"  {escape(task.id)} {mark} {escape(task.title)}  [dim]scope from "
+                f"{escape(task.scope_source)}: {escape(scope_summary(task.patterns))}[/]"
             )
     if analysis.dangling:
         console.print(f"\n{len(analysis.dangling)} dependencies on ids not in the graph:")
         for ref in analysis.dangling[:SHOWN]:
-            console.print(f"  {ref.task} -> {ref.target} ({ref.kind}); blocks nothing")
+            console.print(
+                f"  {escape(ref.task)} -> {escape(ref.target)} ({escape(ref.kind)}); blocks nothing"
+            )
     _warnings(analysis.warnings)
 
 
@@ -83,7 +85,10 @@ def show_recommendation(result: Recommendation) -> None:
     rows = table("track", "task", "prio", "scope")
     for pick in result.picks:
         rows.add_row(
-            pick.track, pick.task, str(pick.priority), escape(scope_summary(pick.patterns))
+            escape(pick.track),
+            escape(pick.task),
+            str(pick.priority),
+            escape(scope_summary(pick.patterns)),
         )
     if result.picks:
         console.print(f"spawn {result.mode} would pick {len(result.picks)} track(s):")
@@ -102,7 +107,8 @@ def show_conflicts(report: ConflictReport) -> None:
             else "no tracked file in both yet"
         )
         console.print(
-            f"{conflict.first} and {conflict.second} overlap at {escape(conflict.example)}: "
+            f"{escape(conflict.first)} and {escape(conflict.second)} overlap at "
+            f"{escape(conflict.example)}: "
             f"{escape(files)}"
         )
     if len(report.conflicts) > SHOWN:
@@ -117,9 +123,9 @@ def show_spawn(result: SpawnResult) -> None:
         for item in result.spawned:
             rows.add_row(
                 item.slot or "-",
-                item.task,
-                item.track,
-                item.branch,
+                escape(item.task),
+                escape(item.track),
+                escape(item.branch),
                 escape(scope_summary(item.patterns)),
                 f"pid {item.agent_pid}" if item.agent_pid else "",
                 escape(_relative(item.path)),
@@ -129,7 +135,8 @@ def show_spawn(result: SpawnResult) -> None:
     for item in result.queued:
         why = f" because a limit is critical ({escape(item.held_back)})" if item.held_back else ""
         console.print(
-            f"queued {item.track} (task {item.task}) as number {item.position} in line{why}; it "
+            f"queued {escape(item.track)} (task {escape(item.task)}) as number {item.position} "
+            f"in line{why}; it "
             "gets the next free slot, and its agent starts then"
         )
     if result.shortfall and (result.spawned or result.queued):

@@ -27,7 +27,7 @@ from worktree_pool.overlap import scopes_overlap
 from worktree_pool.patterns import check_compiles, compile_rules, validate_patterns
 from worktree_pool.repo import Repository
 from worktree_pool.slots import require_pool
-from worktree_pool.state import StateStore
+from worktree_pool.state import StateStore, is_row_id
 
 MAX_TTL = 30 * 24 * 3600.0  # a month: anything longer is a mistake, not a reservation
 
@@ -262,6 +262,7 @@ def renew(
 
 
 def _rows(conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
+    ids = [i for i in ids if is_row_id(i)]  # no row has any other id: see state.is_row_id
     marks = ", ".join("?" * len(ids))
     query = f"SELECT * FROM reservations WHERE id IN ({marks}) ORDER BY id"
     return conn.execute(query, ids).fetchall()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worktree_pool.agents import AgentGroup, agent_process, group_members, process_groups
+from worktree_pool.agents import AgentGroup, ProcessTable, agent_process, group_members
 from worktree_pool.diskusage import EntryUse, pool_usage
 from worktree_pool.errors import WtpoolError
 from worktree_pool.pgserver import SERVER_DIR
@@ -203,16 +203,16 @@ def _processes(repo: Repository, slots: list[Slot]) -> tuple[list[AgentUse], lis
     with_agents = [slot for slot in slots if slot.agent_pid is not None]
     if not with_agents:
         return [], []
-    import psutil  # see agents.process_groups
+    import psutil  # see agents.ProcessTable
 
-    groups = process_groups()
+    table = ProcessTable()
     agents, fds = [], []
     for slot in with_agents:
         group = AgentGroup.of(slot)
-        process = agent_process(repo, slot, groups)
+        process = agent_process(repo, slot, table)
         if group is None or process is None:
             continue
-        live, zombies = group_members(group, groups)
+        live, zombies = group_members(group, table)
         rss, cpu, nearest = 0, 0.0, None
         for pid in live:
             try:

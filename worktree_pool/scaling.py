@@ -1,8 +1,9 @@
 """Growing and shrinking the pool within its bounds.
 
 Growing creates idle slots and hands them straight to any queued requests. Shrinking removes
-only idle slots that hold nothing unique, highest number first, and re-checks the count in
-every transaction, so two concurrent scale-downs cannot both remove the last spare slot.
+only idle slots that hold nothing unique and in which no process runs, highest number first,
+and re-checks the count in every transaction, so two concurrent scale-downs cannot both
+remove the last spare slot.
 """
 
 from __future__ import annotations
@@ -154,6 +155,13 @@ def _unremovable_reason(repo: Repository, name: str, base: str) -> str | None:
     path = repo.slot_path(name)
     if not path.is_dir():
         return "its directory is missing; run `wtpool doctor --fix`"
+    from worktree_pool.agents import ProcessTable, slot_strays  # see agents.ProcessTable
+
+    # Something still works there, though no agent holds the slot: a scale-down is no reason
+    # to stop it, nor to delete the directory under it.
+    strays, spared = slot_strays(path, ProcessTable(), set())
+    if strays or spared:
+        return f"process(es) {', '.join(map(str, sorted(strays + spared)))} run in it"
     work = inspect_work(repo.git.at(path), base)
     return None if work.is_empty else f"holds unique work: {work.summary(base)}"
 

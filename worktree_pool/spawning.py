@@ -13,7 +13,6 @@ with the commit guard, has its hand-off file and a task brief (handoff.py), and,
 from __future__ import annotations
 
 import contextlib
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -217,8 +216,7 @@ def _claim(
 
 def _brief_mail(graph: TaskGraph, task: str, brief: str) -> tuple[str, str]:
     """The subject and body of the mail that brings an agent its brief."""
-    title = re.sub(r"[\s\x00-\x1f]+", " ", f"your task {task}: {graph.tasks[task].title}")
-    return title[: mail.MAX_SUBJECT].strip(), brief
+    return mail.subject_line(f"your task {task}: {graph.tasks[task].title}"), brief
 
 
 def _planned(pick: Pick) -> Spawned:

@@ -192,6 +192,16 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+# SQLite's INTEGER is a signed 64-bit number: a larger Python int cannot even be bound.
+MAX_ROW_ID = 2**63 - 1
+
+
+def is_row_id(value: int) -> bool:
+    """Whether `value` can name a row: an id typed by a user is checked with this before it
+    reaches SQL, where a number out of range raises OverflowError."""
+    return 0 < value <= MAX_ROW_ID
+
+
 class StateStore:
     def __init__(self, path: Path, busy_timeout: float) -> None:
         self.path = path

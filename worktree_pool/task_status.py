@@ -19,8 +19,9 @@ from typing import Any
 import yaml
 
 from worktree_pool.errors import WtpoolError
+from worktree_pool.inputs import compose_yaml, load_yaml, read_text_bounded
 from worktree_pool.repo import Repository
-from worktree_pool.tasks import task_file
+from worktree_pool.tasks import MAX_TASK_FILE_BYTES, task_file
 
 CLOSED = "closed"
 BD_TIMEOUT = 60.0
@@ -49,18 +50,20 @@ def _beads_tasks(repo: Repository) -> set[str]:
 
 def _close_in_yaml(path: Path, task: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
-        before = yaml.safe_load(text)
-        edited = _with_status_closed(text, yaml.compose(text), task)
+        text = read_text_bounded(path, MAX_TASK_FILE_BYTES, "the task file")
+        before = load_yaml(text, path)
+        edited = _with_status_closed(text, compose_yaml(text), task)
         if edited is None:
             return None
         if edited == text:
             return f"task {task} was already closed in {path}"
         # An edit that changes anything else, or breaks the file, is not made.
-        if yaml.safe_load(edited) != _closed_in(before, task):
+        if load_yaml(edited, path) != _closed_in(before, task):
             return f"task {task} was not marked done: {path} is laid out in a way wtpool won't edit"
         _replace(path, edited)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except WtpoolError as exc:
+        return f"task {task} was not marked done: {exc.message}"
+    except (OSError, yaml.YAMLError) as exc:
         return f"task {task} was not marked done in {path}: {exc}"
     return f"marked task {task} closed in {path}"
 

@@ -23,14 +23,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from worktree_pool.config import TaskSettings
 from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.inputs import describe, load_yaml, read_text_bounded
 
 if TYPE_CHECKING:
     from worktree_pool.repo import Repository
 
+# A task file is read whole: past this, it is refused rather than read into memory.
+MAX_TASK_FILE_BYTES = 64_000_000
 BLOCKING_EDGES = frozenset({"blocks", "conditional-blocks", "waits-for"})
 PARENT_EDGE = "parent-child"
 DONE_STATUSES = frozenset({"closed", "tombstone"})
@@ -109,10 +110,7 @@ def _blocked(tasks: dict[str, Task], task_id: str, visiting: set[str]) -> bool:
 
 
 def read_beads(path: Path, *, lenient: bool = False) -> TaskGraph:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise bad_input(f"{path}: cannot read the task file: {exc}") from exc
+    lines = read_text_bounded(path, MAX_TASK_FILE_BYTES, "the task file").splitlines()
     return parse_beads_records(
         ((number, line) for number, line in enumerate(lines, start=1)), str(path), lenient
     )
@@ -201,13 +199,13 @@ def _id(value: Any, name: str) -> str:
 
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {value!r}")
+        raise ValueError(f"{name} must be a string, got {describe(value)}")
     return value
 
 
 def _priority(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"priority must be an integer, got {value!r}")
+        raise ValueError(f"priority must be an integer, got {describe(value)}")
     return value
 
 
@@ -216,11 +214,11 @@ def _timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"created_at must be an RFC 3339 timestamp, got {value!r}")
+        raise ValueError(f"created_at must be an RFC 3339 timestamp, got {describe(value)}")
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ValueError(f"created_at {value!r} is not an RFC 3339 timestamp") from exc
+        raise ValueError(f"created_at {describe(value)} is not an RFC 3339 timestamp") from exc
 
 
 # --- YAML -----------------------------------------------------------------------------------
@@ -228,14 +226,7 @@ def _timestamp(value: Any) -> datetime | None:
 
 def read_yaml_tasks(path: Path) -> TaskGraph:
     """`tasks: [{id, title, description, priority, status, depends_on: [ids], files: [...]}]`."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise bad_input(f"{path}: cannot read the task file: {exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise bad_input(f"{path}: invalid YAML{where}") from exc
+    data = load_yaml(read_text_bounded(path, MAX_TASK_FILE_BYTES, "the task file"), path)
     entries = data.get("tasks") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise bad_input(f"{path}: expected a mapping with a `tasks` list")

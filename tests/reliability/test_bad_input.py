@@ -6,8 +6,10 @@ written is wrong; 1: it could not be done) and a fragment of the message.
 
 from __future__ import annotations
 
+import resource
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,9 +185,36 @@ ESCAPING_TASKS = "tasks:\n  - id: esc\n    files: [../escape]\n"
 
 
 DOWN = "postgresql://postgres@127.0.0.1:1/postgres"  # nothing listens on port 1
+HUGE = "9" * 23  # past SQLite's 64-bit integers
+SEND = ["mail", "send", "--from", "ann", "--to", "bob"]
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
 )
+
+
+def _bomb(levels: int) -> str:
+    """One YAML value, `levels` anchors deep, each a list of the one below and 8 aliases to
+    it: 9**(levels + 1) nodes once expanded. 5 levels are enough to pass wtpool's bound; the
+    unfixed code expands 6 in well under a second (9 took it 17 s and 3.7 GB)."""
+    text = "&a0 [x, x, x, x, x, x, x, x, x]"
+    for level in range(1, levels + 1):
+        text = f"&a{level} [{text}, {', '.join([f'*a{level - 1}'] * 8)}]"
+    return text
+
+
+def _huge(name: str, config: str) -> Callable[[Path], Path]:
+    """A pool whose task file `name` is 64 MB and a byte: sparse, so it costs no disk."""
+
+    def setup(tmp: Path) -> Path:
+        root = _task_pool(config, tasks=None)(tmp)
+        path = root / name
+        path.parent.mkdir(exist_ok=True)
+        with path.open("wb") as handle:
+            handle.truncate(64_000_001)
+        return root
+
+    return setup
+
 
 CASES = [
     # where the command runs
@@ -256,7 +285,15 @@ CASES = [
     ("config unknown key", _pool_with_config("pool:\n  mx: 1\n"), ["status"], 2, "unknown key"),
     ("config wrong type", _pool_with_config("pool:\n  max: x\n"), ["status"], 2, "an integer"),
     ("config bad yaml", _pool_with_config("pool: [\n"), ["status"], 2, "invalid YAML"),
-    ("config alias bomb", _pool_with_config(ALIAS_BOMB), ["status"], 2, "unknown key a"),
+    ("config alias bomb", _pool_with_config(ALIAS_BOMB), ["status"], 2, "aliases expand to"),
+    (
+        "config alias bomb in a value",
+        _pool_with_config(f"scope:\n  always_include: {_bomb(6)}\n"),
+        ["status"],
+        2,
+        "wtpool.yaml: invalid YAML at line 2, column 246: its aliases expand to more than",
+    ),
+    ("config alias to itself", _pool_with_config("pool: &p [*p]\n"), ["status"], 2, "to itself"),
     ("config not a map", _pool_with_config("just text\n"), ["status"], 2, "must be a mapping"),
     ("config dup key", _pool_with_config("pool:\n  max: 3\n  max: 4\n"), ["status"], 2, "twice"),
     ("timeout -1", _pool_with_config("timeouts:\n  git: -1\n"), ["status"], 2, "positive"),
@@ -360,6 +397,28 @@ CASES = [
         ["spawn", "1"],
         2,
         "tasks.yaml: invalid YAML at line 3",
+    ),
+    (
+        "tasks.yaml alias bomb",
+        _task_pool(tasks=f"defs: {_bomb(6)}\ntasks:\n  - {{id: a, title: A, files: *a6}}\n"),
+        ["tracks", "analyze"],
+        2,
+        "tasks.yaml: invalid YAML at line 1, column 234: its aliases expand to more than",
+    ),
+    (
+        "tasks.yaml alias to itself",
+        _task_pool(tasks="tasks: &t [*t]\n"),
+        ["spawn", "1"],
+        2,
+        "alias *t refers to itself",
+    ),
+    ("tasks.yaml of 64 MB", _huge("tasks.yaml", YAML_SOURCE), ["spawn", "1"], 2, "than 64,000,000"),
+    (
+        "beads export of 64 MB",
+        _huge(".beads/issues.jsonl", BEADS_SOURCE),
+        ["tracks", "analyze"],
+        2,
+        "issues.jsonl: the task file is larger than 64,000,000 bytes",
     ),
     (
         "spawn, tasks.yaml id twice",
@@ -487,6 +546,16 @@ CASES = [
         1,
         "cannot connect to PostgreSQL",
     ),
+    # numbers past what SQLite stores, or the clock counts
+    ("mail read huge id", _pool, ["mail", "read", HUGE], 2, f"no message #{HUGE}"),
+    ("mail ack huge id", _pool, ["mail", "ack", HUGE], 2, f"no message #{HUGE}"),
+    ("mail read id 0", _pool, ["mail", "read", "0"], 2, "no message #0"),
+    ("unreserve huge id", _pool, ["unreserve", "--id", HUGE, "--force"], 2, "no reservation #"),
+    ("monitor --interval inf", _pool, ["monitor", "--interval", "inf"], 2, "'--interval'"),
+    ("monitor --interval 1e300", _pool, ["monitor", "--interval", "1e300"], 2, "'--interval'"),
+    # mail
+    ("mail subject with CSI", _pool, [*SEND, "--subject", "a\x9bb"], 2, "subject is one line"),
+    ("mail subject with DEL", _pool, [*SEND, "--subject", "a\x7fb"], 2, "subject is one line"),
     # the command line itself
     ("unknown command", _pool, ["frobnicate"], 2, "no such command"),
     ("unknown option", _pool, ["status", "--verbose"], 2, "no such option"),
@@ -571,3 +640,56 @@ def test_a_task_scope_that_escapes_is_reported_and_skipped_not_fatal(tmp_path: P
     branches = git(root, "for-each-ref", "--format=%(refname:short)", "refs/heads/wtpool/task")
     assert branches.split() == ["wtpool/task/api"]
     assert not (tmp_path / "escape").exists() and not (root.parent / "escape").exists()
+
+
+@pytest.mark.parametrize("where", ["wtpool.yaml", "tasks.yaml"])
+def test_an_alias_bomb_is_refused_in_one_short_line_that_names_its_file(
+    tmp_path: Path, where: str
+) -> None:
+    bomb = {
+        "wtpool.yaml": f"tasks:\n  source: yaml\nscope:\n  always_include: {_bomb(6)}\n",
+        "tasks.yaml": f"defs: {_bomb(6)}\ntasks:\n  - {{id: a, title: A, files: *a6}}\n",
+    }
+    root = _task_pool()(tmp_path)
+    (root / where).write_text(bomb[where])
+    result = wtpool(root, "tracks", "analyze")
+    assert_one_line_error(result, 2, f"{root / where}: invalid YAML at line")
+    assert "alias" in result.stderr and len(result.stderr) < 300, result.stderr[:300]
+
+
+def test_aliases_that_share_a_little_are_still_read(tmp_path: Path) -> None:
+    tasks = "common: &files [src/api/, docs/api.md]\ntasks:\n" + "".join(
+        f"  - {{id: t{n}, title: T{n}, files: *files}}\n" for n in range(50)
+    )
+    root = _task_pool(tasks=tasks)(tmp_path)
+    analysis = wtpool_json(root, "tracks", "analyze")
+    assert analysis["tasks"] == 50
+    for track in analysis["tracks"]:
+        assert track["patterns"] == ["src/api/", "docs/api.md"]
+
+
+def test_a_body_file_is_read_no_further_than_its_limit(tmp_path: Path) -> None:
+    """`--body-file /dev/zero` once read until MemoryError. With 2 GiB of address space the
+    unfixed code fails within a second or two instead of taking the machine's memory."""
+    root = _pool(tmp_path)
+
+    def bounded() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2**31, 2**31))
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worktree_pool",
+            *SEND,
+            "--subject",
+            "s",
+            "--body-file",
+            "/dev/zero",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        preexec_fn=bounded,
+    )
+    assert_one_line_error(result, 2, "/dev/zero: message body is larger than 1,000,000 bytes")

@@ -1,0 +1,127 @@
+"""Reading what someone else wrote: a file named on the command line or kept in the repository
+(wtpool.yaml, a task file, a message body), which may be huge, endless (`/dev/zero`) or a YAML
+alias bomb. Every such read goes through here, so that it is bounded before wtpool builds
+anything from it, and refused with one line that names the file.
+
+Invariants: `read_bounded` never reads more than `limit + 1` bytes; `load_yaml` and
+`compose_yaml` never build a document whose aliases would expand to more than
+MAX_ALIASED_NODES nodes, nor one that refers to itself, and count that while composing, so a
+bomb is refused before it expands.
+"""
+
+from __future__ import annotations
+
+import reprlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from worktree_pool.errors import WtpoolError, bad_input
+
+# What aliases may add to a document, in nodes once expanded: generous for anchors that share
+# a list between tasks, far below what makes a command slow (a bomb of 9 nested levels of 9
+# aliases expands to 9**9 nodes).
+MAX_ALIASED_NODES = 100_000
+
+
+def describe(value: Any) -> str:
+    """A value read from a file, as an error message quotes it: a short repr, built without
+    walking more of the value than it shows (a value can be a large structure)."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 4, 4
+_SHORT.maxstring = _SHORT.maxother = 40
+
+
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of `path`, refused if it holds more than `limit`: at most limit + 1 bytes
+    are ever read, whatever the file is (a device, a pipe, one that grows)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise bad_input(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        raise bad_input(f"{path}: {what} is larger than {limit:,} bytes")
+    return data
+
+
+def read_text_bounded(path: Path, limit: int, what: str) -> str:
+    """`read_bounded`, as UTF-8 text."""
+    try:
+        return read_bounded(path, limit, what).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_input(f"{path}: {what} is not UTF-8 text: {exc.reason}") from exc
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, counting while it composes what aliases would expand to.
+
+    Each composed node's weight is the number of nodes it stands for once its aliases are
+    expanded: 1, plus its children's weights. An alias adds its anchor's weight to the
+    document's total, which may not pass MAX_ALIASED_NODES; an alias to a node that is still
+    being composed (it refers to itself) is refused. The cost is linear in the text."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._weights: dict[yaml.Node, int] = {}
+        self._aliased = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None:  # else PyYAML refuses the unknown alias itself
+                self._count_alias(event, target)
+            return super().compose_node(parent, index)
+        node = super().compose_node(parent, index)
+        self._weights[node] = 1 + sum(self._weights[child] for child in _children(node))
+        return node
+
+    def _count_alias(self, event: yaml.AliasEvent, target: yaml.Node) -> None:
+        if target not in self._weights:
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} refers to itself", event.start_mark
+            )
+        self._aliased += self._weights[target]
+        if self._aliased > MAX_ALIASED_NODES:
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"its aliases expand to more than {MAX_ALIASED_NODES:,} nodes "
+                "(an alias bomb?); refused before expanding them",
+                event.start_mark,
+            )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def load_yaml(text: str, source: Path, loader: type[BoundedLoader] = BoundedLoader) -> Any:
+    """The data of a YAML document read from `source`. YAML that cannot be read (a bomb
+    included) is one `bad_input` error naming `source` and the line and column of the
+    problem."""
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise yaml_error(source, exc) from exc
+
+
+def compose_yaml(text: str) -> yaml.Node | None:
+    """The node tree of a YAML document, bounded like `load_yaml`; raises yaml.YAMLError."""
+    return yaml.compose(text, Loader=BoundedLoader)
+
+
+def yaml_error(source: Path, exc: yaml.YAMLError) -> WtpoolError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(exc, "problem", None) or "syntax error"
+    return bad_input(f"{source}: invalid YAML{where}: {problem}")
