@@ -127,7 +127,7 @@ def bench_recycle(root: Path, runs: int) -> Row:
     rounds = iter(range(1_000_000))
 
     def agent_works() -> None:
-        acquire(repo, store, "bench-agent", "bench-task")
+        acquire(repo, store, "bench-agent", "bench-task", adhoc=True)
         round_number = next(rounds)
         for i in range(10):
             (slot / f"pkg{i:04d}" / "module000.py").write_text(f"CHANGED = {round_number}\n")
@@ -247,7 +247,7 @@ def bench_monitor(root: Path, files: int, runs: int) -> list[Row]:
         repo = open_repository(root)
         store = open_store(repo)
         for n, scope in enumerate(scopes or one_percent_scopes(files, 10)):
-            acquire(repo, store, f"agent-{n}", f"task-{n}", scope)
+            acquire(repo, store, f"agent-{n}", f"task-{n}", scope, adhoc=True)
         monitor = Monitor(repo, store, background=True)
         screen = Console(file=open(os.devnull, "w"), width=80)  # noqa: SIM115 - closed below
         monitor.frame()  # the first frame measures; later ones reuse what it measured
@@ -476,7 +476,7 @@ def bench_cleanup(workdir: Path, files: int, rows_of_data: int, runs: int) -> Ro
         repo = open_repository(root)
         store = open_store(repo)
         for n, scope in enumerate(scopes):
-            acquire(repo, store, f"agent-{n}", f"task-{n}", scope)
+            acquire(repo, store, f"agent-{n}", f"task-{n}", scope, adhoc=True)
         store.close()
 
     wtpool_time = median_time(lambda: _cleanup(root), ten_busy_slots, runs)
