@@ -282,3 +282,48 @@ def test_doctor_fix_repairs_every_leak_so_leaks_finds_none_after_it(
         assert "wtpool/task/t" not in git(root, "branch", "--list")
     finally:
         wtpool(pool.root, "cleanup", "--force")
+
+
+def test_a_plain_directory_in_a_slots_place_never_sends_wtpool_to_the_main_worktree(
+    pool: Pool,
+) -> None:
+    """`rm -rf` of a slot then `mkdir -p` of the same path (a tool writing into the agent's old
+    working directory) leaves a directory with no `.git`. From there git would find the main
+    repository: release must not reset the main worktree, and doctor, cleanup must settle the
+    slot's record (saving what it names) and leave that directory alone."""
+    root = pool.root
+    slot = Path(wtpool_json(root, "acquire", "--agent", "a")["path"])
+    commits = _work_only_the_record_knows(slot)
+    (root / "src" / "app.py").write_text("the user's own edit\n")
+    head = git(root, "rev-parse", "HEAD")
+    shutil.rmtree(slot)
+    (slot / "x").mkdir(parents=True)
+    (slot / "x" / "note").write_text("not a worktree\n")
+
+    release = wtpool(root, "release", slot.name)
+    assert release.returncode == 1 and "is no longer a git worktree" in release.stderr
+    assert git(root, "rev-parse", "HEAD") == head
+    assert git(root, "symbolic-ref", "HEAD") == "refs/heads/main"
+    assert (root / "src" / "app.py").read_text() == "the user's own edit\n"
+
+    kinds = {finding["kind"] for finding in _doctor_fix(root)}
+    assert {"not-a-worktree", "prunable"} <= kinds
+    assert set(commits) <= _reachable(root) and _blob(root, STAGED) in _reachable(root)
+    assert (slot / "x" / "note").read_text() == "not a worktree\n"
+    cleanup = wtpool(root, "cleanup")
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert (slot / "x" / "note").read_text() == "not a worktree\n"
+    assert git(root, "rev-parse", "HEAD") == head
+
+
+def test_cleanup_settles_a_slot_replaced_by_a_plain_directory(pool: Pool) -> None:
+    root = pool.root
+    slot = Path(wtpool_json(root, "acquire", "--agent", "a")["path"])
+    commits = _work_only_the_record_knows(slot)
+    shutil.rmtree(slot)
+    (slot / "x").mkdir(parents=True)
+    cleanup = wtpool(root, "cleanup")
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert set(commits) <= _reachable(root)
+    assert git(root, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert (slot / "x").is_dir()

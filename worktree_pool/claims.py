@@ -570,7 +570,13 @@ def recycle(
     Returns (what was saved, salvage branch, deleted branch, kept branch). Only wtpool's own
     branches are ever deleted, only when the base contains them and no worktree has them out.
     """
-    git = repo.git.at(repo.slot_path(slot.name))
+    path = repo.slot_path(slot.name)
+    if not (path / ".git").is_file():
+        raise WtpoolError(
+            f"{slot.name} is no longer a git worktree: {path} has no .git file",
+            "run `wtpool doctor --fix`: it saves what git's record of the slot points to",
+        )
+    git = repo.git.at(path)
     work = inspect_work(git, base)
     salvage_branch = salvage(git, slot.name, work)
     testpoints.reached("release.salvaged")

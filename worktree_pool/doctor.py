@@ -201,11 +201,14 @@ def _examine_slot(
             f"forget the slot{held}; its branch, if any, is kept",
         )
         record_finding(report, finding, lambda: _forget(repo, store, slot))
-    elif record is None:
+    elif record is None or not (path / ".git").is_file():
+        # A directory with no `.git` in a slot's place (`rm -rf` then `mkdir -p`) is no
+        # worktree either, even while git's stale record of it stays: that record is settled
+        # as for a slot that is gone (its prunable finding), once the slot is forgotten.
         finding = Finding(
             "not-a-worktree",
             slot.name,
-            f"{path} exists but git does not know it as a worktree",
+            f"{path} exists but is not a git worktree",
             f"forget the slot{held}; leave the directory alone for you to inspect",
         )
         record_finding(report, finding, lambda: _forget(repo, store, slot))

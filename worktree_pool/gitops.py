@@ -100,6 +100,11 @@ class Git:
         """Run `git ARGS`; `hooks` lets the repository's hooks run (only for `push`)."""
         full_env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
         full_env.update(_BASE_ENV)
+        if self.pin:
+            # A pinned call's directory must itself be the worktree. Without a ceiling, a slot
+            # replaced by a plain directory (`rm -rf` then `mkdir -p`) would send git up to the
+            # main repository, and a release would reset the main worktree.
+            full_env["GIT_CEILING_DIRECTORIES"] = str(self.cwd.parent)
         full_env.update(env or {})
         for attempt in range(1, _RETRIES + 1):
             result = self._spawn(args, full_env, input, hooks)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -181,7 +182,13 @@ def settle_stale_record(repo: Repository, path: Path) -> StaleRecord:
             repo.git.run("worktree", "repair", str(moved))
             return StaleRecord(str(path), moved_to=str(moved))
         saved = salvage_worktree_record(repo.git, path.name, admin) if admin else None
-        repo.git.run("worktree", "remove", str(path))
+        if admin is not None and path.exists():
+            # Something that is not the worktree stands in its place (its `.git` is gone):
+            # `worktree remove` refuses it, and its files are not ours to delete. Only the
+            # record goes, now that what it points to is saved.
+            shutil.rmtree(admin)
+        else:
+            repo.git.run("worktree", "remove", str(path))
     if saved is None or saved.branch is None:
         return StaleRecord(str(path))
     return StaleRecord(str(path), salvage_branch=saved.branch, saved=saved.summary())
