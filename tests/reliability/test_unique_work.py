@@ -1,42 +1,46 @@
 """The standing data-safety test: random agents, random wtpool commands, no work lost.
 
 A hypothesis state machine drives real git in the slots of a real pool (no database), as an
-agent, a careless user and the person on the base branch would: it writes, edits, deletes and
-chmods files, makes links (to inside and to outside the repository), changes `.gitignore` files
-(a directory that ignores itself included), adds, commits, stashes, detaches, resets, renames
-and deletes the branch, stops a rebase or a merge on a conflict (with and without
-`--autostash`), and moves or deletes the slot. In between it runs the commands that take a slot
-back or repair the pool, through the CLI's own command functions, in this process:
-`release`, `cleanup`, `scale down`, `doctor --fix` and `leaks --fix` (and `acquire`, `init`
-and `scale up` to keep the pool going).
+agent, a careless user and the person on the base branch would. Each step is a burst of
+actions, then one wtpool command. The actions write, edit, delete and chmod files, make links
+(to inside and to outside the repository), change `.gitignore` files (a directory that ignores
+itself included), add, commit, amend, stash, detach, reset, switch, rename and delete the
+checked-out branch, hide edits with skip-worktree, stop a rebase, merge or cherry-pick on a
+conflict (with and without `--autostash`), move or delete the slot (or put a plain directory
+in its place), and commit links and files to the base where slots have something else. The
+commands are `release`, `cleanup`, `scale down`, `scale up`, `doctor --fix` and `leaks --fix`
+(and `init` and `acquire` when an agent needs a slot), each through the CLI's own command
+function, in this process. After every command it checks:
 
-After every wtpool command it checks:
-
-- **No work is lost.** The machine records what the slots hold: the content (blob id) of every
-  file on disk that the base's ignore rules do not ignore, of every index entry, stash and
-  autostash, and every commit in a slot's HEAD and branch reflogs and in ORIG_HEAD. Each must
-  afterwards be reachable from a branch (`refs/heads/*`), or still be held by a slot wtpool has
-  not taken back (one that is not idle), or sit in a directory the user moved out of the pool.
-  What the agent itself discards (an edit it overwrote, a file it deleted, a slot it removed
-  with `rm -rf`) is not wtpool's loss: the record drops what an agent step makes vanish.
+- **No work is lost.** Just before each command the machine records what the slots hold: the
+  content (blob id) of every file on disk that the base's ignore rules do not ignore, of every
+  index entry, stash entry and autostash, and every commit in a slot's HEAD and branch reflogs
+  and ORIG_HEAD. What it recorded, then or at any earlier command, must afterwards be reachable
+  from a branch (`refs/heads/*`), or still be held by a slot wtpool has not taken back (one
+  that is not idle), or sit in a directory the user moved out of the pool. Only agents act
+  between two commands, so what vanished in between (an overwritten edit, a deleted file, a
+  slot removed with `rm -rf`) the agent discarded itself, and the record drops it.
 - **Nothing outside the repository changes**: a directory beside it, holding files and links
   that the slots' links point at, and the directories slots were moved to (but their `.git`
   file, which `git worktree repair` rewrites).
-- **Nothing wtpool does not own changes**: the main worktree's files, and every branch outside
-  `wtpool/`.
-- **An idle slot holds nothing for the next agent**: it is detached at a commit of the base,
-  and its files and index are exactly that commit's (but for what the base ignores).
-- **Commands work**: nothing ends in an unexpected error, and `release` of a slot in its place
-  and `cleanup` succeed.
+- **Nothing wtpool does not own changes**: the main worktree (its files, HEAD and index), and
+  every branch outside `wtpool/`.
+- **An idle slot holds nothing for the next agent**: it is a worktree detached at a commit of
+  the base, and its files and index are exactly that commit's (but for what the base ignores).
+- **Commands work**: nothing ends in an unexpected error; `release` of a slot in its place,
+  `cleanup` and `acquire` succeed, and `acquire` gives a worktree.
 
-Run longer with WTPOOL_STATEFUL_EXAMPLES (examples, default 8) and WTPOOL_STATEFUL_STEPS (steps
-per example, default 30), e.g.
+Mode bits are not compared (a content is a blob id); files the base ignores are not work.
+
+The default run (8 examples of 30 steps) takes about half a minute. Run longer with
+WTPOOL_STATEFUL_EXAMPLES and WTPOOL_STATEFUL_STEPS, e.g.
 
     WTPOOL_STATEFUL_EXAMPLES=300 WTPOOL_STATEFUL_STEPS=60 \\
         .venv/bin/python -m pytest -q tests/reliability/test_unique_work.py
 
-A failure is shrunk to a short sequence of steps, printed as Python, and kept in hypothesis's
-example database (`.hypothesis/`), so the next run tries it first.
+A failure is shrunk to a short sequence of steps, printed as Python (`state.step(...)`), and
+kept in hypothesis's example database (`.hypothesis/`), so that the next run tries it first;
+`--hypothesis-seed=N` repeats a run.
 """
 
 from __future__ import annotations
@@ -135,6 +139,9 @@ GIT_COMMANDS = (
     ("merge", "-q", "--no-edit", "side"),
     ("merge", "-q", "--no-edit", "--autostash", "side"),
     ("cherry-pick", "side"),
+    ("switch", "-q", "side"),
+    ("update-index", "--skip-worktree", "src/a.py"),
+    ("update-index", "--assume-unchanged", "docs/d.md"),
     ("rebase", "--abort"),
     ("merge", "--abort"),
 )
@@ -178,10 +185,9 @@ class Work:
     commits: dict[str, str] = field(default_factory=dict)
 
     def update(self, other: Work) -> None:
-        for oid, what in other.blobs.items():
-            self.blobs.setdefault(oid, what)
-        for oid, what in other.commits.items():
-            self.commits.setdefault(oid, what)
+        """Add `other`; where both have an object, `other` says where it is now."""
+        self.blobs.update(other.blobs)
+        self.commits.update(other.commits)
 
     def kept(self, held: Work, reachable: set[str]) -> Work:
         """What of this is still `held`, or `reachable` from a branch."""
@@ -355,6 +361,7 @@ class World:
         self.root = make_repo(directory / "repo", BASE_FILES)
         self.moved: list[Path] = []
         self._stash_files: dict[str, dict[str, str]] = {}  # stash commit -> {blob: path}
+        self._trees: dict[str, dict[str, tuple[str, str]]] = {}  # commit -> tree_entries()
         self._prepare_outside()
         self._prepare_repository()
         make_pool(self.root, POOL_MIN, POOL_MAX)
@@ -523,35 +530,41 @@ class World:
         return snapshot
 
     def idle_problems(self) -> list[str]:
-        """Why an idle slot is not exactly a commit of the base (but for ignored files)."""
-        problems = []
+        """Why idle slots are not exactly a commit of the base (but for what it ignores)."""
         ignores = self.base_ignores()
+        base = set(git(self.root, "rev-list", "refs/heads/main").split())
+        problems = []
         for fact in self.read_state()[1]:
-            path = self.slot_path(fact.name)
-            if fact.state != SlotState.IDLE or not path.is_dir():
-                continue
-            if not (path / ".git").is_file():  # git would find the main worktree from here
-                problems.append(f"{fact.name} is idle but {path} is not a worktree")
-                continue
-            head = git(path, "rev-parse", "HEAD")
-            if run_git(path, "symbolic-ref", "-q", "HEAD"):
-                problems.append(f"{fact.name} is idle but on a branch")
-            if not run_git(path, "merge-base", "--is-ancestor", head, "refs/heads/main"):
-                problems.append(f"{fact.name} is idle at {head[:10]}, which main does not contain")
-            expected = tree_entries(path, head)
-            actual = {
-                name: entry
-                for name, entry in files_on_disk(path).items()
-                if name in expected or not ignores.match_file(name)
-            }
-            for name in sorted(set(expected) | set(actual)):
-                if expected.get(name) != actual.get(name):
-                    problems.append(
-                        f"{fact.name} is idle but {name!r} is {actual.get(name)} on disk, "
-                        f"{expected.get(name)} in its HEAD"
-                    )
-            if not run_git(path, "diff", "--cached", "--quiet"):
-                problems.append(f"{fact.name} is idle but its index differs from its HEAD")
+            if fact.state == SlotState.IDLE and self.slot_path(fact.name).is_dir():
+                problems += self._idle_slot_problems(fact.name, ignores, base)
+        return problems
+
+    def _idle_slot_problems(
+        self, name: str, ignores: pathspec.GitIgnoreSpec, base: set[str]
+    ) -> list[str]:
+        path = self.slot_path(name)
+        if not (path / ".git").is_file():  # git would find the main worktree from here
+            return [f"{name} is idle but {path} is not a worktree"]
+        admin = path / (path / ".git").read_text().removeprefix("gitdir:").strip()
+        head = (admin / "HEAD").read_text().strip()
+        if head not in base:
+            return [f"{name} is idle but its HEAD is {head}, not a commit of main"]
+        if head not in self._trees:  # a commit never changes: read it once
+            self._trees[head] = tree_entries(self.root, head)
+        expected = self._trees[head]
+        actual = {
+            file: entry
+            for file, entry in files_on_disk(path).items()
+            if file in expected or not ignores.match_file(file)
+        }
+        problems = [
+            f"{name} is idle but {file!r} is {actual.get(file)} on disk, "
+            f"{expected.get(file)} in its HEAD"
+            for file in sorted(set(expected) | set(actual))
+            if expected.get(file) != actual.get(file)
+        ]
+        if not run_git(path, "diff", "--cached", "--quiet"):
+            problems.append(f"{name} is idle but its index differs from its HEAD")
         return problems
 
 
@@ -659,11 +672,12 @@ def actions() -> st.SearchStrategy[Action]:
 
 
 class DataSafety(RuleBasedStateMachine):
-    """Each step: maybe a new agent takes a slot, agents act, then one wtpool command runs and
-    every promise is checked. One agent at a time works; a slot it moved or deleted lingers
-    for wtpool to find. The model knows what the base ignores (BASE_GITIGNORE and
-    info/exclude) and reads the rest (which slots are busy, what they hold) from git, the disk
-    and the state."""
+    """One agent at a time works; a slot it moved or deleted lingers, busy, for wtpool to find.
+    The model knows what the base ignores (BASE_GITIGNORE and info/exclude) and reads the rest
+    (which slots are busy, what they hold) from git, the disk and the state.
+
+    There is one rule, `step`: hypothesis turns rules off at random per example (swarm
+    testing), which with several rules would leave examples with no agents or no commands."""
 
     workspace: Path  # a directory of the running test; each example gets its own below it
     examples = 0
@@ -678,7 +692,7 @@ class DataSafety(RuleBasedStateMachine):
         self.agents = 0
         self.agent: str | None = None
         self.slot: str | None = None
-        self.obligations = Work()  # all the slots held when wtpool last acted
+        self.obligations = Work()  # what slots held at any command, less what agents dropped
         self.outside = snapshot_tree(self.world.outside)  # as the last wtpool command left it
         self._refresh()
 
@@ -691,6 +705,8 @@ class DataSafety(RuleBasedStateMachine):
         command=st.sampled_from(COMMANDS),
     )
     def step(self, task: str | None, actions: list[Action], command: str) -> None:
+        """The agent acts (a new one takes a slot, for `task`, if none works), then one
+        command runs and every promise is checked."""
         if actions and not self.holding() and len(self._busy()) < POOL_MAX:
             self._acquire(task)
         for action in actions:
