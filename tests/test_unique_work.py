@@ -411,3 +411,36 @@ def test_doctor_adopts_a_worktree_with_self_ignored_work_as_busy(pool: Pool) -> 
     assert wtpool(pool.root, "doctor", "--fix").returncode == 0
     states = {w["name"]: w["state"] for w in wtpool_json(pool.root, "status")["worktrees"]}
     assert states["pool-wt-7"] == "busy"
+
+
+@pytest.mark.parametrize("command", ["release", "cleanup"])
+def test_hidden_edits_are_saved_without_reading_through_links(
+    pool: Pool, tmp_path: Path, command: str
+) -> None:
+    """Files flagged skip-worktree that the agent replaced by a link to a file outside the
+    repository, a link to a pipe, and a directory: each is saved as what it is on disk (a link
+    as its target, the directory's files), and nothing outside is ever read: the outside
+    file's content never enters the repository, and the pipe never makes wtpool wait."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("an outside secret\n")
+    pipe = tmp_path / "pipe"
+    subprocess.run(["mkfifo", str(pipe)], check=True)
+    slot = Path(wtpool_json(pool.root, "acquire", "--agent", "a")["path"])
+    hidden = ["src/app.py", "src/util.py", "docs/guide.md"]
+    git(slot, "update-index", "--skip-worktree", *hidden)
+    for path in hidden:
+        (slot / path).unlink()
+    (slot / "src" / "app.py").symlink_to(outside)
+    (slot / "src" / "util.py").symlink_to(pipe)
+    (slot / "docs" / "guide.md").mkdir()
+    (slot / "docs" / "guide.md" / "inside.md").write_text("kept inside a directory\n")
+
+    result = wtpool(pool.root, command, *(["pool-wt-1"] if command == "release" else []))
+    assert result.returncode == 0, result.stdout + result.stderr
+    salvage = git(pool.root, "for-each-ref", "--format=%(refname)", "refs/heads/wtpool/salvage/")
+    tree = git(pool.root, "ls-tree", "-r", salvage, "--", "src", "docs")
+    assert f"120000 blob {_blob(pool.root, str(outside))}\tsrc/app.py" in tree
+    assert f"120000 blob {_blob(pool.root, str(pipe))}\tsrc/util.py" in tree
+    assert _held_by_some_branch(pool.root, "kept inside a directory\n")
+    secret = _blob(pool.root, "an outside secret\n")
+    assert subprocess.run(["git", "cat-file", "-e", secret], cwd=pool.root).returncode != 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -159,20 +160,42 @@ def _deleted_branch(git: Git) -> str | None:
 
 def _hidden_edits(git: Git) -> tuple[str, ...]:
     """Files on disk that differ from an index entry git has been told not to look at."""
-    flagged: dict[str, str] = {}
+    flagged: dict[str, tuple[str, str]] = {}
     for entry in git.out("ls-files", "-s", "-v", "-z").split("\0"):
         if entry and (entry[0] == "S" or entry[0].islower()):
             meta, _, path = entry.partition("\t")
             if os.path.lexists(git.cwd / path):
-                flagged[path] = meta.split()[2]
+                flagged[path] = (meta.split()[1], meta.split()[2])
     if not flagged:
         return ()
-    paths = list(flagged)
-    # hash-object reads one path per line; a name with a newline in it counts as edited.
-    plain = [path for path in paths if "\n" not in path]
-    hashes = git.out("hash-object", "--stdin-paths", input="".join(f"{p}\n" for p in plain))
-    current = dict(zip(plain, hashes.splitlines(), strict=True))
-    return tuple(path for path in paths if current.get(path) != flagged[path])
+    on_disk = _disk_entries(git, list(flagged), write=False)
+    return tuple(path for path in flagged if on_disk.get(path) != flagged[path])
+
+
+def _disk_entries(git: Git, paths: list[str], *, write: bool) -> dict[str, tuple[str, str]]:
+    """(mode, blob id) of each path as it is on disk, as `git add` would record it, without
+    ever reading through a link: a link's blob is its target, and a link to a file outside
+    the repository (or to a pipe, or /dev/zero) is never opened. A path that is no plain file
+    or link (a directory, a pipe) has no entry; with `write`, the blobs are stored."""
+    entries: dict[str, tuple[str, str]] = {}
+    files: list[tuple[str, str]] = []
+    for path in paths:
+        if "\n" in path:  # hash-object reads one path per line: such a name has no entry
+            continue
+        info = (git.cwd / path).lstat()
+        if stat.S_ISLNK(info.st_mode):
+            target = os.readlink(git.cwd / path)
+            flags = ("-w",) if write else ()
+            entries[path] = ("120000", git.out("hash-object", *flags, "--stdin", input=target))
+        elif stat.S_ISREG(info.st_mode):
+            files.append((path, "100755" if info.st_mode & 0o100 else "100644"))
+    if files:
+        flags = ("-w",) if write else ()
+        listing = "".join(f"{path}\n" for path, _ in files)
+        oids = git.out("hash-object", *flags, "--stdin-paths", input=listing).splitlines()
+        for (path, mode), oid in zip(files, oids, strict=True):
+            entries[path] = (mode, oid)
+    return entries
 
 
 def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
@@ -267,21 +290,17 @@ def clear_hiding_flags(git: Git, paths: tuple[str, ...], env: dict[str, str] | N
 
 def _stage_hidden_edits(git: Git, paths: tuple[str, ...], env: dict[str, str]) -> None:
     """Put the content of flag-hidden files into the scratch index by hashing it, not by
-    trusting stat data that git stopped maintaining for them."""
+    trusting stat data that git stopped maintaining for them; a path that is now something
+    else (a directory) leaves the index, and its files are saved as untracked ones."""
     if not paths:
         return
     clear_hiding_flags(git, paths, env)
-    plain = [path for path in paths if "\n" not in path]
-    oids = git.out("hash-object", "-w", "--stdin-paths", input="".join(f"{p}\n" for p in plain))
-    entries = git.out(
-        "ls-files", "-s", "-z", "--", *plain, env={**env, "GIT_LITERAL_PATHSPECS": "1"}
-    )
-    modes = {e.partition("\t")[2]: e.split()[0] for e in entries.split("\0") if e}
-    info = "".join(
-        f"{modes.get(path, '100644')} {oid}\t{path}\0"
-        for path, oid in zip(plain, oids.splitlines(), strict=True)
-    )
+    on_disk = _disk_entries(git, list(paths), write=True)
+    info = "".join(f"{mode} {oid}\t{path}\0" for path, (mode, oid) in on_disk.items())
     git.run("update-index", "-z", "--index-info", env=env, input=info)
+    if gone := [path for path in paths if path not in on_disk]:
+        listing = "".join(f"{path}\0" for path in gone)
+        git.run("update-index", "-z", "--force-remove", "--stdin", env=env, input=listing)
 
 
 def _commit(git: Git, tree: str, parent: str | None, message: str) -> str:
