@@ -360,6 +360,8 @@ class World:
         self.outside = directory / "outside"
         self.root = make_repo(directory / "repo", BASE_FILES)
         self.moved: list[Path] = []
+        # Slots replaced by a plain directory: not worktrees, so wtpool must leave them alone.
+        self.replaced: list[Path] = []
         self._stash_files: dict[str, dict[str, str]] = {}  # stash commit -> {blob: path}
         self._trees: dict[str, dict[str, tuple[str, str]]] = {}  # commit -> tree_entries()
         self._prepare_outside()
@@ -460,6 +462,9 @@ class World:
             work.update(self._stashes())
         for moved in self.moved:
             work.update(self._files(moved, moved.name, None, set()))
+        for replaced in self.replaced:
+            if replaced.is_dir() and not (replaced / ".git").exists():
+                work.update(self._files(replaced, replaced.name, None, set()))
         return work
 
     def _files(
@@ -845,6 +850,7 @@ class DataSafety(RuleBasedStateMachine):
         shutil.rmtree(self._path)
         (self._path / "x").mkdir(parents=True)
         (self._path / "x" / "plan.txt").write_text(f"written after the slot went #{self._next()}\n")
+        self.world.replaced.append(self._path)
 
     def _base_link(self, path: str, outside: bool) -> None:
         """The user commits a link on the base, where slots may have a directory."""
