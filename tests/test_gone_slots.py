@@ -327,3 +327,24 @@ def test_cleanup_settles_a_slot_replaced_by_a_plain_directory(pool: Pool) -> Non
     assert set(commits) <= _reachable(root)
     assert git(root, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert (slot / "x").is_dir()
+
+
+@pytest.mark.parametrize("command", ["doctor", "cleanup"])
+@pytest.mark.parametrize("by_hand", ["mv", "rm -rf"])
+def test_the_stash_of_a_gone_slot_is_saved(pool: Pool, command: str, by_hand: str) -> None:
+    """The stash list is shared, so a slot's `git stash` entries outlive it there; but once
+    git's record of the slot goes, nothing says which entries were its: they are saved with
+    what the record names."""
+    root = pool.root
+    slot = Path(wtpool_json(root, "acquire", "--agent", "a")["path"])
+    (slot / "src" / "app.py").write_text("stashed in the slot\n")
+    git(slot, "stash", "push", "--quiet")
+    stash = git(root, "rev-parse", "refs/stash")
+    if by_hand == "mv":
+        shutil.move(slot, root.parent / "moved")
+    else:
+        shutil.rmtree(slot)
+    result = wtpool(root, *(["doctor", "--fix"] if command == "doctor" else ["cleanup"]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert stash in _reachable(root)
+    assert _blob(root, "stashed in the slot\n") in _reachable(root)

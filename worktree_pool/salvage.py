@@ -44,7 +44,7 @@ from worktree_pool.gitops import (
     resolve,
 )
 from worktree_pool.ignores import untracked_work
-from worktree_pool.slot_history import head_commit, slot_history
+from worktree_pool.slot_history import head_commit, recorded_stashes, slot_history
 
 SALVAGE_NAMESPACE = "wtpool/salvage/"
 
@@ -351,7 +351,10 @@ def salvage_worktree_record(git: Git, slot: str, admin: Path) -> RecordSalvage:
     commits no other saved commit reaches; at that commit itself when it is the only thing.
     """
     head = _record_head(git, admin)
-    unreached, tips = _unreached(git, _named_commits(git, admin))
+    gitdir = _read_text(admin / "gitdir").strip()
+    worktree = Path(os.path.normpath(admin / gitdir)).parent if gitdir else None
+    stashes = recorded_stashes(git, admin, worktree) if worktree else []
+    unreached, tips = _unreached(git, [*_named_commits(git, admin), *stashes])
     index_tree = _record_index_tree(git, slot, admin)
     staged = index_tree is not None and (
         head is None or index_tree != git.out("rev-parse", f"{head}^{{tree}}")

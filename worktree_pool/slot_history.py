@@ -61,7 +61,12 @@ class History:
 def read_reflog(git: Git, ref: str) -> list[ReflogEntry]:
     """The reflog of `ref`, oldest first. Read from the file, since git's own reader refuses
     the reflog of a HEAD whose branch was deleted, which is the one that matters then."""
-    path = Path(git.out("rev-parse", "--path-format=absolute", "--git-path", f"logs/{ref}"))
+    return _parse_reflog(
+        Path(git.out("rev-parse", "--path-format=absolute", "--git-path", f"logs/{ref}"))
+    )
+
+
+def _parse_reflog(path: Path) -> list[ReflogEntry]:
     try:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except (FileNotFoundError, NotADirectoryError):
@@ -91,10 +96,8 @@ def slot_history(git: Git, head: str | None) -> History:
     """The stashes and reflog commits of the worktree at `git.cwd` that no branch and not
     `head` (which salvage saves anyway) reach."""
     entries = read_reflog(git, "HEAD")
-    marks = [i for i, entry in enumerate(entries) if entry.message == RELEASE_MARK]
-    since = entries[marks[-1]].time if marks else None
-    session = entries[marks[-1] + 1 :] if marks else entries
-    stashes = [*_slot_stashes(git, entries, since), *_autostashes(git)]
+    since, session = _session(entries)
+    stashes = [*_slot_stashes(git, entries, since, git.cwd), *_autostashes(git)]
     candidates = {oid for entry in session for oid in (entry.old, entry.new)}
     branch = current_branch(git)
     if branch is not None:
@@ -116,8 +119,28 @@ def slot_history(git: Git, head: str | None) -> History:
     )
 
 
-def _slot_stashes(git: Git, head_log: list[ReflogEntry], since: int | None) -> list[str]:
-    """The refs/stash entries made in this slot since `since` (see the module docstring)."""
+def recorded_stashes(git: Git, admin: Path, worktree: Path) -> list[str]:
+    """The refs/stash entries made in a worktree whose directory is gone, judged by the HEAD
+    reflog in its administrative directory `admin` as for a live slot (`git` runs in the main
+    worktree)."""
+    entries = _parse_reflog(admin / "logs" / "HEAD")
+    return _slot_stashes(git, entries, _session(entries)[0], worktree)
+
+
+def _session(entries: list[ReflogEntry]) -> tuple[int | None, list[ReflogEntry]]:
+    """(when the slot's current session began, its HEAD reflog entries since): the last
+    release mark ends the one before."""
+    marks = [i for i, entry in enumerate(entries) if entry.message == RELEASE_MARK]
+    if not marks:
+        return None, entries
+    return entries[marks[-1]].time, entries[marks[-1] + 1 :]
+
+
+def _slot_stashes(
+    git: Git, head_log: list[ReflogEntry], since: int | None, worktree: Path
+) -> list[str]:
+    """The refs/stash entries made in the worktree at `worktree` since `since` (see the module
+    docstring)."""
     entries = [e for e in read_reflog(git, "refs/stash") if since is None or e.time >= since]
     if not entries or not head_log:
         return []
@@ -126,7 +149,7 @@ def _slot_stashes(git: Git, head_log: list[ReflogEntry], since: int | None) -> l
         input="".join(f"{e.new}\n" for e in entries),
     )  # fmt: skip
     base_of = {line.split()[0]: line.split()[1] for line in listing.splitlines() if " " in line}
-    here = git.cwd.resolve()
+    here = worktree.resolve()
     elsewhere = {r.branch for r in worktree_records(git) if r.branch and r.path.resolve() != here}
     return [
         e.new
