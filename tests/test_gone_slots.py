@@ -305,6 +305,8 @@ def test_a_plain_directory_in_a_slots_place_never_sends_wtpool_to_the_main_workt
     assert git(root, "rev-parse", "HEAD") == head
     assert git(root, "symbolic-ref", "HEAD") == "refs/heads/main"
     assert (root / "src" / "app.py").read_text() == "the user's own edit\n"
+    status = wtpool(root, "status")
+    assert status.returncode == 0 and "not a worktree" in status.stdout, status.stderr
 
     kinds = {finding["kind"] for finding in _doctor_fix(root)}
     assert {"not-a-worktree", "prunable"} <= kinds

@@ -403,7 +403,11 @@ def pool_status(repo: Repository, store: StateStore) -> StatusReport:
                 head=record.head if record else None,
                 task=slot.task,
                 agent=slot.agent,
-                dirty=has_uncommitted(repo.git.at(path)) if record and path.is_dir() else None,
+                # Only a directory that is still the worktree: a plain one in its place (its
+                # `.git` gone) has no status of its own, and doctor reports it.
+                dirty=has_uncommitted(repo.git.at(path))
+                if record and (path / ".git").is_file()
+                else None,
                 present=path.is_dir(),
                 scope=slot.scope,
                 acquired_at=slot.acquired_at,
