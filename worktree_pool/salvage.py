@@ -44,7 +44,12 @@ from worktree_pool.gitops import (
     resolve,
 )
 from worktree_pool.ignores import untracked_work
-from worktree_pool.slot_history import head_commit, recorded_stashes, slot_history
+from worktree_pool.slot_history import (
+    head_commit,
+    parse_reflog,
+    recorded_stashes,
+    slot_history,
+)
 
 SALVAGE_NAMESPACE = "wtpool/salvage/"
 
@@ -391,8 +396,8 @@ def _record_head(git: Git, admin: Path) -> str | None:
         tip = resolve(git, head.removeprefix("ref: "))
         if tip is not None:
             return tip
-        log = _read_text(admin / "logs" / "HEAD").splitlines()
-        head = log[-1].split(" ")[1] if log and " " in log[-1] else ""
+        log = parse_reflog(admin / "logs" / "HEAD")
+        head = log[-1].new if log else ""
     return resolve(git, head) if head else None
 
 

@@ -61,12 +61,13 @@ class History:
 def read_reflog(git: Git, ref: str) -> list[ReflogEntry]:
     """The reflog of `ref`, oldest first. Read from the file, since git's own reader refuses
     the reflog of a HEAD whose branch was deleted, which is the one that matters then."""
-    return _parse_reflog(
+    return parse_reflog(
         Path(git.out("rev-parse", "--path-format=absolute", "--git-path", f"logs/{ref}"))
     )
 
 
-def _parse_reflog(path: Path) -> list[ReflogEntry]:
+def parse_reflog(path: Path) -> list[ReflogEntry]:
+    """The reflog in the file at `path`, oldest first; none when it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except (FileNotFoundError, NotADirectoryError):
@@ -123,7 +124,7 @@ def recorded_stashes(git: Git, admin: Path, worktree: Path) -> list[str]:
     """The refs/stash entries made in a worktree whose directory is gone, judged by the HEAD
     reflog in its administrative directory `admin` as for a live slot (`git` runs in the main
     worktree)."""
-    entries = _parse_reflog(admin / "logs" / "HEAD")
+    entries = parse_reflog(admin / "logs" / "HEAD")
     return _slot_stashes(git, entries, _session(entries)[0], worktree)
 
 
