@@ -24,16 +24,16 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from worktree_pool import pgserver
-from worktree_pool.claims import acquire, release
-from worktree_pool.config import DatabaseSettings
-from worktree_pool.coordinator import cleanup
-from worktree_pool.database import Server, clone_for_slot, drop_owned, ensure_template
-from worktree_pool.pool import init_pool, open_store
-from worktree_pool.repo import open_repository
-from worktree_pool.scaling import scale_pool
-from worktree_pool.slot_databases import owner_of
-from worktree_pool.slots import require_pool
+from worktree_pool.config.settings import DatabaseSettings
+from worktree_pool.coord.cleanup import cleanup
+from worktree_pool.db import server as pgserver
+from worktree_pool.db.postgres import Server, clone_for_slot, drop_owned, ensure_template
+from worktree_pool.db.slots import owner_of
+from worktree_pool.git.repo import open_repository
+from worktree_pool.pool.claims import acquire, release
+from worktree_pool.pool.lifecycle import init_pool, open_store
+from worktree_pool.pool.scaling import scale_pool
+from worktree_pool.store.slots import require_pool
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "bench",
@@ -236,9 +236,9 @@ def bench_monitor(root: Path, files: int, runs: int) -> list[Row]:
     usage, and `git status` and `git rev-list` in each."""
     from rich.console import Console
 
-    from worktree_pool.dashboard import render_frame
-    from worktree_pool.diskusage import tree_bytes
-    from worktree_pool.monitoring import Monitor
+    from worktree_pool.cli.render.monitor import render_frame
+    from worktree_pool.coord.watch import Monitor
+    from worktree_pool.monitor.diskusage import tree_bytes
 
     rows = []
     for label, scopes in (("10 full slots", [None] * 10), ("10 slots, 1 % scopes", None)):
@@ -303,8 +303,8 @@ def bench_merge_queue(root: Path, runs: int) -> Row:
     original design's way, a lock, main checked out in a working tree, then `git merge`."""
     import fcntl
 
-    from worktree_pool.landing import run_queue
-    from worktree_pool.merge_queue import enqueue
+    from worktree_pool.merge.landing import run_queue
+    from worktree_pool.merge.queue import enqueue
 
     start = git(root, "rev-parse", "main")
     branches = make_branches(root, MERGED_BRANCHES)
@@ -383,8 +383,8 @@ def spawn_repository(
 
 
 def _spawn_four(root: Path) -> None:
-    from worktree_pool.config import Mode
-    from worktree_pool.spawning import spawn
+    from worktree_pool.config.settings import Mode
+    from worktree_pool.coord.spawn import spawn
 
     repo = open_repository(root)
     store = open_store(repo)

@@ -22,10 +22,10 @@ import psutil
 import pytest
 from hypothesis import settings
 
-from worktree_pool.config import DATABASE_MODE_VARIABLE
-from worktree_pool.pool import init_pool, open_store
-from worktree_pool.repo import Repository, open_repository
-from worktree_pool.state import StateStore
+from worktree_pool.config.settings import DATABASE_MODE_VARIABLE
+from worktree_pool.git.repo import Repository, open_repository
+from worktree_pool.pool.lifecycle import init_pool, open_store
+from worktree_pool.store.sqlite import StateStore
 
 # Hypothesis fails an example that runs over 200 ms by default: a wall-clock limit, which a
 # loaded CI machine trips at random. Speed is measured in scripts/bench.py instead.

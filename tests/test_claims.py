@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Pool, git, make_pool, wtpool, wtpool_json
-from worktree_pool.claims import acquire, release
 from worktree_pool.errors import WtpoolError
+from worktree_pool.pool.claims import acquire, release
 
 
 def test_acquire_claims_an_idle_slot_on_a_fresh_task_branch(pool: Pool) -> None:

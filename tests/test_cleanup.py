@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import Pool, git, make_pool, wtpool, wtpool_json
-from worktree_pool.claims import acquire
+from worktree_pool.pool.claims import acquire
 
 
 def _blob(repo: Path, content: bytes) -> str:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import Pool, assert_one_line_error, snapshot, wtpool
-from worktree_pool.config import (
+from worktree_pool.config.settings import (
     Config,
     PoolSettings,
     ScopeRule,

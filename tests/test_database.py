@@ -15,8 +15,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from worktree_pool.config import DatabaseSettings
-from worktree_pool.database import (
+from worktree_pool.config.settings import DatabaseSettings
+from worktree_pool.db.postgres import (
     Owner,
     Server,
     clone_for_slot,
@@ -31,7 +31,7 @@ from worktree_pool.database import (
     template_name,
 )
 from worktree_pool.errors import WtpoolError
-from worktree_pool.redact import mask
+from worktree_pool.util.redact import mask
 
 EXTERNAL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -193,7 +193,7 @@ def test_concurrent_builders_build_the_template_exactly_once(server: Server, pro
     code = (
         "import sys; from pathlib import Path;"
         "from worktree_pool.config import DatabaseSettings;"
-        "from worktree_pool.database import Owner, Server, ensure_template;"
+        "from worktree_pool.db.postgres import Owner, Server, ensure_template;"
         "from tests.test_database import MemoryLedger;"
         "s = DatabaseSettings(mode='external',"
         " setup=('schema.sql', ('sh', '-c', 'echo x >> runs')));"

@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import Pool, git, make_pool, wtpool, wtpool_json
-from worktree_pool.claims import acquire
-from worktree_pool.slots import SlotState, update_slot
+from worktree_pool.pool.claims import acquire
+from worktree_pool.store.slots import SlotState, update_slot
 
 
 def _kinds(report: dict) -> list[str]:

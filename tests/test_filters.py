@@ -20,7 +20,7 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
-from worktree_pool.claims import acquire
+from worktree_pool.pool.claims import acquire
 
 LAYOUT = {
     "README.md": "# sample\n",

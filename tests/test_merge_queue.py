@@ -22,8 +22,9 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
-from worktree_pool import landing, merge_queue
-from worktree_pool.testpoints import VARIABLE as TEST_POINT
+from worktree_pool.merge import landing
+from worktree_pool.merge import queue as merge_queue
+from worktree_pool.util.testpoints import VARIABLE as TEST_POINT
 
 
 def _config(root: Path, text: str) -> None:

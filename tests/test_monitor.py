@@ -30,7 +30,7 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
-from worktree_pool.sizes import format_size, parse_size
+from worktree_pool.config.sizes import format_size, parse_size
 
 TASKS = {"tasks": [{"id": "t1", "title": "one", "files": ["src/"]}]}
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from worktree_pool import guard
-from worktree_pool.overlap import scopes_overlap, witness
-from worktree_pool.patterns import compile_rules
+from worktree_pool.scope import guard
+from worktree_pool.scope.overlap import scopes_overlap, witness
+from worktree_pool.scope.patterns import compile_rules
 
 SEGMENTS = ["".join(chars) for n in (1, 2) for chars in itertools.product("ab", repeat=n)]
 PATHS = ["/".join(parts) for n in (1, 2, 3) for parts in itertools.product(SEGMENTS, repeat=n)]

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import Pool, git, make_pool, snapshot, wtpool, wtpool_json
-from worktree_pool.claims import acquire
+from worktree_pool.pool.claims import acquire
 
 
 def _pool_worktrees(root: Path) -> list[str]:

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from tests.conftest import assert_one_line_error, git, make_pool, make_repo, snapshot, wtpool
-from worktree_pool.overlap import scopes_overlap
+from worktree_pool.scope.overlap import scopes_overlap
 
 FILES = {
     "README.md": "# shop\n",

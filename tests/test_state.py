@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import Pool, assert_one_line_error, snapshot, wtpool
 from worktree_pool.errors import WtpoolError
-from worktree_pool.state import MIGRATIONS, StateStore
+from worktree_pool.store.sqlite import MIGRATIONS, StateStore
 
 
 def _mode(path: Path) -> int:

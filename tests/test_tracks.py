@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.test_tasks import FIXTURES, needs_fixtures
-from worktree_pool.config import ScopeRule
-from worktree_pool.tasks import Dependency, Task, TaskGraph, read_beads
-from worktree_pool.tracks import WORK_EDGES, find_tracks, task_scope
+from worktree_pool.config.settings import ScopeRule
+from worktree_pool.tasks.graph import Dependency, Task, TaskGraph, read_beads
+from worktree_pool.tasks.tracks import WORK_EDGES, find_tracks, task_scope
 
 
 def _task(

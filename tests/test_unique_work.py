@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Pool, assert_one_line_error, git, make_pool, wtpool, wtpool_json
-from worktree_pool.claims import acquire
-from worktree_pool.gitops import Git
-from worktree_pool.ignores import untracked_work
+from worktree_pool.git.ignores import untracked_work
+from worktree_pool.git.run import Git
+from worktree_pool.pool.claims import acquire
 
 
 def _blob(repo: Path, content: str) -> str:

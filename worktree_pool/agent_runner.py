@@ -1,74 +1,14 @@
-"""Runs one agent command and records how it ended.
+"""The agent runner's entry point, where wtpool finds agents by their command line:
 
     python -I -m worktree_pool.agent_runner EXIT_FILE -- COMMAND...
 
-wtpool starts this as the leader of a new process group, with the slot as its directory and
-the slot's log as its output. The agent is its child, in the same group. When the agent ends,
-for whatever reason, its exit code goes to EXIT_FILE (as JSON), so that `wtpool status` can say
-"exited 3" long after the wtpool process that started it has gone.
-
-`wtpool stop` sends SIGTERM to the whole group. The agent gets it and should end; this runner
-only notes it and keeps waiting, so that the agent's exit is still recorded. Standard library
-only: it starts for every agent.
+The runner itself is `worktree_pool.agents.runner`; this module only runs it, so that agents
+started by any version of wtpool are still found and stopped.
 """
 
-from __future__ import annotations
-
-import json
-import os
-import signal
-import subprocess
 import sys
-from datetime import UTC, datetime
-from pathlib import Path
-from types import FrameType
 
-from worktree_pool.private import write_private
-
-GROUP_VARIABLE = "WTPOOL_AGENT_GROUP"
-# Marks a process wtpool starts as the pool's own (its database server, a background merge
-# run, the daemon): even when an agent's wtpool command starts it, stopping that agent must
-# not stop it.
-POOL_PROCESS_VARIABLE = "WTPOOL_POOL_PROCESS"
-
-
-def _keep_waiting(signum: int, frame: FrameType | None) -> None:
-    """A handler rather than SIG_IGN: ignored signals would stay ignored in the agent."""
-
-
-def pool_process_environment() -> dict[str, str]:
-    """Our environment for a process that is the pool's, not an agent's: without the agent's
-    mark, with the pool's."""
-    environment = {k: v for k, v in os.environ.items() if k != GROUP_VARIABLE}
-    return {**environment, POOL_PROCESS_VARIABLE: "1"}
-
-
-def record_exit(exit_file: Path, code: int, **extra: object) -> None:
-    record = {"code": code, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    temporary = exit_file.with_suffix(".tmp")
-    write_private(temporary, json.dumps({**record, **extra}) + "\n")
-    os.replace(temporary, exit_file)
-
-
-def main(argv: list[str]) -> int:
-    exit_file, separator, *command = argv
-    if separator != "--" or not command:
-        print("usage: agent_runner EXIT_FILE -- COMMAND...", file=sys.stderr)
-        return 2
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, _keep_waiting)
-    # Every process the agent starts inherits this, even one that leaves the group and the
-    # session (setsid, a double fork) or the slot: by it, wtpool finds all that the agent
-    # started, and tells it from a shell that merely sourced .env.worktree.
-    environment = {**os.environ, GROUP_VARIABLE: str(os.getpgrp())}
-    try:
-        code = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=environment).wait()
-    except OSError as exc:
-        print(f"wtpool: cannot start {command[0]}: {exc}", flush=True)
-        code = 127
-    record_exit(Path(exit_file), code)
-    return code if code >= 0 else 128 - code
-
+from worktree_pool.agents.runner import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -25,8 +25,8 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
-from worktree_pool.claims import acquire
-from worktree_pool.config import DATABASE_MODE_VARIABLE
+from worktree_pool.config.settings import DATABASE_MODE_VARIABLE
+from worktree_pool.pool.claims import acquire
 
 
 def _plain_dir(tmp: Path) -> Path:

@@ -24,8 +24,8 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
-from worktree_pool.config import DATABASE_MODE_VARIABLE
-from worktree_pool.testpoints import VARIABLE as TEST_POINT
+from worktree_pool.config.settings import DATABASE_MODE_VARIABLE
+from worktree_pool.util.testpoints import VARIABLE as TEST_POINT
 
 COMMITTED = "committed before the kill\n"
 UNCOMMITTED = "not committed before the kill\n"

@@ -29,10 +29,10 @@ from tests.conftest import (
     wtpool_json,
 )
 from tests.test_database import server  # noqa: F401 - used via usefixtures
+from worktree_pool.db.server import SYSTEM_USER
 from worktree_pool.errors import WtpoolError
-from worktree_pool.filters import HOOK_NAMES
-from worktree_pool.pgserver import SYSTEM_USER
-from worktree_pool.private import write_private
+from worktree_pool.scope.filters import HOOK_NAMES
+from worktree_pool.util.private import write_private
 
 PASSWORD = "s3cret-pa55"
 # Trust authentication on the test server accepts any password: this one is only carried.

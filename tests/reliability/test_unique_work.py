@@ -68,10 +68,10 @@ from hypothesis.stateful import (
 )
 
 from tests.conftest import git, make_pool, make_repo
-from worktree_pool import cli
+from worktree_pool.cli import app as cli
 from worktree_pool.errors import WtpoolError
-from worktree_pool.slots import SlotState, all_slots, read_pool
-from worktree_pool.state import StateStore
+from worktree_pool.store.slots import SlotState, all_slots, read_pool
+from worktree_pool.store.sqlite import StateStore
 
 EXAMPLES = int(os.environ.get("WTPOOL_STATEFUL_EXAMPLES", "8"))
 STEPS = int(os.environ.get("WTPOOL_STATEFUL_STEPS", "30"))

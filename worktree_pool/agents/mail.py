@@ -1,0 +1,156 @@
+"""Agent mail: short messages between agents (and from wtpool to them), kept in the state store.
+
+A message has a sender, a recipient, a subject, a body and a thread (by default its own), and
+is unread, read, or acknowledged. Every send is appended to `.agent-worktrees/audit.jsonl`.
+Spawn mails each agent its task brief; wtpool mails the holder of a reservation it releases by
+force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+
+from worktree_pool.agents.audit import audit
+from worktree_pool.errors import bad_input
+from worktree_pool.git.repo import Repository
+from worktree_pool.store.slots import require_pool
+from worktree_pool.store.sqlite import StateStore, is_row_id, utc_now
+from worktree_pool.util.names import validate_name
+
+WTPOOL_SENDER = "wtpool"
+MAX_SUBJECT = 200
+MAX_BODY = 1_000_000  # a message, not a file transfer
+# A subject is one line, shown in tables: no control character of any kind, C1 and DEL too.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    sender: str
+    recipient: str
+    subject: str
+    body: str
+    thread: str
+    created_at: str
+    read_at: str | None
+    acked_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Message:
+        return cls(**dict(row))
+
+
+def check_message(sender: str, recipient: str, subject: str, body: str, thread: str | None) -> None:
+    validate_name("agent", sender)
+    validate_name("agent", recipient)
+    if not subject.strip() or len(subject) > MAX_SUBJECT or _CONTROL.search(subject):
+        raise bad_input(f"a subject is one line of 1 to {MAX_SUBJECT} characters")
+    if len(body.encode()) > MAX_BODY:
+        raise bad_input(f"a message body is at most {MAX_BODY} bytes")
+    if thread is not None:
+        validate_name("thread", thread)
+
+
+def subject_line(text: str) -> str:
+    """`text` made a subject for a mail wtpool sends (it may quote a task's title or a branch):
+    each run of whitespace and control characters one space, cut to MAX_SUBJECT."""
+    return re.sub(f"(?:\\s|{_CONTROL.pattern})+", " ", text)[:MAX_SUBJECT].strip()
+
+
+def post(
+    conn: sqlite3.Connection,
+    repo: Repository,
+    sender: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    thread: str | None = None,
+) -> Message:
+    """Send inside the caller's transaction (a reservation released by force, say)."""
+    check_message(sender, recipient, subject, body, thread)
+    cursor = conn.execute(
+        "INSERT INTO messages (sender, recipient, subject, body, thread, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (sender, recipient, subject, body, thread or "", utc_now()),
+    )
+    message_id = int(cursor.lastrowid or 0)
+    if not thread:  # a message without a thread starts its own
+        conn.execute("UPDATE messages SET thread = ? WHERE id = ?", (f"m{message_id}", message_id))
+    message = _get(conn, message_id)
+    audit(
+        repo,
+        "mail",
+        id=message.id,
+        sender=sender,
+        recipient=recipient,
+        subject=subject,
+        thread=message.thread,
+    )
+    return message
+
+
+def send(
+    repo: Repository,
+    store: StateStore,
+    sender: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    thread: str | None = None,
+) -> Message:
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        return post(conn, repo, sender, recipient, subject, body, thread)
+
+
+def inbox(
+    repo: Repository, store: StateStore, agent: str, *, unread: bool = False
+) -> list[Message]:
+    validate_name("agent", agent)
+    with store.snapshot() as conn:
+        require_pool(conn, repo)
+        rows = conn.execute(
+            "SELECT * FROM messages WHERE recipient = ?"
+            + (" AND read_at IS NULL" if unread else "")
+            + " ORDER BY id",
+            (agent,),
+        ).fetchall()
+    return [Message.from_row(row) for row in rows]
+
+
+def read_message(repo: Repository, store: StateStore, message_id: int) -> Message:
+    """The message, marked read (the first time)."""
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        _get(conn, message_id)
+        conn.execute(
+            "UPDATE messages SET read_at = coalesce(read_at, ?) WHERE id = ?",
+            (utc_now(), message_id),
+        )
+        return _get(conn, message_id)
+
+
+def ack(repo: Repository, store: StateStore, message_id: int) -> Message:
+    """Acknowledge the message (which also marks it read)."""
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        _get(conn, message_id)
+        now = utc_now()
+        conn.execute(
+            "UPDATE messages SET read_at = coalesce(read_at, ?),"
+            " acked_at = coalesce(acked_at, ?) WHERE id = ?",
+            (now, now, message_id),
+        )
+        return _get(conn, message_id)
+
+
+def _get(conn: sqlite3.Connection, message_id: int) -> Message:
+    row = None
+    if is_row_id(message_id):
+        row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        raise bad_input(f"no message #{message_id}", "`wtpool mail inbox AGENT` lists them")
+    return Message.from_row(row)

@@ -1,0 +1,416 @@
+"""File reservations: an agent claims patterns, exclusively (the default) or shared, for a time.
+
+Two reservations conflict when they belong to different agents, both are active, at least one
+is exclusive, and their patterns overlap: overlap is the exact glob intersection of
+overlap.py, so `src/a/*.py` and `src/*/b.py` conflict (both take `src/a/b.py`), which matching
+one pattern's text against the other misses.
+
+Active means not released and not expired. Expiry is a comparison with the clock when a
+reservation is read, so it takes effect on its own. Every check and grant happens in one
+`BEGIN IMMEDIATE` transaction: of many agents reserving overlapping patterns at once, in
+`enforce` mode exactly one holds each contested path.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from worktree_pool.agents.audit import audit
+from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.git.repo import Repository
+from worktree_pool.scope.guard import covered
+from worktree_pool.scope.overlap import scopes_overlap
+from worktree_pool.scope.patterns import check_compiles, compile_rules
+from worktree_pool.store.slots import require_pool
+from worktree_pool.store.sqlite import StateStore, is_row_id
+from worktree_pool.util.names import validate_name
+from worktree_pool.util.pattern_syntax import validate_patterns
+
+MAX_TTL = 30 * 24 * 3600.0  # a month: anything longer is a mistake, not a reservation
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: int
+    agent: str
+    patterns: tuple[str, ...]
+    exclusive: bool
+    reason: str | None
+    created_at: str
+    expires_at: str
+    released_at: str | None
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, now: float) -> Reservation:
+        released = row["released_at"]
+        return cls(
+            id=row["id"],
+            agent=row["agent"],
+            patterns=tuple(json.loads(row["patterns"])),
+            exclusive=bool(row["exclusive"]),
+            reason=row["reason"],
+            created_at=_iso(row["created_at"]),
+            expires_at=_iso(row["expires_at"]),
+            released_at=None if released is None else _iso(released),
+            active=released is None and row["expires_at"] > now,
+        )
+
+
+@dataclass(frozen=True)
+class Conflict:
+    holder: Reservation
+    path: str  # a path both reservations take
+
+
+@dataclass(frozen=True)
+class ReserveResult:
+    reservation: Reservation  # granted: in enforce mode a conflict raises instead
+    conflicts: list[Conflict] = field(default_factory=list)  # advisory mode's
+    mode: str = "enforce"
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
+
+
+def _check_ttl(seconds: float, what: str) -> float:
+    if not 0 < seconds <= MAX_TTL:  # also refuses nan
+        raise bad_input(f"{what} must be between 0 and {MAX_TTL:.0f} seconds, got {seconds:g}")
+    return seconds
+
+
+def _active_rows(conn: sqlite3.Connection, now: float) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM reservations WHERE released_at IS NULL AND expires_at > ? ORDER BY id",
+        (now,),
+    ).fetchall()
+
+
+def conflicts_with(
+    held: list[Reservation], agent: str, patterns: tuple[str, ...], exclusive: bool
+) -> list[Conflict]:
+    """The active reservations of other agents that a reservation of `patterns` would meet."""
+    found = []
+    for other in held:
+        if other.agent == agent or not other.active or not (exclusive or other.exclusive):
+            continue
+        path = scopes_overlap(patterns, other.patterns)
+        if path is not None:
+            found.append(Conflict(other, path))
+    return found
+
+
+def held_by_others(
+    conn: sqlite3.Connection, agent: str | None, paths: set[str]
+) -> list[tuple[Reservation, list[str]]]:
+    """Active exclusive reservations of agents other than `agent` that take any of `paths`,
+    each with the paths it takes: what the commit guard refuses, for a merge to refuse too."""
+    now = time.time()
+    found = []
+    for row in _active_rows(conn, now):
+        if row["exclusive"] and row["agent"] != agent:
+            held = covered(row["rules"], paths)
+            if held:
+                found.append((Reservation.from_row(row, now), held))
+    return found
+
+
+def reserve(
+    repo: Repository,
+    store: StateStore,
+    agent: str,
+    patterns: tuple[str, ...],
+    *,
+    ttl: float | None = None,
+    shared: bool = False,
+    reason: str | None = None,
+) -> ReserveResult:
+    validate_name("agent", agent)
+    check_reservable(patterns)
+    seconds = _check_ttl(repo.config.reservations.ttl if ttl is None else ttl, "--ttl")
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        return grant(conn, repo, agent, patterns, shared=shared, reason=reason, ttl=seconds)
+
+
+def check_reservable(patterns: tuple[str, ...]) -> None:
+    if not patterns:
+        raise bad_input("name at least one pattern to reserve")
+    if any(pattern.startswith("!") for pattern in patterns):
+        raise bad_input("a reservation names what it takes: negated patterns have no place in it")
+    validate_patterns(patterns)
+    check_compiles(patterns)
+
+
+def grant(
+    conn: sqlite3.Connection,
+    repo: Repository,
+    agent: str,
+    patterns: tuple[str, ...],
+    *,
+    shared: bool = False,
+    reason: str | None = None,
+    ttl: float | None = None,
+    overlap_on_purpose: bool = False,
+) -> ReserveResult:
+    """Reserve inside the caller's transaction (a claim's, say), so that the check and the
+    grant are one step with whatever else it decides.
+
+    `overlap_on_purpose` (spawn all, assign --force) reserves shared, and grants it whatever
+    it meets: exclusive, the commit guard would block agents on the very files they were told
+    to share. Files another agent holds exclusively stay that agent's at commit time.
+    """
+    mode = "advisory" if overlap_on_purpose else repo.config.reservations.mode
+    seconds = repo.config.reservations.ttl if ttl is None else ttl
+    now = time.time()
+    held = [Reservation.from_row(row, now) for row in _active_rows(conn, now)]
+    conflicts = conflicts_with(held, agent, patterns, not shared)
+    if conflicts and mode == "enforce":
+        raise _refusal(patterns, conflicts)
+    shared = shared or overlap_on_purpose
+    cursor = _insert(conn, agent, patterns, not shared, reason, now, now + seconds)
+    (row,) = _rows(conn, [int(cursor.lastrowid or 0)])
+    reservation = Reservation.from_row(row, now)
+    audit(
+        repo,
+        "reserve",
+        id=reservation.id,
+        agent=agent,
+        patterns=list(patterns),
+        exclusive=not shared,
+        expires_at=reservation.expires_at,
+        conflicts=[c.holder.id for c in conflicts],
+    )
+    return ReserveResult(reservation, conflicts, mode)
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    agent: str,
+    patterns: tuple[str, ...],
+    exclusive: bool,
+    reason: str | None,
+    created: float,
+    expires: float,
+) -> sqlite3.Cursor:
+    return conn.execute(
+        "INSERT INTO reservations"
+        " (agent, patterns, rules, exclusive, reason, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            agent,
+            json.dumps(list(patterns)),
+            json.dumps(compile_rules(patterns)),  # for the commit guard
+            int(exclusive),
+            reason,
+            created,
+            expires,
+        ),
+    )
+
+
+def _refusal(patterns: tuple[str, ...], conflicts: list[Conflict]) -> WtpoolError:
+    holders = "; ".join(
+        f"{c.holder.agent} holds {', '.join(c.holder.patterns)} "
+        f"(#{c.holder.id}, until {c.holder.expires_at}; both take {c.path})"
+        for c in conflicts
+    )
+    return WtpoolError(
+        f"cannot reserve {', '.join(patterns)}: {holders}",
+        "wait for it to be released or to expire, or ask its holder to release it",
+    )
+
+
+def list_reservations(
+    repo: Repository, store: StateStore, *, include_inactive: bool = False
+) -> list[Reservation]:
+    with store.snapshot() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        rows = (
+            conn.execute("SELECT * FROM reservations ORDER BY id").fetchall()
+            if include_inactive
+            else _active_rows(conn, now)
+        )
+    return [Reservation.from_row(row, now) for row in rows]
+
+
+def renew(
+    repo: Repository, store: StateStore, agent: str, by: float | None = None
+) -> list[Reservation]:
+    """Extend each of the agent's active reservations to `by` seconds from now (the TTL by
+    default). An expired reservation is not revived: another agent may have taken its files."""
+    validate_name("agent", agent)
+    seconds = _check_ttl(repo.config.reservations.ttl if by is None else by, "--by")
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        ids = [row["id"] for row in _active_rows(conn, now) if row["agent"] == agent]
+        if not ids:
+            raise WtpoolError(f"agent {agent} holds no active reservation")
+        conn.executemany(
+            "UPDATE reservations SET expires_at = max(expires_at, ?) WHERE id = ?",
+            [(now + seconds, rid) for rid in ids],
+        )
+        renewed = [Reservation.from_row(row, now) for row in _rows(conn, ids)]
+        audit(repo, "renew", agent=agent, expires_at={r.id: r.expires_at for r in renewed})
+    return renewed
+
+
+def _rows(conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
+    ids = [i for i in ids if is_row_id(i)]  # no row has any other id: see state.is_row_id
+    marks = ", ".join("?" * len(ids))
+    query = f"SELECT * FROM reservations WHERE id IN ({marks}) ORDER BY id"
+    return conn.execute(query, ids).fetchall()
+
+
+def unreserve(
+    repo: Repository, store: StateStore, agent: str, patterns: tuple[str, ...] = ()
+) -> list[Reservation]:
+    """Release the agent's active reservations, or only the given patterns of them: a
+    reservation that keeps other patterns is replaced by one of those, with the same creation
+    and expiry times. Returns the released ones, then the replacements."""
+    validate_name("agent", agent)
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        mine = [r for r in _active_rows(conn, now) if r["agent"] == agent]
+        touched: list[int] = []
+        kept: list[int] = []  # the replacements holding what was not released
+        for row in mine:
+            held = json.loads(row["patterns"])
+            keep = [p for p in held if p not in patterns] if patterns else []
+            if keep == held:
+                continue
+            conn.execute("UPDATE reservations SET released_at = ? WHERE id = ?", (now, row["id"]))
+            touched.append(row["id"])
+            if keep:
+                exclusive = bool(row["exclusive"])
+                replacement = _insert(
+                    conn,
+                    agent,
+                    tuple(keep),
+                    exclusive,
+                    row["reason"],
+                    row["created_at"],
+                    row["expires_at"],
+                )
+                kept.append(int(replacement.lastrowid or 0))
+        if not touched:
+            what = f" of {', '.join(patterns)}" if patterns else ""
+            raise WtpoolError(f"agent {agent} holds no active reservation{what}")
+        audit(repo, "unreserve", agent=agent, ids=touched, patterns=list(patterns), kept=kept)
+        rows = _rows(conn, touched + kept)
+    return [Reservation.from_row(row, now) for row in rows]
+
+
+def expired(store: StateStore) -> list[Reservation]:
+    """Reservations past their expiry that nobody released: inactive already, but left over."""
+    with store.snapshot() as conn:
+        now = time.time()
+        rows = conn.execute(
+            "SELECT * FROM reservations WHERE released_at IS NULL AND expires_at <= ? ORDER BY id",
+            (now,),
+        ).fetchall()
+    return [Reservation.from_row(row, now) for row in rows]
+
+
+def close_expired(repo: Repository, store: StateStore, reservation_id: int) -> None:
+    """Mark an expired reservation released, as of its expiry."""
+    with store.transaction() as conn:
+        changed = conn.execute(
+            "UPDATE reservations SET released_at = expires_at"
+            " WHERE id = ? AND released_at IS NULL AND expires_at <= ?",
+            (reservation_id, time.time()),
+        ).rowcount
+        if not changed:
+            raise WtpoolError(f"reservation #{reservation_id} was released or renewed meanwhile")
+        audit(repo, "expire", id=reservation_id)
+
+
+def release_held(repo: Repository, store: StateStore, *, ids: list[int] | None = None) -> list[int]:
+    """Release the active reservations of `ids`, or (none given) all of them; quietly, for
+    cleanup and an undone claim. Returns the ids released."""
+    with store.transaction() as conn:
+        return release_in(conn, repo, ids=ids)
+
+
+def release_in(
+    conn: sqlite3.Connection,
+    repo: Repository,
+    *,
+    agent: str | None = None,
+    ids: list[int] | None = None,
+) -> list[int]:
+    """release_held inside the caller's transaction (a release's, with the slot going idle)."""
+    now = time.time()
+    chosen = [
+        row["id"]
+        for row in _active_rows(conn, now)
+        if (agent is None or row["agent"] == agent) and (ids is None or row["id"] in ids)
+    ]
+    if chosen:
+        conn.executemany(
+            "UPDATE reservations SET released_at = ? WHERE id = ?", [(now, rid) for rid in chosen]
+        )
+        audit(repo, "unreserve", agent=agent, ids=chosen, patterns=[])
+    return chosen
+
+
+def force_release(repo: Repository, store: StateStore, reservation_id: int) -> Reservation:
+    """Release a stale reservation, whoever holds it, and mail its holder why. Stale: its
+    holder no longer holds a slot or waits in the queue, so nobody would ever release it."""
+    from worktree_pool.agents.mail import WTPOOL_SENDER, post
+
+    with store.transaction() as conn:
+        require_pool(conn, repo)
+        now = time.time()
+        found = _rows(conn, [reservation_id])
+        if not found:
+            raise bad_input(f"no reservation #{reservation_id}", "`wtpool reservations` lists them")
+        reservation = Reservation.from_row(found[0], now)
+        if not reservation.active:
+            raise WtpoolError(f"reservation #{reservation_id} is not active: nothing to release")
+        agent = reservation.agent
+        place = _holder_place(conn, agent)
+        if place is not None:
+            raise WtpoolError(
+                f"reservation #{reservation_id} is not stale: {agent} {place}",
+                f"ask {agent} to release it, or wait for it to expire at {reservation.expires_at}",
+            )
+        conn.execute("UPDATE reservations SET released_at = ? WHERE id = ?", (now, reservation_id))
+        audit(repo, "unreserve", agent=agent, ids=[reservation_id], forced=True)
+        post(
+            conn,
+            repo,
+            WTPOOL_SENDER,
+            agent,
+            f"reservation #{reservation_id} was released by force",
+            f"Your reservation #{reservation_id} of {', '.join(reservation.patterns)} was "
+            f"released with `wtpool unreserve --id {reservation_id} --force`, because you no "
+            "longer held a slot or waited in the queue. Reserve again if you still need it.\n",
+        )
+        return Reservation.from_row(_rows(conn, [reservation_id])[0], now)
+
+
+def stale(store: StateStore) -> list[Reservation]:
+    """Active reservations whose holder holds no slot and waits in no queue: nobody would
+    ever release them (force_release may)."""
+    with store.snapshot() as conn:
+        now = time.time()
+        rows = [row for row in _active_rows(conn, now) if _holder_place(conn, row["agent"]) is None]
+    return [Reservation.from_row(row, now) for row in rows]
+
+
+def _holder_place(conn: sqlite3.Connection, agent: str) -> str | None:
+    """Where a reservation's holder is in the pool, in words; None when it is nowhere."""
+    where = conn.execute("SELECT name FROM slots WHERE agent = ?", (agent,)).fetchone()
+    if where is not None:
+        return f"holds {where['name']}"
+    waiting = conn.execute("SELECT 1 FROM queue WHERE agent = ?", (agent,)).fetchone()
+    return "waits in the queue" if waiting is not None else None

@@ -1,0 +1,58 @@
+"""Runs one agent command and records how it ended.
+
+    python -I -m worktree_pool.agent_runner EXIT_FILE -- COMMAND...
+
+wtpool starts this as the leader of a new process group, with the slot as its directory and
+the slot's log as its output. The agent is its child, in the same group. When the agent ends,
+for whatever reason, its exit code goes to EXIT_FILE (as JSON), so that `wtpool status` can say
+"exited 3" long after the wtpool process that started it has gone.
+
+`wtpool stop` sends SIGTERM to the whole group. The agent gets it and should end; this runner
+only notes it and keeps waiting, so that the agent's exit is still recorded. Standard library
+only: it starts for every agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from worktree_pool.util.private import write_private
+from worktree_pool.util.processes import GROUP_VARIABLE
+
+
+def _keep_waiting(signum: int, frame: FrameType | None) -> None:
+    """A handler rather than SIG_IGN: ignored signals would stay ignored in the agent."""
+
+
+def record_exit(exit_file: Path, code: int, **extra: object) -> None:
+    record = {"code": code, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    temporary = exit_file.with_suffix(".tmp")
+    write_private(temporary, json.dumps({**record, **extra}) + "\n")
+    os.replace(temporary, exit_file)
+
+
+def main(argv: list[str]) -> int:
+    exit_file, separator, *command = argv
+    if separator != "--" or not command:
+        print("usage: agent_runner EXIT_FILE -- COMMAND...", file=sys.stderr)
+        return 2
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _keep_waiting)
+    # Every process the agent starts inherits this, even one that leaves the group and the
+    # session (setsid, a double fork) or the slot: by it, wtpool finds all that the agent
+    # started, and tells it from a shell that merely sourced .env.worktree.
+    environment = {**os.environ, GROUP_VARIABLE: str(os.getpgrp())}
+    try:
+        code = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=environment).wait()
+    except OSError as exc:
+        print(f"wtpool: cannot start {command[0]}: {exc}", flush=True)
+        code = 127
+    record_exit(Path(exit_file), code)
+    return code if code >= 0 else 128 - code

@@ -1,0 +1,154 @@
+"""What `tracks`, `spawn` and `stop` print for a person (scripts use `--json`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from worktree_pool.cli.render.common import console, escape, table
+
+if TYPE_CHECKING:
+    from worktree_pool.agents.process import StopResult
+    from worktree_pool.coord.spawn import SpawnResult
+    from worktree_pool.tasks.planning import Analysis, ConflictReport, Recommendation
+    from worktree_pool.tasks.selection import Skip
+
+# A real graph has hundreds of tracks; past this many lines, a summary says what was left out.
+SHOWN = 20
+
+
+def scope_summary(patterns: tuple[str, ...] | None, width: int = 3) -> str:
+    if patterns is None:
+        return "(whole tree)"
+    shown = ", ".join(patterns[:width])
+    return shown + (f" +{len(patterns) - width} more" if len(patterns) > width else "")
+
+
+def _relative(path: str | None) -> str:
+    """Slots live at <repo>/.agent-worktrees/<slot>; the short form keeps the table narrow."""
+    if path is None:
+        return ""
+    parts = Path(path).parts
+    return str(Path(*parts[-2:])) if len(parts) >= 2 else path
+
+
+def _warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
+
+
+def _skipped(skipped: list[Skip]) -> None:
+    for skip in skipped[:SHOWN]:
+        console.print(f"  skipped {escape(skip.track)}: {escape(skip.reason)}")
+    if len(skipped) > SHOWN:
+        console.print(f"  ... and {len(skipped) - SHOWN} more skipped (see --json)")
+
+
+def show_analysis(analysis: Analysis) -> None:
+    console.print(
+        f"{escape(analysis.source)}: {analysis.tasks} tasks, {analysis.ready} ready, "
+        f"{len(analysis.tracks)} tracks of unfinished work"
+    )
+    rows = table("track", "prio", "tasks", "ready", "scope", "assigned")
+    for track in analysis.tracks[:SHOWN]:
+        rows.add_row(
+            escape(track.id),
+            str(track.priority),
+            str(len(track.tasks)),
+            escape(", ".join(track.ready[:3])) + (" ..." if len(track.ready) > 3 else ""),
+            escape(track.scope_problem or scope_summary(track.patterns)),
+            escape(track.assigned_to or ""),
+        )
+    console.print(rows)
+    if len(analysis.tracks) > SHOWN:
+        console.print(f"... and {len(analysis.tracks) - SHOWN} more tracks (see --json)")
+    for track in analysis.tracks[:SHOWN]:
+        console.print(f"\n[bold]{escape(track.id)}[/]")
+        for task in track.tasks:
+            mark = escape(f"[{'ready' if task.ready else task.status}]")
+            console.print(
+                f"  {escape(task.id)} {mark} {escape(task.title)}  [dim]scope from "
+                f"{escape(task.scope_source)}: {escape(scope_summary(task.patterns))}[/]"
+            )
+    if analysis.dangling:
+        console.print(f"\n{len(analysis.dangling)} dependencies on ids not in the graph:")
+        for ref in analysis.dangling[:SHOWN]:
+            console.print(
+                f"  {escape(ref.task)} -> {escape(ref.target)} ({escape(ref.kind)}); blocks nothing"
+            )
+    _warnings(analysis.warnings)
+
+
+def show_recommendation(result: Recommendation) -> None:
+    if not result.picks:
+        console.print("no track can be picked now")
+    rows = table("track", "task", "prio", "scope")
+    for pick in result.picks:
+        rows.add_row(
+            escape(pick.track),
+            escape(pick.task),
+            str(pick.priority),
+            escape(scope_summary(pick.patterns)),
+        )
+    if result.picks:
+        console.print(f"spawn {result.mode} would pick {len(result.picks)} track(s):")
+        console.print(rows)
+    _skipped(result.skipped)
+    _warnings(result.warnings)
+
+
+def show_conflicts(report: ConflictReport) -> None:
+    if not report.conflicts:
+        console.print(f"no two of the {report.tracks} tracks overlap")
+    for conflict in report.conflicts[:SHOWN]:
+        files = (
+            f"{conflict.tracked_count} tracked file(s) in both, e.g. " + ", ".join(conflict.tracked)
+            if conflict.tracked_count
+            else "no tracked file in both yet"
+        )
+        console.print(
+            f"{escape(conflict.first)} and {escape(conflict.second)} overlap at "
+            f"{escape(conflict.example)}: "
+            f"{escape(files)}"
+        )
+    if len(report.conflicts) > SHOWN:
+        console.print(f"... and {len(report.conflicts) - SHOWN} more pairs (see --json)")
+    _warnings(report.warnings)
+
+
+def show_spawn(result: SpawnResult) -> None:
+    verb = "would spawn" if result.dry_run else "spawned"
+    if result.spawned:
+        rows = table("slot", "task", "track", "branch", "scope", "agent", "path")
+        for item in result.spawned:
+            rows.add_row(
+                item.slot or "-",
+                escape(item.task),
+                escape(item.track),
+                escape(item.branch),
+                escape(scope_summary(item.patterns)),
+                f"pid {item.agent_pid}" if item.agent_pid else "",
+                escape(_relative(item.path)),
+            )
+        console.print(f"{verb} {len(result.spawned)} of {result.requested} ({result.mode}):")
+        console.print(rows)
+    for item in result.queued:
+        why = f" because a limit is critical ({escape(item.held_back)})" if item.held_back else ""
+        console.print(
+            f"queued {escape(item.track)} (task {escape(item.task)}) as number {item.position} "
+            f"in line{why}; it "
+            "gets the next free slot, and its agent starts then"
+        )
+    if result.shortfall and (result.spawned or result.queued):
+        console.print(f"not {result.requested}: {result.shortfall}")
+    _skipped(result.skipped)
+    _warnings(result.warnings)
+
+
+def show_stop(results: list[StopResult]) -> None:
+    if not results:
+        console.print("no agent was started in this pool")
+    for result in results:
+        code = f", exit code {result.exit_code}" if result.exit_code is not None else ""
+        pid = f" (process {result.pid})" if result.pid else ""
+        console.print(f"{result.slot}: {result.outcome}{pid}{code}")

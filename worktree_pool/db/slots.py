@@ -1,0 +1,266 @@
+"""Each slot's database through the slot's life: cloned when it is claimed, cloned afresh when it
+is released, dropped at cleanup; and `wtpool db list|url|reset`.
+
+The state's `databases` table is the pool's ledger (database.Ledger): a name goes in just
+before its CREATE DATABASE, with `intent` set, and out when the database is dropped. Cleanup
+drops what the ledger or a comment marks as the pool's (database.Owner), and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worktree_pool.db.postgres import (
+    DatabaseInfo,
+    Owner,
+    Server,
+    check_owned,
+    clone_for_slot,
+    drop_owned,
+    ensure_template,
+    external_server,
+    fingerprint,
+    list_owned,
+    list_strangers,
+    prefix_for,
+    slot_database_name,
+)
+from worktree_pool.errors import ExitCode, WtpoolError
+from worktree_pool.git.repo import Repository
+from worktree_pool.store.slots import (
+    PoolRecord,
+    lookup_slot,
+    no_pool_error,
+    read_pool,
+    require_pool,
+    slot_number,
+)
+from worktree_pool.store.sqlite import StateStore, utc_now
+
+
+def server_for(repo: Repository) -> Server | None:
+    """The configured server, started if it is the embedded one; None when slots get no
+    database."""
+    settings = repo.config.database
+    if settings.mode == "none":
+        return None
+    if settings.mode == "embedded":
+        from worktree_pool.db import server as pgserver  # only the embedded mode runs a server
+
+        return Server(pgserver.ensure_running(repo))
+    return external_server(settings)
+
+
+def running_server(repo: Repository) -> Server | None:
+    """The configured server if it can be asked without starting it: a monitor that started
+    the embedded server would hold resources nobody asked for."""
+    mode = repo.config.database.mode
+    if mode == "none":
+        return None
+    if mode == "embedded":
+        from worktree_pool.db import server as pgserver
+
+        return Server(pgserver.conninfo(repo)) if pgserver.is_running(repo) else None
+    return external_server(repo.config.database)
+
+
+@dataclass(frozen=True)
+class StateLedger:
+    """The state's `databases` table as the pool's database.Ledger."""
+
+    store: StateStore
+
+    def intents(self) -> dict[str, str | None]:
+        with self.store.snapshot() as conn:
+            rows = conn.execute("SELECT name, slot FROM databases WHERE intent = 1").fetchall()
+        return {row["name"]: row["slot"] for row in rows}
+
+    def record(self, name: str, slot: str | None) -> None:
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO databases (name, slot, kind, created_at, intent)"
+                " VALUES (?, ?, ?, ?, 1) ON CONFLICT (name) DO UPDATE"
+                " SET slot = excluded.slot, kind = excluded.kind, intent = 1",
+                (name, slot, "template" if slot is None else "slot", utc_now()),
+            )
+
+    def forget(self, name: str) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM databases WHERE name = ?", (name,))
+
+
+def database_prefix(repo: Repository, pool: PoolRecord) -> str:
+    """The start of the pool's database names; a pool made before names carried the pool id
+    keeps the repository directory's name alone, so that it finds its databases again."""
+    return pool.database_prefix or prefix_for(repo.root)
+
+
+def owner_of(repo: Repository, store: StateStore, pool: PoolRecord) -> Owner:
+    return Owner(pool.pool_id, database_prefix(repo, pool), StateLedger(store))
+
+
+@dataclass(frozen=True)
+class Target:
+    """An up-to-date template on a running server: what a clone needs."""
+
+    server: Server
+    owner: Owner
+    template: str
+
+
+def check_template(repo: Repository, store: StateStore) -> Target:
+    """Build the template if it is missing or stale. Run before a claim takes a slot, a server
+    that is down or a setup that fails changes nothing."""
+    settings = repo.config.database
+    wanted = fingerprint(settings, repo.root)  # a missing setup file fails before any server
+    with store.snapshot() as conn:
+        pool = read_pool(conn)
+    if pool is None:
+        raise no_pool_error(repo)
+    server = _require_server(repo)
+    owner = owner_of(repo, store, pool)
+    built = ensure_template(server, settings, repo.root, owner, wanted)
+    return Target(server, owner, built.name)
+
+
+def clone_slot_database(
+    repo: Repository,
+    store: StateStore,
+    slot: str,
+    *,
+    fresh: bool = True,
+    target: Target | None = None,
+) -> dict[str, str]:
+    """Give the slot a clone of the template (a new one unless `fresh` is False and it has
+    one); return the variables that point its agent at it. `target` is a template already
+    checked in this command."""
+    target = target or check_template(repo, store)
+    name = _slot_database(target.owner.prefix, slot)
+    clone_for_slot(
+        target.server,
+        repo.config.database,
+        target.template,
+        name,
+        slot,
+        target.owner,
+        keep_existing=not fresh,
+    )
+    return target.server.environment(name)
+
+
+def hand_out_database(
+    repo: Repository, store: StateStore, slot: str, target: Target | None = None
+) -> dict[str, str]:
+    """The slot's database for the agent a claim hands the slot to: the clone release left if
+    no agent has been given it since, else a fresh clone. Returns its variables.
+
+    The invariant: a slot's `database_fresh` is set only in the transaction in which a release
+    (or doctor finishing one) marks it idle right after cloning its database afresh, and it is
+    cleared here before the database's name leaves for an agent. So a slot whose release was
+    interrupted, a new slot whose number an earlier slot's database still carries, or a pool
+    made before the flag existed all clone here; and every claim (acquire, the queue, doctor
+    resuming one) comes through here.
+    """
+    with store.snapshot() as conn:
+        fresh = lookup_slot(conn, slot).database_fresh
+    environment = clone_slot_database(repo, store, slot, fresh=not fresh, target=target)
+    with store.transaction() as conn:
+        conn.execute("UPDATE slots SET database_fresh = 0 WHERE name = ?", (slot,))
+    return environment
+
+
+def drop_slot_databases(
+    repo: Repository, store: StateStore, slots: list[str], pool: PoolRecord
+) -> None:
+    """Drop the databases of slots that are gone. If the server cannot be reached, the records
+    stay, and cleanup drops the databases later."""
+    owner = owner_of(repo, store, pool)
+    names = [_slot_database(owner.prefix, slot) for slot in slots]
+    drop_owned(_require_server(repo), names, owner)
+    with store.transaction() as conn:
+        conn.executemany("DELETE FROM databases WHERE name = ?", [(name,) for name in names])
+
+
+def slot_database(repo: Repository, pool: PoolRecord, slot: str) -> str:
+    """The name of the slot's database, from names alone: never asks the server."""
+    return _slot_database(database_prefix(repo, pool), slot)
+
+
+def _slot_database(prefix: str, slot: str) -> str:
+    number = slot_number(slot)
+    if number is None:
+        raise WtpoolError(f"{slot} is not a slot name", code=ExitCode.USAGE)
+    return slot_database_name(prefix, number)
+
+
+@dataclass(frozen=True)
+class PoolDrop:
+    dropped: list[str]
+    strangers: list[str]  # databases on the server that this pool did not create
+
+
+def drop_pool_databases(repo: Repository, store: StateStore, pool: PoolRecord) -> PoolDrop:
+    """Drop every database this pool created (recorded, or found by its comment)."""
+    mode = repo.config.database.mode
+    if mode == "none" or (mode == "embedded" and not pgserver_has_data(repo)):
+        # No server to ask, or one never started: starting it only to stop it would cost
+        # seconds, and it holds nothing.
+        _forget_databases(store)
+        return PoolDrop([], [])
+    server = _require_server(repo)
+    owner = owner_of(repo, store, pool)
+    with store.snapshot() as conn:
+        recorded = [row["name"] for row in conn.execute("SELECT name FROM databases")]
+    found = [info.database for info in list_owned(server, owner)]
+    dropped = drop_owned(server, sorted(set(recorded) | set(found)), owner)
+    _forget_databases(store)
+    return PoolDrop(dropped, list_strangers(server) if mode == "embedded" else [])
+
+
+def pgserver_has_data(repo: Repository) -> bool:
+    from worktree_pool.db import server as pgserver  # only the embedded mode runs a server
+
+    return pgserver.has_data(repo)
+
+
+def _forget_databases(store: StateStore) -> None:
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM databases")
+
+
+def list_databases(repo: Repository, store: StateStore) -> list[DatabaseInfo]:
+    server = _require_server(repo)
+    with store.snapshot() as conn:
+        pool = require_pool(conn, repo)
+    return list_owned(server, owner_of(repo, store, pool))
+
+
+def database_url(repo: Repository, store: StateStore, slot: str) -> str:
+    server = _require_server(repo)
+    with store.snapshot() as conn:
+        pool = require_pool(conn, repo)
+        lookup_slot(conn, slot)
+    owner = owner_of(repo, store, pool)
+    name = _slot_database(owner.prefix, slot)
+    check_owned(server, name, owner)
+    return server.url_for(name)
+
+
+def reset_database(repo: Repository, store: StateStore, slot: str) -> str:
+    """Drop the slot's database and clone it again from the template."""
+    _require_server(repo)
+    with store.snapshot() as conn:
+        require_pool(conn, repo)
+        lookup_slot(conn, slot)
+    return clone_slot_database(repo, store, slot)["DATABASE_URL"]
+
+
+def _require_server(repo: Repository) -> Server:
+    server = server_for(repo)
+    if server is None:
+        raise WtpoolError(
+            "slots have no databases: database.mode is none",
+            "set database.mode in wtpool.yaml",
+            ExitCode.USAGE,
+        )
+    return server

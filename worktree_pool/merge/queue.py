@@ -1,0 +1,409 @@
+"""The merge queue: finished branches wait here, and one process at a time lands them.
+
+    queued -> merging -> merged | conflict | rejected | failed-tests
+                      -> queued (an error: git or the remote failed) -> ... -> failed
+
+An entry keeps the commit it was asked to land (the branch tip when `wtpool merge` ran): commits
+the agent makes afterwards stay on the branch for a later merge, so what lands is what was
+asked for. Order: an entry whose task depends on another queued task goes after it; otherwise
+the lower priority number (0 is the most urgent, as in Beads), then the earlier arrival.
+
+The processor lock is a row in the state store naming a process by pid and start time: taking
+it, and giving it up once the queue is empty, are each one transaction. So an entry is either
+seen by the running processor before it lets go, or enqueued after, when its own `merge` finds
+the lock free; none is stranded. A processor that died is recognised by its pid and start time,
+and whatever it left `merging` is settled by looking at git (see landing.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from worktree_pool.agents.process import LOG_DIR, same_process, start_marker, start_wtpool_process
+from worktree_pool.errors import ExitCode, WtpoolError, bad_input
+from worktree_pool.git.repo import Repository
+from worktree_pool.git.run import has_uncommitted, is_ancestor, resolve
+from worktree_pool.pool.worktrees import BRANCH_NAMESPACE, base_tip, branch_for
+from worktree_pool.store.slots import (
+    SlotState,
+    closing_error,
+    decode_scope,
+    encode_scope,
+    find_slot,
+    require_pool,
+    slot_number,
+)
+from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.util.names import validate_name
+
+WAIT_POLL = 0.1  # seconds between looks at an entry another process is landing
+DEFAULT_PRIORITY = 2  # Beads' default, for an entry whose task is in no task graph
+# Runs that may end in an error (git failing, the remote unreachable) before an entry gives up:
+# a lasting error must not hold every entry behind it, nor fail every `merge --wait`.
+MAX_ERRORS = 3
+
+
+class MergeState(StrEnum):
+    QUEUED = "queued"
+    MERGING = "merging"
+    MERGED = "merged"
+    CONFLICT = "conflict"
+    REJECTED = "rejected"
+    FAILED_TESTS = "failed-tests"
+    FAILED = "failed"  # an error, MAX_ERRORS times: it could not even be attempted
+
+
+PENDING = (MergeState.QUEUED, MergeState.MERGING)
+
+
+@dataclass(frozen=True)
+class MergeEntry:
+    id: int
+    slot: str | None
+    agent: str | None
+    task: str | None
+    branch: str
+    tip: str  # the commit to land
+    base: str
+    scope: tuple[str, ...] | None  # what the branch may change; None for the whole tree
+    priority: int
+    depends_on: tuple[str, ...]  # tasks this one's task depends on
+    state: MergeState
+    release: bool  # release the slot once landed
+    reason: str | None  # why it did not land, or why it waits
+    paths: tuple[str, ...]  # the conflicted, out-of-scope or reserved paths
+    output: str | None  # the end of the gate's output, when it failed
+    candidate: str | None  # the commit that is landing it, recorded before the base moves
+    previous: str | None  # the base the candidate replaces
+    landed: str | None  # the base's new commit, once merged
+    attempts: int  # runs that ended in an error
+    notes: tuple[str, ...]  # what happened after landing: release, task closed, checkouts
+    enqueued_at: str
+    finished_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> MergeEntry:
+        values = dict(row)
+        values["scope"] = decode_scope(values["scope"])
+        values["depends_on"] = tuple(json.loads(values["depends_on"]))
+        values["paths"] = tuple(json.loads(values["paths"]))
+        values["notes"] = tuple(json.loads(values["notes"]))
+        values["state"] = MergeState(values["state"])
+        values["release"] = bool(values["release"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    entry: MergeEntry
+    already_queued: bool = False  # the branch was queued already: its tip was brought up to date
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QueueReport:
+    entries: list[MergeEntry]
+    processor: int | None  # the process working through the queue, if one is
+    ran: int | None = None  # with --run: how many entries this process settled
+
+
+@dataclass(frozen=True)
+class Target:
+    """What `wtpool merge` was pointed at: a branch, and the slot and task it belongs to."""
+
+    branch: str
+    slot: str | None
+    agent: str | None
+    task: str | None
+    scope: tuple[str, ...] | None
+
+
+def get_entry(conn: sqlite3.Connection, entry_id: int) -> MergeEntry:
+    row = conn.execute("SELECT * FROM merges WHERE id = ?", (entry_id,)).fetchone()
+    if row is None:
+        raise WtpoolError(f"merge queue entry {entry_id} is gone", "the pool was cleaned up")
+    return MergeEntry.from_row(row)
+
+
+def update_entry(conn: sqlite3.Connection, entry_id: int, **changes: object) -> None:
+    for column in ("paths", "notes"):
+        if column in changes:
+            changes[column] = json.dumps(list(changes[column]))  # type: ignore[call-overload]
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    conn.execute(f"UPDATE merges SET {assignments} WHERE id = ?", (*changes.values(), entry_id))
+
+
+def list_entries(store: StateStore) -> list[MergeEntry]:
+    with store.snapshot() as conn:
+        rows = conn.execute("SELECT * FROM merges ORDER BY id").fetchall()
+    return [MergeEntry.from_row(row) for row in rows]
+
+
+# --- enqueueing -----------------------------------------------------------------------------
+
+
+def enqueue(
+    repo: Repository,
+    store: StateStore,
+    target: str | None,
+    *,
+    release: bool = False,
+    priority: int | None = None,
+) -> EnqueueResult:
+    if priority is not None and not 0 <= priority <= 4:
+        raise bad_input(f"priority must be between 0 and 4, got {priority}")
+    with store.snapshot() as conn:
+        pool = require_pool(conn, repo)
+        found = _resolve_target(repo, conn, target)
+    tip = resolve(repo.git, f"refs/heads/{found.branch}")
+    if tip is None:
+        raise WtpoolError(f"branch {found.branch} does not exist")
+    if is_ancestor(repo.git, tip, base_tip(repo, pool.base)):
+        raise WtpoolError(
+            f"nothing to merge: {pool.base} already contains {found.branch}",
+            "commit the work in the slot first",
+        )
+    facts = _task_facts(repo, found)
+    warnings = _uncommitted_warning(repo, found) + ([facts.warning] if facts.warning else [])
+    with store.transaction() as conn:
+        row = conn.execute(
+            "SELECT * FROM merges WHERE branch = ? AND state IN (?, ?)", (found.branch, *PENDING)
+        ).fetchone()
+        if row is not None:
+            if row["state"] == MergeState.MERGING or row["candidate"] is not None:
+                # A candidate means a run got as far as landing it: which tip landed must stay
+                # the one the candidate was built from.
+                raise WtpoolError(
+                    f"{found.branch} is being landed (queue entry {row['id']})",
+                    "wait for it (wtpool queue); if no process is landing it, "
+                    "`wtpool queue --run` finishes it",
+                )
+            changes: dict[str, object] = {"tip": tip, "release": int(release or row["release"])}
+            if priority is not None:
+                changes["priority"] = priority
+            update_entry(conn, row["id"], **changes)
+            return EnqueueResult(get_entry(conn, row["id"]), True, warnings)
+        cursor = conn.execute(
+            "INSERT INTO merges (slot, agent, task, branch, tip, base, scope, priority,"
+            " depends_on, state, release, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                found.slot,
+                found.agent,
+                found.task,
+                found.branch,
+                tip,
+                pool.base,
+                encode_scope(facts.scope),
+                facts.priority if priority is None else priority,
+                json.dumps(facts.depends_on),
+                MergeState.QUEUED,
+                int(release),
+                utc_now(),
+            ),
+        )
+        return EnqueueResult(get_entry(conn, int(cursor.lastrowid or 0)), False, warnings)
+
+
+def _resolve_target(repo: Repository, conn: sqlite3.Connection, target: str | None) -> Target:
+    """A slot (its branch), a task held by a slot, or a task whose slot was released with its
+    branch kept (`wtpool/task/<task>`)."""
+    if target is None:
+        if repo.current_slot is None:
+            raise WtpoolError(
+                "no slot or task given, and this directory is not inside a slot",
+                "name one, e.g. `wtpool merge pool-wt-1` or `wtpool merge TASK`",
+                ExitCode.USAGE,
+            )
+        target = repo.current_slot
+    if slot_number(target) is not None:
+        slot = find_slot(conn, name=target)
+        if slot is None:
+            raise WtpoolError(f"no slot named {target}", "see `wtpool status`", ExitCode.USAGE)
+    else:
+        slot = find_slot(conn, task=validate_name("task", target))
+        if slot is None:
+            branch = branch_for(target, target)
+            if resolve(repo.git, f"refs/heads/{branch}") is None:
+                from worktree_pool.tasks.graph import check_task_id  # only on this way to an error
+
+                check_task_id(repo, target, "see `wtpool status` for the tasks slots hold")
+                raise WtpoolError(
+                    f"no slot holds task {target}, and there is no branch {branch}",
+                    "see `wtpool status` for the tasks slots hold",
+                    ExitCode.USAGE,
+                )
+            return Target(branch, None, None, target, None)
+    if slot.state != SlotState.BUSY or slot.branch is None:
+        raise WtpoolError(
+            f"{slot.name} holds no work to merge (it is {slot.state})",
+            "merge a busy slot, or a task by its id",
+        )
+    if not slot.branch.startswith(BRANCH_NAMESPACE):
+        raise WtpoolError(f"{slot.name}'s branch {slot.branch} is not one of wtpool's")
+    return Target(slot.branch, slot.name, slot.agent, slot.task, slot.scope)
+
+
+@dataclass(frozen=True)
+class TaskFacts:
+    priority: int
+    depends_on: list[str]
+    scope: tuple[str, ...] | None
+    warning: str | None = None
+
+
+def _task_facts(repo: Repository, target: Target) -> TaskFacts:
+    """Priority, the tasks it depends on, and scope, from the task graph. A released task's
+    branch has no slot to say its scope, so the graph's scope for the task is used."""
+    unscoped = (
+        None
+        if target.slot is not None
+        else f"{target.task} is in no task graph, so {target.branch} is checked against "
+        "reservations only, not against a scope"
+    )
+    facts = TaskFacts(DEFAULT_PRIORITY, [], target.scope, unscoped)
+    if target.task is None:
+        return facts
+    from worktree_pool.tasks.graph import BLOCKING_EDGES, load_task_graph
+    from worktree_pool.tasks.tracks import task_scope
+
+    try:
+        graph = load_task_graph(repo.root, repo.config.tasks, lenient=True)
+    except WtpoolError:  # no task file: a slot acquired by hand still has its own scope
+        return facts
+    task = graph.tasks.get(target.task)
+    if task is None:
+        return facts
+    depends_on = [d.target for d in task.dependencies if d.kind in BLOCKING_EDGES]
+    if target.slot is not None:
+        return TaskFacts(task.priority, depends_on, target.scope)
+    settings = repo.config.tasks
+    files = task_scope(task, settings.scope_rules, settings.default_files).files
+    return TaskFacts(task.priority, depends_on, None if files == ("**",) else files)
+
+
+def _uncommitted_warning(repo: Repository, target: Target) -> list[str]:
+    if target.slot is None:
+        return []
+    if not has_uncommitted(repo.git.at(repo.slot_path(target.slot))):
+        return []
+    return [f"{target.slot} has uncommitted changes: only its commits are merged"]
+
+
+# --- the processor lock ---------------------------------------------------------------------
+
+
+def _me() -> tuple[int, float]:
+    return os.getpid(), start_marker(os.getpid())
+
+
+@contextmanager
+def processor_lock(repo: Repository, store: StateStore) -> Iterator[bool]:
+    """Yields True when this process now runs the queue, False when a live one already does.
+    The lock is given up by `claim_next` finding the queue empty, or on the way out."""
+    me = _me()
+    with store.transaction() as conn:
+        # Cleanup closes the pool first: from then on, nothing may land.
+        pool = require_pool(conn, repo)
+        if pool.closing_pid is not None:
+            raise closing_error(pool.closing_pid)
+        row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
+        busy = row is not None and row["pid"] != me[0] and same_process(row["pid"], row["started"])
+        if not busy:
+            conn.execute(
+                "INSERT OR REPLACE INTO merge_processor (id, pid, started, since)"
+                " VALUES (1, ?, ?, ?)",
+                (*me, utc_now()),
+            )
+    if busy:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with store.transaction() as conn:
+            conn.execute("DELETE FROM merge_processor WHERE pid = ?", (me[0],))
+
+
+def processor(store: StateStore) -> int | None:
+    """The pid of the live process running the queue, if any."""
+    with store.snapshot() as conn:
+        return processor_in(conn)
+
+
+def processor_in(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
+    return row["pid"] if row is not None and same_process(row["pid"], row["started"]) else None
+
+
+def interrupted(store: StateStore) -> tuple[int | None, list[MergeEntry]] | None:
+    """A queue run that died: (its pid, if its lock is still there; the entries it left
+    `merging`), or None when there is none or its process still runs."""
+    with store.snapshot() as conn:
+        row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
+        if row is not None and same_process(row["pid"], row["started"]):
+            return None
+        entries = _merging(conn)
+    if row is None and not entries:
+        return None
+    return (row["pid"] if row is not None else None), entries
+
+
+def next_entry(conn: sqlite3.Connection, skip: set[int]) -> MergeEntry | None:
+    """The queued entry to land next: see the module docstring for the order."""
+    rows = conn.execute(
+        "SELECT * FROM merges WHERE state = ? ORDER BY priority, id", (MergeState.QUEUED,)
+    ).fetchall()
+    queued = [MergeEntry.from_row(row) for row in rows]
+    waiting_tasks = {entry.task for entry in queued if entry.task is not None}
+    entries = [entry for entry in queued if entry.id not in skip]
+    for entry in entries:
+        if not waiting_tasks.intersection(entry.depends_on) - {entry.task}:
+            return entry
+    return entries[0] if entries else None  # a dependency cycle: priority, then arrival
+
+
+def claim_next(store: StateStore, skip: set[int]) -> MergeEntry | None:
+    """Move the next entry (not one of `skip`, tried in this run already) to `merging`; when
+    there is none, give up the lock in the same transaction and return None."""
+    with store.transaction() as conn:
+        entry = next_entry(conn, skip)
+        if entry is None:
+            conn.execute("DELETE FROM merge_processor WHERE pid = ?", (os.getpid(),))
+            return None
+        update_entry(conn, entry.id, state=MergeState.MERGING, reason=None)
+        return get_entry(conn, entry.id)
+
+
+def orphans(store: StateStore) -> list[MergeEntry]:
+    """Entries a processor that died left `merging` (call with the lock held)."""
+    with store.snapshot() as conn:
+        return _merging(conn)
+
+
+def _merging(conn: sqlite3.Connection) -> list[MergeEntry]:
+    rows = conn.execute("SELECT * FROM merges WHERE state = ?", (MergeState.MERGING,))
+    return [MergeEntry.from_row(row) for row in rows.fetchall()]
+
+
+def start_background_run(repo: Repository) -> None:
+    """Run the queue in a process of its own, so `wtpool merge` returns at once."""
+    start_wtpool_process(repo, repo.pool_dir / LOG_DIR / "merge-queue.log", "queue", "--run")
+
+
+def wait_until_settled(store: StateStore, entry_id: int, run: Callable[[], bool]) -> MergeEntry:
+    """Run the queue, or wait while another process runs it, until the entry is settled."""
+    while True:
+        ran = run()
+        with store.snapshot() as conn:
+            entry = get_entry(conn, entry_id)
+        if entry.state not in PENDING:
+            return entry
+        if not ran:
+            time.sleep(WAIT_POLL)

@@ -1,0 +1,196 @@
+"""Safety limits: each resource of a sample against its warning and critical levels, the alerts
+written when a level changes, and the gate that holds new work back while a limit is critical.
+
+Alerts go to `.agent-worktrees/alerts.jsonl`, one JSON object a line, when a resource's level
+changes (ok, warning, critical, and back), not on every sample: the previous level is kept in
+the state, and read and written in one transaction, so two monitors never both report a change.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+from worktree_pool.config.settings import LimitSettings
+from worktree_pool.config.sizes import format_size, parse_size
+from worktree_pool.git.repo import Repository
+from worktree_pool.monitor.resources import Sample, take_sample
+from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.util.private import open_private
+
+ALERTS_FILE = "alerts.jsonl"
+
+
+class Level(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+_LEVELS = {str(level) for level in Level}
+
+
+@dataclass(frozen=True)
+class Finding:
+    resource: str  # db_connections, disk or fds
+    level: Level
+    value: float
+    warning: float
+    critical: float
+    detail: str  # the value against its limits, in words
+
+    @property
+    def message(self) -> str:
+        return f"{self.resource} {self.level}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Alert:
+    at: str
+    resource: str
+    level: str
+    previous: str
+    detail: str
+
+
+def evaluate(sample: Sample, limits: LimitSettings) -> list[Finding]:
+    """Every resource the sample measured, at its level."""
+    findings = []
+    if sample.database is not None:
+        used = sample.database.connections
+        findings.append(
+            _finding(
+                "db_connections",
+                used,
+                limits.db_connections_warning,
+                limits.db_connections_critical,
+                f"{used} connections (warning {limits.db_connections_warning}, critical "
+                f"{limits.db_connections_critical}, server max {sample.database.max_connections})",
+            )
+        )
+    disk = sample.disk.total_bytes
+    warning, critical = parse_size(limits.disk_warning), parse_size(limits.disk_critical)
+    findings.append(
+        _finding(
+            "disk",
+            disk,
+            warning,
+            critical,
+            f"{format_size(disk)} used (warning {format_size(warning)}, critical "
+            f"{format_size(critical)})",
+        )
+    )
+    percent = sample.fds.highest_percent
+    findings.append(
+        _finding(
+            "fds",
+            percent,
+            limits.fd_warning_percent,
+            limits.fd_critical_percent,
+            f"{percent:.0f}% of the limit, {sample.fds.highest} (warning "
+            f"{limits.fd_warning_percent:g}%, critical {limits.fd_critical_percent:g}%)",
+        )
+    )
+    return findings
+
+
+def _finding(resource: str, value: float, warning: float, critical: float, detail: str) -> Finding:
+    level = Level.CRITICAL if value >= critical else Level.WARNING if value >= warning else Level.OK
+    return Finding(resource, level, value, warning, critical, detail)
+
+
+def record_alerts(repo: Repository, store: StateStore, findings: list[Finding]) -> list[Alert]:
+    """Append an alert for each resource whose level changed since it was last recorded."""
+    alerts: list[Alert] = []
+    now = utc_now()
+    try:
+        with store.transaction() as conn:
+            _record_levels(conn, findings, now, alerts)
+            if alerts:  # written inside the transaction: the next one sees both or neither
+                with open_private(repo.pool_dir / ALERTS_FILE) as log:
+                    log.writelines(json.dumps(asdict(alert)) + "\n" for alert in alerts)
+    except OSError:
+        # A full disk, most likely: the very thing the limits watch for. The levels were
+        # rolled back with the transaction, so the change is reported at the next sample;
+        # the command that sampled goes on.
+        return []
+    return alerts
+
+
+def _record_levels(
+    conn: sqlite3.Connection, findings: list[Finding], now: str, alerts: list[Alert]
+) -> None:
+    """Record each finding's level; add an alert to `alerts` for each one that changed."""
+    for finding in findings:
+        row = conn.execute(
+            "SELECT level FROM limit_levels WHERE resource = ?", (finding.resource,)
+        ).fetchone()
+        previous = row["level"] if row else Level.OK
+        if previous == finding.level:
+            continue
+        conn.execute(
+            "INSERT OR REPLACE INTO limit_levels (resource, level, since) VALUES (?, ?, ?)",
+            (finding.resource, finding.level, now),
+        )
+        alerts.append(Alert(now, finding.resource, finding.level, previous, finding.detail))
+
+
+def last_alerts(repo: Repository, count: int) -> list[Alert]:
+    """The newest `count` alerts, oldest first; a damaged line is skipped."""
+    path = repo.pool_dir / ALERTS_FILE
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    alerts = []
+    for line in reversed(lines):
+        if len(alerts) == count:
+            break
+        try:
+            alert = Alert(**json.loads(line))
+        except (ValueError, TypeError):
+            continue
+        fields = asdict(alert).values()
+        if all(isinstance(v, str) for v in fields) and {alert.level, alert.previous} <= _LEVELS:
+            alerts.append(alert)
+    return alerts[::-1]
+
+
+@dataclass(frozen=True)
+class Assessment:
+    sample: Sample
+    findings: list[Finding]
+    alerts: list[Alert]  # written by this assessment
+
+    @property
+    def critical(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == Level.CRITICAL]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == Level.WARNING]
+
+
+def assess(repo: Repository, store: StateStore, *, measure_disk: bool = True) -> Assessment:
+    """Take a sample, judge it against the limits and record any change of level."""
+    sample = take_sample(repo, store, measure_disk=measure_disk)
+    findings = evaluate(sample, repo.config.limits)
+    return Assessment(sample, findings, record_alerts(repo, store, findings))
+
+
+def critical_reason(assessment: Assessment) -> str | None:
+    """Why new work must wait, in one line; None when no limit is critical."""
+    critical = assessment.critical
+    return "; ".join(finding.message for finding in critical) if critical else None
+
+
+def record_sample(store: StateStore, assessment: Assessment) -> None:
+    """Keep this sample's time and levels as the newest, for `wtpool status`."""
+    levels = {finding.resource: str(finding.level) for finding in assessment.findings}
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO latest_sample (id, taken_at, levels) VALUES (1, ?, ?)",
+            (assessment.sample.taken_at, json.dumps(levels)),
+        )

@@ -1,0 +1,465 @@
+"""Finding work that exists only in a slot, and saving it to a branch before the slot is reset.
+
+Work is unique when it would be gone once the slot's directory is reset or removed:
+uncommitted changes to tracked files, staged changes, untracked files that the base's ignore
+rules do not ignore (ignores.py: the slot's own .gitignore files cannot hide work), commits that
+the base branch does not contain, and what only the slot remembers (slot_history.py: its stash
+entries, the autostash of a rebase or merge in progress, commits only its reflogs and
+per-worktree refs hold). Ignored files (build output, caches) are not work. A nested repository
+or submodule with changes is work that a snapshot cannot hold (git records only a pointer to its
+commit), so salvage refuses it rather than claim it was saved. Release, cleanup, scale down and
+doctor all decide with `inspect_work`, before anything is reset or removed.
+
+Salvage never touches the slot's working tree or index. Like `git stash`, it builds commits from
+the outside: a temporary index collects the working tree, so the real index, and with it the
+distinction between staged and unstaged changes, survives. The result is a chain on top of HEAD:
+
+    HEAD <- "staged changes" (tree of the index) <- "working tree" (tree of every file)
+         <- "stashes and reflog commits" (same tree; the stash commits and reflog commits as
+            further parents, so they stay reachable)
+
+and a branch `wtpool/salvage/<slot>-<UTC timestamp>` points at the top. A HEAD whose branch was
+deleted starts the chain at the last commit its reflog names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from worktree_pool.errors import WtpoolError
+from worktree_pool.git.ignores import untracked_work
+from worktree_pool.git.run import (
+    WTPOOL_IDENTITY,
+    Git,
+    count_commits_not_in,
+    create_branch_at,
+    current_branch,
+    resolve,
+)
+from worktree_pool.pool.history import (
+    head_commit,
+    parse_reflog,
+    recorded_stashes,
+    slot_history,
+)
+
+SALVAGE_NAMESPACE = "wtpool/salvage/"
+
+
+@dataclass(frozen=True)
+class UniqueWork:
+    staged: tuple[str, ...]
+    unstaged: tuple[str, ...]
+    untracked: tuple[str, ...]
+    unmerged_commits: int
+    nested_repositories: tuple[str, ...] = ()
+    # Edited files whose index entries carry skip-worktree or assume-unchanged bits: git status
+    # does not show them, but they are work all the same. They are also in `unstaged`.
+    hidden: tuple[str, ...] = ()
+    # The commit salvage builds on: HEAD, or for a deleted branch the last commit HEAD was at.
+    head: str | None = None
+    deleted_branch: str | None = None  # the branch HEAD names, deleted while checked out
+    stashes: tuple[str, ...] = ()  # stash commits made in the slot, autostashes included
+    reflog_commits: tuple[str, ...] = ()  # commits only the slot's reflogs and refs hold
+    # The fewest of those from which all are reachable: what salvage adds as parents.
+    reflog_tips: tuple[str, ...] = field(default=(), metadata={"internal": True})
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.staged
+            or self.unstaged
+            or self.untracked
+            or self.unmerged_commits
+            or self.nested_repositories
+            or self.stashes
+            or self.reflog_commits
+        )
+
+    def summary(self, base: str) -> str:
+        parts = [
+            _count(len(self.staged), "staged change", "staged changes"),
+            _count(len(self.unstaged), "uncommitted change", "uncommitted changes"),
+            _count(len(self.untracked), "untracked file", "untracked files"),
+            _count(self.unmerged_commits, f"commit not in {base}", f"commits not in {base}"),
+            _count(len(self.nested_repositories), "nested repository", "nested repositories"),
+            _count(len(self.stashes), "stash entry", "stash entries"),
+            _count(
+                len(self.reflog_commits),
+                "commit only in its reflogs",
+                "commits only in its reflogs",
+            ),
+        ]
+        return ", ".join(part for part in parts if part) or "nothing"
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    if not n:
+        return ""
+    return f"1 {singular}" if n == 1 else f"{n} {plural}"
+
+
+def inspect_work(git: Git, base_branch: str) -> UniqueWork:
+    """What in the worktree at `git.cwd` exists nowhere else."""
+    output = git.out("status", "--porcelain=v1", "-z", "--untracked-files=no", "--no-renames")
+    staged: list[str] = []
+    unstaged: list[str] = []
+    for entry in output.split("\0"):
+        if not entry:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code[0] != " ":
+            staged.append(path)
+        if code[1] != " ":
+            unstaged.append(path)
+    base = resolve(git, f"refs/heads/{base_branch}")
+    head = head_commit(git)
+    # With the base branch gone, the slot's own commit is the best guess at its rules: without
+    # any, every build output would count as work.
+    untracked = untracked_work(git, base or head)
+    hidden = _hidden_edits(git)
+    unstaged += [path for path in hidden if path not in unstaged]
+    changed = {path.rstrip("/") for path in (*staged, *unstaged, *untracked)}
+    history = slot_history(git, head)
+    return UniqueWork(
+        staged=tuple(staged),
+        unstaged=tuple(unstaged),
+        untracked=tuple(untracked),
+        unmerged_commits=_unmerged_commits(git, head, base),
+        nested_repositories=tuple(
+            sorted(path for path in changed if (git.cwd / path / ".git").exists())
+        ),
+        hidden=hidden,
+        head=head,
+        deleted_branch=_deleted_branch(git),
+        stashes=history.stashes,
+        reflog_commits=history.reflog_commits,
+        reflog_tips=history.tips,
+    )
+
+
+def _unmerged_commits(git: Git, head: str | None, base: str | None) -> int:
+    if head is None:
+        return 0
+    if base is None:
+        # The base branch is gone, so nothing is known to be merged: all of HEAD counts as
+        # unique, and salvage keeps it on a branch.
+        return int(git.out("rev-list", "--count", head))
+    return count_commits_not_in(git, head, base)
+
+
+def _deleted_branch(git: Git) -> str | None:
+    branch = current_branch(git)
+    if branch is None or resolve(git, "HEAD") is not None:
+        return None
+    return branch
+
+
+def _hidden_edits(git: Git) -> tuple[str, ...]:
+    """Files on disk that differ from an index entry git has been told not to look at."""
+    flagged: dict[str, tuple[str, str]] = {}
+    for entry in git.out("ls-files", "-s", "-v", "-z").split("\0"):
+        if entry and (entry[0] == "S" or entry[0].islower()):
+            meta, _, path = entry.partition("\t")
+            if os.path.lexists(git.cwd / path):
+                flagged[path] = (meta.split()[1], meta.split()[2])
+    if not flagged:
+        return ()
+    on_disk = _disk_entries(git, list(flagged), write=False)
+    return tuple(path for path in flagged if on_disk.get(path) != flagged[path])
+
+
+def _disk_entries(git: Git, paths: list[str], *, write: bool) -> dict[str, tuple[str, str]]:
+    """(mode, blob id) of each path as it is on disk, as `git add` would record it, without
+    ever reading through a link: a link's blob is its target, and a link to a file outside
+    the repository (or to a pipe, or /dev/zero) is never opened. A path that is no plain file
+    or link (a directory, a pipe) has no entry; with `write`, the blobs are stored."""
+    entries: dict[str, tuple[str, str]] = {}
+    files: list[tuple[str, str]] = []
+    for path in paths:
+        if "\n" in path:  # hash-object reads one path per line: such a name has no entry
+            continue
+        info = (git.cwd / path).lstat()
+        if stat.S_ISLNK(info.st_mode):
+            target = os.readlink(git.cwd / path)
+            flags = ("-w",) if write else ()
+            entries[path] = ("120000", git.out("hash-object", *flags, "--stdin", input=target))
+        elif stat.S_ISREG(info.st_mode):
+            files.append((path, "100755" if info.st_mode & 0o100 else "100644"))
+    if files:
+        flags = ("-w",) if write else ()
+        listing = "".join(f"{path}\n" for path, _ in files)
+        oids = git.out("hash-object", *flags, "--stdin-paths", input=listing).splitlines()
+        for (path, mode), oid in zip(files, oids, strict=True):
+            entries[path] = (mode, oid)
+    return entries
+
+
+def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
+    """Save `work` from the worktree at `git.cwd` to a new salvage branch; return its name."""
+    if work.is_empty:
+        return None
+    if work.nested_repositories:
+        raise WtpoolError(
+            f"{slot} holds nested git repositories with changes that wtpool cannot save: "
+            + ", ".join(work.nested_repositories),
+            "commit and push their work or move them out of the slot, then try again",
+        )
+    top = work.head
+    # Both snapshots work on a scratch copy of the index: the real one stays untouched, and a
+    # stale index.lock left by a crashed git cannot stop us.
+    with _scratch_index(git) as env:
+        _stage_hidden_edits(git, work.hidden, env)
+        if work.staged:
+            index_tree = git.run("write-tree", env=env, check=False)
+            if index_tree.returncode == 0:
+                message = f"wtpool salvage of {slot}: staged changes"
+                top = _commit(git, index_tree.stdout.strip(), top, message)
+            elif not git.out("ls-files", "--unmerged", env=env):
+                raise git.failure(("write-tree",), index_tree)
+            # An index with unresolved conflicts has no tree; the working-tree snapshot below
+            # still saves those files, conflict markers and all.
+        if work.staged or work.unstaged or work.untracked:
+            # --sparse: edits outside the sparse checkout are work too.
+            git.run("add", "--update", "--sparse", "--", ":/", env=env)
+            # The untracked files the base's rules call work, by name: `git add` would apply
+            # the slot's own .gitignore files, which may hide them.
+            git.run(
+                "update-index", "--add", "-z", "--stdin",
+                env=env, input="".join(f"{path}\0" for path in work.untracked),
+            )  # fmt: skip
+            tree = git.out("write-tree", env=env)
+            if top is None or tree != git.out("rev-parse", f"{top}^{{tree}}"):
+                top = _commit(git, tree, top, f"wtpool salvage of {slot}: working tree")
+    if work.stashes or work.reflog_tips:
+        top = _keep_reachable(git, slot, top, work)
+    assert top is not None  # non-empty work always gave a commit
+    return _new_salvage_branch(git, slot, top)
+
+
+def _keep_reachable(git: Git, slot: str, top: str | None, work: UniqueWork) -> str:
+    """A commit with the tree of `top` whose further parents are the slot's stash commits and
+    reflog commits, so that the salvage branch reaches them."""
+    tree = git.out("rev-parse", f"{top}^{{tree}}") if top else git.out("mktree", input="")
+    lines = [f"wtpool salvage of {slot}: stashes and commits only its reflogs held", ""]
+    lines += [f"stash: {oid}" for oid in work.stashes]
+    lines += [f"reflog: {oid}" for oid in work.reflog_tips]
+    parents = [oid for oid in dict.fromkeys((top, *work.stashes, *work.reflog_tips)) if oid]
+    args = [arg for parent in parents for arg in ("-p", parent)]
+    return git.out("commit-tree", tree, *args, "-m", "\n".join(lines), env=WTPOOL_IDENTITY)
+
+
+@contextmanager
+def _scratch_index(git: Git, source: Path | None = None) -> Iterator[dict[str, str]]:
+    """A scratch copy of the worktree's index (or of the index file `source`)."""
+    index = source or Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "index"))
+    scratch = index.with_name(f"wtpool-salvage-index-{os.getpid()}")
+    try:
+        if index.exists():
+            # copy2 keeps the index's mtime, which git compares with files' mtimes to spot
+            # "racily clean" entries; a fresh mtime would make it trust stale stat data.
+            shutil.copy2(index, scratch)
+        yield {"GIT_INDEX_FILE": str(scratch)}
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+@contextmanager
+def naming_salvage_on_failure(branch: str | None) -> Iterator[None]:
+    """Make a failure after a salvage still say where the work went."""
+    try:
+        yield
+    except WtpoolError as exc:
+        if branch:
+            exc.message += f" (the slot's work is saved on branch {branch})"
+        raise
+
+
+def clear_hiding_flags(git: Git, paths: tuple[str, ...], env: dict[str, str] | None = None) -> None:
+    """Make git look at these files again. One flag per call: given both, update-index
+    applies only the first."""
+    if not paths:
+        return
+    listing = "".join(f"{path}\0" for path in paths)
+    for flag in ("--no-assume-unchanged", "--no-skip-worktree"):
+        git.run("update-index", flag, "-z", "--stdin", env=env, input=listing)
+
+
+def _stage_hidden_edits(git: Git, paths: tuple[str, ...], env: dict[str, str]) -> None:
+    """Put the content of flag-hidden files into the scratch index by hashing it, not by
+    trusting stat data that git stopped maintaining for them; a path that is now something
+    else (a directory) leaves the index, and its files are saved as untracked ones."""
+    if not paths:
+        return
+    clear_hiding_flags(git, paths, env)
+    on_disk = _disk_entries(git, list(paths), write=True)
+    info = "".join(f"{mode} {oid}\t{path}\0" for path, (mode, oid) in on_disk.items())
+    git.run("update-index", "-z", "--index-info", env=env, input=info)
+    if gone := [path for path in paths if path not in on_disk]:
+        listing = "".join(f"{path}\0" for path in gone)
+        git.run("update-index", "-z", "--force-remove", "--stdin", env=env, input=listing)
+
+
+def _commit(git: Git, tree: str, parent: str | None, message: str) -> str:
+    parents = ("-p", parent) if parent else ()
+    return git.out("commit-tree", tree, *parents, "-m", message, env=WTPOOL_IDENTITY)
+
+
+def _new_salvage_branch(git: Git, slot: str, commit: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base_name = f"{SALVAGE_NAMESPACE}{slot}-{stamp}"
+    for attempt in range(1, 100):
+        branch = base_name if attempt == 1 else f"{base_name}-{attempt}"
+        if create_branch_at(git, branch, commit, f"wtpool: salvage {slot}"):
+            return branch
+    raise WtpoolError(f"could not find a free salvage branch name for {slot}")
+
+
+# --- git's record of a worktree whose directory is gone ----------------------------------------
+
+# Files of a worktree's administrative directory that name no commit (or, the index, that are
+# read as an index rather than scanned).
+_NOT_REFERENCES = frozenset({"index", "gitdir", "commondir", "locked", "config.worktree"})
+
+
+@dataclass(frozen=True)
+class RecordSalvage:
+    """What was saved from git's record of a worktree whose directory is gone."""
+
+    branch: str | None  # None: nothing there was unique
+    commits: int = 0  # commits that no branch reached, now reachable from `branch`
+    index: bool = False  # its index differed from its HEAD; the branch's top holds it
+
+    def summary(self) -> str:
+        parts = [_count(self.commits, "commit no branch reached", "commits no branch reached")]
+        parts.append("its staged index" if self.index else "")
+        return " and ".join(part for part in parts if part) or "nothing"
+
+
+def salvage_worktree_record(git: Git, slot: str, admin: Path) -> RecordSalvage:
+    """Save what a worktree's administrative directory (`.git/worktrees/<name>`) points to,
+    before it is removed: once it is, nothing refers to those commits any more.
+
+    Saved: every commit the directory names that no branch reaches (a detached HEAD, the last
+    commit of a HEAD whose branch was deleted, ORIG_HEAD, its reflogs, an autostash or
+    MERGE_HEAD of an operation in progress, per-worktree refs), and its index as a tree. `git`
+    runs in the main worktree; the worktree's own directory may be gone. The branch points at
+    one commit whose tree is the index (or HEAD's tree) and whose parents are HEAD and the
+    commits no other saved commit reaches; at that commit itself when it is the only thing.
+    """
+    head = _record_head(git, admin)
+    gitdir = _read_text(admin / "gitdir").strip()
+    worktree = Path(os.path.normpath(admin / gitdir)).parent if gitdir else None
+    stashes = recorded_stashes(git, admin, worktree) if worktree else []
+    unreached, tips = _unreached(git, [*_named_commits(git, admin), *stashes])
+    index_tree = _record_index_tree(git, slot, admin)
+    staged = index_tree is not None and (
+        head is None or index_tree != git.out("rev-parse", f"{head}^{{tree}}")
+    )
+    parents = [head] if head is not None and (staged or head in tips) else []
+    parents += [tip for tip in tips if tip != head]
+    if not parents and not staged:
+        return RecordSalvage(None)
+    if len(parents) == 1 and not staged:
+        top = parents[0]
+    else:
+        tree = (
+            index_tree if staged and index_tree else git.out("rev-parse", f"{parents[0]}^{{tree}}")
+        )
+        message = (
+            f"wtpool salvage of {slot}: git's record of it, whose directory was gone\n\n"
+            + ("Tree: its index. " if staged else "Tree: its first parent's. ")
+            + ("Parents: its HEAD, then" if head in parents else "Parents:")
+            + " the commits of its record that no branch reached.\n"
+        )
+        options = [option for parent in parents for option in ("-p", parent)]
+        top = git.out("commit-tree", tree, *options, "-m", message, env=WTPOOL_IDENTITY)
+    return RecordSalvage(_new_salvage_branch(git, slot, top), len(unreached), staged)
+
+
+def _record_head(git: Git, admin: Path) -> str | None:
+    """The commit a worktree's HEAD stood at: detached, its branch's tip, or (the branch was
+    deleted) the last commit its HEAD reflog names."""
+    try:
+        head = (admin / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if head.startswith("ref: "):
+        tip = resolve(git, head.removeprefix("ref: "))
+        if tip is not None:
+            return tip
+        log = parse_reflog(admin / "logs" / "HEAD")
+        head = log[-1].new if log else ""
+    return resolve(git, head) if head else None
+
+
+def _named_commits(git: Git, admin: Path) -> list[str]:
+    """The commits whose full ids appear in the directory's files (refs, reflogs, state)."""
+    width = 64 if git.out("rev-parse", "--show-object-format") == "sha256" else 40
+    pattern = re.compile(rf"(?<![0-9a-f])[0-9a-f]{{{width}}}(?![0-9a-f])")
+    named: set[str] = set()
+    for path in admin.rglob("*"):
+        if path.name in _NOT_REFERENCES or path.name.startswith("sharedindex."):
+            continue
+        if path.is_file() and not path.is_symlink():
+            named.update(pattern.findall(_read_text(path)))
+    if not named:
+        return []
+    listing = git.out(
+        "cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(named) + "\n"
+    )
+    return sorted(line.split()[0] for line in listing.splitlines() if line.endswith(" commit"))
+
+
+def _unreached(git: Git, commits: list[str]) -> tuple[set[str], list[str]]:
+    """(every commit that `commits` reach and no branch does, those of `commits` among them
+    that none of the others reaches)."""
+    if not commits:
+        return set(), []
+    listing = git.out("rev-list", "--stdin", "--not", "--branches", input="\n".join(commits) + "\n")
+    unreached = set(listing.splitlines())
+    lost = [commit for commit in commits if commit in unreached]
+    if len(lost) < 2:
+        return unreached, lost
+    return unreached, git.out("merge-base", "--independent", *lost).splitlines()
+
+
+def _record_index_tree(git: Git, slot: str, admin: Path) -> str | None:
+    """The worktree's index as a tree; None when it has none. A path left in conflict keeps
+    its "ours" side: its stages come from commits that are saved anyway."""
+    index = admin / "index"
+    if not index.is_file():
+        return None
+    try:
+        with _scratch_index(git, index) as env:
+            conflicts = git.out("ls-files", "-s", "-z", "--unmerged", env=env).split("\0")
+            ours = {}
+            for entry in filter(None, conflicts):
+                meta, _, path = entry.partition("\t")
+                mode, oid, stage = meta.split()
+                ours.setdefault(path, f"0 {'0' * len(oid)}\t{path}\0")  # no "ours": removed
+                if stage == "2":
+                    ours[path] = f"{mode} {oid}\t{path}\0"
+            if ours:
+                git.run("update-index", "-z", "--index-info", env=env, input="".join(ours.values()))
+            return git.out("write-tree", env=env)
+    except WtpoolError as exc:
+        raise WtpoolError(
+            f"could not save the index of {slot}: {exc.message}",
+            f"look at {admin} and save what you need, then run the command again",
+        ) from exc
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("ascii", "replace")
+    except OSError:
+        return ""

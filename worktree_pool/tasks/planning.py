@@ -1,0 +1,170 @@
+"""`wtpool tracks analyze|recommend|conflicts`: read-only views of the task graph's tracks.
+
+Each one loads the graph from the configured source, splits it into tracks, and, when the
+repository has a pool, takes the slots in use and the queue into account, exactly as spawn
+will.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worktree_pool.config.settings import Mode
+from worktree_pool.errors import WtpoolError
+from worktree_pool.git.repo import Repository
+from worktree_pool.scope.filters import tracked_files
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.tasks.graph import TaskGraph, load_task_graph
+from worktree_pool.tasks.selection import (
+    Conflict,
+    Occupant,
+    Skip,
+    assignment,
+    conflicts,
+    occupants,
+    scope_problem,
+    select,
+    slot_scope,
+)
+from worktree_pool.tasks.tracks import Track, find_tracks
+
+
+def load_tracks(repo: Repository, lenient: bool) -> tuple[TaskGraph, list[Track]]:
+    settings = repo.config.tasks
+    graph = load_task_graph(repo.root, settings, lenient=lenient, timeout=repo.config.timeouts.git)
+    return graph, find_tracks(graph, settings.scope_rules, settings.default_files)
+
+
+def current_occupants(store: StateStore | None) -> list[Occupant]:
+    if store is None:
+        return []
+    with store.snapshot() as conn:
+        return occupants(conn)
+
+
+@dataclass(frozen=True)
+class TaskView:
+    id: str
+    title: str
+    status: str
+    priority: int
+    ready: bool
+    patterns: tuple[str, ...]
+    scope_source: str
+
+
+@dataclass(frozen=True)
+class TrackView:
+    id: str
+    priority: int
+    ready: tuple[str, ...]
+    patterns: tuple[str, ...]
+    assigned_to: str | None  # the slot or queued request already working on it
+    scope_problem: str | None
+    tasks: list[TaskView]
+
+
+@dataclass(frozen=True)
+class DanglingReference:
+    task: str
+    target: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Analysis:
+    source: str
+    tasks: int
+    ready: int
+    tracks: list[TrackView]
+    dangling: list[DanglingReference]
+    warnings: list[str]
+
+
+def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analysis:
+    graph, tracks = load_tracks(repo, lenient)
+    others = current_occupants(store)
+    views = []
+    for track in tracks:
+        holder = assignment(track, others)
+        views.append(
+            TrackView(
+                id=track.id,
+                priority=track.priority,
+                ready=track.ready,
+                patterns=track.scope,
+                assigned_to=holder.holder if holder else None,
+                scope_problem=scope_problem(track),
+                tasks=[
+                    TaskView(
+                        id=task_id,
+                        title=graph.tasks[task_id].title,
+                        status=graph.tasks[task_id].status,
+                        priority=graph.tasks[task_id].priority,
+                        ready=task_id in track.ready,
+                        patterns=track.scopes[task_id].patterns,
+                        scope_source=track.scopes[task_id].source,
+                    )
+                    for task_id in track.tasks
+                ],
+            )
+        )
+    return Analysis(
+        source=graph.source,
+        tasks=len(graph.tasks),
+        ready=len(graph.ready()),
+        tracks=views,
+        dangling=[DanglingReference(task, dep.target, dep.kind) for task, dep in graph.dangling()],
+        warnings=graph.warnings,
+    )
+
+
+@dataclass(frozen=True)
+class Recommended:
+    track: str
+    task: str  # the ready task a slot would start on
+    priority: int
+    patterns: tuple[str, ...] | None  # None: the whole tree
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    source: str
+    mode: str
+    picks: list[Recommended]
+    skipped: list[Skip]
+    warnings: list[str]
+
+
+def recommend(
+    repo: Repository, store: StateStore | None, count: int | None, mode: Mode, lenient: bool
+) -> Recommendation:
+    graph, tracks = load_tracks(repo, lenient)
+    selection = select(tracks, current_occupants(store), count, mode)
+    return Recommendation(
+        source=graph.source,
+        mode=mode,
+        picks=[
+            Recommended(p.track.id, p.task, p.track.priority, slot_scope(p.track))
+            for p in selection.picks
+        ],
+        skipped=selection.skipped,
+        warnings=[*graph.warnings, *selection.warnings],
+    )
+
+
+@dataclass(frozen=True)
+class ConflictReport:
+    source: str
+    tracks: int
+    conflicts: list[Conflict]
+    warnings: list[str]
+
+
+def find_conflicts(repo: Repository, lenient: bool) -> ConflictReport:
+    graph, tracks = load_tracks(repo, lenient)
+    try:
+        tracked = tracked_files(repo.git)
+    except WtpoolError:  # no commit yet: nothing is tracked
+        tracked = frozenset()
+    return ConflictReport(graph.source, len(tracks), conflicts(tracks, tracked), graph.warnings)
