@@ -312,6 +312,14 @@ class StateStore:
     def close(self) -> None:
         self._conn.close()
 
+    # A command holds the store for its whole run and closes it on every way out:
+    # `with open_store(repo) as store:`.
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _translate(self, exc: sqlite3.DatabaseError) -> WtpoolError:
         text = str(exc)
         if "locked" in text or "busy" in text:
