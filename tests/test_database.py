@@ -192,7 +192,7 @@ def test_concurrent_builders_build_the_template_exactly_once(server: Server, pro
     root, owner = project
     code = (
         "import sys; from pathlib import Path;"
-        "from worktree_pool.config import DatabaseSettings;"
+        "from worktree_pool.config.settings import DatabaseSettings;"
         "from worktree_pool.db.postgres import Owner, Server, ensure_template;"
         "from tests.test_database import MemoryLedger;"
         "s = DatabaseSettings(mode='external',"
