@@ -31,7 +31,7 @@ from tests.conftest import (
 from tests.test_database import server  # noqa: F401 - used via usefixtures
 from worktree_pool.db.server import SYSTEM_USER
 from worktree_pool.errors import WtpoolError
-from worktree_pool.scope.filters import HOOK_NAMES
+from worktree_pool.scope.hooks import HOOK_NAMES
 from worktree_pool.util.private import write_private
 
 PASSWORD = "s3cret-pa55"

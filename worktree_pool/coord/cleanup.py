@@ -44,7 +44,7 @@ from worktree_pool.pool.worktrees import (
     settle_stale_record,
     slot_records,
 )
-from worktree_pool.scope.filters import remove_guard
+from worktree_pool.scope.hooks import remove_guard
 from worktree_pool.store.slots import (
     TRANSIENT_STATES,
     Slot,

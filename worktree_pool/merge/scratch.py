@@ -20,7 +20,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import Git, worktree_records
 from worktree_pool.pool.worktrees import worktree_registry_lock
-from worktree_pool.scope.filters import plan_scope, show_only
+from worktree_pool.scope.sparse import plan_scope, show_only
 
 SCRATCH_DIR = ".merge"
 

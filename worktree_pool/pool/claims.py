@@ -49,8 +49,9 @@ from worktree_pool.pool.worktrees import (
     registered_paths,
     reset_to,
 )
-from worktree_pool.scope.filters import ScopePlan, reapply, unmatched_warnings
+from worktree_pool.scope.filters import reapply, unmatched_warnings
 from worktree_pool.scope.patterns import check_compiles
+from worktree_pool.scope.sparse import ScopePlan
 from worktree_pool.store.slots import (
     ClaimRequest,
     PoolRecord,

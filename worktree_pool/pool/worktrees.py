@@ -36,7 +36,9 @@ from worktree_pool.git.run import (
 )
 from worktree_pool.pool.history import AUTOSTASH_FILES, RELEASE_MARK, per_worktree_refs
 from worktree_pool.pool.salvage import UniqueWork, clear_hiding_flags, salvage_worktree_record
-from worktree_pool.scope.filters import ScopePlan, reapply, remove_guard, sparse_enabled
+from worktree_pool.scope.filters import reapply
+from worktree_pool.scope.hooks import remove_guard
+from worktree_pool.scope.sparse import ScopePlan, sparse_enabled
 from worktree_pool.store.slots import (
     SlotState,
     all_slots,

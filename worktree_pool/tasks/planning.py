@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from worktree_pool.config.settings import Mode
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.scope.filters import tracked_files
+from worktree_pool.scope.sparse import tracked_files
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.tasks.graph import TaskGraph, load_task_graph
 from worktree_pool.tasks.selection import (

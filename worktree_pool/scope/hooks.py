@@ -1,0 +1,153 @@
+"""A slot's guard: its own hooks directory, which enforces the scope on every commit.
+
+The directory is `.agent-worktrees/.guards/<slot>/`, set with `git config --worktree
+core.hooksPath`. Its pre-commit and pre-merge-commit hooks run the guard (guard.py); every hook,
+those two included, then runs the repository's own hook of that name, so users' hooks keep
+working in slots. The guard reads a compiled copy of the slot's scope, `scope.json`, next to its
+hooks.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from worktree_pool.errors import WtpoolError
+from worktree_pool.git.repo import Repository
+from worktree_pool.scope import guard
+from worktree_pool.scope.patterns import compile_rules
+from worktree_pool.scope.sparse import ScopePlan
+
+# pre-applypatch is where `git am` checks a commit; am does not run pre-commit.
+GUARDED_HOOKS = ("pre-commit", "pre-merge-commit", "pre-applypatch")
+# Client-side hooks git runs in a worktree (githooks(5)). Each gets a wrapper, because a slot's
+# own core.hooksPath would otherwise hide the repository's hooks.
+HOOK_NAMES = (
+    "applypatch-msg",
+    "pre-applypatch",
+    "post-applypatch",
+    "pre-commit",
+    "pre-merge-commit",
+    "prepare-commit-msg",
+    "commit-msg",
+    "post-commit",
+    "pre-rebase",
+    "post-checkout",
+    "post-merge",
+    "pre-push",
+    "reference-transaction",
+    "pre-auto-gc",
+    "post-rewrite",
+    "sendemail-validate",
+    "post-index-change",
+    "p4-changelist",
+    "p4-prepare-changelist",
+    "p4-post-changelist",
+    "p4-pre-submit",
+)
+
+
+def guard_dir(repo: Repository, name: str) -> Path:
+    return repo.pool_dir / ".guards" / name
+
+
+def _make_private_dir(directory: Path) -> None:
+    """The slot's guard directory and `.guards` above it, both 0700 (mkdir's mode reaches only
+    the last one)."""
+    directory.parent.mkdir(exist_ok=True, mode=0o700)
+    directory.mkdir(exist_ok=True, mode=0o700)
+
+
+def remove_guard(repo: Repository, name: str) -> None:
+    """Delete a removed slot's generated hooks; they hold nothing but what wtpool wrote."""
+    shutil.rmtree(guard_dir(repo, name), ignore_errors=True)
+
+
+@contextmanager
+def slot_filter_lock(repo: Repository, name: str) -> Iterator[None]:
+    """One filter change per slot at a time, so git's patterns end equal to the state's."""
+    directory = guard_dir(repo, name)
+    try:
+        _make_private_dir(directory)
+        fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise WtpoolError(
+            f"cannot use {directory} for {name}'s guard: {exc.strerror}",
+            f"wtpool keeps each slot's hooks under {directory.parent}; check that path",
+        ) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def install_guard(repo: Repository, name: str, plan: ScopePlan, base: str) -> None:
+    directory = guard_dir(repo, name)
+    _make_private_dir(directory)
+    for file_name, content in guard_files(repo, name, plan, base).items():
+        path = directory / file_name
+        path.write_text(content, encoding="utf-8")
+        path.chmod(0o700 if file_name in HOOK_NAMES else 0o600)
+    git = repo.git.at(repo.slot_path(name))
+    git.run("config", "--worktree", "core.hooksPath", str(directory))
+    # The slot's own config is wtpool's: a core.worktree an earlier agent set there would send
+    # the next agent's git (wtpool's own calls are pinned, see gitops) outside the pool.
+    git.run("config", "--worktree", "--unset-all", "core.worktree", check=False)
+
+
+def guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dict[str, str]:
+    scope = {
+        "slot": name,
+        "base": base,
+        "patterns": list(plan.patterns) if plan.patterns is not None else None,
+        "always_include": list(plan.always_include),
+        "rules": compile_rules(plan.combined) if plan.patterns is not None else [],
+        "state": str(repo.state_path),  # for the reservations of other agents
+    }
+    files = {"scope.json": json.dumps(scope, indent=2) + "\n"}
+    scope_file = guard_dir(repo, name) / "scope.json"
+    python, quoted_scope = guard.shell_quote(sys.executable), guard.shell_quote(str(scope_file))
+    for hook in HOOK_NAMES:
+        check = (
+            f"{python} -I -m worktree_pool.guard {quoted_scope} {hook} || exit $?\n"
+            if hook in GUARDED_HOOKS
+            else ""
+        )
+        files[hook] = _HOOK_TEMPLATE.format(slot=name, hook=hook, check=check)
+    return files
+
+
+# The repository's own hooks directory: core.hooksPath from any scope but this slot's own
+# (worktree) one, else the common git directory's hooks/. A relative path is relative to where
+# git runs hooks, the top of the worktree, which is where this script runs; when the slot's
+# sparse checkout hides that directory, the main worktree's copy is used. Plain POSIX sh, so
+# that it runs the same on BSD and macOS.
+_HOOK_TEMPLATE = """#!/bin/sh
+# wtpool's {hook} hook for {slot}. Generated: `wtpool filter verify --fix {slot}` rewrites it.
+{check}tab=$(printf '\\t')
+hooks=
+while IFS="$tab" read -r scope value; do
+  [ "$scope" = worktree ] || [ -z "$scope" ] || hooks=$value
+done <<EOF
+$(git config --show-scope --get-all core.hooksPath 2>/dev/null)
+EOF
+common=$(git rev-parse --path-format=absolute --git-common-dir)
+case "$hooks" in
+  "") hooks="$common/hooks" ;;
+  "~/"*) hooks="$HOME/${{hooks#"~/"}}" ;;
+  /*) ;;
+  *) [ -d "$hooks" ] || hooks="$(dirname "$common")/$hooks" ;;
+esac
+here=$(cd "$(dirname "$0")" && pwd -P)
+if [ -x "$hooks/{hook}" ] && [ "$(cd "$hooks" 2>/dev/null && pwd -P)" != "$here" ]; then
+  exec "$hooks/{hook}" "$@"
+fi
+exit 0
+"""

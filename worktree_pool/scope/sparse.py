@@ -1,0 +1,125 @@
+"""Which files a slot's scope shows, and git's sparse checkout set to show just those.
+
+A scope is shown with `git sparse-checkout set` in the slot. Cone mode when every pattern is a
+directory or a root-level file (cone mode always shows root files), non-cone otherwise, which
+costs O(files x patterns) on large trees. All of it lives in the slot's own `config.worktree`
+and `info/sparse-checkout`; the main worktree and the other slots never see it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worktree_pool.git.run import Git
+from worktree_pool.scope import guard
+from worktree_pool.scope.patterns import (
+    anchored,
+    compile_rules,
+    is_directory,
+    is_literal,
+    is_root_file,
+)
+
+
+@dataclass(frozen=True)
+class ScopePlan:
+    """How a scope is applied: None patterns means no scope, the whole tree."""
+
+    patterns: tuple[str, ...] | None
+    always_include: tuple[str, ...]
+    mode: str  # "full", "cone" or "non-cone"
+    cone_dirs: tuple[str, ...] = ()
+    unmatched: tuple[str, ...] = ()  # the task's patterns that match no tracked file
+    # The files of the slot's commit, as listed to make this plan (empty for "full").
+    tracked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    @property
+    def combined(self) -> tuple[str, ...]:
+        if self.patterns is None:
+            return ()
+        return tuple(dict.fromkeys((*self.patterns, *self.always_include)))
+
+    def sparse_lines(self) -> list[str]:
+        if self.mode == "cone":
+            return list(self.cone_dirs)
+        return [anchored(pattern) for pattern in self.combined]
+
+
+def plan_scope(git: Git, patterns: tuple[str, ...] | None, always: tuple[str, ...]) -> ScopePlan:
+    if patterns is None:
+        return ScopePlan(None, always, "full")
+    tracked = tracked_files(git)
+    tracked_directories = _directories_of(tracked)
+    combined = tuple(dict.fromkeys((*patterns, *always)))
+    directories = {
+        pattern.removesuffix("/**").removesuffix("/")
+        for pattern in combined
+        if is_directory(pattern, tracked_directories)
+    }
+    # Git keeps only the outermost of nested cone directories; so do we, to compare equal.
+    outermost = sorted(
+        d for d in directories if not any(d.startswith(other + "/") for other in directories)
+    )
+    cone = all(is_directory(p, tracked_directories) or is_root_file(p) for p in combined)
+    return ScopePlan(
+        patterns=patterns,
+        always_include=always,
+        mode="cone" if cone else "non-cone",
+        cone_dirs=tuple(outermost) if cone else (),
+        tracked=tracked,
+        unmatched=tuple(
+            p
+            for p in patterns
+            if not p.startswith("!") and not _matches(p, tracked, tracked_directories)
+        ),
+    )
+
+
+def tracked_files(git: Git) -> frozenset[str]:
+    """The files of the slot's commit; unlike the index, unaffected by a sparse index."""
+    return frozenset(git.out("ls-tree", "-r", "--name-only", "-z", "HEAD").split("\0")) - {""}
+
+
+def _directories_of(tracked: frozenset[str]) -> frozenset[str]:
+    # Parents of each file first: far fewer distinct directories than files to walk up from.
+    parents = {path.rpartition("/")[0] for path in tracked} - {""}
+    return frozenset(
+        directory.rsplit("/", depth)[0]
+        for directory in parents
+        for depth in range(directory.count("/") + 1)
+    )
+
+
+def _matches(pattern: str, tracked: frozenset[str], directories: frozenset[str]) -> bool:
+    literal = pattern.removesuffix("/**").removesuffix("/")
+    if is_literal(literal):
+        return literal in tracked or literal in directories  # a set lookup, not a scan
+    rules = guard.compiled(compile_rules((pattern,)))
+    return any(guard.allows(rules, path) for path in tracked)
+
+
+def show_only(git: Git, plan: ScopePlan, sparse_index: bool) -> None:
+    """Set the sparse checkout of the worktree `git` runs in to the planned files."""
+    if plan.mode == "full":
+        if sparse_enabled(git):
+            git.run("sparse-checkout", "disable")
+    else:
+        mode = ["--cone"] if plan.mode == "cone" else ["--no-cone"]
+        index = ["--sparse-index"] if plan.mode == "cone" and sparse_index else []
+        lines = "".join(f"{line}\n" for line in plan.sparse_lines())
+        # --stdin rather than arguments: a pattern may begin with '!' or '-'.
+        git.run(
+            "sparse-checkout",
+            "set",
+            *mode,
+            *(index or ["--no-sparse-index"]),
+            "--stdin",
+            input=lines,
+        )
+
+
+def sparse_enabled(git: Git) -> bool:
+    return (
+        git.run("config", "--get", "--bool", "core.sparseCheckout", check=False).stdout.strip()
+        == "true"
+    )
