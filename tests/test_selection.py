@@ -13,8 +13,9 @@ from worktree_pool.config.settings import Mode, ScopeRule
 from worktree_pool.scope import guard
 from worktree_pool.scope.overlap import scopes_overlap
 from worktree_pool.scope.patterns import compile_rules
-from worktree_pool.tasks.graph import Dependency, Task, TaskGraph, read_beads
+from worktree_pool.tasks.graph import Dependency, Task, TaskGraph
 from worktree_pool.tasks.selection import Occupant, SkipKind, select, slot_scope
+from worktree_pool.tasks.sources import read_beads
 from worktree_pool.tasks.tracks import WORK_EDGES, Track, find_tracks
 
 PATTERNS = ["a/", "b/", "a/x.py", "b/*.md", "*.md", "c/**/y.py", "a/*/z.py", "**"]

@@ -20,7 +20,7 @@ from tests.conftest import assert_one_line_error, snapshot, wtpool
 from tests.test_tasks import FIXTURES, needs_fixtures
 from worktree_pool.config.settings import TaskSettings
 from worktree_pool.errors import ExitCode, WtpoolError
-from worktree_pool.tasks.graph import BD_LIST, load_task_graph, parse_bd_list, read_bd, read_beads
+from worktree_pool.tasks.sources import BD_LIST, load_task_graph, parse_bd_list, read_bd, read_beads
 
 DATA = Path(__file__).resolve().parent / "data"
 BD_OUTPUT = DATA / "bd_list.json"

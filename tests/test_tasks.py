@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from worktree_pool.errors import ExitCode, WtpoolError
-from worktree_pool.tasks.graph import read_beads, read_yaml_tasks
+from worktree_pool.tasks.sources import read_beads, read_yaml_tasks
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "beads"
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "tasks.example.yaml"

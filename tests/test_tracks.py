@@ -6,7 +6,8 @@ import pytest
 
 from tests.test_tasks import FIXTURES, needs_fixtures
 from worktree_pool.config.settings import ScopeRule
-from worktree_pool.tasks.graph import Dependency, Task, TaskGraph, read_beads
+from worktree_pool.tasks.graph import Dependency, Task, TaskGraph
+from worktree_pool.tasks.sources import read_beads
 from worktree_pool.tasks.tracks import WORK_EDGES, find_tracks, task_scope
 
 

@@ -26,7 +26,7 @@ from worktree_pool.pool.handoff import brief_path, env_file_path, write_brief
 from worktree_pool.pool.worktrees import branch_for
 from worktree_pool.store.slots import require_pool
 from worktree_pool.store.sqlite import StateStore
-from worktree_pool.tasks.graph import TaskGraph, check_task_id
+from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.planning import current_occupants, load_tracks
 from worktree_pool.tasks.selection import (
     Pick,
@@ -36,6 +36,7 @@ from worktree_pool.tasks.selection import (
     select,
     slot_scope,
 )
+from worktree_pool.tasks.sources import check_task_id
 from worktree_pool.tasks.tracks import Track
 from worktree_pool.util.names import validate_name
 

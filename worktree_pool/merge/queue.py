@@ -231,7 +231,9 @@ def _resolve_target(repo: Repository, conn: sqlite3.Connection, target: str | No
         if slot is None:
             branch = branch_for(target, target)
             if resolve(repo.git, f"refs/heads/{branch}") is None:
-                from worktree_pool.tasks.graph import check_task_id  # only on this way to an error
+                from worktree_pool.tasks.sources import (
+                    check_task_id,  # only on this way to an error
+                )
 
                 check_task_id(repo, target, "see `wtpool status` for the tasks slots hold")
                 raise WtpoolError(
@@ -270,7 +272,8 @@ def _task_facts(repo: Repository, target: Target) -> TaskFacts:
     facts = TaskFacts(DEFAULT_PRIORITY, [], target.scope, unscoped)
     if target.task is None:
         return facts
-    from worktree_pool.tasks.graph import BLOCKING_EDGES, load_task_graph
+    from worktree_pool.tasks.graph import BLOCKING_EDGES
+    from worktree_pool.tasks.sources import load_task_graph
     from worktree_pool.tasks.tracks import task_scope
 
     try:

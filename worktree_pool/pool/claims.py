@@ -133,7 +133,7 @@ def acquire(
         raise bad_input("--adhoc is for a task: give it with --task")
     if task is not None and not adhoc:
         # Imported here: only a claim with a task reads the task source.
-        from worktree_pool.tasks.graph import ADHOC_HINT, check_task_id
+        from worktree_pool.tasks.sources import ADHOC_HINT, check_task_id
 
         check_task_id(repo, task, ADHOC_HINT, graph)
     request = ClaimRequest(agent, task, scope, track, launch_agent)

@@ -14,7 +14,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.scope.sparse import tracked_files
 from worktree_pool.store.sqlite import StateStore
-from worktree_pool.tasks.graph import TaskGraph, load_task_graph
+from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.selection import (
     Conflict,
     Occupant,
@@ -26,6 +26,7 @@ from worktree_pool.tasks.selection import (
     select,
     slot_scope,
 )
+from worktree_pool.tasks.sources import load_task_graph
 from worktree_pool.tasks.tracks import Track, find_tracks
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from worktree_pool.config.settings import Mode
 from worktree_pool.errors import WtpoolError
@@ -22,11 +21,9 @@ from worktree_pool.scope import guard
 from worktree_pool.scope.overlap import scopes_overlap
 from worktree_pool.scope.patterns import check_compiles, compile_rules
 from worktree_pool.store.slots import ClaimRequest, SlotState, all_slots, queued_requests
+from worktree_pool.tasks.tracks import Track
 from worktree_pool.util.names import validate_name
 from worktree_pool.util.pattern_syntax import validate_patterns
-
-if TYPE_CHECKING:  # the CLI imports this module for Mode; the task graph is read on demand
-    from worktree_pool.tasks.tracks import Track
 
 WHOLE_TREE = ("**",)
 

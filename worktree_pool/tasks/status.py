@@ -20,7 +20,7 @@ import yaml
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.tasks.graph import MAX_TASK_FILE_BYTES, task_file
+from worktree_pool.tasks.sources import MAX_TASK_FILE_BYTES, load_task_graph, task_file
 from worktree_pool.util.inputs import compose_yaml, load_yaml, read_text_bounded
 
 CLOSED = "closed"
@@ -43,8 +43,6 @@ def close_task(repo: Repository, task: str, commit: str) -> str | None:
 
 
 def _beads_tasks(repo: Repository) -> set[str]:
-    from worktree_pool.tasks.graph import load_task_graph
-
     return set(load_task_graph(repo.root, repo.config.tasks, lenient=True).tasks)
 
 
