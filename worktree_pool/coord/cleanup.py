@@ -37,11 +37,10 @@ from worktree_pool.git.run import (
 from worktree_pool.pool.handoff import BRIEF_DIR
 from worktree_pool.pool.lifecycle import open_store_if_any
 from worktree_pool.pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
+from worktree_pool.pool.stale_records import StaleRecord, settle_stale_record
 from worktree_pool.pool.worktrees import (
     BRANCH_NAMESPACE,
-    StaleRecord,
     remove_worktree,
-    settle_stale_record,
     slot_records,
 )
 from worktree_pool.scope.hooks import remove_guard

@@ -6,7 +6,7 @@ step or undoes it. No repair deletes a file: a directory that wtpool cannot vouc
 where it is and reported, and a slot with unique work is adopted busy, so that release or
 cleanup salvages it. git's record of a slot whose directory is gone is repaired where the slot
 was moved to, when that is known, and otherwise removed only after what it points to is saved
-(worktrees.settle_stale_record).
+(stale_records.settle_stale_record).
 
 Doctor also runs every check of `wtpool leaks` (see leaks.py), so that `doctor --fix` repairs
 all that `leaks --fix` does: one list of checks, not two that drift apart.
@@ -25,7 +25,7 @@ from worktree_pool.git.run import WorktreeRecord, current_branch, resolve, workt
 from worktree_pool.pool.claims import finish_release, prepare_claim, serve_queue
 from worktree_pool.pool.lifecycle import adopt_worktrees, open_store, orphaned_worktrees
 from worktree_pool.pool.salvage import inspect_work
-from worktree_pool.pool.worktrees import admin_dir_of, moved_location, settle_stale_record
+from worktree_pool.pool.stale_records import admin_dir_of, moved_location, settle_stale_record
 from worktree_pool.store.slots import (
     TRANSIENT_STATES,
     ClaimRequest,

@@ -47,7 +47,8 @@ from worktree_pool.coord.doctor import DoctorReport, Finding, examine, record_fi
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import merged_branches, resolve, worktree_records
-from worktree_pool.pool.worktrees import BRANCH_NAMESPACE, git_dir_of
+from worktree_pool.pool.stale_records import git_dir_of
+from worktree_pool.pool.worktrees import BRANCH_NAMESPACE
 from worktree_pool.store.slots import (
     PoolRecord,
     Slot,

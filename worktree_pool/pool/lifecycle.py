@@ -29,15 +29,14 @@ from worktree_pool.git.run import (
 from worktree_pool.pool.claims import serve_queue
 from worktree_pool.pool.handoff import env_file_in
 from worktree_pool.pool.salvage import inspect_work
+from worktree_pool.pool.stale_records import StaleRecord, settle_stale_record
 from worktree_pool.pool.worktrees import (
-    StaleRecord,
     abandon_new_slots,
     add_worktree,
     base_tip,
     enable_per_worktree_config,
     free_slot_numbers,
     registered_paths,
-    settle_stale_record,
     slot_records,
 )
 from worktree_pool.store.slots import (

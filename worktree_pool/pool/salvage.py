@@ -3,7 +3,7 @@
 Work is unique when it would be gone once the slot's directory is reset or removed:
 uncommitted changes to tracked files, staged changes, untracked files that the base's ignore
 rules do not ignore (ignores.py: the slot's own .gitignore files cannot hide work), commits that
-the base branch does not contain, and what only the slot remembers (slot_history.py: its stash
+the base branch does not contain, and what only the slot remembers (history.py: its stash
 entries, the autostash of a rebase or merge in progress, commits only its reflogs and
 per-worktree refs hold). Ignored files (build output, caches) are not work. A nested repository
 or submodule with changes is work that a snapshot cannot hold (git records only a pointer to its
@@ -25,7 +25,6 @@ deleted starts the chain at the last commit its reflog names.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 from collections.abc import Iterator
@@ -46,8 +45,6 @@ from worktree_pool.git.run import (
 )
 from worktree_pool.pool.history import (
     head_commit,
-    parse_reflog,
-    recorded_stashes,
     slot_history,
 )
 
@@ -86,13 +83,13 @@ class UniqueWork:
 
     def summary(self, base: str) -> str:
         parts = [
-            _count(len(self.staged), "staged change", "staged changes"),
-            _count(len(self.unstaged), "uncommitted change", "uncommitted changes"),
-            _count(len(self.untracked), "untracked file", "untracked files"),
-            _count(self.unmerged_commits, f"commit not in {base}", f"commits not in {base}"),
-            _count(len(self.nested_repositories), "nested repository", "nested repositories"),
-            _count(len(self.stashes), "stash entry", "stash entries"),
-            _count(
+            counted(len(self.staged), "staged change", "staged changes"),
+            counted(len(self.unstaged), "uncommitted change", "uncommitted changes"),
+            counted(len(self.untracked), "untracked file", "untracked files"),
+            counted(self.unmerged_commits, f"commit not in {base}", f"commits not in {base}"),
+            counted(len(self.nested_repositories), "nested repository", "nested repositories"),
+            counted(len(self.stashes), "stash entry", "stash entries"),
+            counted(
                 len(self.reflog_commits),
                 "commit only in its reflogs",
                 "commits only in its reflogs",
@@ -101,7 +98,7 @@ class UniqueWork:
         return ", ".join(part for part in parts if part) or "nothing"
 
 
-def _count(n: int, singular: str, plural: str) -> str:
+def counted(n: int, singular: str, plural: str) -> str:
     if not n:
         return ""
     return f"1 {singular}" if n == 1 else f"{n} {plural}"
@@ -216,7 +213,7 @@ def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
     top = work.head
     # Both snapshots work on a scratch copy of the index: the real one stays untouched, and a
     # stale index.lock left by a crashed git cannot stop us.
-    with _scratch_index(git) as env:
+    with scratch_index(git) as env:
         _stage_hidden_edits(git, work.hidden, env)
         if work.staged:
             index_tree = git.run("write-tree", env=env, check=False)
@@ -242,7 +239,7 @@ def salvage(git: Git, slot: str, work: UniqueWork) -> str | None:
     if work.stashes or work.reflog_tips:
         top = _keep_reachable(git, slot, top, work)
     assert top is not None  # non-empty work always gave a commit
-    return _new_salvage_branch(git, slot, top)
+    return new_salvage_branch(git, slot, top)
 
 
 def _keep_reachable(git: Git, slot: str, top: str | None, work: UniqueWork) -> str:
@@ -258,7 +255,7 @@ def _keep_reachable(git: Git, slot: str, top: str | None, work: UniqueWork) -> s
 
 
 @contextmanager
-def _scratch_index(git: Git, source: Path | None = None) -> Iterator[dict[str, str]]:
+def scratch_index(git: Git, source: Path | None = None) -> Iterator[dict[str, str]]:
     """A scratch copy of the worktree's index (or of the index file `source`)."""
     index = source or Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "index"))
     scratch = index.with_name(f"wtpool-salvage-index-{os.getpid()}")
@@ -313,7 +310,7 @@ def _commit(git: Git, tree: str, parent: str | None, message: str) -> str:
     return git.out("commit-tree", tree, *parents, "-m", message, env=WTPOOL_IDENTITY)
 
 
-def _new_salvage_branch(git: Git, slot: str, commit: str) -> str:
+def new_salvage_branch(git: Git, slot: str, commit: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     base_name = f"{SALVAGE_NAMESPACE}{slot}-{stamp}"
     for attempt in range(1, 100):
@@ -321,145 +318,3 @@ def _new_salvage_branch(git: Git, slot: str, commit: str) -> str:
         if create_branch_at(git, branch, commit, f"wtpool: salvage {slot}"):
             return branch
     raise WtpoolError(f"could not find a free salvage branch name for {slot}")
-
-
-# --- git's record of a worktree whose directory is gone ----------------------------------------
-
-# Files of a worktree's administrative directory that name no commit (or, the index, that are
-# read as an index rather than scanned).
-_NOT_REFERENCES = frozenset({"index", "gitdir", "commondir", "locked", "config.worktree"})
-
-
-@dataclass(frozen=True)
-class RecordSalvage:
-    """What was saved from git's record of a worktree whose directory is gone."""
-
-    branch: str | None  # None: nothing there was unique
-    commits: int = 0  # commits that no branch reached, now reachable from `branch`
-    index: bool = False  # its index differed from its HEAD; the branch's top holds it
-
-    def summary(self) -> str:
-        parts = [_count(self.commits, "commit no branch reached", "commits no branch reached")]
-        parts.append("its staged index" if self.index else "")
-        return " and ".join(part for part in parts if part) or "nothing"
-
-
-def salvage_worktree_record(git: Git, slot: str, admin: Path) -> RecordSalvage:
-    """Save what a worktree's administrative directory (`.git/worktrees/<name>`) points to,
-    before it is removed: once it is, nothing refers to those commits any more.
-
-    Saved: every commit the directory names that no branch reaches (a detached HEAD, the last
-    commit of a HEAD whose branch was deleted, ORIG_HEAD, its reflogs, an autostash or
-    MERGE_HEAD of an operation in progress, per-worktree refs), and its index as a tree. `git`
-    runs in the main worktree; the worktree's own directory may be gone. The branch points at
-    one commit whose tree is the index (or HEAD's tree) and whose parents are HEAD and the
-    commits no other saved commit reaches; at that commit itself when it is the only thing.
-    """
-    head = _record_head(git, admin)
-    gitdir = _read_text(admin / "gitdir").strip()
-    worktree = Path(os.path.normpath(admin / gitdir)).parent if gitdir else None
-    stashes = recorded_stashes(git, admin, worktree) if worktree else []
-    unreached, tips = _unreached(git, [*_named_commits(git, admin), *stashes])
-    index_tree = _record_index_tree(git, slot, admin)
-    staged = index_tree is not None and (
-        head is None or index_tree != git.out("rev-parse", f"{head}^{{tree}}")
-    )
-    parents = [head] if head is not None and (staged or head in tips) else []
-    parents += [tip for tip in tips if tip != head]
-    if not parents and not staged:
-        return RecordSalvage(None)
-    if len(parents) == 1 and not staged:
-        top = parents[0]
-    else:
-        tree = (
-            index_tree if staged and index_tree else git.out("rev-parse", f"{parents[0]}^{{tree}}")
-        )
-        message = (
-            f"wtpool salvage of {slot}: git's record of it, whose directory was gone\n\n"
-            + ("Tree: its index. " if staged else "Tree: its first parent's. ")
-            + ("Parents: its HEAD, then" if head in parents else "Parents:")
-            + " the commits of its record that no branch reached.\n"
-        )
-        options = [option for parent in parents for option in ("-p", parent)]
-        top = git.out("commit-tree", tree, *options, "-m", message, env=WTPOOL_IDENTITY)
-    return RecordSalvage(_new_salvage_branch(git, slot, top), len(unreached), staged)
-
-
-def _record_head(git: Git, admin: Path) -> str | None:
-    """The commit a worktree's HEAD stood at: detached, its branch's tip, or (the branch was
-    deleted) the last commit its HEAD reflog names."""
-    try:
-        head = (admin / "HEAD").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    if head.startswith("ref: "):
-        tip = resolve(git, head.removeprefix("ref: "))
-        if tip is not None:
-            return tip
-        log = parse_reflog(admin / "logs" / "HEAD")
-        head = log[-1].new if log else ""
-    return resolve(git, head) if head else None
-
-
-def _named_commits(git: Git, admin: Path) -> list[str]:
-    """The commits whose full ids appear in the directory's files (refs, reflogs, state)."""
-    width = 64 if git.out("rev-parse", "--show-object-format") == "sha256" else 40
-    pattern = re.compile(rf"(?<![0-9a-f])[0-9a-f]{{{width}}}(?![0-9a-f])")
-    named: set[str] = set()
-    for path in admin.rglob("*"):
-        if path.name in _NOT_REFERENCES or path.name.startswith("sharedindex."):
-            continue
-        if path.is_file() and not path.is_symlink():
-            named.update(pattern.findall(_read_text(path)))
-    if not named:
-        return []
-    listing = git.out(
-        "cat-file", "--batch-check=%(objectname) %(objecttype)", input="\n".join(named) + "\n"
-    )
-    return sorted(line.split()[0] for line in listing.splitlines() if line.endswith(" commit"))
-
-
-def _unreached(git: Git, commits: list[str]) -> tuple[set[str], list[str]]:
-    """(every commit that `commits` reach and no branch does, those of `commits` among them
-    that none of the others reaches)."""
-    if not commits:
-        return set(), []
-    listing = git.out("rev-list", "--stdin", "--not", "--branches", input="\n".join(commits) + "\n")
-    unreached = set(listing.splitlines())
-    lost = [commit for commit in commits if commit in unreached]
-    if len(lost) < 2:
-        return unreached, lost
-    return unreached, git.out("merge-base", "--independent", *lost).splitlines()
-
-
-def _record_index_tree(git: Git, slot: str, admin: Path) -> str | None:
-    """The worktree's index as a tree; None when it has none. A path left in conflict keeps
-    its "ours" side: its stages come from commits that are saved anyway."""
-    index = admin / "index"
-    if not index.is_file():
-        return None
-    try:
-        with _scratch_index(git, index) as env:
-            conflicts = git.out("ls-files", "-s", "-z", "--unmerged", env=env).split("\0")
-            ours = {}
-            for entry in filter(None, conflicts):
-                meta, _, path = entry.partition("\t")
-                mode, oid, stage = meta.split()
-                ours.setdefault(path, f"0 {'0' * len(oid)}\t{path}\0")  # no "ours": removed
-                if stage == "2":
-                    ours[path] = f"{mode} {oid}\t{path}\0"
-            if ours:
-                git.run("update-index", "-z", "--index-info", env=env, input="".join(ours.values()))
-            return git.out("write-tree", env=env)
-    except WtpoolError as exc:
-        raise WtpoolError(
-            f"could not save the index of {slot}: {exc.message}",
-            f"look at {admin} and save what you need, then run the command again",
-        ) from exc
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("ascii", "replace")
-    except OSError:
-        return ""

@@ -16,12 +16,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
@@ -35,7 +33,7 @@ from worktree_pool.git.run import (
     worktree_records,
 )
 from worktree_pool.pool.history import AUTOSTASH_FILES, RELEASE_MARK, per_worktree_refs
-from worktree_pool.pool.salvage import UniqueWork, clear_hiding_flags, salvage_worktree_record
+from worktree_pool.pool.salvage import UniqueWork, clear_hiding_flags
 from worktree_pool.scope.filters import reapply
 from worktree_pool.scope.hooks import remove_guard
 from worktree_pool.scope.sparse import ScopePlan, sparse_enabled
@@ -149,93 +147,6 @@ def discard_new_worktree(repo: Repository, name: str) -> None:
             remove_worktree(repo, name, discard=True)
 
 
-@dataclass(frozen=True)
-class StaleRecord:
-    """What became of git's record of a pool worktree whose directory was gone."""
-
-    path: str
-    moved_to: str | None = None  # found there and repaired: a worktree outside the pool now
-    salvage_branch: str | None = None  # what the record pointed to, saved before it went
-    saved: str | None = None  # what that branch holds, in words
-
-    def describe(self) -> str:
-        if self.moved_to:
-            return f"moved to {self.moved_to}: git's record repaired; it stays a worktree there"
-        if self.salvage_branch:
-            return f"saved {self.saved} to branch {self.salvage_branch}; git's record removed"
-        return "git's record removed; it named nothing that no branch has"
-
-
-def settle_stale_record(repo: Repository, path: Path) -> StaleRecord:
-    """Deal with git's record of a pool worktree whose directory is gone; the only way wtpool
-    ever removes such a record.
-
-    A worktree moved to where this command runs from is repaired there (`git worktree repair`)
-    and stays a worktree, outside the pool. Otherwise (deleted, or moved where wtpool cannot
-    know) what the record points to, which nothing else may refer to, is saved to a salvage
-    branch first (salvage_worktree_record), and then that one record is removed: unlike `git
-    worktree prune`, never the stale records of worktrees the user keeps elsewhere (say, on a
-    drive that is not mounted right now).
-    """
-    with worktree_registry_lock(repo):
-        admin = admin_dir_of(repo, path)
-        moved = moved_location(repo, admin) if admin is not None else None
-        if moved is not None:
-            repo.git.run("worktree", "repair", str(moved))
-            return StaleRecord(str(path), moved_to=str(moved))
-        saved = salvage_worktree_record(repo.git, path.name, admin) if admin else None
-        if admin is not None and path.exists():
-            # Something that is not the worktree stands in its place (its `.git` is gone):
-            # `worktree remove` refuses it, and its files are not ours to delete. Only the
-            # record goes, now that what it points to is saved.
-            shutil.rmtree(admin)
-        else:
-            repo.git.run("worktree", "remove", str(path))
-    if saved is None or saved.branch is None:
-        return StaleRecord(str(path))
-    return StaleRecord(str(path), salvage_branch=saved.branch, saved=saved.summary())
-
-
-def admin_dir_of(repo: Repository, path: Path) -> Path | None:
-    """git's administrative directory (`.git/worktrees/<name>`) of the worktree at `path`: the
-    one whose `gitdir` file names `path/.git`, whatever its own name."""
-    registry = repo.common_dir / "worktrees"
-    for admin in sorted(registry.iterdir()) if registry.is_dir() else []:
-        with contextlib.suppress(OSError):
-            named = Path((admin / "gitdir").read_text(encoding="utf-8").strip())
-            if os.path.normpath(admin / named) == os.path.normpath(path / ".git"):
-                return admin
-    return None
-
-
-def moved_location(repo: Repository, admin: Path) -> Path | None:
-    """Where a worktree whose recorded directory is gone lives now, when that can be known:
-    the worktree this command was run from, or a directory right under the pool, whose `.git`
-    file leads to `admin` (the evidence `git worktree repair` itself goes by). wtpool looks
-    nowhere else: it does not search the disk, and a directory that merely looks like the slot
-    is no evidence. A copy of the slot passes too, and is harmless: the record, and everything
-    it points to, stays."""
-    here = repo.worktree
-    candidates = [here] if here is not None and here != repo.root else []
-    if repo.pool_dir.is_dir():
-        candidates += sorted(
-            entry
-            for entry in repo.pool_dir.iterdir()
-            if not entry.name.startswith(".") and not entry.is_symlink() and entry.is_dir()
-        )
-    target = admin.resolve()
-    return next((path for path in candidates if git_dir_of(path) == target), None)
-
-
-def git_dir_of(worktree: Path) -> Path | None:
-    """A linked worktree's own git directory, from its `.git` file."""
-    with contextlib.suppress(OSError, ValueError):
-        text = (worktree / ".git").read_text(encoding="utf-8").strip()
-        if text.startswith("gitdir: "):
-            return (worktree / text.removeprefix("gitdir: ")).resolve()
-    return None
-
-
 def checked_out_anywhere(repo: Repository, branch: str, except_slot: str | None = None) -> bool:
     skip = repo.slot_path(except_slot) if except_slot else None
     return any(r.branch == branch and r.path != skip for r in worktree_records(repo.git))
@@ -290,7 +201,7 @@ def reset_to(repo: Repository, name: str, commit: str, salvaged: UniqueWork) -> 
     what the slot's own .gitignore files hide was judged by the base's rules and saved. The
     slot's per-worktree refs and the autostash of an unfinished rebase or merge were saved too,
     and go, so the next agent inherits none of them. The checkout writes the release mark into
-    the slot's HEAD reflog (see slot_history.py).
+    the slot's HEAD reflog (see history.py).
     """
     path = repo.slot_path(name)
     git = repo.git.at(path)
