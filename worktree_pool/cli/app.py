@@ -22,7 +22,6 @@ from worktree_pool.agents import process as agents
 from worktree_pool.cli.render import common as render
 from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Mode, for_display, render_config
 from worktree_pool.coord import cleanup as coordinator
-from worktree_pool.coord import doctor as health
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository, open_repository
 from worktree_pool.pool import claims, scaling
@@ -479,6 +478,8 @@ def doctor(
     json: JsonOption = False,
 ) -> int:
     """Compare the state with git and the disk; exit 1 while problems remain."""
+    from worktree_pool.coord import doctor as health  # only this command needs it (and merge)
+
     report = health.doctor(_repository(), fix=fix)
     _emit(report, json, render.show_doctor)
     return ExitCode.OK if report.healthy else ExitCode.FAILED

@@ -42,8 +42,13 @@ from worktree_pool.agents.process import (
     stop_processes,
     unrecorded_processes,
 )
+from worktree_pool.agents.reservations import close_expired, expired, force_release, stale
 from worktree_pool.coord.cleanup import delete_merged_branches
-from worktree_pool.coord.doctor import DoctorReport, Finding, examine, record_finding
+from worktree_pool.coord.consistency import examine
+from worktree_pool.coord.daemon import remove_stale_pid_file, stale_pid_file
+from worktree_pool.coord.findings import DoctorReport, Finding, record_finding
+from worktree_pool.db.postgres import list_lookalikes, list_owned
+from worktree_pool.db.slots import drop_slot_databases, owner_of, running_server
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import merged_branches, resolve, worktree_records
@@ -91,8 +96,6 @@ def examine_leaks(
 
 
 def _stale_reservations(repo: Repository, store: StateStore, report: DoctorReport) -> None:
-    from worktree_pool.agents.reservations import force_release, stale
-
     found = stale(store)
     running = _agents_with_processes({reservation.agent for reservation in found})
     for reservation in found:
@@ -129,8 +132,6 @@ def _agents_with_processes(agents: set[str]) -> set[str]:
 
 
 def _expired_reservations(repo: Repository, store: StateStore, report: DoctorReport) -> None:
-    from worktree_pool.agents.reservations import close_expired, expired
-
     for reservation in expired(store):
         finding = Finding(
             "expired-reservation",
@@ -151,9 +152,6 @@ def _slots(store: StateStore) -> list[Slot]:
 def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool: PoolRecord) -> None:
     if repo.config.database.mode == "none":
         return
-    from worktree_pool.db.postgres import list_lookalikes, list_owned
-    from worktree_pool.db.slots import owner_of, running_server
-
     try:
         server = running_server(repo)
         if server is None:  # the embedded server is stopped: nothing of it is in use
@@ -191,8 +189,6 @@ def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool: 
 
 
 def _drop_orphan(repo: Repository, store: StateStore, slot: str, pool: PoolRecord) -> None:
-    from worktree_pool.db.slots import drop_slot_databases
-
     if slot in {s.name for s in _slots(store)}:
         raise WtpoolError(f"{slot} exists again: its database is in use")
     drop_slot_databases(repo, store, [slot], pool)
@@ -326,8 +322,6 @@ def _stale_locks(repo: Repository, report: DoctorReport) -> None:
 
 
 def _stale_daemon_record(repo: Repository, report: DoctorReport) -> None:
-    from worktree_pool.coord.daemon import remove_stale_pid_file, stale_pid_file
-
     path = stale_pid_file(repo)
     if path is not None:
         finding = Finding(
@@ -341,7 +335,7 @@ def _stale_daemon_record(repo: Repository, report: DoctorReport) -> None:
 
 def _git_working_dirs() -> list[str]:
     """The working directories of running git processes."""
-    import psutil
+    import psutil  # see agents.ProcessTable
 
     found = []
     for process in psutil.process_iter(["name", "cwd"]):

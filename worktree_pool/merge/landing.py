@@ -1,6 +1,7 @@
 """Working through the merge queue: for each entry, check what its branch changes, build the
-commit that lands it, run the gate, move the base by compare-and-swap, bring checked-out copies
-of the base along, push, then release the slot and close the task.
+commit that lands it, run the gate (gate.py), move the base by compare-and-swap, push, then do
+what follows a landing (after_landing.py: bring checked-out copies of the base along, release
+the slot, close the task).
 
 Every step before the swap only reads, or writes new objects; so a failure, or a crash, before
 it leaves the base as it was. The entry records its candidate commit just before the swap:
@@ -9,11 +10,7 @@ after a crash, the base containing the candidate means the landing happened.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +18,10 @@ from worktree_pool.agents.mail import WTPOOL_SENDER, post, subject_line
 from worktree_pool.agents.reservations import held_by_others
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import LOCATION_VARIABLES, is_ancestor, resolve
+from worktree_pool.git.run import is_ancestor, resolve
 from worktree_pool.merge import integration
+from worktree_pool.merge.after_landing import bring_along, record_merged
+from worktree_pool.merge.gate import run_gate
 from worktree_pool.merge.queue import (
     MAX_ERRORS,
     MergeEntry,
@@ -33,15 +32,16 @@ from worktree_pool.merge.queue import (
     processor_lock,
     update_entry,
 )
-from worktree_pool.merge.scratch import remove_scratch_worktrees, scratch_worktree
+from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.worktrees import base_tip
+from worktree_pool.scope.guard import allows, compiled
+from worktree_pool.scope.patterns import compile_rules
 from worktree_pool.store.sqlite import StateStore, utc_now
 from worktree_pool.util import testpoints
 
 # Each retry means the base moved under us (a person committed, or a rejected push): a few are
 # normal, many mean something keeps moving it and the entry should wait for a calmer moment.
 MAX_ATTEMPTS = 10
-OUTPUT_TAIL = 4000  # characters of a failed gate's output kept in the entry
 
 
 @dataclass(frozen=True)
@@ -132,9 +132,9 @@ def _settle_orphan(repo: Repository, store: StateStore, entry: MergeEntry) -> Me
             update_entry(conn, entry.id, state=MergeState.QUEUED)
         return None
     previous = entry.previous or base
-    notes = _bring_along(repo, integration.base_checkouts(repo, entry.base), previous, base)[0]
+    notes = bring_along(repo, integration.base_checkouts(repo, entry.base), previous, base)[0]
     notes.insert(0, "landed by a queue run that was stopped; this run finished the rest")
-    return _merged(repo, store, entry, candidate, notes)
+    return record_merged(repo, store, entry, candidate, notes)
 
 
 def _land_or_refuse(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry:
@@ -172,9 +172,6 @@ def _refusal(repo: Repository, store: StateStore, entry: MergeEntry) -> Outcome 
     another agent holds exclusively."""
     changed = integration.changed_paths(repo.git, f"refs/heads/{entry.base}", entry.tip)
     if entry.scope is not None:
-        from worktree_pool.scope.guard import allows, compiled
-        from worktree_pool.scope.patterns import compile_rules
-
         combined = tuple(dict.fromkeys((*entry.scope, *repo.config.scope.always_include)))
         rules = compiled(compile_rules(combined))
         outside = tuple(sorted(path for path in changed if not allows(rules, path)))
@@ -225,9 +222,11 @@ def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry 
                     built.conflicts,
                 )
             new = built.commit
-            failed = _gate(repo, entry, new) if settings.test_command else None
-            if failed is not None:
-                return failed
+            failure = (
+                run_gate(repo, entry.branch, new, entry.scope) if settings.test_command else None
+            )
+            if failure is not None:
+                return Outcome(MergeState.FAILED_TESTS, failure.reason, output=failure.output)
         checkouts = integration.base_checkouts(repo, entry.base)
         for path in checkouts:
             why = integration.why_cannot_follow(git.at(path), old, new)
@@ -248,15 +247,15 @@ def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry 
                 f"landed on {settings.remote}/{entry.base}, but the local {entry.base} moved "
                 f"meanwhile: merge {settings.remote}/{entry.base} into it"
             )
-            return _merged(repo, store, entry, new, [note])
+            return record_merged(repo, store, entry, new, [note])
         testpoints.reached("merge.swapped")
-        notes, stale = _bring_along(repo, checkouts, old, new)
+        notes, stale = bring_along(repo, checkouts, old, new)
         if stale and not pushed and integration.swap(git, entry.base, old, new, "wtpool undo"):
             # A change made in the moment between the check and the swap: undo the landing
             # rather than leave that worktree looking as if it undid the landing.
-            _bring_along(repo, [c for c in checkouts if c not in stale], new, old)
+            bring_along(repo, [c for c in checkouts if c not in stale], new, old)
             return _dirty_checkout(entry, stale[0], notes[checkouts.index(stale[0])])
-        return _merged(repo, store, entry, new, notes)
+        return record_merged(repo, store, entry, new, notes)
     raise WtpoolError(
         f"{entry.base} moved {MAX_ATTEMPTS} times while {entry.branch} was being landed",
         "it stays queued; run `wtpool queue --run` when the base is quiet",
@@ -273,46 +272,6 @@ def _message(repo: Repository, entry: MergeEntry, onto: str) -> str:
     return f"{title}land {entry.branch}\n\nSquashed from {entry.branch}{task}:\n{subjects}\n"
 
 
-def _gate(repo: Repository, entry: MergeEntry, commit: str) -> Outcome | None:
-    """Run merge.test_command on `commit` in a scratch sparse worktree; the outcome if it
-    fails, None if it passes. bors' rule: the base only ever holds a tree that passed."""
-    settings = repo.config.merge
-    command = list(settings.test_command)
-    env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
-    env.update(WTPOOL_MERGE_BRANCH=entry.branch, WTPOOL_MERGE_COMMIT=commit)
-    with scratch_worktree(repo, commit, entry.scope) as git:
-        try:
-            process = subprocess.Popen(
-                command,
-                cwd=git.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group, so a timeout stops all it started
-            )
-        except OSError as exc:
-            return Outcome(MergeState.FAILED_TESTS, f"cannot run {command[0]}: {exc.strerror}")
-        try:
-            output, _ = process.communicate(timeout=settings.test_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            output, _ = process.communicate()
-            reason = f"the gate ran longer than merge.test_timeout ({settings.test_timeout:g} s)"
-            return Outcome(MergeState.FAILED_TESTS, reason, output=_tail(output))
-    if process.returncode == 0:
-        return None
-    return Outcome(
-        MergeState.FAILED_TESTS,
-        f"the gate {' '.join(command)} exited with {process.returncode}",
-        output=_tail(output),
-    )
-
-
-def _tail(output: bytes) -> str:
-    return output.decode("utf-8", "replace")[-OUTPUT_TAIL:]
-
-
 def _dirty_checkout(entry: MergeEntry, path: Path, why: str) -> Outcome:
     # The change in the way is the user's, in their worktree, not the agent's: no mail.
     return Outcome(
@@ -322,78 +281,6 @@ def _dirty_checkout(entry: MergeEntry, path: Path, why: str) -> Outcome:
         tuple(re.findall(r"'([^']+)'", why)),
         mail=False,
     )
-
-
-def _bring_along(
-    repo: Repository, checkouts: list[Path], old: str, new: str
-) -> tuple[list[str], list[Path]]:
-    """Bring each worktree that has the base out from `old` to `new`: (a note for each, the
-    ones that could not follow)."""
-    notes, stale = [], []
-    for path in checkouts:
-        try:
-            why = integration.follow(repo.git.at(path), old, new)
-        except WtpoolError as exc:  # a timeout: the worktree is as git left it
-            why = exc.message
-        if why is None:
-            notes.append(f"updated {path}, which has the base checked out")
-        else:
-            stale.append(path)
-            notes.append(
-                f"{path} has the base checked out but could not be updated ({why}); there, "
-                f"commit or stash your changes, then run: git read-tree -m -u {old} {new}"
-            )
-    return notes, stale
-
-
-def _merged(
-    repo: Repository, store: StateStore, entry: MergeEntry, new: str, notes: list[str]
-) -> MergeEntry:
-    """Record the landing, then do what follows it. Those steps are each on their own: the work
-    has landed whatever becomes of them, so a failure is a note, never an error."""
-    with store.transaction() as conn:
-        update_entry(
-            conn,
-            entry.id,
-            state=MergeState.MERGED,
-            landed=new,
-            finished_at=utc_now(),
-            notes=notes,
-            reason=None,
-        )
-    if entry.release and entry.slot is not None:
-        notes.append(_after_step("release the slot", lambda: _release(repo, store, entry)))
-    if repo.config.merge.close_tasks and entry.task is not None:
-        from worktree_pool.tasks.status import close_task
-
-        task = entry.task
-        closed = _after_step("close the task", lambda: close_task(repo, task, new))
-        if closed is not None:
-            notes.append(closed)
-    with store.transaction() as conn:
-        update_entry(conn, entry.id, notes=notes)
-        return get_entry(conn, entry.id)
-
-
-def _after_step(what: str, step: Callable[[], str | None]) -> str | None:
-    try:
-        return step()
-    except Exception as exc:  # see _merged: a failed step must not undo the landing
-        message = exc.message if isinstance(exc, WtpoolError) else repr(exc)
-        return f"could not {what}: {message}"
-
-
-def _release(repo: Repository, store: StateStore, entry: MergeEntry) -> str:
-    from worktree_pool.pool.claims import release
-    from worktree_pool.store.slots import find_slot
-
-    with store.snapshot() as conn:
-        slot = find_slot(conn, name=str(entry.slot))
-    if slot is None or slot.branch != entry.branch:
-        return f"{entry.slot} was not released: it no longer holds {entry.branch}"
-    result = release(repo, store, slot.name)
-    saved = result.salvage_branch
-    return f"released {entry.slot}" + (f"; its work was also saved on {saved}" if saved else "")
 
 
 def _failure_mail(entry: MergeEntry, outcome: Outcome) -> tuple[str, str]:

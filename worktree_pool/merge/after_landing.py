@@ -1,0 +1,87 @@
+"""What follows a landing: worktrees that have the base checked out brought along, the entry
+recorded merged, its slot released and its task closed.
+
+The base has moved by then, so none of these may undo it: a step that fails becomes a note on the
+entry, never an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from worktree_pool.errors import WtpoolError
+from worktree_pool.git.repo import Repository
+from worktree_pool.merge import integration
+from worktree_pool.merge.queue import MergeEntry, MergeState, get_entry, update_entry
+from worktree_pool.pool.claims import release
+from worktree_pool.store.slots import find_slot
+from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.tasks.status import close_task
+
+
+def bring_along(
+    repo: Repository, checkouts: list[Path], old: str, new: str
+) -> tuple[list[str], list[Path]]:
+    """Bring each worktree that has the base out from `old` to `new`: (a note for each, the
+    ones that could not follow)."""
+    notes, stale = [], []
+    for path in checkouts:
+        try:
+            why = integration.follow(repo.git.at(path), old, new)
+        except WtpoolError as exc:  # a timeout: the worktree is as git left it
+            why = exc.message
+        if why is None:
+            notes.append(f"updated {path}, which has the base checked out")
+        else:
+            stale.append(path)
+            notes.append(
+                f"{path} has the base checked out but could not be updated ({why}); there, "
+                f"commit or stash your changes, then run: git read-tree -m -u {old} {new}"
+            )
+    return notes, stale
+
+
+def record_merged(
+    repo: Repository, store: StateStore, entry: MergeEntry, new: str, notes: list[str]
+) -> MergeEntry:
+    """Record the landing, then do what follows it. Those steps are each on their own: the work
+    has landed whatever becomes of them, so a failure is a note, never an error."""
+    with store.transaction() as conn:
+        update_entry(
+            conn,
+            entry.id,
+            state=MergeState.MERGED,
+            landed=new,
+            finished_at=utc_now(),
+            notes=notes,
+            reason=None,
+        )
+    if entry.release and entry.slot is not None:
+        notes.append(_after_step("release the slot", lambda: _release(repo, store, entry)))
+    if repo.config.merge.close_tasks and entry.task is not None:
+        task = entry.task
+        closed = _after_step("close the task", lambda: close_task(repo, task, new))
+        if closed is not None:
+            notes.append(closed)
+    with store.transaction() as conn:
+        update_entry(conn, entry.id, notes=notes)
+        return get_entry(conn, entry.id)
+
+
+def _after_step(what: str, step: Callable[[], str | None]) -> str | None:
+    try:
+        return step()
+    except Exception as exc:  # see _merged: a failed step must not undo the landing
+        message = exc.message if isinstance(exc, WtpoolError) else repr(exc)
+        return f"could not {what}: {message}"
+
+
+def _release(repo: Repository, store: StateStore, entry: MergeEntry) -> str:
+    with store.snapshot() as conn:
+        slot = find_slot(conn, name=str(entry.slot))
+    if slot is None or slot.branch != entry.branch:
+        return f"{entry.slot} was not released: it no longer holds {entry.branch}"
+    result = release(repo, store, slot.name)
+    saved = result.salvage_branch
+    return f"released {entry.slot}" + (f"; its work was also saved on {saved}" if saved else "")
