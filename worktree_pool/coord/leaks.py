@@ -118,7 +118,7 @@ def _agents_with_processes(agents: set[str]) -> set[str]:
     agent whose slot was forgotten may still be at work)."""
     if not agents:
         return set()
-    import psutil  # see agents.ProcessTable
+    import psutil  # heavy to import: only when leaks looks at processes (see agents.ProcessTable)
 
     found = set()
     for process in psutil.process_iter():
@@ -207,7 +207,7 @@ def _note_unreachable(report: DoctorReport, exc: WtpoolError) -> None:
 
 
 def _processes(repo: Repository, store: StateStore, report: DoctorReport) -> None:
-    import psutil  # see agents.ProcessTable
+    import psutil  # heavy to import: only when leaks looks at processes (see agents.ProcessTable)
 
     scan_started = time.time()
     _zombies(repo, store, report)
@@ -335,7 +335,7 @@ def _stale_daemon_record(repo: Repository, report: DoctorReport) -> None:
 
 def _git_working_dirs() -> list[str]:
     """The working directories of running git processes."""
-    import psutil  # see agents.ProcessTable
+    import psutil  # heavy to import: only when leaks looks at processes (see agents.ProcessTable)
 
     found = []
     for process in psutil.process_iter(["name", "cwd"]):
