@@ -35,7 +35,8 @@ from worktree_pool.merge.queue import (
 )
 from worktree_pool.merge.scratch import remove_scratch_worktrees, scratch_worktree
 from worktree_pool.pool.worktrees import base_tip
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import utc_now
 from worktree_pool.util import testpoints
 
 # Each retry means the base moved under us (a person committed, or a rejected push): a few are

@@ -17,7 +17,6 @@ import contextlib
 import fcntl
 import os
 import shutil
-import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from worktree_pool.git.run import (
 from worktree_pool.pool.history import AUTOSTASH_FILES, RELEASE_MARK, per_worktree_refs
 from worktree_pool.pool.salvage import UniqueWork, clear_hiding_flags, salvage_worktree_record
 from worktree_pool.scope.filters import ScopePlan, reapply, remove_guard, sparse_enabled
+from worktree_pool.store.protocol import Connection
 from worktree_pool.store.slots import (
     SlotState,
     all_slots,
@@ -388,7 +388,7 @@ def registered_paths(repo: Repository) -> set[Path]:
 
 
 def free_slot_numbers(
-    repo: Repository, conn: sqlite3.Connection, registered: set[Path], count: int
+    repo: Repository, conn: Connection, registered: set[Path], count: int
 ) -> list[int]:
     """The `count` lowest slot numbers that no record, directory or git worktree uses."""
     used = {slot.number for slot in all_slots(conn)}

@@ -21,7 +21,6 @@ import fcntl
 import json
 import os
 import shutil
-import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,19 +40,18 @@ from worktree_pool.scope.patterns import (
     is_literal,
     is_root_file,
 )
+from worktree_pool.store.pool import PoolRecord, read_pool, require_pool
+from worktree_pool.store.protocol import Connection
 from worktree_pool.store.slots import (
     TRANSIENT_STATES,
-    PoolRecord,
     Slot,
-    encode_scope,
     in_use_error,
     lookup_slot,
     owner_alive,
-    read_pool,
-    require_pool,
     update_slot,
 )
 from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import encode_scope
 from worktree_pool.util.pattern_syntax import validate_patterns
 
 # pre-applypatch is where `git am` checks a commit; am does not run pre-commit.
@@ -410,7 +408,7 @@ def reapply(repo: Repository, store: StateStore, name: str, base: str) -> ScopeP
     return plan
 
 
-def _usable_slot(conn: sqlite3.Connection, name: str) -> Slot:
+def _usable_slot(conn: Connection, name: str) -> Slot:
     slot = lookup_slot(conn, name)
     if slot.state in TRANSIENT_STATES and owner_alive(slot):
         raise in_use_error(slot)
