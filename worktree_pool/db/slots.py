@@ -186,7 +186,7 @@ class PoolDrop:
 def drop_pool_databases(repo: Repository, store: Store, pool: PoolRecord) -> PoolDrop:
     """Drop every database this pool created (recorded, or found by its comment)."""
     mode = repo.config.database.mode
-    if mode == "none" or (mode == "embedded" and not pgserver_has_data(repo)):
+    if mode == "none" or (mode == "embedded" and not pgserver.has_data(repo)):
         # No server to ask, or one never started: starting it only to stop it would cost
         # seconds, and it holds nothing.
         _forget_databases(store)
@@ -199,10 +199,6 @@ def drop_pool_databases(repo: Repository, store: Store, pool: PoolRecord) -> Poo
     dropped = drop_owned(server, sorted(set(recorded) | set(found)), owner)
     _forget_databases(store)
     return PoolDrop(dropped, list_strangers(server) if mode == "embedded" else [])
-
-
-def pgserver_has_data(repo: Repository) -> bool:
-    return pgserver.has_data(repo)
 
 
 def _forget_databases(store: Store) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class Row(Protocol):
@@ -53,6 +53,7 @@ class Cursor(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
+@runtime_checkable
 class Connection(Protocol):
     """A connection inside one transaction; sqlite3.Connection satisfies it."""
 
@@ -61,6 +62,7 @@ class Connection(Protocol):
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor: ...
 
 
+@runtime_checkable
 class Store(Protocol):
     """The state store as commands hold it: `with open_store(repo) as store:`."""
 
