@@ -33,7 +33,7 @@ from worktree_pool.git.repo import open_repository
 from worktree_pool.pool.claims import acquire, release
 from worktree_pool.pool.lifecycle import init_pool, open_store
 from worktree_pool.pool.scaling import scale_pool
-from worktree_pool.store.slots import require_pool
+from worktree_pool.store.pool import require_pool
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "bench",

@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import Pool, assert_one_line_error, snapshot, wtpool
 from worktree_pool.errors import WtpoolError
-from worktree_pool.store.sqlite import MIGRATIONS, StateStore
+from worktree_pool.store.schema import MIGRATIONS
+from worktree_pool.store.sqlite import StateStore
 
 
 def _mode(path: Path) -> int:

@@ -70,7 +70,8 @@ from hypothesis.stateful import (
 from tests.conftest import git, make_pool, make_repo
 from worktree_pool.cli import app as cli
 from worktree_pool.errors import WtpoolError
-from worktree_pool.store.slots import SlotState, all_slots, read_pool
+from worktree_pool.store.pool import read_pool
+from worktree_pool.store.slots import SlotState, all_slots
 from worktree_pool.store.sqlite import StateStore
 
 EXAMPLES = int(os.environ.get("WTPOOL_STATEFUL_EXAMPLES", "8"))

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from worktree_pool.git.repo import Repository
-from worktree_pool.store.sqlite import utc_now
+from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private
 
 AUDIT_FILE = "audit.jsonl"

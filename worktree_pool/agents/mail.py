@@ -9,14 +9,14 @@ force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`.
 from __future__ import annotations
 
 import re
-import sqlite3
-from dataclasses import dataclass
 
 from worktree_pool.agents.audit import audit
 from worktree_pool.errors import bad_input
 from worktree_pool.git.repo import Repository
-from worktree_pool.store.slots import require_pool
-from worktree_pool.store.sqlite import StateStore, is_row_id, utc_now
+from worktree_pool.store import mail
+from worktree_pool.store.mail import Message
+from worktree_pool.store.pool import require_pool
+from worktree_pool.store.protocol import Connection, Store
 from worktree_pool.util.names import validate_name
 
 WTPOOL_SENDER = "wtpool"
@@ -24,23 +24,6 @@ MAX_SUBJECT = 200
 MAX_BODY = 1_000_000  # a message, not a file transfer
 # A subject is one line, shown in tables: no control character of any kind, C1 and DEL too.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-@dataclass(frozen=True)
-class Message:
-    id: int
-    sender: str
-    recipient: str
-    subject: str
-    body: str
-    thread: str
-    created_at: str
-    read_at: str | None
-    acked_at: str | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Message:
-        return cls(**dict(row))
 
 
 def check_message(sender: str, recipient: str, subject: str, body: str, thread: str | None) -> None:
@@ -61,7 +44,7 @@ def subject_line(text: str) -> str:
 
 
 def post(
-    conn: sqlite3.Connection,
+    conn: Connection,
     repo: Repository,
     sender: str,
     recipient: str,
@@ -71,15 +54,7 @@ def post(
 ) -> Message:
     """Send inside the caller's transaction (a reservation released by force, say)."""
     check_message(sender, recipient, subject, body, thread)
-    cursor = conn.execute(
-        "INSERT INTO messages (sender, recipient, subject, body, thread, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (sender, recipient, subject, body, thread or "", utc_now()),
-    )
-    message_id = int(cursor.lastrowid or 0)
-    if not thread:  # a message without a thread starts its own
-        conn.execute("UPDATE messages SET thread = ? WHERE id = ?", (f"m{message_id}", message_id))
-    message = _get(conn, message_id)
+    message = _get(conn, mail.insert(conn, sender, recipient, subject, body, thread))
     audit(
         repo,
         "mail",
@@ -94,7 +69,7 @@ def post(
 
 def send(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     sender: str,
     recipient: str,
     subject: str,
@@ -106,51 +81,33 @@ def send(
         return post(conn, repo, sender, recipient, subject, body, thread)
 
 
-def inbox(
-    repo: Repository, store: StateStore, agent: str, *, unread: bool = False
-) -> list[Message]:
+def inbox(repo: Repository, store: Store, agent: str, *, unread: bool = False) -> list[Message]:
     validate_name("agent", agent)
     with store.snapshot() as conn:
         require_pool(conn, repo)
-        rows = conn.execute(
-            "SELECT * FROM messages WHERE recipient = ?"
-            + (" AND read_at IS NULL" if unread else "")
-            + " ORDER BY id",
-            (agent,),
-        ).fetchall()
-    return [Message.from_row(row) for row in rows]
+        return mail.to(conn, agent, unread=unread)
 
 
-def read_message(repo: Repository, store: StateStore, message_id: int) -> Message:
+def read_message(repo: Repository, store: Store, message_id: int) -> Message:
     """The message, marked read (the first time)."""
     with store.transaction() as conn:
         require_pool(conn, repo)
         _get(conn, message_id)
-        conn.execute(
-            "UPDATE messages SET read_at = coalesce(read_at, ?) WHERE id = ?",
-            (utc_now(), message_id),
-        )
+        mail.mark_read(conn, message_id)
         return _get(conn, message_id)
 
 
-def ack(repo: Repository, store: StateStore, message_id: int) -> Message:
+def ack(repo: Repository, store: Store, message_id: int) -> Message:
     """Acknowledge the message (which also marks it read)."""
     with store.transaction() as conn:
         require_pool(conn, repo)
         _get(conn, message_id)
-        now = utc_now()
-        conn.execute(
-            "UPDATE messages SET read_at = coalesce(read_at, ?),"
-            " acked_at = coalesce(acked_at, ?) WHERE id = ?",
-            (now, now, message_id),
-        )
+        mail.mark_acked(conn, message_id)
         return _get(conn, message_id)
 
 
-def _get(conn: sqlite3.Connection, message_id: int) -> Message:
-    row = None
-    if is_row_id(message_id):
-        row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
-    if row is None:
+def _get(conn: Connection, message_id: int) -> Message:
+    message = mail.get(conn, message_id)
+    if message is None:
         raise bad_input(f"no message #{message_id}", "`wtpool mail inbox AGENT` lists them")
-    return Message.from_row(row)
+    return message

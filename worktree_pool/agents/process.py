@@ -41,8 +41,10 @@ from worktree_pool.config.settings import AGENT_PLACEHOLDERS
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import LOCATION_VARIABLES
-from worktree_pool.store.slots import Slot, all_slots, lookup_slot, pid_alive, require_pool
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.store.pool import require_pool
+from worktree_pool.store.slots import Slot, all_slots, lookup_slot, pid_alive
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private
 from worktree_pool.util.processes import (
     GROUP_VARIABLE,

@@ -14,19 +14,22 @@ reservation is read, so it takes effect on its own. Every check and grant happen
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from worktree_pool.agents.audit import audit
+from worktree_pool.agents.mail import WTPOOL_SENDER, post
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.scope.guard import covered
 from worktree_pool.scope.overlap import scopes_overlap
 from worktree_pool.scope.patterns import check_compiles, compile_rules
-from worktree_pool.store.slots import require_pool
-from worktree_pool.store.sqlite import StateStore, is_row_id
+from worktree_pool.store import queue, reservations
+from worktree_pool.store.pool import require_pool
+from worktree_pool.store.protocol import Connection, Store
+from worktree_pool.store.reservations import StoredReservation
+from worktree_pool.store.slots import find_slot
 from worktree_pool.util.names import validate_name
 from worktree_pool.util.pattern_syntax import validate_patterns
 
@@ -46,18 +49,19 @@ class Reservation:
     active: bool
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row, now: float) -> Reservation:
-        released = row["released_at"]
+    def of(cls, stored: StoredReservation, now: float) -> Reservation:
+        """The reservation as shown: times in ISO form, and whether it is active at `now`."""
+        released = stored.released_at
         return cls(
-            id=row["id"],
-            agent=row["agent"],
-            patterns=tuple(json.loads(row["patterns"])),
-            exclusive=bool(row["exclusive"]),
-            reason=row["reason"],
-            created_at=_iso(row["created_at"]),
-            expires_at=_iso(row["expires_at"]),
+            id=stored.id,
+            agent=stored.agent,
+            patterns=stored.patterns,
+            exclusive=stored.exclusive,
+            reason=stored.reason,
+            created_at=_iso(stored.created_at),
+            expires_at=_iso(stored.expires_at),
             released_at=None if released is None else _iso(released),
-            active=released is None and row["expires_at"] > now,
+            active=released is None and stored.expires_at > now,
         )
 
 
@@ -84,13 +88,6 @@ def _check_ttl(seconds: float, what: str) -> float:
     return seconds
 
 
-def _active_rows(conn: sqlite3.Connection, now: float) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT * FROM reservations WHERE released_at IS NULL AND expires_at > ? ORDER BY id",
-        (now,),
-    ).fetchall()
-
-
 def conflicts_with(
     held: list[Reservation], agent: str, patterns: tuple[str, ...], exclusive: bool
 ) -> list[Conflict]:
@@ -106,23 +103,23 @@ def conflicts_with(
 
 
 def held_by_others(
-    conn: sqlite3.Connection, agent: str | None, paths: set[str]
+    conn: Connection, agent: str | None, paths: set[str]
 ) -> list[tuple[Reservation, list[str]]]:
     """Active exclusive reservations of agents other than `agent` that take any of `paths`,
     each with the paths it takes: what the commit guard refuses, for a merge to refuse too."""
     now = time.time()
     found = []
-    for row in _active_rows(conn, now):
-        if row["exclusive"] and row["agent"] != agent:
-            held = covered(row["rules"], paths)
+    for stored in reservations.active(conn, now):
+        if stored.exclusive and stored.agent != agent:
+            held = covered(stored.rules, paths)
             if held:
-                found.append((Reservation.from_row(row, now), held))
+                found.append((Reservation.of(stored, now), held))
     return found
 
 
 def reserve(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     agent: str,
     patterns: tuple[str, ...],
     *,
@@ -148,7 +145,7 @@ def check_reservable(patterns: tuple[str, ...]) -> None:
 
 
 def grant(
-    conn: sqlite3.Connection,
+    conn: Connection,
     repo: Repository,
     agent: str,
     patterns: tuple[str, ...],
@@ -168,14 +165,13 @@ def grant(
     mode = "advisory" if overlap_on_purpose else repo.config.reservations.mode
     seconds = repo.config.reservations.ttl if ttl is None else ttl
     now = time.time()
-    held = [Reservation.from_row(row, now) for row in _active_rows(conn, now)]
+    held = [Reservation.of(stored, now) for stored in reservations.active(conn, now)]
     conflicts = conflicts_with(held, agent, patterns, not shared)
     if conflicts and mode == "enforce":
         raise _refusal(patterns, conflicts)
     shared = shared or overlap_on_purpose
-    cursor = _insert(conn, agent, patterns, not shared, reason, now, now + seconds)
-    (row,) = _rows(conn, [int(cursor.lastrowid or 0)])
-    reservation = Reservation.from_row(row, now)
+    new_id = _insert(conn, agent, patterns, not shared, reason, now, now + seconds)
+    (reservation,) = _by_ids(conn, [new_id], now)
     audit(
         repo,
         "reserve",
@@ -190,28 +186,16 @@ def grant(
 
 
 def _insert(
-    conn: sqlite3.Connection,
+    conn: Connection,
     agent: str,
     patterns: tuple[str, ...],
     exclusive: bool,
     reason: str | None,
     created: float,
     expires: float,
-) -> sqlite3.Cursor:
-    return conn.execute(
-        "INSERT INTO reservations"
-        " (agent, patterns, rules, exclusive, reason, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            agent,
-            json.dumps(list(patterns)),
-            json.dumps(compile_rules(patterns)),  # for the commit guard
-            int(exclusive),
-            reason,
-            created,
-            expires,
-        ),
-    )
+) -> int:
+    rules = json.dumps(compile_rules(patterns))  # for the commit guard
+    return reservations.insert(conn, agent, patterns, rules, exclusive, reason, created, expires)
 
 
 def _refusal(patterns: tuple[str, ...], conflicts: list[Conflict]) -> WtpoolError:
@@ -227,22 +211,16 @@ def _refusal(patterns: tuple[str, ...], conflicts: list[Conflict]) -> WtpoolErro
 
 
 def list_reservations(
-    repo: Repository, store: StateStore, *, include_inactive: bool = False
+    repo: Repository, store: Store, *, include_inactive: bool = False
 ) -> list[Reservation]:
     with store.snapshot() as conn:
         require_pool(conn, repo)
         now = time.time()
-        rows = (
-            conn.execute("SELECT * FROM reservations ORDER BY id").fetchall()
-            if include_inactive
-            else _active_rows(conn, now)
-        )
-    return [Reservation.from_row(row, now) for row in rows]
+        stored = reservations.every(conn) if include_inactive else reservations.active(conn, now)
+    return [Reservation.of(one, now) for one in stored]
 
 
-def renew(
-    repo: Repository, store: StateStore, agent: str, by: float | None = None
-) -> list[Reservation]:
+def renew(repo: Repository, store: Store, agent: str, by: float | None = None) -> list[Reservation]:
     """Extend each of the agent's active reservations to `by` seconds from now (the TTL by
     default). An expired reservation is not revived: another agent may have taken its files."""
     validate_name("agent", agent)
@@ -250,27 +228,21 @@ def renew(
     with store.transaction() as conn:
         require_pool(conn, repo)
         now = time.time()
-        ids = [row["id"] for row in _active_rows(conn, now) if row["agent"] == agent]
+        ids = [r.id for r in reservations.active(conn, now) if r.agent == agent]
         if not ids:
             raise WtpoolError(f"agent {agent} holds no active reservation")
-        conn.executemany(
-            "UPDATE reservations SET expires_at = max(expires_at, ?) WHERE id = ?",
-            [(now + seconds, rid) for rid in ids],
-        )
-        renewed = [Reservation.from_row(row, now) for row in _rows(conn, ids)]
+        reservations.extend(conn, ids, now + seconds)
+        renewed = _by_ids(conn, ids, now)
         audit(repo, "renew", agent=agent, expires_at={r.id: r.expires_at for r in renewed})
     return renewed
 
 
-def _rows(conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
-    ids = [i for i in ids if is_row_id(i)]  # no row has any other id: see state.is_row_id
-    marks = ", ".join("?" * len(ids))
-    query = f"SELECT * FROM reservations WHERE id IN ({marks}) ORDER BY id"
-    return conn.execute(query, ids).fetchall()
+def _by_ids(conn: Connection, ids: list[int], now: float) -> list[Reservation]:
+    return [Reservation.of(stored, now) for stored in reservations.by_ids(conn, ids)]
 
 
 def unreserve(
-    repo: Repository, store: StateStore, agent: str, patterns: tuple[str, ...] = ()
+    repo: Repository, store: Store, agent: str, patterns: tuple[str, ...] = ()
 ) -> list[Reservation]:
     """Release the agent's active reservations, or only the given patterns of them: a
     reservation that keeps other patterns is replaced by one of those, with the same creation
@@ -279,61 +251,51 @@ def unreserve(
     with store.transaction() as conn:
         require_pool(conn, repo)
         now = time.time()
-        mine = [r for r in _active_rows(conn, now) if r["agent"] == agent]
+        mine = [r for r in reservations.active(conn, now) if r.agent == agent]
         touched: list[int] = []
         kept: list[int] = []  # the replacements holding what was not released
-        for row in mine:
-            held = json.loads(row["patterns"])
+        for stored in mine:
+            held = list(stored.patterns)
             keep = [p for p in held if p not in patterns] if patterns else []
             if keep == held:
                 continue
-            conn.execute("UPDATE reservations SET released_at = ? WHERE id = ?", (now, row["id"]))
-            touched.append(row["id"])
+            reservations.mark_released(conn, [stored.id], now)
+            touched.append(stored.id)
             if keep:
-                exclusive = bool(row["exclusive"])
-                replacement = _insert(
-                    conn,
-                    agent,
-                    tuple(keep),
-                    exclusive,
-                    row["reason"],
-                    row["created_at"],
-                    row["expires_at"],
+                kept.append(
+                    _insert(
+                        conn,
+                        agent,
+                        tuple(keep),
+                        stored.exclusive,
+                        stored.reason,
+                        stored.created_at,
+                        stored.expires_at,
+                    )
                 )
-                kept.append(int(replacement.lastrowid or 0))
         if not touched:
             what = f" of {', '.join(patterns)}" if patterns else ""
             raise WtpoolError(f"agent {agent} holds no active reservation{what}")
         audit(repo, "unreserve", agent=agent, ids=touched, patterns=list(patterns), kept=kept)
-        rows = _rows(conn, touched + kept)
-    return [Reservation.from_row(row, now) for row in rows]
+        return _by_ids(conn, touched + kept, now)
 
 
-def expired(store: StateStore) -> list[Reservation]:
+def expired(store: Store) -> list[Reservation]:
     """Reservations past their expiry that nobody released: inactive already, but left over."""
     with store.snapshot() as conn:
         now = time.time()
-        rows = conn.execute(
-            "SELECT * FROM reservations WHERE released_at IS NULL AND expires_at <= ? ORDER BY id",
-            (now,),
-        ).fetchall()
-    return [Reservation.from_row(row, now) for row in rows]
+        return [Reservation.of(stored, now) for stored in reservations.expired(conn, now)]
 
 
-def close_expired(repo: Repository, store: StateStore, reservation_id: int) -> None:
+def close_expired(repo: Repository, store: Store, reservation_id: int) -> None:
     """Mark an expired reservation released, as of its expiry."""
     with store.transaction() as conn:
-        changed = conn.execute(
-            "UPDATE reservations SET released_at = expires_at"
-            " WHERE id = ? AND released_at IS NULL AND expires_at <= ?",
-            (reservation_id, time.time()),
-        ).rowcount
-        if not changed:
+        if not reservations.close_expired(conn, reservation_id, time.time()):
             raise WtpoolError(f"reservation #{reservation_id} was released or renewed meanwhile")
         audit(repo, "expire", id=reservation_id)
 
 
-def release_held(repo: Repository, store: StateStore, *, ids: list[int] | None = None) -> list[int]:
+def release_held(repo: Repository, store: Store, *, ids: list[int] | None = None) -> list[int]:
     """Release the active reservations of `ids`, or (none given) all of them; quietly, for
     cleanup and an undone claim. Returns the ids released."""
     with store.transaction() as conn:
@@ -341,7 +303,7 @@ def release_held(repo: Repository, store: StateStore, *, ids: list[int] | None =
 
 
 def release_in(
-    conn: sqlite3.Connection,
+    conn: Connection,
     repo: Repository,
     *,
     agent: str | None = None,
@@ -350,30 +312,26 @@ def release_in(
     """release_held inside the caller's transaction (a release's, with the slot going idle)."""
     now = time.time()
     chosen = [
-        row["id"]
-        for row in _active_rows(conn, now)
-        if (agent is None or row["agent"] == agent) and (ids is None or row["id"] in ids)
+        r.id
+        for r in reservations.active(conn, now)
+        if (agent is None or r.agent == agent) and (ids is None or r.id in ids)
     ]
     if chosen:
-        conn.executemany(
-            "UPDATE reservations SET released_at = ? WHERE id = ?", [(now, rid) for rid in chosen]
-        )
+        reservations.mark_released(conn, chosen, now)
         audit(repo, "unreserve", agent=agent, ids=chosen, patterns=[])
     return chosen
 
 
-def force_release(repo: Repository, store: StateStore, reservation_id: int) -> Reservation:
+def force_release(repo: Repository, store: Store, reservation_id: int) -> Reservation:
     """Release a stale reservation, whoever holds it, and mail its holder why. Stale: its
     holder no longer holds a slot or waits in the queue, so nobody would ever release it."""
-    from worktree_pool.agents.mail import WTPOOL_SENDER, post
-
     with store.transaction() as conn:
         require_pool(conn, repo)
         now = time.time()
-        found = _rows(conn, [reservation_id])
+        found = _by_ids(conn, [reservation_id], now)
         if not found:
             raise bad_input(f"no reservation #{reservation_id}", "`wtpool reservations` lists them")
-        reservation = Reservation.from_row(found[0], now)
+        reservation = found[0]
         if not reservation.active:
             raise WtpoolError(f"reservation #{reservation_id} is not active: nothing to release")
         agent = reservation.agent
@@ -383,7 +341,7 @@ def force_release(repo: Repository, store: StateStore, reservation_id: int) -> R
                 f"reservation #{reservation_id} is not stale: {agent} {place}",
                 f"ask {agent} to release it, or wait for it to expire at {reservation.expires_at}",
             )
-        conn.execute("UPDATE reservations SET released_at = ? WHERE id = ?", (now, reservation_id))
+        reservations.mark_released(conn, [reservation_id], now)
         audit(repo, "unreserve", agent=agent, ids=[reservation_id], forced=True)
         post(
             conn,
@@ -395,22 +353,24 @@ def force_release(repo: Repository, store: StateStore, reservation_id: int) -> R
             f"released with `wtpool unreserve --id {reservation_id} --force`, because you no "
             "longer held a slot or waited in the queue. Reserve again if you still need it.\n",
         )
-        return Reservation.from_row(_rows(conn, [reservation_id])[0], now)
+        return _by_ids(conn, [reservation_id], now)[0]
 
 
-def stale(store: StateStore) -> list[Reservation]:
+def stale(store: Store) -> list[Reservation]:
     """Active reservations whose holder holds no slot and waits in no queue: nobody would
     ever release them (force_release may)."""
     with store.snapshot() as conn:
         now = time.time()
-        rows = [row for row in _active_rows(conn, now) if _holder_place(conn, row["agent"]) is None]
-    return [Reservation.from_row(row, now) for row in rows]
+        return [
+            Reservation.of(stored, now)
+            for stored in reservations.active(conn, now)
+            if _holder_place(conn, stored.agent) is None
+        ]
 
 
-def _holder_place(conn: sqlite3.Connection, agent: str) -> str | None:
+def _holder_place(conn: Connection, agent: str) -> str | None:
     """Where a reservation's holder is in the pool, in words; None when it is nowhere."""
-    where = conn.execute("SELECT name FROM slots WHERE agent = ?", (agent,)).fetchone()
+    where = find_slot(conn, agent=agent)
     if where is not None:
-        return f"holds {where['name']}"
-    waiting = conn.execute("SELECT 1 FROM queue WHERE agent = ?", (agent,)).fetchone()
-    return "waits in the queue" if waiting is not None else None
+        return f"holds {where.name}"
+    return "waits in the queue" if queue.is_queued(conn, agent) else None

@@ -23,6 +23,8 @@ from worktree_pool.agents.process import (
 )
 from worktree_pool.agents.reservations import release_held
 from worktree_pool.coord.daemon import stop_daemon_if_running
+from worktree_pool.db import server as pgserver
+from worktree_pool.db.slots import drop_pool_databases
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import (
@@ -34,6 +36,8 @@ from worktree_pool.git.run import (
     resolve,
     worktree_records,
 )
+from worktree_pool.merge.queue import processor_in
+from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.handoff import BRIEF_DIR
 from worktree_pool.pool.lifecycle import open_store_if_any
 from worktree_pool.pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
@@ -44,20 +48,20 @@ from worktree_pool.pool.worktrees import (
     slot_records,
 )
 from worktree_pool.scope.hooks import remove_guard
+from worktree_pool.store import merges, queue
+from worktree_pool.store.databases import check_databases_visible
+from worktree_pool.store.pool import close_pool, closing_error, delete_pool, read_pool, reopen_pool
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import (
     TRANSIENT_STATES,
     Slot,
     all_slots,
-    check_databases_visible,
-    closing_error,
+    delete_slot,
     in_use_error,
     owner_alive,
     pid_alive,
-    read_pool,
-    reopen_pool,
     slot_number,
 )
-from worktree_pool.store.sqlite import StateStore
 from worktree_pool.util import testpoints
 
 
@@ -106,7 +110,7 @@ def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
             store.close()
 
 
-def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> CleanupResult:
+def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResult:
     if store is not None:
         with store.snapshot() as conn:
             check_databases_visible(conn, repo)
@@ -135,16 +139,12 @@ def _cleanup(repo: Repository, store: StateStore | None, force: bool) -> Cleanup
         with store.transaction() as conn:
             for name in known:
                 if name not in failed:
-                    conn.execute("DELETE FROM slots WHERE name = ?", (name,))
+                    delete_slot(conn, name)
             if result.complete:
-                agents = conn.execute("SELECT agent FROM queue ORDER BY id").fetchall()
-                result.dropped_requests.extend(row["agent"] for row in agents)
-                conn.execute("DELETE FROM queue")
-                waiting = conn.execute("SELECT branch FROM merges WHERE state = 'queued'")
-                result.dropped_merges.extend(row["branch"] for row in waiting.fetchall())
-                conn.execute("DELETE FROM merges")
-                conn.execute("DELETE FROM merge_processor")  # its holder is gone: checked above
-                conn.execute("DELETE FROM pool")
+                result.dropped_requests.extend(queue.clear(conn))
+                # The processor lock goes too: _close_pool found no live holder.
+                result.dropped_merges.extend(merges.clear(conn))
+                delete_pool(conn)
         if result.complete:  # the session that held them is over
             result.released_reservations = release_held(repo, store)
         if not result.complete:
@@ -171,16 +171,13 @@ def _stop_processes(repo: Repository, slots: list[Slot]) -> tuple[list[StopResul
     return found, unrecorded
 
 
-def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) -> None:
+def _drop_databases(repo: Repository, store: Store, result: CleanupResult) -> None:
     """Every database the pool made goes with it; if the server cannot be reached, the pool
     stays recorded so that running cleanup again finishes the job."""
     with store.snapshot() as conn:
         pool = read_pool(conn)
     if pool is None:
         return
-    from worktree_pool.db import server as pgserver  # here: most commands never touch a database
-    from worktree_pool.db.slots import drop_pool_databases
-
     try:
         drop = drop_pool_databases(repo, store, pool)
         result.dropped_databases.extend(drop.dropped)
@@ -196,7 +193,7 @@ def _drop_databases(repo: Repository, store: StateStore, result: CleanupResult) 
         )
 
 
-def _close_pool(store: StateStore) -> tuple[list[Slot], str | None]:
+def _close_pool(store: Store) -> tuple[list[Slot], str | None]:
     """Mark the pool closed to new claims; return the slots it knows and its base."""
     with store.transaction() as conn:
         pool = read_pool(conn)
@@ -207,8 +204,6 @@ def _close_pool(store: StateStore) -> tuple[list[Slot], str | None]:
         for slot in slots:
             if slot.state in TRANSIENT_STATES and owner_alive(slot):
                 raise in_use_error(slot, "wait for it to finish, then run `wtpool cleanup` again")
-        from worktree_pool.merge.queue import processor_in  # not on every command's start-up
-
         merging = processor_in(conn)
         if merging is not None:
             raise WtpoolError(
@@ -216,11 +211,11 @@ def _close_pool(store: StateStore) -> tuple[list[Slot], str | None]:
                 "wait for it to finish (wtpool queue), then run `wtpool cleanup` again",
             )
         if pool is not None:
-            conn.execute("UPDATE pool SET closing_pid = ?", (os.getpid(),))
+            close_pool(conn, os.getpid())
     return slots, pool.base if pool else None
 
 
-def _reopen_pool(store: StateStore) -> None:
+def _reopen_pool(store: Store) -> None:
     with store.transaction() as conn:
         reopen_pool(conn, os.getpid())
 
@@ -229,8 +224,6 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
     # Only worktrees named like slots are wtpool's; any other under the pool is left alone.
     records = slot_records(repo)
     names = sorted(set(known) | set(records), key=lambda n: (slot_number(n) or 0, n))
-    from worktree_pool.merge.scratch import remove_scratch_worktrees
-
     result = CleanupResult(base=base)
     remove_scratch_worktrees(repo)
     for name in names:

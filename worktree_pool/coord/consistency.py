@@ -21,25 +21,23 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import WorktreeRecord, current_branch, resolve, worktree_records
 from worktree_pool.merge.landing import settle_interrupted
 from worktree_pool.merge.queue import interrupted
-from worktree_pool.pool.claims import finish_release, prepare_claim, serve_queue
-from worktree_pool.pool.lifecycle import adopt_worktrees, orphaned_worktrees
+from worktree_pool.pool.adoption import adopt_worktrees, orphaned_worktrees
+from worktree_pool.pool.recycle import finish_release
 from worktree_pool.pool.salvage import inspect_work
+from worktree_pool.pool.serving import prepare_claim, serve_queue
 from worktree_pool.pool.stale_records import admin_dir_of, moved_location, settle_stale_record
+from worktree_pool.store.pool import PoolRecord, no_pool_error, read_pool, reopen_pool
+from worktree_pool.store.queue import queued_requests
 from worktree_pool.store.slots import (
     TRANSIENT_STATES,
     ClaimRequest,
-    PoolRecord,
     Slot,
     SlotState,
     all_slots,
     delete_slot,
     find_slot,
-    no_pool_error,
     owner_alive,
     pid_alive,
-    queued_requests,
-    read_pool,
-    reopen_pool,
     slot_number,
     update_slot,
 )

@@ -30,8 +30,10 @@ from types import FrameType
 from worktree_pool.agents.process import LOG_DIR, same_process, start_marker, start_wtpool_process
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.store.slots import read_pool, require_pool
-from worktree_pool.store.sqlite import StateStore, latest_sample, utc_now
+from worktree_pool.store.limits import latest_sample
+from worktree_pool.store.pool import read_pool, require_pool
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private, write_private
 from worktree_pool.util.redact import mask
 

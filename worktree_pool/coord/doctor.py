@@ -13,7 +13,7 @@ from worktree_pool.coord.findings import DoctorReport
 from worktree_pool.coord.leaks import examine_leaks
 from worktree_pool.git.repo import Repository
 from worktree_pool.pool.lifecycle import open_store
-from worktree_pool.store.slots import read_pool
+from worktree_pool.store.pool import read_pool
 
 
 def doctor(repo: Repository, *, fix: bool) -> DoctorReport:

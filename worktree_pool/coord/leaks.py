@@ -54,14 +54,8 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import merged_branches, resolve, worktree_records
 from worktree_pool.pool.stale_records import git_dir_of
 from worktree_pool.pool.worktrees import BRANCH_NAMESPACE
-from worktree_pool.store.slots import (
-    PoolRecord,
-    Slot,
-    SlotState,
-    all_slots,
-    require_pool,
-    slot_number,
-)
+from worktree_pool.store.pool import PoolRecord, require_pool
+from worktree_pool.store.slots import Slot, SlotState, all_slots, slot_number
 from worktree_pool.store.sqlite import StateStore
 
 # Doctor's findings that are leaks: what git or the disk has that the state does not, and back.

@@ -22,7 +22,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import Alert, Assessment, assess, last_alerts
 from worktree_pool.pool.lifecycle import StatusReport, pool_status
-from worktree_pool.store.slots import no_pool_error
+from worktree_pool.store.pool import no_pool_error
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.util.jsonable import to_jsonable
 from worktree_pool.util.redact import mask

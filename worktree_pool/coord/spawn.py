@@ -24,7 +24,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.pool.claims import AcquireResult, acquire
 from worktree_pool.pool.handoff import brief_path, env_file_path, write_brief
 from worktree_pool.pool.worktrees import branch_for
-from worktree_pool.store.slots import require_pool
+from worktree_pool.store.pool import require_pool
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.planning import current_occupants, load_tracks

@@ -16,9 +16,12 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import Alert, Assessment, assess, last_alerts
 from worktree_pool.monitor.slot_facts import SlotFacts, SlotFactsCache
-from worktree_pool.pool.claims import serve_queue
-from worktree_pool.store.slots import SlotState, all_slots, queued_requests, require_pool
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.pool.serving import serve_queue
+from worktree_pool.store.pool import require_pool
+from worktree_pool.store.queue import queued_requests
+from worktree_pool.store.slots import SlotState, all_slots
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import utc_now
 
 LAST_ALERTS = 5
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worktree_pool.db import server as pgserver
 from worktree_pool.db.postgres import (
     DatabaseInfo,
     Owner,
@@ -27,15 +28,10 @@ from worktree_pool.db.postgres import (
 )
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.store.slots import (
-    PoolRecord,
-    lookup_slot,
-    no_pool_error,
-    read_pool,
-    require_pool,
-    slot_number,
-)
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.store import databases
+from worktree_pool.store.pool import PoolRecord, no_pool_error, read_pool, require_pool
+from worktree_pool.store.protocol import Store
+from worktree_pool.store.slots import clear_database_fresh, lookup_slot, slot_number
 
 
 def server_for(repo: Repository) -> Server | None:
@@ -45,8 +41,6 @@ def server_for(repo: Repository) -> Server | None:
     if settings.mode == "none":
         return None
     if settings.mode == "embedded":
-        from worktree_pool.db import server as pgserver  # only the embedded mode runs a server
-
         return Server(pgserver.ensure_running(repo))
     return external_server(settings)
 
@@ -58,8 +52,6 @@ def running_server(repo: Repository) -> Server | None:
     if mode == "none":
         return None
     if mode == "embedded":
-        from worktree_pool.db import server as pgserver
-
         return Server(pgserver.conninfo(repo)) if pgserver.is_running(repo) else None
     return external_server(repo.config.database)
 
@@ -68,25 +60,19 @@ def running_server(repo: Repository) -> Server | None:
 class StateLedger:
     """The state's `databases` table as the pool's database.Ledger."""
 
-    store: StateStore
+    store: Store
 
     def intents(self) -> dict[str, str | None]:
         with self.store.snapshot() as conn:
-            rows = conn.execute("SELECT name, slot FROM databases WHERE intent = 1").fetchall()
-        return {row["name"]: row["slot"] for row in rows}
+            return databases.intents(conn)
 
     def record(self, name: str, slot: str | None) -> None:
         with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO databases (name, slot, kind, created_at, intent)"
-                " VALUES (?, ?, ?, ?, 1) ON CONFLICT (name) DO UPDATE"
-                " SET slot = excluded.slot, kind = excluded.kind, intent = 1",
-                (name, slot, "template" if slot is None else "slot", utc_now()),
-            )
+            databases.record_intent(conn, name, slot)
 
     def forget(self, name: str) -> None:
         with self.store.transaction() as conn:
-            conn.execute("DELETE FROM databases WHERE name = ?", (name,))
+            databases.forget(conn, [name])
 
 
 def database_prefix(repo: Repository, pool: PoolRecord) -> str:
@@ -95,7 +81,7 @@ def database_prefix(repo: Repository, pool: PoolRecord) -> str:
     return pool.database_prefix or prefix_for(repo.root)
 
 
-def owner_of(repo: Repository, store: StateStore, pool: PoolRecord) -> Owner:
+def owner_of(repo: Repository, store: Store, pool: PoolRecord) -> Owner:
     return Owner(pool.pool_id, database_prefix(repo, pool), StateLedger(store))
 
 
@@ -108,7 +94,7 @@ class Target:
     template: str
 
 
-def check_template(repo: Repository, store: StateStore) -> Target:
+def check_template(repo: Repository, store: Store) -> Target:
     """Build the template if it is missing or stale. Run before a claim takes a slot, a server
     that is down or a setup that fails changes nothing."""
     settings = repo.config.database
@@ -125,7 +111,7 @@ def check_template(repo: Repository, store: StateStore) -> Target:
 
 def clone_slot_database(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     slot: str,
     *,
     fresh: bool = True,
@@ -149,7 +135,7 @@ def clone_slot_database(
 
 
 def hand_out_database(
-    repo: Repository, store: StateStore, slot: str, target: Target | None = None
+    repo: Repository, store: Store, slot: str, target: Target | None = None
 ) -> dict[str, str]:
     """The slot's database for the agent a claim hands the slot to: the clone release left if
     no agent has been given it since, else a fresh clone. Returns its variables.
@@ -165,20 +151,18 @@ def hand_out_database(
         fresh = lookup_slot(conn, slot).database_fresh
     environment = clone_slot_database(repo, store, slot, fresh=not fresh, target=target)
     with store.transaction() as conn:
-        conn.execute("UPDATE slots SET database_fresh = 0 WHERE name = ?", (slot,))
+        clear_database_fresh(conn, slot)
     return environment
 
 
-def drop_slot_databases(
-    repo: Repository, store: StateStore, slots: list[str], pool: PoolRecord
-) -> None:
+def drop_slot_databases(repo: Repository, store: Store, slots: list[str], pool: PoolRecord) -> None:
     """Drop the databases of slots that are gone. If the server cannot be reached, the records
     stay, and cleanup drops the databases later."""
     owner = owner_of(repo, store, pool)
     names = [_slot_database(owner.prefix, slot) for slot in slots]
     drop_owned(_require_server(repo), names, owner)
     with store.transaction() as conn:
-        conn.executemany("DELETE FROM databases WHERE name = ?", [(name,) for name in names])
+        databases.forget(conn, names)
 
 
 def slot_database(repo: Repository, pool: PoolRecord, slot: str) -> str:
@@ -199,10 +183,10 @@ class PoolDrop:
     strangers: list[str]  # databases on the server that this pool did not create
 
 
-def drop_pool_databases(repo: Repository, store: StateStore, pool: PoolRecord) -> PoolDrop:
+def drop_pool_databases(repo: Repository, store: Store, pool: PoolRecord) -> PoolDrop:
     """Drop every database this pool created (recorded, or found by its comment)."""
     mode = repo.config.database.mode
-    if mode == "none" or (mode == "embedded" and not pgserver_has_data(repo)):
+    if mode == "none" or (mode == "embedded" and not pgserver.has_data(repo)):
         # No server to ask, or one never started: starting it only to stop it would cost
         # seconds, and it holds nothing.
         _forget_databases(store)
@@ -210,32 +194,26 @@ def drop_pool_databases(repo: Repository, store: StateStore, pool: PoolRecord) -
     server = _require_server(repo)
     owner = owner_of(repo, store, pool)
     with store.snapshot() as conn:
-        recorded = [row["name"] for row in conn.execute("SELECT name FROM databases")]
+        recorded = databases.names(conn)
     found = [info.database for info in list_owned(server, owner)]
     dropped = drop_owned(server, sorted(set(recorded) | set(found)), owner)
     _forget_databases(store)
     return PoolDrop(dropped, list_strangers(server) if mode == "embedded" else [])
 
 
-def pgserver_has_data(repo: Repository) -> bool:
-    from worktree_pool.db import server as pgserver  # only the embedded mode runs a server
-
-    return pgserver.has_data(repo)
-
-
-def _forget_databases(store: StateStore) -> None:
+def _forget_databases(store: Store) -> None:
     with store.transaction() as conn:
-        conn.execute("DELETE FROM databases")
+        databases.forget_all(conn)
 
 
-def list_databases(repo: Repository, store: StateStore) -> list[DatabaseInfo]:
+def list_databases(repo: Repository, store: Store) -> list[DatabaseInfo]:
     server = _require_server(repo)
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
     return list_owned(server, owner_of(repo, store, pool))
 
 
-def database_url(repo: Repository, store: StateStore, slot: str) -> str:
+def database_url(repo: Repository, store: Store, slot: str) -> str:
     server = _require_server(repo)
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
@@ -246,7 +224,7 @@ def database_url(repo: Repository, store: StateStore, slot: str) -> str:
     return server.url_for(name)
 
 
-def reset_database(repo: Repository, store: StateStore, slot: str) -> str:
+def reset_database(repo: Repository, store: Store, slot: str) -> str:
     """Drop the slot's database and clone it again from the template."""
     _require_server(repo)
     with store.snapshot() as conn:

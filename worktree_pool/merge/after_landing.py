@@ -13,10 +13,12 @@ from pathlib import Path
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.merge import integration
-from worktree_pool.merge.queue import MergeEntry, MergeState, get_entry, update_entry
+from worktree_pool.merge.queue import get_entry, update_entry
 from worktree_pool.pool.claims import release
+from worktree_pool.store.merges import MergeEntry, MergeState
 from worktree_pool.store.slots import find_slot
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import utc_now
 from worktree_pool.tasks.status import close_task
 
 

@@ -24,8 +24,6 @@ from worktree_pool.merge.after_landing import bring_along, record_merged
 from worktree_pool.merge.gate import run_gate
 from worktree_pool.merge.queue import (
     MAX_ERRORS,
-    MergeEntry,
-    MergeState,
     claim_next,
     get_entry,
     orphans,
@@ -36,7 +34,9 @@ from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.worktrees import base_tip
 from worktree_pool.scope.guard import allows, compiled
 from worktree_pool.scope.patterns import compile_rules
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.store.merges import MergeEntry, MergeState
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import utc_now
 from worktree_pool.util import testpoints
 
 # Each retry means the base moved under us (a person committed, or a rejected push): a few are

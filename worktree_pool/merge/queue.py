@@ -17,30 +17,25 @@ and whatever it left `merging` is settled by looking at git (see landing.py).
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from worktree_pool.agents.process import LOG_DIR, same_process, start_marker, start_wtpool_process
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import has_uncommitted, is_ancestor, resolve
 from worktree_pool.pool.worktrees import BRANCH_NAMESPACE, base_tip, branch_for
-from worktree_pool.store.slots import (
-    SlotState,
-    closing_error,
-    decode_scope,
-    encode_scope,
-    find_slot,
-    require_pool,
-    slot_number,
-)
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.store import merges
+from worktree_pool.store.merges import PENDING, MergeEntry, MergeState
+from worktree_pool.store.pool import closing_error, require_pool
+from worktree_pool.store.protocol import Connection, Store
+from worktree_pool.store.slots import SlotState, find_slot, slot_number
+from worktree_pool.tasks.graph import BLOCKING_EDGES
+from worktree_pool.tasks.sources import check_task_id, load_task_graph
+from worktree_pool.tasks.tracks import task_scope
 from worktree_pool.util.names import validate_name
 
 WAIT_POLL = 0.1  # seconds between looks at an entry another process is landing
@@ -48,56 +43,6 @@ DEFAULT_PRIORITY = 2  # Beads' default, for an entry whose task is in no task gr
 # Runs that may end in an error (git failing, the remote unreachable) before an entry gives up:
 # a lasting error must not hold every entry behind it, nor fail every `merge --wait`.
 MAX_ERRORS = 3
-
-
-class MergeState(StrEnum):
-    QUEUED = "queued"
-    MERGING = "merging"
-    MERGED = "merged"
-    CONFLICT = "conflict"
-    REJECTED = "rejected"
-    FAILED_TESTS = "failed-tests"
-    FAILED = "failed"  # an error, MAX_ERRORS times: it could not even be attempted
-
-
-PENDING = (MergeState.QUEUED, MergeState.MERGING)
-
-
-@dataclass(frozen=True)
-class MergeEntry:
-    id: int
-    slot: str | None
-    agent: str | None
-    task: str | None
-    branch: str
-    tip: str  # the commit to land
-    base: str
-    scope: tuple[str, ...] | None  # what the branch may change; None for the whole tree
-    priority: int
-    depends_on: tuple[str, ...]  # tasks this one's task depends on
-    state: MergeState
-    release: bool  # release the slot once landed
-    reason: str | None  # why it did not land, or why it waits
-    paths: tuple[str, ...]  # the conflicted, out-of-scope or reserved paths
-    output: str | None  # the end of the gate's output, when it failed
-    candidate: str | None  # the commit that is landing it, recorded before the base moves
-    previous: str | None  # the base the candidate replaces
-    landed: str | None  # the base's new commit, once merged
-    attempts: int  # runs that ended in an error
-    notes: tuple[str, ...]  # what happened after landing: release, task closed, checkouts
-    enqueued_at: str
-    finished_at: str | None
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> MergeEntry:
-        values = dict(row)
-        values["scope"] = decode_scope(values["scope"])
-        values["depends_on"] = tuple(json.loads(values["depends_on"]))
-        values["paths"] = tuple(json.loads(values["paths"]))
-        values["notes"] = tuple(json.loads(values["notes"]))
-        values["state"] = MergeState(values["state"])
-        values["release"] = bool(values["release"])
-        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -125,25 +70,20 @@ class Target:
     scope: tuple[str, ...] | None
 
 
-def get_entry(conn: sqlite3.Connection, entry_id: int) -> MergeEntry:
-    row = conn.execute("SELECT * FROM merges WHERE id = ?", (entry_id,)).fetchone()
-    if row is None:
+def get_entry(conn: Connection, entry_id: int) -> MergeEntry:
+    entry = merges.get(conn, entry_id)
+    if entry is None:
         raise WtpoolError(f"merge queue entry {entry_id} is gone", "the pool was cleaned up")
-    return MergeEntry.from_row(row)
+    return entry
 
 
-def update_entry(conn: sqlite3.Connection, entry_id: int, **changes: object) -> None:
-    for column in ("paths", "notes"):
-        if column in changes:
-            changes[column] = json.dumps(list(changes[column]))  # type: ignore[call-overload]
-    assignments = ", ".join(f"{column} = ?" for column in changes)
-    conn.execute(f"UPDATE merges SET {assignments} WHERE id = ?", (*changes.values(), entry_id))
+# Landing changes entries through this name; see store.merges for what it takes.
+update_entry = merges.update
 
 
-def list_entries(store: StateStore) -> list[MergeEntry]:
+def list_entries(store: Store) -> list[MergeEntry]:
     with store.snapshot() as conn:
-        rows = conn.execute("SELECT * FROM merges ORDER BY id").fetchall()
-    return [MergeEntry.from_row(row) for row in rows]
+        return merges.every(conn)
 
 
 # --- enqueueing -----------------------------------------------------------------------------
@@ -151,7 +91,7 @@ def list_entries(store: StateStore) -> list[MergeEntry]:
 
 def enqueue(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     target: str | None,
     *,
     release: bool = False,
@@ -173,45 +113,38 @@ def enqueue(
     facts = _task_facts(repo, found)
     warnings = _uncommitted_warning(repo, found) + ([facts.warning] if facts.warning else [])
     with store.transaction() as conn:
-        row = conn.execute(
-            "SELECT * FROM merges WHERE branch = ? AND state IN (?, ?)", (found.branch, *PENDING)
-        ).fetchone()
-        if row is not None:
-            if row["state"] == MergeState.MERGING or row["candidate"] is not None:
+        pending = merges.pending_for(conn, found.branch)
+        if pending is not None:
+            if pending.state == MergeState.MERGING or pending.candidate is not None:
                 # A candidate means a run got as far as landing it: which tip landed must stay
                 # the one the candidate was built from.
                 raise WtpoolError(
-                    f"{found.branch} is being landed (queue entry {row['id']})",
+                    f"{found.branch} is being landed (queue entry {pending.id})",
                     "wait for it (wtpool queue); if no process is landing it, "
                     "`wtpool queue --run` finishes it",
                 )
-            changes: dict[str, object] = {"tip": tip, "release": int(release or row["release"])}
+            changes: dict[str, object] = {"tip": tip, "release": int(release or pending.release)}
             if priority is not None:
                 changes["priority"] = priority
-            update_entry(conn, row["id"], **changes)
-            return EnqueueResult(get_entry(conn, row["id"]), True, warnings)
-        cursor = conn.execute(
-            "INSERT INTO merges (slot, agent, task, branch, tip, base, scope, priority,"
-            " depends_on, state, release, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                found.slot,
-                found.agent,
-                found.task,
-                found.branch,
-                tip,
-                pool.base,
-                encode_scope(facts.scope),
-                facts.priority if priority is None else priority,
-                json.dumps(facts.depends_on),
-                MergeState.QUEUED,
-                int(release),
-                utc_now(),
-            ),
+            merges.update(conn, pending.id, **changes)
+            return EnqueueResult(get_entry(conn, pending.id), True, warnings)
+        entry_id = merges.insert(
+            conn,
+            slot=found.slot,
+            agent=found.agent,
+            task=found.task,
+            branch=found.branch,
+            tip=tip,
+            base=pool.base,
+            scope=facts.scope,
+            priority=facts.priority if priority is None else priority,
+            depends_on=facts.depends_on,
+            release=release,
         )
-        return EnqueueResult(get_entry(conn, int(cursor.lastrowid or 0)), False, warnings)
+        return EnqueueResult(get_entry(conn, entry_id), False, warnings)
 
 
-def _resolve_target(repo: Repository, conn: sqlite3.Connection, target: str | None) -> Target:
+def _resolve_target(repo: Repository, conn: Connection, target: str | None) -> Target:
     """A slot (its branch), a task held by a slot, or a task whose slot was released with its
     branch kept (`wtpool/task/<task>`)."""
     if target is None:
@@ -231,10 +164,6 @@ def _resolve_target(repo: Repository, conn: sqlite3.Connection, target: str | No
         if slot is None:
             branch = branch_for(target, target)
             if resolve(repo.git, f"refs/heads/{branch}") is None:
-                from worktree_pool.tasks.sources import (
-                    check_task_id,  # only on this way to an error
-                )
-
                 check_task_id(repo, target, "see `wtpool status` for the tasks slots hold")
                 raise WtpoolError(
                     f"no slot holds task {target}, and there is no branch {branch}",
@@ -272,10 +201,6 @@ def _task_facts(repo: Repository, target: Target) -> TaskFacts:
     facts = TaskFacts(DEFAULT_PRIORITY, [], target.scope, unscoped)
     if target.task is None:
         return facts
-    from worktree_pool.tasks.graph import BLOCKING_EDGES
-    from worktree_pool.tasks.sources import load_task_graph
-    from worktree_pool.tasks.tracks import task_scope
-
     try:
         graph = load_task_graph(repo.root, repo.config.tasks, lenient=True)
     except WtpoolError:  # no task file: a slot acquired by hand still has its own scope
@@ -307,7 +232,7 @@ def _me() -> tuple[int, float]:
 
 
 @contextmanager
-def processor_lock(repo: Repository, store: StateStore) -> Iterator[bool]:
+def processor_lock(repo: Repository, store: Store) -> Iterator[bool]:
     """Yields True when this process now runs the queue, False when a live one already does.
     The lock is given up by `claim_next` finding the queue empty, or on the way out."""
     me = _me()
@@ -316,14 +241,10 @@ def processor_lock(repo: Repository, store: StateStore) -> Iterator[bool]:
         pool = require_pool(conn, repo)
         if pool.closing_pid is not None:
             raise closing_error(pool.closing_pid)
-        row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
-        busy = row is not None and row["pid"] != me[0] and same_process(row["pid"], row["started"])
+        holder = merges.processor(conn)
+        busy = holder is not None and holder[0] != me[0] and same_process(*holder)
         if not busy:
-            conn.execute(
-                "INSERT OR REPLACE INTO merge_processor (id, pid, started, since)"
-                " VALUES (1, ?, ?, ?)",
-                (*me, utc_now()),
-            )
+            merges.take_processor(conn, *me)
     if busy:
         yield False
         return
@@ -331,39 +252,36 @@ def processor_lock(repo: Repository, store: StateStore) -> Iterator[bool]:
         yield True
     finally:
         with store.transaction() as conn:
-            conn.execute("DELETE FROM merge_processor WHERE pid = ?", (me[0],))
+            merges.drop_processor(conn, me[0])
 
 
-def processor(store: StateStore) -> int | None:
+def processor(store: Store) -> int | None:
     """The pid of the live process running the queue, if any."""
     with store.snapshot() as conn:
         return processor_in(conn)
 
 
-def processor_in(conn: sqlite3.Connection) -> int | None:
-    row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
-    return row["pid"] if row is not None and same_process(row["pid"], row["started"]) else None
+def processor_in(conn: Connection) -> int | None:
+    holder = merges.processor(conn)
+    return holder[0] if holder is not None and same_process(*holder) else None
 
 
-def interrupted(store: StateStore) -> tuple[int | None, list[MergeEntry]] | None:
+def interrupted(store: Store) -> tuple[int | None, list[MergeEntry]] | None:
     """A queue run that died: (its pid, if its lock is still there; the entries it left
     `merging`), or None when there is none or its process still runs."""
     with store.snapshot() as conn:
-        row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
-        if row is not None and same_process(row["pid"], row["started"]):
+        holder = merges.processor(conn)
+        if holder is not None and same_process(*holder):
             return None
-        entries = _merging(conn)
-    if row is None and not entries:
+        entries = merges.in_state(conn, MergeState.MERGING)
+    if holder is None and not entries:
         return None
-    return (row["pid"] if row is not None else None), entries
+    return (holder[0] if holder is not None else None), entries
 
 
-def next_entry(conn: sqlite3.Connection, skip: set[int]) -> MergeEntry | None:
+def next_entry(conn: Connection, skip: set[int]) -> MergeEntry | None:
     """The queued entry to land next: see the module docstring for the order."""
-    rows = conn.execute(
-        "SELECT * FROM merges WHERE state = ? ORDER BY priority, id", (MergeState.QUEUED,)
-    ).fetchall()
-    queued = [MergeEntry.from_row(row) for row in rows]
+    queued = merges.in_state(conn, MergeState.QUEUED)
     waiting_tasks = {entry.task for entry in queued if entry.task is not None}
     entries = [entry for entry in queued if entry.id not in skip]
     for entry in entries:
@@ -372,27 +290,22 @@ def next_entry(conn: sqlite3.Connection, skip: set[int]) -> MergeEntry | None:
     return entries[0] if entries else None  # a dependency cycle: priority, then arrival
 
 
-def claim_next(store: StateStore, skip: set[int]) -> MergeEntry | None:
+def claim_next(store: Store, skip: set[int]) -> MergeEntry | None:
     """Move the next entry (not one of `skip`, tried in this run already) to `merging`; when
     there is none, give up the lock in the same transaction and return None."""
     with store.transaction() as conn:
         entry = next_entry(conn, skip)
         if entry is None:
-            conn.execute("DELETE FROM merge_processor WHERE pid = ?", (os.getpid(),))
+            merges.drop_processor(conn, os.getpid())
             return None
-        update_entry(conn, entry.id, state=MergeState.MERGING, reason=None)
+        merges.update(conn, entry.id, state=MergeState.MERGING, reason=None)
         return get_entry(conn, entry.id)
 
 
-def orphans(store: StateStore) -> list[MergeEntry]:
+def orphans(store: Store) -> list[MergeEntry]:
     """Entries a processor that died left `merging` (call with the lock held)."""
     with store.snapshot() as conn:
-        return _merging(conn)
-
-
-def _merging(conn: sqlite3.Connection) -> list[MergeEntry]:
-    rows = conn.execute("SELECT * FROM merges WHERE state = ?", (MergeState.MERGING,))
-    return [MergeEntry.from_row(row) for row in rows.fetchall()]
+        return merges.in_state(conn, MergeState.MERGING)
 
 
 def start_background_run(repo: Repository) -> None:
@@ -400,7 +313,7 @@ def start_background_run(repo: Repository) -> None:
     start_wtpool_process(repo, repo.pool_dir / LOG_DIR / "merge-queue.log", "queue", "--run")
 
 
-def wait_until_settled(store: StateStore, entry_id: int, run: Callable[[], bool]) -> MergeEntry:
+def wait_until_settled(store: Store, entry_id: int, run: Callable[[], bool]) -> MergeEntry:
     """Run the queue, or wait while another process runs it, until the entry is settled."""
     while True:
         ran = run()

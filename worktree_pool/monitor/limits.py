@@ -9,7 +9,6 @@ the state, and read and written in one transaction, so two monitors never both r
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
@@ -17,7 +16,9 @@ from worktree_pool.config.settings import LimitSettings
 from worktree_pool.config.sizes import format_size, parse_size
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.resources import Sample, take_sample
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.store import limits as stored_limits
+from worktree_pool.store.protocol import Connection, Store
+from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private
 
 ALERTS_FILE = "alerts.jsonl"
@@ -101,7 +102,7 @@ def _finding(resource: str, value: float, warning: float, critical: float, detai
     return Finding(resource, level, value, warning, critical, detail)
 
 
-def record_alerts(repo: Repository, store: StateStore, findings: list[Finding]) -> list[Alert]:
+def record_alerts(repo: Repository, store: Store, findings: list[Finding]) -> list[Alert]:
     """Append an alert for each resource whose level changed since it was last recorded."""
     alerts: list[Alert] = []
     now = utc_now()
@@ -120,20 +121,14 @@ def record_alerts(repo: Repository, store: StateStore, findings: list[Finding]) 
 
 
 def _record_levels(
-    conn: sqlite3.Connection, findings: list[Finding], now: str, alerts: list[Alert]
+    conn: Connection, findings: list[Finding], now: str, alerts: list[Alert]
 ) -> None:
     """Record each finding's level; add an alert to `alerts` for each one that changed."""
     for finding in findings:
-        row = conn.execute(
-            "SELECT level FROM limit_levels WHERE resource = ?", (finding.resource,)
-        ).fetchone()
-        previous = row["level"] if row else Level.OK
+        previous = stored_limits.level(conn, finding.resource) or Level.OK
         if previous == finding.level:
             continue
-        conn.execute(
-            "INSERT OR REPLACE INTO limit_levels (resource, level, since) VALUES (?, ?, ?)",
-            (finding.resource, finding.level, now),
-        )
+        stored_limits.set_level(conn, finding.resource, finding.level, now)
         alerts.append(Alert(now, finding.resource, finding.level, previous, finding.detail))
 
 
@@ -173,7 +168,7 @@ class Assessment:
         return [f for f in self.findings if f.level == Level.WARNING]
 
 
-def assess(repo: Repository, store: StateStore, *, measure_disk: bool = True) -> Assessment:
+def assess(repo: Repository, store: Store, *, measure_disk: bool = True) -> Assessment:
     """Take a sample, judge it against the limits and record any change of level."""
     sample = take_sample(repo, store, measure_disk=measure_disk)
     findings = evaluate(sample, repo.config.limits)
@@ -186,11 +181,8 @@ def critical_reason(assessment: Assessment) -> str | None:
     return "; ".join(finding.message for finding in critical) if critical else None
 
 
-def record_sample(store: StateStore, assessment: Assessment) -> None:
+def record_sample(store: Store, assessment: Assessment) -> None:
     """Keep this sample's time and levels as the newest, for `wtpool status`."""
     levels = {finding.resource: str(finding.level) for finding in assessment.findings}
     with store.transaction() as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO latest_sample (id, taken_at, levels) VALUES (1, ?, ?)",
-            (assessment.sample.taken_at, json.dumps(levels)),
-        )
+        stored_limits.record_sample(conn, assessment.sample.taken_at, levels)

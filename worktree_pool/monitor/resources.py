@@ -20,8 +20,11 @@ from worktree_pool.db.server import SERVER_DIR
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.diskusage import EntryUse, pool_usage
-from worktree_pool.store.slots import PoolRecord, Slot, all_slots, queued_requests, require_pool
-from worktree_pool.store.sqlite import StateStore, utc_now
+from worktree_pool.store.pool import PoolRecord, require_pool
+from worktree_pool.store.queue import queued_requests
+from worktree_pool.store.slots import Slot, all_slots
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import utc_now
 from worktree_pool.util.redact import mask
 
 if TYPE_CHECKING:

@@ -17,49 +17,32 @@ from pathlib import Path
 from worktree_pool.agents.process import AgentProcess, ProcessTable, agent_process
 from worktree_pool.config.settings import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
 from worktree_pool.db.postgres import pool_prefix
+from worktree_pool.db.slots import slot_database
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository, exclude_from_git
-from worktree_pool.git.run import (
-    WorktreeRecord,
-    branch_exists,
-    current_branch,
-    has_uncommitted,
-    worktree_records,
-)
-from worktree_pool.pool.claims import serve_queue
+from worktree_pool.git.run import branch_exists, current_branch, has_uncommitted, worktree_records
+from worktree_pool.pool.adoption import adopt_worktrees, build_slots, settle_stale_slot_records
 from worktree_pool.pool.handoff import env_file_in
-from worktree_pool.pool.salvage import inspect_work
-from worktree_pool.pool.stale_records import StaleRecord, settle_stale_record
+from worktree_pool.pool.serving import serve_queue
+from worktree_pool.pool.stale_records import StaleRecord
 from worktree_pool.pool.worktrees import (
-    abandon_new_slots,
-    add_worktree,
-    base_tip,
     enable_per_worktree_config,
     free_slot_numbers,
     registered_paths,
-    slot_records,
 )
-from worktree_pool.store.slots import (
+from worktree_pool.store.limits import LatestSample, latest_sample
+from worktree_pool.store.pool import (
     PoolRecord,
-    QueuedRequest,
-    SlotState,
-    all_slots,
     closing_error,
-    find_slot,
-    insert_slot,
+    create_pool,
     no_pool_error,
-    queued_requests,
     read_pool,
-    slot_number,
-    update_slot,
+    set_bounds,
 )
-from worktree_pool.store.sqlite import (
-    POOL_DIR_MODE,
-    LatestSample,
-    StateStore,
-    latest_sample,
-    utc_now,
-)
+from worktree_pool.store.protocol import Store
+from worktree_pool.store.queue import QueuedRequest, queued_requests
+from worktree_pool.store.slots import SlotState, all_slots, insert_slot
+from worktree_pool.store.sqlite import POOL_DIR_MODE, StateStore
 
 
 def check_pool_dir(repo: Repository) -> None:
@@ -111,7 +94,7 @@ def _file_kind(path: Path) -> str | None:
     return "file" if stat.S_ISREG(mode) else "other"
 
 
-def open_store(repo: Repository) -> StateStore:
+def open_store(repo: Repository) -> Store:
     """Open an existing pool's store; never creates anything."""
     store = open_store_if_any(repo)
     if store is None:
@@ -119,7 +102,7 @@ def open_store(repo: Repository) -> StateStore:
     return store
 
 
-def open_store_if_any(repo: Repository) -> StateStore | None:
+def open_store_if_any(repo: Repository) -> Store | None:
     """The pool's store, or None when the repository has no pool (yet, or any more)."""
     check_pool_dir(repo)
     if not repo.state_path.is_file():
@@ -169,25 +152,19 @@ def init_pool(
     enable_per_worktree_config(repo)
     config_written = _write_default_config(config_target, minimum, maximum, base)
     # Stale records first: one whose slot was moved within the pool is repaired, and adopted.
-    stale_records = _settle_stale_slot_records(repo, store)
+    stale_records = settle_stale_slot_records(repo, store)
     adopted = adopt_worktrees(repo, store, base)
     registered = registered_paths(repo)
     with store.transaction() as conn:
         pool = read_pool(conn)
         if pool is None:
             pool_id = secrets.token_hex(8)
-            conn.execute(
-                "INSERT INTO pool (id, min_slots, max_slots, base_branch, created_at, pool_id,"
-                " database_prefix) VALUES (1, ?, ?, ?, ?, ?, ?)",
-                (minimum, maximum, base, utc_now(), pool_id, pool_prefix(repo.root, pool_id)),
-            )
+            create_pool(conn, minimum, maximum, base, pool_id, pool_prefix(repo.root, pool_id))
         elif pool.closing_pid is not None:
             raise closing_error(pool.closing_pid)
         changed = pool is not None and (pool.min, pool.max) != (minimum, maximum)
         if changed:
-            conn.execute(
-                "UPDATE pool SET min_slots = ?, max_slots = ? WHERE id = 1", (minimum, maximum)
-            )
+            set_bounds(conn, minimum, maximum)
         missing = max(0, minimum - len(all_slots(conn)))
         new_slots = [
             insert_slot(conn, number, SlotState.PREPARING)
@@ -233,19 +210,6 @@ def _make_private(repo: Repository) -> None:
     wanted = POOL_DIR_MODE | (mode & 0o011)
     if mode != wanted:
         repo.pool_dir.chmod(wanted)
-
-
-def _settle_stale_slot_records(repo: Repository, store: StateStore) -> list[StaleRecord]:
-    """Settle git's records of slot worktrees whose directories are gone and that the state
-    does not list (say, after `rm -rf .agent-worktrees`), so their numbers can be used again;
-    what they point to is saved first (see settle_stale_record)."""
-    with store.snapshot() as conn:
-        known = {slot.name for slot in all_slots(conn)}
-    return [
-        settle_stale_record(repo, record.path)
-        for name, record in slot_records(repo).items()
-        if record.prunable is not None and name not in known
-    ]
 
 
 def _existing_pool(repo: Repository) -> tuple[PoolRecord | None, int]:
@@ -318,28 +282,6 @@ def _write_default_config(path: Path | None, minimum: int, maximum: int, base: s
     return str(path)
 
 
-# --- creating and removing slots ------------------------------------------------------------
-
-
-def build_slots(repo: Repository, store: StateStore, names: list[str], base: str) -> list[str]:
-    """Create the worktrees of freshly inserted `preparing` rows and mark them idle."""
-    if not names:
-        return []
-    tip = base_tip(repo, base)
-    built: list[str] = []
-    try:
-        for name in names:
-            add_worktree(repo, store, name, tip, base)
-            with store.transaction() as conn:
-                update_slot(conn, name, state=SlotState.IDLE)
-            built.append(name)
-    finally:
-        leftovers = [name for name in names if name not in built]
-        if leftovers:
-            abandon_new_slots(repo, store, leftovers)
-    return built
-
-
 # --- status ---------------------------------------------------------------------------------
 
 
@@ -385,7 +327,7 @@ class StatusReport:
     sample: LatestSample | None = None  # the newest sample of the daemon or a monitor
 
 
-def pool_status(repo: Repository, store: StateStore) -> StatusReport:
+def pool_status(repo: Repository, store: Store) -> StatusReport:
     with store.snapshot() as conn:
         pool = read_pool(conn)
         if pool is None:
@@ -444,52 +386,4 @@ def _database_name(repo: Repository, pool: PoolRecord, slot: str) -> str | None:
     # The name only: status must stay fast, and must not start the embedded server.
     if repo.config.database.mode == "none":
         return None
-    from worktree_pool.db.slots import slot_database  # only when databases are on
-
     return slot_database(repo, pool, slot)
-
-
-# --- adoption -------------------------------------------------------------------------------
-
-
-def orphaned_worktrees(repo: Repository, known: set[str]) -> list[WorktreeRecord]:
-    """Live worktrees under the pool directory with slot names that the state does not list."""
-    return [
-        record
-        for name, record in slot_records(repo).items()
-        if record.prunable is None and record.path.is_dir() and name not in known
-    ]
-
-
-def adopt_worktrees(
-    repo: Repository,
-    store: StateStore,
-    base: str,
-    records: list[WorktreeRecord] | None = None,
-) -> list[str]:
-    """Record orphaned pool worktrees (all of them, or just `records`) as slots again, e.g.
-    after the state store was lost.
-
-    A worktree with nothing unique, detached as idle slots are, comes back idle. Anything else
-    comes back busy with no agent, so that `wtpool release` or `cleanup` salvages its work
-    rather than a new agent getting a slot full of someone else's changes.
-    """
-    if records is None:
-        with store.snapshot() as conn:
-            records = orphaned_worktrees(repo, {slot.name for slot in all_slots(conn)})
-    plans = []
-    for record in records:
-        work = inspect_work(repo.git.at(record.path), base)
-        idle = record.branch is None and work.is_empty
-        plans.append((record, SlotState.IDLE if idle else SlotState.BUSY))
-    adopted = []
-    with store.transaction() as conn:
-        for record, state in plans:
-            number = slot_number(record.path.name)
-            if number is None or find_slot(conn, name=record.path.name) is not None:
-                continue
-            insert_slot(conn, number, state, branch=record.branch)
-            # The recorded branch is informational; release deletes only branches under
-            # wtpool/, so adopting a worktree that has, say, the base checked out is safe.
-            adopted.append(record.path.name)
-    return adopted

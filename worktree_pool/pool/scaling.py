@@ -11,24 +11,25 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from worktree_pool.agents.process import ProcessTable, slot_strays
+from worktree_pool.db.slots import drop_slot_databases
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
-from worktree_pool.pool.claims import serve_queue
-from worktree_pool.pool.lifecycle import build_slots
+from worktree_pool.pool.adoption import build_slots
 from worktree_pool.pool.salvage import inspect_work
+from worktree_pool.pool.serving import serve_queue
 from worktree_pool.pool.worktrees import free_slot_numbers, registered_paths, remove_worktree
+from worktree_pool.store.databases import check_databases_visible
+from worktree_pool.store.pool import PoolRecord, require_pool
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import (
-    PoolRecord,
     Slot,
     SlotState,
     all_slots,
-    check_databases_visible,
     delete_slot,
     insert_slot,
-    require_pool,
     update_slot,
 )
-from worktree_pool.store.sqlite import StateStore
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class ScaleResult:
 
 def scale_pool(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     *,
     up: int | None = None,
     down: int | None = None,
@@ -99,7 +100,7 @@ def scale_pool(
 
 
 def _remove_idle_slots(
-    repo: Repository, store: StateStore, pool: PoolRecord, target: int
+    repo: Repository, store: Store, pool: PoolRecord, target: int
 ) -> tuple[list[str], list[KeptSlot]]:
     """Remove idle slots that hold no unique work, highest number first, down to `target`.
 
@@ -144,8 +145,6 @@ def _remove_idle_slots(
                 update_slot(conn, slot.name, state=SlotState.IDLE)
                 kept.append(KeptSlot(slot.name, reason))
     if removed and repo.config.database.mode != "none":
-        from worktree_pool.db.slots import drop_slot_databases  # see claims.acquire
-
         with contextlib.suppress(WtpoolError):  # still recorded: cleanup drops them later
             drop_slot_databases(repo, store, removed, pool)
     return removed, kept
@@ -155,8 +154,6 @@ def _unremovable_reason(repo: Repository, name: str, base: str) -> str | None:
     path = repo.slot_path(name)
     if not path.is_dir():
         return "its directory is missing; run `wtpool doctor --fix`"
-    from worktree_pool.agents.process import ProcessTable, slot_strays  # see agents.ProcessTable
-
     # Something still works there, though no agent holds the slot: a scale-down is no reason
     # to stop it, nor to delete the directory under it.
     strays, spared = slot_strays(path, ProcessTable(), set())

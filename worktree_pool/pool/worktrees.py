@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from worktree_pool.pool.salvage import UniqueWork, clear_hiding_flags
 from worktree_pool.scope.filters import reapply
 from worktree_pool.scope.hooks import remove_guard
 from worktree_pool.scope.sparse import ScopePlan, sparse_enabled
+from worktree_pool.store.protocol import Connection
 from worktree_pool.store.slots import (
     SlotState,
     all_slots,
@@ -301,7 +301,7 @@ def registered_paths(repo: Repository) -> set[Path]:
 
 
 def free_slot_numbers(
-    repo: Repository, conn: sqlite3.Connection, registered: set[Path], count: int
+    repo: Repository, conn: Connection, registered: set[Path], count: int
 ) -> list[int]:
     """The `count` lowest slot numbers that no record, directory or git worktree uses."""
     used = {slot.number for slot in all_slots(conn)}

@@ -12,7 +12,6 @@ to its hooks. `filter verify` compares git's settings and those files with what 
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -30,19 +29,18 @@ from worktree_pool.scope.hooks import (
 )
 from worktree_pool.scope.patterns import check_compiles, compile_rules
 from worktree_pool.scope.sparse import ScopePlan, plan_scope, show_only, sparse_enabled
+from worktree_pool.store.pool import PoolRecord, read_pool, require_pool
+from worktree_pool.store.protocol import Connection
 from worktree_pool.store.slots import (
     TRANSIENT_STATES,
-    PoolRecord,
     Slot,
-    encode_scope,
     in_use_error,
     lookup_slot,
     owner_alive,
-    read_pool,
-    require_pool,
     update_slot,
 )
 from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import encode_scope
 from worktree_pool.util.pattern_syntax import validate_patterns
 
 NON_CONE_NOTE = "non-cone mode: file patterns are slower than directories on large trees"
@@ -165,7 +163,7 @@ def reapply(repo: Repository, store: StateStore, name: str, base: str) -> ScopeP
     return plan
 
 
-def _usable_slot(conn: sqlite3.Connection, name: str) -> Slot:
+def _usable_slot(conn: Connection, name: str) -> Slot:
     slot = lookup_slot(conn, name)
     if slot.state in TRANSIENT_STATES and owner_alive(slot):
         raise in_use_error(slot)

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from worktree_pool.scope.patterns import escape
+from worktree_pool.store.reservations import exclusive_rules
+from worktree_pool.store.slots import agent_in
+from worktree_pool.store.sqlite import ReadError, read_only
 
 REFUSED = 1
 
@@ -145,26 +147,18 @@ def _held_by_others(state: str | None, slot: str, paths: set[str]) -> list[str]:
     if not state or not paths:
         return []
     try:
-        conn = sqlite3.connect(Path(state).as_uri() + "?mode=ro", uri=True, timeout=5)
-        try:
-            row = conn.execute("SELECT agent FROM slots WHERE name = ?", (slot,)).fetchone()
-            rows = conn.execute(
-                "SELECT id, agent, patterns, rules FROM reservations WHERE released_at IS NULL"
-                " AND expires_at > ? AND exclusive = 1 AND agent IS NOT ?",
-                (time.time(), row[0] if row else None),
-            ).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:  # no store (a pool cleaned up), or one from before reservations
+        with read_only(Path(state), timeout=5) as conn:
+            held_by = exclusive_rules(conn, time.time(), other_than=agent_in(conn, slot))
+    except ReadError as exc:  # no store (a pool cleaned up), or one from before reservations
         print(f"wtpool guard: reservations not checked: {exc}", file=sys.stderr)
         return []
     lines = []
-    for rid, agent, patterns, rules in rows:
-        held = covered(rules, paths)
+    for reservation in held_by:
+        held = covered(reservation.rules, paths)
         if held:
             lines.append(
-                f"wtpool: commit refused in {slot}: {agent} holds {', '.join(json.loads(patterns))}"
-                f" (reservation #{rid}), which covers:"
+                f"wtpool: commit refused in {slot}: {reservation.agent} holds "
+                f"{', '.join(reservation.patterns)} (reservation #{reservation.id}), which covers:"
             )
             lines += [f"  {path}" for path in held[:20]]
     if lines:

@@ -1,1 +1,33 @@
-"""TODO"""
+"""The state store: what wtpool records about its pool, and every SQL statement it runs on it.
+
+The store records intent (which slot is claimed by whom, which requests wait, which branches
+queue to land); git and the filesystem remain the truth, and `wtpool doctor` reconciles the
+two. Nothing outside this package runs SQL on it: components call named query functions
+(`slots.find_slot(conn, agent=...)`, `queue.enqueue(conn, ...)`, `reservations.active(conn,
+now)`), each inside the one transaction the caller opens with `store.transaction()` (a change,
+holding the write lock from the first read to the commit) or `store.snapshot()` (a consistent
+read). A query function never opens, commits or rolls back a transaction of its own.
+
+The seam: callers hold a `protocol.Store` and pass around a `protocol.Connection`; today's
+backend is SQLite (`sqlite.StateStore`). A PostgreSQL backend implements the two protocols and
+follows the rules in protocol.py; no caller changes. tests/store/test_seam.py keeps SQL here.
+
+Modules:
+    protocol       Store and Connection protocols, and the rules query modules follow
+    sqlite         the SQLite backend: connection, pragmas, migrations runner, transactions,
+                   error translation, the commit guard's read-only connection
+    schema         MIGRATIONS, one schema version each, and what each table holds
+    sql            the one keyword-to-SQL builder, with a column whitelist per table
+    values         how values are stored: times, row ids, scopes
+    slots          the slots table, the Slot record and its states
+    queue          the queue table: claim requests waiting for a slot
+    pool           the pool row: bounds, base, id, the cleanup closing it
+    databases      the ledger of the databases the pool creates
+    reservations   file reservations as stored
+    mail           agent mail as stored
+    merges         the merge queue's entries and its processor lock
+    limits         each limit's last level, and the newest resource sample
+
+Modules the commit guard imports (sqlite, slots, reservations and what they import) use the
+standard library and store modules only: the guard runs on every commit.
+"""

@@ -11,7 +11,6 @@ A slot or queued request without a scope has the whole tree, so it overlaps ever
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -20,7 +19,9 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.scope import guard
 from worktree_pool.scope.overlap import scopes_overlap
 from worktree_pool.scope.patterns import check_compiles, compile_rules
-from worktree_pool.store.slots import ClaimRequest, SlotState, all_slots, queued_requests
+from worktree_pool.store.protocol import Connection
+from worktree_pool.store.queue import queued_requests
+from worktree_pool.store.slots import ClaimRequest, SlotState, all_slots
 from worktree_pool.tasks.tracks import Track
 from worktree_pool.util.names import validate_name
 from worktree_pool.util.pattern_syntax import validate_patterns
@@ -71,7 +72,7 @@ class Selection:
     warnings: list[str] = field(default_factory=list)
 
 
-def occupants(conn: sqlite3.Connection) -> list[Occupant]:
+def occupants(conn: Connection) -> list[Occupant]:
     """Slots held by an agent (or holding adopted work), and queued requests."""
     found = [
         Occupant(slot.name, slot.agent, slot.task, slot.track, slot.scope)
@@ -122,7 +123,7 @@ def assignment(track: Track, others: list[Occupant]) -> Occupant | None:
     )
 
 
-def independence_error(conn: sqlite3.Connection, request: ClaimRequest) -> WtpoolError | None:
+def independence_error(conn: Connection, request: ClaimRequest) -> WtpoolError | None:
     """Why `request` may not take its track now, checked inside the claim's transaction."""
     others = [o for o in occupants(conn) if o.agent != request.agent]
     taken = next((o for o in others if request.track and o.track == request.track), None)

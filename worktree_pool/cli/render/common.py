@@ -17,7 +17,6 @@ from worktree_pool.util.jsonable import to_jsonable
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from worktree_pool.agents.mail import Message
     from worktree_pool.agents.process import AgentProcess
     from worktree_pool.agents.reservations import Reservation, ReserveResult
     from worktree_pool.coord.cleanup import CleanupResult
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from worktree_pool.pool.lifecycle import InitResult, StatusReport
     from worktree_pool.pool.scaling import ScaleResult
     from worktree_pool.scope.filters import FilterReport, VerifyReport
+    from worktree_pool.store.mail import Message
 
 
 class _LazyConsole:

@@ -8,7 +8,8 @@ from worktree_pool.cli.render.common import console, escape, printable, table
 from worktree_pool.cli.render.tracks import scope_summary
 
 if TYPE_CHECKING:
-    from worktree_pool.merge.queue import EnqueueResult, MergeEntry, QueueReport
+    from worktree_pool.merge.queue import EnqueueResult, QueueReport
+    from worktree_pool.store.merges import MergeEntry
 
 _COLOURS = {
     "merged": "green",
