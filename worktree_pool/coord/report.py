@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Config, for_display
+from worktree_pool.config.display import for_display
+from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Config
 from worktree_pool.db.postgres import URL_VARIABLE
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
