@@ -150,7 +150,7 @@ def _slots(store: StateStore) -> list[Slot]:
 def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool: PoolRecord) -> None:
     if repo.config.database.mode == "none":
         return
-    from worktree_pool.db.postgres import list_lookalikes, list_owned
+    from worktree_pool.db.inventory import list_lookalikes, list_owned
     from worktree_pool.db.slots import owner_of, running_server
 
     try:

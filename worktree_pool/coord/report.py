@@ -18,7 +18,7 @@ from typing import Any
 
 from worktree_pool.config.display import for_display
 from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Config
-from worktree_pool.db.postgres import URL_VARIABLE
+from worktree_pool.db.connection import URL_VARIABLE
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import Alert, Assessment, assess, last_alerts

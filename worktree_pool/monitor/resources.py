@@ -151,7 +151,7 @@ def _database_use(
     if repo.config.database.mode == "none":
         return None, None
     # Imported here: a pool without databases never loads the database code.
-    from worktree_pool.db.postgres import server_load
+    from worktree_pool.db.inventory import server_load
     from worktree_pool.db.slots import owner_of, running_server
 
     try:

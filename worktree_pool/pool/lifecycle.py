@@ -18,7 +18,7 @@ from worktree_pool.agents.process import AgentProcess, ProcessTable, agent_proce
 from worktree_pool.config.display import render_config
 from worktree_pool.config.settings import CONFIG_FILE_NAME, Config
 from worktree_pool.config.validation import check_pool_bounds
-from worktree_pool.db.postgres import pool_prefix
+from worktree_pool.db.names import pool_prefix
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.git.run import (
