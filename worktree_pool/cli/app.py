@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from worktree_pool import __version__
-from worktree_pool.agents import process as agents
+from worktree_pool.agents import stopping as agents
 from worktree_pool.cli.render import common as render
 from worktree_pool.config.display import for_display, render_config
 from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Mode

@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from worktree_pool.agents.process import LOG_DIR, same_process, start_marker, start_wtpool_process
+from worktree_pool.agents.logs import LOG_DIR
+from worktree_pool.agents.process import start_wtpool_process
+from worktree_pool.agents.process_table import same_process, start_marker
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.store.slots import read_pool, require_pool

@@ -33,15 +33,14 @@ from __future__ import annotations
 import os
 import time
 
-from worktree_pool.agents.process import (
+from worktree_pool.agents.membership import (
     AgentGroup,
-    ProcessTable,
     group_members,
     slot_strays,
-    stop_agent,
-    stop_processes,
     unrecorded_processes,
 )
+from worktree_pool.agents.process_table import ProcessTable
+from worktree_pool.agents.stopping import stop_agent, stop_processes
 from worktree_pool.coord.cleanup import delete_merged_branches
 from worktree_pool.coord.doctor import DoctorReport, Finding, examine, record_finding
 from worktree_pool.errors import WtpoolError

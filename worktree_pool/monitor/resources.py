@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worktree_pool.agents.process import AgentGroup, ProcessTable, agent_process, group_members
+from worktree_pool.agents.membership import AgentGroup, group_members
+from worktree_pool.agents.process import agent_process
+from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.db.server import SERVER_DIR
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository

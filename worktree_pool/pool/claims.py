@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from worktree_pool.agents.mail import WTPOOL_SENDER, post
-from worktree_pool.agents.process import AgentGroup, clear_slot, is_running, kill_unrecorded, launch
+from worktree_pool.agents.membership import AgentGroup
+from worktree_pool.agents.process import is_running, launch
 from worktree_pool.agents.reservations import grant, release_held, release_in
+from worktree_pool.agents.stopping import clear_slot, kill_unrecorded
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import delete_branch_if_at, is_ancestor, resolve

@@ -14,7 +14,8 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from worktree_pool.agents.process import AgentProcess, ProcessTable, agent_process
+from worktree_pool.agents.process import AgentProcess, agent_process
+from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.config.display import render_config
 from worktree_pool.config.settings import CONFIG_FILE_NAME, Config
 from worktree_pool.config.validation import check_pool_bounds

@@ -155,7 +155,8 @@ def _unremovable_reason(repo: Repository, name: str, base: str) -> str | None:
     path = repo.slot_path(name)
     if not path.is_dir():
         return "its directory is missing; run `wtpool doctor --fix`"
-    from worktree_pool.agents.process import ProcessTable, slot_strays  # see agents.ProcessTable
+    from worktree_pool.agents.membership import slot_strays  # see agents.ProcessTable
+    from worktree_pool.agents.process_table import ProcessTable
 
     # Something still works there, though no agent holds the slot: a scale-down is no reason
     # to stop it, nor to delete the directory under it.
