@@ -18,7 +18,7 @@ from worktree_pool.agents.logs import LOG_DIR
 from worktree_pool.agents.membership import AgentGroup
 from worktree_pool.agents.reservations import release_held
 from worktree_pool.agents.stopping import StopResult, clear_slot, stop_unrecorded
-from worktree_pool.coord.daemon import stop_daemon_if_running
+from worktree_pool.coord.daemon_lock import stop_daemon_if_running
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import (

@@ -324,7 +324,7 @@ def _stale_locks(repo: Repository, report: DoctorReport) -> None:
 
 
 def _stale_daemon_record(repo: Repository, report: DoctorReport) -> None:
-    from worktree_pool.coord.daemon import remove_stale_pid_file, stale_pid_file
+    from worktree_pool.coord.daemon_lock import remove_stale_pid_file, stale_pid_file
 
     path = stale_pid_file(repo)
     if path is not None:
