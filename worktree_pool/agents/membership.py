@@ -136,7 +136,7 @@ def unrecorded_processes(
 def _agents_process(repo: Repository, table: ProcessTable, pid: int) -> bool:
     """Whether the process is an agent runner of this pool, or one that an agent runner
     started and that is under the pool directory."""
-    import psutil  # not at the top: see ProcessTable
+    import psutil  # not at the top: see process_table.ProcessTable
 
     try:
         command = table.handles[pid].cmdline()

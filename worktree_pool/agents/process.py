@@ -113,7 +113,7 @@ def launch(
             )
         except OSError as exc:
             raise WtpoolError(f"cannot start the agent in {slot}: {exc}") from exc
-    import psutil  # not at the top: see ProcessTable
+    import psutil  # not at the top: see process_table.ProcessTable
 
     try:
         started = start_marker(process.pid)
