@@ -27,8 +27,10 @@ from pathlib import Path
 from worktree_pool.config.settings import DatabaseSettings
 from worktree_pool.coord.cleanup import cleanup
 from worktree_pool.db import server as pgserver
-from worktree_pool.db.postgres import Server, clone_for_slot, drop_owned, ensure_template
+from worktree_pool.db.clone import clone_for_slot, drop_owned
+from worktree_pool.db.connection import Server
 from worktree_pool.db.slots import owner_of
+from worktree_pool.db.template import ensure_template
 from worktree_pool.git.repo import open_repository
 from worktree_pool.pool.claims import acquire, release
 from worktree_pool.pool.lifecycle import init_pool, open_store

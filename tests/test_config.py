@@ -9,14 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import Pool, assert_one_line_error, snapshot, wtpool
-from worktree_pool.config.settings import (
-    Config,
-    PoolSettings,
-    ScopeRule,
-    TimeoutSettings,
-    load_config,
-    render_config,
-)
+from worktree_pool.config.display import render_config
+from worktree_pool.config.loader import load_config
+from worktree_pool.config.settings import Config, PoolSettings, ScopeRule, TimeoutSettings
 from worktree_pool.errors import ExitCode, WtpoolError
 
 COMMITTED_DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "wtpool.yaml"

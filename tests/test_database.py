@@ -16,20 +16,12 @@ import psycopg
 import pytest
 
 from worktree_pool.config.settings import DatabaseSettings
-from worktree_pool.db.postgres import (
-    Owner,
-    Server,
-    clone_for_slot,
-    drop_owned,
-    ensure_template,
-    fit,
-    list_lookalikes,
-    list_owned,
-    pool_prefix,
-    prefix_for,
-    slot_database_name,
-    template_name,
-)
+from worktree_pool.db.clone import clone_for_slot, drop_owned
+from worktree_pool.db.connection import Server
+from worktree_pool.db.inventory import list_lookalikes, list_owned
+from worktree_pool.db.names import fit, pool_prefix, prefix_for, slot_database_name, template_name
+from worktree_pool.db.ownership import Owner
+from worktree_pool.db.template import ensure_template
 from worktree_pool.errors import WtpoolError
 from worktree_pool.util.redact import mask
 
@@ -193,7 +185,9 @@ def test_concurrent_builders_build_the_template_exactly_once(server: Server, pro
     code = (
         "import sys; from pathlib import Path;"
         "from worktree_pool.config.settings import DatabaseSettings;"
-        "from worktree_pool.db.postgres import Owner, Server, ensure_template;"
+        "from worktree_pool.db.connection import Server;"
+        "from worktree_pool.db.ownership import Owner;"
+        "from worktree_pool.db.template import ensure_template;"
         "from tests.test_database import MemoryLedger;"
         "s = DatabaseSettings(mode='external',"
         " setup=('schema.sql', ('sh', '-c', 'echo x >> runs')));"

@@ -18,9 +18,10 @@ from typing import Annotated, Any
 import typer
 
 from worktree_pool import __version__
-from worktree_pool.agents import process as agents
+from worktree_pool.agents import stopping as agents
 from worktree_pool.cli.render import common as render
-from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Mode, for_display, render_config
+from worktree_pool.config.display import for_display, render_config
+from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Mode
 from worktree_pool.coord import cleanup as coordinator
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository, open_repository

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from worktree_pool.agents.process import agent_process, log_path
+from worktree_pool.agents.logs import log_path
+from worktree_pool.agents.process import agent_process
 from worktree_pool.cli.render import common as render
 from worktree_pool.cli.render import tracks as render_tracks
 from worktree_pool.config.settings import Mode

@@ -14,15 +14,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from worktree_pool.agents.process import (
-    LOG_DIR,
-    AgentGroup,
-    StopResult,
-    clear_slot,
-    stop_unrecorded,
-)
+from worktree_pool.agents.logs import LOG_DIR
+from worktree_pool.agents.membership import AgentGroup
 from worktree_pool.agents.reservations import release_held
-from worktree_pool.coord.daemon import stop_daemon_if_running
+from worktree_pool.agents.stopping import StopResult, clear_slot, stop_unrecorded
+from worktree_pool.coord.daemon_lock import stop_daemon_if_running
 from worktree_pool.db import server as pgserver
 from worktree_pool.db.slots import drop_pool_databases
 from worktree_pool.errors import WtpoolError

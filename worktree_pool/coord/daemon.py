@@ -6,11 +6,8 @@ status`, writes alerts, and tends the pool as the dashboard does. It runs in a s
 own, so closing the terminal that started it does not stop it. It ends by itself when the
 pool is closed by `cleanup` or gone.
 
-One daemon per pool, and the lock says which: the daemon holds an exclusive `flock` on
-`.agent-worktrees/daemon.lock` for its whole life, and the system releases it however the
-daemon ends. Whether a daemon runs is whether that lock is held; `daemon.pid` only says which
-process it is (with its start marker, so a recycled pid is never signalled), and a pid file
-whose lock is free is stale. Output goes to `.agent-worktrees/logs/daemon.log`.
+One daemon per pool: the lock and the pid file that make it so, and stopping the daemon that
+runs, are daemon_lock's. Output goes to `.agent-worktrees/logs/daemon.log`.
 """
 
 from __future__ import annotations
@@ -22,25 +19,31 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 
-from worktree_pool.agents.process import LOG_DIR, same_process, start_marker, start_wtpool_process
+from worktree_pool.agents.process import start_wtpool_process
+from worktree_pool.agents.process_table import start_marker
+from worktree_pool.coord.daemon_lock import (
+    LOCK_FILE,
+    START_TIMEOUT,
+    is_running,
+    log_path,
+    pid_path,
+    read_record,
+    stop_daemon_if_running,
+)
+from worktree_pool.coord.watch import tend
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
+from worktree_pool.monitor.limits import assess, record_sample
 from worktree_pool.store.limits import latest_sample
 from worktree_pool.store.pool import read_pool, require_pool
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private, write_private
 from worktree_pool.util.redact import mask
-
-PID_FILE = "daemon.pid"
-LOCK_FILE = "daemon.lock"
-_START_TIMEOUT = 30.0
-_STOP_TIMEOUT = 120.0  # a round may be building a template or a slot: let it finish
 
 
 @dataclass(frozen=True)
@@ -52,87 +55,36 @@ class DaemonStatus:
     last_sample: str | None  # when the newest sample (anyone's) was taken
 
 
-def _pid_path(repo: Repository) -> Path:
-    return repo.pool_dir / PID_FILE
-
-
-def _log_path(repo: Repository) -> Path:
-    return repo.pool_dir / LOG_DIR / "daemon.log"
-
-
-@contextlib.contextmanager
-def _lock(repo: Repository) -> Iterator[bool]:
-    """Try the daemon lock without waiting; yield whether we got it (then no daemon runs)."""
-    with open_private(repo.pool_dir / LOCK_FILE) as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _running(repo: Repository) -> bool:
-    with _lock(repo) as free:
-        return not free
-
-
-def _record(repo: Repository) -> dict | None:
-    try:
-        record = json.loads(_pid_path(repo).read_text(encoding="utf-8"))
-        return {"pid": int(record["pid"]), "marker": float(record["marker"]), **record}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def daemon_status(repo: Repository, store: StateStore) -> DaemonStatus:
     with store.snapshot() as conn:
         require_pool(conn, repo)
         sample = latest_sample(conn)
-    running = _running(repo)
-    record = _record(repo) if running else None
+    running = is_running(repo)
+    record = read_record(repo) if running else None
     return DaemonStatus(
         running=running,
         pid=record["pid"] if record else None,
         started_at=record.get("started_at") if record else None,
-        log=str(_log_path(repo)),
+        log=str(log_path(repo)),
         last_sample=sample.taken_at if sample else None,
     )
-
-
-def stale_pid_file(repo: Repository) -> Path | None:
-    """The pid file, if no daemon holds the lock: it names a process that is gone."""
-    path = _pid_path(repo)
-    return path if path.exists() and not _running(repo) else None
-
-
-def remove_stale_pid_file(repo: Repository) -> None:
-    """Delete the pid file while holding the lock, so that no daemon starting meanwhile can
-    lose its own."""
-    with _lock(repo) as free:
-        if not free:
-            raise WtpoolError("a daemon started since; its pid file is not stale")
-        _pid_path(repo).unlink(missing_ok=True)
 
 
 def start_daemon(repo: Repository, store: StateStore) -> DaemonStatus:
     with store.snapshot() as conn:
         require_pool(conn, repo)
-    if _running(repo):
+    if is_running(repo):
         raise _already_running(repo)
-    log = _log_path(repo)
+    log = log_path(repo)
     process = start_wtpool_process(repo, log, "daemon", "run")
-    deadline = time.monotonic() + _START_TIMEOUT
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        record = _record(repo)
-        if record is not None and record["pid"] == process.pid and _running(repo):
+        record = read_record(repo)
+        if record is not None and record["pid"] == process.pid and is_running(repo):
             process.returncode = 0  # it outlives us: nobody is to wait for it
             return daemon_status(repo, store)
         if process.poll() is not None:
-            if _running(repo):  # another start won the race
+            if is_running(repo):  # another start won the race
                 raise _already_running(repo)
             raise WtpoolError(
                 f"the daemon stopped at once (exit {process.returncode})", f"its log is {log}"
@@ -143,7 +95,7 @@ def start_daemon(repo: Repository, store: StateStore) -> DaemonStatus:
 
 
 def _already_running(repo: Repository) -> WtpoolError:
-    record = _record(repo)
+    record = read_record(repo)
     which = f" (process {record['pid']})" if record else ""
     return WtpoolError(f"the daemon already runs{which}", "`wtpool daemon stop` stops it")
 
@@ -155,48 +107,9 @@ def stop_daemon(repo: Repository, store: StateStore) -> DaemonStatus:
     return daemon_status(repo, store)
 
 
-def stop_daemon_if_running(repo: Repository) -> bool:
-    """Stop the daemon if it runs, and wait until it has exited; whether one ran. Needs no
-    pool: a daemon outliving its pool must still be stoppable."""
-    if not _running(repo):
-        return False
-    record = _record(repo)
-    deadline = time.monotonic() + _START_TIMEOUT
-    while record is None:  # starting, or its pid file was deleted: it writes it each round
-        if not _running(repo):
-            return True
-        if time.monotonic() > deadline:
-            raise WtpoolError(
-                "a daemon holds the pool's daemon lock but names no process in daemon.pid",
-                "find it with `fuser .agent-worktrees/daemon.lock` and stop it",
-            )
-        time.sleep(0.05)
-        record = _record(repo)
-    if _same_process(record):
-        os.kill(record["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + _STOP_TIMEOUT
-    while _running(repo) or _same_process(record):
-        if time.monotonic() > deadline:
-            raise WtpoolError(
-                f"the daemon (process {record['pid']}) did not stop within "
-                f"{_STOP_TIMEOUT:g} s: it may be in the middle of a long round",
-                f"wait, then run the command again; its log is {_log_path(repo)}",
-            )
-        time.sleep(0.05)
-    return True
-
-
-def _same_process(record: dict) -> bool:
-    """Whether the recorded daemon process still exists (a zombie counts as exited)."""
-    return same_process(record["pid"], record["marker"])
-
-
 def run_daemon(repo: Repository, store: StateStore) -> None:
     """The daemon itself: sample, record, tend, until SIGTERM or SIGINT, or until its pool
     is closed or gone."""
-    from worktree_pool.coord.watch import tend
-    from worktree_pool.monitor.limits import assess, record_sample
-
     handle = open_private(repo.pool_dir / LOCK_FILE)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -215,7 +128,7 @@ def run_daemon(repo: Repository, store: StateStore) -> None:
     _log(f"daemon {pid} started")
     try:
         while not stopping and _pool_open(store):
-            if _record(repo) != record:  # deleted or damaged by hand: stop must find us
+            if read_record(repo) != record:  # deleted or damaged by hand: stop must find us
                 _write_pid_file(repo, record)
             try:
                 assessment = assess(repo, store)
@@ -232,7 +145,7 @@ def run_daemon(repo: Repository, store: StateStore) -> None:
             _reap_children()
             _sleep_unless(lambda: stopping, repo.config.monitor.interval)
     finally:
-        _pid_path(repo).unlink(missing_ok=True)  # ours: the lock is held until the next line
+        pid_path(repo).unlink(missing_ok=True)  # ours: the lock is held until the next line
         handle.close()
         _log(f"daemon {pid} stopped")
 
@@ -245,9 +158,9 @@ def _pool_open(store: StateStore) -> bool:
 
 def _write_pid_file(repo: Repository, record: dict) -> None:
     """Written whole or not at all: a reader never sees half a record."""
-    temporary = _pid_path(repo).with_suffix(f".{os.getpid()}")
+    temporary = pid_path(repo).with_suffix(f".{os.getpid()}")
     write_private(temporary, json.dumps(record) + "\n")
-    os.replace(temporary, _pid_path(repo))
+    os.replace(temporary, pid_path(repo))
 
 
 def _log(message: str) -> None:

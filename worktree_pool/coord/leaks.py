@@ -33,21 +33,20 @@ from __future__ import annotations
 import os
 import time
 
-from worktree_pool.agents.process import (
+from worktree_pool.agents.membership import (
     AgentGroup,
-    ProcessTable,
     group_members,
     slot_strays,
-    stop_agent,
-    stop_processes,
     unrecorded_processes,
 )
+from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.agents.reservations import close_expired, expired, force_release, stale
+from worktree_pool.agents.stopping import stop_agent, stop_processes
 from worktree_pool.coord.cleanup import delete_merged_branches
 from worktree_pool.coord.consistency import examine
-from worktree_pool.coord.daemon import remove_stale_pid_file, stale_pid_file
+from worktree_pool.coord.daemon_lock import remove_stale_pid_file, stale_pid_file
 from worktree_pool.coord.findings import DoctorReport, Finding, record_finding
-from worktree_pool.db.postgres import list_lookalikes, list_owned
+from worktree_pool.db.inventory import list_lookalikes, list_owned
 from worktree_pool.db.slots import drop_slot_databases, owner_of, running_server
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository

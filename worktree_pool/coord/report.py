@@ -16,8 +16,12 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Config, for_display
-from worktree_pool.db.postgres import URL_VARIABLE
+import yaml
+
+from worktree_pool.config.display import for_display
+from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, Config
+from worktree_pool.coord.leaks import find_leaks
+from worktree_pool.db.connection import URL_VARIABLE
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import Alert, Assessment, assess, last_alerts
@@ -63,8 +67,6 @@ def gather(repo: Repository, store: StateStore | None) -> Report:
 
 
 def _gather_parts(repo: Repository, store: StateStore, report: Report) -> None:
-    from worktree_pool.coord.leaks import find_leaks
-
     parts = {
         "status": lambda: pool_status(repo, store),
         "check": lambda: assess(repo, store),
@@ -81,8 +83,6 @@ def _gather_parts(repo: Repository, store: StateStore, report: Report) -> None:
 
 def _compact(config: Config, repo: Repository) -> str:
     """The configuration in effect as plain YAML, without the documentation of each key."""
-    import yaml
-
     source = f"# from {repo.config_path or 'the built-in defaults'}\n"
     return source + yaml.safe_dump(to_jsonable(config), sort_keys=False, width=100)
 

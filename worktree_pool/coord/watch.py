@@ -16,6 +16,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import Alert, Assessment, assess, last_alerts
 from worktree_pool.monitor.slot_facts import SlotFacts, SlotFactsCache
+from worktree_pool.pool.scaling import scale_pool
 from worktree_pool.pool.serving import serve_queue
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.queue import queued_requests
@@ -58,8 +59,6 @@ def tend(repo: Repository, store: StateStore, assessment: Assessment) -> Tended:
     idle = any(slot.state == SlotState.IDLE for slot in slots)
     try:
         if not idle and repo.config.pool.autoscale and len(slots) < pool.max:
-            from worktree_pool.pool.scaling import scale_pool
-
             # Another process may have filled the pool since the count: scale_pool then
             # refuses, and the next refresh looks again.
             return Tended({}, list(scale_pool(repo, store, up=1).created))

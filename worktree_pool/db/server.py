@@ -161,7 +161,7 @@ def _remove_socket_dir(repo: Repository) -> None:
 
 
 def conninfo(repo: Repository) -> str:
-    from psycopg.conninfo import make_conninfo
+    from psycopg.conninfo import make_conninfo  # not at the top: see connection.admin_connection
 
     return make_conninfo("", host=str(socket_dir(repo)), user=SUPERUSER, dbname="postgres")
 

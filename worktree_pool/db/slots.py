@@ -11,21 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worktree_pool.db import server as pgserver
-from worktree_pool.db.postgres import (
-    DatabaseInfo,
-    Owner,
-    Server,
-    check_owned,
-    clone_for_slot,
-    drop_owned,
-    ensure_template,
-    external_server,
-    fingerprint,
-    list_owned,
-    list_strangers,
-    prefix_for,
-    slot_database_name,
-)
+from worktree_pool.db.clone import clone_for_slot, drop_owned
+from worktree_pool.db.connection import Server, external_server
+from worktree_pool.db.inventory import DatabaseInfo, list_owned, list_strangers
+from worktree_pool.db.names import prefix_for, slot_database_name
+from worktree_pool.db.ownership import Owner, check_owned
+from worktree_pool.db.template import ensure_template, fingerprint
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.store import databases

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.config.settings import Config, find_config_file, load_config, with_environment
+from worktree_pool.config.loader import find_config_file, load_config, with_environment
+from worktree_pool.config.settings import Config
 from worktree_pool.errors import bad_input
 from worktree_pool.git.run import Git, worktree_records
 

@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from worktree_pool.agents.process import LOG_DIR, same_process, start_marker, start_wtpool_process
+from worktree_pool.agents.logs import LOG_DIR
+from worktree_pool.agents.process import start_wtpool_process
+from worktree_pool.agents.process_table import same_process, start_marker
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import has_uncommitted, is_ancestor, resolve

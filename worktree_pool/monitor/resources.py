@@ -11,12 +11,18 @@ nobody asked for.
 from __future__ import annotations
 
 import os
+import resource
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from worktree_pool.agents.process import AgentGroup, ProcessTable, agent_process, group_members
+from worktree_pool.agents.membership import AgentGroup, group_members
+from worktree_pool.agents.process import agent_process
+from worktree_pool.agents.process_table import ProcessTable
+from worktree_pool.db.inventory import server_load
 from worktree_pool.db.server import SERVER_DIR
+from worktree_pool.db.slots import owner_of, running_server
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.diskusage import EntryUse, pool_usage
@@ -153,10 +159,6 @@ def _database_use(
 ) -> tuple[DatabaseUse | None, str | None]:
     if repo.config.database.mode == "none":
         return None, None
-    # Imported here: a pool without databases never loads the database code.
-    from worktree_pool.db.postgres import server_load
-    from worktree_pool.db.slots import owner_of, running_server
-
     try:
         server = running_server(repo)
         if server is None:
@@ -188,8 +190,6 @@ def _disk_use(repo: Repository, entries: list[EntryUse], database: DatabaseUse |
 
 
 def _iso(seconds: float) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")
 
 
@@ -206,7 +206,7 @@ def _processes(repo: Repository, slots: list[Slot]) -> tuple[list[AgentUse], lis
     with_agents = [slot for slot in slots if slot.agent_pid is not None]
     if not with_agents:
         return [], []
-    import psutil  # see agents.ProcessTable
+    import psutil  # not at the top: see agents.process_table.ProcessTable
 
     table = ProcessTable()
     agents, fds = [], []
@@ -239,11 +239,9 @@ def _processes(repo: Repository, slots: list[Slot]) -> tuple[list[AgentUse], lis
 
 
 def _fd_limit(process: psutil.Process) -> int:
-    import psutil
+    import psutil  # not at the top: see agents.process_table.ProcessTable
 
     if not hasattr(psutil.Process, "rlimit"):  # not Linux: assume our own limit applies
-        import resource
-
         return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     soft, _hard = process.rlimit(psutil.RLIMIT_NOFILE)
     return soft if soft > 0 else os.sysconf("SC_OPEN_MAX")

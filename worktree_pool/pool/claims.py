@@ -18,8 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from worktree_pool.agents.mail import WTPOOL_SENDER, post
-from worktree_pool.agents.process import AgentGroup, clear_slot, is_running
+from worktree_pool.agents.membership import AgentGroup
+from worktree_pool.agents.process import is_running
 from worktree_pool.agents.reservations import grant, release_held
+from worktree_pool.agents.stopping import clear_slot
 from worktree_pool.db.slots import check_template
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository

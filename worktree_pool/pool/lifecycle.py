@@ -14,9 +14,12 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from worktree_pool.agents.process import AgentProcess, ProcessTable, agent_process
-from worktree_pool.config.settings import CONFIG_FILE_NAME, Config, check_pool_bounds, render_config
-from worktree_pool.db.postgres import pool_prefix
+from worktree_pool.agents.process import AgentProcess, agent_process
+from worktree_pool.agents.process_table import ProcessTable
+from worktree_pool.config.display import render_config
+from worktree_pool.config.settings import CONFIG_FILE_NAME, Config
+from worktree_pool.config.validation import check_pool_bounds
+from worktree_pool.db.names import pool_prefix
 from worktree_pool.db.slots import slot_database
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository, exclude_from_git

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from worktree_pool.agents.process import ProcessTable, slot_strays
+from worktree_pool.agents.membership import slot_strays
+from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.db.slots import drop_slot_databases
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository

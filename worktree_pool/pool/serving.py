@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.agents.process import kill_unrecorded, launch
+from worktree_pool.agents.process import launch
+from worktree_pool.agents.stopping import kill_unrecorded
 from worktree_pool.db.slots import Target, hand_out_database
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository

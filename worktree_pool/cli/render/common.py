@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from worktree_pool.coord.cleanup import CleanupResult
     from worktree_pool.coord.daemon import DaemonStatus
     from worktree_pool.coord.findings import DoctorReport
-    from worktree_pool.db.postgres import DatabaseInfo
+    from worktree_pool.db.inventory import DatabaseInfo
     from worktree_pool.pool.claims import AcquireResult, ReleaseResult
     from worktree_pool.pool.lifecycle import InitResult, StatusReport
     from worktree_pool.pool.scaling import ScaleResult

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from worktree_pool.cli.render.common import console, escape, table
 
 if TYPE_CHECKING:
-    from worktree_pool.agents.process import StopResult
+    from worktree_pool.agents.stopping import StopResult
     from worktree_pool.coord.spawn import SpawnResult
     from worktree_pool.tasks.planning import Analysis, ConflictReport, Recommendation
     from worktree_pool.tasks.selection import Skip

@@ -1,0 +1,156 @@
+"""Reading wtpool.yaml into a `Config`: discovery, a strict YAML loader, environment overrides.
+
+Discovery, first match wins: `--config PATH`, then `wtpool.yaml` at the main worktree's root,
+then the built-in defaults. Unknown keys and wrong types are errors that name the file, the key
+and the expected type: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from worktree_pool.config.settings import (
+    CONFIG_FILE_NAME,
+    DATABASE_MODE_VARIABLE,
+    DATABASE_MODES,
+    Config,
+)
+from worktree_pool.config.validation import validate
+from worktree_pool.errors import bad_input
+from worktree_pool.util.inputs import BoundedLoader, describe, load_yaml, read_text_bounded
+
+# A configuration file is a few kilobytes; refusing big ones keeps a hostile or mistaken file
+# (say, a log passed by accident) from costing time or memory before validation rejects it.
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        if not explicit.is_file():
+            raise bad_input(f"config file {explicit} does not exist or is not a file")
+        return explicit
+    candidate = repo_root / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load_config(path: Path | None) -> Config:
+    if path is None:
+        return Config()
+    text = read_text_bounded(path, MAX_CONFIG_BYTES, "config file")
+    data = load_yaml(text, path, _StrictLoader)
+    if data is None:
+        data = {}
+    config = _build(Config, data, "", path)
+    validate(config, path)
+    return config
+
+
+def with_environment(config: Config, environ: Mapping[str, str]) -> Config:
+    """`config` with the settings the environment overrides: WTPOOL_DATABASE_MODE, so that a
+    CI job or a test run can go without databases whatever wtpool.yaml says."""
+    mode = environ.get(DATABASE_MODE_VARIABLE)
+    if not mode:
+        return config
+    if mode not in DATABASE_MODES:
+        raise bad_input(
+            f"{DATABASE_MODE_VARIABLE} must be one of {', '.join(DATABASE_MODES)}, got {mode!r}"
+        )
+    database = dataclasses.replace(config.database, mode=mode)
+    return dataclasses.replace(config, database=database)
+
+
+class _StrictLoader(BoundedLoader):
+    """The bounded loader, refusing a key given twice too: YAML would quietly keep the last
+    one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:
+    if not isinstance(data, dict):
+        where = prefix.rstrip(".") or "the top level"
+        raise bad_input(f"{path}: {where} must be a mapping, got {describe(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            known = ", ".join(fields)
+            raise bad_input(
+                f"{path}: unknown key {prefix}{key}",
+                f"known keys{' in ' + prefix.rstrip('.') if prefix else ''}: {known}",
+            )
+    values = {
+        name: _convert(data[name], hints[name], f"{prefix}{name}", path)
+        for name in fields
+        if name in data
+    }
+    return cls(**values)
+
+
+def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
+    if dataclasses.is_dataclass(expected):
+        return _build(expected, value, f"{key}.", path)
+    item = get_args(expected)[0] if get_origin(expected) is tuple else None
+    if item is not None and dataclasses.is_dataclass(item):
+        if not isinstance(value, list):
+            raise bad_input(f"{path}: {key} must be a list of mappings, got {describe(value)}")
+        return tuple(_build(item, entry, f"{key}[{i}].", path) for i, entry in enumerate(value))
+    if _accepts(value, expected):
+        if expected is float:
+            return float(value)
+        return _frozen(value)
+    raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {describe(value)}")
+
+
+def _frozen(value: Any) -> Any:
+    """YAML lists become tuples, nested ones too, so the frozen config is immutable."""
+    return tuple(_frozen(item) for item in value) if isinstance(value, list) else value
+
+
+def _accepts(value: Any, expected: Any) -> bool:
+    origin = get_origin(expected)
+    if origin in (Union, types.UnionType):
+        return any(_accepts(value, option) for option in get_args(expected))
+    if origin is tuple:  # tuple[X, ...]: a YAML list, kept immutable in the frozen config
+        item = get_args(expected)[0]
+        return isinstance(value, list) and all(_accepts(v, item) for v in value)
+    if expected is type(None):
+        return value is None
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _type_name(expected: Any) -> str:
+    origin = get_origin(expected)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(option) for option in get_args(expected))
+    if origin is tuple:
+        item = get_args(expected)[0]
+        return f"a list of {_type_name(item).removeprefix('a ').removeprefix('an ')}s"
+    return {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        type(None): "null",
+    }.get(expected, expected.__name__)

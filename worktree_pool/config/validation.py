@@ -1,0 +1,176 @@
+"""Checks of a configuration's values, once its keys and types are known to be right.
+
+Every error names the file and the key, so a mistake in wtpool.yaml is found without guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from worktree_pool.config.settings import (
+    AGENT_PLACEHOLDERS,
+    CLONE_STRATEGIES,
+    DATABASE_MODES,
+    MAX_POOL_SIZE,
+    MERGE_STRATEGIES,
+    RESERVATION_MODES,
+    TASK_SOURCES,
+    AgentSettings,
+    Config,
+    DatabaseSettings,
+    LimitSettings,
+    MergeSettings,
+    TaskSettings,
+)
+from worktree_pool.config.sizes import parse_size
+from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.util.pattern_syntax import validate_patterns
+
+# A hand-off file's path: plain names only, so that it is its own gitignore pattern.
+_ENV_FILE = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
+
+
+def validate(config: Config, path: Path) -> None:
+    """Refuse values that have the right type but make no sense, naming `path` and the key."""
+    try:
+        check_pool_bounds(config.pool.min, config.pool.max)
+    except WtpoolError as exc:
+        raise bad_input(f"{path}: {exc.message}") from exc
+    validate_patterns(config.scope.always_include, f"{path}: scope.always_include")
+    _check_tasks(config.tasks, path)
+    _check_agent(config.agent, path)
+    _check_database(config.database, path)
+    _check_limits(config.limits, path)
+    if config.reservations.mode not in RESERVATION_MODES:
+        raise bad_input(
+            f"{path}: reservations.mode must be one of {', '.join(RESERVATION_MODES)}, "
+            f"got {config.reservations.mode!r}"
+        )
+    _check_merge(config.merge, path)
+    for section in ("timeouts", "monitor", "reservations", "merge"):
+        for item in dataclasses.fields(getattr(config, section)):
+            seconds = getattr(getattr(config, section), item.name)
+            if not isinstance(seconds, float):  # every float in these sections is seconds
+                continue
+            if not 0 < seconds < 1e9:  # also refuses .nan and .inf, which YAML allows
+                raise bad_input(
+                    f"{path}: {section}.{item.name} must be a positive number of seconds, "
+                    f"got {seconds}"
+                )
+
+
+def check_pool_bounds(minimum: int, maximum: int) -> None:
+    """Shared by the config loader and `wtpool init --min/--max`."""
+    if not 1 <= minimum <= MAX_POOL_SIZE:
+        raise bad_input(f"pool minimum must be between 1 and {MAX_POOL_SIZE}, got {minimum}")
+    if not 1 <= maximum <= MAX_POOL_SIZE:
+        raise bad_input(f"pool maximum must be between 1 and {MAX_POOL_SIZE}, got {maximum}")
+    if minimum > maximum:
+        raise bad_input(f"pool minimum {minimum} is above the maximum {maximum}")
+
+
+def _inside_repository(relative: str) -> bool:
+    """Whether a configured path stays inside the repository it is relative to."""
+    parts = relative.replace("\\", "/").split("/")
+    return bool(relative.strip()) and not relative.startswith(("/", "~")) and ".." not in parts
+
+
+def _check_tasks(tasks: TaskSettings, path: Path) -> None:
+    if tasks.source not in TASK_SOURCES:
+        raise bad_input(
+            f"{path}: tasks.source must be one of {', '.join(TASK_SOURCES)}, got {tasks.source!r}"
+        )
+    if tasks.path is not None and not _inside_repository(tasks.path):
+        raise bad_input(
+            f"{path}: tasks.path {tasks.path!r} points outside the repository",
+            "give a path relative to the repository root",
+        )
+    validate_patterns(tasks.default_files, f"{path}: tasks.default_files")
+    for index, rule in enumerate(tasks.scope_rules):
+        try:
+            re.compile(rule.match)
+        except re.error as exc:
+            raise bad_input(
+                f"{path}: tasks.scope_rules[{index}].match is not a valid regular expression: {exc}"
+            ) from exc
+        validate_patterns(rule.files, f"{path}: tasks.scope_rules[{index}].files")
+
+
+def _check_agent(agent: AgentSettings, path: Path) -> None:
+    if agent.command and not agent.command[0].strip():
+        raise bad_input(f"{path}: agent.command must start with the program to run")
+    for index, argument in enumerate(agent.command):
+        for name in re.findall(r"\{(\w*)\}", argument):
+            if name not in AGENT_PLACEHOLDERS:
+                known = ", ".join("{" + p + "}" for p in AGENT_PLACEHOLDERS)
+                raise bad_input(
+                    f"{path}: agent.command[{index}] has an unknown placeholder {{{name}}}",
+                    f"the placeholders are {known}",
+                )
+    if not 0 <= agent.stop_grace < 1e6:
+        raise bad_input(f"{path}: agent.stop_grace must be a number of seconds, at least 0")
+    if not _ENV_FILE.fullmatch(agent.env_file) or set(agent.env_file.split("/")) & {".", ".."}:
+        raise bad_input(
+            f"{path}: agent.env_file {agent.env_file!r} is not a plain relative path",
+            "letters, digits, '.', '_' and '-', with '/' between directories, e.g. .env.worktree",
+        )
+    if agent.env_file.split("/")[0] == ".git":
+        raise bad_input(f"{path}: agent.env_file must not be inside .git")
+
+
+def _check_database(database: DatabaseSettings, path: Path) -> None:
+    if database.mode not in DATABASE_MODES:
+        raise bad_input(
+            f"{path}: database.mode must be one of {', '.join(DATABASE_MODES)}, "
+            f"got {database.mode!r}"
+        )
+    if database.strategy not in CLONE_STRATEGIES:
+        raise bad_input(
+            f"{path}: database.strategy must be one of {', '.join(CLONE_STRATEGIES)}, "
+            f"got {database.strategy!r}"
+        )
+    for index, step in enumerate(database.setup):
+        if isinstance(step, str):
+            if not _inside_repository(step):
+                raise bad_input(
+                    f"{path}: database.setup[{index}] {step!r} points outside the repository"
+                )
+        elif not step or not step[0].strip():
+            raise bad_input(f"{path}: database.setup[{index}] is an empty command")
+
+
+def _check_merge(merge: MergeSettings, path: Path) -> None:
+    if merge.strategy not in MERGE_STRATEGIES:
+        raise bad_input(
+            f"{path}: merge.strategy must be one of {', '.join(MERGE_STRATEGIES)}, "
+            f"got {merge.strategy!r}"
+        )
+    if merge.test_command and not merge.test_command[0].strip():
+        raise bad_input(f"{path}: merge.test_command must start with the program to run")
+    # A remote name becomes an argument to git fetch and push: it must not read as an option.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", merge.remote):
+        raise bad_input(f"{path}: merge.remote {merge.remote!r} is not a remote name")
+
+
+def _check_limits(limits: LimitSettings, path: Path) -> None:
+    pairs = [
+        ("db_connections", limits.db_connections_warning, limits.db_connections_critical),
+        ("fd", limits.fd_warning_percent, limits.fd_critical_percent),
+    ]
+    for level in ("warning", "critical"):
+        key = f"disk_{level}"
+        try:
+            parse_size(getattr(limits, key))
+        except ValueError as exc:
+            raise bad_input(f"{path}: limits.{key}: {exc}") from exc
+    pairs.append(("disk", parse_size(limits.disk_warning), parse_size(limits.disk_critical)))
+    for name, warning, critical in pairs:
+        if not 0 < warning <= critical:
+            raise bad_input(
+                f"{path}: limits: {name} warning {warning} must be above 0 and at most "
+                f"the critical {critical}"
+            )
+    if limits.fd_critical_percent > 100:
+        raise bad_input(f"{path}: limits.fd_critical_percent must be at most 100")
