@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 from worktree_pool.agents.audit import audit
-from worktree_pool.errors import bad_input
+from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.store.slots import require_pool
 from worktree_pool.store.sqlite import StateStore, is_row_id, utc_now
+from worktree_pool.util.inputs import read_text_bounded
 from worktree_pool.util.names import validate_name
 
 WTPOOL_SENDER = "wtpool"
@@ -154,3 +156,13 @@ def _get(conn: sqlite3.Connection, message_id: int) -> Message:
     if row is None:
         raise bad_input(f"no message #{message_id}", "`wtpool mail inbox AGENT` lists them")
     return Message.from_row(row)
+
+
+def message_body(body: str | None, body_file: Path | None) -> str:
+    """The text of a message to send: given as it is, or read from a file (at most one byte
+    past MAX_BODY is read, even of /dev/zero)."""
+    if body is not None and body_file is not None:
+        raise WtpoolError("give --body or --body-file, not both", code=ExitCode.USAGE)
+    if body_file is not None:
+        return read_text_bounded(body_file, MAX_BODY, "message body")
+    return body or ""
