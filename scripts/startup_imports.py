@@ -23,7 +23,7 @@ _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 
 
 def _one_run(argv: list[str], cwd: Path) -> tuple[float, float, int]:
-    code = f"import sys; sys.argv = {argv!r}; from worktree_pool.cli import main; main()"
+    code = f"import sys; sys.argv = {argv!r}; from worktree_pool.cli.app import main; main()"
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code], cwd=cwd, capture_output=True, text=True
     )

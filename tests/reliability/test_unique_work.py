@@ -68,7 +68,11 @@ from hypothesis.stateful import (
 )
 
 from tests.conftest import git, make_pool, make_repo
-from worktree_pool.cli import app as cli
+from worktree_pool.cli.commands import claims as cli_claims
+from worktree_pool.cli.commands import cleanup as cli_cleanup
+from worktree_pool.cli.commands import health as cli_health
+from worktree_pool.cli.commands import pool as cli_pool
+from worktree_pool.cli.commands import scale as cli_scale
 from worktree_pool.errors import WtpoolError
 from worktree_pool.store.pool import read_pool
 from worktree_pool.store.slots import SlotState, all_slots
@@ -575,22 +579,22 @@ class World:
 
 
 def _cli_command(argv: tuple[str, ...]) -> object:
-    """Call the function of `cli` that `wtpool ARGV` runs, with the arguments it would get."""
+    """Call the command function that `wtpool ARGV` runs, with the arguments it would get."""
     match argv:
         case ("init", "--min", low, "--max", high):
-            return cli.init(int(low), int(high), None, json=False)
+            return cli_pool.init(int(low), int(high), None, json=False)
         case ("acquire", "--agent", agent, *task):
-            return cli.acquire(agent, task[-1] if task else None, None, json=False)
+            return cli_claims.acquire(agent, task[-1] if task else None, None, json=False)
         case ("release", slot):
-            return cli.release(slot, json=False)
+            return cli_claims.release(slot, json=False)
         case ("cleanup",):
-            return cli.cleanup(force=False, json=False)
+            return cli_cleanup.cleanup(force=False, json=False)
         case ("scale", direction):
-            return cli.scale(cli.Direction(direction), None, None, json=False)
+            return cli_scale.scale(cli_scale.Direction(direction), None, None, json=False)
         case ("doctor", "--fix"):
-            return cli.doctor(fix=True, json=False)
+            return cli_health.doctor(fix=True, json=False)
         case ("leaks", "--fix"):
-            return cli.leaks(fix=True, json=False)
+            return cli_health.leaks(fix=True, json=False)
     raise ValueError(f"the machine has no wtpool {' '.join(argv)}")
 
 

@@ -9,14 +9,16 @@ force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from worktree_pool.agents.audit import audit
-from worktree_pool.errors import bad_input
+from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.store import mail
 from worktree_pool.store.mail import Message
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.protocol import Connection, Store
+from worktree_pool.util.inputs import read_text_bounded
 from worktree_pool.util.names import validate_name
 
 WTPOOL_SENDER = "wtpool"
@@ -111,3 +113,13 @@ def _get(conn: Connection, message_id: int) -> Message:
     if message is None:
         raise bad_input(f"no message #{message_id}", "`wtpool mail inbox AGENT` lists them")
     return message
+
+
+def message_body(body: str | None, body_file: Path | None) -> str:
+    """The text of a message to send: given as it is, or read from a file (at most one byte
+    past MAX_BODY is read, even of /dev/zero)."""
+    if body is not None and body_file is not None:
+        raise WtpoolError("give --body or --body-file, not both", code=ExitCode.USAGE)
+    if body_file is not None:
+        return read_text_bounded(body_file, MAX_BODY, "message body")
+    return body or ""

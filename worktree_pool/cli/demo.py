@@ -17,8 +17,10 @@ from pathlib import Path
 
 from worktree_pool.agents.logs import log_path
 from worktree_pool.agents.process import agent_process
-from worktree_pool.cli.render import common as render
+from worktree_pool.cli.render import pool as render_pool
 from worktree_pool.cli.render import tracks as render_tracks
+from worktree_pool.cli.render.cleanup import show_cleanup
+from worktree_pool.cli.render.common import console
 from worktree_pool.config.settings import Mode
 from worktree_pool.coord.cleanup import cleanup
 from worktree_pool.coord.spawn import spawn
@@ -89,8 +91,8 @@ if task == "docs-guide":
 
 
 def _step(command: str, note: str = "") -> None:
-    render.console.print()
-    render.console.print(f"[bold cyan]$ {command}[/]" + (f"   [dim]# {note}[/]" if note else ""))
+    console.print()
+    console.print(f"[bold cyan]$ {command}[/]" + (f"   [dim]# {note}[/]" if note else ""))
 
 
 def _make_repository(path: Path) -> Git:
@@ -118,7 +120,7 @@ def run_demo(keep: bool) -> None:
         _session(workdir / "shop")
     finally:
         if keep:
-            render.console.print(f"\nthe demo repository is kept at {workdir / 'shop'}")
+            console.print(f"\nthe demo repository is kept at {workdir / 'shop'}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -126,39 +128,37 @@ def run_demo(keep: bool) -> None:
 def _session(root: Path) -> None:
     root.mkdir()
     git = _make_repository(root)
-    render.console.print(
+    console.print(
         f"a throwaway repository at {root}: {len(_FILES)} files and a task graph of "
         f"{len(_TASKS['tasks'])} tasks in tasks.yaml; each spawned slot runs a small agent script"
     )
 
     _step("wtpool init")
     repo = open_repository(root)
-    render.show_init(init_pool(repo, 2, 4, None))
-    store = open_store(repo)
+    render_pool.show_init(init_pool(repo, 2, 4, None))
+    with open_store(repo) as store:
+        _step("wtpool spawn 4 independent", "tracks that share no files, each in its own slot")
+        result = spawn(repo, store, 4, Mode.INDEPENDENT)
+        render_tracks.show_spawn(result)
+        _wait_for_agents(repo, store)
 
-    _step("wtpool spawn 4 independent", "tracks that share no files, each in its own slot")
-    result = spawn(repo, store, 4, Mode.INDEPENDENT)
-    render_tracks.show_spawn(result)
-    _wait_for_agents(repo, store)
+        cart = next(item.slot for item in result.spawned if item.task == "ui-cart")
+        _step(f"cat .agent-worktrees/logs/{cart}.log", "the cart agent reached outside its scope")
+        for line in log_path(repo, str(cart)).read_text(encoding="utf-8").splitlines()[1:]:
+            console.print(line, markup=False)
 
-    cart = next(item.slot for item in result.spawned if item.task == "ui-cart")
-    _step(f"cat .agent-worktrees/logs/{cart}.log", "the cart agent reached outside its scope")
-    for line in log_path(repo, str(cart)).read_text(encoding="utf-8").splitlines()[1:]:
-        render.console.print(line, markup=False)
+        _step("wtpool status")
+        render_pool.show_status(pool_status(repo, store))
 
-    _step("wtpool status")
-    render.show_status(pool_status(repo, store))
+        if repo.config.database.mode != "none":
+            _step("wtpool db list", "each slot's own database, cloned from the template")
+            render_pool.show_databases(list_databases(repo, store))
 
-    if repo.config.database.mode != "none":
-        _step("wtpool db list", "each slot's own database, cloned from the template")
-        render.show_databases(list_databases(repo, store))
-
-    store.close()
     _step("wtpool cleanup", "end of session: unique work is saved before slots go")
-    render.show_cleanup(cleanup(repo, force=False))
+    show_cleanup(cleanup(repo, force=False))
 
     _step("git branch --list 'wtpool/*'", "every agent's work is still there")
-    render.console.print(git.out("branch", "--list", "wtpool/*"))
+    console.print(git.out("branch", "--list", "wtpool/*"))
 
 
 def _wait_for_agents(repo: Repository, store: StateStore, seconds: float = 60.0) -> None:

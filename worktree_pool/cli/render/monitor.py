@@ -1,5 +1,5 @@
 """What people see of the monitor: `wtpool check`'s table, and the frame `wtpool monitor` draws,
-once (`--once`) or live until `q` or Ctrl-C.
+once (`--once`) or live until `q` or Ctrl-C, and `wtpool daemon`'s state.
 
 A frame is built from an assessment (limits.py) and from per-slot facts that are remembered
 between frames (slot_facts.py), so drawing one stays cheap on large repositories. Everything
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from rich.console import RenderableType
 
-    from worktree_pool.coord.report import Report
+    from worktree_pool.coord.daemon import DaemonStatus
     from worktree_pool.coord.watch import Frame
     from worktree_pool.monitor.slot_facts import SlotFacts
 
@@ -42,7 +42,7 @@ def show_check(assessment: Assessment) -> None:
     if assessment.sample.database_error:
         console.print(f"[red]database: {escape(assessment.sample.database_error)}[/]")
     for alert in assessment.alerts:
-        console.print(_alert_line(alert))
+        console.print(alert_line(alert))
     for finding in assessment.warnings + assessment.critical:
         console.print(f"[{_COLOURS[finding.level]}]{escape(finding.message)}[/]")
 
@@ -68,7 +68,7 @@ def _gauge(finding: Finding) -> str:
     return f"[{colour}]{'█' * filled}[/][dim]{'░' * (_GAUGE_WIDTH - filled)}[/]"
 
 
-def _alert_line(alert: Alert) -> str:
+def alert_line(alert: Alert) -> str:
     colour = _COLOURS.get(Level(alert.level), "white")
     return (
         f"[dim]{_clock(alert.at)}[/] [{colour}]{alert.resource} {alert.previous} -> "
@@ -102,7 +102,7 @@ def render_frame(frame: Frame) -> RenderableType:
         parts.append(Text.from_markup(f"[red]queue: {escape(frame.queue_error)}[/]"))
     if frame.alerts:
         parts.append(Text.from_markup("[bold]last alerts[/]"))
-        parts += [Text.from_markup(_alert_line(alert)) for alert in frame.alerts]
+        parts += [Text.from_markup(alert_line(alert)) for alert in frame.alerts]
     return Group(*parts)
 
 
@@ -185,32 +185,11 @@ def _keys() -> Iterator[Callable[[float], str | None]]:
         termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
 
 
-def show_report(report: Report) -> None:
-    """The whole report as text: a heading per part, each part as its command shows it."""
-    from worktree_pool.cli.render.common import show_leaks, show_status
-
-    console.print("# wtpool report")
-    console.print("\n## versions")
-    for name, value in report.versions.items():
-        console.print(f"{escape(name)}: {escape(value)}")
-    console.print("\n## environment")
-    for name, value in report.environment.items() or [("(none)", "")]:
-        console.print(f"{escape(name)} {escape(value)}".rstrip())
-    console.print("\n## configuration")
-    console.print(escape(report.config.rstrip(), lines=True), markup=True)
-    parts: list[tuple[str, object, Callable[[Any], None]]] = [
-        ("status", report.status, show_status),
-        ("check", report.check, show_check),
-        ("leaks", report.leaks, show_leaks),
-    ]
-    for name, value, show in parts:
-        console.print(f"\n## {name}")
-        if name in report.errors:
-            console.print(f"error: {escape(report.errors[name])}")
-        elif value is not None:
-            show(value)
-    console.print("\n## last alerts")
-    for alert in report.alerts or []:
-        console.print(_alert_line(alert))
-    if not report.alerts:
-        console.print("(none)")
+def show_daemon(status: DaemonStatus) -> None:
+    if status.running:
+        console.print(f"the daemon runs: process {status.pid}, since {status.started_at}")
+    else:
+        console.print("the daemon is not running")
+    if status.last_sample:
+        console.print(f"  newest sample: {status.last_sample}")
+    console.print(f"  log: {escape(status.log)}")

@@ -1,0 +1,80 @@
+"""What the agents' commands print for a person: file reservations and mail (scripts use
+`--json`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from worktree_pool.cli.render.common import console, escape, table
+
+if TYPE_CHECKING:
+    from worktree_pool.agents.reservations import Reservation, ReserveResult
+    from worktree_pool.store.mail import Message
+
+
+def show_reserve(result: ReserveResult) -> None:
+    reservation = result.reservation
+    kind = "exclusively" if reservation.exclusive else "shared"
+    console.print(
+        f"reserved #{reservation.id} for {escape(reservation.agent)} ({kind}) until "
+        f"{reservation.expires_at}: {escape(', '.join(reservation.patterns))}"
+    )
+    for conflict in result.conflicts:
+        console.print(
+            f"[yellow]conflict ({result.mode}): {escape(conflict.holder.agent)} holds "
+            f"{escape(', '.join(conflict.holder.patterns))} (#{conflict.holder.id}); both take "
+            f"{escape(conflict.path)}[/]"
+        )
+
+
+def show_reservations(reservations: list[Reservation]) -> None:
+    if not reservations:
+        console.print("no reservations")
+        return
+    rows = table("id", "agent", "patterns", "kind", "expires", "state", "reason")
+    for item in reservations:
+        state = "active" if item.active else "released" if item.released_at else "expired"
+        rows.add_row(
+            str(item.id),
+            escape(item.agent),
+            escape(", ".join(item.patterns)),
+            "exclusive" if item.exclusive else "shared",
+            item.expires_at,
+            state,
+            escape(item.reason or ""),
+        )
+    console.print(rows)
+
+
+def show_sent(message: Message) -> None:
+    console.print(
+        f"sent #{message.id} to {escape(message.recipient)} (thread {escape(message.thread)}): "
+        f"{escape(message.subject)}"
+    )
+
+
+def show_inbox(messages: list[Message]) -> None:
+    if not messages:
+        console.print("no messages")
+        return
+    rows = table("id", "from", "subject", "thread", "sent", "state")
+    for message in messages:
+        state = "acked" if message.acked_at else "read" if message.read_at else "unread"
+        rows.add_row(
+            str(message.id),
+            escape(message.sender),
+            escape(message.subject),
+            escape(message.thread),
+            message.created_at,
+            state,
+        )
+    console.print(rows)
+
+
+def show_message(message: Message) -> None:
+    console.print(f"#{message.id} from {escape(message.sender)} to {escape(message.recipient)}")
+    console.print(f"subject: {escape(message.subject)}")
+    console.print(f"thread:  {escape(message.thread)}   sent {message.created_at}")
+    console.print()
+    console.print(escape(message.body, lines=True), markup=True)

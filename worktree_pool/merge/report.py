@@ -1,0 +1,17 @@
+"""What `wtpool queue` shows: the merge queue's entries, the process working through them, and
+(with `--run`) how many entries this process settled itself."""
+
+from __future__ import annotations
+
+from worktree_pool.git.repo import Repository
+from worktree_pool.merge.landing import run_queue
+from worktree_pool.merge.queue import QueueReport, list_entries, processor
+from worktree_pool.store.sqlite import StateStore
+
+
+def queue_report(repo: Repository, store: StateStore, *, run: bool = False) -> QueueReport:
+    """The queue as it stands; with `run`, after working through it in this process first."""
+    ran = run_queue(repo, store) if run else None
+    return QueueReport(
+        list_entries(store), processor(store), None if ran is None else len(ran.processed)
+    )
