@@ -19,7 +19,7 @@ from worktree_pool.config.settings import (
 )
 from worktree_pool.errors import ExitCode, WtpoolError
 
-COMMITTED_DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "wtpool.yaml"
+COMMITTED_DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "wtpool.yaml"
 
 
 def test_committed_config_file_is_the_builtin_defaults() -> None:
