@@ -1,5 +1,5 @@
 """Crash injection: a wtpool process is killed with SIGKILL at each named step of spawn,
-release, merge and cleanup (the WTPOOL_TEST_POINT hook, see worktree_pool/testpoints.py).
+release, merge and cleanup (the WTPOOL_TEST_POINT hook, see worktree_pool/util/testpoints.py).
 Afterwards `wtpool doctor --fix` and then `wtpool cleanup` must leave no worktree, database
 (nor the embedded server's data), database server, agent process or lock behind, and every
 change made before the kill, committed or not, must be reachable from a branch."""

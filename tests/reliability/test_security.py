@@ -28,7 +28,7 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
-from tests.test_database import server  # noqa: F401 - used via usefixtures
+from tests.db.test_postgres import server  # noqa: F401 - used via usefixtures
 from worktree_pool.db.server import SYSTEM_USER
 from worktree_pool.errors import WtpoolError
 from worktree_pool.scope.hooks import HOOK_NAMES

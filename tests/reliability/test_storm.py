@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import git, make_pool, make_repo, wtpool, wtpool_json
+from tests.db.test_postgres import EXTERNAL, server  # noqa: F401 - used via usefixtures
 from tests.reliability.storm_worker import TASKS
-from tests.test_database import EXTERNAL, server  # noqa: F401 - used via usefixtures
 
 WORKERS = 30
 SECONDS = 30.0

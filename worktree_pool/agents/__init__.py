@@ -1,1 +1,15 @@
-"""TODO"""
+"""The agents: their processes, the files they reserve, and the mail between them.
+
+Invariants: an agent's processes are its runner's group and session, the processes carrying
+its mark (WTPOOL_AGENT_GROUP) and their descendants, each signalled as it was seen (by pid and
+start marker), never by a group id that may have been reused; a process the pool starts for
+itself carries the pool's mark instead and is never stopped with an agent; reservations are
+checked and granted in one `BEGIN IMMEDIATE` transaction, by exact glob overlap, expiring on
+their own; every reservation change and message sent is one line in the audit log.
+
+    process.py       start, watch and stop the agent processes spawn runs in slots
+    runner.py        runs one agent command and records its exit (agent_runner.py runs it)
+    reservations.py  file reservations: exclusive or shared, for a time, conflicts by overlap
+    mail.py          short messages between agents, and from wtpool to them
+    audit.py         `.agent-worktrees/audit.jsonl`: who held what, and who said what, when
+"""

@@ -1,1 +1,13 @@
-"""TODO"""
+"""The `wtpool` command: parse arguments, call one library function, render its result.
+
+Owns all that a person or a script sees. typer lives only here, and rich only under render/
+(a contract forbids both below cli/); the library returns values and raises `WtpoolError`,
+never prints. Invariants: `app.main` is the one error boundary, where any failure becomes one
+`error:` line and a `hint:` line on stderr, exit 1 or 2, with the traceback only under
+`--debug`; `--json` prints the library's result itself (util/jsonable.py), so a script and a
+table never disagree.
+
+    app.py      the typer root and every command and command group, `main()` and its boundary
+    demo.py     `wtpool demo`: a short, real session in a throwaway repository
+    render/     what people read: tables, frames and messages (scripts use `--json`)
+"""

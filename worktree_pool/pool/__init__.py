@@ -1,1 +1,18 @@
-"""TODO"""
+"""The pool of slots: worktrees under `.agent-worktrees/`, handed to agents and taken back.
+
+Invariants: a claim is decided in one `BEGIN IMMEDIATE` transaction, and a slot's row says
+`preparing` for its agent before any git work starts, so no slot is ever handed out twice;
+acquire and release are idempotent (agents retry); requests queue first come, first served;
+nothing unique to a slot is reset or removed before it is saved to a salvage branch; idle slots
+are detached at the base's tip, and a claimed one is on `wtpool/task/<task>` or
+`wtpool/agent/<agent>`.
+
+    lifecycle.py      `init` and `status`, the pool directory, opening the store, adopting
+    claims.py         acquire and release, recycling a slot, serving the queue
+    scaling.py        grow and shrink within the bounds, never below min or past a busy slot
+    worktrees.py      the git side of a slot: create, branch, reset, remove its worktree
+    handoff.py        what an agent finds in its slot: the hand-off file and its task's brief
+    salvage.py        find the work only a slot holds and save it to a branch first
+    history.py        commits only a slot remembers: reflogs, per-worktree refs, stashes
+    stale_records.py  git's record of a slot whose directory is gone: repair it or save and drop
+"""

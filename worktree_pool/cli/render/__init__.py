@@ -1,1 +1,11 @@
-"""TODO"""
+"""What people read: tables, frames and messages built from library results with rich.
+
+Invariants: text wtpool did not write (a task title, a branch or file name, a message, a gate's
+output) is shown escaped (`printable`, `escape`), so it never acts on the terminal; tables fit
+80 columns, long values fold instead of widening them; JSON goes out through `print_json`.
+
+    common.py   the console, tables, escaping, JSON output, and the pool commands' views
+    merges.py   what `merge` and `queue` print
+    monitor.py  `wtpool check`'s table and the `wtpool monitor` frame, once or live
+    tracks.py   what `tracks`, `spawn` and `stop` print
+"""

@@ -29,7 +29,7 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
-from tests.test_database import EXTERNAL, server  # noqa: F401 - used via getfixturevalue
+from tests.db.test_postgres import EXTERNAL, server  # noqa: F401 - used via getfixturevalue
 
 SCHEMA = "CREATE TABLE product (name text);\nINSERT INTO product VALUES ('tea'), ('cups');\n"
 

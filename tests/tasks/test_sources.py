@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import assert_one_line_error, snapshot, wtpool
-from tests.test_tasks import FIXTURES, needs_fixtures
+from tests.tasks.test_graph import FIXTURES, needs_fixtures
 from worktree_pool.config.settings import TaskSettings
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.tasks.sources import BD_LIST, load_task_graph, parse_bd_list, read_bd, read_beads
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 BD_OUTPUT = DATA / "bd_list.json"
 BD_COMMAND = " ".join(BD_LIST)
 

@@ -10,8 +10,8 @@ import pytest
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.tasks.sources import read_beads, read_yaml_tasks
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "beads"
-EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "tasks.example.yaml"
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "beads"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "tasks.example.yaml"
 needs_fixtures = pytest.mark.skipif(
     not FIXTURES.is_dir(), reason=f"the shared Beads exports are not at {FIXTURES}"
 )

@@ -14,7 +14,7 @@ from worktree_pool.config.loader import load_config
 from worktree_pool.config.settings import Config, PoolSettings, ScopeRule, TimeoutSettings
 from worktree_pool.errors import ExitCode, WtpoolError
 
-COMMITTED_DEFAULTS = Path(__file__).resolve().parent.parent / "config" / "wtpool.yaml"
+COMMITTED_DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "wtpool.yaml"
 
 
 def test_committed_config_file_is_the_builtin_defaults() -> None:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.test_tasks import FIXTURES, needs_fixtures
+from tests.tasks.test_graph import FIXTURES, needs_fixtures
 from worktree_pool.config.settings import Mode, ScopeRule
 from worktree_pool.scope import guard
 from worktree_pool.scope.overlap import scopes_overlap

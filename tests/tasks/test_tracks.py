@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_tasks import FIXTURES, needs_fixtures
+from tests.tasks.test_graph import FIXTURES, needs_fixtures
 from worktree_pool.config.settings import ScopeRule
 from worktree_pool.tasks.graph import Dependency, Task, TaskGraph
 from worktree_pool.tasks.sources import read_beads
