@@ -1,7 +1,8 @@
 """Every SQL statement wtpool runs on its state store lives in worktree_pool/store/.
 
-The only other SQL in the package is PostgreSQL's: db/postgres.py administers the slot
-databases' server, and cli/demo.py runs the demo's own app database. Neither is the store.
+The only other SQL in the package is PostgreSQL's: the db package's clone, inventory, ownership
+and template modules administer the slot databases' server, and cli/demo.py runs the demo's
+own app database. Neither is the store.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from pathlib import Path
 import worktree_pool
 
 PACKAGE = Path(worktree_pool.__file__).parent
-NOT_THE_STORE = {"db/postgres.py", "cli/demo.py"}  # PostgreSQL, not the state store
+# PostgreSQL, not the state store
+NOT_THE_STORE = {
+    "db/clone.py",
+    "db/inventory.py",
+    "db/ownership.py",
+    "db/template.py",
+    "cli/demo.py",
+}
 SQL = re.compile(
     r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM"
     r"|CREATE\s+(TABLE|INDEX)|ALTER\s+TABLE)\b",

@@ -7,9 +7,13 @@ itself carries the pool's mark instead and is never stopped with an agent; reser
 checked and granted in one `BEGIN IMMEDIATE` transaction, by exact glob overlap, expiring on
 their own; every reservation change and message sent is one line in the audit log.
 
-    process.py       start, watch and stop the agent processes spawn runs in slots
-    runner.py        runs one agent command and records its exit (agent_runner.py runs it)
-    reservations.py  file reservations: exclusive or shared, for a time, conflicts by overlap
-    mail.py          short messages between agents, and from wtpool to them
-    audit.py         `.agent-worktrees/audit.jsonl`: who held what, and who said what, when
+    process.py        start an agent in a slot under the runner, and read how it is doing
+    process_table.py  one look at the system's processes, with start markers against pid reuse
+    membership.py     which processes are an agent's, which are in a slot, which no slot records
+    stopping.py       SIGTERM, then SIGKILL after a grace period, to an agent and its slot's strays
+    logs.py           where an agent's output and its exit record live
+    runner.py         runs one agent command and records its exit (agent_runner.py runs it)
+    reservations.py   file reservations: exclusive or shared, for a time, conflicts by overlap
+    mail.py           short messages between agents, and from wtpool to them
+    audit.py          `.agent-worktrees/audit.jsonl`: who held what, and who said what, when
 """

@@ -7,7 +7,12 @@ never prints. Invariants: `app.main` is the one error boundary, where any failur
 `--debug`; `--json` prints the library's result itself (util/jsonable.py), so a script and a
 table never disagree.
 
-    app.py      the typer root and every command and command group, `main()` and its boundary
-    demo.py     `wtpool demo`: a short, real session in a throwaway repository
-    render/     what people read: tables, frames and messages (scripts use `--json`)
+    app.py         the typer root, the global options, `main()` and its error boundary
+    lazy.py        the root group that imports a command's module only when it is used, so
+                   `wtpool --version` and `wtpool status` load no other command's code
+    invocation.py  this invocation's global options (`--config`), set by the root's callback
+    options.py     what command modules share: `--json`, `--lenient`, opening the repository
+    commands/      one module per command group, each owning its typer app
+    demo.py        `wtpool demo`: a short, real session in a throwaway repository
+    render/        what people read: tables, frames and messages (scripts use `--json`)
 """

@@ -8,7 +8,8 @@ an interrupted step or undo it; doctor and leaks share one list of checks, not t
 
     cleanup.py      `wtpool cleanup`: save every slot's work, remove the slots, close the pool
     consistency.py  doctor's own checks of the state against git and the disk, and their repairs
-    daemon.py       `wtpool daemon`: the sampler in the background, one per pool by its lock
+    daemon.py       `wtpool daemon`: the sampler in the background
+    daemon_lock.py  one daemon per pool: its lock and pid file, and stopping it at cleanup
     doctor.py       `wtpool doctor`: consistency's checks, then every check of leaks
     findings.py     what doctor and leaks find, the report that collects it, and its repair
     leaks.py        `wtpool leaks`: databases, worktrees and processes the pool left behind

@@ -29,6 +29,8 @@ final: merging the branch again makes a new entry, while merging a branch that i
 updates that entry's tip. Cleanup deletes the queue and keeps the branches.
 
     queue.py          entries, their order, enqueueing, the processor lock
+    submit.py         `wtpool merge`: queue a branch, then land it here or leave it to a runner
+    report.py         `wtpool queue`: the entries, the processor, and a run if one was asked for
     landing.py        working through the queue: refuse, build, gate, swap, push, recover
     gate.py           merge.test_command, run on the commit that would land
     integration.py    merge-tree, commit-tree, the swap, push, checkouts of the base

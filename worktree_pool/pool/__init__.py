@@ -7,8 +7,11 @@ nothing unique to a slot is reset or removed before it is saved to a salvage bra
 are detached at the base's tip, and a claimed one is on `wtpool/task/<task>` or
 `wtpool/agent/<agent>`.
 
-    lifecycle.py      `init` and `status`, the pool directory, opening the store, adopting
-    claims.py         acquire and release, recycling a slot, serving the queue
+    lifecycle.py      `init` and `status`, the pool directory, opening the store
+    claims.py         acquire and release: the agent's two calls
+    serving.py        handing a slot over: claim it in the caller's transaction, prepare it
+    recycle.py        taking a slot back: save what is unique, reset it, drop its claim
+    adoption.py       building new slots' worktrees, adopting worktrees that lost their rows
     scaling.py        grow and shrink within the bounds, never below min or past a busy slot
     worktrees.py      the git side of a slot: create, branch, reset, remove its worktree
     handoff.py        what an agent finds in its slot: the hand-off file and its task's brief

@@ -13,20 +13,20 @@ backend is SQLite (`sqlite.StateStore`). A PostgreSQL backend implements the two
 follows the rules in protocol.py; no caller changes. tests/store/test_seam.py keeps SQL here.
 
 Modules:
-    protocol       Store and Connection protocols, and the rules query modules follow
-    sqlite         the SQLite backend: connection, pragmas, migrations runner, transactions,
+    protocol.py    Store and Connection protocols, and the rules query modules follow
+    sqlite.py      the SQLite backend: connection, pragmas, migrations runner, transactions,
                    error translation, the commit guard's read-only connection
-    schema         MIGRATIONS, one schema version each, and what each table holds
-    sql            the one keyword-to-SQL builder, with a column whitelist per table
-    values         how values are stored: times, row ids, scopes
-    slots          the slots table, the Slot record and its states
-    queue          the queue table: claim requests waiting for a slot
-    pool           the pool row: bounds, base, id, the cleanup closing it
-    databases      the ledger of the databases the pool creates
-    reservations   file reservations as stored
-    mail           agent mail as stored
-    merges         the merge queue's entries and its processor lock
-    limits         each limit's last level, and the newest resource sample
+    schema.py      MIGRATIONS, one schema version each, and what each table holds
+    sql.py         the one keyword-to-SQL builder, with a column whitelist per table
+    values.py      how values are stored: times, row ids, scopes
+    slots.py       the slots table, the Slot record and its states
+    queue.py       the queue table: claim requests waiting for a slot
+    pool.py        the pool row: bounds, base, id, the cleanup closing it
+    databases.py   the ledger of the databases the pool creates
+    reservations.py file reservations as stored
+    mail.py        agent mail as stored
+    merges.py      the merge queue's entries and its processor lock
+    limits.py      each limit's last level, and the newest resource sample
 
 Modules the commit guard imports (sqlite, slots, reservations and what they import) use the
 standard library and store modules only: the guard runs on every commit.

@@ -4,7 +4,12 @@ Invariants: text wtpool did not write (a task title, a branch or file name, a me
 output) is shown escaped (`printable`, `escape`), so it never acts on the terminal; tables fit
 80 columns, long values fold instead of widening them; JSON goes out through `print_json`.
 
-    common.py   the console, tables, escaping, JSON output, and the pool commands' views
+    common.py   the console, tables, escaping and JSON output every view uses
+    pool.py     `init`, `status`, `acquire`, `release`, `scale`, `filter` and `db`
+    cleanup.py  `cleanup`, `doctor` and `leaks`
+    agents.py   file reservations and mail
+    config.py   `wtpool config`: the YAML in effect, headed by where it came from
+    report.py   `wtpool report`: one text, each part as its own command shows it
     merges.py   what `merge` and `queue` print
     monitor.py  `wtpool check`'s table and the `wtpool monitor` frame, once or live
     tracks.py   what `tracks`, `spawn` and `stop` print
