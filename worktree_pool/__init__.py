@@ -13,11 +13,18 @@ pyproject.toml). Components return values and raise `WtpoolError`; only `cli/` p
     agents/     agent processes and their runner, file reservations, mail, the audit log
     scope/      scope patterns, exact overlap, sparse views, hooks, the commit guard
     db/         PostgreSQL: the embedded server, per-slot databases cloned from a template
-    store/      the SQLite state store and the pool, slot and queue records in it
+    store/      the state store behind one Protocol: every SQL statement it runs, per component
     git/        every git call, finding the repository, the base's ignore rules
     config/     settings (frozen dataclasses) and their YAML loader, byte sizes
     util/       names, bounded input, private files, redaction, JSON values, test points
     errors.py   `WtpoolError`, the one error type (message, hint, exit code)
+
+Where this differs from the first sketch of the layers, and why: agents/ sits below tasks/ and
+monitor/ (the monitor counts agents' processes), and scope/ below agents/ (reservations are scope
+patterns checked for overlap); db/ sits above store/ (the pool's ledger of its databases is in
+the store) and store/ above git/ (records carry the repository's paths); util/ sits below
+config/, because the config loader checks scope patterns with util/pattern_syntax.py, the same
+check every other entry point of a pattern uses.
 
 Entry points sit outside the layers, run and never imported (a contract says so):
 `__main__.py` (`python -m worktree_pool`), `guard.py` (slot hooks run `python -I -m
