@@ -1,6 +1,9 @@
 """What `wtpool --version` and `wtpool status` import before they do anything.
 
-    .venv/bin/python scripts/startup_imports.py [--runs N]
+    .venv/bin/python scripts/startup_imports.py [--runs N] [--entry MODULE]
+
+(`--entry` names the module holding `main`, for measuring an older checkout put first on
+PYTHONPATH: before the package was layered it was `worktree_pool.cli`.)
 
 Runs each command N times under `python -X importtime` in a throwaway pool and prints, per
 command, the median of: all imports, wtpool's own modules (self time), and the number of
@@ -22,8 +25,8 @@ from pathlib import Path
 _LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
 
 
-def _one_run(argv: list[str], cwd: Path) -> tuple[float, float, int]:
-    code = f"import sys; sys.argv = {argv!r}; from worktree_pool.cli.app import main; main()"
+def _one_run(argv: list[str], cwd: Path, entry: str) -> tuple[float, float, int]:
+    code = f"import sys; sys.argv = {argv!r}; from {entry} import main; main()"
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code], cwd=cwd, capture_output=True, text=True
     )
@@ -45,7 +48,22 @@ def _one_run(argv: list[str], cwd: Path) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
-    runs = parser.parse_args().runs
+    parser.add_argument("--entry", default="worktree_pool.cli.app")
+    options = parser.parse_args()
+    runs, entry = options.runs, options.entry
+    # Measured as an installed package runs: with its bytecode cached, whatever
+    # PYTHONDONTWRITEBYTECODE says, so compiling never counts as importing.
+    package = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import worktree_pool, os; print(os.path.dirname(worktree_pool.__file__))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", package], check=True)
     with tempfile.TemporaryDirectory() as scratch:
         repo = Path(scratch) / "repo"
         subprocess.run(["git", "init", "-q", str(repo)], check=True)
@@ -61,7 +79,7 @@ def main() -> None:
         print("| command | all imports (ms) | wtpool's own modules (ms) | wtpool modules |")
         print("|---|---:|---:|---:|")
         for argv in (["wtpool", "--version"], ["wtpool", "status"]):
-            samples = [_one_run(argv, repo) for _ in range(runs)]
+            samples = [_one_run(argv, repo, entry) for _ in range(runs)]
             total = statistics.median(s[0] for s in samples)
             own = statistics.median(s[1] for s in samples)
             count = statistics.median(s[2] for s in samples)
