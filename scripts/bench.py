@@ -651,6 +651,19 @@ def render_scaling(rows: list[ScalingRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Sections measured by other scripts (start-up imports: scripts/startup_imports.py), which a
+# run of this one keeps as they are.
+KEPT_HEADING = "\n## Start-up"
+
+
+def kept_sections(output: Path | None) -> str:
+    if output is None or not output.is_file():
+        return ""
+    text = output.read_text()
+    start = text.find(KEPT_HEADING)
+    return text[start:] if start >= 0 else ""
+
+
 def render(rows: list[Row], files: int, runs: int) -> str:
     lines = [
         "# Benchmarks",
@@ -688,9 +701,11 @@ def main() -> None:
     rows: list[Row] = []
     scaling: list[ScalingRow] = []
 
+    kept = kept_sections(output)
+
     def publish() -> None:
         # After every benchmark, so that a failure late in an hour's run keeps what it measured.
-        table = render(rows, files, runs) + render_scaling(scaling)
+        table = render(rows, files, runs) + render_scaling(scaling) + kept
         if output is not None:
             output.write_text(table)
 
