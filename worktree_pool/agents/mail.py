@@ -9,6 +9,7 @@ force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from worktree_pool.agents.audit import audit
@@ -92,19 +93,22 @@ def inbox(repo: Repository, store: Store, agent: str, *, unread: bool = False) -
 
 def read_message(repo: Repository, store: Store, message_id: int) -> Message:
     """The message, marked read (the first time)."""
-    with store.transaction() as conn:
-        require_pool(conn, repo)
-        _get(conn, message_id)
-        mail.mark_read(conn, message_id)
-        return _get(conn, message_id)
+    return _mark(repo, store, message_id, mail.mark_read)
 
 
 def ack(repo: Repository, store: Store, message_id: int) -> Message:
     """Acknowledge the message (which also marks it read)."""
+    return _mark(repo, store, message_id, mail.mark_acked)
+
+
+def _mark(
+    repo: Repository, store: Store, message_id: int, mark: Callable[[Connection, int], None]
+) -> Message:
+    """Mark an existing message, in one transaction, and return it as it now is."""
     with store.transaction() as conn:
         require_pool(conn, repo)
-        _get(conn, message_id)
-        mail.mark_acked(conn, message_id)
+        _get(conn, message_id)  # an unknown id is an error, not a no-op
+        mark(conn, message_id)
         return _get(conn, message_id)
 
 
