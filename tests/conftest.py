@@ -6,6 +6,7 @@ Python process, exactly as an agent's shell would.
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import hashlib
 import json
@@ -22,10 +23,25 @@ import psutil
 import pytest
 from hypothesis import settings
 
+import worktree_pool
 from worktree_pool.config.settings import DATABASE_MODE_VARIABLE
 from worktree_pool.git.repo import Repository, open_repository
 from worktree_pool.pool.lifecycle import init_pool, open_store
 from worktree_pool.store.sqlite import StateStore
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the package once, before any test runs wtpool.
+
+    The tests start thousands of `python -m worktree_pool` processes. An installed wtpool has
+    its bytecode compiled, but an editable install under PYTHONDONTWRITEBYTECODE (set on some
+    CI machines) would compile every module it imports in every one of those processes, which
+    measures the compiler rather than wtpool and starves the timing-bound storm test. compileall
+    writes the cache whatever that variable says. Only the controller does it, not each xdist
+    worker."""
+    if not hasattr(session.config, "workerinput"):
+        compileall.compile_dir(Path(worktree_pool.__file__).parent, quiet=1)
+
 
 # Hypothesis fails an example that runs over 200 ms by default: a wall-clock limit, which a
 # loaded CI machine trips at random. Speed is measured in scripts/bench.py instead.
