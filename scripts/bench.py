@@ -33,7 +33,8 @@ from worktree_pool.db.slots import owner_of
 from worktree_pool.db.template import ensure_template
 from worktree_pool.git.repo import open_repository
 from worktree_pool.pool.claims import acquire, release
-from worktree_pool.pool.lifecycle import init_pool, open_store
+from worktree_pool.pool.lifecycle import init_pool
+from worktree_pool.pool.opening import open_store
 from worktree_pool.pool.scaling import scale_pool
 from worktree_pool.store.pool import require_pool
 

@@ -26,7 +26,8 @@ from hypothesis import settings
 import worktree_pool
 from worktree_pool.config.settings import DATABASE_MODE_VARIABLE
 from worktree_pool.git.repo import Repository, open_repository
-from worktree_pool.pool.lifecycle import init_pool, open_store
+from worktree_pool.pool.lifecycle import init_pool
+from worktree_pool.pool.opening import open_store
 from worktree_pool.store.sqlite import StateStore
 
 

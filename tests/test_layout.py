@@ -46,6 +46,7 @@ COVERED_BY: dict[str, str] = {
     "cli/commands/reserve.py": "tests/agents/test_reservations.py",
     "cli/commands/scale.py": "tests/pool/test_lifecycle.py",
     "cli/commands/spawn.py": "tests/coord/test_spawn.py",
+    "cli/commands/status.py": "tests/pool/test_lifecycle.py",
     "cli/commands/tracks.py": "tests/coord/test_spawn.py",
     "cli/render/agents.py": "tests/agents/test_process.py",
     "cli/render/cleanup.py": "tests/coord/test_cleanup.py",
@@ -75,10 +76,12 @@ COVERED_BY: dict[str, str] = {
     # pool
     "pool/adoption.py": "tests/coord/test_doctor.py",
     "pool/handoff.py": "tests/pool/test_hostile_repo.py",
+    "pool/opening.py": "tests/pool/test_lifecycle.py",
     "pool/recycle.py": "tests/pool/test_claims.py",
     "pool/serving.py": "tests/pool/test_concurrent_claims.py",
     "pool/history.py": "tests/pool/test_salvage.py",
     "pool/scaling.py": "tests/pool/test_lifecycle.py",
+    "pool/status.py": "tests/pool/test_lifecycle.py",
     "pool/worktrees.py": "tests/pool/test_claims.py",
     # tasks
     "tasks/planning.py": "tests/coord/test_spawn.py",

@@ -62,9 +62,9 @@ def test_version_imports_no_command_module(tmp_path: Path) -> None:
     assert _command_modules_imported(tmp_path, "--version") == (0, [])
 
 
-def test_status_imports_only_the_pool_commands(pool: Pool) -> None:
+def test_status_imports_only_its_own_command_module(pool: Pool) -> None:
     code, loaded = _command_modules_imported(pool.root, "status")
-    assert (code, loaded) == (0, ["worktree_pool.cli.commands.pool"])
+    assert (code, loaded) == (0, ["worktree_pool.cli.commands.status"])
 
 
 def test_group_command_imports_only_its_module(tmp_path: Path) -> None:

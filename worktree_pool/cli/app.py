@@ -29,7 +29,7 @@ from worktree_pool.util.redact import mask
 # Command -> its module in cli/commands/, in the order `wtpool --help` lists them.
 COMMANDS = {
     "init": "pool",
-    "status": "pool",
+    "status": "status",
     "acquire": "claims",
     "release": "claims",
     "merge": "merge",

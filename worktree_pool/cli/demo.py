@@ -27,7 +27,9 @@ from worktree_pool.coord.spawn import spawn
 from worktree_pool.db.slots import list_databases
 from worktree_pool.git.repo import Repository, open_repository
 from worktree_pool.git.run import WTPOOL_IDENTITY, Git
-from worktree_pool.pool.lifecycle import init_pool, open_store, pool_status
+from worktree_pool.pool.lifecycle import init_pool
+from worktree_pool.pool.opening import open_store
+from worktree_pool.pool.status import pool_status
 from worktree_pool.store.slots import all_slots
 from worktree_pool.store.sqlite import StateStore
 

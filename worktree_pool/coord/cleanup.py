@@ -35,7 +35,7 @@ from worktree_pool.git.run import (
 from worktree_pool.merge.queue import processor_in
 from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.handoff import BRIEF_DIR
-from worktree_pool.pool.lifecycle import open_store_if_any
+from worktree_pool.pool.opening import open_store_if_any
 from worktree_pool.pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
 from worktree_pool.pool.stale_records import StaleRecord, settle_stale_record
 from worktree_pool.pool.worktrees import (

@@ -12,7 +12,7 @@ from worktree_pool.coord.consistency import examine
 from worktree_pool.coord.findings import DoctorReport
 from worktree_pool.coord.leaks import examine_leaks
 from worktree_pool.git.repo import Repository
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 from worktree_pool.store.pool import read_pool
 
 

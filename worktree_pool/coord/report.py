@@ -25,7 +25,7 @@ from worktree_pool.db.connection import URL_VARIABLE
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import Alert, Assessment, assess, last_alerts
-from worktree_pool.pool.lifecycle import StatusReport, pool_status
+from worktree_pool.pool.status import StatusReport, pool_status
 from worktree_pool.store.pool import no_pool_error
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.util.jsonable import to_jsonable

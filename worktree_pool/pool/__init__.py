@@ -7,7 +7,9 @@ nothing unique to a slot is reset or removed before it is saved to a salvage bra
 are detached at the base's tip, and a claimed one is on `wtpool/task/<task>` or
 `wtpool/agent/<agent>`.
 
-    lifecycle.py      `init` and `status`, the pool directory, opening the store
+    opening.py        the checks of the pool directory every command makes, and opening the store
+    lifecycle.py      `init`: make the pool or top it up, its config file, its bounds
+    status.py         `status`: the pool, each slot as git and the disk show it, the queue
     claims.py         acquire and release: the agent's two calls
     serving.py        handing a slot over: claim it in the caller's transaction, prepare it
     recycle.py        taking a slot back: save what is unique, reset it, drop its claim

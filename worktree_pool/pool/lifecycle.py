@@ -14,18 +14,15 @@ import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from worktree_pool.agents.process import AgentProcess, agent_process
-from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.config.display import render_config
 from worktree_pool.config.settings import CONFIG_FILE_NAME, Config
 from worktree_pool.config.validation import check_pool_bounds
 from worktree_pool.db.names import pool_prefix
-from worktree_pool.db.slots import slot_database
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository, exclude_from_git
-from worktree_pool.git.run import branch_exists, current_branch, has_uncommitted, worktree_records
+from worktree_pool.git.run import branch_exists, current_branch
 from worktree_pool.pool.adoption import adopt_worktrees, build_slots, settle_stale_slot_records
-from worktree_pool.pool.handoff import env_file_in
+from worktree_pool.pool.opening import file_kind, open_store_if_any
 from worktree_pool.pool.serving import serve_queue
 from worktree_pool.pool.stale_records import StaleRecord
 from worktree_pool.pool.worktrees import (
@@ -33,85 +30,15 @@ from worktree_pool.pool.worktrees import (
     free_slot_numbers,
     registered_paths,
 )
-from worktree_pool.store.limits import LatestSample, latest_sample
 from worktree_pool.store.pool import (
     PoolRecord,
     closing_error,
     create_pool,
-    no_pool_error,
     read_pool,
     set_bounds,
 )
-from worktree_pool.store.protocol import Store
-from worktree_pool.store.queue import QueuedRequest, queued_requests
 from worktree_pool.store.slots import SlotState, all_slots, insert_slot
 from worktree_pool.store.sqlite import POOL_DIR_MODE, StateStore
-
-
-def check_pool_dir(repo: Repository) -> None:
-    """Refuse a pool directory that wtpool must not use; every command that opens the pool
-    calls this before anything else, so a refusal changes nothing.
-
-    The pool is a real directory directly inside the repository, or not there yet: never a
-    link (init would chmod its target and build the pool outside the repository, and cleanup
-    would not find the slots there), never a file, and never a path the repository tracks (a
-    checkout would write into the pool, and wtpool into the repository's files). The state
-    store inside it is a regular file, not a link.
-    """
-    kind = _file_kind(repo.pool_dir)
-    if kind == "link":
-        raise WtpoolError(
-            f"{repo.pool_dir} is a symbolic link (to {os.readlink(repo.pool_dir)}), not a "
-            "directory",
-            "wtpool keeps its pool in a real directory inside the repository; remove the link "
-            "(`git worktree list` shows any worktrees made through it)",
-        )
-    if kind not in (None, "directory"):
-        raise WtpoolError(
-            f"{repo.pool_dir} exists but is not a directory",
-            "wtpool keeps its pool there; move that file aside",
-        )
-    tracked = repo.git.out("ls-files", "-z", "--", f":(literal){POOL_DIR_NAME}").split("\0")
-    if tracked[0]:
-        raise WtpoolError(
-            f"the repository tracks {POOL_DIR_NAME}/ ({tracked[0]}), where wtpool keeps its pool",
-            f"remove it from the repository (`git rm -r --cached {POOL_DIR_NAME}`) and commit",
-        )
-    if _file_kind(repo.state_path) not in (None, "file"):
-        raise WtpoolError(
-            f"{repo.state_path} exists but is not a file",
-            "wtpool keeps its state store there; move it aside",
-        )
-
-
-def _file_kind(path: Path) -> str | None:
-    """What is at `path` itself, links not followed: None when nothing is."""
-    try:
-        mode = path.lstat().st_mode
-    except FileNotFoundError:
-        return None
-    if stat.S_ISLNK(mode):
-        return "link"
-    if stat.S_ISDIR(mode):
-        return "directory"
-    return "file" if stat.S_ISREG(mode) else "other"
-
-
-def open_store(repo: Repository) -> Store:
-    """Open an existing pool's store; never creates anything."""
-    store = open_store_if_any(repo)
-    if store is None:
-        raise no_pool_error(repo)
-    return store
-
-
-def open_store_if_any(repo: Repository) -> Store | None:
-    """The pool's store, or None when the repository has no pool (yet, or any more)."""
-    check_pool_dir(repo)
-    if not repo.state_path.is_file():
-        return None
-    return StateStore(repo.state_path, repo.config.timeouts.state_lock)
-
 
 # --- init ---------------------------------------------------------------------------------
 
@@ -261,7 +188,7 @@ def _default_config_target(repo: Repository) -> Path | None:
     if repo.config_path is not None:
         return None
     path = repo.root / CONFIG_FILE_NAME
-    if _file_kind(path) is not None:
+    if file_kind(path) is not None:
         raise WtpoolError(
             f"{path} exists but is not a config file wtpool can read"
             + (f" (a link to {os.readlink(path)})" if path.is_symlink() else ""),
@@ -283,110 +210,3 @@ def _write_default_config(path: Path | None, minimum: int, maximum: int, base: s
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(render_config(replace(defaults, pool=pool)))
     return str(path)
-
-
-# --- status ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PoolInfo:
-    root: str
-    pool_dir: str
-    config: str | None
-    base: str
-    min: int
-    max: int
-    size: int
-    closing_pid: int | None  # set while `wtpool cleanup` ends the session, or after it crashed
-    env_file: str  # agent.env_file: where the slots' hand-off files go unless it is tracked
-
-
-@dataclass(frozen=True)
-class SlotStatus:
-    name: str
-    path: str
-    state: str
-    branch: str | None
-    head: str | None
-    task: str | None
-    agent: str | None
-    dirty: bool | None  # None when git cannot look: the directory or its record is missing
-    present: bool  # whether the slot's directory exists
-    scope: tuple[str, ...] | None  # the task's patterns; None: the whole tree
-    acquired_at: str | None
-    track: str | None
-    agent_process: AgentProcess | None  # the agent spawn started here, if any
-    database: str | None  # the slot's database; None when database.mode is none
-    # The hand-off file wtpool wrote in the slot, relative to it (agent.env_file, or
-    # .wtpool/env where the repository tracks that); None when there is none.
-    env_file: str | None
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    pool: PoolInfo
-    worktrees: list[SlotStatus]
-    queue: list[QueuedRequest]
-    sample: LatestSample | None = None  # the newest sample of the daemon or a monitor
-
-
-def pool_status(repo: Repository, store: Store) -> StatusReport:
-    with store.snapshot() as conn:
-        pool = read_pool(conn)
-        if pool is None:
-            raise no_pool_error(repo)
-        slots = all_slots(conn)
-        queue = queued_requests(conn)
-        sample = latest_sample(conn)
-    records = {record.path: record for record in worktree_records(repo.git)}
-    table = ProcessTable() if any(slot.agent_pid for slot in slots) else None
-    worktrees = []
-    for slot in slots:
-        path = repo.slot_path(slot.name)
-        record = records.get(path)
-        worktrees.append(
-            SlotStatus(
-                name=slot.name,
-                path=str(path),
-                state=slot.state,
-                branch=record.branch if record else None,
-                head=record.head if record else None,
-                task=slot.task,
-                agent=slot.agent,
-                # Only a directory that is still the worktree: a plain one in its place (its
-                # `.git` gone) has no status of its own, and doctor reports it.
-                dirty=has_uncommitted(repo.git.at(path))
-                if record and (path / ".git").is_file()
-                else None,
-                present=path.is_dir(),
-                scope=slot.scope,
-                acquired_at=slot.acquired_at,
-                track=slot.track,
-                agent_process=agent_process(repo, slot, table),
-                database=_database_name(repo, pool, slot.name),
-                env_file=env_file_in(repo, slot.name) if path.is_dir() else None,
-            )
-        )
-    return StatusReport(
-        pool=PoolInfo(
-            root=str(repo.root),
-            pool_dir=str(repo.pool_dir),
-            config=str(repo.config_path) if repo.config_path else None,
-            base=pool.base,
-            min=pool.min,
-            max=pool.max,
-            size=len(slots),
-            closing_pid=pool.closing_pid,
-            env_file=repo.config.agent.env_file,
-        ),
-        worktrees=worktrees,
-        queue=queue,
-        sample=sample,
-    )
-
-
-def _database_name(repo: Repository, pool: PoolRecord, slot: str) -> str | None:
-    # The name only: status must stay fast, and must not start the embedded server.
-    if repo.config.database.mode == "none":
-        return None
-    return slot_database(repo, pool, slot)

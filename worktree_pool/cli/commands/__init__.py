@@ -5,7 +5,8 @@ Invariants: a command parses, opens the repository and the store (`with open_sto
 store:`, so no path leaves it open), calls one library function and renders its result; it
 never orchestrates.
 
-    pool.py     `init`, `status`
+    pool.py     `init`
+    status.py   `status`, alone so the command agents call most imports the least
     claims.py   `acquire`, `release`
     scale.py    `scale`
     cleanup.py  `cleanup`

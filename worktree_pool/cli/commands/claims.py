@@ -9,7 +9,7 @@ import typer
 from worktree_pool.cli.options import JsonOption, commands, emit, repository
 from worktree_pool.cli.render import pool as render
 from worktree_pool.pool import claims
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 
 app = commands()
 

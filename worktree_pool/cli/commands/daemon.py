@@ -6,7 +6,7 @@ from worktree_pool.cli.options import JsonOption, commands, emit, repository
 from worktree_pool.cli.render.monitor import show_daemon
 from worktree_pool.coord import daemon
 from worktree_pool.errors import ExitCode
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 
 app = commands(name="daemon", help="The sampler in the background: start, stop, status.")
 

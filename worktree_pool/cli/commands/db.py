@@ -10,7 +10,7 @@ from worktree_pool.cli.options import JsonOption, commands, emit, repository
 from worktree_pool.cli.render.common import printable
 from worktree_pool.cli.render.pool import show_databases
 from worktree_pool.db import slots as slot_databases
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 from worktree_pool.util.names import validate_name
 from worktree_pool.util.redact import mask
 

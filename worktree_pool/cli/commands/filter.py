@@ -10,7 +10,7 @@ from worktree_pool.cli.options import JsonOption, SlotArgument, commands, emit, 
 from worktree_pool.cli.render.pool import show_filter, show_verify
 from worktree_pool.errors import ExitCode
 from worktree_pool.pool.claims import slot_argument
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 from worktree_pool.scope import filters
 from worktree_pool.util.names import validate_name
 

@@ -14,7 +14,7 @@ from worktree_pool.coord import doctor as health
 from worktree_pool.coord.leaks import find_leaks
 from worktree_pool.coord.report import gather
 from worktree_pool.errors import ExitCode
-from worktree_pool.pool.lifecycle import open_store, open_store_if_any
+from worktree_pool.pool.opening import open_store, open_store_if_any
 
 app = commands()
 

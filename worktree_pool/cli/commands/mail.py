@@ -10,7 +10,7 @@ import typer
 from worktree_pool.agents import mail
 from worktree_pool.cli.options import JsonOption, commands, emit, repository
 from worktree_pool.cli.render.agents import show_inbox, show_message, show_sent
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 
 app = commands(name="mail", help="Messages between agents.", no_args_is_help=True)
 

@@ -11,7 +11,7 @@ from worktree_pool.cli.render.merges import show_merge, show_queue
 from worktree_pool.errors import ExitCode
 from worktree_pool.merge.report import queue_report
 from worktree_pool.merge.submit import submit
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 from worktree_pool.store.merges import MergeState
 
 app = commands()

@@ -12,7 +12,7 @@ from worktree_pool.cli.render.monitor import print_frame, run_live, show_check
 from worktree_pool.coord.watch import Monitor
 from worktree_pool.errors import ExitCode
 from worktree_pool.monitor.limits import assess
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 
 app = commands()
 

@@ -1,4 +1,4 @@
-"""`wtpool init` and `status`: make the pool, and show it."""
+"""`wtpool init`: make the pool, or top it up."""
 
 from __future__ import annotations
 
@@ -24,11 +24,3 @@ def init(
 ) -> None:
     """Create the pool in this repository, or top it up to its minimum. Safe to rerun."""
     emit(pool.init_pool(repository(), minimum, maximum, base), json, render.show_init)
-
-
-@app.command()
-def status(json: JsonOption = False) -> None:
-    """Show the pool, every slot and the queue."""
-    repo = repository()
-    with pool.open_store(repo) as store:
-        emit(pool.pool_status(repo, store), json, render.show_status)

@@ -10,7 +10,7 @@ from worktree_pool.agents import reservations
 from worktree_pool.cli.options import JsonOption, commands, emit, repository
 from worktree_pool.cli.render.agents import show_reservations, show_reserve
 from worktree_pool.errors import ExitCode, WtpoolError
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 
 app = commands()
 

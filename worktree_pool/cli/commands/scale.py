@@ -11,7 +11,7 @@ from worktree_pool.cli.options import JsonOption, commands, emit, repository
 from worktree_pool.cli.render.pool import show_scale
 from worktree_pool.errors import bad_input
 from worktree_pool.pool import scaling
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 
 app = commands()
 

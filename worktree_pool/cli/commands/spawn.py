@@ -20,7 +20,7 @@ from worktree_pool.cli.render.tracks import show_spawn, show_stop
 from worktree_pool.config.settings import Mode
 from worktree_pool.coord import spawn as spawning
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
-from worktree_pool.pool.lifecycle import open_store
+from worktree_pool.pool.opening import open_store
 from worktree_pool.util.names import validate_name
 
 app = commands()

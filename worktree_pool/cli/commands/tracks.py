@@ -18,7 +18,7 @@ from worktree_pool.cli.options import (
 from worktree_pool.cli.render.tracks import show_analysis, show_conflicts, show_recommendation
 from worktree_pool.config.settings import Mode
 from worktree_pool.errors import bad_input
-from worktree_pool.pool.lifecycle import open_store_if_any
+from worktree_pool.pool.opening import open_store_if_any
 from worktree_pool.tasks import planning
 
 app = commands(

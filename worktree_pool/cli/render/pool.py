@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from worktree_pool.agents.process import AgentProcess
     from worktree_pool.db.inventory import DatabaseInfo
     from worktree_pool.pool.claims import AcquireResult, ReleaseResult
-    from worktree_pool.pool.lifecycle import InitResult, StatusReport
+    from worktree_pool.pool.lifecycle import InitResult
     from worktree_pool.pool.scaling import ScaleResult
+    from worktree_pool.pool.status import StatusReport
     from worktree_pool.scope.filters import FilterReport, VerifyReport
 
 

@@ -1,0 +1,83 @@
+"""Opening a pool: the checks every command makes before it touches the pool directory, and
+the state store they then open.
+
+Every command that reads or changes the pool goes through here first, so a pool directory
+wtpool must not use is refused before anything changes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from worktree_pool.errors import WtpoolError
+from worktree_pool.git.repo import POOL_DIR_NAME, Repository
+from worktree_pool.store.pool import no_pool_error
+from worktree_pool.store.protocol import Store
+from worktree_pool.store.sqlite import StateStore
+
+
+def check_pool_dir(repo: Repository) -> None:
+    """Refuse a pool directory that wtpool must not use; every command that opens the pool
+    calls this before anything else, so a refusal changes nothing.
+
+    The pool is a real directory directly inside the repository, or not there yet: never a
+    link (init would chmod its target and build the pool outside the repository, and cleanup
+    would not find the slots there), never a file, and never a path the repository tracks (a
+    checkout would write into the pool, and wtpool into the repository's files). The state
+    store inside it is a regular file, not a link.
+    """
+    kind = file_kind(repo.pool_dir)
+    if kind == "link":
+        raise WtpoolError(
+            f"{repo.pool_dir} is a symbolic link (to {os.readlink(repo.pool_dir)}), not a "
+            "directory",
+            "wtpool keeps its pool in a real directory inside the repository; remove the link "
+            "(`git worktree list` shows any worktrees made through it)",
+        )
+    if kind not in (None, "directory"):
+        raise WtpoolError(
+            f"{repo.pool_dir} exists but is not a directory",
+            "wtpool keeps its pool there; move that file aside",
+        )
+    tracked = repo.git.out("ls-files", "-z", "--", f":(literal){POOL_DIR_NAME}").split("\0")
+    if tracked[0]:
+        raise WtpoolError(
+            f"the repository tracks {POOL_DIR_NAME}/ ({tracked[0]}), where wtpool keeps its pool",
+            f"remove it from the repository (`git rm -r --cached {POOL_DIR_NAME}`) and commit",
+        )
+    if file_kind(repo.state_path) not in (None, "file"):
+        raise WtpoolError(
+            f"{repo.state_path} exists but is not a file",
+            "wtpool keeps its state store there; move it aside",
+        )
+
+
+def file_kind(path: Path) -> str | None:
+    """What is at `path` itself, links not followed: None when nothing is."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def open_store(repo: Repository) -> Store:
+    """Open an existing pool's store; never creates anything."""
+    store = open_store_if_any(repo)
+    if store is None:
+        raise no_pool_error(repo)
+    return store
+
+
+def open_store_if_any(repo: Repository) -> Store | None:
+    """The pool's store, or None when the repository has no pool (yet, or any more)."""
+    check_pool_dir(repo)
+    if not repo.state_path.is_file():
+        return None
+    return StateStore(repo.state_path, repo.config.timeouts.state_lock)

@@ -1,0 +1,126 @@
+"""`wtpool status`: the pool, every slot as git and the disk show it, and the queue.
+
+Agents call it constantly, so it reads the store once, asks git once for every worktree, and
+looks at the process table only when a slot has an agent process; it never starts the
+embedded database server (a slot's database is named, not connected to).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worktree_pool.agents.process import AgentProcess, agent_process
+from worktree_pool.agents.process_table import ProcessTable
+from worktree_pool.db.slots import slot_database
+from worktree_pool.git.repo import Repository
+from worktree_pool.git.run import has_uncommitted, worktree_records
+from worktree_pool.pool.handoff import env_file_in
+from worktree_pool.store.limits import LatestSample, latest_sample
+from worktree_pool.store.pool import PoolRecord, no_pool_error, read_pool
+from worktree_pool.store.protocol import Store
+from worktree_pool.store.queue import QueuedRequest, queued_requests
+from worktree_pool.store.slots import all_slots
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    root: str
+    pool_dir: str
+    config: str | None
+    base: str
+    min: int
+    max: int
+    size: int
+    closing_pid: int | None  # set while `wtpool cleanup` ends the session, or after it crashed
+    env_file: str  # agent.env_file: where the slots' hand-off files go unless it is tracked
+
+
+@dataclass(frozen=True)
+class SlotStatus:
+    name: str
+    path: str
+    state: str
+    branch: str | None
+    head: str | None
+    task: str | None
+    agent: str | None
+    dirty: bool | None  # None when git cannot look: the directory or its record is missing
+    present: bool  # whether the slot's directory exists
+    scope: tuple[str, ...] | None  # the task's patterns; None: the whole tree
+    acquired_at: str | None
+    track: str | None
+    agent_process: AgentProcess | None  # the agent spawn started here, if any
+    database: str | None  # the slot's database; None when database.mode is none
+    # The hand-off file wtpool wrote in the slot, relative to it (agent.env_file, or
+    # .wtpool/env where the repository tracks that); None when there is none.
+    env_file: str | None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    pool: PoolInfo
+    worktrees: list[SlotStatus]
+    queue: list[QueuedRequest]
+    sample: LatestSample | None = None  # the newest sample of the daemon or a monitor
+
+
+def pool_status(repo: Repository, store: Store) -> StatusReport:
+    with store.snapshot() as conn:
+        pool = read_pool(conn)
+        if pool is None:
+            raise no_pool_error(repo)
+        slots = all_slots(conn)
+        queue = queued_requests(conn)
+        sample = latest_sample(conn)
+    records = {record.path: record for record in worktree_records(repo.git)}
+    table = ProcessTable() if any(slot.agent_pid for slot in slots) else None
+    worktrees = []
+    for slot in slots:
+        path = repo.slot_path(slot.name)
+        record = records.get(path)
+        worktrees.append(
+            SlotStatus(
+                name=slot.name,
+                path=str(path),
+                state=slot.state,
+                branch=record.branch if record else None,
+                head=record.head if record else None,
+                task=slot.task,
+                agent=slot.agent,
+                # Only a directory that is still the worktree: a plain one in its place (its
+                # `.git` gone) has no status of its own, and doctor reports it.
+                dirty=has_uncommitted(repo.git.at(path))
+                if record and (path / ".git").is_file()
+                else None,
+                present=path.is_dir(),
+                scope=slot.scope,
+                acquired_at=slot.acquired_at,
+                track=slot.track,
+                agent_process=agent_process(repo, slot, table),
+                database=_database_name(repo, pool, slot.name),
+                env_file=env_file_in(repo, slot.name) if path.is_dir() else None,
+            )
+        )
+    return StatusReport(
+        pool=PoolInfo(
+            root=str(repo.root),
+            pool_dir=str(repo.pool_dir),
+            config=str(repo.config_path) if repo.config_path else None,
+            base=pool.base,
+            min=pool.min,
+            max=pool.max,
+            size=len(slots),
+            closing_pid=pool.closing_pid,
+            env_file=repo.config.agent.env_file,
+        ),
+        worktrees=worktrees,
+        queue=queue,
+        sample=sample,
+    )
+
+
+def _database_name(repo: Repository, pool: PoolRecord, slot: str) -> str | None:
+    # The name only: status must stay fast, and must not start the embedded server.
+    if repo.config.database.mode == "none":
+        return None
+    return slot_database(repo, pool, slot)
