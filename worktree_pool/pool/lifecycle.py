@@ -1,4 +1,4 @@
-"""The pool: creating it, growing and shrinking it, and reporting on it.
+"""The pool's first step: `wtpool init` creates the pool, or tops it up to its bounds.
 
 The bounds and the base branch are recorded in the state store by `wtpool init`; the config only
 supplies the defaults for that first `init`. Slots are `pool-wt-<n>` directories under
