@@ -1,9 +1,9 @@
 """Each slot's database through the slot's life: cloned when it is claimed, cloned afresh when it
 is released, dropped at cleanup; and `wtpool db list|url|reset`.
 
-The state's `databases` table is the pool's ledger (database.Ledger): a name goes in just
+The state's `databases` table is the pool's ledger (db.ownership.Ledger): a name goes in just
 before its CREATE DATABASE, with `intent` set, and out when the database is dropped. Cleanup
-drops what the ledger or a comment marks as the pool's (database.Owner), and nothing else.
+drops what the ledger or a comment marks as the pool's (db.ownership.Owner), and nothing else.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def running_server(repo: Repository) -> Server | None:
 
 @dataclass(frozen=True)
 class StateLedger:
-    """The state's `databases` table as the pool's database.Ledger."""
+    """The state's `databases` table as the pool's db.ownership.Ledger."""
 
     store: Store
 
