@@ -9,6 +9,7 @@ base already contains hold nothing unique and are deleted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -99,11 +100,8 @@ class CleanupResult:  # filled in as cleanup goes
 
 def cleanup(repo: Repository, *, force: bool) -> CleanupResult:
     store = open_store_if_any(repo)  # checks the pool directory first
-    try:
+    with store or contextlib.nullcontext():
         return _cleanup(repo, store, force)
-    finally:
-        if store is not None:
-            store.close()
 
 
 def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResult:

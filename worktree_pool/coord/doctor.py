@@ -17,13 +17,10 @@ from worktree_pool.store.pool import read_pool
 
 
 def doctor(repo: Repository, *, fix: bool) -> DoctorReport:
-    store = open_store(repo)
-    try:
+    with open_store(repo) as store:
         report = examine(repo, store, DoctorReport(fix=fix))
         with store.snapshot() as conn:
             pool = read_pool(conn)
         if pool is not None and pool.closing_pid is None:  # else a cleanup is under way
             examine_leaks(repo, store, report, pool)
         return report
-    finally:
-        store.close()

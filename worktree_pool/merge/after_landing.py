@@ -13,8 +13,9 @@ from pathlib import Path
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.merge import integration
-from worktree_pool.merge.queue import get_entry, update_entry
+from worktree_pool.merge.queue import get_entry
 from worktree_pool.pool.claims import release
+from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
 from worktree_pool.store.slots import find_slot
 from worktree_pool.store.sqlite import StateStore
@@ -50,7 +51,7 @@ def record_merged(
     """Record the landing, then do what follows it. Those steps are each on their own: the work
     has landed whatever becomes of them, so a failure is a note, never an error."""
     with store.transaction() as conn:
-        update_entry(
+        merges.update(
             conn,
             entry.id,
             state=MergeState.MERGED,
@@ -67,7 +68,7 @@ def record_merged(
         if closed is not None:
             notes.append(closed)
     with store.transaction() as conn:
-        update_entry(conn, entry.id, notes=notes)
+        merges.update(conn, entry.id, notes=notes)
         return get_entry(conn, entry.id)
 
 

@@ -28,12 +28,12 @@ from worktree_pool.merge.queue import (
     get_entry,
     orphans,
     processor_lock,
-    update_entry,
 )
 from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.worktrees import base_tip
 from worktree_pool.scope.guard import allows, compiled
 from worktree_pool.scope.patterns import compile_rules
+from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.values import utc_now
@@ -109,7 +109,7 @@ def _errored(
     with store.transaction() as conn:
         attempts = get_entry(conn, entry.id).attempts + 1
         if attempts < MAX_ERRORS:
-            update_entry(
+            merges.update(
                 conn,
                 entry.id,
                 state=MergeState.QUEUED,
@@ -129,7 +129,7 @@ def _settle_orphan(repo: Repository, store: StateStore, entry: MergeEntry) -> Me
     candidate = entry.candidate
     if candidate is None or base is None or not is_ancestor(repo.git, candidate, base):
         with store.transaction() as conn:
-            update_entry(conn, entry.id, state=MergeState.QUEUED)
+            merges.update(conn, entry.id, state=MergeState.QUEUED)
         return None
     previous = entry.previous or base
     notes = bring_along(repo, integration.base_checkouts(repo, entry.base), previous, base)[0]
@@ -152,7 +152,7 @@ def _settle(
     """Record an entry that did not land; its agent is mailed in the same transaction, so
     hears of it whatever happens next."""
     with store.transaction() as conn:
-        update_entry(
+        merges.update(
             conn,
             entry.id,
             state=outcome.state,
@@ -234,7 +234,7 @@ def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry 
                 return _dirty_checkout(entry, path, why)
         candidate = new
         with store.transaction() as conn:
-            update_entry(conn, entry.id, candidate=new, previous=old)
+            merges.update(conn, entry.id, candidate=new, previous=old)
         testpoints.reached("merge.candidate")
         pushed = settings.push and new != onto
         if pushed and not integration.push(git, settings.remote, entry.base, new, onto):

@@ -79,10 +79,6 @@ def get_entry(conn: Connection, entry_id: int) -> MergeEntry:
     return entry
 
 
-# Landing changes entries through this name; see store.merges for what it takes.
-update_entry = merges.update
-
-
 def list_entries(store: Store) -> list[MergeEntry]:
     with store.snapshot() as conn:
         return merges.every(conn)

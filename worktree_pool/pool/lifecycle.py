@@ -76,33 +76,32 @@ def init_pool(
     base = _choose_base(repo, base, existing)
     config_target = _default_config_target(repo)
 
-    store = _create_store(repo)  # first: if it fails, nothing else has changed
-    # Keep the pool out of `git status` in the main worktree.
-    exclude_from_git(repo, f"/{POOL_DIR_NAME}/", "wtpool's worktree pool")
-    enable_per_worktree_config(repo)
-    config_written = _write_default_config(config_target, minimum, maximum, base)
-    # Stale records first: one whose slot was moved within the pool is repaired, and adopted.
-    stale_records = settle_stale_slot_records(repo, store)
-    adopted = adopt_worktrees(repo, store, base)
-    registered = registered_paths(repo)
-    with store.transaction() as conn:
-        pool = read_pool(conn)
-        if pool is None:
-            pool_id = secrets.token_hex(8)
-            create_pool(conn, minimum, maximum, base, pool_id, pool_prefix(repo.root, pool_id))
-        elif pool.closing_pid is not None:
-            raise closing_error(pool.closing_pid)
-        changed = pool is not None and (pool.min, pool.max) != (minimum, maximum)
-        if changed:
-            set_bounds(conn, minimum, maximum)
-        missing = max(0, minimum - len(all_slots(conn)))
-        new_slots = [
-            insert_slot(conn, number, SlotState.PREPARING)
-            for number in free_slot_numbers(repo, conn, registered, missing)
-        ]
-    created = build_slots(repo, store, new_slots, base)
-    serve_queue(repo, store, base)  # raised bounds may have made room for waiting requests
-    store.close()
+    with _create_store(repo) as store:  # first: if it fails, nothing else has changed
+        # Keep the pool out of `git status` in the main worktree.
+        exclude_from_git(repo, f"/{POOL_DIR_NAME}/", "wtpool's worktree pool")
+        enable_per_worktree_config(repo)
+        config_written = _write_default_config(config_target, minimum, maximum, base)
+        # Stale records first: one whose slot was moved within the pool is repaired, and adopted.
+        stale_records = settle_stale_slot_records(repo, store)
+        adopted = adopt_worktrees(repo, store, base)
+        registered = registered_paths(repo)
+        with store.transaction() as conn:
+            pool = read_pool(conn)
+            if pool is None:
+                pool_id = secrets.token_hex(8)
+                create_pool(conn, minimum, maximum, base, pool_id, pool_prefix(repo.root, pool_id))
+            elif pool.closing_pid is not None:
+                raise closing_error(pool.closing_pid)
+            changed = pool is not None and (pool.min, pool.max) != (minimum, maximum)
+            if changed:
+                set_bounds(conn, minimum, maximum)
+            missing = max(0, minimum - len(all_slots(conn)))
+            new_slots = [
+                insert_slot(conn, number, SlotState.PREPARING)
+                for number in free_slot_numbers(repo, conn, registered, missing)
+            ]
+        created = build_slots(repo, store, new_slots, base)
+        serve_queue(repo, store, base)  # raised bounds may have made room for waiting requests
     return InitResult(
         root=str(repo.root),
         pool_dir=str(repo.pool_dir),
@@ -146,11 +145,8 @@ def _existing_pool(repo: Repository) -> tuple[PoolRecord | None, int]:
     store = open_store_if_any(repo)
     if store is None:
         return None, 0
-    try:
-        with store.snapshot() as conn:
-            return read_pool(conn), len(all_slots(conn))
-    finally:
-        store.close()
+    with store, store.snapshot() as conn:
+        return read_pool(conn), len(all_slots(conn))
 
 
 def _choose_base(repo: Repository, requested: str | None, existing: PoolRecord | None) -> str:

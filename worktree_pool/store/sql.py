@@ -1,7 +1,7 @@
 """The one place a column name from a Python keyword becomes SQL text.
 
 `update_slot(conn, name, state=...)`, `find_slot(conn, agent=...)` and
-`update_entry(conn, id, reason=...)` take columns as keywords; those names are spliced into
+`merges.update(conn, id, reason=...)` take columns as keywords; those names are spliced into
 the statement, so each is checked against its table's whitelist first. An unknown name raises
 ValueError before anything runs: a typo, or a keyword that reached here from input, never
 becomes SQL and never changes a row.
