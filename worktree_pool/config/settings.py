@@ -113,6 +113,30 @@ class TaskSettings:
     default_files: tuple[str, ...] = setting(
         ("**",), "The scope of a task that nothing else gives one."
     )
+    infer: bool = setting(
+        True,
+        "Whether a task that names no files and matches no scope rule gets a scope inferred "
+        "from the repository (the paths its text names, the words it shares with the tree's "
+        "paths, and the files similar finished tasks changed), before default_files.",
+    )
+    history_ids: str = setting(
+        r"#?([A-Za-z0-9][\w.-]*[A-Za-z0-9])",
+        "A regular expression that finds task ids in commit messages (its first group, if it "
+        "has one, is the id); what it finds counts only if it is a task of the graph.",
+    )
+    history_limit: int = setting(
+        5000, "How many of the newest commits inference reads. Between 0 and 1,000,000."
+    )
+    infer_max_share: float = setting(
+        0.3,
+        "The largest share of the tracked files an inferred scope may cover (0 to 1): a task "
+        "whose evidence points wider gets only the best-supported part of it.",
+    )
+    infer_min_confidence: float = setting(
+        0.3,
+        "The confidence (0 to 1) below which an inferred scope is not used, and the task "
+        "keeps default_files.",
+    )
 
 
 AGENT_PLACEHOLDERS = ("slot", "path", "task", "brief")

@@ -88,6 +88,17 @@ def _check_tasks(tasks: TaskSettings, path: Path) -> None:
             "give a path relative to the repository root",
         )
     validate_patterns(tasks.default_files, f"{path}: tasks.default_files")
+    try:
+        re.compile(tasks.history_ids)
+    except re.error as exc:
+        raise bad_input(
+            f"{path}: tasks.history_ids is not a valid regular expression: {exc}"
+        ) from exc
+    if not 0 <= tasks.history_limit <= 1_000_000:
+        raise bad_input(f"{path}: tasks.history_limit must be between 0 and 1,000,000")
+    for name in ("infer_max_share", "infer_min_confidence"):
+        if not 0 <= getattr(tasks, name) <= 1:
+            raise bad_input(f"{path}: tasks.{name} must be between 0 and 1")
     for index, rule in enumerate(tasks.scope_rules):
         try:
             re.compile(rule.match)

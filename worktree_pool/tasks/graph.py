@@ -33,6 +33,8 @@ class Task:
     priority: int  # 0 is the most urgent, as in Beads
     issue_type: str = "task"
     description: str = ""
+    design: str = ""
+    notes: str = ""
     acceptance_criteria: str = ""
     labels: tuple[str, ...] = ()
     dependencies: tuple[Dependency, ...] = ()

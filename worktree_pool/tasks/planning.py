@@ -15,6 +15,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.scope.sparse import tracked_files
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.tasks.graph import TaskGraph
+from worktree_pool.tasks.scoping import repository_scoping
 from worktree_pool.tasks.selection import (
     Conflict,
     Occupant,
@@ -31,9 +32,10 @@ from worktree_pool.tasks.tracks import Track, find_tracks
 
 
 def load_tracks(repo: Repository, lenient: bool) -> tuple[TaskGraph, list[Track]]:
-    settings = repo.config.tasks
-    graph = load_task_graph(repo.root, settings, lenient=lenient, timeout=repo.config.timeouts.git)
-    return graph, find_tracks(graph, settings.scope_rules, settings.default_files)
+    graph = load_task_graph(
+        repo.root, repo.config.tasks, lenient=lenient, timeout=repo.config.timeouts.git
+    )
+    return graph, find_tracks(graph, repository_scoping(repo, graph))
 
 
 def current_occupants(store: StateStore | None) -> list[Occupant]:

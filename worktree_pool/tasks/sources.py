@@ -85,6 +85,8 @@ def _beads_task(record: dict[str, Any]) -> Task:
         priority=_priority(record.get("priority", 2)),
         issue_type=_text(record.get("issue_type", "task"), "issue_type"),
         description=_text(record.get("description") or "", "description"),
+        design=_text(record.get("design") or "", "design"),
+        notes=_text(record.get("notes") or "", "notes"),
         acceptance_criteria=_text(record.get("acceptance_criteria") or "", "acceptance_criteria"),
         labels=tuple(_text(label, "labels") for label in _list(record.get("labels"), "labels")),
         dependencies=dependencies,

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from worktree_pool.config.settings import ScopeRule
+from worktree_pool.tasks.description import listed_files
 from worktree_pool.tasks.graph import BLOCKING_EDGES, PARENT_EDGE, Task, TaskGraph
+from worktree_pool.tasks.inference.infer import Evidence, Knowledge, infer
 
 WORK_EDGES = BLOCKING_EDGES | {PARENT_EDGE}
 
@@ -25,7 +28,33 @@ WORK_EDGES = BLOCKING_EDGES | {PARENT_EDGE}
 @dataclass(frozen=True)
 class TaskScope:
     patterns: tuple[str, ...]
-    source: str  # metadata.files, labels, description, scope_rules or default_files
+    source: str  # one of SOURCES
+    confidence: float | None = None  # how sure an inferred scope is; None for the others
+    evidence: tuple[Evidence, ...] = ()
+    notes: tuple[str, ...] = ()  # what was looked at and not used, and why
+
+
+# Where a task's scope can come from, first to last: the first that has one gives it.
+SOURCES = (
+    "pinned",
+    "metadata.files",
+    "labels",
+    "description",
+    "scope_rules",
+    "inferred",
+    "default_files",
+)
+
+
+@dataclass(frozen=True)
+class Scoping:
+    """Everything a task's scope can come from besides the task itself."""
+
+    rules: tuple[ScopeRule, ...] = ()
+    default_files: tuple[str, ...] = ("**",)
+    pinned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    knowledge: Knowledge | None = None  # None: no inference
+    min_confidence: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -38,15 +67,11 @@ class Track:
     scopes: dict[str, TaskScope]  # each task's scope and where it came from
 
 
-_SECTION_START = re.compile(r"^\s*(?:#+\s*files\s*:?|files\s*:)\s*(.*)$", re.IGNORECASE)
-_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])?\s*`?([^`\s]+)`?\s*$")
-
-
-def task_scope(
-    task: Task, rules: tuple[ScopeRule, ...] = (), default_files: tuple[str, ...] = ("**",)
-) -> TaskScope:
-    """The first of: metadata.files, files:/scope: labels, a Files section in the description,
-    the first matching scope rule, the default."""
+def task_scope(task: Task, scoping: Scoping | None = None) -> TaskScope:
+    """The scope from the first source in SOURCES that gives one."""
+    scoping = scoping or Scoping()
+    if task.id in scoping.pinned:
+        return TaskScope(scoping.pinned[task.id], "pinned")
     if task.files is not None:
         return TaskScope(task.files, "metadata.files")
     labelled = tuple(
@@ -56,41 +81,31 @@ def task_scope(
     )
     if labelled:
         return TaskScope(labelled, "labels")
-    listed = _description_files(task.description)
-    if listed:
-        return TaskScope(listed, "description")
-    for rule in rules:
+    tree = scoping.knowledge.tree if scoping.knowledge else None
+    listed = listed_files("\n".join((task.description, task.design, task.notes)), tree)
+    if listed.patterns:
+        return TaskScope(listed.patterns, "description")
+    notes = tuple(f"a files section holds no path: {p!r}" for p in listed.prose)
+    for rule in scoping.rules:
         if any(re.search(rule.match, text) for text in (task.title, *task.labels)):
-            return TaskScope(rule.files, "scope_rules")
-    return TaskScope(default_files, "default_files")
+            return TaskScope(rule.files, "scope_rules", notes=notes)
+    if scoping.knowledge is not None:
+        found = infer(task, scoping.knowledge)
+        if found.patterns and found.confidence >= scoping.min_confidence:
+            return TaskScope(found.patterns, "inferred", found.confidence, found.evidence, notes)
+        why = (
+            f"inference was not sure enough (confidence {found.confidence:.2f}, below "
+            f"{scoping.min_confidence:.2f})"
+            if found.patterns
+            else "inference found nothing in the repository that the task's text points at"
+        )
+        return TaskScope(
+            scoping.default_files, "default_files", found.confidence, found.evidence, (*notes, why)
+        )
+    return TaskScope(scoping.default_files, "default_files", notes=notes)
 
 
-def _description_files(description: str) -> tuple[str, ...]:
-    """Paths listed under a `Files:` line or a `## Files` heading, up to a blank line or the
-    next heading."""
-    files: list[str] = []
-    inside = False
-    for line in description.splitlines():
-        start = _SECTION_START.match(line)
-        if start and not inside:
-            inside = True
-            files += [p.strip("`") for p in re.split(r"[,\s]+", start.group(1)) if p.strip("`")]
-            continue
-        if inside:
-            if not line.strip() or line.lstrip().startswith("#"):
-                break
-            item = _LIST_ITEM.match(line)
-            if item is None:
-                break
-            files.append(item.group(1))
-    return tuple(dict.fromkeys(files))
-
-
-def find_tracks(
-    graph: TaskGraph,
-    rules: tuple[ScopeRule, ...] = (),
-    default_files: tuple[str, ...] = ("**",),
-) -> list[Track]:
+def find_tracks(graph: TaskGraph, scoping: Scoping | None = None) -> list[Track]:
     """The tracks of the graph's unfinished work, best priority first, then by id."""
     live = {task_id: task for task_id, task in graph.tasks.items() if not task.done}
     neighbours: dict[str, set[str]] = defaultdict(set)
@@ -108,7 +123,7 @@ def find_tracks(
         component = _component(task_id, neighbours)
         seen |= component
         ordered = _dependency_order(component, live)
-        scopes = {t: task_scope(live[t], rules, default_files) for t in ordered}
+        scopes = {t: task_scope(live[t], scoping) for t in ordered}
         tracks.append(
             Track(
                 id=f"track:{min(component)}",
@@ -126,9 +141,9 @@ def find_tracks(
 
 
 def _container(task: Task, scope: TaskScope) -> bool:
-    """An epic that names no files: it holds work, it is none, so its default scope (usually
-    the whole tree) must not widen its track's."""
-    return task.issue_type == "epic" and scope.source == "default_files"
+    """An epic that names no files: it holds work, it is none, so a scope guessed for it (or
+    the default, usually the whole tree) must not widen its track's."""
+    return task.issue_type == "epic" and scope.source in ("inferred", "default_files")
 
 
 def _union(scopes: list[TaskScope]) -> tuple[str, ...]:

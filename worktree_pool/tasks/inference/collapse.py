@@ -1,0 +1,51 @@
+"""From files to patterns: the fewest cone-friendly patterns that cover a set of files.
+
+Sparse checkout stays in cone mode while every pattern is a directory, and a directory also
+covers the files a task will add beside the ones it names. So a directory most of whose files
+are chosen becomes `dir/`; the rest stay single files. Directories collapse upward the same way,
+so `a/b/` and `a/c/` become `a/` when together they are most of `a`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from worktree_pool.tasks.inference.tree import TreeIndex, parent
+
+# "Most of a directory": the share of its files that must be chosen for `dir/` to replace them.
+MOST = 0.5
+
+
+def to_patterns(chosen: Iterable[str], tree: TreeIndex, most: float = MOST) -> tuple[str, ...]:
+    """Patterns for the chosen files and directories (a directory given ends in `/`). Files the
+    tree lacks (ones a task will create) stay single files unless their directory is chosen."""
+    directories = {c.rstrip("/") for c in chosen if c.endswith("/")}
+    files = {c for c in chosen if not c.endswith("/")}
+    while True:
+        covered = _covered_counts(files, directories, tree)
+        grown = {
+            d for d, n in covered.items() if d not in directories and n >= most * tree.sizes[d]
+        }
+        if not grown:
+            break
+        directories |= grown
+    directories = {d for d in directories if not any(_inside(d, other) for other in directories)}
+    loose = {f for f in files if not any(_inside(f, d) for d in directories)}
+    return tuple(sorted(f"{d}/" for d in directories)) + tuple(sorted(loose))
+
+
+def _covered_counts(files: set[str], directories: set[str], tree: TreeIndex) -> dict[str, int]:
+    """For each directory holding something chosen, how many of its tracked files are."""
+    counts: dict[str, int] = defaultdict(int)
+    for path in files:
+        if path in tree.file_set and parent(path):
+            counts[parent(path)] += 1
+    for directory in directories:
+        if parent(directory) and directory in tree.sizes:
+            counts[parent(directory)] += tree.sizes[directory]
+    return {d: n for d, n in counts.items() if d in tree.sizes and d not in directories}
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path != directory and path.startswith(directory + "/")

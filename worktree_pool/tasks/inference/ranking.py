@@ -1,0 +1,52 @@
+"""BM25, small: ranking documents (a path's words, or a closed task's text) against a query.
+
+rank-bm25 and bm25s both need numpy, whose import alone costs more than a whole `tracks analyze`
+on a small repository, and the corpora here are a few thousand short documents: a dictionary
+of postings scores them in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key", bound=Hashable)
+
+
+class BM25(Generic[Key]):
+    """Okapi BM25 over documents given as lists of words."""
+
+    def __init__(
+        self, documents: Iterable[tuple[Key, Sequence[str]]], k1: float = 1.2, b: float = 0.75
+    ) -> None:
+        self.k1, self.b = k1, b
+        self.lengths: dict[Key, int] = {}
+        self.postings: dict[str, dict[Key, int]] = defaultdict(dict)
+        for key, words in documents:
+            self.lengths[key] = len(words)
+            for word, count in Counter(words).items():
+                self.postings[word][key] = count
+        self.average = sum(self.lengths.values()) / max(len(self.lengths), 1)
+
+    def idf(self, word: str) -> float:
+        """Rare words weigh more; a word in most documents weighs next to nothing."""
+        n, df = len(self.lengths), len(self.postings.get(word, ()))
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def scores(self, query: Iterable[str]) -> dict[Key, float]:
+        totals: dict[Key, float] = defaultdict(float)
+        for word in set(query):
+            postings = self.postings.get(word)
+            if not postings:
+                continue
+            idf = self.idf(word)
+            for key, count in postings.items():
+                norm = self.k1 * (1 - self.b + self.b * self.lengths[key] / self.average)
+                totals[key] += idf * count * (self.k1 + 1) / (count + norm)
+        return dict(totals)
+
+    def matched(self, query: Iterable[str], key: Key) -> list[str]:
+        """The query's words that `key` holds: the evidence for its score."""
+        return sorted({w for w in query if key in self.postings.get(w, {})})

@@ -1,0 +1,96 @@
+"""The repository's tree as inference sees it: its files, its directories, and the words its
+paths are made of.
+
+A path written in a task is often relative to a sub-project (`src/meal_planner/web.gleam` for
+`gleam/src/meal_planner/web.gleam`) or names a directory. `resolve` finds what it means by
+exact match first, then by unique suffix on component boundaries: a suffix two places share
+names neither.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from worktree_pool.tasks.inference.text import split_identifier
+
+
+def parent(path: str) -> str:
+    """The directory holding `path`, `` for the root."""
+    return posixpath.dirname(path)
+
+
+def ancestors(path: str) -> list[str]:
+    """Every directory above `path`, innermost first, without the root."""
+    found = []
+    directory = parent(path)
+    while directory:
+        found.append(directory)
+        directory = parent(directory)
+    return found
+
+
+def path_words(path: str) -> list[str]:
+    """The words of a path's components: directory names, and the file's stem and extension
+    split like identifiers."""
+    found: list[str] = []
+    for component in path.split("/"):
+        found += split_identifier(component)
+    return found
+
+
+@dataclass
+class TreeIndex:
+    files: tuple[str, ...]
+    file_set: frozenset[str] = field(init=False)
+    # Every directory, with how many files lie under it (at any depth).
+    sizes: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.file_set = frozenset(self.files)
+        sizes: dict[str, int] = defaultdict(int)
+        for path in self.files:
+            for directory in ancestors(path):
+                sizes[directory] += 1
+        self.sizes = dict(sizes)
+
+    @cached_property
+    def _suffixes(self) -> dict[str, set[str]]:
+        """Every proper suffix of every file and directory path, on component boundaries, with
+        the paths that end in it."""
+        table: dict[str, set[str]] = defaultdict(set)
+        for path in (*self.files, *self.sizes):
+            parts = path.split("/")
+            for start in range(1, len(parts)):
+                table["/".join(parts[start:])].add(path)
+        return table
+
+    def is_dir(self, path: str) -> bool:
+        return path in self.sizes
+
+    def resolve(self, token: str) -> str | None:
+        """The tracked file or directory `token` names: itself, or the one path that ends in it."""
+        token = token.rstrip("/")
+        if token in self.file_set or token in self.sizes:
+            return token
+        matches = self._suffixes.get(token, set())
+        # A bare file name (no `/`) that only matches by suffix is believed only when unique
+        # and not a name every package has (`main.go`, `__init__.py`): uniqueness decides both.
+        return next(iter(matches)) if len(matches) == 1 else None
+
+    def resolve_new(self, token: str) -> str | None:
+        """A file that does not exist yet, in a directory that does: `internal/x/new.go`, or
+        `x/new.go` when `x` names one directory by unique suffix. None otherwise."""
+        directory, _, name = token.rstrip("/").rpartition("/")
+        if not directory or not name or token.endswith("/"):
+            return None
+        found = self.resolve(directory)
+        if found is None or not self.is_dir(found):
+            return None
+        return f"{found}/{name}"
+
+    def files_under(self, directory: str) -> list[str]:
+        prefix = directory + "/"
+        return [f for f in self.files if f.startswith(prefix)]
