@@ -1,8 +1,8 @@
 """`wtpool tracks analyze|recommend|conflicts`: read-only views of the task graph's tracks.
 
 Each one loads the graph from the configured source, splits it into tracks, and, when the
-repository has a pool, takes the slots in use and the queue into account, exactly as spawn
-will.
+repository has a pool, takes the slots in use, the queue and the tasks already landed into
+account, exactly as spawn will.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.scope.sparse import tracked_files
 from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.tasks import landed_tasks
 from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.selection import (
     Conflict,
@@ -30,9 +31,15 @@ from worktree_pool.tasks.sources import load_task_graph
 from worktree_pool.tasks.tracks import Track, find_tracks
 
 
-def load_tracks(repo: Repository, lenient: bool) -> tuple[TaskGraph, list[Track]]:
+def load_tracks(
+    repo: Repository, lenient: bool, store: StateStore | None = None
+) -> tuple[TaskGraph, list[Track]]:
+    """The graph and its tracks; with the pool's `store`, the tasks it landed count as closed."""
     settings = repo.config.tasks
     graph = load_task_graph(repo.root, settings, lenient=lenient, timeout=repo.config.timeouts.git)
+    if store is not None:
+        with store.snapshot() as conn:
+            graph = graph.with_landed(landed_tasks(conn))
     return graph, find_tracks(graph, settings.scope_rules, settings.default_files)
 
 
@@ -73,6 +80,15 @@ class DanglingReference:
 
 
 @dataclass(frozen=True)
+class LandedTask:
+    """A task the merge queue landed that its source does not call closed yet."""
+
+    id: str
+    title: str
+    commit: str  # the commit that landed it
+
+
+@dataclass(frozen=True)
 class Analysis:
     source: str
     tasks: int
@@ -80,10 +96,11 @@ class Analysis:
     tracks: list[TrackView]
     dangling: list[DanglingReference]
     warnings: list[str]
+    landed_not_closed: list[LandedTask]  # treated as closed until the source agrees
 
 
 def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analysis:
-    graph, tracks = load_tracks(repo, lenient)
+    graph, tracks = load_tracks(repo, lenient, store)
     others = current_occupants(store)
     views = []
     for track in tracks:
@@ -117,6 +134,10 @@ def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analys
         tracks=views,
         dangling=[DanglingReference(task, dep.target, dep.kind) for task, dep in graph.dangling()],
         warnings=graph.warnings,
+        landed_not_closed=[
+            LandedTask(task, graph.tasks[task].title, commit)
+            for task, commit in graph.landed.items()
+        ],
     )
 
 
@@ -140,7 +161,7 @@ class Recommendation:
 def recommend(
     repo: Repository, store: StateStore | None, count: int | None, mode: Mode, lenient: bool
 ) -> Recommendation:
-    graph, tracks = load_tracks(repo, lenient)
+    graph, tracks = load_tracks(repo, lenient, store)
     selection = select(tracks, current_occupants(store), count, mode)
     return Recommendation(
         source=graph.source,
