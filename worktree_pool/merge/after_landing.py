@@ -1,5 +1,6 @@
 """What follows a landing: worktrees that have the base checked out brought along, the entry
-recorded merged, its slot released and its task closed.
+recorded merged and its task recorded landed (one transaction), its slot released and its task
+closed in its source.
 
 The base has moved by then, so none of these may undo it: a step that fails becomes a note on the
 entry, never an error.
