@@ -95,6 +95,7 @@ def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) 
         " ALTER TABLE slots DROP COLUMN database_fresh;"
         " ALTER TABLE pool DROP COLUMN database_prefix;"
         " ALTER TABLE databases DROP COLUMN intent;"
+        " DROP TABLE landed_tasks; DROP TABLE pinned_scopes;"
         f" UPDATE schema_version SET version = {version};"
     )
     conn.close()
@@ -102,7 +103,7 @@ def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) 
     with store.snapshot() as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     store.close()
-    assert {"messages", "merges", "merge_processor"} <= tables
+    assert {"messages", "merges", "merge_processor", "landed_tasks", "pinned_scopes"} <= tables
     result = wtpool(
         pool.root, "mail", "send", "--from", "a", "--to", "b", "--subject", "hi", "--body", "x"
     )

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from worktree_pool.config.settings import Mode
 from worktree_pool.errors import ExitCode, WtpoolError
+from worktree_pool.tasks.selection import select
 from worktree_pool.tasks.sources import read_beads, read_yaml_tasks
+from worktree_pool.tasks.tracks import find_tracks
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "beads"
 EXAMPLE = Path(__file__).resolve().parents[2] / "config" / "tasks.example.yaml"
@@ -42,10 +45,14 @@ def _reference_ready(records: list[dict]) -> set[str]:
             if r["id"] not in blocked and any(p in blocked for p in deps(r, {"parent-child"})):
                 blocked.add(r["id"])
                 changed = True
+    not_work = {"epic", "agent", "role", "rig", "message", "molecule", "gate", "merge-request"}
     return {
         r["id"]
         for r in records
-        if r.get("status") == "open" and r.get("issue_type") != "epic" and r["id"] not in blocked
+        if r.get("status") == "open"
+        and r.get("issue_type") not in not_work | {"convoy"}
+        and not r.get("ephemeral")
+        and r["id"] not in blocked
     }
 
 
@@ -61,6 +68,24 @@ def test_readiness_on_real_exports_matches_an_independent_reading(name: str) -> 
 
 
 @needs_fixtures
+def test_the_open_agent_issues_of_the_beads_repository_are_not_ready() -> None:
+    """Beads' own repository keeps nine open `agent` issues (its polecats) in its export; they
+    were once offered as ready work."""
+    graph = read_beads(FIXTURES / "beads_steveyegge_beads.jsonl")
+    agents = [t.id for t in graph.tasks.values() if t.issue_type == "agent" and t.status == "open"]
+    assert len(agents) == 9
+    ready = set(graph.ready())
+    assert ready.isdisjoint(agents)
+    assert all(graph.tasks[t].work and graph.tasks[t].status == "open" for t in ready)
+    assert "bd-1lc" in ready  # a plain task still is
+    wisps = [t for t in graph.tasks.values() if t.ephemeral and t.status == "open"]
+    assert wisps and ready.isdisjoint(t.id for t in wisps)
+    # Nor do they make a track that spawn would start.
+    picks = select(find_tracks(graph), [], None, Mode.ALL).picks
+    assert picks and {pick.task for pick in picks} <= ready
+
+
+@needs_fixtures
 def test_dependencies_on_missing_ids_are_reported_and_block_nothing() -> None:
     graph = read_beads(FIXTURES / "beads_steveyegge_beads.jsonl")
     dangling = graph.dangling()
@@ -70,9 +95,11 @@ def test_dependencies_on_missing_ids_are_reported_and_block_nothing() -> None:
         for task, dep in dangling
         if graph.tasks[task].status == "open"
         and all(d.target not in graph.tasks for d in graph.tasks[task].dependencies)
-        and graph.tasks[task].issue_type != "epic"
     ]
-    assert blocked_only_by_missing and set(blocked_only_by_missing) <= set(graph.ready())
+    assert blocked_only_by_missing
+    assert not any(graph.blocked(task) for task in blocked_only_by_missing)
+    work = {task for task in blocked_only_by_missing if graph.tasks[task].work}
+    assert work <= set(graph.ready())
 
 
 def _write(tmp_path: Path, *records: dict | str) -> Path:
@@ -125,6 +152,56 @@ def test_readiness_follows_bd_ready(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "issue_type",
+    ["epic", "agent", "role", "rig", "message", "molecule", "gate", "merge-request", "convoy"],
+)
+def test_issues_that_are_not_work_are_never_ready(tmp_path: Path, issue_type: str) -> None:
+    path = _write(tmp_path, _issue("machinery", issue_type=issue_type), _issue("work"))
+    graph = read_beads(path)
+    assert not graph.tasks["machinery"].work
+    assert graph.ready() == ["work"]
+
+
+@pytest.mark.parametrize(
+    "status",
+    ["in_progress", "blocked", "deferred", "hooked", "pinned", "closed", "tombstone", "new"],
+)
+def test_only_the_open_status_is_ready(tmp_path: Path, status: str) -> None:
+    graph = read_beads(_write(tmp_path, _issue("other", status), _issue("work")))
+    assert graph.ready() == ["work"]
+
+
+def test_ephemeral_issues_are_not_work(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        _issue("wisp", ephemeral=True),
+        _issue("unset", ephemeral=None),
+        _issue("kept", ephemeral=False),
+        _issue("chore", issue_type="chore"),  # any type not named is work
+    )
+    graph = read_beads(path)
+    assert graph.tasks["wisp"].ephemeral and not graph.tasks["wisp"].work
+    assert graph.ready() == ["unset", "kept", "chore"]
+
+
+def test_a_landed_task_is_closed_until_the_source_agrees(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        _issue("landed"),
+        _issue("waits", deps=(("blocks", "landed"),)),
+        _issue("busy", "in_progress"),
+        _issue("done", "closed"),
+    )
+    graph = read_beads(path)
+    assert graph.ready() == ["landed"]
+    applied = graph.with_landed({"landed": "c1", "busy": "c2", "done": "c3", "gone": "c4"})
+    assert applied.ready() == ["waits"]  # what it blocked is free now
+    assert applied.tasks["landed"].status == "closed" and applied.tasks["busy"].done
+    assert applied.landed == {"landed": "c1", "busy": "c2"}  # done and gone need no mention
+    assert graph.tasks["landed"].status == "open" and graph.landed == {}  # a new graph
+
+
 def test_both_export_layouts_timestamps_and_unknown_fields(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -152,6 +229,7 @@ def test_both_export_layouts_timestamps_and_unknown_fields(tmp_path: Path) -> No
         ('{"title": "no id"}', "missing field 'id'"),
         ('{"id": "x", "priority": "high"}', "priority must be an integer"),
         ('{"id": "x", "created_at": "yesterday"}', "not an RFC 3339 timestamp"),
+        ('{"id": "x", "ephemeral": "yes"}', "ephemeral must be true or false"),
     ],
 )
 def test_a_malformed_line_names_the_file_and_line_unless_lenient(

@@ -281,8 +281,9 @@ class MergeSettings:
     remote: str = setting("origin", "The remote that merge.push pushes to.")
     close_tasks: bool = setting(
         True,
-        "Whether a landed task is marked done: status: closed in a YAML task file, or "
-        "`bd close` for Beads when bd is installed.",
+        "Whether a landed task is marked done: status: closed in a YAML task file (in the "
+        "landing commit itself when the repository tracks the file), or `bd close` for Beads "
+        "when bd is installed.",
     )
 
 

@@ -114,7 +114,7 @@ def spawn(
         raise bad_input(f"spawn count must be between 1 and {MAX_POOL_SIZE}, got {count}")
     if not dry_run:
         check_agent_command(repo)
-    graph, tracks = load_tracks(repo, lenient)
+    graph, tracks = load_tracks(repo, lenient, store)
     with store.snapshot() as conn:
         require_pool(conn, repo)
     selection = select(tracks, current_occupants(store), count, mode)
@@ -257,7 +257,7 @@ def assign(
     """
     validate_name("agent", agent)
     validate_name("task", task)
-    graph, tracks = load_tracks(repo, lenient)
+    graph, tracks = load_tracks(repo, lenient, store)
     check_task_id(repo, task, "`wtpool tracks analyze` lists the tasks", graph)
     track = next((t for t in tracks if task in t.tasks), None)
     if track is None:

@@ -8,4 +8,5 @@ worktree leads back, by `--git-common-dir`, to the one main repository and its o
     run.py      every git call, and the small queries built on it
     repo.py     finding the repository (and its config) from wherever the command was run
     ignores.py  which untracked files are work: those the base's ignore rules do not ignore
+    objects.py  a file read from a commit, and a commit that changes one file, without a checkout
 """

@@ -34,6 +34,7 @@ updates that entry's tip. Cleanup deletes the queue and keeps the branches.
     landing.py        working through the queue: refuse, build, gate, swap, push, recover
     gate.py           merge.test_command, run on the commit that would land
     integration.py    merge-tree, commit-tree, the swap, push, checkouts of the base
+    closing.py        the landed task closed in a tracked YAML task file, in the landing commit
     after_landing.py  bring checkouts of the base along, record merged, release, close the task
     scratch.py        short-lived sparse worktrees for rebasing and for the gate
 """

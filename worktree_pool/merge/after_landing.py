@@ -1,5 +1,6 @@
 """What follows a landing: worktrees that have the base checked out brought along, the entry
-recorded merged, its slot released and its task closed.
+recorded merged and its task recorded landed (one transaction), its slot released and its task
+closed in its source.
 
 The base has moved by then, so none of these may undo it: a step that fails becomes a note on the
 entry, never an error.
@@ -19,6 +20,7 @@ from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
 from worktree_pool.store.slots import find_slot
 from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.tasks import record_landed
 from worktree_pool.store.values import utc_now
 from worktree_pool.tasks.status import close_task
 
@@ -49,7 +51,11 @@ def record_merged(
     repo: Repository, store: StateStore, entry: MergeEntry, new: str, notes: list[str]
 ) -> MergeEntry:
     """Record the landing, then do what follows it. Those steps are each on their own: the work
-    has landed whatever becomes of them, so a failure is a note, never an error."""
+    has landed whatever becomes of them, so a failure is a note, never an error.
+
+    The task goes into the landed-task ledger in the same transaction as the entry turns
+    merged: readiness then treats it as closed even if closing it in its source fails, and
+    spawn does not start finished work again."""
     with store.transaction() as conn:
         merges.update(
             conn,
@@ -60,6 +66,8 @@ def record_merged(
             notes=notes,
             reason=None,
         )
+        if entry.task is not None:
+            record_landed(conn, entry.task, new)
     if entry.release and entry.slot is not None:
         notes.append(_after_step("release the slot", lambda: _release(repo, store, entry)))
     if repo.config.merge.close_tasks and entry.task is not None:

@@ -1,6 +1,7 @@
 """Working through the merge queue: for each entry, check what its branch changes, build the
-commit that lands it, run the gate (gate.py), move the base by compare-and-swap, push, then do
-what follows a landing (after_landing.py: bring checked-out copies of the base along, release
+commit that lands it (its task closed in a tracked YAML task file: closing.py), run the gate
+(gate.py), move the base by compare-and-swap, push, then do what follows a landing
+(after_landing.py: bring checked-out copies of the base along, record the task landed, release
 the slot, close the task).
 
 Every step before the swap only reads, or writes new objects; so a failure, or a crash, before
@@ -21,6 +22,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import is_ancestor, resolve
 from worktree_pool.merge import integration
 from worktree_pool.merge.after_landing import bring_along, record_merged
+from worktree_pool.merge.closing import close_in_landing
 from worktree_pool.merge.gate import run_gate
 from worktree_pool.merge.queue import (
     MAX_ERRORS,
@@ -209,6 +211,7 @@ def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry 
         landed = is_ancestor(git, entry.tip, onto) or (
             candidate is not None and is_ancestor(git, candidate, onto)
         )
+        closing: list[str] = []  # why the task file could not be closed in the commit
         if landed:
             new = onto  # landed already, here or on the remote: at most a fast-forward
         else:
@@ -221,7 +224,9 @@ def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry 
                     f"{len(built.conflicts)} path(s) conflict with {entry.base}",
                     built.conflicts,
                 )
-            new = built.commit
+            # Before the gate, so that the base only ever holds a tree that passed it.
+            new, why = close_in_landing(repo, entry, old, built.commit)
+            closing += [why] if why else []
             failure = (
                 run_gate(repo, entry.branch, new, entry.scope) if settings.test_command else None
             )
@@ -247,7 +252,7 @@ def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry 
                 f"landed on {settings.remote}/{entry.base}, but the local {entry.base} moved "
                 f"meanwhile: merge {settings.remote}/{entry.base} into it"
             )
-            return record_merged(repo, store, entry, new, [note])
+            return record_merged(repo, store, entry, new, [note, *closing])
         testpoints.reached("merge.swapped")
         notes, stale = bring_along(repo, checkouts, old, new)
         if stale and not pushed and integration.swap(git, entry.base, old, new, "wtpool undo"):
@@ -255,7 +260,7 @@ def _land(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry 
             # rather than leave that worktree looking as if it undid the landing.
             bring_along(repo, [c for c in checkouts if c not in stale], new, old)
             return _dirty_checkout(entry, stale[0], notes[checkouts.index(stale[0])])
-        return record_merged(repo, store, entry, new, notes)
+        return record_merged(repo, store, entry, new, [*closing, *notes])
     raise WtpoolError(
         f"{entry.base} moved {MAX_ATTEMPTS} times while {entry.branch} was being landed",
         "it stays queued; run `wtpool queue --run` when the base is quiet",

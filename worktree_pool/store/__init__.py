@@ -27,6 +27,7 @@ Modules:
     mail.py        agent mail as stored
     merges.py      the merge queue's entries and its processor lock
     limits.py      each limit's last level, and the newest resource sample
+    tasks.py       the landed-task ledger, and the scopes pinned to tasks
 
 Modules the commit guard imports (sqlite, slots, reservations and what they import) use the
 standard library and store modules only: the guard runs on every commit.

@@ -2,8 +2,8 @@
 `Connection` a transaction hands out. `sqlite.StateStore` and `sqlite3.Connection` are the one
 implementation today; a PostgreSQL backend implements these two and changes no caller.
 
-Rules every query module (slots, queue, pool, databases, reservations, mail, merges, limits)
-follows, so that a second backend can run them unchanged or translate them mechanically:
+Rules every query module (slots, queue, pool, databases, reservations, mail, merges, limits,
+tasks) follows, so that a second backend can run them unchanged or translate them mechanically:
 
 - A query function takes the caller's `Connection` first and runs inside the transaction the
   caller opened (`with store.transaction() as conn:` to change, `store.snapshot()` to read);
@@ -16,8 +16,8 @@ follows, so that a second backend can run them unchanged or translate them mecha
 - Only standard SQL and functions both backends have (`coalesce`, `max`/`min` of two values,
   `COUNT(*)`); SQLite-only syntax is kept to `schema.py` and `sqlite.py`. The exceptions:
   `INSERT OR REPLACE` on the single-row and keyed tables (merge_processor, limit_levels,
-  latest_sample) and `cursor.lastrowid` after an INSERT; a PostgreSQL backend maps these to
-  `ON CONFLICT ... DO UPDATE` and `RETURNING id`.
+  latest_sample, landed_tasks, pinned_scopes) and `cursor.lastrowid` after an INSERT; a
+  PostgreSQL backend maps these to `ON CONFLICT ... DO UPDATE` and `RETURNING id`.
 - Times are ISO-8601 text (`values.utc_now`) or, for reservations, seconds since the epoch;
   booleans are stored as 0/1 and made `bool` in the records; lists are JSON text.
 """

@@ -10,6 +10,8 @@ Tables (see each migration for its columns and why they exist):
     reservations    file reservations (agents.reservations)
     messages        agent mail
     merges          the merge queue; merge_processor, the lock of the process running it
+    landed_tasks    every task the merge queue landed, and the commit that landed it
+    pinned_scopes   scopes the user pinned to tasks (`wtpool tracks pin`)
     schema_version  how many of MIGRATIONS have run
 
 SQLite's dialect is used freely here: a PostgreSQL backend brings its own schema.
@@ -178,5 +180,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE pool ADD COLUMN database_prefix TEXT;
     ALTER TABLE databases ADD COLUMN intent INTEGER NOT NULL DEFAULT 0;
+    """,
+    # What wtpool knows of tasks beyond their source. Every task the merge queue landed, so that
+    # readiness treats it as closed until the source says so (without bd installed nothing else
+    # tells it); and the scopes a user pinned to tasks, which win over whatever the source or
+    # inference would give.
+    """
+    CREATE TABLE landed_tasks (
+        task TEXT PRIMARY KEY,
+        commit_id TEXT,
+        landed_at TEXT
+    );
+    CREATE TABLE pinned_scopes (
+        task TEXT PRIMARY KEY,
+        patterns TEXT NOT NULL,  -- a JSON list, as values.encode_scope writes it
+        pinned_at TEXT
+    );
     """,
 )

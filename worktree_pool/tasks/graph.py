@@ -4,19 +4,37 @@ A dependency `{target, kind}` of a task says that the task depends on `target`: 
 `parent-child`, the target is the parent. Readiness follows `bd ready`: a task is ready when its
 status is `open`, every target of its blocking edges (`blocks`, `conditional-blocks`,
 `waits-for`) is closed, and no parent reached through `parent-child` is itself blocked. Other
-edge types (`related`, `discovered-from`, ...) never block. Epics are containers, not work. A
-target that is not in the graph blocks nothing; it is reported as dangling. A `tombstone` (a
-deleted issue) counts as closed and is not work.
+edge types (`related`, `discovered-from`, ...) never block. A target that is not in the graph
+blocks nothing; it is reported as dangling. A `tombstone` (a deleted issue) counts as closed.
+
+Only work is ever ready, as in `bd ready`: epics are containers, and Beads keeps its own
+machinery in the same table (agents, roles, rigs, messages, molecules, gates, merge requests,
+convoys), plus ephemeral issues ("wisps") that no one is meant to pick up. Every status other
+than `open` (`in_progress`, `blocked`, `deferred`, `hooked`, `pinned`, `closed`, `tombstone`,
+and any a newer Beads adds) is not ready.
+
+A task the merge queue landed is closed for readiness whatever its source says, until the
+source agrees (`with_landed`): without `bd` installed nothing else tells the source, and spawn
+would start finished work again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 BLOCKING_EDGES = frozenset({"blocks", "conditional-blocks", "waits-for"})
 PARENT_EDGE = "parent-child"
 DONE_STATUSES = frozenset({"closed", "tombstone"})
+CLOSED = "closed"
+# The one status that can be ready: an allow-list, so a status a newer Beads invents is not
+# taken for work.
+READY_STATUS = "open"
+# Issue types that are not work, as `bd ready` leaves them out.
+NOT_WORK_TYPES = frozenset(
+    {"epic", "agent", "role", "rig", "message", "molecule", "gate", "merge-request", "convoy"}
+)
 
 
 @dataclass(frozen=True)
@@ -40,10 +58,16 @@ class Task:
     dependencies: tuple[Dependency, ...] = ()
     files: tuple[str, ...] | None = None  # metadata.files (Beads) or files (YAML)
     created_at: datetime | None = None
+    ephemeral: bool = False  # a Beads wisp: short-lived, never work
 
     @property
     def done(self) -> bool:
         return self.status in DONE_STATUSES
+
+    @property
+    def work(self) -> bool:
+        """Whether the task is something an agent could be given, whatever its status."""
+        return self.issue_type not in NOT_WORK_TYPES and not self.ephemeral
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -55,6 +79,8 @@ class TaskGraph:
     source: str
     tasks: dict[str, Task]
     warnings: list[str] = field(default_factory=list)  # lines skipped with --lenient
+    # Tasks the merge queue landed that the source does not yet call closed: task -> commit.
+    landed: dict[str, str] = field(default_factory=dict)
 
     def dangling(self) -> list[tuple[str, Dependency]]:
         """Dependencies on ids the file does not contain: (task, dependency)."""
@@ -72,8 +98,24 @@ class TaskGraph:
         return [
             task.id
             for task in self.tasks.values()
-            if task.status == "open" and task.issue_type != "epic" and not self.blocked(task.id)
+            if task.status == READY_STATUS and task.work and not self.blocked(task.id)
         ]
+
+    def with_landed(self, landed: Mapping[str, str]) -> TaskGraph:
+        """This graph with every task in `landed` (task -> the commit that landed it) closed;
+        the ones the source does not call done yet are kept in `landed`. Ids the graph lacks
+        are ignored: a task removed from the source, or a slot acquired by hand."""
+        pending = {
+            task_id: commit
+            for task_id, commit in landed.items()
+            if task_id in self.tasks and not self.tasks[task_id].done
+        }
+        tasks = {
+            task_id: replace(task, status=CLOSED) if task_id in pending else task
+            for task_id, task in self.tasks.items()
+        }
+        ordered = {task_id: pending[task_id] for task_id in self.tasks if task_id in pending}
+        return TaskGraph(self.source, tasks, list(self.warnings), {**self.landed, **ordered})
 
 
 def _blocked(tasks: dict[str, Task], task_id: str, visiting: set[str]) -> bool:

@@ -1,8 +1,8 @@
 """`wtpool tracks analyze|recommend|conflicts`: read-only views of the task graph's tracks.
 
 Each one loads the graph from the configured source, splits it into tracks, and, when the
-repository has a pool, takes the slots in use and the queue into account, exactly as spawn
-will.
+repository has a pool, takes the slots in use, the queue and the tasks already landed into
+account, exactly as spawn will.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.scope.sparse import tracked_files
 from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.tasks import landed_tasks, pinned_scopes
 from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.scoping import repository_scoping
 from worktree_pool.tasks.selection import (
@@ -31,11 +32,20 @@ from worktree_pool.tasks.sources import load_task_graph
 from worktree_pool.tasks.tracks import Track, find_tracks
 
 
-def load_tracks(repo: Repository, lenient: bool) -> tuple[TaskGraph, list[Track]]:
+def load_tracks(
+    repo: Repository, lenient: bool, store: StateStore | None = None
+) -> tuple[TaskGraph, list[Track]]:
+    """The graph and its tracks; with the pool's `store`, the tasks it landed count as closed
+    and the scopes pinned there hold."""
     graph = load_task_graph(
         repo.root, repo.config.tasks, lenient=lenient, timeout=repo.config.timeouts.git
     )
-    return graph, find_tracks(graph, repository_scoping(repo, graph))
+    pinned: dict[str, tuple[str, ...]] = {}
+    if store is not None:
+        with store.snapshot() as conn:
+            graph = graph.with_landed(landed_tasks(conn))
+            pinned = pinned_scopes(conn)
+    return graph, find_tracks(graph, repository_scoping(repo, graph, pinned))
 
 
 def current_occupants(store: StateStore | None) -> list[Occupant]:
@@ -75,6 +85,15 @@ class DanglingReference:
 
 
 @dataclass(frozen=True)
+class LandedTask:
+    """A task the merge queue landed that its source does not call closed yet."""
+
+    id: str
+    title: str
+    commit: str  # the commit that landed it
+
+
+@dataclass(frozen=True)
 class Analysis:
     source: str
     tasks: int
@@ -82,10 +101,11 @@ class Analysis:
     tracks: list[TrackView]
     dangling: list[DanglingReference]
     warnings: list[str]
+    landed_not_closed: list[LandedTask]  # treated as closed until the source agrees
 
 
 def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analysis:
-    graph, tracks = load_tracks(repo, lenient)
+    graph, tracks = load_tracks(repo, lenient, store)
     others = current_occupants(store)
     views = []
     for track in tracks:
@@ -119,6 +139,10 @@ def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analys
         tracks=views,
         dangling=[DanglingReference(task, dep.target, dep.kind) for task, dep in graph.dangling()],
         warnings=graph.warnings,
+        landed_not_closed=[
+            LandedTask(task, graph.tasks[task].title, commit)
+            for task, commit in graph.landed.items()
+        ],
     )
 
 
@@ -142,7 +166,7 @@ class Recommendation:
 def recommend(
     repo: Repository, store: StateStore | None, count: int | None, mode: Mode, lenient: bool
 ) -> Recommendation:
-    graph, tracks = load_tracks(repo, lenient)
+    graph, tracks = load_tracks(repo, lenient, store)
     selection = select(tracks, current_occupants(store), count, mode)
     return Recommendation(
         source=graph.source,

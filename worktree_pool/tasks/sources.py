@@ -4,7 +4,8 @@ Beads writes one JSON object per line. Newer exports mark issues with `"_type": 
 hold other record types (skipped); older ones have no `_type`. Unknown fields are ignored, so a
 newer Beads does not break wtpool. A dependency `{issue_id, depends_on_id, type}` says that
 `issue_id` depends on `depends_on_id`: for `parent-child`, the target is the parent. `bd list
---json` prints the same records as one JSON list. A YAML task file is a `tasks` list whose
+--json` prints the same records as one JSON list. An issue's `ephemeral` flag (a wisp) is kept,
+as such an issue is never work (graph.py). A YAML task file is a `tasks` list whose
 `depends_on` ids are blocking edges.
 """
 
@@ -92,6 +93,7 @@ def _beads_task(record: dict[str, Any]) -> Task:
         dependencies=dependencies,
         files=_metadata_files(record.get("metadata")),
         created_at=_timestamp(record.get("created_at")),
+        ephemeral=_flag(record.get("ephemeral", False), "ephemeral"),
     )
 
 
@@ -124,6 +126,15 @@ def _id(value: Any, name: str) -> str:
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{name} must be a string, got {describe(value)}")
+    return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    # null is what some exports write for "not set"
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {describe(value)}")
     return value
 
 

@@ -70,6 +70,19 @@ def show_analysis(analysis: Analysis) -> None:
                 f"  {escape(task.id)} {mark} {escape(task.title)}  [dim]scope from "
                 f"{escape(task.scope_source)}: {escape(scope_summary(task.patterns))}[/]"
             )
+    if analysis.landed_not_closed:
+        landed = analysis.landed_not_closed
+        console.print(
+            f"\n{len(landed)} landed, not yet closed in the source (treated as closed; close "
+            "them there):"
+        )
+        for task in landed[:SHOWN]:
+            console.print(
+                f"  {escape(task.id)} {escape(task.title)}  [dim]landed as "
+                f"{escape(task.commit[:12])}[/]"
+            )
+        if len(landed) > SHOWN:
+            console.print(f"  ... and {len(landed) - SHOWN} more (see --json)")
     if analysis.dangling:
         console.print(f"\n{len(analysis.dangling)} dependencies on ids not in the graph:")
         for ref in analysis.dangling[:SHOWN]:
