@@ -16,7 +16,7 @@ from worktree_pool.scope.patterns import compile_rules
 from worktree_pool.tasks.graph import Dependency, Task, TaskGraph
 from worktree_pool.tasks.selection import Occupant, SkipKind, select, slot_scope
 from worktree_pool.tasks.sources import read_beads
-from worktree_pool.tasks.tracks import WORK_EDGES, Track, find_tracks
+from worktree_pool.tasks.tracks import WORK_EDGES, Scoping, Track, find_tracks
 
 PATTERNS = ["a/", "b/", "a/x.py", "b/*.md", "*.md", "c/**/y.py", "a/*/z.py", "**"]
 PATHS = [
@@ -141,7 +141,7 @@ RULES = (
 @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.jsonl")) or ["none"])
 def test_recommended_tracks_of_real_exports_are_disjoint_and_unconnected(name: str) -> None:
     graph = read_beads(FIXTURES / name)
-    tracks = find_tracks(graph, RULES, ("src/**",))
+    tracks = find_tracks(graph, Scoping(RULES, ("src/**",)))
     chosen = select(tracks, [], None, Mode.INDEPENDENT)
     picks = [pick.track for pick in chosen.picks]
     assert picks, "every export has ready work"

@@ -8,7 +8,7 @@ from tests.tasks.test_graph import FIXTURES, needs_fixtures
 from worktree_pool.config.settings import ScopeRule
 from worktree_pool.tasks.graph import Dependency, Task, TaskGraph
 from worktree_pool.tasks.sources import read_beads
-from worktree_pool.tasks.tracks import WORK_EDGES, find_tracks, task_scope
+from worktree_pool.tasks.tracks import WORK_EDGES, Scoping, find_tracks, task_scope
 
 
 def _task(
@@ -84,7 +84,7 @@ def test_a_tasks_scope_comes_from_the_first_source_that_has_one(
     task: Task, patterns: tuple[str, ...], source: str
 ) -> None:
     rules = (ScopeRule(match=r"(?i)login", files=("web/login/",)),)
-    scope = task_scope(task, rules)
+    scope = task_scope(task, Scoping(rules))
     assert (scope.patterns, scope.source) == (patterns, source)
 
 

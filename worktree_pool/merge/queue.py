@@ -36,6 +36,7 @@ from worktree_pool.store.pool import closing_error, require_pool
 from worktree_pool.store.protocol import Connection, Store
 from worktree_pool.store.slots import SlotState, find_slot, slot_number
 from worktree_pool.tasks.graph import BLOCKING_EDGES
+from worktree_pool.tasks.scoping import repository_scoping
 from worktree_pool.tasks.sources import check_task_id, load_task_graph
 from worktree_pool.tasks.tracks import task_scope
 from worktree_pool.util.names import validate_name
@@ -209,8 +210,7 @@ def _task_facts(repo: Repository, target: Target) -> TaskFacts:
     depends_on = [d.target for d in task.dependencies if d.kind in BLOCKING_EDGES]
     if target.slot is not None:
         return TaskFacts(task.priority, depends_on, target.scope)
-    settings = repo.config.tasks
-    files = task_scope(task, settings.scope_rules, settings.default_files).files
+    files = task_scope(task, repository_scoping(repo, graph)).patterns
     return TaskFacts(task.priority, depends_on, None if files == ("**",) else files)
 
 

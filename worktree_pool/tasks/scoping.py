@@ -18,6 +18,8 @@ from worktree_pool.tasks.inference.tree import TreeIndex
 from worktree_pool.tasks.sources import task_file
 from worktree_pool.tasks.tracks import Scoping
 
+CACHE_DIR = ".cache"
+
 
 def repository_scoping(
     repo: Repository, graph: TaskGraph, pinned: Mapping[str, tuple[str, ...]] | None = None
@@ -39,7 +41,8 @@ def knowledge(repo: Repository, graph: TaskGraph) -> Knowledge | None:
         files = tracked_files(repo.git)
     except WtpoolError:  # no commit yet: nothing to infer from
         return None
-    cache_dir = repo.pool_dir if repo.pool_dir.is_dir() else None
+    # The pool's .cache holds what can be recomputed; with no pool, history is read each time.
+    cache_dir = repo.pool_dir / CACHE_DIR if repo.pool_dir.is_dir() else None
     history = cached_history(repo.git, cache_dir, settings.history_limit)
     source = task_source_path(repo, settings)
     wanted = {

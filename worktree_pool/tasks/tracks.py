@@ -89,7 +89,7 @@ def task_scope(task: Task, scoping: Scoping | None = None) -> TaskScope:
     for rule in scoping.rules:
         if any(re.search(rule.match, text) for text in (task.title, *task.labels)):
             return TaskScope(rule.files, "scope_rules", notes=notes)
-    if scoping.knowledge is not None:
+    if scoping.knowledge is not None and task.work:
         found = infer(task, scoping.knowledge)
         if found.patterns and found.confidence >= scoping.min_confidence:
             return TaskScope(found.patterns, "inferred", found.confidence, found.evidence, notes)
@@ -141,9 +141,9 @@ def find_tracks(graph: TaskGraph, scoping: Scoping | None = None) -> list[Track]
 
 
 def _container(task: Task, scope: TaskScope) -> bool:
-    """An epic that names no files: it holds work, it is none, so a scope guessed for it (or
-    the default, usually the whole tree) must not widen its track's."""
-    return task.issue_type == "epic" and scope.source in ("inferred", "default_files")
+    """An epic (or an agent, a wisp, ...) that names no files: it is not work, so a scope
+    guessed for it, or the default (usually the whole tree), must not widen its track's."""
+    return not task.work and scope.source in ("inferred", "default_files")
 
 
 def _union(scopes: list[TaskScope]) -> tuple[str, ...]:

@@ -133,7 +133,7 @@ def cached_history(git: Git, cache_dir: Path | None, limit: int) -> History:
     if kept is not None:
         return kept
     history = read_history(git, head, limit)
-    if cache is not None and cache_dir is not None and cache_dir.is_dir():
+    if cache is not None:
         _store(cache, head, limit, history.changes)
     return history
 
@@ -159,6 +159,7 @@ def _store(cache: Path, head: str, limit: int, changes: Iterable[Change]) -> Non
     }
     temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
+        cache.parent.mkdir(exist_ok=True)
         temporary.write_text(json.dumps(data), encoding="utf-8")
         temporary.replace(cache)
     except OSError:
