@@ -12,10 +12,11 @@ that commit, and the history before it. Compare with the files those commits cha
 - independence: at the newest commit, how many tracks `spawn N independent` would start with
   no hand-written scope rules.
 
-The scope is what a slot gets: the inferred patterns plus `scope.always_include`. Files of the
-task source itself (a `.beads/` directory, the task file) are not counted as changed: bd
-rewrites its export on every change of status, whatever the task was about. Two baselines run
-on the same tasks: `**` (everything) and a matcher of title keywords to path components.
+The scope is what a slot gets: the task's patterns plus `scope.always_include`. Two kinds of
+changed file are not counted as the task's work: the task source's own files (bd rewrites its
+export on every change of status, whatever the task), and files the newest commit's ignore
+rules exclude (build output and runtime state committed by mistake, since ignored). Two
+baselines run on the same tasks: `**` (everything) and title keywords matched to path words.
 """
 
 from __future__ import annotations
@@ -23,28 +24,43 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from worktree_pool.config.settings import Mode
-from worktree_pool.git.repo import open_repository
+from worktree_pool.git.repo import Repository, open_repository
 from worktree_pool.scope import guard
 from worktree_pool.scope.patterns import compile_rules
-from worktree_pool.tasks.graph import Task
+from worktree_pool.tasks.graph import Task, TaskGraph
 from worktree_pool.tasks.inference.collapse import to_patterns
-from worktree_pool.tasks.inference.history import History, compile_id_pattern, read_history
-from worktree_pool.tasks.inference.infer import Knowledge, gather, infer
+from worktree_pool.tasks.inference.history import (
+    History,
+    compile_id_pattern,
+    named_tasks,
+    read_history,
+)
+from worktree_pool.tasks.inference.infer import Knowledge, Tuning, gather, infer
 from worktree_pool.tasks.inference.symbols import files_containing, identifiers
 from worktree_pool.tasks.inference.text import task_text, words
-from worktree_pool.tasks.inference.tree import TreeIndex, path_words
-from worktree_pool.tasks.scoping import repository_scoping
+from worktree_pool.tasks.inference.tree import TreeIndex, ancestors, path_words
+from worktree_pool.tasks.scoping import repository_scoping, task_source_path
 from worktree_pool.tasks.selection import select
 from worktree_pool.tasks.sources import load_task_graph
 from worktree_pool.tasks.tracks import find_tracks
 
-Scoper = Callable[[Task, Knowledge], tuple[str, ...]]
+Scoper = Callable[["Case"], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One finished task, as things stood just before its first commit."""
+
+    task: Task
+    changed: frozenset[str]
+    knowledge: Knowledge
 
 
 @dataclass(frozen=True)
@@ -56,138 +72,149 @@ class Row:
     median_breadth: float
 
 
-def inferred(task: Task, knowledge: Knowledge) -> tuple[str, ...]:
-    found = infer(task, knowledge)
-    if not found.patterns or found.confidence < knowledge.tuning.min_confidence:
+def inferred(case: Case) -> tuple[str, ...]:
+    found = infer(case.task, case.knowledge)
+    if not found.patterns or found.confidence < case.knowledge.tuning.min_confidence:
         return ("**",)
     return found.patterns
 
 
-def everything(task: Task, knowledge: Knowledge) -> tuple[str, ...]:
+def everything(case: Case) -> tuple[str, ...]:
     return ("**",)
 
 
-def title_keywords(task: Task, knowledge: Knowledge) -> tuple[str, ...]:
+def title_keywords(case: Case) -> tuple[str, ...]:
     """The baseline: files whose path holds a word of the title."""
-    title = set(words(task.title))
-    chosen = [f for f in knowledge.tree.files if title & set(path_words(f))]
-    return to_patterns(chosen, knowledge.tree) or ("**",)
+    title = set(words(case.task.title))
+    tree = case.knowledge.tree
+    return to_patterns([f for f in tree.files if title & set(path_words(f))], tree) or ("**",)
+
+
+def changed_directories(case: Case) -> tuple[str, ...]:
+    """Not a method but a ceiling: the tracked directories of the files the task really
+    changed (the file itself at the root). No scope made of today's directories does better."""
+    tree = case.knowledge.tree
+    chosen = set()
+    for path in case.changed:
+        directory = next((d for d in ancestors(path) if tree.is_dir(d)), None)
+        chosen.add(f"{directory}/" if directory else path)
+    return tuple(sorted(chosen))
 
 
 METHODS: dict[str, Scoper] = {
-    "**": everything,
+    "** (everything)": everything,
     "title keywords": title_keywords,
     "inferred": inferred,
+    "directories of the changed files (a ceiling)": changed_directories,
 }
 
 
-def is_task_source(path: str, task_file: str | None) -> bool:
-    return path == task_file or path.startswith(".beads/")
-
-
-def evaluate(root: Path, limit: int) -> tuple[list[Row], int, int]:
-    repo = open_repository(root)
+def cases(repo: Repository, graph: TaskGraph, limit: int, tuning: Tuning) -> Iterator[Case]:
     git = repo.git
-    settings = repo.config.tasks
-    graph = load_task_graph(root, settings, lenient=True)
-    task_file = None if settings.source == "bd" else _relative(graph.source, root)
-    id_pattern = compile_id_pattern(settings.history_ids)
+    source = task_source_path(repo, repo.config.tasks)
+    id_pattern = compile_id_pattern(repo.config.tasks.history_ids)
     history = read_history(git, "HEAD", limit)
-    always = repo.config.scope.always_include
-    source_files = (task_file,) if task_file else ()
-    order = {c.commit: i for i, c in enumerate(history.changes)}  # newest first
     named: dict[str, list[int]] = {}
-    for index, change in enumerate(history.changes):
-        for task in _named(change.message, id_pattern, graph.tasks):
+    for index, change in enumerate(history.changes):  # newest first
+        for task in named_tasks(change.message, id_pattern, graph.tasks):
             named.setdefault(task, []).append(index)
-    totals: dict[str, list[tuple[float, float]]] = {m: [] for m in METHODS}
+    not_work = _ignored(repo, {f for c in history.changes for f in c.files}) | set(source)
     for task_id, indexes in sorted(named.items()):
         task = graph.tasks[task_id]
-        if not task.done:
+        changed = frozenset(
+            f
+            for i in indexes
+            for f in history.changes[i].files
+            if f not in not_work and not f.startswith(".beads/")
+        )
+        parents = git.out("rev-list", "--parents", "-n1", history.changes[max(indexes)].commit)
+        before = parents.split()[1:2]
+        if not task.done or not changed or not before:
             continue
-        changed = {
-            f for i in indexes for f in history.changes[i].files if not is_task_source(f, task_file)
-        }
-        first = history.changes[max(indexes)]
-        parents = git.out("rev-list", "--parents", "-n1", first.commit).split()[1:]
-        if not changed or not parents:
-            continue
-        before = set(git.out("rev-list", parents[0]).split())
-        files = tuple(git.out("ls-tree", "-r", "--name-only", parents[0]).splitlines())
-        tree = TreeIndex(files)
-        past = History(
-            tuple(c for c in history.changes if c.commit in before and c.commit in order)
-        )
-        wanted = identifiers(task_text(task))
-        symbols = files_containing(git, parents[0], wanted, skip=source_files)
-        known = gather(
-            graph.tasks, tree, past, id_pattern, symbols, ignored=frozenset(source_files)
-        )
-        for method, scoper in METHODS.items():
-            rules = guard.compiled(compile_rules((*scoper(task, known), *always)))
-            covered = sum(guard.allows(rules, f) for f in changed)
-            breadth = sum(guard.allows(rules, f) for f in files) / max(len(files), 1)
-            totals[method].append((covered / len(changed), breadth))
-    rows = [
-        Row(
-            method,
-            len(results),
-            round(statistics.fmean(r for r, _ in results), 3) if results else 0.0,
-            round(sum(r == 1.0 for r, _ in results) / len(results), 3) if results else 0.0,
-            round(statistics.median(b for _, b in results), 3) if results else 0.0,
-        )
-        for method, results in totals.items()
-    ]
-    return rows, independence(repo, graph), len(history.changes)
+        known = set(git.out("rev-list", before[0]).split())
+        tree = TreeIndex(tuple(git.out("ls-tree", "-r", "--name-only", before[0]).splitlines()))
+        past = History(tuple(c for c in history.changes if c.commit in known))
+        symbols = files_containing(git, before[0], identifiers(task_text(task)), skip=source)
+        knowledge = gather(graph.tasks, tree, past, id_pattern, symbols, tuning, frozenset(source))
+        yield Case(task, changed, knowledge)
 
 
-def independence(repo, graph) -> int:
+def _ignored(repo: Repository, paths: set[str]) -> set[str]:
+    """Those of `paths` that the working tree's ignore rules exclude."""
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin", "-z"],
+        cwd=repo.root,
+        input="\0".join(sorted(paths)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return set(done.stdout.split("\0")) - {""}
+
+
+def measure(all_cases: list[Case], scoper: Scoper, always: tuple[str, ...]) -> Row:
+    results = []
+    for case in all_cases:
+        rules = guard.compiled(compile_rules((*scoper(case), *always)))
+        covered = sum(guard.allows(rules, f) for f in case.changed)
+        tracked = case.knowledge.tree.files
+        breadth = sum(guard.allows(rules, f) for f in tracked) / max(len(tracked), 1)
+        results.append((covered / len(case.changed), breadth))
+    if not results:
+        return Row("", 0, 0.0, 0.0, 0.0)
+    return Row(
+        "",
+        len(results),
+        round(statistics.fmean(r for r, _ in results), 3),
+        round(sum(r == 1.0 for r, _ in results) / len(results), 3),
+        round(statistics.median(b for _, b in results), 3),
+    )
+
+
+def independence(repo: Repository, graph: TaskGraph) -> int:
+    """How many tracks spawn would start at the newest commit with no scope rules."""
     scoping = replace(repository_scoping(repo, graph), rules=())
-    tracks = find_tracks(graph, scoping)
-    return len(select(tracks, [], None, Mode.INDEPENDENT).picks)
+    return len(select(find_tracks(graph, scoping), [], None, Mode.INDEPENDENT).picks)
 
 
-def _named(message: str, id_pattern, ids) -> set[str]:
-    from worktree_pool.tasks.inference.history import named_tasks
-
-    return named_tasks(message, id_pattern, ids)
-
-
-def _relative(source: str, root: Path) -> str | None:
-    try:
-        return str(Path(source).resolve().relative_to(root.resolve()))
-    except ValueError:
-        return None
+def evaluate(root: Path, limit: int) -> dict[str, object]:
+    repo = open_repository(root)
+    graph = load_task_graph(root, repo.config.tasks, lenient=True)
+    settings = repo.config.tasks
+    tuning = Tuning(
+        max_share=settings.infer_max_share, min_confidence=settings.infer_min_confidence
+    )
+    all_cases = list(cases(repo, graph, limit, tuning))
+    always = repo.config.scope.always_include
+    rows = [
+        replace(measure(all_cases, scoper, always), method=name) for name, scoper in METHODS.items()
+    ]
+    return {
+        "repository": str(root),
+        "tasks": len(all_cases),
+        "rows": [asdict(r) for r in rows],
+        "independent_tracks": independence(repo, graph),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("repo", type=Path)
     parser.add_argument("--limit", type=int, default=100_000, help="commits of history to read")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    rows, tracks, commits = evaluate(args.repo, args.limit)
+    result = evaluate(args.repo, args.limit)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "commits": commits,
-                    "independent_tracks": tracks,
-                    "rows": [r.__dict__ for r in rows],
-                }
-            )
-        )
+        print(json.dumps(result))
         return 0
-    print(f"{args.repo}: {commits} commits, {rows[0].tasks} tasks named by their commits\n")
+    print(f"{result['tasks']} finished tasks named by their commits\n")
     print("| scope | mean recall | tasks fully covered | median breadth |")
     print("|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row.method} | {row.mean_recall:.2f} | {row.fully_covered:.0%} | {row.median_breadth:.2f} |"
-        )
-    print(
-        f"\nindependent tracks at the newest commit (spawn N independent, no scope rules): {tracks}"
-    )
+    for row in result["rows"]:  # type: ignore[attr-defined]
+        recall, full, breadth = row["mean_recall"], row["fully_covered"], row["median_breadth"]
+        print(f"| {row['method']} | {recall:.2f} | {full:.0%} | {breadth:.2f} |")
+    tracks = result["independent_tracks"]
+    print(f"\nindependent tracks at the newest commit (no scope rules): {tracks}")
     return 0
 
 

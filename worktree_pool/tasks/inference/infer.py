@@ -26,14 +26,14 @@ from worktree_pool.tasks.inference.history import History
 from worktree_pool.tasks.inference.ranking import BM25
 from worktree_pool.tasks.inference.symbols import identifiers
 from worktree_pool.tasks.inference.text import path_tokens, task_text, words
-from worktree_pool.tasks.inference.tree import TreeIndex, parent, path_words
+from worktree_pool.tasks.inference.tree import TreeIndex, ancestors, parent, path_words
 
 
 @dataclass(frozen=True)
 class Tuning:
     files: int = 20  # the most files the scored signals may choose
     floor: float = 0.1  # of the best file's score, for a file to be chosen
-    directory_share: float = 0.15  # a chosen file widens to its directory up to this share
+    directory_share: float = 0.1  # a chosen file widens to its directory up to this share
     similar_tasks: int = 3  # how many similar finished tasks lend their files
     similar_floor: float = 0.5  # of the best match's score, for the others to count
     common_identifier: float = 0.2  # an identifier in more of the files than this names none
@@ -69,8 +69,10 @@ class Knowledge:
     ignored: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
-        self.ignored = self.ignored | self.history.hubs
+        self.ignored = (self.ignored | self.history.hubs) & self.tree.file_set
         self.usable = self.tree.file_set - self.ignored
+        # Directories that hold an ignored file are never taken whole.
+        self.fenced = frozenset(d for path in self.ignored for d in ancestors(path))
         self.paths = BM25((f, path_words(f)) for f in self.tree.files if f in self.usable)
         self.tasks = BM25(self.task_words.items())
 
@@ -165,6 +167,8 @@ def _similar(task_id: str, query: list[str], knowledge: Knowledge, found: _Found
         return
     tuning = knowledge.tuning
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: tuning.similar_tasks]
+    if not ranked:
+        return
     best = ranked[0][1]
     for other, score in ranked:
         if score < tuning.similar_floor * best:
@@ -206,7 +210,8 @@ def _choose(found: _Found, knowledge: Knowledge) -> set[str]:
         if score < tuning.floor * best:
             break
         directory = parent(path)
-        if directory and tree.sizes.get(directory, total) <= tuning.directory_share * total:
+        small = tree.sizes.get(directory, total) <= tuning.directory_share * total
+        if directory and small and directory not in knowledge.fenced:
             path = f"{directory}/"
         if path in chosen or any(path.startswith(c) for c in chosen if c.endswith("/")):
             continue

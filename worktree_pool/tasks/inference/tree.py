@@ -81,15 +81,21 @@ class TreeIndex:
         return next(iter(matches)) if len(matches) == 1 else None
 
     def resolve_new(self, token: str) -> str | None:
-        """A file that does not exist yet, in a directory that does: `internal/x/new.go`, or
-        `x/new.go` when `x` names one directory by unique suffix. None otherwise."""
-        directory, _, name = token.rstrip("/").rpartition("/")
-        if not directory or not name or token.endswith("/"):
-            return None
-        found = self.resolve(directory)
-        if found is None or not self.is_dir(found):
-            return None
-        return f"{found}/{name}"
+        """A path that does not exist yet under a directory that does: `internal/x/new.go`,
+        or `x/new.go` when `x` names one directory by unique suffix. A new file in a new
+        directory stands for the whole new directory, `internal/newpkg/`, since the files a
+        task adds beside it go there too and nobody else has them. None when no directory of
+        the token is tracked."""
+        parts = token.rstrip("/").split("/")
+        for depth in range(len(parts) - 1, 0, -1):
+            found = self.resolve("/".join(parts[:depth]))
+            if found is None or not self.is_dir(found):
+                continue
+            rest = parts[depth:]
+            if len(rest) > 1 or token.endswith("/"):
+                return f"{found}/{rest[0]}/"
+            return f"{found}/{rest[0]}"
+        return None
 
     def files_under(self, directory: str) -> list[str]:
         prefix = directory + "/"
