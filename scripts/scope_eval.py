@@ -152,6 +152,20 @@ def _ignored(repo: Repository, paths: set[str]) -> set[str]:
     return set(done.stdout.split("\0")) - {""}
 
 
+def unforeseeable(case: Case) -> set[str]:
+    """Changed files nothing known before the work could point at: new files at the root or in
+    a new top-level directory, that the task's text does not name."""
+    text = task_text(case.task)
+    tree = case.knowledge.tree
+    return {
+        path
+        for path in case.changed
+        if path not in tree.file_set
+        and not any(tree.is_dir(d) for d in ancestors(path))
+        and path.rsplit("/", 1)[-1] not in text
+    }
+
+
 def measure(all_cases: list[Case], scoper: Scoper, always: tuple[str, ...]) -> Row:
     results = []
     for case in all_cases:
@@ -189,9 +203,13 @@ def evaluate(root: Path, limit: int) -> dict[str, object]:
     rows = [
         replace(measure(all_cases, scoper, always), method=name) for name, scoper in METHODS.items()
     ]
+    blind = [unforeseeable(case) for case in all_cases]
+    changed = sum(len(case.changed) for case in all_cases)
     return {
         "repository": str(root),
         "tasks": len(all_cases),
+        "unforeseeable_files": round(sum(map(len, blind)) / max(changed, 1), 3),
+        "tasks_with_unforeseeable_files": round(sum(map(bool, blind)) / max(len(blind), 1), 3),
         "rows": [asdict(r) for r in rows],
         "independent_tracks": independence(repo, graph),
     }
@@ -213,6 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     for row in result["rows"]:  # type: ignore[attr-defined]
         recall, full, breadth = row["mean_recall"], row["fully_covered"], row["median_breadth"]
         print(f"| {row['method']} | {recall:.2f} | {full:.0%} | {breadth:.2f} |")
+    print(
+        f"\n{result['unforeseeable_files']:.0%} of the changed files, in "
+        f"{result['tasks_with_unforeseeable_files']:.0%} of the tasks, are new files at the root "
+        "or in a new top-level directory that the task's text does not name"
+    )
     tracks = result["independent_tracks"]
     print(f"\nindependent tracks at the newest commit (no scope rules): {tracks}")
     return 0

@@ -7,6 +7,7 @@ account, exactly as spawn will.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from worktree_pool.config.settings import Mode
@@ -29,7 +30,7 @@ from worktree_pool.tasks.selection import (
     slot_scope,
 )
 from worktree_pool.tasks.sources import load_task_graph
-from worktree_pool.tasks.tracks import Track, find_tracks
+from worktree_pool.tasks.tracks import Scoping, Track, find_tracks
 
 
 def load_tracks(
@@ -37,6 +38,14 @@ def load_tracks(
 ) -> tuple[TaskGraph, list[Track]]:
     """The graph and its tracks; with the pool's `store`, the tasks it landed count as closed
     and the scopes pinned there hold."""
+    graph, scoping = load_graph(repo, lenient, store)
+    return graph, find_tracks(graph, scoping)
+
+
+def load_graph(
+    repo: Repository, lenient: bool, store: StateStore | None = None
+) -> tuple[TaskGraph, Scoping]:
+    """The graph, with what the pool's `store` knows applied, and where its scopes come from."""
     graph = load_task_graph(
         repo.root, repo.config.tasks, lenient=lenient, timeout=repo.config.timeouts.git
     )
@@ -45,7 +54,7 @@ def load_tracks(
         with store.snapshot() as conn:
             graph = graph.with_landed(landed_tasks(conn))
             pinned = pinned_scopes(conn)
-    return graph, find_tracks(graph, repository_scoping(repo, graph, pinned))
+    return graph, repository_scoping(repo, graph, pinned)
 
 
 def current_occupants(store: StateStore | None) -> list[Occupant]:
@@ -64,6 +73,7 @@ class TaskView:
     ready: bool
     patterns: tuple[str, ...]
     scope_source: str
+    confidence: float | None  # for an inferred scope, or one inference was not sure of
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class TrackView:
     assigned_to: str | None  # the slot or queued request already working on it
     scope_problem: str | None
     tasks: list[TaskView]
+    scope_sources: dict[str, int]  # how many of its tasks have their scope from each source
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,7 @@ class Analysis:
     dangling: list[DanglingReference]
     warnings: list[str]
     landed_not_closed: list[LandedTask]  # treated as closed until the source agrees
+    ready_whole_tree: int  # ready tasks whose scope is the whole tree: what spawn can't split
 
 
 def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analysis:
@@ -127,9 +139,11 @@ def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analys
                         ready=task_id in track.ready,
                         patterns=track.scopes[task_id].patterns,
                         scope_source=track.scopes[task_id].source,
+                        confidence=track.scopes[task_id].confidence,
                     )
                     for task_id in track.tasks
                 ],
+                scope_sources=dict(Counter(s.source for s in track.scopes.values())),
             )
         )
     return Analysis(
@@ -143,6 +157,9 @@ def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analys
             LandedTask(task, graph.tasks[task].title, commit)
             for task, commit in graph.landed.items()
         ],
+        ready_whole_tree=sum(
+            "**" in track.scopes[task].patterns for track in tracks for task in track.ready
+        ),
     )
 
 
@@ -188,8 +205,8 @@ class ConflictReport:
     warnings: list[str]
 
 
-def find_conflicts(repo: Repository, lenient: bool) -> ConflictReport:
-    graph, tracks = load_tracks(repo, lenient)
+def find_conflicts(repo: Repository, store: StateStore | None, lenient: bool) -> ConflictReport:
+    graph, tracks = load_tracks(repo, lenient, store)
     try:
         tracked = tracked_files(repo.git)
     except WtpoolError:  # no commit yet: nothing is tracked

@@ -10,6 +10,7 @@ from worktree_pool.cli.render.common import console, escape, table
 if TYPE_CHECKING:
     from worktree_pool.agents.stopping import StopResult
     from worktree_pool.coord.spawn import SpawnResult
+    from worktree_pool.tasks.explaining import Explanation, Pin
     from worktree_pool.tasks.planning import Analysis, ConflictReport, Recommendation
     from worktree_pool.tasks.selection import Skip
 
@@ -49,7 +50,13 @@ def show_analysis(analysis: Analysis) -> None:
         f"{escape(analysis.source)}: {analysis.tasks} tasks, {analysis.ready} ready, "
         f"{len(analysis.tracks)} tracks of unfinished work"
     )
-    rows = table("track", "prio", "tasks", "ready", "scope", "assigned")
+    if analysis.ready:
+        share = analysis.ready_whole_tree / analysis.ready
+        console.print(
+            f"{analysis.ready_whole_tree} of the {analysis.ready} ready tasks ({share:.0%}) have "
+            "the whole tree as scope; `wtpool tracks explain TASK` says why"
+        )
+    rows = table("track", "prio", "tasks", "ready", "scope", "scope from", "assigned")
     for track in analysis.tracks[:SHOWN]:
         rows.add_row(
             escape(track.id),
@@ -57,6 +64,7 @@ def show_analysis(analysis: Analysis) -> None:
             str(len(track.tasks)),
             escape(", ".join(track.ready[:3])) + (" ..." if len(track.ready) > 3 else ""),
             escape(track.scope_problem or scope_summary(track.patterns)),
+            escape(", ".join(f"{n} {source}" for source, n in track.scope_sources.items())),
             escape(track.assigned_to or ""),
         )
     console.print(rows)
@@ -165,3 +173,29 @@ def show_stop(results: list[StopResult]) -> None:
         code = f", exit code {result.exit_code}" if result.exit_code is not None else ""
         pid = f" (process {result.pid})" if result.pid else ""
         console.print(f"{result.slot}: {result.outcome}{pid}{code}")
+
+
+def show_explanation(explanation: Explanation) -> None:
+    for task in explanation.tasks:
+        sure = f", confidence {task.confidence:.2f}" if task.confidence is not None else ""
+        console.print(f"[bold]{escape(task.id)}[/] {escape(task.title)}")
+        console.print(
+            f"  scope from {escape(task.source)}{sure}: {escape(', '.join(task.patterns))}"
+        )
+        for item in task.evidence[:SHOWN]:
+            chose = scope_summary(item.patterns or item.paths)
+            console.print(f"  - {escape(item.kind)}: {escape(item.detail)} -> {escape(chose)}")
+        if len(task.evidence) > SHOWN:
+            console.print(f"  ... and {len(task.evidence) - SHOWN} more (see --json)")
+        for note in task.notes:
+            console.print(f"  [yellow]note: {escape(note)}[/]")
+
+
+def show_pin(pin: Pin) -> None:
+    if pin.patterns:
+        was = f" (was {', '.join(pin.replaced)})" if pin.replaced else ""
+        console.print(
+            f"pinned {escape(pin.task)} to {escape(', '.join(pin.patterns))}{escape(was)}"
+        )
+    else:
+        console.print(f"unpinned {escape(pin.task)} (was {escape(', '.join(pin.replaced or ()))})")

@@ -11,21 +11,30 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from worktree_pool.tasks.inference.tree import TreeIndex, parent
+from worktree_pool.tasks.inference.tree import TreeIndex, ancestors, parent
 
 # "Most of a directory": the share of its files that must be chosen for `dir/` to replace them.
 MOST = 0.5
 
 
-def to_patterns(chosen: Iterable[str], tree: TreeIndex, most: float = MOST) -> tuple[str, ...]:
+def to_patterns(
+    chosen: Iterable[str],
+    tree: TreeIndex,
+    most: float = MOST,
+    keep_out: frozenset[str] = frozenset(),
+) -> tuple[str, ...]:
     """Patterns for the chosen files and directories (a directory given ends in `/`). Files the
-    tree lacks (ones a task will create) stay single files unless their directory is chosen."""
+    tree lacks (ones a task will create) stay single files unless their directory is chosen. No
+    directory that holds a file of `keep_out` is grown into a pattern."""
     directories = {c.rstrip("/") for c in chosen if c.endswith("/")}
     files = {c for c in chosen if not c.endswith("/")}
+    fenced = {d for path in keep_out for d in ancestors(path)}
     while True:
         covered = _covered_counts(files, directories, tree)
         grown = {
-            d for d, n in covered.items() if d not in directories and n >= most * tree.sizes[d]
+            d
+            for d, n in covered.items()
+            if d not in directories and d not in fenced and n >= most * tree.sizes[d]
         }
         if not grown:
             break

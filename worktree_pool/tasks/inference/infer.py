@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from worktree_pool.tasks.graph import Task
 from worktree_pool.tasks.inference.collapse import to_patterns
@@ -45,7 +45,8 @@ class Tuning:
 class Evidence:
     kind: str  # named, identifier, history, similar, words, co-change
     detail: str
-    paths: tuple[str, ...]
+    paths: tuple[str, ...]  # the files (or `dir/`s) it pointed at
+    patterns: tuple[str, ...] = ()  # the scope's patterns it chose, once the scope is made
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,23 @@ def infer(task: Task, knowledge: Knowledge) -> Inferred:
                 chosen.add(other)
                 found.evidence.append(Evidence("co-change", f"changes with {path}", (other,)))
     confidence = 1 - math.exp(-found.strength)
-    return Inferred(
-        to_patterns(chosen, knowledge.tree), round(confidence, 2), tuple(found.evidence)
-    )
+    patterns = to_patterns(chosen, knowledge.tree, keep_out=knowledge.ignored)
+    return Inferred(patterns, round(confidence, 2), _supporting(found.evidence, patterns))
+
+
+def _supporting(evidence: list[Evidence], patterns: tuple[str, ...]) -> tuple[Evidence, ...]:
+    """The evidence, each item narrowed to the patterns its paths ended up in; an item that
+    chose nothing that was kept is left out, so what is shown is why each pattern is there."""
+    kept = []
+    for item in evidence:
+        supported = tuple(p for p in patterns if any(_covers(p, path) for path in item.paths))
+        if supported:
+            kept.append(replace(item, patterns=supported))
+    return tuple(kept)
+
+
+def _covers(pattern: str, path: str) -> bool:
+    return pattern == path or (pattern.endswith("/") and path.startswith(pattern))
 
 
 @dataclass

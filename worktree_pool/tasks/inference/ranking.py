@@ -47,6 +47,9 @@ class BM25(Generic[Key]):
                 totals[key] += idf * count * (self.k1 + 1) / (count + norm)
         return dict(totals)
 
-    def matched(self, query: Iterable[str], key: Key) -> list[str]:
-        """The query's words that `key` holds: the evidence for its score."""
-        return sorted({w for w in query if key in self.postings.get(w, {})})
+    def matched(self, query: Iterable[str], key: Key, least_idf: float = 1.0) -> list[str]:
+        """The query's words that `key` holds and that say something (most documents do not
+        hold them): the evidence for its score."""
+        return sorted(
+            {w for w in query if key in self.postings.get(w, {}) and self.idf(w) >= least_idf}
+        )
