@@ -17,6 +17,7 @@ import platform
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -350,6 +351,81 @@ def bench_merge_queue(root: Path, runs: int) -> Row:
         queue_time,
         naive_time,
         "lock + checkout main + git merge",
+    )
+
+
+def task_graph_repository(root: Path, tasks: int, commits: int, files: int) -> Path:
+    """A repository with history: `files` Go files in directories of 50, `commits` commits
+    written with fast-import, each changing a few files and naming one of the closed tasks,
+    and a Beads export of `tasks` tasks (70 % closed) whose texts name identifiers, paths and
+    words of the tree, as real ones do."""
+    import json
+    import random
+
+    rng = random.Random(7)
+    root.mkdir(parents=True)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    paths = [f"svc{i // 50:03d}/part{i % 50:02d}/handler{i:05d}.go" for i in range(files)]
+    closed = int(tasks * 0.7)
+    stream = []
+    for number in range(1, commits + 1):
+        task = rng.randint(1, closed)
+        stream.append(
+            f"commit refs/heads/main\ncommitter A <a@example.com> {1_600_000_000 + number} +0000"
+        )
+        message = f"bd-{task}: work on bd-{task}\n"
+        stream.append(f"data {len(message.encode())}\n{message}")
+        changed = paths if number == 1 else rng.sample(paths[task % 40 * 50 :][:50], 3)
+        for path in changed:
+            body = f"package p\n\nfunc Handle{path[-8:-3]}Step{number}() {{}}\n"
+            stream.append(f"M 100644 inline {path}\ndata {len(body.encode())}\n{body}")
+        stream.append("")
+    git(root, "fast-import", "--quiet", stdin="\n".join(stream) + "\n")
+    git(root, "reset", "--quiet", "--hard", "main")
+    issues = []
+    for number in range(1, tasks + 1):
+        area = number % 40
+        issues.append(
+            {
+                "id": f"bd-{number}",
+                "title": f"Improve handler{area * 50:05d} in svc{area:03d}",
+                "description": f"Change Handle{area * 50:05d}Step1 and svc{area:03d}/part00/.",
+                "status": "closed" if number <= closed else "open",
+                "priority": 2,
+                "issue_type": "task",
+                "dependencies": [],
+            }
+        )
+    (root / ".beads").mkdir()
+    (root / ".beads" / "issues.jsonl").write_text("\n".join(json.dumps(i) for i in issues))
+    (root / "wtpool.yaml").write_text("database:\n  mode: none\n")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "tasks")
+    return root
+
+
+def bench_tracks_analyze(workdir: Path, runs: int) -> Row:
+    """`tracks analyze` on 1,000 tasks and 3,000 commits, history cached by HEAD in the pool,
+    against the same command reading history again each time (no pool, so no cache)."""
+    root = task_graph_repository(workdir / "tasks-repo", 1_000, 3_000, 2_000)
+    bare = workdir / "tasks-repo-no-pool"
+    git(workdir, "clone", "--quiet", str(root), str(bare))
+    wtpool = [sys.executable, "-m", "worktree_pool", "tracks", "analyze", "--json"]
+    subprocess.run(
+        [sys.executable, "-m", "worktree_pool", "init"], cwd=root, check=True, capture_output=True
+    )
+
+    def analyze(where: Path) -> Callable[[], None]:
+        return lambda: subprocess.run(wtpool, cwd=where, check=True, capture_output=True)
+
+    analyze(root)()  # fills the cache, as the first command after a commit does
+    cached = median_time(analyze(root), lambda: None, runs)
+    naive = median_time(analyze(bare), lambda: None, runs)
+    return Row(
+        "tracks analyze, 1,000 tasks and 3,000 commits",
+        cached,
+        naive,
+        "the same, history read again (no cache)",
     )
 
 
@@ -720,6 +796,7 @@ def main() -> None:
             lambda: [bench_merge_queue(root, runs)],
             lambda: [bench_cleanup(workdir, files, rows_of_data, runs)],
             lambda: bench_database_clones(workdir, rows_of_data, runs),
+            lambda: [bench_tracks_analyze(workdir, runs)],
         ]
         for benchmark in benchmarks:
             for row in benchmark():

@@ -15,6 +15,7 @@ evidence says why.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter, defaultdict
@@ -181,7 +182,7 @@ def _similar(task_id: str, query: list[str], knowledge: Knowledge, found: _Found
     if not scores:
         return
     tuning = knowledge.tuning
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[: tuning.similar_tasks]
+    ranked = _best(scores, tuning.similar_tasks)
     if not ranked:
         return
     best = ranked[0][1]
@@ -203,13 +204,18 @@ def _vocabulary(query: list[str], knowledge: Knowledge, found: _Found) -> None:
     if not scores:
         return
     best = max(scores.values())
-    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    ranked = _best(scores, 5)
     for path, score in ranked:
         if score < 0.6 * best:
             break
         found.scores[path] += score / best
         shared = ", ".join(knowledge.paths.matched(query, path))
         found.evidence.append(Evidence("words", f"its path shares {shared}", (path,)))
+
+
+def _best(scores: dict[str, float], count: int) -> list[tuple[str, float]]:
+    """The `count` best-scored, best first, ties by name: a few out of thousands."""
+    return heapq.nsmallest(count, scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def _choose(found: _Found, knowledge: Knowledge) -> set[str]:

@@ -28,23 +28,29 @@ class BM25(Generic[Key]):
             self.lengths[key] = len(words)
             for word, count in Counter(words).items():
                 self.postings[word][key] = count
-        self.average = sum(self.lengths.values()) / max(len(self.lengths), 1)
+        average = sum(self.lengths.values()) / max(len(self.lengths), 1) or 1.0
+        self.norms = {key: k1 * (1 - b + b * n / average) for key, n in self.lengths.items()}
 
     def idf(self, word: str) -> float:
         """Rare words weigh more; a word in most documents weighs next to nothing."""
         n, df = len(self.lengths), len(self.postings.get(word, ()))
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
-    def scores(self, query: Iterable[str]) -> dict[Key, float]:
+    def scores(self, query: Iterable[str], least_idf: float = 0.1) -> dict[Key, float]:
+        """Each document's score; words in nearly every document (idf below `least_idf`) are
+        skipped, since they change no ranking and their postings are the longest to walk."""
         totals: dict[Key, float] = defaultdict(float)
+        k1 = self.k1
         for word in set(query):
             postings = self.postings.get(word)
             if not postings:
                 continue
             idf = self.idf(word)
+            if idf < least_idf:
+                continue
+            norms = self.norms
             for key, count in postings.items():
-                norm = self.k1 * (1 - self.b + self.b * self.lengths[key] / self.average)
-                totals[key] += idf * count * (self.k1 + 1) / (count + norm)
+                totals[key] += idf * count * (k1 + 1) / (count + norms[key])
         return dict(totals)
 
     def matched(self, query: Iterable[str], key: Key, least_idf: float = 1.0) -> list[str]:
