@@ -88,25 +88,22 @@ def _check_tasks(tasks: TaskSettings, path: Path) -> None:
             "give a path relative to the repository root",
         )
     validate_patterns(tasks.default_files, f"{path}: tasks.default_files")
-    try:
-        re.compile(tasks.history_ids)
-    except re.error as exc:
-        raise bad_input(
-            f"{path}: tasks.history_ids is not a valid regular expression: {exc}"
-        ) from exc
+    _check_regex(tasks.history_ids, f"{path}: tasks.history_ids")
     if not 0 <= tasks.history_limit <= 1_000_000:
         raise bad_input(f"{path}: tasks.history_limit must be between 0 and 1,000,000")
     for name in ("infer_max_share", "infer_min_confidence"):
         if not 0 <= getattr(tasks, name) <= 1:
             raise bad_input(f"{path}: tasks.{name} must be between 0 and 1")
     for index, rule in enumerate(tasks.scope_rules):
-        try:
-            re.compile(rule.match)
-        except re.error as exc:
-            raise bad_input(
-                f"{path}: tasks.scope_rules[{index}].match is not a valid regular expression: {exc}"
-            ) from exc
+        _check_regex(rule.match, f"{path}: tasks.scope_rules[{index}].match")
         validate_patterns(rule.files, f"{path}: tasks.scope_rules[{index}].files")
+
+
+def _check_regex(pattern: str, where: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise bad_input(f"{where} is not a valid regular expression: {exc}") from exc
 
 
 def _check_agent(agent: AgentSettings, path: Path) -> None:
