@@ -42,14 +42,14 @@ from worktree_pool.tasks.inference.history import (
     named_tasks,
     read_history,
 )
-from worktree_pool.tasks.inference.infer import Knowledge, Tuning, gather, infer
+from worktree_pool.tasks.inference.infer import Knowledge, Tuning, gather
 from worktree_pool.tasks.inference.symbols import files_containing, identifiers
 from worktree_pool.tasks.inference.text import task_text, words
 from worktree_pool.tasks.inference.tree import TreeIndex, ancestors, path_words
 from worktree_pool.tasks.scoping import repository_scoping, task_source_path
 from worktree_pool.tasks.selection import select
 from worktree_pool.tasks.sources import load_task_graph
-from worktree_pool.tasks.tracks import find_tracks
+from worktree_pool.tasks.tracks import Scoping, find_tracks, task_scope
 
 Scoper = Callable[["Case"], tuple[str, ...]]
 
@@ -61,6 +61,7 @@ class Case:
     task: Task
     changed: frozenset[str]
     knowledge: Knowledge
+    scoping: Scoping
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,10 @@ class Row:
     median_breadth: float
 
 
-def inferred(case: Case) -> tuple[str, ...]:
-    found = infer(case.task, case.knowledge)
-    if not found.patterns or found.confidence < case.knowledge.tuning.min_confidence:
-        return ("**",)
-    return found.patterns
+def wtpool_scope(case: Case) -> tuple[str, ...]:
+    """What spawn would give the task with no scope rules: its files section, else inference,
+    else the whole tree."""
+    return task_scope(case.task, case.scoping).patterns
 
 
 def everything(case: Case) -> tuple[str, ...]:
@@ -104,13 +104,14 @@ def changed_directories(case: Case) -> tuple[str, ...]:
 METHODS: dict[str, Scoper] = {
     "** (everything)": everything,
     "title keywords": title_keywords,
-    "inferred": inferred,
+    "wtpool: files section, else inferred": wtpool_scope,
     "directories of the changed files (a ceiling)": changed_directories,
 }
 
 
 def cases(repo: Repository, graph: TaskGraph, limit: int, tuning: Tuning) -> Iterator[Case]:
     git = repo.git
+    least = repo.config.tasks.infer_min_confidence
     source = task_source_path(repo, repo.config.tasks)
     id_pattern = compile_id_pattern(repo.config.tasks.history_ids)
     history = read_history(git, "HEAD", limit)
@@ -136,7 +137,7 @@ def cases(repo: Repository, graph: TaskGraph, limit: int, tuning: Tuning) -> Ite
         past = History(tuple(c for c in history.changes if c.commit in known))
         symbols = files_containing(git, before[0], identifiers(task_text(task)), skip=source)
         knowledge = gather(graph.tasks, tree, past, id_pattern, symbols, tuning, frozenset(source))
-        yield Case(task, changed, knowledge)
+        yield Case(task, changed, knowledge, Scoping(knowledge=knowledge, min_confidence=least))
 
 
 def _ignored(repo: Repository, paths: set[str]) -> set[str]:
@@ -195,9 +196,7 @@ def evaluate(root: Path, limit: int) -> dict[str, object]:
     repo = open_repository(root)
     graph = load_task_graph(root, repo.config.tasks, lenient=True)
     settings = repo.config.tasks
-    tuning = Tuning(
-        max_share=settings.infer_max_share, min_confidence=settings.infer_min_confidence
-    )
+    tuning = Tuning(max_share=settings.infer_max_share)
     all_cases = list(cases(repo, graph, limit, tuning))
     always = repo.config.scope.always_include
     rows = [

@@ -55,7 +55,7 @@ def knowledge(repo: Repository, graph: TaskGraph) -> Knowledge | None:
         history,
         compile_id_pattern(settings.history_ids),
         symbols,
-        Tuning(max_share=settings.infer_max_share, min_confidence=settings.infer_min_confidence),
+        Tuning(max_share=settings.infer_max_share),
         frozenset(source),
     )
 

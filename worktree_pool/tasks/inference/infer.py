@@ -39,7 +39,6 @@ class Tuning:
     similar_floor: float = 0.5  # of the best match's score, for the others to count
     common_identifier: float = 0.2  # an identifier in more of the files than this names none
     max_share: float = 0.3  # of the tracked files, past which a scope is too wide to help
-    min_confidence: float = 0.3
 
 
 @dataclass(frozen=True)
