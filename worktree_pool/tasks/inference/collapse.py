@@ -9,7 +9,7 @@ so `a/b/` and `a/c/` become `a/` when together they are most of `a`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from worktree_pool.tasks.inference.tree import TreeIndex, parent
 
@@ -17,15 +17,24 @@ from worktree_pool.tasks.inference.tree import TreeIndex, parent
 MOST = 0.5
 
 
-def to_patterns(chosen: Iterable[str], tree: TreeIndex, most: float = MOST) -> tuple[str, ...]:
+def to_patterns(
+    chosen: Iterable[str],
+    tree: TreeIndex,
+    most: float = MOST,
+    fenced: Collection[str] = frozenset(),
+) -> tuple[str, ...]:
     """Patterns for the chosen files and directories (a directory given ends in `/`). Files the
-    tree lacks (ones a task will create) stay single files unless their directory is chosen."""
+    tree lacks (ones a task will create) stay single files unless their directory is chosen.
+    No directory in `fenced` (one holding the task source or a hub) is grown into: `dir/`
+    would take the file no scope may hold along with the chosen ones beside it."""
     directories = {c.rstrip("/") for c in chosen if c.endswith("/")}
     files = {c for c in chosen if not c.endswith("/")}
     while True:
         covered = _covered_counts(files, directories, tree)
         grown = {
-            d for d, n in covered.items() if d not in directories and n >= most * tree.sizes[d]
+            d
+            for d, n in covered.items()
+            if d not in directories and d not in fenced and n >= most * tree.sizes[d]
         }
         if not grown:
             break

@@ -96,7 +96,9 @@ def infer(task: Task, knowledge: Knowledge) -> Inferred:
                 found.evidence.append(Evidence("co-change", f"changes with {path}", (other,)))
     confidence = 1 - math.exp(-found.strength)
     return Inferred(
-        to_patterns(chosen, knowledge.tree), round(confidence, 2), tuple(found.evidence)
+        to_patterns(chosen, knowledge.tree, fenced=knowledge.fenced),
+        round(confidence, 2),
+        tuple(found.evidence),
     )
 
 
