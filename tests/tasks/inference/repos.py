@@ -11,6 +11,8 @@ from typing import Any
 
 from tests.conftest import git, make_repo
 from worktree_pool.git.run import Git
+from worktree_pool.scope import guard
+from worktree_pool.scope.patterns import compile_rules
 from worktree_pool.scope.sparse import tracked_files
 from worktree_pool.tasks.graph import Task
 from worktree_pool.tasks.inference.tree import TreeIndex
@@ -72,3 +74,8 @@ def fast_history(root: Path, commits: int, files: int = 50) -> None:
         capture_output=True,
     )
     git(root, "reset", "--quiet", "--hard", "main")
+
+
+def covers(patterns: tuple[str, ...], path: str) -> bool:
+    """Whether a scope of `patterns` lets an agent commit `path`, as the guard decides."""
+    return guard.allows(guard.compiled(compile_rules(patterns)), path)
