@@ -96,3 +96,28 @@ def test_a_history_limit_out_of_range_is_refused(tmp_path: Path) -> None:
     root = _repo(tmp_path, "  history_limit: 100000000\n")
     result = wtpool(root, "tracks", "analyze")
     assert_one_line_error(result, 2, "tasks.history_limit must be between 0 and 1,000,000")
+
+
+def test_binary_junk_and_a_megabyte_of_text_in_a_beads_export_are_analysed(
+    tmp_path: Path,
+) -> None:
+    root = make_repo(tmp_path / "repo", TREE)
+    records = [
+        {"id": "junk", "title": "Junk", "description": "\x00\x01\ufffd\x7f" * 1000 + " RunTick"},
+        {"id": "huge", "title": "Huge", "description": "internal/store/f1.go " * 50_000},
+        {"id": "out", "title": "Out", "description": "Files: ../../etc/passwd, /etc/shadow"},
+    ]
+    (root / ".beads").mkdir()
+    (root / ".beads" / "issues.jsonl").write_text(
+        "".join(json.dumps({**r, "status": "open", "priority": 2}) + "\n" for r in records)
+    )
+    result = wtpool(root, "tracks", "analyze", "--json")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    repo = open_repository(root)
+    graph = load_task_graph(root, repo.config.tasks)
+    scoping = repository_scoping(repo, graph)
+    assert covers(task_scope(graph.tasks["junk"], scoping).patterns, "internal/sched/tick.go")
+    assert covers(task_scope(graph.tasks["huge"], scoping).patterns, "internal/store/f1.go")
+    for task in graph.tasks.values():
+        for pattern in task_scope(task, scoping).patterns:
+            assert not pattern.startswith("/") and ".." not in pattern.split("/")
