@@ -9,9 +9,9 @@ wtpool never writes a Beads export, and edits a YAML task file only where the st
     sources.py    read the graph: a Beads export, `bd list`, or a YAML task file; task ids
     graph.py      tasks, their edges, and which are ready
     tracks.py     tracks (connected components of unfinished work) and each task's scope
-    description.py  the files a task's text lists itself (a `Files:` section)
-    inference/    a scope inferred from the repository for a task that names no files
-    scoping.py    what a repository's scopes come from: rules, pins, inference's knowledge
+    description.py  the files a task's text lists itself (a `Files:` section or clause)
+    scoping.py    everything a repository's task scopes come from, gathered once per graph
+    inference/    scope inference from the repository: named paths, code, vocabulary, history
     selection.py  which tracks spawn picks, and which tracks' scopes collide
     planning.py   `wtpool tracks analyze|recommend|conflicts`: read-only views of the tracks
     explaining.py  `wtpool tracks explain|pin|unpin`: why a task has its scope, and pins

@@ -1,8 +1,9 @@
 """The files a task's text lists itself: a `Files:` section, heading or clause.
 
 A section starts at a `Files:`/`FILES:` line, a `## Files...` heading (`## Files to create`), or
-a `Files:` clause anywhere in a line, and runs over the list items that follow, to a blank line,
-a heading, or a line that is not a list item. Only tokens that look like paths or globs count:
+a `Files:` clause anywhere in a line, and runs over the list items that follow (after blank
+lines, when the start holds nothing itself), to a blank line, a heading, or a line that is not
+a list item. Only tokens that look like paths or globs count:
 they hold a `/` or end in a file extension, or name a tracked path. Parenthesised remarks and
 trailing punctuation are dropped, so `Files: test/x.gleam (new, <80 LOC).` gives `test/x.gleam`,
 and a section of prose (`FILES: All HTMX-enabled forms`) gives nothing, which the caller
@@ -54,6 +55,11 @@ def _sections(text: str) -> list[str]:
         if start is None:
             continue
         parts = [start.group(1)]
+        if not start.group(1).strip():
+            # `## Files` then a blank line then the list is how Markdown is usually written:
+            # a start that holds nothing itself reaches over blank lines to its list.
+            while index < len(lines) and not lines[index].strip():
+                index += 1
         while index < len(lines):
             item = _LIST_ITEM.match(lines[index])
             if item is None:

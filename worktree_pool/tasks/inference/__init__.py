@@ -1,14 +1,15 @@
-"""Inferring a task's scope from the repository, for tasks that name no files.
+"""Scope inference: a task that names no files gets a scope from the repository itself.
 
-Invariants: an inferred scope never holds a path outside the repository, the task source, or a
-hub file that the text does not name; every pattern carries the evidence that chose it; history
-is read once per HEAD and bounded by `tasks.history_limit`.
+Invariants: nothing here writes anything but the history cache (in the pool's `.cache`, keyed
+by HEAD and the history limit, and recomputable); a task's text is read only up to
+text.MAX_TEXT; no path token with a `..` component, an absolute path or a URL becomes a
+pattern; the task source and hub files enter an inferred scope only when the text names them.
 
-    text.py       a task's text: its words, stems and path-like tokens
-    tree.py       the tracked tree: files, directories, and paths resolved by unique suffix
-    ranking.py    a small BM25, for path words and for finding similar tasks
-    history.py    commits, the tasks they name, co-change and hubs; cached by HEAD
-    symbols.py    code identifiers in a text, and the tracked files holding them
-    collapse.py   files to cone-friendly `dir/` patterns
-    infer.py      the signals combined into a scope, its confidence and its evidence
+    text.py       a task's text: its words (identifiers split, plurals folded) and path tokens
+    tree.py       the tracked tree: resolving a path by exact match or unique suffix, new files
+    ranking.py    a small BM25 over paths and over finished tasks' text
+    history.py    `git log` read once per HEAD: files per commit, task ids, co-change, hubs
+    symbols.py    code identifiers in a task's text, and the files holding them (one git grep)
+    collapse.py   chosen files to the fewest cone-friendly `dir/` patterns
+    infer.py      combining the signals into a scope, with its evidence and a confidence
 """

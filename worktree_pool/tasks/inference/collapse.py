@@ -9,9 +9,9 @@ so `a/b/` and `a/c/` become `a/` when together they are most of `a`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
-from worktree_pool.tasks.inference.tree import TreeIndex, ancestors, parent
+from worktree_pool.tasks.inference.tree import TreeIndex, parent
 
 # "Most of a directory": the share of its files that must be chosen for `dir/` to replace them.
 MOST = 0.5
@@ -21,14 +21,14 @@ def to_patterns(
     chosen: Iterable[str],
     tree: TreeIndex,
     most: float = MOST,
-    keep_out: frozenset[str] = frozenset(),
+    fenced: Collection[str] = frozenset(),
 ) -> tuple[str, ...]:
     """Patterns for the chosen files and directories (a directory given ends in `/`). Files the
-    tree lacks (ones a task will create) stay single files unless their directory is chosen. No
-    directory that holds a file of `keep_out` is grown into a pattern."""
+    tree lacks (ones a task will create) stay single files unless their directory is chosen.
+    No directory in `fenced` (one holding the task source or a hub) is grown into: `dir/`
+    would take the file no scope may hold along with the chosen ones beside it."""
     directories = {c.rstrip("/") for c in chosen if c.endswith("/")}
     files = {c for c in chosen if not c.endswith("/")}
-    fenced = {d for path in keep_out for d in ancestors(path)}
     while True:
         covered = _covered_counts(files, directories, tree)
         grown = {

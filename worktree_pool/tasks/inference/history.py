@@ -31,7 +31,7 @@ MAX_MESSAGE = 4_000
 HUB_SHARE = 0.25
 HUB_MIN_COMMITS = 20
 CACHE_NAME = "history-cache.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: names read with -z, unquoted
 _RECORD, _FILES = "\x1e", "\x1f"
 
 
@@ -110,6 +110,9 @@ def read_history(git: Git, head: str, limit: int) -> History:
         f"-n{limit}",
         f"--format={_RECORD}%H%n%B{_FILES}",
         "--name-only",
+        # NUL-terminated names, as ls-tree -z gives the tree's: without it git quotes a name
+        # that is not plain ASCII (`"docs/caf\\303\\251.md"`), which matches no tracked file.
+        "-z",
         head,
         "--",
     )
@@ -117,7 +120,9 @@ def read_history(git: Git, head: str, limit: int) -> History:
     for record in text.split(_RECORD)[1:]:
         commit, _, rest = record.partition("\n")
         message, _, files = rest.partition(_FILES)
-        names = tuple(f for f in files.split("\n") if f)
+        # With -z: the format ends in NUL, then (if the commit changed any) a newline and the
+        # names, each ending in NUL.
+        names = tuple(f for f in files.removeprefix("\0").removeprefix("\n").split("\0") if f)
         changes.append(Change(commit, message.strip()[:MAX_MESSAGE], names))
     return History(tuple(changes))
 

@@ -96,7 +96,7 @@ def infer(task: Task, knowledge: Knowledge) -> Inferred:
                 chosen.add(other)
                 found.evidence.append(Evidence("co-change", f"changes with {path}", (other,)))
     confidence = 1 - math.exp(-found.strength)
-    patterns = to_patterns(chosen, knowledge.tree, keep_out=knowledge.ignored)
+    patterns = to_patterns(chosen, knowledge.tree, fenced=knowledge.fenced)
     return Inferred(patterns, round(confidence, 2), _supporting(found.evidence, patterns))
 
 

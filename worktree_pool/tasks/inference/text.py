@@ -23,6 +23,9 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 _PATH_RUN = re.compile(r"[\w.*?/\[\]{}@+~-]+")
 _EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
 _EDGE_PUNCTUATION = ".,;:!?'\"`)(]["
+# A leading dot belongs to the path (`.github/`, `.gitignore`, `./src/`, `../`): only sentence
+# punctuation before it is trimmed, or `../x` would pass as `/x` and `.github/` as `github/`.
+_LEADING_PUNCTUATION = _EDGE_PUNCTUATION.replace(".", "")
 
 # Words that say nothing about where work happens, however often paths contain them.
 STOPWORDS = frozenset(
@@ -151,7 +154,7 @@ def path_tokens(text: str) -> list[str]:
     """
     found = []
     for match in _PATH_RUN.finditer(text[:MAX_TEXT]):
-        token = match.group(0).strip(_EDGE_PUNCTUATION)
+        token = match.group(0).rstrip(_EDGE_PUNCTUATION).lstrip(_LEADING_PUNCTUATION)
         if match.end() < len(text) and text.startswith("://", match.end()):
             continue
         if not token or token.startswith("/") or "//" in token:
