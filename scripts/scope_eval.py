@@ -104,7 +104,7 @@ def changed_directories(case: Case) -> tuple[str, ...]:
 METHODS: dict[str, Scoper] = {
     "** (everything)": everything,
     "title keywords": title_keywords,
-    "wtpool: files section, else inferred": wtpool_scope,
+    "wtpool": wtpool_scope,
     "directories of the changed files (a ceiling)": changed_directories,
 }
 

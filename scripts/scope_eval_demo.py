@@ -155,7 +155,7 @@ def problems(result: dict[str, Any]) -> list[str]:
     everything, keywords, inferred = (
         rows["** (everything)"],
         rows["title keywords"],
-        rows["inferred"],
+        rows["wtpool"],
     )
     found = []
     if result["tasks"] != len(CLOSED):

@@ -25,14 +25,14 @@ def test_the_demo_measures_what_its_data_was_built_to_show(tmp_path: Path) -> No
     assert list(rows) == [
         "** (everything)",
         "title keywords",
-        "inferred",
+        "wtpool",
         "directories of the changed files (a ceiling)",
     ]
     assert result["tasks"] == 5 and all(row["tasks"] == 5 for row in rows.values())
     everything, keywords, inferred = (
         rows["** (everything)"],
         rows["title keywords"],
-        rows["inferred"],
+        rows["wtpool"],
     )
     assert (everything["mean_recall"], everything["fully_covered"]) == (1.0, 1.0)
     assert everything["median_breadth"] == 1.0
@@ -51,5 +51,5 @@ def test_scope_eval_prints_the_markdown_table_benchmarks_md_holds(tmp_path: Path
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("5 finished tasks named by their commits")
     assert "| ** (everything) | 1.00 | 100% | 1.00 |" in done.stdout
-    assert "| inferred | 1.00 | 100% |" in done.stdout
+    assert "| wtpool | 1.00 | 100% |" in done.stdout
     assert "independent tracks at the newest commit (no scope rules): 3" in done.stdout

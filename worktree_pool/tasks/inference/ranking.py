@@ -53,9 +53,9 @@ class BM25(Generic[Key]):
                 totals[key] += idf * count * (k1 + 1) / (count + norms[key])
         return dict(totals)
 
-    def matched(self, query: Iterable[str], key: Key, least_idf: float = 1.0) -> list[str]:
-        """The query's words that `key` holds and that say something (most documents do not
-        hold them): the evidence for its score."""
+    def matched(self, query: Iterable[str], key: Key, least_idf: float = 0.69) -> list[str]:
+        """The query's words that `key` holds and that say something (at most about half the
+        documents hold them; idf log 2 is half): the evidence for its score."""
         return sorted(
             {w for w in query if key in self.postings.get(w, {}) and self.idf(w) >= least_idf}
         )
