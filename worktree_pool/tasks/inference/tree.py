@@ -96,7 +96,3 @@ class TreeIndex:
                 return f"{found}/{rest[0]}/"
             return f"{found}/{rest[0]}"
         return None
-
-    def files_under(self, directory: str) -> list[str]:
-        prefix = directory + "/"
-        return [f for f in self.files if f.startswith(prefix)]
