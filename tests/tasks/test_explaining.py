@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import assert_one_line_error, make_pool, make_repo, snapshot, wtpool
+from tests.conftest import assert_one_line_error, git, make_pool, make_repo, snapshot, wtpool
 
 FILES = {
     "README.md": "# shop\n",
@@ -143,3 +143,30 @@ def test_pin_needs_a_pool(tmp_path: Path) -> None:
     result = wtpool(root, "tracks", "pin", "shop-1", "billing/")
     assert_one_line_error(result, 1, "no wtpool pool")
     assert not (root / ".agent-worktrees" / "state.db").exists()
+
+
+def _work_then_release(root: Path, task: str, path: str) -> None:
+    """An agent takes the task, commits a change to `path`, and releases its slot."""
+    claimed = wtpool(root, "acquire", "--agent", f"agent-{task}", "--task", task, "--json")
+    assert claimed.returncode == 0, claimed.stderr
+    slot = Path(json.loads(claimed.stdout)["path"])
+    (slot / path).parent.mkdir(parents=True, exist_ok=True)
+    (slot / path).write_text("changed\n")
+    git(slot, "add", "--sparse", path)
+    git(slot, "-c", "core.hooksPath=/dev/null", "commit", "-q", "-m", f"{task}: work")
+    assert wtpool(root, "release", slot.name).returncode == 0
+
+
+def test_a_released_branch_is_held_to_a_pin_but_never_to_a_guess(tmp_path: Path) -> None:
+    root = _shop(tmp_path)
+    # shop-1's inferred scope is billing/: a guess, which must not reject its work later.
+    _work_then_release(root, "shop-1", "search/query.go")
+    landed = wtpool(root, "merge", "shop-1", "--wait", "--json")
+    assert landed.returncode == 0, landed.stderr
+    assert json.loads(landed.stdout)["entry"]["state"] == "merged"
+    # A pin is the user's word: work outside it is refused.
+    assert wtpool(root, "tracks", "pin", "shop-2", "search/").returncode == 0
+    _work_then_release(root, "shop-2", "billing/invoice.go")
+    refused = json.loads(wtpool(root, "merge", "shop-2", "--wait", "--json").stdout)["entry"]
+    assert refused["state"] == "rejected"
+    assert "outside the task's scope" in refused["reason"]

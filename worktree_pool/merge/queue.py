@@ -35,10 +35,10 @@ from worktree_pool.store.merges import PENDING, MergeEntry, MergeState
 from worktree_pool.store.pool import closing_error, require_pool
 from worktree_pool.store.protocol import Connection, Store
 from worktree_pool.store.slots import SlotState, find_slot, slot_number
+from worktree_pool.store.tasks import pinned_scopes
 from worktree_pool.tasks.graph import BLOCKING_EDGES
-from worktree_pool.tasks.scoping import repository_scoping
 from worktree_pool.tasks.sources import check_task_id, load_task_graph
-from worktree_pool.tasks.tracks import task_scope
+from worktree_pool.tasks.tracks import Scoping, task_scope
 from worktree_pool.util.names import validate_name
 
 WAIT_POLL = 0.1  # seconds between looks at an entry another process is landing
@@ -101,6 +101,7 @@ def enqueue(
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
         found = _resolve_target(repo, conn, target)
+        pinned = pinned_scopes(conn)
     tip = resolve(repo.git, f"refs/heads/{found.branch}")
     if tip is None:
         raise WtpoolError(f"branch {found.branch} does not exist")
@@ -109,7 +110,7 @@ def enqueue(
             f"nothing to merge: {pool.base} already contains {found.branch}",
             "commit the work in the slot first",
         )
-    facts = _task_facts(repo, found)
+    facts = _task_facts(repo, found, pinned)
     warnings = _uncommitted_warning(repo, found) + ([facts.warning] if facts.warning else [])
     with store.transaction() as conn:
         pending = merges.pending_for(conn, found.branch)
@@ -188,9 +189,11 @@ class TaskFacts:
     warning: str | None = None
 
 
-def _task_facts(repo: Repository, target: Target) -> TaskFacts:
+def _task_facts(repo: Repository, target: Target, pinned: dict[str, tuple[str, ...]]) -> TaskFacts:
     """Priority, the tasks it depends on, and scope, from the task graph. A released task's
-    branch has no slot to say its scope, so the graph's scope for the task is used."""
+    branch has no slot to say its scope, so the task's own scope is used: a pin, its files,
+    a files section or a scope rule. Never an inferred one: inference is a guess that moves
+    with every commit to the base, and a guess must not reject work that was fine when done."""
     unscoped = (
         None
         if target.slot is not None
@@ -210,7 +213,9 @@ def _task_facts(repo: Repository, target: Target) -> TaskFacts:
     depends_on = [d.target for d in task.dependencies if d.kind in BLOCKING_EDGES]
     if target.slot is not None:
         return TaskFacts(task.priority, depends_on, target.scope)
-    files = task_scope(task, repository_scoping(repo, graph)).patterns
+    settings = repo.config.tasks
+    scoping = Scoping(settings.scope_rules, settings.default_files, pinned)
+    files = task_scope(task, scoping).patterns
     return TaskFacts(task.priority, depends_on, None if files == ("**",) else files)
 
 
