@@ -46,7 +46,7 @@ from worktree_pool.tasks.inference.infer import Knowledge, Tuning, gather
 from worktree_pool.tasks.inference.symbols import files_containing, identifiers
 from worktree_pool.tasks.inference.text import task_text, words
 from worktree_pool.tasks.inference.tree import TreeIndex, ancestors, path_words
-from worktree_pool.tasks.scoping import repository_scoping, task_source_path
+from worktree_pool.tasks.scoping import repository_scoping, task_source_files
 from worktree_pool.tasks.selection import select
 from worktree_pool.tasks.sources import load_task_graph
 from worktree_pool.tasks.tracks import Scoping, find_tracks, task_scope
@@ -111,33 +111,37 @@ METHODS: dict[str, Scoper] = {
 
 def cases(repo: Repository, graph: TaskGraph, limit: int, tuning: Tuning) -> Iterator[Case]:
     git = repo.git
-    least = repo.config.tasks.infer_min_confidence
-    source = task_source_path(repo, repo.config.tasks)
-    id_pattern = compile_id_pattern(repo.config.tasks.history_ids)
+    settings = repo.config.tasks
+    id_pattern = compile_id_pattern(settings.history_ids)
     history = read_history(git, "HEAD", limit)
     named: dict[str, list[int]] = {}
     for index, change in enumerate(history.changes):  # newest first
         for task in named_tasks(change.message, id_pattern, graph.tasks):
             named.setdefault(task, []).append(index)
-    not_work = _ignored(repo, {f for c in history.changes for f in c.files}) | set(source)
+    every_path = {f for c in history.changes for f in c.files}
+    source = task_source_files(repo.root, settings, TreeIndex(tuple(sorted(every_path))))
+    not_work = _ignored(repo, every_path) | source
     for task_id, indexes in sorted(named.items()):
         task = graph.tasks[task_id]
         changed = frozenset(
-            f
-            for i in indexes
-            for f in history.changes[i].files
-            if f not in not_work and not f.startswith(".beads/")
+            f for i in indexes for f in history.changes[i].files if f not in not_work
         )
         parents = git.out("rev-list", "--parents", "-n1", history.changes[max(indexes)].commit)
         before = parents.split()[1:2]
         if not task.done or not changed or not before:
             continue
         known = set(git.out("rev-list", before[0]).split())
-        tree = TreeIndex(tuple(git.out("ls-tree", "-r", "--name-only", before[0]).splitlines()))
+        listed = git.out("ls-tree", "-r", "-z", "--name-only", before[0]).split("\0")
+        tree = TreeIndex(tuple(f for f in listed if f))
         past = History(tuple(c for c in history.changes if c.commit in known))
-        symbols = files_containing(git, before[0], identifiers(task_text(task)), skip=source)
-        knowledge = gather(graph.tasks, tree, past, id_pattern, symbols, tuning, frozenset(source))
-        yield Case(task, changed, knowledge, Scoping(knowledge=knowledge, min_confidence=least))
+        hidden = task_source_files(repo.root, settings, tree)
+        wanted = identifiers(task_text(task))
+        symbols = files_containing(git, before[0], wanted, skip=sorted(hidden))
+        knowledge = gather(graph.tasks, tree, past, id_pattern, symbols, tuning, hidden)
+        scoping = Scoping(
+            knowledge=knowledge, min_confidence=settings.infer_min_confidence, tree=tree
+        )
+        yield Case(task, changed, knowledge, scoping)
 
 
 def _ignored(repo: Repository, paths: set[str]) -> set[str]:
@@ -192,8 +196,9 @@ def independence(repo: Repository, graph: TaskGraph) -> int:
     return len(select(find_tracks(graph, scoping), [], None, Mode.INDEPENDENT).picks)
 
 
-def evaluate(root: Path, limit: int) -> dict[str, object]:
+def evaluate(root: Path, limit: int | None = None) -> dict[str, object]:
     repo = open_repository(root)
+    limit = repo.config.tasks.history_limit if limit is None else limit
     graph = load_task_graph(root, repo.config.tasks, lenient=True)
     settings = repo.config.tasks
     tuning = Tuning(max_share=settings.infer_max_share)
@@ -217,7 +222,9 @@ def evaluate(root: Path, limit: int) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("repo", type=Path)
-    parser.add_argument("--limit", type=int, default=100_000, help="commits of history to read")
+    parser.add_argument(
+        "--limit", type=int, help="commits of history to read (default: tasks.history_limit)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     result = evaluate(args.repo, args.limit)

@@ -121,3 +121,22 @@ def test_a_task_file_wtpool_cannot_edit_still_lands(tmp_path: Path) -> None:
     with store.snapshot() as conn:
         assert landed_tasks(conn) == {"t-1": entry["landed"]}
     store.close()
+
+
+def test_a_task_file_named_with_dot_slash_and_crlf_lines_is_closed_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """`tasks.path: ./tasks.yaml` is the same tracked file, and a CRLF file keeps its line
+    endings: the landing commit changes exactly one line of it."""
+    crlf = TASKS.replace("\n", "\r\n")
+    pool = _tracked_pool(tmp_path, "tasks:\n  source: yaml\n  path: ./tasks.yaml\n", crlf)
+    _work(pool, "t-1", "src/one.py")
+    _merge(pool, "t-1")
+    assert git(pool.root, "status", "--porcelain") == ""
+    changed = git(pool.root, "diff", "--numstat", "HEAD~1", "HEAD", "--", "tasks.yaml")
+    assert changed.split("\t")[:2] == ["1", "0"]
+    landed = subprocess.run(
+        ["git", "show", "HEAD:tasks.yaml"], cwd=pool.root, capture_output=True, check=True
+    ).stdout
+    first = "  - id: t-1  # the first\r\n"
+    assert landed == crlf.replace(first, f"{first}    status: closed\r\n").encode()

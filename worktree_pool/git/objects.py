@@ -44,7 +44,7 @@ def read_blob(git: Git, oid: str, limit: int) -> str:
     size = int(git.out("cat-file", "-s", oid))
     if size > limit:
         raise WtpoolError(f"blob {oid[:12]} is {size} bytes, more than the {limit} read")
-    return git.run("cat-file", "blob", oid).stdout
+    return git.run("cat-file", "blob", oid, exact=True).stdout
 
 
 def tree_with_file(git: Git, commit: str, path: str, text: str) -> str:

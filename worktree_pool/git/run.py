@@ -96,8 +96,11 @@ class Git:
         env: Mapping[str, str] | None = None,
         input: str | None = None,
         hooks: bool = False,
+        exact: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        """Run `git ARGS`; `hooks` lets the repository's hooks run (only for `push`)."""
+        """Run `git ARGS`; `hooks` lets the repository's hooks run (only for `push`); `exact`
+        keeps the output's line endings as git wrote them (a file's `\r\n`), which text mode
+        would fold into `\n`."""
         full_env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
         full_env.update(_BASE_ENV)
         if self.pin:
@@ -107,7 +110,7 @@ class Git:
             full_env["GIT_CEILING_DIRECTORIES"] = str(self.cwd.parent)
         full_env.update(env or {})
         for attempt in range(1, _RETRIES + 1):
-            result = self._spawn(args, full_env, input, hooks)
+            result = self._spawn(args, full_env, input, hooks, exact)
             if result.returncode == 0 or not _HALF_MADE_WORKTREE.search(result.stderr):
                 break
             # Another process is halfway through `git worktree add`: its entry under
@@ -120,21 +123,27 @@ class Git:
         return result
 
     def _spawn(
-        self, args: tuple[str, ...], env: dict[str, str], input: str | None, hooks: bool
+        self,
+        args: tuple[str, ...],
+        env: dict[str, str],
+        input: str | None,
+        hooks: bool,
+        exact: bool = False,
     ) -> subprocess.CompletedProcess[str]:
         no_hooks = () if hooks or args[:1] == ("config",) else _NO_HOOKS
         work_tree = (f"--work-tree={self.cwd}",) if self.pin else ()
         try:
-            return subprocess.run(
+            raw = subprocess.run(
                 ["git", *work_tree, *no_hooks, *args],
                 cwd=self.cwd,
                 env=env,
                 capture_output=True,
-                text=True,
-                errors="surrogateescape",
                 timeout=self.timeout,
-                input=input,
+                input=None if input is None else input.encode("utf-8", "surrogateescape"),
                 stdin=None if input is not None else subprocess.DEVNULL,
+            )
+            return subprocess.CompletedProcess(
+                raw.args, raw.returncode, _text(raw.stdout, exact), _text(raw.stderr, exact)
             )
         except FileNotFoundError as exc:
             if not self.cwd.is_dir():
@@ -161,6 +170,12 @@ class Git:
 
     def ok(self, *args: str) -> bool:
         return self.run(*args, check=False).returncode == 0
+
+
+def _text(output: bytes, exact: bool) -> str:
+    """Bytes as text mode would read them (lone `\r` and `\r\n` become `\n`), or exactly."""
+    text = output.decode("utf-8", "surrogateescape")
+    return text if exact else text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _last_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -4,6 +4,7 @@ tree and history, gathered once for a whole task graph."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from worktree_pool.config.settings import TaskSettings
 from worktree_pool.errors import WtpoolError
@@ -14,8 +15,8 @@ from worktree_pool.tasks.inference.history import cached_history, compile_id_pat
 from worktree_pool.tasks.inference.infer import Knowledge, Tuning, gather
 from worktree_pool.tasks.inference.symbols import files_containing, identifiers
 from worktree_pool.tasks.inference.text import task_text
-from worktree_pool.tasks.inference.tree import TreeIndex
-from worktree_pool.tasks.sources import task_file
+from worktree_pool.tasks.inference.tree import TreeIndex, parent
+from worktree_pool.tasks.sources import relative_task_file
 from worktree_pool.tasks.tracks import Scoping
 
 CACHE_DIR = ".cache"
@@ -25,47 +26,54 @@ def repository_scoping(
     repo: Repository, graph: TaskGraph, pinned: Mapping[str, tuple[str, ...]] | None = None
 ) -> Scoping:
     settings = repo.config.tasks
+    tree = _tree(repo)
     return Scoping(
         rules=settings.scope_rules,
         default_files=settings.default_files,
         pinned=dict(pinned or {}),
-        knowledge=knowledge(repo, graph) if settings.infer else None,
+        knowledge=knowledge(repo, graph, tree) if settings.infer and tree else None,
         min_confidence=settings.infer_min_confidence,
+        tree=tree,
     )
 
 
-def knowledge(repo: Repository, graph: TaskGraph) -> Knowledge | None:
-    """What inference knows of the repository at HEAD; None before the first commit."""
-    settings = repo.config.tasks
+def _tree(repo: Repository) -> TreeIndex | None:
+    """The tree at HEAD; None before the first commit."""
     try:
-        files = tracked_files(repo.git)
-    except WtpoolError:  # no commit yet: nothing to infer from
+        return TreeIndex(tuple(sorted(tracked_files(repo.git))))
+    except WtpoolError:
         return None
+
+
+def task_source_files(root: Path, settings: TaskSettings, tree: TreeIndex) -> frozenset[str]:
+    """The task file and, when it lives in a directory of its own (`.beads/`), every file
+    there: the tool that owns it rewrites them, and no task's scope should hold them."""
+    found = relative_task_file(root, settings)
+    if found is None:
+        return frozenset()
+    directory = parent(found)
+    if not directory:
+        return frozenset({found})
+    return frozenset({found} | {f for f in tree.files if f.startswith(f"{directory}/")})
+
+
+def knowledge(repo: Repository, graph: TaskGraph, tree: TreeIndex) -> Knowledge:
+    """What inference knows of the repository at HEAD."""
+    settings = repo.config.tasks
     # The pool's .cache holds what can be recomputed; with no pool, history is read each time.
     cache_dir = repo.pool_dir / CACHE_DIR if repo.pool_dir.is_dir() else None
     history = cached_history(repo.git, cache_dir, settings.history_limit)
-    source = task_source_path(repo, settings)
+    source = task_source_files(repo.root, settings, tree)
     wanted = {
         i for task in graph.tasks.values() if not task.done for i in identifiers(task_text(task))
     }
-    symbols = files_containing(repo.git, "HEAD", wanted, skip=source)
+    symbols = files_containing(repo.git, "HEAD", wanted, skip=sorted(source))
     return gather(
         graph.tasks,
-        TreeIndex(tuple(sorted(files))),
+        tree,
         history,
         compile_id_pattern(settings.history_ids),
         symbols,
         Tuning(max_share=settings.infer_max_share),
-        frozenset(source),
+        source,
     )
-
-
-def task_source_path(repo: Repository, settings: TaskSettings) -> tuple[str, ...]:
-    """The task file, relative to the repository, when it is in it: no scope is inferred to
-    hold it, since every task's status change rewrites it."""
-    if settings.source == "bd":
-        return ()
-    try:
-        return (task_file(repo.root, settings).relative_to(repo.root).as_posix(),)
-    except (WtpoolError, ValueError):
-        return ()

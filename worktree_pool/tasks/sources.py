@@ -261,6 +261,17 @@ def task_file(root: Path, settings: TaskSettings) -> Path:
     )
 
 
+def relative_task_file(root: Path, settings: TaskSettings) -> str | None:
+    """The task file's path inside the repository as git writes paths (`./tasks.yaml` is
+    `tasks.yaml`); None for the bd source, or when there is no task file."""
+    if settings.source == "bd":
+        return None
+    try:
+        return task_file(root, settings).relative_to(root).as_posix()
+    except (WtpoolError, ValueError):
+        return None
+
+
 def read_bd(root: Path, *, lenient: bool = False, timeout: float = 300.0) -> TaskGraph:
     """Every issue `bd list --json --all -n 0` prints, parsed like an export's lines."""
     if shutil.which("bd") is None:

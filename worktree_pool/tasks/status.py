@@ -21,14 +21,13 @@ from typing import Any
 
 import yaml
 
-from worktree_pool.config.settings import TaskSettings
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.objects import TrackedFile, read_blob, tracked_file
 from worktree_pool.git.repo import Repository
 from worktree_pool.tasks.sources import (
     MAX_TASK_FILE_BYTES,
-    YAML_FILE,
     load_task_graph,
+    relative_task_file,
     task_file,
 )
 from worktree_pool.util.inputs import compose_yaml, load_yaml, read_text_bounded
@@ -58,14 +57,11 @@ def close_task(repo: Repository, task: str, commit: str) -> str | None:
     return _close_in_beads(repo.root, task, commit)
 
 
-def yaml_task_path(settings: TaskSettings) -> str:
-    """The YAML task file, relative to the repository root."""
-    return settings.path or YAML_FILE
-
-
 def committed_task_file(repo: Repository, commit: str) -> tuple[str, TrackedFile] | None:
     """(path, entry) of the YAML task file as `commit` tracks it, if it does, as a file."""
-    path = yaml_task_path(repo.config.tasks)
+    path = relative_task_file(repo.root, repo.config.tasks)
+    if path is None or repo.config.tasks.source != "yaml":
+        return None
     entry = tracked_file(repo.git, commit, path)
     return None if entry is None else (path, entry)
 
@@ -159,11 +155,12 @@ def _with_status_closed(text: str, root: yaml.Node | None, task: str) -> str | N
         if item.flow_style:
             at = id_node.end_mark.index
             return text[:at] + f", status: {CLOSED}" + text[at:]
-        line_end = text.find("\n", id_node.end_mark.index)
+        newline = "\r\n" if "\r\n" in text else "\n"  # a file's line endings are its own
+        line_end = text.find(newline, id_node.end_mark.index)
         at = len(text) if line_end == -1 else line_end
         id_key = next(k for k, v in item.value if v is id_node)
         indent = " " * id_key.start_mark.column
-        return text[:at] + f"\n{indent}status: {CLOSED}" + text[at:]
+        return text[:at] + f"{newline}{indent}status: {CLOSED}" + text[at:]
     return None
 
 

@@ -21,6 +21,7 @@ from worktree_pool.config.settings import ScopeRule
 from worktree_pool.tasks.description import listed_files
 from worktree_pool.tasks.graph import BLOCKING_EDGES, PARENT_EDGE, Task, TaskGraph
 from worktree_pool.tasks.inference.infer import Evidence, Knowledge, infer
+from worktree_pool.tasks.inference.tree import TreeIndex
 
 WORK_EDGES = BLOCKING_EDGES | {PARENT_EDGE}
 
@@ -55,6 +56,7 @@ class Scoping:
     pinned: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     knowledge: Knowledge | None = None  # None: no inference
     min_confidence: float = 0.3
+    tree: TreeIndex | None = None  # resolves files sections' paths; None: taken as written
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,7 @@ def task_scope(task: Task, scoping: Scoping | None = None) -> TaskScope:
     )
     if labelled:
         return TaskScope(labelled, "labels")
-    tree = scoping.knowledge.tree if scoping.knowledge else None
-    listed = listed_files("\n".join((task.description, task.design, task.notes)), tree)
+    listed = listed_files("\n".join((task.description, task.design, task.notes)), scoping.tree)
     if listed.patterns:
         return TaskScope(listed.patterns, "description")
     notes = tuple(f"a files section holds no path: {p!r}" for p in listed.prose)
