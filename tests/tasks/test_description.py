@@ -106,3 +106,10 @@ def test_the_real_exports_give_only_path_like_patterns(name: str) -> None:
     if name == "beads_Heikkila-Pty-Ltd_cortex.jsonl":
         # Its `## Files to Modify` sections list real paths, which are all kept.
         assert {"internal/config/config.go", "cmd/cortex/main.go"} <= found
+
+
+def test_words_with_a_slash_are_dropped_but_new_files_and_directories_kept(
+    tree: TreeIndex,
+) -> None:
+    found = listed_files("Files: input/output handling, docs/adr/0007.md, tools/", tree)
+    assert found.patterns == ("docs/adr/0007.md", "tools/")

@@ -58,7 +58,7 @@ def test_explain_shows_an_inferred_scope_with_the_evidence_for_each_pattern(tmp_
     assert invoice["confidence"] >= 0.3
     evidence = {(e["kind"], tuple(e["patterns"])) for e in invoice["evidence"]}
     assert ("identifier", ("billing/",)) in evidence
-    assert search["patterns"] == ["search/"]
+    assert search["patterns"] == ["search/index.go"]  # one file of two: not the directory
     # The evidence names only patterns of the scope: nothing points at what was not chosen.
     for task in found.values():
         assert all(set(e["patterns"]) <= set(task["patterns"]) for e in task["evidence"])

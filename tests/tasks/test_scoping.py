@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import POOL_DIR, assert_one_line_error, git, make_pool, make_repo, wtpool
 from tests.tasks.inference.repos import commit, covers, filler
-from worktree_pool.git.repo import open_repository
+from worktree_pool.git.repo import CACHE_DIR_NAME, open_repository
+from worktree_pool.scope import guard
+from worktree_pool.scope.patterns import compile_rules
 from worktree_pool.tasks.inference.history import CACHE_NAME
-from worktree_pool.tasks.scoping import CACHE_DIR, repository_scoping
+from worktree_pool.tasks.scoping import repository_scoping
 from worktree_pool.tasks.sources import load_task_graph
 from worktree_pool.tasks.tracks import find_tracks, task_scope
 
@@ -72,10 +75,12 @@ def test_tasks_infer_false_turns_inference_off(tmp_path: Path) -> None:
 def test_history_is_cached_in_the_pool_and_a_new_commit_reads_it_again(tmp_path: Path) -> None:
     root = _repo(tmp_path, "  history_limit: 2\n")
     make_pool(root, 1, 3)
-    cache = root / POOL_DIR / CACHE_DIR / CACHE_NAME
+    cache = root / POOL_DIR / CACHE_DIR_NAME / CACHE_NAME
     _scopes(root)
     kept = json.loads(cache.read_text())
     assert kept["head"] == git(root, "rev-parse", "HEAD")
+    # Commit messages can be confidential: the cache is as private as the pool's state.
+    assert cache.stat().st_mode & 0o777 == 0o600 and cache.parent.stat().st_mode & 0o777 == 0o700
     assert kept["limit"] == 2 and len(kept["changes"]) == 2  # tasks.history_limit is obeyed
     commit(root, "more", filler("docs/p0.md"))
     _scopes(root)
@@ -121,3 +126,35 @@ def test_binary_junk_and_a_megabyte_of_text_in_a_beads_export_are_analysed(
     for task in graph.tasks.values():
         for pattern in task_scope(task, scoping).patterns:
             assert not pattern.startswith("/") and ".." not in pattern.split("/")
+
+
+CORTEX = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "repos" / "cortex.bundle"
+
+
+@pytest.mark.skipif(not CORTEX.is_file(), reason=f"the shared repository is not at {CORTEX}")
+def test_on_a_real_repository_no_inferred_scope_passes_its_share_of_the_tree(
+    tmp_path: Path,
+) -> None:
+    """Cortex: 337 Beads issues with no files field, and its whole history. Named paths may
+    take a scope past the cap (the text asked for them); nothing inference chose itself may."""
+    root = tmp_path / "cortex"
+    git(tmp_path, "clone", "--quiet", "--branch", "filled", str(CORTEX), str(root))
+    repo = open_repository(root)
+    graph = load_task_graph(root, repo.config.tasks, lenient=True)
+    scoping = repository_scoping(repo, graph)
+    assert scoping.knowledge is not None
+    tree = scoping.knowledge.tree
+    budget = repo.config.tasks.infer_max_share * len(tree.files)
+    inferred = 0
+    for task in graph.tasks.values():
+        scope = task_scope(task, scoping)
+        if scope.source != "inferred":
+            continue
+        inferred += 1
+        named = {p for e in scope.evidence if e.kind == "named" for p in e.patterns}
+        unnamed = tuple(p for p in scope.patterns if p not in named)
+        rules = guard.compiled(compile_rules(unnamed)) if unnamed else []
+        covered = sum(guard.allows(rules, f) for f in tree.files)
+        assert covered <= budget, (task.id, scope.patterns)
+        assert not any(p.startswith(".beads") for p in scope.patterns), (task.id, scope.patterns)
+    assert inferred > 100

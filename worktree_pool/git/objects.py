@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from worktree_pool.errors import WtpoolError
-from worktree_pool.git.run import WTPOOL_IDENTITY, Git
+from worktree_pool.git.run import WTPOOL_COMMITTER, WTPOOL_IDENTITY, Git
 
 REGULAR_FILES = frozenset({"100644", "100755"})
 # `author NAME <EMAIL> SECONDS ZONE` in a raw commit.
@@ -66,7 +66,7 @@ def recommit(git: Git, commit: str, tree: str) -> str:
     if any(line.startswith(("gpgsig", "encoding ")) for line in lines):
         raise WtpoolError(f"{commit[:12]} is signed or not UTF-8: wtpool will not rewrite it")
     parents = [arg for line in lines if line.startswith("parent ") for arg in ("-p", line[7:])]
-    env = _committer() | _author(lines)
+    env = WTPOOL_COMMITTER | _author(lines)
     return git.out("commit-tree", tree, *parents, "-F", "-", env=env, input=message)
 
 
@@ -91,10 +91,6 @@ def _tree_with(git: Git, tree: str, parts: list[str], leaf: str) -> str:
     # --missing: every entry comes from an existing tree, so there is nothing to check, and a
     # submodule's commit is never in this repository anyway.
     return git.out("mktree", "-z", "--missing", input="\0".join(entries) + "\0")
-
-
-def _committer() -> dict[str, str]:
-    return {k: v for k, v in WTPOOL_IDENTITY.items() if k.startswith("GIT_COMMITTER")}
 
 
 def _author(headers: list[str]) -> dict[str, str]:

@@ -17,6 +17,8 @@ from worktree_pool.errors import bad_input
 from worktree_pool.git.run import Git, worktree_records
 
 POOL_DIR_NAME = ".agent-worktrees"
+# Inside the pool directory: what can be recomputed (disk usage, the history inference reads).
+CACHE_DIR_NAME = ".cache"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class Repository:
     @property
     def pool_dir(self) -> Path:
         return self.root / POOL_DIR_NAME
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.pool_dir / CACHE_DIR_NAME
 
     @property
     def state_path(self) -> Path:

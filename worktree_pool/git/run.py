@@ -70,6 +70,8 @@ WTPOOL_IDENTITY = {
     "GIT_COMMITTER_NAME": "wtpool",
     "GIT_COMMITTER_EMAIL": "wtpool@localhost",
 }
+# wtpool as the committer of a commit someone else wrote.
+WTPOOL_COMMITTER = {k: v for k, v in WTPOOL_IDENTITY.items() if k.startswith("GIT_COMMITTER")}
 
 
 class Git:

@@ -23,12 +23,11 @@ from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import WTPOOL_IDENTITY, Git, resolve, worktree_records
+from worktree_pool.git.run import WTPOOL_COMMITTER, WTPOOL_IDENTITY, Git, resolve, worktree_records
 from worktree_pool.merge.scratch import scratch_worktree
 
 # wtpool makes the commits that land work, so it is their committer; the work stays the
 # agents' (a squash keeps the branch tip's author, a rebase each commit's).
-COMMITTER = {k: v for k, v in WTPOOL_IDENTITY.items() if k.startswith("GIT_COMMITTER")}
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def build(
         return _replay(repo, base, tip, scope)
     if strategy == "squash":
         author = git.out("log", "-1", "--format=%an%x00%ae%x00%aI", tip).split("\0")
-        env = COMMITTER | dict(
+        env = WTPOOL_COMMITTER | dict(
             zip(("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_AUTHOR_DATE"), author, strict=True)
         )
         parents = ["-p", base]
@@ -81,7 +80,9 @@ def _replay(repo: Repository, base: str, tip: str, scope: tuple[str, ...] | None
     `git replay`); the slot's worktree belongs to the agent, who may still be in it."""
     fork = repo.git.out("merge-base", base, tip)
     with scratch_worktree(repo, tip, scope) as git:
-        result = git.run("rebase", "--quiet", "--onto", base, fork, env=COMMITTER, check=False)
+        result = git.run(
+            "rebase", "--quiet", "--onto", base, fork, env=WTPOOL_COMMITTER, check=False
+        )
         if result.returncode != 0:
             conflicts = git.out("diff", "--name-only", "--diff-filter=U", "-z").split("\0")
             git.run("rebase", "--abort", check=False)

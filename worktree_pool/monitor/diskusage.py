@@ -22,7 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-CACHE_FILE = Path(".cache") / "disk.json"
+from worktree_pool.git.repo import CACHE_DIR_NAME
+
+CACHE_FILE = Path(CACHE_DIR_NAME) / "disk.json"
 
 
 @dataclass(frozen=True)

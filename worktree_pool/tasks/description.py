@@ -90,4 +90,10 @@ def _as_pattern(token: str, tree: TreeIndex | None) -> str | None:
     found = tree.resolve(token)
     if found is not None:
         return f"{found}/" if tree.is_dir(found) else found
-    return tree.resolve_new(token) or token
+    new = tree.resolve_new(token)
+    if new is not None:
+        return new
+    # Named nowhere in the tree: a file or directory the task will create where nothing is yet
+    # (`docs/adr/0007.md`, `tools/`), or words with a slash (`input/output`), which are dropped.
+    last = token.rstrip("/").rsplit("/", 1)[-1]
+    return token if token.endswith("/") or "." in last.lstrip(".") else None

@@ -84,9 +84,6 @@ def pin(repo: Repository, store: StateStore, task: str, patterns: list[str]) -> 
 def unpin(store: StateStore, task: str) -> Pin:
     with store.transaction() as conn:
         before = pinned_scopes(conn).get(task)
-        if before is None:
-            raise bad_input(
-                f"task {task!r} has no pinned scope", "wtpool tracks analyze shows pins"
-            )
-        unpin_scope(conn, task)
+        if not unpin_scope(conn, task):
+            raise bad_input(f"task {task!r} has no pinned scope", "tracks explain shows pins")
     return Pin(task, (), before)

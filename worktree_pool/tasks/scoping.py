@@ -19,8 +19,6 @@ from worktree_pool.tasks.inference.tree import TreeIndex, parent
 from worktree_pool.tasks.sources import relative_task_file
 from worktree_pool.tasks.tracks import Scoping
 
-CACHE_DIR = ".cache"
-
 
 def repository_scoping(
     repo: Repository, graph: TaskGraph, pinned: Mapping[str, tuple[str, ...]] | None = None
@@ -61,7 +59,7 @@ def knowledge(repo: Repository, graph: TaskGraph, tree: TreeIndex) -> Knowledge:
     """What inference knows of the repository at HEAD."""
     settings = repo.config.tasks
     # The pool's .cache holds what can be recomputed; with no pool, history is read each time.
-    cache_dir = repo.pool_dir / CACHE_DIR if repo.pool_dir.is_dir() else None
+    cache_dir = repo.cache_dir if repo.pool_dir.is_dir() else None
     history = cached_history(repo.git, cache_dir, settings.history_limit)
     source = task_source_files(repo.root, settings, tree)
     wanted = {

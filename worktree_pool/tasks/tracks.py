@@ -142,9 +142,10 @@ def find_tracks(graph: TaskGraph, scoping: Scoping | None = None) -> list[Track]
 
 
 def _container(task: Task, scope: TaskScope) -> bool:
-    """An epic (or an agent, a wisp, ...) that names no files: it is not work, so a scope
-    guessed for it, or the default (usually the whole tree), must not widen its track's."""
-    return not task.work and scope.source in ("inferred", "default_files")
+    """An epic (or an agent, a wisp, ...) that names no files: it is not work (so nothing is
+    inferred for it), and its default scope, usually the whole tree, must not widen its
+    track's."""
+    return not task.work and scope.source == "default_files"
 
 
 def _union(scopes: list[TaskScope]) -> tuple[str, ...]:

@@ -63,3 +63,14 @@ def test_a_fenced_directory_is_never_grown_into() -> None:
     assert to_patterns(chosen, TREE, fenced={"work"}) == ("work/alpha.py", "work/beta.py")
     # A directory the caller chose itself is kept, fence or not: the text named it.
     assert to_patterns(["work/"], TREE, fenced={"work"}) == ("work/",)
+
+
+def test_one_file_of_a_small_directory_stays_a_file() -> None:
+    """Two tasks that each edit one file of a two-file directory must not both claim it all."""
+    assert to_patterns(["work/alpha.py"], TREE) == ("work/alpha.py",)
+
+
+def test_no_directory_is_grown_past_the_budget() -> None:
+    chosen = ["web/a.ts", "web/b.ts", "web/c.ts"]
+    assert to_patterns(chosen, TREE) == ("web/",)
+    assert to_patterns(chosen, TREE, budget=4) == tuple(chosen)

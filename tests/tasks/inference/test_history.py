@@ -169,3 +169,16 @@ def test_no_commit_no_history_and_no_cache_dir_no_file(tmp_path: Path) -> None:
     root = _repo(tmp_path)
     assert len(cached_history(Git(root, 60), None, 100).changes) == 1
     assert not (tmp_path / "c").exists()
+
+
+def test_a_sweep_naming_tasks_lends_them_none_of_its_files(tmp_path: Path) -> None:
+    """A squash of many tasks (`(#28)` listing ten ids) changes everything: it says nothing
+    about which files any one of them needed."""
+    root = _repo(tmp_path)
+    sweep = filler(*(f"gen/f{n}.go" for n in range(SWEEP_FILES + 1)))
+    commit(root, "Squashed (#28)\n\n* bd-1: parser\n* bd-2: printer", sweep)
+    commit(root, "bd-1: parser", filler("src/parser.go"))
+    found = read_history(Git(root, 60), "HEAD", 100).task_files(
+        re.compile(TaskSettings().history_ids), {"bd-1", "bd-2"}
+    )
+    assert found == {"bd-1": {"src/parser.go": 1}}

@@ -92,3 +92,11 @@ def test_no_path_token_ever_leaves_the_repository() -> None:
     for token in path_tokens(hostile):
         assert not token.startswith("/")
         assert ".." not in token.split("/"), token
+
+
+def test_abbreviations_home_paths_and_endless_tokens_are_not_paths() -> None:
+    text = "See e.g. the parser, i.e. x.c; not ~/.config/x.yaml. " + "a/" * 40 + "b.go"
+    assert path_tokens(text) == ["x.c"]
+    # A path as long as anyone types is still one.
+    deep = "/".join(f"d{n}" for n in range(20)) + "/main.go"
+    assert path_tokens(f"Files: {deep}") == [deep]

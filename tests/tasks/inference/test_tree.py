@@ -68,3 +68,10 @@ def test_directory_sizes_and_path_words(tmp_path: Path) -> None:
         "test",
         "gleam",
     ]
+
+
+def test_words_with_a_slash_are_not_a_new_path(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    assert tree.resolve_new("gleam/scheduler") is None  # prose: "store/scheduler"
+    assert tree.resolve_new("gleam/scheduler.gleam") == "gleam/scheduler.gleam"
+    assert tree.resolve_new("gleam/newpkg/") == "gleam/newpkg/"

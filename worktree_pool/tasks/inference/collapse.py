@@ -8,13 +8,16 @@ so `a/b/` and `a/c/` become `a/` when together they are most of `a`.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 
 from worktree_pool.tasks.inference.tree import TreeIndex, parent
 
-# "Most of a directory": the share of its files that must be chosen for `dir/` to replace them.
+# "Most of a directory": the share of its files that must be chosen for `dir/` to replace them,
+# and never fewer than MIN_FILES of them.
 MOST = 0.5
+MIN_FILES = 2
 
 
 def to_patterns(
@@ -22,23 +25,32 @@ def to_patterns(
     tree: TreeIndex,
     most: float = MOST,
     fenced: Collection[str] = frozenset(),
+    budget: float = math.inf,
 ) -> tuple[str, ...]:
     """Patterns for the chosen files and directories (a directory given ends in `/`). Files the
     tree lacks (ones a task will create) stay single files unless their directory is chosen.
+
     No directory in `fenced` (one holding the task source or a hub) is grown into: `dir/`
-    would take the file no scope may hold along with the chosen ones beside it."""
+    would take the file no scope may hold along with the chosen ones beside it. Nor is one
+    whose growth would take the scope past `budget` tracked files, nor one where a single
+    file is chosen: two tasks that each edit one file of a small directory must not both
+    claim all of it."""
     directories = {c.rstrip("/") for c in chosen if c.endswith("/")}
     files = {c for c in chosen if not c.endswith("/")}
+    size = sum(tree.sizes.get(d, 1) for d in directories) + len(files)
     while True:
         covered = _covered_counts(files, directories, tree)
-        grown = {
-            d
-            for d, n in covered.items()
-            if d not in directories and d not in fenced and n >= most * tree.sizes[d]
-        }
+        grown = False
+        for directory, count in sorted(covered.items(), key=lambda dc: (-dc[1], dc[0])):
+            whole = tree.sizes[directory]
+            wider = size - count + whole
+            if directory in fenced or count < max(MIN_FILES, most * whole) or wider > budget:
+                continue
+            directories.add(directory)
+            size, grown = wider, True
+            break  # the counts changed: look again
         if not grown:
             break
-        directories |= grown
     directories = {d for d in directories if not any(_inside(d, other) for other in directories)}
     loose = {f for f in files if not any(_inside(f, d) for d in directories)}
     return tuple(sorted(f"{d}/" for d in directories)) + tuple(sorted(loose))

@@ -21,11 +21,13 @@ from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.run import Git
+from worktree_pool.util.private import PRIVATE_DIR_MODE, open_private
 
 # A commit that changes more files than this is a sweep (a rename, a reformat, a vendored
 # update): what it changed says nothing about which files belong together.
 SWEEP_FILES = 40
 MAX_MESSAGE = 4_000
+ID_SPAN = 1_000  # how much of a message is searched for task ids
 # A file changed by more than this share of commits is a hub (see History.hubs); with fewer
 # commits than HUB_MIN_COMMITS, no share means much.
 HUB_SHARE = 0.25
@@ -52,6 +54,8 @@ class History:
         """For each task in `ids` that commit messages name, the files those commits changed."""
         found: dict[str, Counter[str]] = defaultdict(Counter)
         for change in self.changes:
+            if len(change.files) > SWEEP_FILES:  # a squash of many tasks, a mass rename
+                continue
             for task in named_tasks(change.message, id_pattern, ids):
                 found[task].update(change.files)
         return dict(found)
@@ -95,7 +99,9 @@ def named_tasks(message: str, id_pattern: re.Pattern[str], ids: Collection[str])
     """The task ids `message` names that are tasks of the graph; the pattern's first group, if
     it has one, is the id (so `#12` can name task 12)."""
     found = set()
-    for match in id_pattern.finditer(message):
+    # Ids are named at the top of a message; reading no further also bounds what a slow
+    # pattern can cost on a long body.
+    for match in id_pattern.finditer(message[:ID_SPAN]):
         candidate = match.group(1) if id_pattern.groups else match.group(0)
         if candidate in ids:
             found.add(candidate)
@@ -164,10 +170,12 @@ def _store(cache: Path, head: str, limit: int, changes: Iterable[Change]) -> Non
     }
     temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     try:
-        cache.parent.mkdir(exist_ok=True)
-        temporary.write_text(json.dumps(data), encoding="utf-8")
+        # Private like the rest of the pool directory: commit messages can be confidential.
+        cache.parent.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        with open_private(temporary, "w") as out:
+            out.write(json.dumps(data))
         temporary.replace(cache)
-    except OSError:
+    except (OSError, WtpoolError):
         temporary.unlink(missing_ok=True)  # a cache that cannot be written is only slower
 
 

@@ -66,11 +66,18 @@ class Knowledge:
     task_words: dict[str, list[str]]  # the same tasks' words
     symbols: dict[str, set[str]]  # identifier -> tracked files holding it
     tuning: Tuning = field(default_factory=Tuning)
-    # Files no inferred scope takes unless the text names them: the task source, and hubs.
-    ignored: frozenset[str] = frozenset()
+    # The task source's files: the tool that owns them (bd, wtpool's landing) writes them, so
+    # no task's scope holds them, even one whose text names them.
+    source: frozenset[str] = frozenset()
+
+    @property
+    def budget(self) -> float:
+        """How many tracked files an inferred scope may cover (`max_share` of them)."""
+        return self.tuning.max_share * len(self.tree.files)
 
     def __post_init__(self) -> None:
-        self.ignored = (self.ignored | self.history.hubs) & self.tree.file_set
+        # Files no inferred scope takes: the task source, and hubs unless the text names them.
+        self.ignored = (self.source | self.history.hubs) & self.tree.file_set
         self.usable = self.tree.file_set - self.ignored
         # Directories that hold an ignored file are never taken whole.
         self.fenced = frozenset(d for path in self.ignored for d in ancestors(path))
@@ -90,13 +97,8 @@ def infer(task: Task, knowledge: Knowledge) -> Inferred:
     if not found.scores and not found.named:
         return Inferred((), 0.0, tuple(found.evidence))
     chosen = _choose(found, knowledge)
-    for path in sorted(p for p in chosen if not p.endswith("/")):
-        for other in knowledge.history.companions(path):
-            if other in knowledge.usable and other not in chosen:
-                chosen.add(other)
-                found.evidence.append(Evidence("co-change", f"changes with {path}", (other,)))
     confidence = 1 - math.exp(-found.strength)
-    patterns = to_patterns(chosen, knowledge.tree, fenced=knowledge.fenced)
+    patterns = to_patterns(chosen, knowledge.tree, fenced=knowledge.fenced, budget=knowledge.budget)
     return Inferred(patterns, round(confidence, 2), _supporting(found.evidence, patterns))
 
 
@@ -125,11 +127,20 @@ class _Found:
 
 def _named(text: str, knowledge: Knowledge, found: _Found) -> None:
     """Path-like tokens that name a tracked file or directory, or a new file in a tracked
-    directory: each is in the scope."""
+    directory: each is in the scope, unless it is the task source (or its directory)."""
     for token, target in named_paths(text, knowledge.tree):
+        if _in_source(target, knowledge):
+            continue
         found.named.add(target)
         found.strength += 1.0
         found.evidence.append(Evidence("named", f"the text names `{token}`", (target,)))
+
+
+def _in_source(target: str, knowledge: Knowledge) -> bool:
+    if not target.endswith("/"):
+        return target in knowledge.source
+    inside = [f for f in knowledge.source if f.startswith(target)]
+    return bool(inside) and knowledge.tree.sizes.get(target.rstrip("/")) == len(inside)
 
 
 def named_paths(text: str, tree: TreeIndex) -> list[tuple[str, str]]:
@@ -164,10 +175,10 @@ def _identifiers(text: str, knowledge: Knowledge, found: _Found) -> None:
 def _own_history(task_id: str, knowledge: Knowledge, found: _Found) -> None:
     """Files that commits naming this very task already changed (work in progress)."""
     own = knowledge.task_files.get(task_id)
-    if not own:
+    paths = sorted(p for p in own or () if p in knowledge.usable)
+    if not own or not paths:
         return
     top = max(own.values())
-    paths = sorted(p for p in own if p in knowledge.usable)
     for path in paths:
         found.scores[path] += 3.0 * own[path] / top
     found.strength += 1.0
@@ -219,27 +230,35 @@ def _best(scores: dict[str, float], count: int) -> list[tuple[str, float]]:
 
 def _choose(found: _Found, knowledge: Knowledge) -> set[str]:
     """The named paths, then the best-scored files, each widened to its directory when that is
-    small, until the scope would pass `max_share` of the tracked files."""
+    small, then the files those change with, until the scope would pass `max_share` of the
+    tracked files."""
     tree, tuning = knowledge.tree, knowledge.tuning
     total = max(len(tree.files), 1)
     chosen = set(found.named)
     used = sum(_size(p, tree) for p in chosen)
-    ranked = sorted(found.scores.items(), key=lambda kv: (-kv[1], kv[0]))[: tuning.files]
+
+    def take(path: str) -> bool:
+        nonlocal used
+        if path in chosen or any(path.startswith(c) for c in chosen if c.endswith("/")):
+            return False
+        if used + _size(path, tree) > knowledge.budget:
+            return False
+        chosen.add(path)
+        used += _size(path, tree)
+        return True
+
+    ranked = _best(found.scores, tuning.files)
     best = ranked[0][1] if ranked else 0.0
     for path, score in ranked:
         if score < tuning.floor * best:
             break
         directory = parent(path)
         small = tree.sizes.get(directory, total) <= tuning.directory_share * total
-        if directory and small and directory not in knowledge.fenced:
-            path = f"{directory}/"
-        if path in chosen or any(path.startswith(c) for c in chosen if c.endswith("/")):
-            continue
-        size = _size(path, tree)
-        if used + size > tuning.max_share * total:
-            continue
-        chosen.add(path)
-        used += size
+        take(f"{directory}/" if directory and small and directory not in knowledge.fenced else path)
+    for path in sorted(p for p in chosen if not p.endswith("/")):
+        for other in knowledge.history.companions(path):
+            if other in knowledge.usable and take(other):
+                found.evidence.append(Evidence("co-change", f"changes with {path}", (other,)))
     return chosen
 
 
@@ -254,10 +273,12 @@ def gather(
     id_pattern: re.Pattern[str],
     symbols: dict[str, set[str]],
     tuning: Tuning | None = None,
-    ignored: frozenset[str] = frozenset(),
+    source: frozenset[str] = frozenset(),
 ) -> Knowledge:
     """What inference knows, for the tasks of one graph: every task the history names lends
     its files, and its words for finding similar ones."""
     task_files = history.task_files(id_pattern, tasks)
-    task_words = {t: words(task_text(tasks[t])) for t in task_files}
-    return Knowledge(tree, history, task_files, task_words, symbols, tuning or Tuning(), ignored)
+    # Only finished tasks lend their files to similar ones: an open task's commits may be a
+    # start, or only mention it.
+    task_words = {t: words(task_text(tasks[t])) for t in task_files if tasks[t].done}
+    return Knowledge(tree, history, task_files, task_words, symbols, tuning or Tuning(), source)

@@ -22,6 +22,10 @@ _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # backticks, brackets, sentence punctuation) is not part of it.
 _PATH_RUN = re.compile(r"[\w.*?/\[\]{}@+~-]+")
 _EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,7}$")
+# Latin and English abbreviations that look like a file with an extension (`x.c` is a file).
+_ABBREVIATIONS = frozenset({"e.g", "i.e", "a.k.a", "n.b", "et.al"})
+MAX_PATH = 400
+MAX_DEPTH = 32
 _EDGE_PUNCTUATION = ".,;:!?'\"`)(]["
 # A leading dot belongs to the path (`.github/`, `.gitignore`, `./src/`, `../`): only sentence
 # punctuation before it is trimmed, or `../x` would pass as `/x` and `.github/` as `github/`.
@@ -149,15 +153,21 @@ def words(text: str) -> list[str]:
 def path_tokens(text: str) -> list[str]:
     """Tokens that look like a path or glob: they hold a `/` or end in a file extension.
 
-    URLs, absolute paths and anything with a `..` component are not the repository's paths and
-    are skipped, as is anything that is all punctuation once its edges are trimmed.
+    URLs, absolute and home paths and anything with a `..` component are not the repository's
+    paths and are skipped, as are abbreviations (`e.g`, `i.e`), anything that is all
+    punctuation once its edges are trimmed, and tokens too long to be a path anyone typed
+    (resolving those would cost time in proportion to their length squared).
     """
     found = []
     for match in _PATH_RUN.finditer(text[:MAX_TEXT]):
         token = match.group(0).rstrip(_EDGE_PUNCTUATION).lstrip(_LEADING_PUNCTUATION)
         if match.end() < len(text) and text.startswith("://", match.end()):
             continue
-        if not token or token.startswith("/") or "//" in token:
+        if not token or token.startswith(("/", "~")) or "//" in token:
+            continue
+        if token.lower().rstrip(".") in _ABBREVIATIONS:
+            continue
+        if len(token) > MAX_PATH or token.count("/") > MAX_DEPTH:
             continue
         if ".." in token.split("/") or not re.search(r"[A-Za-z0-9]", token):
             continue

@@ -85,8 +85,11 @@ class TreeIndex:
         or `x/new.go` when `x` names one directory by unique suffix. A new file in a new
         directory stands for the whole new directory, `internal/newpkg/`, since the files a
         task adds beside it go there too and nobody else has them. None when no directory of
-        the token is tracked."""
+        the token is tracked, or when the token is neither a file (it has an extension) nor a
+        directory (it ends in `/`): `store/scheduler` in prose is words, not a path."""
         parts = token.rstrip("/").split("/")
+        if not token.endswith("/") and "." not in parts[-1].lstrip("."):
+            return None
         for depth in range(len(parts) - 1, 0, -1):
             found = self.resolve("/".join(parts[:depth]))
             if found is None or not self.is_dir(found):
