@@ -97,9 +97,15 @@ def test_a_landed_task_is_not_offered_again_without_bd(pool: Pool, no_bd: dict) 
     assert "1 landed, not yet closed in the source" in shown.stdout
     assert "bd-1 First" in shown.stdout
 
-    # Once the source agrees, the ledger has nothing more to say.
+    # Once the source agrees, the ledger has nothing more to say, and the source decides:
+    # a task reopened there is work again.
     export.write_text(_issue("bd-1", "First", "closed") + _issue("bd-2", "Second"))
     assert wtpool_json(pool.root, "tracks", "analyze")["landed_not_closed"] == []
+    with pool.store() as store, store.snapshot() as conn:
+        assert landed_tasks(conn) == {}
+    export.write_text(_issue("bd-1", "First") + _issue("bd-2", "Second"))
+    reopened = wtpool_json(pool.root, "tracks", "analyze")
+    assert reopened["ready"] == 2 and reopened["landed_not_closed"] == []
 
 
 def test_a_repository_without_a_pool_reads_the_source_alone(repo: Path) -> None:

@@ -2,8 +2,9 @@
 
 `landed_tasks` holds every task the merge queue landed, written in the transaction that records
 its entry merged (merge.after_landing), so the two never disagree. Readiness reads it to treat
-those tasks as closed until the source says so (tasks.graph.TaskGraph.with_landed). A task
-landed again keeps its newest commit.
+those tasks as closed until the source says so (tasks.graph.TaskGraph.with_landed); once it
+does, the row is dropped (tasks.planning), and the source alone decides. A task landed again
+keeps its newest commit.
 
 `pinned_scopes` holds the scope a user pinned to a task (`wtpool tracks pin`); the patterns
 are stored as values.encode_scope writes a scope, and a pin replaces an older one.
@@ -28,6 +29,12 @@ def landed_tasks(conn: Connection) -> dict[str, str]:
     """Every landed task, by id, with the commit that landed it."""
     rows = conn.execute("SELECT task, commit_id FROM landed_tasks ORDER BY task").fetchall()
     return {row["task"]: row["commit_id"] for row in rows}
+
+
+def forget_landed(conn: Connection, tasks: Sequence[str]) -> None:
+    """Drop the ledger's rows for `tasks`: their source now says they are done, and from then
+    on the source decides, so a task reopened there is work again."""
+    conn.executemany("DELETE FROM landed_tasks WHERE task = ?", [(task,) for task in tasks])
 
 
 def pin_scope(conn: Connection, task: str, patterns: Sequence[str]) -> None:

@@ -15,7 +15,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.scope.sparse import tracked_files
 from worktree_pool.store.sqlite import StateStore
-from worktree_pool.store.tasks import landed_tasks, pinned_scopes
+from worktree_pool.store.tasks import forget_landed, landed_tasks, pinned_scopes
 from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.scoping import repository_scoping
 from worktree_pool.tasks.selection import (
@@ -52,8 +52,13 @@ def load_graph(
     pinned: dict[str, tuple[str, ...]] = {}
     if store is not None:
         with store.snapshot() as conn:
-            graph = graph.with_landed(landed_tasks(conn))
+            landed = landed_tasks(conn)
             pinned = pinned_scopes(conn)
+        agreed = [t for t in landed if t in graph.tasks and graph.tasks[t].done]
+        if agreed:
+            with store.transaction() as conn:
+                forget_landed(conn, agreed)
+        graph = graph.with_landed({t: c for t, c in landed.items() if t not in agreed})
     return graph, repository_scoping(repo, graph, pinned)
 
 
