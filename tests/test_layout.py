@@ -65,6 +65,7 @@ COVERED_BY: dict[str, str] = {
     "coord/leaks.py": "tests/monitor/test_limits.py",
     "coord/report.py": "tests/monitor/test_limits.py",
     "coord/watch.py": "tests/monitor/test_limits.py",
+    "coord/widening.py": "tests/scope/test_view.py",
     # merge: the queue is tested end to end through `wtpool merge`
     "merge/after_landing.py": "tests/merge/test_queue.py",
     "merge/gate.py": "tests/merge/test_queue.py",
@@ -103,6 +104,7 @@ COVERED_BY: dict[str, str] = {
     "scope/hooks.py": "tests/scope/test_filters.py",
     "scope/patterns.py": "tests/scope/test_overlap.py",
     "scope/sparse.py": "tests/scope/test_filters.py",
+    "scope/building.py": "tests/scope/test_view.py",
     # db
     "db/clone.py": "tests/db/test_postgres.py",
     "db/connection.py": "tests/db/test_postgres.py",

@@ -70,6 +70,36 @@ class ScopeSettings:
         "Patterns added to every slot's scope: files every agent needs to see and may change, "
         "such as the README and build manifests. Patterns are relative to the repository root.",
     )
+    context: tuple[str, ...] = setting(
+        (),
+        "Patterns every scoped slot shows but does not let its agent commit: its build "
+        "context, beyond what detection finds (see context_auto).",
+    )
+    context_auto: bool = setting(
+        True,
+        "Whether a scoped slot also shows the build context detected from the repository: "
+        "manifests, lock files, and the sources its write scope's code depends on (Cargo, "
+        "Python, Node, Go, Gleam, top-level tooling files), to read and build with, not commit.",
+    )
+    lockfiles_writable: bool = setting(
+        True,
+        "Whether an agent may commit the lock files in its view (Cargo.lock, package-lock.json, "
+        "...): every dependency change rewrites them, and the merge queue settles two tracks "
+        "that both do.",
+    )
+    build_command: tuple[str, ...] = setting(
+        (),
+        "What `wtpool filter verify --build` runs in a slot to check that it builds, as a list "
+        "of arguments (e.g. [cargo, check]). [] builds nothing.",
+    )
+    build_timeout: float = setting(
+        1800.0, "Seconds build_command may run in a slot; one that runs longer did not build."
+    )
+    verify_build: bool = setting(
+        False,
+        "Whether spawn runs build_command in each slot it prepares and reports the slots that "
+        "do not build.",
+    )
     sparse_index: bool = setting(
         True,
         "Whether slots whose scope is only directories (cone mode) also use a sparse index, "

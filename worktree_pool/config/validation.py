@@ -39,6 +39,9 @@ def validate(config: Config, path: Path) -> None:
     except WtpoolError as exc:
         raise bad_input(f"{path}: {exc.message}") from exc
     validate_patterns(config.scope.always_include, f"{path}: scope.always_include")
+    validate_patterns(config.scope.context, f"{path}: scope.context")
+    if config.scope.build_command and not config.scope.build_command[0].strip():
+        raise bad_input(f"{path}: scope.build_command must start with the program to run")
     _check_tasks(config.tasks, path)
     _check_agent(config.agent, path)
     _check_database(config.database, path)

@@ -16,4 +16,5 @@ an interrupted step or undo it; doctor and leaks share one list of checks, not t
     report.py       `wtpool report`: one text to attach to a bug report, secrets masked
     spawn.py        `wtpool spawn` and `assign`: tracks become claimed slots with agents in them
     watch.py        `wtpool check` and `monitor`: assess the limits, tend the pool, build frames
+    widening.py     `wtpool filter set|add` checked against other slots' scopes and reservations
 """

@@ -24,6 +24,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.pool.claims import AcquireResult, acquire
 from worktree_pool.pool.handoff import brief_path, env_file_path, write_brief
 from worktree_pool.pool.worktrees import branch_for
+from worktree_pool.scope.building import BuildResult, build_slot
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.tasks.graph import TaskGraph
@@ -51,6 +52,7 @@ class Spawned:
     agent: str
     patterns: tuple[str, ...] | None  # None: the whole tree
     agent_pid: int | None = None
+    build: BuildResult | None = None  # with scope.verify_build: whether the slot builds
 
 
 @dataclass(frozen=True)
@@ -169,7 +171,13 @@ def _claim_picks(
                 Queued(task, task, track.id, claim.queue_position, claim.held_back)
             )
         else:
-            result.spawned.append(_spawned(claim, track))
+            spawned = _spawned(repo, claim, track)
+            result.spawned.append(spawned)
+            if spawned.build is not None and not spawned.build.ok:
+                result.warnings.append(
+                    f"{spawned.slot} does not build: `{' '.join(spawned.build.command)}` "
+                    f"failed; see `wtpool filter verify --build {spawned.slot}`"
+                )
     if not refused:
         return False
     # Lost, not failed: the track is no longer free as the slots stand now. A failure of its
@@ -228,7 +236,8 @@ def _planned(pick: Pick) -> Spawned:
     )
 
 
-def _spawned(claim: AcquireResult, track: Track) -> Spawned:
+def _spawned(repo: Repository, claim: AcquireResult, track: Track) -> Spawned:
+    verify = repo.config.scope.verify_build and repo.config.scope.build_command
     return Spawned(
         slot=claim.slot,
         path=claim.path,
@@ -238,6 +247,7 @@ def _spawned(claim: AcquireResult, track: Track) -> Spawned:
         agent=claim.agent,
         patterns=claim.scope,
         agent_pid=claim.agent_pid,
+        build=build_slot(repo, claim.slot) if verify and claim.slot else None,
     )
 
 

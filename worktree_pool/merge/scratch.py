@@ -20,7 +20,8 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import Git, worktree_records
 from worktree_pool.pool.worktrees import worktree_registry_lock
-from worktree_pool.scope.sparse import plan_scope, show_only
+from worktree_pool.scope.sparse import show_only
+from worktree_pool.scope.view import plan_view
 
 SCRATCH_DIR = ".merge"
 
@@ -42,7 +43,7 @@ def scratch_worktree(repo: Repository, commit: str, scope: tuple[str, ...] | Non
         git = repo.git.at(path)
         # The repository's own hooks are for people's commits, not for the queue's replay.
         git.run("config", "--worktree", "core.hooksPath", os.devnull)
-        plan = plan_scope(git, scope, repo.config.scope.always_include)
+        plan = plan_view(repo, git, scope)
         show_only(git, plan, repo.config.scope.sparse_index)
         git.run("checkout", "--quiet", "--detach", commit)
         yield git

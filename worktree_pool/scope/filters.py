@@ -20,6 +20,7 @@ from worktree_pool.git.ignores import untracked_work
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import resolve
 from worktree_pool.scope import guard
+from worktree_pool.scope.building import BuildResult, build_slot
 from worktree_pool.scope.hooks import (
     HOOK_NAMES,
     guard_dir,
@@ -28,7 +29,8 @@ from worktree_pool.scope.hooks import (
     slot_filter_lock,
 )
 from worktree_pool.scope.patterns import check_compiles, compile_rules
-from worktree_pool.scope.sparse import ScopePlan, plan_scope, show_only, sparse_enabled
+from worktree_pool.scope.sparse import ScopePlan, show_only, sparse_enabled
+from worktree_pool.scope.view import plan_view
 from worktree_pool.store.pool import PoolRecord, read_pool, require_pool
 from worktree_pool.store.protocol import Connection
 from worktree_pool.store.slots import (
@@ -60,10 +62,19 @@ def apply_scope(repo: Repository, name: str, plan: ScopePlan, base: str) -> None
 
 
 @dataclass(frozen=True)
+class ViewPath:
+    pattern: str
+    reason: str  # which manifest, import or setting brought it into the view
+    writable: bool  # a lock file the agent may commit; otherwise read-only
+
+
+@dataclass(frozen=True)
 class FilterReport:
     slot: str
     patterns: list[str] | None  # the task's patterns; None when the slot has no scope
     always_include: list[str]
+    view: list[ViewPath]  # what the slot shows beyond its write scope, and why
+    view_problems: list[str]  # what build-context detection could not read
     mode: str  # "full", "cone" or "non-cone"
     sparse_index: bool
     visible_files: int
@@ -76,7 +87,7 @@ def show_filter(repo: Repository, store: StateStore, name: str) -> FilterReport:
     with store.snapshot() as conn:
         slot = lookup_slot(conn, name)
     git = repo.git.at(repo.slot_path(name))
-    return _report(repo, name, plan_scope(git, slot.scope, repo.config.scope.always_include))
+    return _report(repo, name, plan_view(repo, git, slot.scope))
 
 
 def set_filter(
@@ -126,7 +137,7 @@ def check_keeps_work(repo: Repository, name: str, scope: tuple[str, ...] | None,
     such files are work, and a change that would delete them is refused.
     """
     git = repo.git.at(repo.slot_path(name))
-    plan = plan_scope(git, scope, repo.config.scope.always_include)
+    plan = plan_view(repo, git, scope)
     if plan.mode != "cone":
         return
     seen_by_git = set(git.out("ls-files", "--others", "--exclude-standard", "-z").split("\0"))
@@ -158,7 +169,7 @@ def reapply(repo: Repository, store: StateStore, name: str, base: str) -> ScopeP
         with store.snapshot() as conn:
             slot = lookup_slot(conn, name)
         git = repo.git.at(repo.slot_path(name))
-        plan = plan_scope(git, slot.scope, repo.config.scope.always_include)
+        plan = plan_view(repo, git, slot.scope)
         apply_scope(repo, name, plan, base)
     return plan
 
@@ -188,6 +199,12 @@ def _report(
         slot=name,
         patterns=list(plan.patterns) if plan.patterns is not None else None,
         always_include=list(plan.always_include),
+        view=[
+            ViewPath(c.pattern, c.reason, c.pattern in plan.writable)
+            for c in plan.context
+            if c.pattern not in plan.combined
+        ],
+        view_problems=list(plan.context_problems),
         mode=plan.mode,
         sparse_index=plan.mode == "cone" and repo.config.scope.sparse_index,
         visible_files=len(entries) - hidden,
@@ -205,13 +222,16 @@ class VerifyReport:
     slot: str
     problems: list[str]
     fixed: bool
+    build: BuildResult | None = None  # with --build: whether the slot builds
 
     @property
     def healthy(self) -> bool:
-        return not self.problems or self.fixed
+        return (not self.problems or self.fixed) and (self.build is None or self.build.ok)
 
 
-def verify_filter(repo: Repository, store: StateStore, name: str, *, fix: bool) -> VerifyReport:
+def verify_filter(
+    repo: Repository, store: StateStore, name: str, *, fix: bool, build: bool = False
+) -> VerifyReport:
     with store.snapshot() as conn:
         pool = read_pool(conn)
         slot = lookup_slot(conn, name)
@@ -228,14 +248,19 @@ def verify_filter(repo: Repository, store: StateStore, name: str, *, fix: bool) 
         remaining = filter_problems(repo, slot, pool)
         if remaining:
             raise WtpoolError(f"{name}: the filter is still broken after repair: {remaining[0]}")
-    return VerifyReport(name, problems, fixed=bool(problems) and fix)
+    if build and not repo.config.scope.build_command:
+        raise bad_input(
+            "scope.build_command is not set", "set it in wtpool.yaml, e.g. [cargo, check]"
+        )
+    built = build_slot(repo, name) if build else None
+    return VerifyReport(name, problems, fixed=bool(problems) and fix, build=built)
 
 
 def filter_problems(repo: Repository, slot: Slot, pool: PoolRecord) -> list[str]:
     """What differs between the slot's filter in git and the scope the state records."""
     name = slot.name
     git = repo.git.at(repo.slot_path(name))
-    plan = plan_scope(git, slot.scope, repo.config.scope.always_include)
+    plan = plan_view(repo, git, slot.scope)
     problems = []
     hooks = git.run("config", "--get", "core.hooksPath", check=False).stdout.strip()
     if hooks != str(guard_dir(repo, name)):
@@ -261,7 +286,7 @@ def filter_problems(repo: Repository, slot: Slot, pool: PoolRecord) -> list[str]
         problems.append("the sparse-checkout patterns differ from the slot's scope")
     report = _report(repo, name, plan)
     if report.visible_files == report.tracked_files and report.tracked_files:
-        rules = guard.compiled(compile_rules(plan.combined))
+        rules = guard.compiled(compile_rules(plan.view))
         if not all(guard.allows(rules, path) for path in plan.tracked):
             problems.append("the slot shows every file, not just its scope")
     return problems

@@ -128,12 +128,19 @@ def check(scope_file: Path, hook: str = "pre-commit") -> int:
         return 0
     count = f"{len(outside)} staged path{'s are' if len(outside) > 1 else ' is'}"
     lines = [f"wtpool: commit refused in {slot}: {count} outside this slot's scope:"]
-    lines += [f"  {path}" for path in outside[:50]]
+    context = compiled(scope.get("context_rules") or [])
+    for path in outside[:50]:
+        # A file the slot shows but does not own: it is there to build with.
+        visible = context and allows(context, path)
+        lines.append(f"  {path}" + ("  (visible for building only)" if visible else ""))
     if len(outside) > 50:
         lines.append(f"  ... and {len(outside) - 50} more")
     lines.append(f"scope: {', '.join(patterns) or '(empty)'}")
     quoted = " ".join(shell_quote(escape(path)) for path in outside[:5])
-    lines.append(f"to widen the scope: wtpool filter add {slot} {quoted}")
+    lines.append(
+        f"to widen the scope: wtpool filter add {slot} {quoted} (it checks reservations and "
+        "other slots' scopes first)"
+    )
     print("\n".join(lines), file=sys.stderr)
     return REFUSED
 

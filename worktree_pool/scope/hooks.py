@@ -108,7 +108,9 @@ def guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dict
         "base": base,
         "patterns": list(plan.patterns) if plan.patterns is not None else None,
         "always_include": list(plan.always_include),
-        "rules": compile_rules(plan.combined) if plan.patterns is not None else [],
+        "rules": compile_rules(plan.writable) if plan.patterns is not None else [],
+        # The view's read-only part: only so that a refusal can say why the file is visible.
+        "context_rules": compile_rules(plan.read_only) if plan.read_only else [],
         "state": str(repo.state_path),  # for the reservations of other agents
     }
     files = {"scope.json": json.dumps(scope, indent=2) + "\n"}

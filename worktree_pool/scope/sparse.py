@@ -22,8 +22,24 @@ from worktree_pool.scope.patterns import (
 
 
 @dataclass(frozen=True)
+class ContextPath:
+    """A path of the view that is not in the write scope: shown to build with, not committed
+    (unless it is a lock file and lock files are writable)."""
+
+    pattern: str
+    reason: str  # which manifest, import or setting brought it in
+    lockfile: bool = False
+
+
+@dataclass(frozen=True)
 class ScopePlan:
-    """How a scope is applied: None patterns means no scope, the whole tree."""
+    """How a scope is applied: None patterns means no scope, the whole tree.
+
+    Two sets: the *write scope* (`combined`: the task's patterns and `scope.always_include`)
+    is what the agent may commit, and what reservations and overlap between tracks are about;
+    the *view* adds the build context (`context`), which the sparse checkout shows so the slot
+    can build and run its tests, but which the guard does not let the agent commit.
+    """
 
     patterns: tuple[str, ...] | None
     always_include: tuple[str, ...]
@@ -32,25 +48,56 @@ class ScopePlan:
     unmatched: tuple[str, ...] = ()  # the task's patterns that match no tracked file
     # The files of the slot's commit, as listed to make this plan (empty for "full").
     tracked: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    context: tuple[ContextPath, ...] = ()
+    context_problems: tuple[str, ...] = ()  # what detection could not read, one line each
+    lockfiles_writable: bool = True
 
     @property
     def combined(self) -> tuple[str, ...]:
+        """The write scope."""
         if self.patterns is None:
             return ()
         return tuple(dict.fromkeys((*self.patterns, *self.always_include)))
 
+    @property
+    def writable(self) -> tuple[str, ...]:
+        """What the guard lets the agent commit: the write scope, and the view's lock files
+        when those are writable (a dependency change rewrites them)."""
+        locks = [c.pattern for c in self.context if c.lockfile and self.lockfiles_writable]
+        return tuple(dict.fromkeys((*self.combined, *locks)))
+
+    @property
+    def read_only(self) -> tuple[str, ...]:
+        """The view's patterns the agent may read but not commit."""
+        writable = set(self.writable)
+        return tuple(dict.fromkeys(c.pattern for c in self.context if c.pattern not in writable))
+
+    @property
+    def view(self) -> tuple[str, ...]:
+        if self.patterns is None:
+            return ()
+        return tuple(dict.fromkeys((*self.combined, *(c.pattern for c in self.context))))
+
     def sparse_lines(self) -> list[str]:
         if self.mode == "cone":
             return list(self.cone_dirs)
-        return [anchored(pattern) for pattern in self.combined]
+        return [anchored(pattern) for pattern in self.view]
 
 
-def plan_scope(git: Git, patterns: tuple[str, ...] | None, always: tuple[str, ...]) -> ScopePlan:
+def plan_scope(
+    git: Git,
+    patterns: tuple[str, ...] | None,
+    always: tuple[str, ...],
+    context: tuple[ContextPath, ...] = (),
+    problems: tuple[str, ...] = (),
+    lockfiles_writable: bool = True,
+) -> ScopePlan:
     if patterns is None:
         return ScopePlan(None, always, "full")
     tracked = tracked_files(git)
     tracked_directories = _directories_of(tracked)
-    combined = tuple(dict.fromkeys((*patterns, *always)))
+    write = tuple(dict.fromkeys((*patterns, *always)))
+    combined = tuple(dict.fromkeys((*write, *(c.pattern for c in context))))
     directories = {
         pattern.removesuffix("/**").removesuffix("/")
         for pattern in combined
@@ -72,6 +119,9 @@ def plan_scope(git: Git, patterns: tuple[str, ...] | None, always: tuple[str, ..
             for p in patterns
             if not p.startswith("!") and not _matches(p, tracked, tracked_directories)
         ),
+        context=context,
+        context_problems=problems,
+        lockfiles_writable=lockfiles_writable,
     )
 
 

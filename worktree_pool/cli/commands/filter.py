@@ -8,6 +8,7 @@ import typer
 
 from worktree_pool.cli.options import JsonOption, SlotArgument, commands, emit, repository
 from worktree_pool.cli.render.pool import show_filter, show_verify
+from worktree_pool.coord.widening import check_widening
 from worktree_pool.errors import ExitCode
 from worktree_pool.pool.claims import slot_argument
 from worktree_pool.pool.opening import open_store
@@ -34,22 +35,38 @@ def filter_show(slot: SlotArgument = None, json: JsonOption = False) -> None:
         emit(report, json, show_filter)
 
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Widen even where another slot may write or an agent holds files."
+    ),
+]
+
+
 @app.command("set")
-def filter_set(slot: str, patterns: PatternsArgument, json: JsonOption = False) -> None:
-    """Replace the slot's scope with these patterns."""
-    repo = repository()
-    with open_store(repo) as store:
-        report = filters.set_filter(repo, store, validate_name("slot", slot), patterns)
-        emit(report, json, show_filter)
+def filter_set(
+    slot: str, patterns: PatternsArgument, force: ForceOption = False, json: JsonOption = False
+) -> None:
+    """Replace the slot's write scope with these patterns."""
+    _set(slot, patterns, force, json, add=False)
 
 
 @app.command("add")
-def filter_add(slot: str, patterns: PatternsArgument, json: JsonOption = False) -> None:
-    """Widen the slot's scope with these patterns."""
+def filter_add(
+    slot: str, patterns: PatternsArgument, force: ForceOption = False, json: JsonOption = False
+) -> None:
+    """Widen the slot's write scope with these patterns, once no other slot or exclusive
+    reservation has them."""
+    _set(slot, patterns, force, json, add=True)
+
+
+def _set(slot: str, patterns: list[str], force: bool, json: bool, *, add: bool) -> None:
     repo = repository()
     name = validate_name("slot", slot)
     with open_store(repo) as store:
-        report = filters.set_filter(repo, store, name, patterns, add=True)
+        if not force:
+            check_widening(store, name, tuple(patterns))
+        report = filters.set_filter(repo, store, name, patterns, add=add)
         emit(report, json, show_filter)
 
 
@@ -66,11 +83,16 @@ def filter_clear(slot: SlotArgument = None, json: JsonOption = False) -> None:
 def filter_verify(
     slot: SlotArgument = None,
     fix: Annotated[bool, typer.Option("--fix", help="Re-apply the filter and guard.")] = False,
+    build: Annotated[
+        bool, typer.Option("--build", help="Also run scope.build_command in the slot.")
+    ] = False,
     json: JsonOption = False,
 ) -> int:
-    """Check that git still applies the slot's scope and guard; exit 1 if not (unless fixed)."""
+    """Check that git still applies the slot's scope and guard, and with --build that the slot
+    builds; exit 1 if not (unless fixed)."""
     repo = repository()
     with open_store(repo) as store:
-        report = filters.verify_filter(repo, store, slot_argument(repo, slot), fix=fix)
+        name = slot_argument(repo, slot)
+        report = filters.verify_filter(repo, store, name, fix=fix, build=build)
         emit(report, json, show_verify)
     return ExitCode.OK if report.healthy else ExitCode.FAILED

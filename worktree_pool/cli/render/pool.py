@@ -190,14 +190,35 @@ def show_databases(databases: list[DatabaseInfo]) -> None:
     console.print(rows)
 
 
+def _show_build(report: VerifyReport) -> None:
+    built = report.build
+    if built is None:
+        return
+    command = escape(" ".join(built.command))
+    if built.ok:
+        console.print(f"{report.slot}: builds ({command}, {built.seconds:.1f} s)")
+        return
+    how = f"exit code {built.exit_code}" if built.exit_code is not None else "did not finish"
+    console.print(f"[red]{report.slot}: does not build[/] ({command}: {how})")
+    for line in built.output.splitlines():
+        console.print(f"  {escape(line)}")
+
+
 def show_filter(report: FilterReport) -> None:
     if report.patterns is None:
         console.print(f"{report.slot}: no scope; it shows and may commit every file")
     else:
         scope = ", ".join(escape(p) for p in report.patterns) or "(empty)"
         always = ", ".join(escape(p) for p in report.always_include)
-        console.print(f"{report.slot}: scope {scope}")
+        console.print(f"{report.slot}: write scope {scope}")
         console.print(f"  always included: {always}")
+        if report.view:
+            console.print("  also in view, to build with (read-only unless marked):")
+        for path in report.view:
+            mark = " [green](writable lock file)[/]" if path.writable else ""
+            console.print(f"    {escape(path.pattern)}{mark}  [dim]{escape(path.reason)}[/]")
+        for problem in report.view_problems:
+            console.print(f"  [yellow]build context: {escape(problem)}[/]")
     index = ", sparse index" if report.sparse_index else ""
     console.print(f"  mode: {report.mode}{index}")
     console.print(f"  visible files: {report.visible_files} of {report.tracked_files} tracked")
@@ -208,6 +229,7 @@ def show_filter(report: FilterReport) -> None:
 
 
 def show_verify(report: VerifyReport) -> None:
+    _show_build(report)
     if not report.problems:
         console.print(f"{report.slot}: filter and guard are in place")
         return

@@ -1,0 +1,50 @@
+"""Widening a slot's write scope by hand (`wtpool filter set|add`), checked first.
+
+The guard's refusal of a file the slot only shows for building points the agent here. Taking
+that file for writing is taking it from whoever else may write it, so the new patterns are
+checked against the other slots' write scopes and against other agents' exclusive
+reservations; either is refused with a real example path and a hint, unless `--force`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from worktree_pool.agents.reservations import Reservation, conflicts_with
+from worktree_pool.errors import bad_input
+from worktree_pool.scope.overlap import scopes_overlap
+from worktree_pool.scope.patterns import check_compiles
+from worktree_pool.store import reservations
+from worktree_pool.store.slots import SlotState, all_slots, lookup_slot
+from worktree_pool.store.sqlite import StateStore
+from worktree_pool.util.pattern_syntax import validate_patterns
+
+WHOLE_TREE = ("**",)
+HINT = "pass --force to widen it anyway: the merge queue settles what two slots both change"
+
+
+def check_widening(store: StateStore, name: str, patterns: tuple[str, ...]) -> None:
+    """Refuse `patterns` for slot `name` when another slot in use may write there, or another
+    agent holds it exclusively."""
+    check_compiles(validate_patterns(patterns))
+    now = time.time()
+    with store.snapshot() as conn:
+        slot = lookup_slot(conn, name)
+        others = [s for s in all_slots(conn) if s.name != name and s.state != SlotState.IDLE]
+        held = [Reservation.of(stored, now) for stored in reservations.active(conn, now)]
+    for other in others:
+        path = scopes_overlap(patterns, other.scope or WHOLE_TREE)
+        if path is not None:
+            raise bad_input(
+                f"{', '.join(patterns)} overlaps {other.name}'s write scope "
+                f"({', '.join(other.scope or WHOLE_TREE)}), e.g. at {path}",
+                HINT,
+            )
+    agent = slot.agent or ""
+    for conflict in conflicts_with(held, agent, patterns, exclusive=True):
+        if conflict.holder.exclusive:
+            raise bad_input(
+                f"{conflict.holder.agent} holds {', '.join(conflict.holder.patterns)} "
+                f"exclusively, e.g. {conflict.path}",
+                HINT,
+            )
