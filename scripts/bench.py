@@ -354,6 +354,72 @@ def bench_merge_queue(root: Path, runs: int) -> Row:
     )
 
 
+def cargo_workspace_repository(root: Path, files: int, crates: int) -> Path:
+    """`files` files, `crates` of whose directories are the members of one Cargo workspace,
+    each crate depending by path on the one before it (so a scoped crate's view holds a chain
+    of path dependencies), and four task tracks, one per crate, for spawn."""
+    root.mkdir(parents=True)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    members = []
+    for number in range(crates):
+        crate = root / "crates" / f"c{number:03d}"
+        (crate / "src").mkdir(parents=True)
+        depends = f'c{number - 1:03d} = {{ path = "../c{number - 1:03d}" }}\n' if number else ""
+        (crate / "Cargo.toml").write_text(
+            f'[package]\nname = "c{number:03d}"\nversion = "0.1.0"\n\n[dependencies]\n{depends}'
+        )
+        (crate / "src" / "lib.rs").write_text(f"pub fn f{number}() {{}}\n")
+        members.append(f'"crates/c{number:03d}"')
+    (root / "Cargo.toml").write_text(f"[workspace]\nmembers = [{', '.join(members)}]\n")
+    for i in range(files - 3 * crates - 1):
+        path = root / f"pkg{i // 100:04d}" / f"module{i % 100:03d}.py"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"VALUE = {i}\n")
+    tracks = "".join(
+        f"  - {{id: t{n}, title: crate {n}, files: [crates/c{n * 20 + 5:03d}/]}}\n"
+        for n in range(4)
+    )
+    (root / "tasks.yaml").write_text(f"tasks:\n{tracks}")
+    (root / "wtpool.yaml").write_text("database:\n  mode: none\ntasks:\n  source: yaml\n")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "generated")
+    return root
+
+
+def bench_views(workdir: Path, files: int, runs: int) -> list[Row]:
+    """A slot's view in a 100-crate workspace: planning it against planning the write scope
+    alone, and spawn 4 with views against spawn 4 with write scopes only."""
+    from worktree_pool.scope.sparse import plan_scope
+    from worktree_pool.scope.view import plan_view
+
+    root = cargo_workspace_repository(workdir / "cargo-repo", files, 100)
+    repo = open_repository(root)
+    scope = ("crates/c050/",)
+    view = median_time(lambda: plan_view(repo, repo.git, scope), lambda: None, runs)
+    write = median_time(
+        lambda: plan_scope(repo.git, scope, repo.config.scope.always_include), lambda: None, runs
+    )
+    label = f"plan the write scope alone ({files:,} files)"
+    rows = [Row(f"plan a slot's view: 100-crate workspace, {files:,} files", view, write, label)]
+    with_views = median_time(
+        lambda: (_init(root), _spawn_four(root)), lambda: _cleanup_if_any(root), runs
+    )
+    config = root / "wtpool.yaml"
+    config.write_text(config.read_text() + "scope:\n  context_auto: false\n")
+    only_write = median_time(
+        lambda: (_init(root), _spawn_four(root)), lambda: _cleanup_if_any(root), runs
+    )
+    rows.append(
+        Row(
+            "spawn 4 in a 100-crate workspace, with views",
+            with_views,
+            only_write,
+            "spawn 4 with write scopes only",
+        )
+    )
+    return rows
+
+
 def task_graph_repository(root: Path, tasks: int, commits: int, files: int) -> Path:
     """A repository with history: `files` Go files in directories of 50, `commits` commits
     written with fast-import, each changing a few files and naming one of the closed tasks,
@@ -797,6 +863,7 @@ def main() -> None:
             lambda: [bench_cleanup(workdir, files, rows_of_data, runs)],
             lambda: bench_database_clones(workdir, rows_of_data, runs),
             lambda: [bench_tracks_analyze(workdir, runs)],
+            lambda: bench_views(workdir, files, runs),
         ]
         for benchmark in benchmarks:
             for row in benchmark():
