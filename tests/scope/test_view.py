@@ -26,8 +26,13 @@ WORKSPACE = {
     'edition = "2021"\n\n[dependencies]\nfm-core = { path = "../fm-core" }\n',
     "crates/fm-cli/src/main.rs": 'fn main() { println!("{}", fm_core::answer()); }\n',
     "crates/fm-web/Cargo.toml": '[package]\nname = "fm-web"\nversion = "0.1.0"\nedition = "2021"\n',
-    "crates/fm-web/src/lib.rs": "pub fn page() {}\n",
+    "crates/fm-web/src/lib.rs": "pub mod page;\n",
+    "crates/fm-web/src/page.rs": "pub fn page() {}\n",
 }
+
+
+# One crate: `cargo check` alone would build every member of the workspace.
+CARGO_CHECK = '["cargo", "check", "--offline", "-p", "fm-cli"]'
 
 
 def _workspace(tmp_path: Path, config: str = "") -> Path:
@@ -58,7 +63,7 @@ def test_a_scoped_crate_sees_its_path_dependency_and_the_workspace(tmp_path: Pat
     shown = {line[2:] for line in visible if line.startswith("H ")}
     assert {"Cargo.toml", "Cargo.lock", "crates/fm-core/src/lib.rs"} <= shown
     assert "crates/fm-web/Cargo.toml" in shown  # a member's manifest: the workspace loads
-    assert "crates/fm-web/src/lib.rs" not in shown  # but not its source
+    assert "crates/fm-web/src/page.rs" not in shown  # its target root is there, not its source
     report = json.loads(wtpool(root, "filter", "show", slot.name, "--json").stdout)
     assert report["patterns"] == ["crates/fm-cli/"]
     reasons = {v["pattern"]: v["reason"] for v in report["view"]}
@@ -69,14 +74,14 @@ def test_a_scoped_crate_sees_its_path_dependency_and_the_workspace(tmp_path: Pat
 
 @pytest.mark.skipif(shutil.which("cargo") is None, reason="cargo is not installed")
 def test_the_scoped_slot_builds_and_verify_build_says_so(tmp_path: Path) -> None:
-    root = _workspace(tmp_path, 'scope:\n  build_command: ["cargo", "check", "--offline"]\n')
+    root = _workspace(tmp_path, f"scope:\n  build_command: {CARGO_CHECK}\n")
     slot = _acquire(root, "cli", "crates/fm-cli/")
     built = wtpool(root, "filter", "verify", "--build", slot.name, "--json")
     assert built.returncode == 0, built.stdout + built.stderr
     assert json.loads(built.stdout)["build"]["ok"] is True
     # Without the view the same slot cannot load its workspace: the view is what makes it build.
     (root / "wtpool.yaml").write_text(
-        'scope:\n  context_auto: false\n  build_command: ["cargo", "check", "--offline"]\n'
+        f"scope:\n  context_auto: false\n  build_command: {CARGO_CHECK}\n"
     )
     assert wtpool(root, "filter", "verify", "--fix", slot.name).returncode == 0
     broken = wtpool(root, "filter", "verify", "--build", slot.name)
@@ -91,7 +96,7 @@ def test_the_guard_commits_the_write_scope_and_lock_file_only(tmp_path: Path) ->
     refused = _commit(slot, "crates/fm-core/src/lib.rs")
     assert refused.returncode != 0
     assert "crates/fm-core/src/lib.rs  (visible for building only)" in refused.stderr
-    assert f"wtpool filter add {slot.name} crates/fm-core/src/lib.rs" in refused.stderr
+    assert f"wtpool filter add {slot.name} 'crates/fm-core/src/lib.rs'" in refused.stderr
 
 
 def test_lock_files_stay_read_only_when_configured(tmp_path: Path) -> None:
@@ -132,7 +137,7 @@ def test_spawn_reports_each_slot_that_does_not_build(tmp_path: Path) -> None:
     tasks = "tasks:\n  - {id: cli-1, title: CLI, files: [crates/fm-cli/]}\n"
     config = (
         "tasks:\n  source: yaml\nscope:\n  verify_build: true\n"
-        '  build_command: ["sh", "-c", "test -f crates/fm-web/src/lib.rs"]\n'
+        '  build_command: ["sh", "-c", "test -f crates/fm-web/src/page.rs"]\n'
     )
     root = make_repo(tmp_path / "ws", {**WORKSPACE, "tasks.yaml": tasks, "wtpool.yaml": config})
     make_pool(root, 1, 2)
