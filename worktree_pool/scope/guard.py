@@ -137,10 +137,8 @@ def check(scope_file: Path, hook: str = "pre-commit") -> int:
         lines.append(f"  ... and {len(outside) - 50} more")
     lines.append(f"scope: {', '.join(patterns) or '(empty)'}")
     quoted = " ".join(shell_quote(escape(path)) for path in outside[:5])
-    lines.append(
-        f"to widen the scope: wtpool filter add {slot} {quoted} (it checks reservations and "
-        "other slots' scopes first)"
-    )
+    lines.append("(filter add first checks that no other slot or reservation has those files)")
+    lines.append(f"to widen the scope: wtpool filter add {slot} {quoted}")
     print("\n".join(lines), file=sys.stderr)
     return REFUSED
 
