@@ -23,6 +23,7 @@ def detect(tree: CommitTree, write: WriteScope) -> Found:
     manifests = {posixpath.dirname(p): p for p in tree.named(MANIFEST)}
     if not manifests:
         return found
+    tree.prefetch(list(manifests.values()))
     parsed = {d: _parse(tree, path, found) for d, path in manifests.items()}
     workspace_deps: dict[str, dict[str, Any]] = {}
     for directory, data in parsed.items():

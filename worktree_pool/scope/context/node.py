@@ -73,6 +73,7 @@ def _workspace_packages(
         return {}
     globs = [w.rstrip("/") for w in workspaces if isinstance(w, str) and not w.startswith("!")]
     packages = {}
+    tree.prefetch(tree.named(MANIFEST))
     for manifest in tree.named(MANIFEST):
         directory = posixpath.dirname(manifest)
         if directory and any(fnmatch.fnmatchcase(directory, g) for g in globs):
