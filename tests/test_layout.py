@@ -105,13 +105,6 @@ COVERED_BY: dict[str, str] = {
     "scope/patterns.py": "tests/scope/test_overlap.py",
     "scope/sparse.py": "tests/scope/test_filters.py",
     "scope/building.py": "tests/scope/test_view.py",
-    "scope/context/cargo.py": "tests/scope/context/test_detect.py",
-    "scope/context/found.py": "tests/scope/context/test_detect.py",
-    "scope/context/golang.py": "tests/scope/context/test_detect.py",
-    "scope/context/node.py": "tests/scope/context/test_detect.py",
-    "scope/context/python.py": "tests/scope/context/test_detect.py",
-    "scope/context/tooling.py": "tests/scope/context/test_detect.py",
-    "scope/context/tree.py": "tests/scope/context/test_detect.py",
     # db
     "db/clone.py": "tests/db/test_postgres.py",
     "db/connection.py": "tests/db/test_postgres.py",

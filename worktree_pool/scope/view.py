@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import Git
-from worktree_pool.scope.context.detect import build_context, commit_reader
+from worktree_pool.scope.context.detect import build_context
+from worktree_pool.scope.context.reader import commit_reader
 from worktree_pool.scope.sparse import ContextPath, ScopePlan, plan_scope
 
 CONFIGURED = "scope.context in the configuration"

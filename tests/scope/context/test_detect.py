@@ -1,188 +1,125 @@
-"""Build-context detection on real repositories: each build system's rules, the bad input they
-must survive, and builds that succeed in a sparse worktree showing only write scope and view.
-"""
+"""build_context: every detector together, trimmed to what the write scope does not show,
+and never raising on what a repository holds."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, make_repo
-from worktree_pool.git.run import Git
-from worktree_pool.scope.context.detect import BuildContext, build_context, commit_reader
-from worktree_pool.scope.patterns import anchored
+from tests.scope.context.builders import commit, context
+
+MIXED = {
+    "Makefile": "all:\n",
+    "Cargo.toml": '[workspace]\nmembers = ["rust/*"]\n',
+    "Cargo.lock": "version = 3\n",
+    "rust/core/Cargo.toml": '[package]\nname = "core"\nversion = "0.1.0"\n',
+    "rust/core/src/lib.rs": "",
+    "rust/core/src/lock/Cargo.lock": "nested lock\n",
+    "package.json": json.dumps({"name": "root", "workspaces": ["web/*"]}),
+    "web/app/package.json": json.dumps({"name": "app"}),
+    "pyproject.toml": "[project]\n",
+    "tools/py/__init__.py": "",
+}
 
 
-def _context(root: Path, *write: str) -> BuildContext:
-    return build_context(commit_reader(Git(root, 60)), write)
-
-
-def _sparse_worktree(root: Path, tmp_path: Path, patterns: tuple[str, ...]) -> Path:
-    """A worktree of HEAD that shows only `patterns`, as a slot would."""
-    path = tmp_path / "sparse"
-    git(root, "worktree", "add", "--quiet", "--no-checkout", "--detach", str(path))
-    lines = "".join(f"{anchored(p)}\n" for p in patterns)
-    subprocess.run(
-        ["git", "sparse-checkout", "set", "--no-cone", "--stdin"],
-        cwd=path, input=lines, text=True, check=True, capture_output=True,
-    )  # fmt: skip
-    git(path, "checkout", "--quiet", "--detach")
-    return path
-
-
-def _crate(name: str, deps: str = "") -> dict[str, str]:
-    return {
-        f"crates/{name}/Cargo.toml": f'[package]\nname = "{name}"\nversion = "0.1.0"\n'
-        f'edition = "2021"\n\n[dependencies]\n{deps}',
-        f"crates/{name}/src/lib.rs": "pub fn f() {}\n",
-    }
-
-
-def test_cargo_path_dependencies_are_followed_transitively(tmp_path: Path) -> None:
-    files = {
-        "Cargo.toml": '[workspace]\nmembers = ["crates/*"]\n\n[workspace.dependencies]\n'
-        'c = { path = "crates/c" }\n',
-        "Cargo.lock": "version = 3\n",
-        **_crate("a", 'b = { path = "../b" }\n'),
-        **_crate("b", "c = { workspace = true }\n"),
-        **_crate("c"),
-        **_crate("d"),
-    }
-    found = _context(make_repo(tmp_path / "r", files), "crates/a/")
-    assert {"crates/b/", "crates/c/", "Cargo.toml", "crates/d/Cargo.toml"} <= set(found.patterns)
-    assert "crates/d/" not in found.patterns  # not a dependency: only what loads the workspace
-    assert [e.lockfile for e in found.entries if e.pattern == "Cargo.lock"] == [True]
-    reasons = {e.pattern: e.reason for e in found.entries}
-    assert "crates/a" in reasons["crates/b/"] and "crates/b" in reasons["crates/c/"]
-    assert not found.problems
-
-
-def test_bad_cargo_manifests_are_problems_never_errors(tmp_path: Path) -> None:
-    files = {
-        "Cargo.toml": '[workspace]\nmembers = ["crates/*"]\n',
-        **_crate("a", 'outside = { path = "../../../elsewhere" }\nb = { path = "../b" }\n'),
-        **_crate("b", 'a = { path = "../a" }\n'),  # a cycle
-        "crates/broken/Cargo.toml": "[package\nname = ",
-        "crates/broken/src/lib.rs": "",
-    }
-    root = make_repo(tmp_path / "r", files)
-    os.symlink("../b/Cargo.toml", root / "crates" / "linked.toml")
-    (root / "crates" / "l").mkdir()
-    os.symlink("../b/Cargo.toml", root / "crates" / "l" / "Cargo.toml")
-    git(root, "add", "--all")
-    git(root, "commit", "--quiet", "-m", "links")
-    found = _context(root, "crates/a/")
-    problems = "\n".join(found.problems)
-    assert "crates/a/Cargo.toml: path dependency outside" in problems
-    assert "leaves the repository" in problems
-    assert "cycle of path dependencies" in problems
-    assert "crates/broken/Cargo.toml is not valid TOML" in problems
-    assert "crates/l/Cargo.toml is a symbolic link" in problems
-    assert "crates/b/" in found.patterns  # what could be read is still there
-    assert not any(p.startswith(("/", "..")) or "/../" in p for p in found.patterns)
-
-
-def test_a_python_package_gets_its_manifest_conftests_and_package(tmp_path: Path) -> None:
-    files = {
-        "pyproject.toml": "[project]\nname = 'shop'\nversion = '0.1'\n",
-        "uv.lock": "version = 1\n",
-        "conftest.py": "import pytest\n\n\n@pytest.fixture\ndef price() -> int:\n    return 3\n",
-        "src/shop/__init__.py": "",
-        "src/shop/cart/__init__.py": "",
-        "src/shop/cart/total.py": "from shop.money import cents\n\n\ndef total(n):\n"
-        "    return cents(n)\n",
-        "src/shop/money.py": "def cents(n):\n    return n * 100\n",
-        "src/other/__init__.py": "",
-        "tests/conftest.py": "import sys\nsys.path.insert(0, 'src')\n",
-        "tests/cart/test_total.py": "from shop.cart.total import total\n\n\n"
-        "def test_total(price):\n    assert total(price) == 300\n",
-    }
-    root = make_repo(tmp_path / "r", files)
-    write = ("src/shop/cart/", "tests/cart/")
-    found = _context(root, *write)
-    assert {"pyproject.toml", "conftest.py", "tests/conftest.py", "src/shop/"} <= set(
-        found.patterns
+def test_every_build_system_of_the_tree_contributes(tmp_path: Path) -> None:
+    found = context(commit(tmp_path / "repo", MIXED), "rust/core/src/lib.rs")
+    assert found.problems == ()
+    assert found.patterns == (
+        "Cargo.lock",
+        "Cargo.toml",
+        "Makefile",
+        "package.json",
+        "pyproject.toml",
+        "rust/core/Cargo.toml",
     )
-    assert "src/other/" not in found.patterns
-    assert [e.lockfile for e in found.entries if e.pattern == "uv.lock"] == [True]
-    slot = _sparse_worktree(root, tmp_path, (*write, *found.patterns))
-    assert not (slot / "src" / "other").exists()
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cart"],
-        cwd=slot, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
-def _package(name: str, deps: dict[str, str] | None = None) -> str:
-    return json.dumps({"name": name, "version": "1.0.0", "dependencies": deps or {}})
-
-
-def test_a_node_workspace_package_sees_the_packages_it_uses(tmp_path: Path) -> None:
-    files = {
-        "package.json": json.dumps({"name": "mono", "private": True, "workspaces": ["pkgs/*"]}),
-        "package-lock.json": "{}\n",
-        "pkgs/app/package.json": _package("app", {"lib": "1.0.0"}),
-        "pkgs/app/index.js": "require('lib')\n",
-        "pkgs/lib/package.json": _package("lib", {"util": "1.0.0"}),
-        "pkgs/lib/index.js": "module.exports = 1\n",
-        "pkgs/util/package.json": _package("util"),
-        "pkgs/util/index.js": "module.exports = 2\n",
-        "pkgs/web/package.json": _package("web"),
-        "pkgs/web/index.js": "",
-    }
-    root = make_repo(tmp_path / "r", files)
-    found = _context(root, "pkgs/app/")
-    assert {"pkgs/lib/", "pkgs/util/", "pkgs/web/package.json", "package.json"} <= set(
-        found.patterns
+def test_what_the_write_scope_shows_is_left_out(tmp_path: Path) -> None:
+    repo = commit(tmp_path / "repo", MIXED)
+    assert context(repo, "**").patterns == ()
+    assert context(repo, "rust/", "Cargo.toml").patterns == (
+        "Cargo.lock",
+        "Makefile",
+        "package.json",  # on the way up from the scope, as is pyproject.toml
+        "pyproject.toml",
     )
-    assert "pkgs/web/" not in found.patterns
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not installed: the view is checked, not the install")
-    slot = _sparse_worktree(root, tmp_path, ("pkgs/app/", *found.patterns))
-    installed = subprocess.run(
-        ["npm", "install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts"],
-        cwd=slot, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert installed.returncode == 0, installed.stderr
-    listed = subprocess.run(
-        ["npm", "ls", "--workspace", "app"], cwd=slot, capture_output=True, text=True, check=False
+    # A negated part of the scope is not shown by it, so context may still name it.
+    assert "Cargo.toml" in context(repo, "*", "!Cargo.toml").patterns
+
+
+def test_files_under_a_context_directory_are_not_listed_again_but_lock_files_are(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "Cargo.toml": '[workspace]\nmembers = ["a", "b"]\n',
+        "a/Cargo.toml": '[package]\nname = "a"\n[dependencies]\nb = { path = "../b" }\n',
+        "a/src/lib.rs": "",
+        "b/Cargo.toml": '[package]\nname = "b"\n',
+        "b/src/lib.rs": "",
+        "b/Cargo.lock": "stray\n",
+    }
+    found = context(commit(tmp_path / "repo", files), "a/")
+    assert found.patterns == ("Cargo.toml", "b/")
+
+
+def test_no_scope_and_an_empty_tree_give_an_empty_context(tmp_path: Path) -> None:
+    assert context(commit(tmp_path / "empty", {}), "src/").entries == ()
+    found = context(commit(tmp_path / "repo", MIXED))
+    # The generic rule holds whatever the scope.
+    assert found.patterns == (
+        "Cargo.lock",
+        "Cargo.toml",
+        "Makefile",
+        "package.json",
+        "pyproject.toml",
     )
-    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert {e.pattern: e.reason for e in found.entries}["Cargo.toml"] == "top-level manifest"
 
 
-def test_go_packages_imported_within_the_module_are_in_view(tmp_path: Path) -> None:
+def test_patterns_are_escaped_so_they_name_exactly_the_file(tmp_path: Path) -> None:
     files = {
-        "go.mod": "module example.com/shop\n\ngo 1.21\n",
-        "go.sum": "",
-        "cmd/shop/main.go": 'package main\n\nimport (\n\t"fmt"\n\t"example.com/shop/cart"\n)\n\n'
-        "func main() { fmt.Println(cart.Total()) }\n",
-        "cart/cart.go": 'package cart\n\nimport "example.com/shop/money"\n\n'
-        "func Total() int { return money.Cents(3) }\n",
-        "money/money.go": "package money\n\nfunc Cents(n int) int { return n * 100 }\n",
-        "web/web.go": "package web\n",
+        "package.json": json.dumps({"name": "root", "workspaces": ["apps/*"]}),
+        "apps/[id]/package.json": json.dumps({"name": "id"}),
+        "apps/web/package.json": json.dumps({"name": "web", "dependencies": {"id": "*"}}),
     }
-    found = _context(make_repo(tmp_path / "r", files), "cmd/shop/")
-    assert {"go.mod", "go.sum", "cart/", "money/"} <= set(found.patterns)
-    assert "web/" not in found.patterns
+    found = context(commit(tmp_path / "repo", files), "apps/web/")
+    assert "apps/\\[id\\]/" in found.patterns
 
 
-def test_top_level_tooling_and_gleam_manifests_are_context(tmp_path: Path) -> None:
+# Manifests of every wrong shape: detection reads them as absent, reports what it cannot
+# parse, and never raises.
+ODD_VALUES = ["1", '"text"', "[1, 2]", "true", "{ path = 3 }", '{ workspace = "yes" }']
+
+
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_manifests_of_the_wrong_shape_never_raise(tmp_path: Path, value: str) -> None:
     files = {
-        "gleam.toml": 'name = "app"\n',
-        "manifest.toml": "packages = []\n",
-        "Makefile": "all:\n",
-        ".github/workflows/ci.yml": "on: push\n",
-        "src/app.gleam": "pub fn main() { Nil }\n",
-        "docs/notes.md": "notes\n",
+        "Cargo.toml": f"[workspace]\nmembers = {value}\nexclude = {value}\n"
+        f"[workspace.dependencies]\nx = {value}\n[patch]\ncrates-io = {value}\n",
+        "a/Cargo.toml": f'[package]\nname = "a"\nbin = {value}\n[lib]\npath = {value}\n'
+        f"[dependencies]\nx = {value}\ny = {value}\n[target]\nunix = {value}\n",
+        "a/src/lib.rs": "",
+        "package.json": f'{{"workspaces": {value.replace("=", ":")}, "dependencies": 1}}',
+        "pyproject.toml": f"[tool.uv]\nworkspace = {value}\nsources = {value}\n",
+        "gleam.toml": f"dependencies = {value}\n",
     }
-    found = _context(make_repo(tmp_path / "r", files), "src/")
-    assert {"gleam.toml", "Makefile", ".github/workflows/"} <= set(found.patterns)
-    assert [e.lockfile for e in found.entries if e.pattern == "manifest.toml"] == [True]
-    assert "docs/notes.md" not in found.patterns
+    found = context(commit(tmp_path / "repo", files), "a/")
+    assert not any("detection stopped early" in p for p in found.problems), found.problems
+    assert "Cargo.toml" in found.patterns or any("Cargo.toml" in p for p in found.problems)
+
+
+def test_json_that_is_not_an_object_and_text_that_is_not_utf8(tmp_path: Path) -> None:
+    files = {
+        "package.json": "[1, 2]",
+        "app/package.json": "{}",
+        "Cargo.toml": b'[workspace]\nmembers = ["\xff"]\n',
+        "deep/package.json": "[" * 100_000 + "]" * 100_000,
+    }
+    found = context(commit(tmp_path / "repo", files), "app/", "deep/x")
+    assert "package.json is not a JSON object: not followed" in found.problems
+    # The root manifest owns app/ for all detection can tell: it is read, and reported.
+    assert "Cargo.toml is not UTF-8 text: not read" in found.problems
+    assert any(p.startswith("deep/package.json is not valid JSON") for p in found.problems)

@@ -1,17 +1,19 @@
-"""The build context of a write scope: what a build of its files needs to read, found from the
-repository's manifests and imports at one commit.
+"""Build context: what a build of a write scope needs to see beyond it, derived from the tree.
 
-Invariants: detection reads the commit, never the working tree (a sparse slot lacks the files);
-nothing outside the repository is ever an entry (a path that leaves it is a problem, reported);
-bad repository content (a malformed manifest, a cycle, a symbolic-linked manifest) is a problem
-with the file named, never an exception; every entry says why it is there.
+A slot's view is its write scope plus this context, which the agent may read but not commit:
+the manifests, lock files and path dependencies a build of the scoped files reads. Detection
+reads one commit (never a working tree, which in a sparse slot lacks the files), returns
+patterns each with the reason it is there, and reports bad repository content as problem
+lines, never as exceptions. Nothing outside the repository is ever added, and no symbolic
+link is followed.
 
-    tree.py     the tracked files of a commit, read lazily, indexed by directory
-    found.py    an entry of the view with its reason, and what a rule could not read
-    detect.py   build_context: every build system's rules, merged
-    cargo.py    Cargo workspaces and path dependencies
-    python.py   Python projects: manifests, lock files, the package, conftest.py files
-    node.py     npm, yarn and pnpm workspaces and the workspace packages a package uses
-    golang.py   Go modules and the packages the scoped ones import
-    tooling.py  top-level build and tooling files, Gleam's manifests
+    model.py    ContextEntry, BuildContext, the TreeReader protocol, and the findings notebook
+    reader.py   commit_reader: a commit's tracked files and their contents, read in batches
+    tree.py     the tree indexed by directory and name, and what the write scope covers
+    detect.py   build_context: every detector run, and the result trimmed to the new part
+    cargo.py    Cargo workspaces: manifests, lock file, target roots, path dependencies
+    python.py   Python projects: configuration, lock files, the package, imported packages
+    node.py     npm/yarn/pnpm workspaces: package.json files, lock files, workspace deps
+    golang.py   Go modules: go.mod, go.sum, and the module's imported packages
+    generic.py  top-level build and tooling files, CI configuration, and Gleam projects
 """

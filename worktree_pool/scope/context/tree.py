@@ -1,183 +1,204 @@
-"""The tracked files of one commit, as build-context detection reads them.
+"""The tracked tree indexed once by directory and by name, and which of it the write scope
+covers.
 
-A slot's sparse checkout does not have the manifests it does not show, so they are read from
-the commit: `git ls-tree` once for the names and modes (a symbolic link is mode 120000), and
-`git cat-file --batch` for contents, only for the files a rule asks about.
+Detection asks "which Cargo.toml files are there", "what is directly in this directory", "is
+anything under this directory in scope" many times. Answering each by scanning every tracked
+path would cost O(files x questions), which on a 50,000-file tree is seconds; here each is a
+dictionary or a bisection over the sorted paths.
 """
 
 from __future__ import annotations
 
-import bisect
+import fnmatch
 import posixpath
 import re
-import subprocess
+from bisect import bisect_left
 from collections import defaultdict
-from dataclasses import dataclass, field
-from functools import cached_property
+from collections.abc import Iterable
 
-from worktree_pool.git.run import Git
-from worktree_pool.scope import guard
-from worktree_pool.scope.patterns import compile_rules
+from worktree_pool.scope.patterns import compile_rules, is_literal
 
-SYMLINK_MODE = "120000"
-MAX_MANIFEST = 4_000_000  # bytes: a manifest past this is not read
+_GLOB = re.compile(r"[*?\[\\]")
 
 
-@dataclass
-class CommitTree:
-    git: Git
-    commit: str
-    files: frozenset[str] = frozenset()
-    links: frozenset[str] = frozenset()
-    _contents: dict[str, bytes | None] = field(default_factory=dict)
-
-    @cached_property
-    def _sorted(self) -> list[str]:
-        return sorted(self.files)
-
-    @cached_property
-    def _direct(self) -> dict[str, list[str]]:
-        index: dict[str, list[str]] = defaultdict(list)
-        for path in self.files:
-            index[path.rpartition("/")[0]].append(path)
-        return index
-
-    @cached_property
-    def _by_name(self) -> dict[str, list[str]]:
-        index: dict[str, list[str]] = defaultdict(list)
-        for path in self.files:
-            index[path.rpartition("/")[2]].append(path)
-        return index
-
-    def directly_in(self, directory: str) -> list[str]:
-        """The files directly in `directory` ('' for the root), not below it."""
-        return self._direct.get(directory.rstrip("/"), [])
-
-    def under(self, directory: str) -> list[str]:
-        """The files anywhere below `directory`: a range of the sorted names, found by bisection
-        rather than a scan, since rules ask this of many directories of a large tree."""
-        prefix = directory.rstrip("/") + "/"
-        start = bisect.bisect_left(self._sorted, prefix)
-        end = bisect.bisect_left(self._sorted, prefix[:-1] + "0")  # "0" sorts right after "/"
-        return self._sorted[start:end]
-
-    def named(self, name: str) -> list[str]:
-        """Every tracked file called `name`, at any depth."""
-        return sorted(self._by_name.get(name, []))
-
-    def prefetch(self, paths: list[str]) -> None:
-        """Read these files' contents in one `git cat-file --batch`: a workspace of a hundred
-        crates is a hundred manifests, and a process each would cost more than the rest."""
-        wanted = [
-            p for p in paths if p in self.files and p not in self.links and p not in self._contents
-        ]
-        if not wanted:
-            return
-        done = subprocess.run(
-            ["git", "cat-file", "--batch"],
-            cwd=self.git.cwd,
-            input="".join(f"{self.commit}:{p}\n" for p in wanted).encode(
-                "utf-8", "surrogateescape"
-            ),
-            capture_output=True,
-            check=False,
-        )
-        output, at = done.stdout, 0
-        for path in wanted:
-            end = output.find(b"\n", at)
-            if end < 0:
-                break
-            header = output[at:end].split()
-            at = end + 1
-            if len(header) != 3 or header[1] != b"blob":  # "missing", or not a file
-                self._contents[path] = None
-                continue
-            size = int(header[2])
-            content = output[at : at + size]
-            at += size + 1  # the newline after each object
-            self._contents[path] = content if size <= MAX_MANIFEST else None
-
-    def read(self, path: str) -> bytes | None:
-        """A regular file's content; None when it is not one (absent, a link, too big)."""
-        if path not in self.files or path in self.links:
-            return None
-        if path not in self._contents:
-            self._contents[path] = self._cat(path)
-        return self._contents[path]
-
-    def _cat(self, path: str) -> bytes | None:
-        done = subprocess.run(
-            ["git", "cat-file", "blob", f"{self.commit}:{path}"],
-            cwd=self.git.cwd,
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode != 0 or len(done.stdout) > MAX_MANIFEST:
-            return None
-        return done.stdout
+def parent(path: str) -> str:
+    """The directory of a path; "" is the root."""
+    return path.rpartition("/")[0]
 
 
-def commit_tree(git: Git, commit: str = "HEAD") -> CommitTree:
-    listed = git.run("ls-tree", "-r", "-z", "--full-tree", commit).stdout
-    files, links = set(), set()
-    for line in listed.split("\0"):
-        meta, _, path = line.partition("\t")
-        fields = meta.split()
-        if len(fields) != 3 or fields[1] != "blob":
-            continue
-        files.add(path)
-        if fields[0] == SYMLINK_MODE:
-            links.add(path)
-    return CommitTree(git, commit, frozenset(files), frozenset(links))
+def join(directory: str, name: str) -> str:
+    return f"{directory}/{name}" if directory else name
 
 
-class WriteScope:
-    """Which tracked files the write patterns cover, asked per directory."""
-
-    def __init__(self, patterns: tuple[str, ...], tree: CommitTree) -> None:
-        self.patterns = patterns
-        self.rules = guard.compiled(compile_rules(patterns)) if patterns else []
-        self.tree = tree
-
-    def covers(self, path: str) -> bool:
-        return bool(self.rules) and guard.allows(self.rules, path)
-
-    @cached_property
-    def files(self) -> frozenset[str]:
-        """The tracked files the write scope covers. Only files below each pattern's literal
-        directory can match it, so only those are tried: a scope is a corner of a large tree."""
-        candidates: set[str] = set()
-        for pattern in self.patterns:
-            if not pattern.startswith("!"):
-                candidates.update(self._candidates(pattern))
-        return frozenset(p for p in candidates if self.covers(p))
-
-    def _candidates(self, pattern: str) -> list[str] | frozenset[str]:
-        """The files `pattern` (anchored at the root) could match."""
-        body = pattern.removesuffix("/**").rstrip("/")
-        glob = re.search(r"[*?\[]", body)
-        if glob is None:  # a literal: that file, or everything below that directory
-            return [body] if body in self.tree.files else self.tree.under(body)
-        directory = body[: glob.start()].rpartition("/")[0]
-        if body.startswith("**") or "**" in body[: glob.start() + 2]:
-            return self.tree.under(directory) if directory else self.tree.files
-        return self.tree.under(directory) if directory else self.tree.directly_in("")
-
-    def touches(self, directory: str) -> bool:
-        """Whether the write scope holds any file under `directory`."""
-        if not directory:
-            return bool(self.files)
-        return any(self.covers(p) for p in self.tree.under(directory))
+def ancestors(directory: str) -> Iterable[str]:
+    """The directory itself, then each one above it, ending with the root ""."""
+    while directory:
+        yield directory
+        directory = parent(directory)
+    yield ""
 
 
 def inside(base: str, relative: str) -> str | None:
-    """`relative` (a manifest's path entry) joined to the directory `base`, normalised; None
-    when it leaves the repository."""
-    if relative.startswith("/"):
+    """`relative` (a manifest's path, from directory `base`) as a repository path; None when
+    it leaves the repository or is absolute, which a view must never include."""
+    if not relative or relative.startswith("/") or "\\" in relative or "\0" in relative:
         return None
-    joined = posixpath.normpath(posixpath.join(base, relative))
+    joined = posixpath.normpath(posixpath.join(base or ".", relative))
     if joined == ".":
         return ""
-    if joined.startswith("../") or joined == "..":
+    if joined == ".." or joined.startswith("../"):
         return None
     return joined
+
+
+class Tree:
+    """The tracked paths of one commit, indexed once."""
+
+    def __init__(self, files: frozenset[str]) -> None:
+        self.files = files
+        self._sorted = sorted(files)
+        self._names_in: dict[str, list[str]] = defaultdict(list)  # dir -> names of its files
+        self._subdirs: dict[str, list[str]] = defaultdict(list)  # dir -> its child dirs
+        self._by_name: dict[str, list[str]] = defaultdict(list)  # file name -> paths
+        self.directories: set[str] = {""}
+        for path in self._sorted:
+            directory, _, name = path.rpartition("/")
+            self._names_in[directory].append(name)
+            self._by_name[name].append(path)
+            # Register the directory and its ancestors; stop at the first one already known,
+            # so the whole loop is O(directories), not O(files x depth).
+            while directory not in self.directories:
+                self.directories.add(directory)
+                up = parent(directory)
+                self._subdirs[up].append(directory)
+                directory = up
+
+    def names_in(self, directory: str) -> list[str]:
+        """The names of the files directly in a directory."""
+        return self._names_in.get(directory, [])
+
+    def named(self, name: str) -> list[str]:
+        """Every tracked path whose file name is `name`, sorted."""
+        return self._by_name.get(name, [])
+
+    def under(self, directory: str) -> list[str]:
+        """Every tracked file below a directory (all of them for the root)."""
+        if not directory:
+            return self._sorted
+        # "0" follows "/" in code-point order: [dir/, dir0) is exactly what lies below dir/.
+        low = bisect_left(self._sorted, directory + "/")
+        return self._sorted[low : bisect_left(self._sorted, directory + "0", low)]
+
+    def glob_directories(self, pattern: str) -> list[str]:
+        """Directories matching a workspace-members glob (`crates/*`, `packages/**`, `app`),
+        segment by segment over the directory index, never over every file."""
+        found = [""]
+        for segment in [s for s in pattern.split("/") if s not in ("", ".")]:
+            if segment == "**":
+                # Any depth, this level included: every directory below those found so far.
+                deeper: list[str] = []
+                stack = list(found)
+                while stack:
+                    directory = stack.pop()
+                    deeper.append(directory)
+                    stack.extend(self._subdirs.get(directory, []))
+                found = deeper
+            elif _GLOB.search(segment):
+                found = [
+                    child
+                    for directory in found
+                    for child in self._subdirs.get(directory, [])
+                    if fnmatch.fnmatchcase(child.rpartition("/")[2], segment)
+                ]
+            else:
+                found = [d for d in (join(f, segment) for f in found) if d in self.directories]
+        return sorted(set(found))
+
+
+class Coverage:
+    """What the write scope covers: the tracked files it matches, and the directories it
+    works in, which is where detection starts from.
+
+    A literal pattern that matches nothing tracked is a file or directory still to be created:
+    its directory is worked in all the same, so a scope of `crates/a/src/new.rs` still finds
+    crate a.
+    """
+
+    def __init__(self, tree: Tree, write: tuple[str, ...]) -> None:
+        rules = [(re.compile(regex), include) for regex, include in compile_rules(write)]
+        candidates: set[str] = set()
+        for pattern in write:
+            if not pattern.startswith("!"):
+                candidates.update(tree.under(_fixed_prefix(pattern)))
+                if is_literal(pattern):
+                    candidates.add(pattern.rstrip("/"))
+        self.files = frozenset(path for path in candidates & tree.files if _allows(rules, path))
+        points = set(self.files)
+        for pattern in write:
+            literal = pattern.rstrip("/")
+            if is_literal(pattern) and not (literal in tree.files or literal in tree.directories):
+                # Still to be created: a new directory is worked in itself, a new file in its
+                # directory.
+                points.add(literal + "/" if pattern.endswith("/") else literal)
+        self.directories = frozenset(
+            point[:-1] if point.endswith("/") else parent(point) for point in points
+        )
+        # Every directory on the way up from one the scope works in, the root included.
+        self.ancestry: set[str] = set()
+        for directory in self.directories:
+            for up in ancestors(directory):
+                if up in self.ancestry:
+                    break
+                self.ancestry.add(up)
+        self._tree = tree
+
+    def covers_directory(self, directory: str) -> bool:
+        """Whether every tracked file below a directory (at least one) is in scope already."""
+        below = self._tree.under(directory)
+        return bool(below) and all(path in self.files for path in below)
+
+
+def owners(directories: Iterable[str], homes: set[str]) -> set[str]:
+    """For each directory, the nearest one at or above it that is in `homes` (the directories
+    holding a Cargo.toml, a package.json, a go.mod...): the projects they belong to."""
+    return {owner for owner in owned(directories, homes).values() if owner is not None}
+
+
+def owned(directories: Iterable[str], homes: set[str]) -> dict[str, str | None]:
+    """Each directory -> the nearest home at or above it (None: it belongs to none)."""
+    memo: dict[str, str | None] = {}
+    result = {}
+    for directory in directories:
+        walked = []
+        owner: str | None = None
+        for up in ancestors(directory):
+            if up in memo:
+                owner = memo[up]
+                break
+            walked.append(up)
+            if up in homes:
+                owner = up
+                break
+        for step in walked:
+            memo[step] = owner
+        result[directory] = owner
+    return result
+
+
+def _fixed_prefix(pattern: str) -> str:
+    """The directory a pattern cannot match outside of: its segments before the first glob."""
+    fixed = []
+    for segment in pattern.rstrip("/").split("/"):
+        if _GLOB.search(segment):
+            return "/".join(fixed)
+        fixed.append(segment)
+    return "/".join(fixed)
+
+
+def _allows(rules: list[tuple[re.Pattern[str], bool]], path: str) -> bool:
+    """gitignore evaluation, as the guard does it: the last matching rule decides."""
+    allowed = False
+    for regex, include in rules:
+        if regex.match(path):
+            allowed = include
+    return allowed

@@ -1,0 +1,60 @@
+"""commit_reader: a commit's tracked files and their exact contents, without a checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.scope.context.builders import commit, git, reader
+from worktree_pool.errors import WtpoolError
+from worktree_pool.git.run import Git
+from worktree_pool.scope.context.reader import MAX_READ, commit_reader
+
+
+def test_it_lists_the_commit_and_tells_links_from_files(tmp_path: Path) -> None:
+    repo = commit(
+        tmp_path / "repo",
+        {"a/Cargo.toml": "[package]\n", "b/x.go": "package b\n"},
+        {"link.toml": "a/Cargo.toml"},
+    )
+    tree = reader(repo)
+    assert tree.files == {"a/Cargo.toml", "b/x.go", "link.toml"}
+    assert tree.is_symlink("link.toml") and not tree.is_symlink("a/Cargo.toml")
+    assert tree.read("link.toml") is None  # a link is never read through
+    assert tree.read("a") is None and tree.read("absent") is None
+
+
+def test_it_reads_the_commit_not_the_working_tree_and_keeps_exact_bytes(tmp_path: Path) -> None:
+    exact = b'[package]\r\nname = "\xff"\n'
+    repo = commit(tmp_path / "repo", {"Cargo.toml": exact, "sub/Cargo.toml": "b\n"})
+    (repo / "Cargo.toml").write_text("changed on disk\n")
+    (repo / "sub" / "Cargo.toml").unlink()
+    tree = reader(repo)
+    assert tree.read("Cargo.toml") == exact
+    assert tree.read("sub/Cargo.toml") == b"b\n"  # fetched with the first, in one batch
+    assert tree.read("Cargo.toml") == exact  # cached
+
+
+def test_files_of_a_kind_in_a_directory_are_read_together_and_each_right(tmp_path: Path) -> None:
+    files = {f"pkg/f{n}.go": f"package pkg // {n}\n" for n in range(30)}
+    files |= {"pkg/same.go": "package pkg // 0\n", "pkg/empty.go": ""}
+    tree = reader(commit(tmp_path / "repo", files))
+    for name, text in files.items():
+        assert tree.read(name) == text.encode()
+
+
+def test_an_older_commit_and_a_bad_one(tmp_path: Path) -> None:
+    repo = commit(tmp_path / "repo", {"go.mod": "module a\n"})
+    (repo / "go.mod").write_text("module b\n")
+    git(repo, "commit", "-qam", "second")
+    assert commit_reader(Git(repo, 30), "HEAD~1").read("go.mod") == b"module a\n"
+    with pytest.raises(WtpoolError, match="not a commit"):
+        commit_reader(Git(repo, 30), "--output=/tmp/x")
+
+
+def test_a_file_too_big_to_read_reads_as_absent(tmp_path: Path) -> None:
+    repo = commit(tmp_path / "repo", {"big.go": "x" * (MAX_READ + 1), "small.go": "package a\n"})
+    tree = reader(repo)
+    assert "big.go" in tree.files and tree.read("big.go") is None
+    assert tree.read("small.go") == b"package a\n"
