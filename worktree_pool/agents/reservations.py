@@ -23,7 +23,7 @@ from worktree_pool.agents.mail import WTPOOL_SENDER, post
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.scope.guard import covered
-from worktree_pool.scope.overlap import scopes_overlap
+from worktree_pool.scope.overlap import readable, scopes_overlap
 from worktree_pool.scope.patterns import check_compiles, compile_rules
 from worktree_pool.store import queue, reservations
 from worktree_pool.store.pool import require_pool
@@ -98,7 +98,7 @@ def conflicts_with(
             continue
         path = scopes_overlap(patterns, other.patterns)
         if path is not None:
-            found.append(Conflict(other, path))
+            found.append(Conflict(other, readable(path, patterns, other.patterns)))
     return found
 
 

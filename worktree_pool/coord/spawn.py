@@ -53,6 +53,9 @@ class Spawned:
     patterns: tuple[str, ...] | None  # None: the whole tree
     agent_pid: int | None = None
     build: BuildResult | None = None  # with scope.verify_build: whether the slot builds
+    # Agents holding part of its write scope exclusively: the slot may not commit those files
+    # until they let go (spawn all shares overlapping files; this says who does not).
+    held_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ def _spawned(repo: Repository, claim: AcquireResult, track: Track) -> Spawned:
         patterns=claim.scope,
         agent_pid=claim.agent_pid,
         build=build_slot(repo, claim.slot) if verify and claim.slot else None,
+        held_by=claim.held_by,
     )
 
 

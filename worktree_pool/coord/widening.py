@@ -12,7 +12,7 @@ import time
 
 from worktree_pool.agents.reservations import Reservation, conflicts_with
 from worktree_pool.errors import bad_input
-from worktree_pool.scope.overlap import scopes_overlap
+from worktree_pool.scope.overlap import readable, scopes_overlap
 from worktree_pool.scope.patterns import check_compiles
 from worktree_pool.store import reservations
 from worktree_pool.store.slots import SlotState, all_slots, lookup_slot
@@ -35,6 +35,7 @@ def check_widening(store: StateStore, name: str, patterns: tuple[str, ...]) -> N
     for other in others:
         path = scopes_overlap(patterns, other.scope or WHOLE_TREE)
         if path is not None:
+            path = readable(path, patterns, other.scope or WHOLE_TREE)
             raise bad_input(
                 f"{', '.join(patterns)} overlaps {other.name}'s write scope "
                 f"({', '.join(other.scope or WHOLE_TREE)}), e.g. at {path}",

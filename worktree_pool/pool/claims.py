@@ -78,6 +78,9 @@ class AcquireResult:
     agent_pid: int | None = None  # the agent process started in the slot
     warnings: tuple[str, ...] = ()
     held_back: str | None = None  # queued although a slot may be free: the critical limits
+    # Other agents' exclusive reservations that overlap this slot's write scope: files it was
+    # given but may not commit while they hold them.
+    held_by: tuple[str, ...] = ()
 
 
 def acquire(
@@ -117,6 +120,7 @@ def acquire(
         validate_patterns(scope)
         check_compiles(scope)
     target, held_back, warnings, granted = None, None, (), None
+    held_by: tuple[str, ...] = ()
     if _will_claim(repo, store, request, exclusive):
         # After the cheap refusals, so that a refused request neither samples the resources
         # nor starts a database server.
@@ -140,17 +144,25 @@ def acquire(
             _check_claimable(conn, request, exclusive)
             if reserve:
                 reason = f"{track or 'work'}, task {task}" if task else track
+                # A scope of the whole tree means nothing is known of the task: holding all of
+                # it exclusively would freeze every other slot, so it is only ever shared.
                 granted = grant(
                     conn,
                     repo,
                     agent,
                     scope or ("**",),
                     reason=reason,
+                    shared=scope is None,
                     overlap_on_purpose=not exclusive,
                 )
+                held_by = tuple(
+                    f"{c.holder.agent} ({', '.join(c.holder.patterns)})"
+                    for c in granted.conflicts
+                    if c.holder.exclusive
+                )
                 warnings += tuple(
-                    f"{agent}'s reservation overlaps {c.holder.agent}'s "
-                    f"({', '.join(c.holder.patterns)}) at {c.path}"
+                    f"{agent}'s scope overlaps {c.holder.agent}'s reservation "
+                    f"({', '.join(c.holder.patterns)}), e.g. {c.path}"
                     for c in granted.conflicts
                 )
             if brief is not None:
@@ -194,6 +206,7 @@ def acquire(
         track=track,
         agent_pid=prepared.agent_pid,
         warnings=(*warnings, *unmatched_warnings(prepared.plan), *prepared.warnings),
+        held_by=held_by,
     )
 
 

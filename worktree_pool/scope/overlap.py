@@ -183,3 +183,15 @@ def scopes_overlap(first: tuple[str, ...], second: tuple[str, ...]) -> str | Non
                 if found is not None:
                     return found
     return None
+
+
+def readable(witness: str, *scopes: tuple[str, ...]) -> str:
+    """An overlap's witness as a person should read it. The witness is the shortest path both
+    scopes could match, so where a pattern leaves a name open it invents one (`a` for `**`,
+    `src/api/a` for `src/api/`), which reads as a file that does not exist. A last component
+    that no pattern names is shown as the pattern `*` instead: `*`, `src/api/*`."""
+    directory, _, name = witness.rpartition("/")
+    named = {part for scope in scopes for pattern in scope for part in pattern.split("/")}
+    if name in named:
+        return witness
+    return f"{directory}/*" if directory else "*"

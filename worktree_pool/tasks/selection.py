@@ -17,7 +17,7 @@ from enum import StrEnum
 from worktree_pool.config.settings import Mode
 from worktree_pool.errors import WtpoolError
 from worktree_pool.scope import guard
-from worktree_pool.scope.overlap import scopes_overlap
+from worktree_pool.scope.overlap import readable, scopes_overlap
 from worktree_pool.scope.patterns import check_compiles, compile_rules
 from worktree_pool.store.protocol import Connection
 from worktree_pool.store.queue import queued_requests
@@ -113,8 +113,9 @@ def overlap_with(
 
 
 def _overlap(first: tuple[str, ...] | None, second: tuple[str, ...] | None) -> str | None:
-    """scopes_overlap, where None is the whole tree."""
-    return scopes_overlap(first or WHOLE_TREE, second or WHOLE_TREE)
+    """scopes_overlap, where None is the whole tree, its witness made readable."""
+    found = scopes_overlap(first or WHOLE_TREE, second or WHOLE_TREE)
+    return None if found is None else readable(found, first or WHOLE_TREE, second or WHOLE_TREE)
 
 
 def assignment(track: Track, others: list[Occupant]) -> Occupant | None:
@@ -231,9 +232,10 @@ def conflicts(tracks: list[Track], tracked: frozenset[str], shown: int = 5) -> l
     found = []
     for index, first in enumerate(usable):
         for second in usable[index + 1 :]:
-            example = scopes_overlap(first.scope, second.scope)
-            if example is None:
+            witness = scopes_overlap(first.scope, second.scope)
+            if witness is None:
                 continue
+            example = readable(witness, first.scope, second.scope)
             both = sorted(files_of(first) & files_of(second))
             found.append(Conflict(first.id, second.id, example, tuple(both[:shown]), len(both)))
     return found

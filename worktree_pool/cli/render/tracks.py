@@ -140,9 +140,11 @@ def show_conflicts(report: ConflictReport) -> None:
 def show_spawn(result: SpawnResult) -> None:
     verb = "would spawn" if result.dry_run else "spawned"
     if result.spawned:
-        rows = table("slot", "task", "track", "branch", "scope", "agent", "path")
+        held = any(item.held_by for item in result.spawned)
+        columns = ("slot", "task", "track", "branch", "scope", "agent", "path")
+        rows = table(*columns, *(("held by others",) if held else ()))
         for item in result.spawned:
-            rows.add_row(
+            cells = [
                 item.slot or "-",
                 escape(item.task),
                 escape(item.track),
@@ -150,7 +152,10 @@ def show_spawn(result: SpawnResult) -> None:
                 escape(scope_summary(item.patterns)),
                 f"pid {item.agent_pid}" if item.agent_pid else "",
                 escape(_relative(item.path)),
-            )
+            ]
+            if held:  # who holds part of this slot's files exclusively: it cannot commit those
+                cells.append(f"[yellow]{escape(', '.join(item.held_by))}[/]")
+            rows.add_row(*cells)
         console.print(f"{verb} {len(result.spawned)} of {result.requested} ({result.mode}):")
         console.print(rows)
     for item in result.queued:
