@@ -65,11 +65,17 @@ def test_spawn_all_names_the_slots_whose_files_another_agent_holds(tmp_path: Pat
     root = _shop(tmp_path)
     held = wtpool(root, "reserve", "someone", "src/api/", "--json")
     assert held.returncode == 0, held.stderr
-    text = wtpool(root, "spawn", "4", "all")
-    assert text.returncode == 0, text.stderr
-    assert "held by others" in text.stdout and "someone (src/api/)" in text.stdout
-    spawned = json.loads(wtpool(root, "status", "--json").stdout)["worktrees"]
-    assert any(s.get("task") == "api-1" for s in spawned)
+    result = wtpool(root, "spawn", "4", "all", "--json")
+    assert result.returncode == 0, result.stderr
+    held_by = {s["task"]: s["held_by"] for s in json.loads(result.stdout)["spawned"]}
+    assert held_by["api-1"] == ["someone (src/api/)"]
+    assert held_by["ui-1"] == [] and held_by["docs-1"] == []
+    # The table names them too (a column, not a line lost among warnings); rich may wrap
+    # cells on a narrow terminal, so the words are looked for, not the layout.
+    root_b = _shop(tmp_path / "b")
+    assert wtpool(root_b, "reserve", "someone", "src/api/").returncode == 0
+    text = " ".join(wtpool(root_b, "spawn", "4", "all").stdout.split())
+    assert "held by" in text and "someone" in text
 
 
 def test_overlap_examples_are_real_names_or_patterns() -> None:
