@@ -17,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 
 from worktree_pool.scope.context.model import Findings, table
-from worktree_pool.scope.context.tree import Coverage, Tree, inside, join, owners
+from worktree_pool.scope.context.tree import Coverage, Tree, join, owners
 
 TOP_LEVEL_NAMES = frozenset(
     {
@@ -137,6 +137,9 @@ def detect(tree: Tree, coverage: Coverage, found: Findings) -> None:
     _gleam(tree, coverage, found)
 
 
+GLEAM_DEPENDENCIES = ("dependencies", "dev-dependencies", "dev_dependencies")
+
+
 def _gleam(tree: Tree, coverage: Coverage, found: Findings) -> None:
     homes = {m.rpartition("/")[0] for m in tree.named("gleam.toml")}
     pending = sorted(owners(coverage.directories, homes))
@@ -148,24 +151,13 @@ def _gleam(tree: Tree, coverage: Coverage, found: Findings) -> None:
         if join(project, "manifest.toml") in tree.files:
             found.file(join(project, "manifest.toml"), f"lock file of {manifest}", lockfile=True)
         data = found.toml(manifest)
-        for listing in ("dependencies", "dev-dependencies", "dev_dependencies"):
-            for name, spec in table(data, listing).items():
-                path = spec.get("path") if isinstance(spec, dict) else None
-                if not isinstance(path, str):
-                    continue
-                where = inside(project, path)
-                if where is None:
-                    found.problem(
-                        f"path dependency {name!r} ({path}) is outside the repository ({manifest})"
-                    )
-                elif found.reader.is_symlink(where) or found.reader.is_symlink(
-                    join(where, "gleam.toml")
-                ):
-                    found.problem(
-                        f"path dependency {name!r} ({path}) is a symbolic link: not followed"
-                        f" ({manifest})"
-                    )
-                elif where in homes and where not in reached:
-                    reached.add(where)
-                    pending.append(where)
-                    found.directory(where, f"path dependency {name!r} of {manifest}")
+        listings = [
+            table(data, k) for k in ("dependencies", "dev-dependencies", "dev_dependencies")
+        ]
+        for name, _path, where in found.path_dependencies(
+            project, manifest, listings, "gleam.toml"
+        ):
+            if where in homes and where not in reached:
+                reached.add(where)
+                pending.append(where)
+                found.directory(where, f"path dependency {name!r} of {manifest}")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from worktree_pool.scope.context.tree import inside, join
 from worktree_pool.scope.patterns import escape
 
 
@@ -76,6 +78,32 @@ class Findings:
             self._entries[pattern] = ContextEntry(pattern, reason, lockfile)
         elif lockfile and not known.lockfile:
             self._entries[pattern] = ContextEntry(pattern, known.reason, True)
+
+    def path_dependencies(
+        self, project: str, manifest: str, tables: Iterable[dict[str, Any]], marker: str = ""
+    ) -> Iterator[tuple[str, str, str]]:
+        """(name, path as written, repository path) of every `{path = ...}` dependency in
+        `tables`; one that leaves the repository, or goes through a symbolic link (itself, or
+        its `marker` manifest), is a problem instead, and never followed."""
+        for dependencies in tables:
+            for name, spec in dependencies.items():
+                path = spec.get("path") if isinstance(spec, dict) else None
+                if not isinstance(path, str):
+                    continue
+                where = inside(project, path)
+                if where is None:
+                    self.problem(
+                        f"path dependency {name!r} ({path}) is outside the repository ({manifest})"
+                    )
+                elif self.reader.is_symlink(where) or (
+                    marker and self.reader.is_symlink(join(where, marker))
+                ):
+                    self.problem(
+                        f"path dependency {name!r} ({path}) is a symbolic link: not followed"
+                        f" ({manifest})"
+                    )
+                else:
+                    yield name, path, where
 
     def problem(self, line: str) -> None:
         self._problems[line] = None

@@ -160,19 +160,8 @@ def _project_dependencies(tree: Tree, found: Findings, project: str) -> None:
     sources += [
         table(group, "dependencies") for group in table(data, "tool", "poetry", "group").values()
     ]
-    for dependencies in sources:
-        for name, spec in dependencies.items():
-            path = spec.get("path") if isinstance(spec, dict) else None
-            if not isinstance(path, str):
-                continue
-            where = inside(project, path)
-            if where is None:
-                found.problem(
-                    f"path dependency {name!r} ({path}) is outside the repository ({manifest})"
-                )
-            elif found.reader.is_symlink(where):
-                found.problem(f"path dependency {name!r} ({path}) is a symbolic link ({manifest})")
-            elif where in tree.directories:
-                found.directory(where, f"path dependency {name!r} of {manifest}")
-            elif where in tree.files:  # a wheel or sdist checked in
-                found.file(where, f"path dependency {name!r} of {manifest}")
+    for name, _path, where in found.path_dependencies(project, manifest, sources):
+        if where in tree.directories:
+            found.directory(where, f"path dependency {name!r} of {manifest}")
+        elif where in tree.files:  # a wheel or sdist checked in
+            found.file(where, f"path dependency {name!r} of {manifest}")
