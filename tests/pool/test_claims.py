@@ -221,6 +221,8 @@ def test_edits_hidden_by_index_flags_are_saved_and_not_inherited(pool: Pool) -> 
     branch = result["salvage_branch"]
     assert git(pool.root, "show", f"{branch}:src/app.py") == "hidden by skip-worktree"
     assert git(pool.root, "show", f"{branch}:src/util.py") == "hidden by assume-unchanged"
+    assert not (slot / "src").exists()  # a whole-tree slot goes back to the empty view
+    acquire(pool.repo, pool.store(), "bob", None)  # the next agent gets the base, no flags
     assert (slot / "src" / "app.py").read_text() == "print('app')\n"
     assert (slot / "src" / "util.py").read_text() == "def helper():\n    return 1\n"
     assert "S " not in git(slot, "ls-files", "-v") and "h " not in git(slot, "ls-files", "-v")

@@ -23,7 +23,9 @@ def test_init_creates_min_detached_slots_at_the_base_tip(repo: Path) -> None:
         slot = repo / ".agent-worktrees" / f"pool-wt-{n}"
         assert git(slot, "rev-parse", "HEAD") == tip
         assert git(slot, "branch", "--show-current") == ""  # detached
-        assert (slot / "src" / "app.py").read_text() == "print('app')\n"
+        # Empty: the root's files alone, the rest in the index but not on disk.
+        assert sorted(p.name for p in slot.iterdir()) == [".git", ".gitignore", "README.md"]
+        assert git(slot, "status", "--porcelain") == ""
     assert _pool_worktrees(repo) == ["pool-wt-1", "pool-wt-2", "pool-wt-3"]
     assert "/.agent-worktrees/" in (repo / ".git" / "info" / "exclude").read_text().splitlines()
     assert (repo / "wtpool.yaml").is_file()
@@ -164,3 +166,74 @@ def test_status_says_when_an_interrupted_cleanup_closed_the_pool(pool: Pool) -> 
     store.close()
     assert wtpool_json(pool.root, "status")["pool"]["closing_pid"] == 999999
     assert "closed: `wtpool cleanup`" in wtpool(pool.root, "status").stdout
+
+
+# --- idle slots hold nothing --------------------------------------------------------------
+
+
+def _on_disk(slot: Path) -> list[str]:
+    return sorted(
+        path.relative_to(slot).as_posix()
+        for path in slot.rglob("*")
+        if path.is_file()
+        and ".git" not in path.relative_to(slot).parts
+        and path.name != ".env.worktree"  # the hand-off file of a claimed slot
+    )
+
+
+def test_an_acquire_with_a_scope_writes_only_its_files(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None, ("src/**",))
+    assert _on_disk(pool.slot(1)) == [".gitignore", "README.md", "src/app.py", "src/util.py"]
+
+
+def test_an_acquire_without_a_scope_widens_the_slot_to_the_whole_tree(pool: Pool) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    slot = pool.slot(1)
+    assert _on_disk(slot) == [
+        ".gitignore",
+        "README.md",
+        "docs/guide.md",
+        "src/app.py",
+        "src/util.py",
+    ]
+    assert "S " not in git(slot, "ls-files", "-t")
+    assert git(slot, "config", "--get", "core.sparseCheckout") in ("", "false")
+
+
+def test_a_released_whole_tree_goes_back_to_empty_and_a_narrow_scope_stays_warm(
+    pool: Pool,
+) -> None:
+    acquire(pool.repo, pool.store(), "alice", None)
+    acquire(pool.repo, pool.store(), "bob", None, ("src/**",))
+    (pool.slot(2) / "build").mkdir()
+    (pool.slot(2) / "build" / "cache.o").write_text("a build cache the base ignores\n")
+    assert wtpool(pool.root, "release", "pool-wt-1").returncode == 0
+    assert wtpool(pool.root, "release", "pool-wt-2").returncode == 0
+    assert _on_disk(pool.slot(1)) == [".gitignore", "README.md"]
+    assert _on_disk(pool.slot(2)) == [
+        ".gitignore",
+        "README.md",
+        "build/cache.o",
+        "src/app.py",
+        "src/util.py",
+    ]
+    status = wtpool_json(pool.root, "status")
+    scopes = {slot["name"]: slot["scope"] for slot in status["worktrees"]}
+    assert scopes["pool-wt-1"] == [] and scopes["pool-wt-2"] == ["src/**"]
+    # The next claim swaps the kept scope for its own.
+    acquire(pool.repo, pool.store(), "carol", None, ("docs/**",))
+    assert _on_disk(pool.slot(1)) == [".gitignore", "README.md", "docs/guide.md"]
+
+
+def test_doctor_and_filter_verify_find_empty_idle_slots_healthy(pool: Pool) -> None:
+    doctor = wtpool_json(pool.root, "doctor")
+    assert doctor["findings"] == [] and doctor["healthy"]
+    verify = wtpool(pool.root, "filter", "verify", "pool-wt-1")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    shown = wtpool(pool.root, "filter", "show", "pool-wt-1").stdout
+    assert "empty; it shows only the root's files" in shown
+
+
+def test_filter_clear_on_an_idle_slot_shows_every_file(pool: Pool) -> None:
+    assert wtpool(pool.root, "filter", "clear", "pool-wt-1").returncode == 0
+    assert "docs/guide.md" in _on_disk(pool.slot(1))

@@ -540,7 +540,8 @@ class World:
         return snapshot
 
     def idle_problems(self) -> list[str]:
-        """Why idle slots are not exactly a commit of the base (but for what it ignores)."""
+        """Why idle slots are not exactly what their sparse checkout shows of a commit of the
+        base (but for what it ignores): an empty slot, the root's files alone."""
         ignores = self.base_ignores()
         base = set(git(self.root, "rev-list", "refs/heads/main").split())
         problems = []
@@ -561,7 +562,10 @@ class World:
             return [f"{name} is idle but its HEAD is {head}, not a commit of main"]
         if head not in self._trees:  # a commit never changes: read it once
             self._trees[head] = tree_entries(self.root, head)
-        expected = self._trees[head]
+        # What the sparse checkout hides must be absent: a file there is a hidden edit.
+        listing = git_bytes(path, "ls-files", "-t", "-z").decode(errors="surrogateescape")
+        hidden = {entry[2:] for entry in listing.split("\0") if entry.startswith("S ")}
+        expected = {f: e for f, e in self._trees[head].items() if f not in hidden}
         actual = {
             file: entry
             for file, entry in files_on_disk(path).items()

@@ -89,7 +89,8 @@ def adopt_worktrees(
             number = slot_number(record.path.name)
             if number is None or find_slot(conn, name=record.path.name) is not None:
                 continue
-            insert_slot(conn, number, state, branch=record.branch)
+            # A found worktree shows what it shows: no scope, until a claim or release sets one.
+            insert_slot(conn, number, state, branch=record.branch, scope=None)
             # The recorded branch is informational; release deletes only branches under
             # wtpool/, so adopting a worktree that has, say, the base checked out is safe.
             adopted.append(record.path.name)

@@ -20,8 +20,10 @@ from worktree_pool.pool.salvage import (
     salvage,
 )
 from worktree_pool.pool.worktrees import BRANCH_NAMESPACE, base_tip, checked_out_anywhere, reset_to
+from worktree_pool.scope.filters import reapply
 from worktree_pool.store.protocol import Store
-from worktree_pool.store.slots import Slot, mark_idle, update_slot
+from worktree_pool.store.slots import IDLE_SCOPE, Slot, mark_idle, update_slot
+from worktree_pool.store.values import encode_scope
 from worktree_pool.util import testpoints
 
 
@@ -36,6 +38,13 @@ def finish_release(
     transaction (see slot_databases.hand_out_database), and its agent's reservations go.
     """
     outcome = recycle(repo, slot, base)
+    if slot.scope is None:
+        # A whole tree goes back to the empty view, so that the next claim writes only its
+        # own files; a narrow scope stays as it is, warm (its build caches, its files) for a
+        # next task in the same place, and the next claim swaps it for its own.
+        with store.transaction() as conn:
+            update_slot(conn, slot.name, scope=encode_scope(IDLE_SCOPE))
+        reapply(repo, store, slot.name, base)
     testpoints.reached("release.recycled")
     fresh = repo.config.database.mode != "none"
     if fresh:  # the next task starts from a clean database

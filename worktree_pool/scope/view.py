@@ -25,6 +25,8 @@ def plan_view(repo: Repository, git: Git, patterns: tuple[str, ...] | None) -> S
     settings = repo.config.scope
     if patterns is None:  # the whole tree is in view already
         return plan_scope(git, None, settings.always_include)
+    if not patterns:  # an idle slot: the root's files, nothing to build, nothing to commit
+        return plan_scope(git, (), ())
     context = [ContextPath(pattern, CONFIGURED) for pattern in settings.context]
     problems: tuple[str, ...] = ()
     if settings.context_auto:

@@ -48,7 +48,8 @@ class Slot:
     owner_pid: int | None
     acquired_at: str | None
     updated_at: str
-    scope: tuple[str, ...] | None = None  # the task's patterns; None for the whole tree
+    # The task's patterns; None for the whole tree, IDLE_SCOPE (empty) for nothing but the root.
+    scope: tuple[str, ...] | None = None
     track: str | None = None  # set by spawn and assign
     agent_pid: int | None = None  # the agent process spawn started, if any
     agent_started: float | None = None  # its start marker, see agents.start_marker
@@ -103,13 +104,20 @@ def agent_in(conn: Connection, name: str) -> str | None:
     return row["agent"] if row else None
 
 
+# What an idle slot shows: no pattern, so its sparse checkout holds the root's files and
+# nothing else. A slot is a full checkout only while an agent asked for the whole tree.
+IDLE_SCOPE: tuple[str, ...] = ()
+
+
 def insert_slot(
     conn: Connection,
     number: int,
     state: SlotState,
     request: ClaimRequest | None = None,
     branch: str | None = None,
+    scope: tuple[str, ...] | None = IDLE_SCOPE,
 ) -> str:
+    """Add a slot row; without a request its scope is `scope`, empty unless told otherwise."""
     now = utc_now()
     name = slot_name(number)
     agent = request.agent if request else None
@@ -122,7 +130,7 @@ def insert_slot(
             state,
             agent,
             request.task if request else None,
-            encode_scope(request.scope) if request else None,
+            encode_scope(request.scope if request else scope),
             request.track if request else None,
             branch,
             os.getpid() if state in TRANSIENT_STATES else None,

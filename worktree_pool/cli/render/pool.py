@@ -207,6 +207,8 @@ def _show_build(report: VerifyReport) -> None:
 def show_filter(report: FilterReport) -> None:
     if report.patterns is None:
         console.print(f"{report.slot}: no scope; it shows and may commit every file")
+    elif not report.patterns:
+        console.print(f"{report.slot}: empty; it shows only the root's files, ready for a scope")
     else:
         scope = ", ".join(escape(p) for p in report.patterns) or "(empty)"
         always = ", ".join(escape(p) for p in report.always_include)
