@@ -74,6 +74,7 @@ COVERED_BY: dict[str, str] = {
     "merge/report.py": "tests/merge/test_queue.py",
     "merge/submit.py": "tests/merge/test_queue.py",
     "merge/scratch.py": "tests/merge/test_queue.py",
+    "merge/settling.py": "tests/merge/test_queue.py",
     # pool
     "pool/adoption.py": "tests/coord/test_doctor.py",
     "pool/handoff.py": "tests/pool/test_hostile_repo.py",

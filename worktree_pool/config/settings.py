@@ -302,6 +302,12 @@ class MergeSettings:
     test_timeout: float = setting(
         1800.0, "Seconds the gate may run; one that runs longer counts as failed."
     )
+    batch_size: int = setting(
+        20,
+        "How many queued entries land together: chained onto the base in memory, gated once "
+        "on the chain's tip, and moved onto the base in one swap; a batch that fails is split "
+        "in two until the entry at fault is found. 1 lands one entry at a time.",
+    )
     push: bool = setting(
         False,
         "Whether to push the base to merge.remote as each branch lands, with --force-with-lease "

@@ -160,6 +160,11 @@ def _check_merge(merge: MergeSettings, path: Path) -> None:
         )
     if merge.test_command and not merge.test_command[0].strip():
         raise bad_input(f"{path}: merge.test_command must start with the program to run")
+    if not 1 <= merge.batch_size <= 1000:
+        raise bad_input(
+            f"{path}: merge.batch_size must be between 1 and 1000, got {merge.batch_size}",
+            "1 lands one entry at a time",
+        )
     # A remote name becomes an argument to git fetch and push: it must not read as an option.
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._/-]*", merge.remote):
         raise bad_input(f"{path}: merge.remote {merge.remote!r} is not a remote name")

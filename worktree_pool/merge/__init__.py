@@ -11,7 +11,7 @@ a failing step there is a note on the entry, not an error.
 
 An entry's states (queue.py: MergeState; the transitions are landing.py's):
 
-    wtpool merge --> queued --claim_next--> merging --swap--> merged
+    wtpool merge --> queued --claim_batch-> merging --swap--> merged
                        ^                       |
                        |                       +--> conflict      merge-tree found conflicts
                        |                       +--> rejected      a path outside the scope or
@@ -31,7 +31,9 @@ updates that entry's tip. Cleanup deletes the queue and keeps the branches.
     queue.py          entries, their order, enqueueing, the processor lock
     submit.py         `wtpool merge`: queue a branch, then land it here or leave it to a runner
     report.py         `wtpool queue`: the entries, the processor, and a run if one was asked for
-    landing.py        working through the queue: refuse, build, gate, swap, push, recover
+    landing.py        working through the queue: take a batch, refuse, land, recover
+    batch.py          a batch landed as one chain: build, gate, swap, push; bisected on failure
+    settling.py       an entry that did not land: its state, reason and mail
     gate.py           merge.test_command, run on the commit that would land
     integration.py    merge-tree, commit-tree, the swap, push, checkouts of the base
     closing.py        the landed task closed in a tracked YAML task file, in the landing commit

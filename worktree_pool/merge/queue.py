@@ -237,7 +237,7 @@ def _me() -> tuple[int, float]:
 @contextmanager
 def processor_lock(repo: Repository, store: Store) -> Iterator[bool]:
     """Yields True when this process now runs the queue, False when a live one already does.
-    The lock is given up by `claim_next` finding the queue empty, or on the way out."""
+    The lock is given up by `claim_batch` finding the queue empty, or on the way out."""
     me = _me()
     with store.transaction() as conn:
         # Cleanup closes the pool first: from then on, nothing may land.
@@ -293,16 +293,23 @@ def next_entry(conn: Connection, skip: set[int]) -> MergeEntry | None:
     return entries[0] if entries else None  # a dependency cycle: priority, then arrival
 
 
-def claim_next(store: Store, skip: set[int]) -> MergeEntry | None:
-    """Move the next entry (not one of `skip`, tried in this run already) to `merging`; when
-    there is none, give up the lock in the same transaction and return None."""
+def claim_batch(store: Store, skip: set[int], size: int) -> list[MergeEntry]:
+    """Move the next `size` entries (none of `skip`, tried in this run already), in order, to
+    `merging`; when there is none, give up the lock in the same transaction.
+
+    Taken one after another, so an entry whose task depends on one taken earlier in the batch
+    is ready by then: the batch lands in the order the queue gives."""
     with store.transaction() as conn:
-        entry = next_entry(conn, skip)
-        if entry is None:
+        batch: list[MergeEntry] = []
+        while len(batch) < size:
+            entry = next_entry(conn, skip | {taken.id for taken in batch})
+            if entry is None:
+                break
+            merges.update(conn, entry.id, state=MergeState.MERGING, reason=None)
+            batch.append(get_entry(conn, entry.id))
+        if not batch:
             merges.drop_processor(conn, os.getpid())
-            return None
-        merges.update(conn, entry.id, state=MergeState.MERGING, reason=None)
-        return get_entry(conn, entry.id)
+        return batch
 
 
 def orphans(store: Store) -> list[MergeEntry]:
