@@ -280,7 +280,7 @@ def bench_monitor(root: Path, files: int, runs: int) -> list[Row]:
     return rows
 
 
-MERGED_BRANCHES = 20
+MERGED_BRANCHES = (20, 100)  # batches of the default merge.batch_size, and five of them
 
 
 def make_branches(root: Path, count: int) -> list[str]:
@@ -301,9 +301,10 @@ def make_branches(root: Path, count: int) -> list[str]:
     return branches
 
 
-def bench_merge_queue(root: Path, runs: int) -> Row:
-    """Landing 20 branches on a main that is checked out in the main worktree: the queue
-    (merge-tree, commit-tree, compare-and-swap, the checkout brought along) against the
+def bench_merge_queue(root: Path, runs: int, count: int) -> Row:
+    """Landing `count` branches on a main that is checked out in the main worktree: the queue
+    (batches of merge.batch_size: a chain built with merge-tree and commit-tree, one
+    compare-and-swap and one bring-along of the checkout per batch) against the
     original design's way, a lock, main checked out in a working tree, then `git merge`."""
     import fcntl
 
@@ -311,7 +312,7 @@ def bench_merge_queue(root: Path, runs: int) -> Row:
     from worktree_pool.merge.queue import enqueue
 
     start = git(root, "rev-parse", "main")
-    branches = make_branches(root, MERGED_BRANCHES)
+    branches = make_branches(root, count)
     repo = open_repository(root)
     init_pool(repo, 1, 2, None)
     repo = open_repository(root)
@@ -344,10 +345,10 @@ def bench_merge_queue(root: Path, runs: int) -> Row:
     cleanup(repo, force=True)
     for branch in branches:
         git(root, "branch", "--quiet", "-D", branch)
-    rate = MERGED_BRANCHES / queue_time.median
-    naive_rate = MERGED_BRANCHES / naive_time.median
+    rate = count / queue_time.median
+    naive_rate = count / naive_time.median
     return Row(
-        f"merge queue: land {MERGED_BRANCHES} branches ({rate:.1f} vs {naive_rate:.1f} merges/s)",
+        f"merge queue: land {count} branches ({rate:.1f} vs {naive_rate:.1f} merges/s)",
         queue_time,
         naive_time,
         "lock + checkout main + git merge",
@@ -859,7 +860,7 @@ def main() -> None:
             lambda: [bench_recycle(root, runs)],
             lambda: bench_scoped_slots(root, files, runs),
             lambda: bench_monitor(root, files, runs),
-            lambda: [bench_merge_queue(root, runs)],
+            lambda: [bench_merge_queue(root, runs, count) for count in MERGED_BRANCHES],
             lambda: [bench_cleanup(workdir, files, rows_of_data, runs)],
             lambda: bench_database_clones(workdir, rows_of_data, runs),
             lambda: [bench_tracks_analyze(workdir, runs)],

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import is_ancestor
+from worktree_pool.git.run import Git, is_ancestor
 from worktree_pool.merge import integration
 from worktree_pool.merge.after_landing import bring_along, record_merged
 from worktree_pool.merge.closing import close_in_landing
@@ -145,9 +145,10 @@ def _chain(
     links: list[Link] = []
     conflicts: list[tuple[MergeEntry, Outcome]] = []
     current = onto
+    maybe_landed = _maybe_landed(git, onto, entries)
     for entry in entries:
         candidate = entry.candidate  # from a run that was stopped, perhaps after it pushed
-        if is_ancestor(git, entry.tip, current) or (
+        if (entry.tip in maybe_landed and is_ancestor(git, entry.tip, current)) or (
             candidate is not None and is_ancestor(git, candidate, current)
         ):
             links.append(Link(entry, current))  # landed already, here or on the remote
@@ -163,6 +164,15 @@ def _chain(
         links.append(Link(entry, commit, (why,) if why else ()))
         current = commit
     return links, conflicts
+
+
+def _maybe_landed(git: Git, onto: str, entries: list[MergeEntry]) -> set[str]:
+    """The tips that may be in the base already: one `merge-base --independent` for the batch
+    (a tip it leaves out is an ancestor of the base or of another tip), so that only those
+    cost an exact check each."""
+    tips = {entry.tip for entry in entries}
+    independent = set(git.out("merge-base", "--independent", onto, *tips).split())
+    return tips - independent
 
 
 def _conflict(entry: MergeEntry, paths: tuple[str, ...], before: list[Link]) -> Outcome:
