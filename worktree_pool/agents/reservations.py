@@ -102,6 +102,13 @@ def conflicts_with(
     return found
 
 
+def others_hold_exclusively(conn: Connection, agent: str | None) -> bool:
+    """Whether any agent but `agent` holds an active exclusive reservation: when none does,
+    nothing can be held by others, whatever the paths (see held_by_others)."""
+    now = time.time()
+    return any(s.exclusive and s.agent != agent for s in reservations.active(conn, now))
+
+
 def held_by_others(
     conn: Connection, agent: str | None, paths: set[str]
 ) -> list[tuple[Reservation, list[str]]]:

@@ -47,37 +47,50 @@ def bring_along(
     return notes, stale
 
 
-def record_merged(
-    repo: Repository, store: StateStore, entry: MergeEntry, new: str, notes: list[str]
-) -> MergeEntry:
-    """Record the landing, then do what follows it. Those steps are each on their own: the work
-    has landed whatever becomes of them, so a failure is a note, never an error.
+# An entry that landed: the base's commit that holds it, and the notes so far.
+Landed = tuple[MergeEntry, str, list[str]]
 
-    The task goes into the landed-task ledger in the same transaction as the entry turns
+
+def record_merged(repo: Repository, store: StateStore, landed: list[Landed]) -> list[MergeEntry]:
+    """Record the landings (one transaction for a batch), then do what follows each. Those
+    steps are each on their own: the work has landed whatever becomes of them, so a failure
+    is a note, never an error.
+
+    Each task goes into the landed-task ledger in the same transaction as its entry turns
     merged: readiness then treats it as closed even if closing it in its source fails, and
     spawn does not start finished work again."""
     with store.transaction() as conn:
-        merges.update(
-            conn,
-            entry.id,
-            state=MergeState.MERGED,
-            landed=new,
-            finished_at=utc_now(),
-            notes=notes,
-            reason=None,
-        )
-        if entry.task is not None:
-            record_landed(conn, entry.task, new)
+        for entry, new, notes in landed:
+            merges.update(
+                conn,
+                entry.id,
+                state=MergeState.MERGED,
+                landed=new,
+                finished_at=utc_now(),
+                notes=notes,
+                reason=None,
+            )
+            if entry.task is not None:
+                record_landed(conn, entry.task, new)
+    for entry, new, notes in landed:
+        after = _after_steps(repo, store, entry, new)
+        if after:
+            with store.transaction() as conn:
+                merges.update(conn, entry.id, notes=[*notes, *after])
+    with store.snapshot() as conn:
+        return [get_entry(conn, entry.id) for entry, _, _ in landed]
+
+
+def _after_steps(repo: Repository, store: StateStore, entry: MergeEntry, new: str) -> list[str]:
+    notes = []
     if entry.release and entry.slot is not None:
-        notes.append(_after_step("release the slot", lambda: _release(repo, store, entry)))
+        released = _after_step("release the slot", lambda: _release(repo, store, entry))
+        notes += [released] if released is not None else []
     if repo.config.merge.close_tasks and entry.task is not None:
         task = entry.task
         closed = _after_step("close the task", lambda: close_task(repo, task, new))
-        if closed is not None:
-            notes.append(closed)
-    with store.transaction() as conn:
-        merges.update(conn, entry.id, notes=notes)
-        return get_entry(conn, entry.id)
+        notes += [closed] if closed is not None else []
+    return notes
 
 
 def _after_step(what: str, step: Callable[[], str | None]) -> str | None:

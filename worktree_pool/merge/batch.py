@@ -241,9 +241,9 @@ def _bisect(
 def _record(
     repo: Repository, store: StateStore, links: list[Link], notes: list[str]
 ) -> list[MergeEntry]:
-    return [
-        record_merged(repo, store, link.entry, link.commit, [*link.notes, *notes]) for link in links
-    ]
+    return record_merged(
+        repo, store, [(link.entry, link.commit, [*link.notes, *notes]) for link in links]
+    )
 
 
 def _reflog(links: list[Link]) -> str:

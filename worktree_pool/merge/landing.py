@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worktree_pool.agents.reservations import held_by_others
+from worktree_pool.agents.reservations import held_by_others, others_hold_exclusively
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import is_ancestor, resolve
@@ -123,7 +123,7 @@ def _settle_orphan(
     if previous not in followed:
         followed.add(previous)
         notes += bring_along(repo, integration.base_checkouts(repo, entry.base), previous, base)[0]
-    return record_merged(repo, store, entry, candidate, notes)
+    return record_merged(repo, store, [(entry, candidate, notes)])[0]
 
 
 def _refused(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry | None:
@@ -134,7 +134,12 @@ def _refused(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEnt
 
 def _refusal(repo: Repository, store: StateStore, entry: MergeEntry) -> Outcome | None:
     """Why the branch may not land whatever the base holds: a path outside its scope, or one
-    another agent holds exclusively."""
+    another agent holds exclusively. An entry without a scope while nobody else holds
+    anything exclusively cannot be refused: its changes are not even listed."""
+    with store.snapshot() as conn:
+        reserved = others_hold_exclusively(conn, entry.agent)
+    if entry.scope is None and not reserved:
+        return None
     changed = integration.changed_paths(repo.git, f"refs/heads/{entry.base}", entry.tip)
     if entry.scope is not None:
         combined = tuple(dict.fromkeys((*entry.scope, *repo.config.scope.always_include)))
@@ -147,6 +152,8 @@ def _refusal(repo: Repository, store: StateStore, entry: MergeEntry) -> Outcome 
                 f"({', '.join(entry.scope) or 'empty'})",
                 outside,
             )
+    if not reserved:
+        return None
     with store.snapshot() as conn:
         held = held_by_others(conn, entry.agent, changed)
     if held:

@@ -282,9 +282,8 @@ def interrupted(store: Store) -> tuple[int | None, list[MergeEntry]] | None:
     return (holder[0] if holder is not None else None), entries
 
 
-def next_entry(conn: Connection, skip: set[int]) -> MergeEntry | None:
-    """The queued entry to land next: see the module docstring for the order."""
-    queued = merges.in_state(conn, MergeState.QUEUED)
+def next_entry(queued: list[MergeEntry], skip: set[int]) -> MergeEntry | None:
+    """Of the `queued` entries, the one to land next: see the module docstring for the order."""
     waiting_tasks = {entry.task for entry in queued if entry.task is not None}
     entries = [entry for entry in queued if entry.id not in skip]
     for entry in entries:
@@ -300,11 +299,13 @@ def claim_batch(store: Store, skip: set[int], size: int) -> list[MergeEntry]:
     Taken one after another, so an entry whose task depends on one taken earlier in the batch
     is ready by then: the batch lands in the order the queue gives."""
     with store.transaction() as conn:
+        queued = merges.in_state(conn, MergeState.QUEUED)
         batch: list[MergeEntry] = []
         while len(batch) < size:
-            entry = next_entry(conn, skip | {taken.id for taken in batch})
+            entry = next_entry(queued, skip)
             if entry is None:
                 break
+            queued.remove(entry)  # taken: no longer waiting, so what depends on it may follow
             merges.update(conn, entry.id, state=MergeState.MERGING, reason=None)
             batch.append(get_entry(conn, entry.id))
         if not batch:
