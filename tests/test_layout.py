@@ -27,6 +27,7 @@ COVERED_BY: dict[str, str] = {
     "errors.py": "tests/reliability/test_bad_input.py",
     "guard.py": "tests/scope/test_filters.py",
     # cli
+    "cli/entry.py": "tests/cli/test_app.py",
     "cli/invocation.py": "tests/cli/test_app.py",
     "cli/lazy.py": "tests/cli/test_app.py",
     "cli/options.py": "tests/cli/test_app.py",

@@ -1,3 +1,3 @@
-from worktree_pool.cli.app import main
+from worktree_pool.cli.entry import main
 
 main()

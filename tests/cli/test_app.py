@@ -62,6 +62,21 @@ def test_version_imports_no_command_module(tmp_path: Path) -> None:
     assert _command_modules_imported(tmp_path, "--version") == (0, [])
 
 
+def test_the_console_script_answers_version_without_importing_typer(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "worktree_pool", "--version"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("wtpool ")
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+    assert "worktree_pool" in imported  # the measurement saw wtpool's imports
+    assert not [name for name in imported if name.split(".")[0] in ("typer", "click", "rich")]
+    assert "worktree_pool.cli.app" not in imported
+
+
 def test_status_imports_only_its_own_command_module(pool: Pool) -> None:
     code, loaded = _command_modules_imported(pool.root, "status")
     assert (code, loaded) == (0, ["worktree_pool.cli.commands.status"])

@@ -7,6 +7,7 @@ never prints. Invariants: `app.main` is the one error boundary, where any failur
 `--debug`; `--json` prints the library's result itself (util/jsonable.py), so a script and a
 table never disagree.
 
+    entry.py       the console script: `--version` answered before typer is imported
     app.py         the typer root, the global options, `main()` and its error boundary
     lazy.py        the root group that imports a command's module only when it is used, so
                    `wtpool --version` and `wtpool status` load no other command's code
