@@ -396,3 +396,29 @@ def test_hidden_edits_are_saved_without_reading_through_links(
     assert _held_by_some_branch(pool.root, "kept inside a directory\n")
     secret = _blob(pool.root, "an outside secret\n")
     assert subprocess.run(["git", "cat-file", "-e", secret], cwd=pool.root).returncode != 0
+
+
+@pytest.mark.parametrize("sparse_index", [True, False], ids=["sparse-index", "full-index"])
+def test_files_recreated_outside_a_narrow_scope_are_saved(pool: Pool, sparse_index: bool) -> None:
+    """In a slot showing src/ alone, the agent writes files where the sparse checkout shows
+    nothing: a tracked file in a tracked directory that is not on disk (docs/), one nested
+    deeper (lib/a/b/). The per-directory look that finds hidden edits must not skip them;
+    release saves every one."""
+    (pool.root / "lib" / "a" / "b").mkdir(parents=True)
+    (pool.root / "lib" / "a" / "b" / "deep.txt").write_text("deep\n")
+    git(pool.root, "add", "lib")
+    git(pool.root, "commit", "--quiet", "-m", "a deep file")
+    (pool.root / "wtpool.yaml").write_text(f"scope:\n  sparse_index: {str(sparse_index).lower()}\n")
+    slot = Path(wtpool_json(pool.root, "acquire", "--agent", "a", "--scope", "src/**")["path"])
+    assert not (slot / "docs").exists() and not (slot / "lib").exists()
+    (slot / "docs").mkdir()
+    (slot / "docs" / "guide.md").write_text("the agent's guide\n")
+    (slot / "lib" / "a" / "b").mkdir(parents=True)
+    (slot / "lib" / "a" / "b" / "deep.txt").write_text("the agent's deep file\n")
+
+    result = wtpool_json(pool.root, "release", "pool-wt-1")
+
+    salvage = result["salvage_branch"]
+    assert git(pool.root, "show", f"{salvage}:docs/guide.md") == "the agent's guide"
+    assert git(pool.root, "show", f"{salvage}:lib/a/b/deep.txt") == "the agent's deep file"
+    assert not (slot / "docs").exists() and not (slot / "lib").exists()

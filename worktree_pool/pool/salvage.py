@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -161,17 +161,50 @@ def _deleted_branch(git: Git) -> str | None:
 
 
 def _hidden_edits(git: Git) -> tuple[str, ...]:
-    """Files on disk that differ from an index entry git has been told not to look at."""
-    flagged: dict[str, tuple[str, str]] = {}
-    for entry in git.out("ls-files", "-s", "-v", "-z").split("\0"):
-        if entry and (entry[0] == "S" or entry[0].islower()):
-            meta, _, path = entry.partition("\t")
-            if os.path.lexists(git.cwd / path):
-                flagged[path] = (meta.split()[1], meta.split()[2])
+    """Files on disk that differ from an index entry git has been told not to look at.
+
+    Nearly every entry of a narrow or empty slot is skip-worktree, and nearly all of them are
+    in directories that are not on disk: one lstat per directory settles all of their files
+    (a missing directory holds nothing), and a sparse index is read as it is (`--sparse`, a
+    collapsed directory one entry) unless one of its collapsed directories is on disk."""
+    exists = _existence(git.cwd)
+    entries = _flagged_entries(git, "--sparse")
+    if any(path.endswith("/") and exists(path.rstrip("/")) for path in entries):
+        entries = _flagged_entries(git)  # look inside what is on disk: expand the index
+    flagged = {
+        path: entry for path, entry in entries.items() if not path.endswith("/") and exists(path)
+    }
     if not flagged:
         return ()
     on_disk = _disk_entries(git, list(flagged), write=False)
     return tuple(path for path in flagged if on_disk.get(path) != flagged[path])
+
+
+def _flagged_entries(git: Git, *options: str) -> dict[str, tuple[str, str]]:
+    """Index entries flagged skip-worktree or assume-unchanged: path -> (mode, blob id)."""
+    flagged: dict[str, tuple[str, str]] = {}
+    for entry in git.out("ls-files", *options, "-s", "-v", "-z").split("\0"):
+        if entry and (entry[0] == "S" or entry[0].islower()):
+            meta, _, path = entry.partition("\t")
+            flagged[path] = (meta.split()[1], meta.split()[2])
+    return flagged
+
+
+def _existence(root: Path) -> Callable[[str], bool]:
+    """`lexists` of paths below `root`, each directory looked at once: a path whose directory
+    is missing is missing without a look of its own."""
+    directories: dict[str, bool] = {"": True}
+
+    def directory_exists(directory: str) -> bool:
+        if directory not in directories:
+            parent = directory.rpartition("/")[0]
+            directories[directory] = directory_exists(parent) and os.path.lexists(root / directory)
+        return directories[directory]
+
+    def exists(path: str) -> bool:
+        return directory_exists(path.rpartition("/")[0]) and os.path.lexists(root / path)
+
+    return exists
 
 
 def _disk_entries(git: Git, paths: list[str], *, write: bool) -> dict[str, tuple[str, str]]:
