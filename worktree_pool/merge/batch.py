@@ -130,11 +130,13 @@ def _land_chain(repo: Repository, store: StateStore, entries: list[MergeEntry]) 
             trouble = _in_the_way(stale[0], why)
             return settled + _bisect(repo, store, entries, links, trouble)
         return settled + _record(repo, store, links, notes)
-    raise WtpoolError(
-        f"{entries[0].base} moved {MAX_ATTEMPTS} times while "
-        f"{', '.join(entry.branch for entry in entries)} were being landed",
+    # Nothing to split here: no entry is at fault, so all of them wait for a calmer moment.
+    moving = WtpoolError(
+        f"{entries[0].base} moved {MAX_ATTEMPTS} times while {len(entries)} entries were being "
+        "landed",
         "they stay queued; run `wtpool queue --run` when the base is quiet",
     )
+    return [errored(repo, store, entry, moving) for entry in entries]
 
 
 def _chain(
