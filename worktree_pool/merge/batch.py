@@ -79,9 +79,10 @@ def _still_merging(store: StateStore, entries: list[MergeEntry]) -> list[MergeEn
 
 def _land_chain(repo: Repository, store: StateStore, entries: list[MergeEntry]) -> list[MergeEntry]:
     git, settings = repo.git, repo.config.merge
+    settled: list[MergeEntry] = []  # conflicts, kept across retries
     for _ in range(MAX_ATTEMPTS):
         if not entries:
-            return []
+            return settled
         base = entries[0].base
         old = base_tip(repo, base)
         onto = old
@@ -93,14 +94,14 @@ def _land_chain(repo: Repository, store: StateStore, entries: list[MergeEntry]) 
                     f"the local {base} has commits that {settings.remote} does not; "
                     f"push or drop them, then merge again",
                 )
-                return [settle(repo, store, entry, why) for entry in entries]
+                return settled + [settle(repo, store, entry, why) for entry in entries]
         links, conflicts = _chain(repo, entries, old, onto)
         new = links[-1].commit if links else onto
         checkouts = integration.base_checkouts(repo, base)
         trouble = _trouble(repo, links, old, onto, new, checkouts) if links else None
         if trouble is not None:
-            return _bisect(repo, store, entries, links, trouble)
-        settled = [settle(repo, store, entry, outcome) for entry, outcome in conflicts]
+            return settled + _bisect(repo, store, entries, links, trouble)
+        settled += [settle(repo, store, entry, outcome) for entry, outcome in conflicts]
         if not links:
             return settled
         with store.transaction() as conn:
@@ -136,7 +137,7 @@ def _land_chain(repo: Repository, store: StateStore, entries: list[MergeEntry]) 
         "landed",
         "they stay queued; run `wtpool queue --run` when the base is quiet",
     )
-    return [errored(repo, store, entry, moving) for entry in entries]
+    return settled + [errored(repo, store, entry, moving) for entry in entries]
 
 
 def _chain(
