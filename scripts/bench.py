@@ -121,6 +121,31 @@ def time_each(
     return [_timing(measured) for measured in times]
 
 
+def bench_startup(root: Path, runs: int) -> list[Row]:
+    """The two commands agents run most, as a shell runs them (the installed console script,
+    a process each): `wtpool --version` beside the interpreter starting and doing nothing, and
+    `wtpool status` on an idle pool of 4 empty slots beside `git worktree list`, the least a
+    look at the pool's worktrees costs."""
+    wtpool = str(Path(sys.executable).with_name("wtpool"))
+    init_pool(open_repository(root), 4, 10, None)
+
+    def run(*command: str) -> Callable[[], None]:
+        return partial(subprocess.run, command, cwd=root, check=True, capture_output=True)
+
+    nothing: Callable[[], None] = lambda: None  # noqa: E731 (nothing to prepare)
+    version, interpreter = time_each(
+        nothing, [run(wtpool, "--version"), run(sys.executable, "-c", "pass")], runs
+    )
+    status, listing = time_each(
+        nothing, [run(wtpool, "status"), run("git", "worktree", "list")], runs
+    )
+    cleanup(open_repository(root), force=True)
+    return [
+        Row("wtpool --version", version, interpreter, "python -c pass"),
+        Row("wtpool status, idle pool of 4 slots", status, listing, "git worktree list"),
+    ]
+
+
 def bench_recycle(root: Path, runs: int) -> Row:
     """Returning a used slot to the pool: wtpool's release against remove + add."""
     repo = open_repository(root)
@@ -857,6 +882,7 @@ def main() -> None:
         root = generate_repository(workdir / "repo", files)
         benchmarks: list[Callable[[], list[Row]]] = [
             lambda: bench_spawn(workdir, files, rows_of_data, runs),
+            lambda: bench_startup(root, runs),
             lambda: [bench_recycle(root, runs)],
             lambda: bench_scoped_slots(root, files, runs),
             lambda: bench_monitor(root, files, runs),
