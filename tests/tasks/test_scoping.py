@@ -61,6 +61,22 @@ def test_inference_scopes_tasks_from_the_repository(tmp_path: Path) -> None:
         assert not covers(scope.patterns, "tasks.yaml") and scope.evidence
 
 
+def test_a_graph_whose_tasks_all_name_their_files_gathers_nothing_for_inference(
+    tmp_path: Path,
+) -> None:
+    root = _repo(tmp_path)
+    named = [{**task, "files": ["docs/"]} for task in TASKS]
+    (root / "tasks.yaml").write_text(yaml.safe_dump({"tasks": named}))
+    repo = open_repository(root)
+    graph = load_task_graph(root, repo.config.tasks)
+    assert repository_scoping(repo, graph).knowledge is None
+    assert {scope.source for scope in _scopes(root).values()} == {"metadata.files"}
+    # One task without files is enough for inference to be gathered again.
+    (root / "tasks.yaml").write_text(yaml.safe_dump({"tasks": [*named[1:], TASKS[0]]}))
+    graph = load_task_graph(root, repo.config.tasks)
+    assert repository_scoping(repo, graph).knowledge is not None
+
+
 def test_tasks_infer_false_turns_inference_off(tmp_path: Path) -> None:
     root = _repo(tmp_path, "  infer: false\n  default_files: [docs/]\n")
     repo = open_repository(root)

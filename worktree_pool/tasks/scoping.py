@@ -4,6 +4,7 @@ tree and history, gathered once for a whole task graph."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from worktree_pool.config.settings import TaskSettings
@@ -17,7 +18,7 @@ from worktree_pool.tasks.inference.symbols import files_containing, identifiers
 from worktree_pool.tasks.inference.text import task_text
 from worktree_pool.tasks.inference.tree import TreeIndex, parent
 from worktree_pool.tasks.sources import relative_task_file
-from worktree_pool.tasks.tracks import Scoping
+from worktree_pool.tasks.tracks import Scoping, task_scope
 
 
 def repository_scoping(
@@ -25,13 +26,26 @@ def repository_scoping(
 ) -> Scoping:
     settings = repo.config.tasks
     tree = _tree(repo)
-    return Scoping(
+    scoping = Scoping(
         rules=settings.scope_rules,
         default_files=settings.default_files,
         pinned=dict(pinned or {}),
-        knowledge=knowledge(repo, graph, tree) if settings.infer and tree else None,
         min_confidence=settings.infer_min_confidence,
         tree=tree,
+    )
+    if not settings.infer or tree is None or not _needs_inference(graph, scoping):
+        return scoping
+    return replace(scoping, knowledge=knowledge(repo, graph, tree))
+
+
+def _needs_inference(graph: TaskGraph, scoping: Scoping) -> bool:
+    """Whether some unfinished task has no scope but what inference would give it: gathering
+    what inference knows (the history, a word index of every path) is the costly part of
+    reading a graph, and a graph whose tasks all say their files needs none of it."""
+    return any(
+        task_scope(task, scoping).source == "default_files"
+        for task in graph.tasks.values()
+        if task.work
     )
 
 
