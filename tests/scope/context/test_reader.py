@@ -58,3 +58,23 @@ def test_a_file_too_big_to_read_reads_as_absent(tmp_path: Path) -> None:
     tree = reader(repo)
     assert "big.go" in tree.files and tree.read("big.go") is None
     assert tree.read("small.go") == b"package a\n"
+
+
+def test_readers_of_one_commit_share_its_listing_and_outlive_the_worktree_they_came_from(
+    tmp_path: Path,
+) -> None:
+    repo = commit(tmp_path / "repo", {"a/Cargo.toml": "[package]\n", "b/x.go": "package b\n"})
+    first, second = tmp_path / "first", tmp_path / "second"
+    for where in (first, second):
+        git(repo, "worktree", "add", "--quiet", "--detach", str(where))
+    one = commit_reader(Git(first, 30))
+    assert one.tree.named("Cargo.toml") == ["a/Cargo.toml"]
+    git(repo, "worktree", "remove", str(first))
+    two = commit_reader(Git(second, 30))
+    assert two is one  # listed and indexed once for every slot planned on this commit
+    assert two.read("b/x.go") == b"package b\n"  # read through a worktree that still exists
+    (repo / "c.txt").write_text("c\n")
+    git(repo, "add", "c.txt")
+    git(repo, "commit", "-qm", "another commit")
+    newer = commit_reader(Git(repo, 30))
+    assert newer is not one and "c.txt" in newer.files

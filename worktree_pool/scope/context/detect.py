@@ -29,7 +29,7 @@ DETECTORS: tuple[tuple[str, Detector], ...] = (
 
 def build_context(reader: TreeReader, write: tuple[str, ...]) -> BuildContext:
     """What a build of the files the write patterns cover needs to see, beyond them."""
-    tree = Tree(reader.files)
+    tree = reader.tree
     coverage = Coverage(tree, write)
     found = Findings(reader)
     for name, detector in DETECTORS:

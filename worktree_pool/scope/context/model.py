@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from worktree_pool.scope.context.tree import inside, join
+from worktree_pool.scope.context.tree import Tree, inside, join
 from worktree_pool.scope.patterns import escape
 
 
@@ -40,6 +40,11 @@ class TreeReader(Protocol):
     files on disk, so detection never looks at a working tree."""
 
     files: frozenset[str]
+
+    @property
+    def tree(self) -> Tree:
+        """The files, indexed (built once per reader)."""
+        ...
 
     def read(self, path: str) -> bytes | None:
         """A tracked regular file's content; None if absent or not a regular file."""

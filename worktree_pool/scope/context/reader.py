@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from worktree_pool.errors import bad_input
 from worktree_pool.git.run import Git, resolve
 from worktree_pool.scope.context.model import TreeReader
+from worktree_pool.scope.context.tree import Tree
 
 REGULAR = frozenset({"100644", "100755"})
 SYMLINK = "120000"
@@ -36,10 +37,7 @@ _SHARED_NAMES = frozenset(
 class CommitReader:
     """A `TreeReader` over one commit."""
 
-    def __init__(self, git: Git, commit: str) -> None:
-        oid = resolve(git, commit)
-        if oid is None:
-            raise bad_input(f"{commit!r} is not a commit in this repository")
+    def __init__(self, git: Git, oid: str) -> None:
         self._git = git
         self._blobs: dict[str, str] = {}  # path -> blob
         self._links: set[str] = set()
@@ -60,6 +58,19 @@ class CommitReader:
         # Built on the first miss that needs them: most readers ask for a handful of files.
         self._by_name: dict[str, list[str]] | None = None
         self._by_directory: dict[str, list[str]] | None = None
+        self._tree: Tree | None = None
+
+    @property
+    def tree(self) -> Tree:
+        if self._tree is None:
+            self._tree = Tree(self.files)
+        return self._tree
+
+    def reading_with(self, git: Git) -> CommitReader:
+        """This reader, reading through `git` from now on: any worktree of the repository
+        reaches the same objects, and the one it was made with may be gone."""
+        self._git = git
+        return self
 
     def is_symlink(self, path: str) -> bool:
         return path in self._links
@@ -128,7 +139,21 @@ def _grouped(paths: Iterable[str], key: Callable[[str], str]) -> dict[str, list[
     return groups
 
 
+# The last commit read, by id: a spawn plans every slot's view on the same commit, and its
+# listing and index of a large tree cost more than the rest of a claim. One only: a listing
+# of 200,000 paths holds tens of megabytes.
+_LAST_READ: dict[str, CommitReader] = {}
+
+
 def commit_reader(git: Git, commit: str = "HEAD") -> TreeReader:
     """Reads from the commit, not the working tree (a sparse slot does not have the files on
-    disk): `git ls-tree -r -z` once, `git cat-file --batch` for contents, lazily and cached."""
-    return CommitReader(git, commit)
+    disk): `git ls-tree -r -z` once, `git cat-file --batch` for contents, lazily and cached,
+    and kept for the next reader of the same commit in this process (a commit never changes)."""
+    oid = resolve(git, commit)
+    if oid is None:
+        raise bad_input(f"{commit!r} is not a commit in this repository")
+    reader = _LAST_READ.get(oid)
+    if reader is None:
+        _LAST_READ.clear()
+        reader = _LAST_READ[oid] = CommitReader(git, oid)
+    return reader.reading_with(git)
