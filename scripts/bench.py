@@ -687,8 +687,8 @@ class ScalingRow:
     naive_remove: Timing
 
 
-# The idle slots of an initialised pool are full checkouts: at 200,000 files four of them use
-# 3.3 GB, past the default disk limit, and spawn would rightly hold every claim back.
+# Idle slots are empty now, but the limits count the repository's own checkout too: at 200,000
+# files that alone nears the default disk warning, which is not what this table measures.
 ROOMY_DISK = "limits:\n  disk_warning: 100GB\n  disk_critical: 200GB\n"
 
 
@@ -898,8 +898,8 @@ def main() -> None:
                 rows.append(row)
             publish()
         for size in sizes:
-            # At 200,000 files one run takes about 7 minutes, mostly init's full idle slots
-            # and the naive side's four full checkouts.
+            # At 200,000 files the naive side's four full checkouts and their removal are most
+            # of a run's time.
             scaling.append(bench_scaling(workdir, size, runs))
             print(f"scaling, {size:,} files: spawn {scaling[-1].spawn}", flush=True)
             publish()
