@@ -317,7 +317,7 @@ def make_branches(root: Path, count: int) -> list[str]:
         git(root, "read-tree", "main", index=index)
         blob = git(root, "hash-object", "-w", "--stdin", stdin=f"MERGED = {n}\n")
         path = f"pkg{n:04d}/module000.py"
-        git(root, "update-index", "--cacheinfo", f"100644,{blob},{path}", index=index)
+        git(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", index=index)
         tree = git(root, "write-tree", index=index)
         commit = git(root, "commit-tree", tree, "-p", "main", "-m", f"work {n}")
         branch = f"wtpool/task/merge-{n}"
