@@ -28,6 +28,7 @@ COVERED_BY: dict[str, str] = {
     "guard.py": "tests/scope/test_filters.py",
     # cli
     "cli/entry.py": "tests/cli/test_app.py",
+    "cli/failure.py": "tests/cli/test_quick.py",
     "cli/invocation.py": "tests/cli/test_app.py",
     "cli/lazy.py": "tests/cli/test_app.py",
     "cli/options.py": "tests/cli/test_app.py",
@@ -139,6 +140,7 @@ COVERED_BY: dict[str, str] = {
     "git/run.py": "tests/pool/test_hostile_repo.py",
     # util
     "util/inputs.py": "tests/reliability/test_bad_input.py",
+    "util/shell.py": "tests/pool/test_claims.py",
     "util/names.py": "tests/reliability/test_bad_input.py",
     "util/pattern_syntax.py": "tests/agents/test_reservations.py",
     "util/private.py": "tests/reliability/test_security.py",

@@ -71,6 +71,10 @@ def test_any_valid_config_survives_a_round_trip(
         ("- a\n- b\n", ["the top level must be a mapping"]),
         ("pool:\n  min: 5\n  max: 2\n", ["minimum 5 is above the maximum 2"]),
         ("pool: [unclosed\n", ["invalid YAML at line"]),
+        ("pool:\n  min: 3\n  min: 4\n", ["line 3", "key 'min' is given twice"]),
+        # An anchor: read by the loader that counts aliases (libyaml reads the rest).
+        ("pool: &p\n  min: 3\n  min: 4\n", ["line 3", "key 'min' is given twice"]),
+        ("pool: &p [unclosed\n", ["invalid YAML at line"]),
     ],
 )
 def test_config_errors_name_the_file_the_key_and_the_type(
@@ -84,6 +88,26 @@ def test_config_errors_name_the_file_the_key_and_the_type(
     assert str(path) in caught.value.message
     for fragment in fragments:
         assert fragment in caught.value.message
+
+
+def test_libyaml_and_the_counting_loader_read_a_config_alike(tmp_path: Path) -> None:
+    text = render_config(Config()).replace("min: 3", "min: 4")
+    assert text.startswith("#") and "&" not in text
+    # An `&` anywhere (here in the first comment) sends the file to the loader that counts.
+    texts = {"fast": text, "counted": text.replace("\n", " &\n", 1)}
+    configs, messages = {}, {}
+    for name, content in texts.items():
+        path = tmp_path / name / "wtpool.yaml"
+        path.parent.mkdir()
+        path.write_text(content)
+        configs[name] = load_config(path)
+        path.write_text(content + "pool: {}\n")  # the same message, whichever loader read it
+        with pytest.raises(WtpoolError) as caught:
+            load_config(path)
+        messages[name] = caught.value.message.replace(str(path), "wtpool.yaml")
+    assert configs["fast"] == configs["counted"] and configs["fast"].pool.min == 4
+    assert messages["fast"] == messages["counted"]
+    assert "key 'pool' is given twice" in messages["fast"]
 
 
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:

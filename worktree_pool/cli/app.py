@@ -21,10 +21,9 @@ import typer
 
 from worktree_pool import __version__
 from worktree_pool.cli import invocation
+from worktree_pool.cli.failure import fail, unexpected
 from worktree_pool.cli.lazy import LazyGroup
-from worktree_pool.cli.render.common import printable
-from worktree_pool.errors import ExitCode, WtpoolError
-from worktree_pool.util.redact import mask
+from worktree_pool.errors import WtpoolError
 
 # Command -> its module in cli/commands/, in the order `wtpool --help` lists them.
 COMMANDS = {
@@ -97,16 +96,6 @@ def _global_options(
     invocation.current.config = config
 
 
-def _fail(message: str, hint: str | None, code: int) -> int:
-    """One `error:` line, and one `hint:` line: a message may quote what it refuses (a file
-    name, a task's title), whose line breaks and control characters must not reach the
-    terminal, and any error (a library's, quoting a URL) may carry a password."""
-    print(f"error: {printable(mask(' '.join(message.split())))}", file=sys.stderr)
-    if hint:
-        print(f"hint: {printable(mask(' '.join(hint.split())))}", file=sys.stderr)
-    return code
-
-
 def run(argv: list[str]) -> int:
     debug = "--debug" in argv
     command = typer.main.get_command(app)
@@ -115,7 +104,7 @@ def run(argv: list[str]) -> int:
     except WtpoolError as exc:
         if debug:
             traceback.print_exc()
-        return _fail(exc.message, exc.hint, exc.code)
+        return fail(exc.message, exc.hint, exc.code)
     except typer.TyperException as exc:
         message = exc.format_message()
         ctx = getattr(exc, "ctx", None)
@@ -123,17 +112,11 @@ def run(argv: list[str]) -> int:
             print(message, file=sys.stderr)
             return exc.exit_code
         hint = f"see `{ctx.command_path} --help`" if ctx is not None else None
-        return _fail(message, hint, exc.exit_code)
+        return fail(message, hint, exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        return _fail("interrupted", None, 130)
+        return fail("interrupted", None, 130)
     except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        return _fail(
-            f"unexpected {type(exc).__name__}: {exc}",
-            None if debug else "rerun with --debug for the traceback, and report it",
-            ExitCode.FAILED,
-        )
+        return unexpected(exc, debug)
     return int(code or 0)
 
 

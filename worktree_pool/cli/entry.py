@@ -1,17 +1,17 @@
-"""The console script's first step: `wtpool --version` is answered before anything else is
-imported (typer alone costs more than the whole answer); everything else goes to app.main."""
+"""The console script's first step: the commands agents run most (quick.py) are answered
+before typer is imported; everything else goes to app.main."""
 
 from __future__ import annotations
 
 import sys
 
-from worktree_pool import __version__
+from worktree_pool.cli.quick import answer
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--version"]:
-        print(f"wtpool {__version__}")
-        return
+    code = answer(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     from worktree_pool.cli.app import main as run_command
 
     run_command()

@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from worktree_pool.errors import WtpoolError
+
+if TYPE_CHECKING:
+    from worktree_pool.git.repo import Repository
 
 
 @dataclass
@@ -14,3 +20,16 @@ class GlobalOptions:
 
 
 current = GlobalOptions()
+
+
+def repository() -> Repository:
+    """The repository this command runs in: found from the current directory, with --config."""
+    from worktree_pool.git.repo import open_repository
+
+    try:
+        cwd = Path.cwd()
+    except FileNotFoundError as exc:
+        raise WtpoolError(
+            "the current directory no longer exists", "cd to your repository and try again"
+        ) from exc
+    return open_repository(cwd, current.config)

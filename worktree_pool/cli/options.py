@@ -5,16 +5,12 @@ printing a result as text or as JSON."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from worktree_pool.cli import invocation
 from worktree_pool.cli.render.common import print_json
 from worktree_pool.config.settings import Mode
-from worktree_pool.errors import WtpoolError
-from worktree_pool.git.repo import Repository, open_repository
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 LenientOption = Annotated[
@@ -37,16 +33,6 @@ def commands(**settings: Any) -> typer.Typer:
 
     Help is plain text, as the root's: typer would otherwise format a group's help with rich."""
     return typer.Typer(rich_markup_mode=None, add_completion=False, **settings)
-
-
-def repository() -> Repository:
-    try:
-        cwd = Path.cwd()
-    except FileNotFoundError as exc:
-        raise WtpoolError(
-            "the current directory no longer exists", "cd to your repository and try again"
-        ) from exc
-    return open_repository(cwd, invocation.current.config)
 
 
 def emit(result: Any, as_json: bool, show: Callable[[Any], None]) -> None:

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-import yaml
-
 from worktree_pool.config.settings import (
     CONFIG_FILE_NAME,
     DATABASE_MODE_VARIABLE,
@@ -23,7 +21,7 @@ from worktree_pool.config.settings import (
 )
 from worktree_pool.config.validation import validate
 from worktree_pool.errors import bad_input
-from worktree_pool.util.inputs import BoundedLoader, describe, load_yaml, read_text_bounded
+from worktree_pool.util.inputs import describe, load_yaml, read_text_bounded
 
 # A configuration file is a few kilobytes; refusing big ones keeps a hostile or mistaken file
 # (say, a log passed by accident) from costing time or memory before validation rejects it.
@@ -43,7 +41,7 @@ def load_config(path: Path | None) -> Config:
     if path is None:
         return Config()
     text = read_text_bounded(path, MAX_CONFIG_BYTES, "config file")
-    data = load_yaml(text, path, _StrictLoader)
+    data = load_yaml(text, path, unique_keys=True)
     if data is None:
         data = {}
     config = _build(Config, data, "", path)
@@ -63,22 +61,6 @@ def with_environment(config: Config, environ: Mapping[str, str]) -> Config:
         )
     database = dataclasses.replace(config.database, mode=mode)
     return dataclasses.replace(config, database=database)
-
-
-class _StrictLoader(BoundedLoader):
-    """The bounded loader, refusing a key given twice too: YAML would quietly keep the last
-    one."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 def _build(cls: type, data: Any, prefix: str, path: Path) -> Any:

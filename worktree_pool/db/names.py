@@ -8,11 +8,17 @@ the same name. Every name fits PostgreSQL's 63 bytes, so the server never cuts o
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from worktree_pool.config.settings import DatabaseSettings
+from worktree_pool.errors import ExitCode, WtpoolError
+from worktree_pool.store.slots import slot_number
+
+if TYPE_CHECKING:
+    from worktree_pool.config.settings import DatabaseSettings
+    from worktree_pool.git.repo import Repository
+    from worktree_pool.store.pool import PoolRecord
 
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; longer names are cut silently
 POOL_TAG_LENGTH = 8  # hex digits of the pool id in its database names
@@ -41,6 +47,8 @@ def fit(name: str, limit: int = MAX_IDENTIFIER_BYTES) -> str:
     never a name the server would cut, so two long names can never end up the same."""
     if len(name.encode()) <= limit:
         return name
+    import hashlib  # rarely needed, and its import costs `wtpool status` 4 ms
+
     digest = hashlib.sha256(name.encode()).hexdigest()[:10]
     head = name.encode()[: limit - len(digest) - 1].decode(errors="ignore")
     return f"{head}_{digest}"
@@ -52,3 +60,21 @@ def template_name(settings: DatabaseSettings, prefix: str) -> str:
 
 def slot_database_name(prefix: str, slot_number: int) -> str:
     return fit(f"{prefix}_wt_{slot_number}")
+
+
+def database_prefix(repo: Repository, pool: PoolRecord) -> str:
+    """The start of the pool's database names; a pool made before names carried the pool id
+    keeps the repository directory's name alone, so that it finds its databases again."""
+    return pool.database_prefix or prefix_for(repo.root)
+
+
+def slot_database(repo: Repository, pool: PoolRecord, slot: str) -> str:
+    """The name of the slot's database, from names alone: never asks the server."""
+    return slot_database_named(database_prefix(repo, pool), slot)
+
+
+def slot_database_named(prefix: str, slot: str) -> str:
+    number = slot_number(slot)
+    if number is None:
+        raise WtpoolError(f"{slot} is not a slot name", code=ExitCode.USAGE)
+    return slot_database_name(prefix, number)

@@ -14,7 +14,7 @@ from worktree_pool.db import server as pgserver
 from worktree_pool.db.clone import clone_for_slot, drop_owned
 from worktree_pool.db.connection import Server, external_server
 from worktree_pool.db.inventory import DatabaseInfo, list_owned, list_strangers
-from worktree_pool.db.names import prefix_for, slot_database_name
+from worktree_pool.db.names import database_prefix, slot_database_named
 from worktree_pool.db.ownership import Owner, check_owned
 from worktree_pool.db.template import ensure_template, fingerprint
 from worktree_pool.errors import ExitCode, WtpoolError
@@ -22,7 +22,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.store import databases
 from worktree_pool.store.pool import PoolRecord, no_pool_error, read_pool, require_pool
 from worktree_pool.store.protocol import Store
-from worktree_pool.store.slots import clear_database_fresh, lookup_slot, slot_number
+from worktree_pool.store.slots import clear_database_fresh, lookup_slot
 
 
 def server_for(repo: Repository) -> Server | None:
@@ -66,12 +66,6 @@ class StateLedger:
             databases.forget(conn, [name])
 
 
-def database_prefix(repo: Repository, pool: PoolRecord) -> str:
-    """The start of the pool's database names; a pool made before names carried the pool id
-    keeps the repository directory's name alone, so that it finds its databases again."""
-    return pool.database_prefix or prefix_for(repo.root)
-
-
 def owner_of(repo: Repository, store: Store, pool: PoolRecord) -> Owner:
     return Owner(pool.pool_id, database_prefix(repo, pool), StateLedger(store))
 
@@ -112,7 +106,7 @@ def clone_slot_database(
     one); return the variables that point its agent at it. `target` is a template already
     checked in this command."""
     target = target or check_template(repo, store)
-    name = _slot_database(target.owner.prefix, slot)
+    name = slot_database_named(target.owner.prefix, slot)
     clone_for_slot(
         target.server,
         repo.config.database,
@@ -150,22 +144,10 @@ def drop_slot_databases(repo: Repository, store: Store, slots: list[str], pool: 
     """Drop the databases of slots that are gone. If the server cannot be reached, the records
     stay, and cleanup drops the databases later."""
     owner = owner_of(repo, store, pool)
-    names = [_slot_database(owner.prefix, slot) for slot in slots]
+    names = [slot_database_named(owner.prefix, slot) for slot in slots]
     drop_owned(_require_server(repo), names, owner)
     with store.transaction() as conn:
         databases.forget(conn, names)
-
-
-def slot_database(repo: Repository, pool: PoolRecord, slot: str) -> str:
-    """The name of the slot's database, from names alone: never asks the server."""
-    return _slot_database(database_prefix(repo, pool), slot)
-
-
-def _slot_database(prefix: str, slot: str) -> str:
-    number = slot_number(slot)
-    if number is None:
-        raise WtpoolError(f"{slot} is not a slot name", code=ExitCode.USAGE)
-    return slot_database_name(prefix, number)
 
 
 @dataclass(frozen=True)
@@ -216,7 +198,7 @@ def database_url(repo: Repository, store: Store, slot: str) -> str:
         pool = require_pool(conn, repo)
         lookup_slot(conn, slot)
     owner = owner_of(repo, store, pool)
-    name = _slot_database(owner.prefix, slot)
+    name = slot_database_named(owner.prefix, slot)
     check_owned(server, name, owner)
     return server.url_for(name)
 

@@ -22,20 +22,23 @@ part of the project. Both go away when the slot is released.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository, exclude_from_git
 from worktree_pool.git.run import branch_exists, tracks_path
-from worktree_pool.scope.guard import shell_quote
 from worktree_pool.store.slots import ClaimRequest
-from worktree_pool.tasks.graph import TaskGraph
-from worktree_pool.tasks.tracks import Track
 from worktree_pool.util.private import (
     starts_with_inside,
     unlink_inside,
     write_private,
     write_private_inside,
 )
+from worktree_pool.util.shell import shell_quote
+
+if TYPE_CHECKING:
+    from worktree_pool.tasks.graph import TaskGraph
+    from worktree_pool.tasks.tracks import Track
 
 # Where the hand-off file goes when the repository tracks agent.env_file.
 FALLBACK_ENV_FILE = ".wtpool/env"

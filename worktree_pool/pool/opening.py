@@ -18,9 +18,11 @@ from worktree_pool.store.protocol import Store
 from worktree_pool.store.sqlite import StateStore
 
 
-def check_pool_dir(repo: Repository) -> None:
+def check_pool_dir(repo: Repository, *, reading: bool = False) -> None:
     """Refuse a pool directory that wtpool must not use; every command that opens the pool
-    calls this before anything else, so a refusal changes nothing.
+    calls this before anything else, so a refusal changes nothing. A command that only reads
+    (`status`) skips the one costly check, whether the repository tracks the pool directory:
+    it reads the main worktree's whole index, and what it guards against is writing.
 
     The pool is a real directory directly inside the repository, or not there yet: never a
     link (init would chmod its target and build the pool outside the repository, and cleanup
@@ -41,10 +43,11 @@ def check_pool_dir(repo: Repository) -> None:
             f"{repo.pool_dir} exists but is not a directory",
             "wtpool keeps its pool there; move that file aside",
         )
-    tracked = repo.git.out("ls-files", "-z", "--", f":(literal){POOL_DIR_NAME}").split("\0")
-    if tracked[0]:
+    listed = "" if reading else repo.git.out("ls-files", "-z", "--", f":(literal){POOL_DIR_NAME}")
+    if listed:
+        tracked = listed.split("\0")[0]
         raise WtpoolError(
-            f"the repository tracks {POOL_DIR_NAME}/ ({tracked[0]}), where wtpool keeps its pool",
+            f"the repository tracks {POOL_DIR_NAME}/ ({tracked}), where wtpool keeps its pool",
             f"remove it from the repository (`git rm -r --cached {POOL_DIR_NAME}`) and commit",
         )
     if file_kind(repo.state_path) not in (None, "file"):
@@ -67,17 +70,17 @@ def file_kind(path: Path) -> str | None:
     return "file" if stat.S_ISREG(mode) else "other"
 
 
-def open_store(repo: Repository) -> Store:
-    """Open an existing pool's store; never creates anything."""
-    store = open_store_if_any(repo)
+def open_store(repo: Repository, *, reading: bool = False) -> Store:
+    """Open an existing pool's store; never creates anything. `reading`: see check_pool_dir."""
+    store = open_store_if_any(repo, reading=reading)
     if store is None:
         raise no_pool_error(repo)
     return store
 
 
-def open_store_if_any(repo: Repository) -> Store | None:
+def open_store_if_any(repo: Repository, *, reading: bool = False) -> Store | None:
     """The pool's store, or None when the repository has no pool (yet, or any more)."""
-    check_pool_dir(repo)
+    check_pool_dir(repo, reading=reading)
     if not repo.state_path.is_file():
         return None
     return StateStore(repo.state_path, repo.config.timeouts.state_lock)

@@ -7,13 +7,15 @@ embedded database server (a slot's database is named, not connected to).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from worktree_pool.agents.process import AgentProcess, agent_process
 from worktree_pool.agents.process_table import ProcessTable
-from worktree_pool.db.slots import slot_database
+from worktree_pool.db.names import slot_database
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import has_uncommitted, worktree_records
+from worktree_pool.git.run import WorktreeRecord, has_uncommitted, worktree_records
 from worktree_pool.pool.handoff import env_file_in
 from worktree_pool.store.limits import LatestSample, latest_sample
 from worktree_pool.store.pool import PoolRecord, no_pool_error, read_pool
@@ -74,6 +76,7 @@ def pool_status(repo: Repository, store: Store) -> StatusReport:
         sample = latest_sample(conn)
     records = {record.path: record for record in worktree_records(repo.git)}
     table = ProcessTable() if any(slot.agent_pid for slot in slots) else None
+    dirty = _uncommitted(repo, [slot.name for slot in slots], records)
     worktrees = []
     for slot in slots:
         path = repo.slot_path(slot.name)
@@ -87,11 +90,7 @@ def pool_status(repo: Repository, store: Store) -> StatusReport:
                 head=record.head if record else None,
                 task=slot.task,
                 agent=slot.agent,
-                # Only a directory that is still the worktree: a plain one in its place (its
-                # `.git` gone) has no status of its own, and doctor reports it.
-                dirty=has_uncommitted(repo.git.at(path))
-                if record and (path / ".git").is_file()
-                else None,
+                dirty=dirty[slot.name],
                 present=path.is_dir(),
                 scope=slot.scope,
                 acquired_at=slot.acquired_at,
@@ -117,6 +116,39 @@ def pool_status(repo: Repository, store: Store) -> StatusReport:
         queue=queue,
         sample=sample,
     )
+
+
+def _uncommitted(
+    repo: Repository, slots: list[str], records: dict[Path, WorktreeRecord]
+) -> dict[str, bool | None]:
+    """Whether each slot has uncommitted work; None where git cannot look. Only a directory that
+    is still the worktree: a plain one in its place (its `.git` gone) has no status of its own,
+    and doctor reports it. The slots are asked at once: each `git status` waits mostly on the
+    disk, and on a big repository they are most of what status costs."""
+    paths = {slot: repo.slot_path(slot) for slot in slots}
+    answers: dict[str, bool | None] = dict.fromkeys(slots)
+    failures: list[BaseException] = []
+
+    def look(slot: str) -> None:
+        try:
+            answers[slot] = has_uncommitted(repo.git.at(paths[slot]))
+        except BaseException as exc:  # raised below, in the caller's thread
+            failures.append(exc)
+
+    # Plain threads, not concurrent.futures: its import (logging with it) would cost status
+    # more than two slots' answers take.
+    threads = [
+        threading.Thread(target=look, args=(slot,))
+        for slot, path in paths.items()
+        if path in records and (path / ".git").is_file()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    return answers
 
 
 def _database_name(repo: Repository, pool: PoolRecord, slot: str) -> str | None:

@@ -27,6 +27,7 @@ from worktree_pool.scope.patterns import escape
 from worktree_pool.store.reservations import exclusive_rules
 from worktree_pool.store.slots import agent_in
 from worktree_pool.store.sqlite import ReadError, read_only
+from worktree_pool.util.shell import shell_quote
 
 REFUSED = 1
 
@@ -169,7 +170,3 @@ def _held_by_others(state: str | None, slot: str, paths: set[str]) -> list[str]:
     if lines:
         lines.append("ask the holder to release it (wtpool unreserve), or wait for it to expire")
     return lines
-
-
-def shell_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"

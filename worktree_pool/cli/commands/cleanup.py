@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.cleanup import show_cleanup
 from worktree_pool.coord import cleanup as coordinator
 from worktree_pool.errors import ExitCode

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.config import show_config
 from worktree_pool.config.effective import effective_config
 

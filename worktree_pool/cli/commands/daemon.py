@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.monitor import show_daemon
 from worktree_pool.coord import daemon
 from worktree_pool.errors import ExitCode

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from worktree_pool.cli.options import JsonOption, SlotArgument, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, SlotArgument, commands, emit
 from worktree_pool.cli.render.pool import show_filter, show_verify
 from worktree_pool.coord.widening import check_widening
 from worktree_pool.errors import ExitCode

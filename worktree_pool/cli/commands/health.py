@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.cleanup import show_doctor, show_leaks
 from worktree_pool.cli.render.report import show_report
 from worktree_pool.coord import doctor as health

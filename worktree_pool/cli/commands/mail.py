@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from worktree_pool.agents import mail
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.agents import show_inbox, show_message, show_sent
 from worktree_pool.pool.opening import open_store
 

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.merges import show_merge, show_queue
 from worktree_pool.errors import ExitCode
 from worktree_pool.merge.report import queue_report

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.common import print_json
 from worktree_pool.cli.render.monitor import print_frame, run_live, show_check
 from worktree_pool.coord.watch import Monitor

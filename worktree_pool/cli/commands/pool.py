@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render import pool as render
 from worktree_pool.pool import lifecycle as pool
 

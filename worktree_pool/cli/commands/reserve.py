@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from worktree_pool.agents import reservations
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.agents import show_reservations, show_reserve
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.pool.opening import open_store

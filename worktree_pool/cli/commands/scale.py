@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, commands, emit
 from worktree_pool.cli.render.pool import show_scale
 from worktree_pool.errors import bad_input
 from worktree_pool.pool import scaling

@@ -7,14 +7,8 @@ from typing import Annotated
 import typer
 
 from worktree_pool.agents.stopping import stop_agents
-from worktree_pool.cli.options import (
-    JsonOption,
-    LenientOption,
-    ModeArgument,
-    commands,
-    emit,
-    repository,
-)
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, LenientOption, ModeArgument, commands, emit
 from worktree_pool.cli.render.pool import show_acquire
 from worktree_pool.cli.render.tracks import show_spawn, show_stop
 from worktree_pool.config.settings import Mode

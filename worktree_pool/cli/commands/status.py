@@ -1,15 +1,13 @@
 """`wtpool status`: the pool, every slot and the queue.
 
-A module of its own, so that the command agents call most imports only what showing the pool
-needs, not what making it does.
+The console script answers `wtpool status [--json]` before typer is imported (cli/quick.py);
+this command is the same answer for every other way of asking (`--config`, `--debug`, tests).
 """
 
 from __future__ import annotations
 
-from worktree_pool.cli.options import JsonOption, commands, emit, repository
-from worktree_pool.cli.render import pool as render
-from worktree_pool.pool.opening import open_store
-from worktree_pool.pool.status import pool_status
+from worktree_pool.cli.options import JsonOption, commands
+from worktree_pool.cli.quick import show_status
 
 app = commands()
 
@@ -17,6 +15,4 @@ app = commands()
 @app.command()
 def status(json: JsonOption = False) -> None:
     """Show the pool, every slot and the queue."""
-    repo = repository()
-    with open_store(repo) as store:
-        emit(pool_status(repo, store), json, render.show_status)
+    show_status(as_json=json)

@@ -8,14 +8,8 @@ from typing import Annotated
 
 import typer
 
-from worktree_pool.cli.options import (
-    JsonOption,
-    LenientOption,
-    ModeArgument,
-    commands,
-    emit,
-    repository,
-)
+from worktree_pool.cli.invocation import repository
+from worktree_pool.cli.options import JsonOption, LenientOption, ModeArgument, commands, emit
 from worktree_pool.cli.render.tracks import (
     show_analysis,
     show_conflicts,

@@ -13,39 +13,60 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+from worktree_pool.cli.render.plain import PlainTable, strip_markup
+from worktree_pool.cli.render.plain import escape as escape_markup
 from worktree_pool.util.jsonable import to_jsonable
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 
+def _piped() -> bool:
+    return not sys.stdout.isatty()
+
+
 class _LazyConsole:
-    """rich's Console, made on first use: `--json` output never needs rich, and importing it
-    costs about 30 ms on every invocation of a CLI that agents call constantly."""
+    """Prints renderers' markup and tables: through rich on a terminal, made on first use; as
+    plain text into a pipe (plain.py), where rich's import would cost more than the command."""
 
     def __init__(self) -> None:
         self._console: Any = None
 
-    def print(self, *objects: Any, **options: Any) -> None:
-        if self._console is None:
-            from rich.console import Console
-
-            # Piped output (logs, CI, an agent reading it) is not limited to 80 columns the way
-            # rich assumes, and a table folded into a narrow column is hard to read or grep.
-            piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-            self._console = Console(highlight=False, soft_wrap=True, width=120 if piped else None)
+    def print(self, *objects: Any, markup: bool = True, **options: Any) -> None:
         # A guard for text a renderer forgot to pass through escape(): wtpool's own strings
         # hold no control character but the newline.
         shown = [printable(o, lines=True) if isinstance(o, str) else o for o in objects]
-        self._console.print(*shown, **options)
+        if _piped() and all(isinstance(o, str | PlainTable) for o in shown):
+            text = (strip_markup(o) if markup and isinstance(o, str) else str(o) for o in shown)
+            print(" ".join(text))
+            return
+        if self._console is None:
+            from rich.console import Console
+
+            # Piped output that plain text cannot show (the monitor's frames) is not limited
+            # to 80 columns the way rich assumes: a table folded into a narrow column is hard
+            # to read or grep.
+            wide = _piped() and "COLUMNS" not in os.environ
+            self._console = Console(highlight=False, soft_wrap=True, width=120 if wide else None)
+        self._console.print(*shown, markup=markup, **options)
 
 
 console = _LazyConsole()
 
 
-def table(*columns: str) -> Table:
-    """A borderless table; columns fold rather than cut, since a cut-off branch or task name is
-    of no use to anyone."""
+def table(*columns: str) -> Table | PlainTable:
+    """A table for console.print: plain columns into a pipe, rich's on a terminal."""
+    if not _piped():
+        return rich_table(*columns)
+    made = PlainTable()
+    for column in columns:
+        made.add_column(column)
+    return made
+
+
+def rich_table(*columns: str) -> Table:
+    """A borderless rich table, for frames that rich draws even into a pipe (the monitor);
+    columns fold rather than cut, since a cut-off branch or task name is of no use to anyone."""
     from rich.table import Table
 
     made = Table(box=None, header_style="bold", pad_edge=False)
@@ -86,8 +107,6 @@ def _escaped(match: re.Match[str]) -> str:
 def escape(text: str, *, lines: bool = False) -> str:
     """Text from outside wtpool, ready for rich: printable (see there), and its `[...]` shown
     rather than taken for markup. Every renderer passes such text through here."""
-    from rich.markup import escape as escape_markup
-
     return escape_markup(printable(text, lines=lines))
 
 

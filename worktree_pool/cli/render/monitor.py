@@ -20,7 +20,7 @@ import tty
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from worktree_pool.cli.render.common import console, escape, printable, table
+from worktree_pool.cli.render.common import console, escape, printable, rich_table, table
 from worktree_pool.config.sizes import format_size
 from worktree_pool.monitor.limits import Alert, Assessment, Finding, Level
 
@@ -47,8 +47,8 @@ def show_check(assessment: Assessment) -> None:
         console.print(f"[{_COLOURS[finding.level]}]{escape(finding.message)}[/]")
 
 
-def _limits_table(findings: list[Finding]) -> Any:
-    shown = table("resource", "level", "gauge", "detail")
+def _limits_table(findings: list[Finding], make: Callable[..., Any] = table) -> Any:
+    shown = make("resource", "level", "gauge", "detail")
     for finding in findings:
         colour = _COLOURS[finding.level]
         shown.add_row(
@@ -93,7 +93,11 @@ def render_frame(frame: Frame) -> RenderableType:
         f"(min {sample.pool.min}, max {sample.pool.max})  busy {busy}  "
         f"queued {len(frame.queue)}  q quits[/]"
     )
-    parts: list[Any] = [header, _slots_table(frame.slots), _limits_table(frame.assessment.findings)]
+    parts: list[Any] = [
+        header,
+        _slots_table(frame.slots),
+        _limits_table(frame.assessment.findings, rich_table),
+    ]
     if sample.database_error:
         parts.append(Text.from_markup(f"[red]database: {escape(sample.database_error)}[/]"))
     if frame.queue:
@@ -107,7 +111,7 @@ def render_frame(frame: Frame) -> RenderableType:
 
 
 def _slots_table(slots: list[SlotFacts]) -> Any:
-    shown = table("slot", "task", "agent", "branch", "+/-", "dirty", "disk", "db")
+    shown = rich_table("slot", "task", "agent", "branch", "+/-", "dirty", "disk", "db")
     for slot in slots:
         shown.add_row(
             slot.name.removeprefix("pool-"),
