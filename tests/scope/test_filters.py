@@ -20,7 +20,10 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
+from worktree_pool.agents.reservations import reserve, unreserve
+from worktree_pool.git.repo import git_dir_of
 from worktree_pool.pool.claims import acquire
+from worktree_pool.store.guard_facts import facts_path
 
 LAYOUT = {
     "README.md": "# sample\n",
@@ -248,6 +251,62 @@ def test_commits_inside_the_scope_pass(layout_pool: Pool) -> None:
     assert {"src/api/new.py", "README.md"} <= _head_files(slot)
 
 
+def _hook_run(pool: Pool, slot: Path) -> tuple[int, bool]:
+    """Run the slot's pre-commit hook as git would, traced: its exit code, and whether it
+    started the Python guard (the shell part decided alone otherwise)."""
+    hook = pool.root / ".agent-worktrees" / ".guards" / slot.name / "pre-commit"
+    traced = subprocess.run(["sh", "-x", str(hook)], cwd=slot, capture_output=True, text=True)
+    return traced.returncode, "-m worktree_pool.guard" in traced.stderr
+
+
+def test_the_shell_decides_a_plain_commit_inside_the_scope_and_python_the_rest(
+    layout_pool: Pool,
+) -> None:
+    slot = _scoped(layout_pool, "src/api/", "docs/guide.md")
+    (slot / "src" / "api" / "routes.py").write_text("ROUTES = ['/']\n")
+    (slot / "docs" / "guide.md").write_text("new guide\n")
+    git(slot, "add", "--all")
+    assert _hook_run(layout_pool, slot) == (0, False)
+    (slot / "LICENSE").write_text("changed\n")  # outside: Python refuses, and says why
+    git(slot, "add", "--sparse", "LICENSE")
+    assert _hook_run(layout_pool, slot) == (1, True)
+    git(slot, "reset", "-q", "--", "LICENSE")
+    (slot / "src" / "api" / "caf\u00e9.py").write_text("x\n")  # a name git quotes: Python
+    git(slot, "add", "src/api")
+    assert _hook_run(layout_pool, slot) == (0, True)
+
+
+def test_the_shell_sends_a_commit_to_python_whenever_it_cannot_be_sure(
+    layout_pool: Pool,
+) -> None:
+    slot = _scoped(layout_pool, "src/api/")
+    (slot / "src" / "api" / "routes.py").write_text("ROUTES = ['/']\n")
+    git(slot, "add", "--all")
+    facts = facts_path(layout_pool.repo.state_path)
+    facts.unlink()  # as while another process changes the store
+    assert _hook_run(layout_pool, slot) == (0, True)
+    with layout_pool.store().transaction():
+        pass  # any change writes the facts again
+    assert _hook_run(layout_pool, slot) == (0, False)
+    # Another agent's exclusive reservation over a path of the commit: Python decides.
+    reserve(layout_pool.repo, layout_pool.store(), "bob", ("src/api/r*.py",))
+    assert _hook_run(layout_pool, slot) == (1, True)
+    # The slot's own agent's reservations hold nothing against it.
+    unreserve(layout_pool.repo, layout_pool.store(), "bob")
+    reserve(layout_pool.repo, layout_pool.store(), "alice", ("src/api/",))
+    assert _hook_run(layout_pool, slot) == (0, False)
+    merge_head = git_dir_of(slot) / "MERGE_HEAD"  # a merge being concluded: Python
+    merge_head.write_text(git(slot, "rev-parse", "HEAD") + "\n")
+    assert _hook_run(layout_pool, slot)[1]
+
+
+def test_a_scope_with_globs_is_always_checked_by_python(layout_pool: Pool) -> None:
+    slot = _scoped(layout_pool, "src/api/*.py")
+    (slot / "src" / "api" / "routes.py").write_text("ROUTES = ['/']\n")
+    git(slot, "add", "--all")
+    assert _hook_run(layout_pool, slot) == (0, True)
+
+
 def test_the_guard_needs_no_wtpool_on_path_and_works_from_a_subdirectory(
     layout_pool: Pool,
 ) -> None:
@@ -374,8 +433,11 @@ def wtpool_json_status(root: Path) -> dict:
 def test_a_guard_that_cannot_read_its_scope_refuses_the_commit(layout_pool: Pool) -> None:
     slot = _scoped(layout_pool, "src/api/")
     (layout_pool.root / ".agent-worktrees" / ".guards" / "pool-wt-1" / "scope.json").write_text("{")
+    # The hook's shell part holds its own copy of the scope and passes a commit inside it;
+    # any commit it cannot pass needs the Python guard, which needs scope.json.
     (slot / "src" / "api" / "a.py").write_text("a\n")
-    git(slot, "add", "src/api/a.py")
+    (slot / "LICENSE").write_text("changed\n")
+    git(slot, "add", "src/api/a.py", "LICENSE")
     refused = _commit_outcome(slot)
     assert refused.returncode != 0 and "filter verify --fix" in refused.stderr
 

@@ -49,9 +49,8 @@ from worktree_pool.coord.findings import DoctorReport, Finding, record_finding
 from worktree_pool.db.inventory import list_lookalikes, list_owned
 from worktree_pool.db.slots import drop_slot_databases, owner_of, running_server
 from worktree_pool.errors import WtpoolError
-from worktree_pool.git.repo import Repository
+from worktree_pool.git.repo import Repository, git_dir_of
 from worktree_pool.git.run import merged_branches, resolve, worktree_records
-from worktree_pool.pool.stale_records import git_dir_of
 from worktree_pool.pool.worktrees import BRANCH_NAMESPACE
 from worktree_pool.store.pool import PoolRecord, require_pool
 from worktree_pool.store.slots import Slot, SlotState, all_slots, slot_number

@@ -7,6 +7,7 @@ one main repository and therefore to the one pool, whichever worktree we start i
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,3 +115,12 @@ def exclude_from_git(repo: Repository, line: str, comment: str) -> None:
     separator = "" if not current or current.endswith("\n") else "\n"
     with exclude.open("a", encoding="utf-8") as handle:
         handle.write(f"{separator}# {comment}\n{line}\n")
+
+
+def git_dir_of(worktree: Path) -> Path | None:
+    """A linked worktree's own git directory, from its `.git` file."""
+    with contextlib.suppress(OSError, ValueError):
+        text = (worktree / ".git").read_text(encoding="utf-8").strip()
+        if text.startswith("gitdir: "):
+            return (worktree / text.removeprefix("gitdir: ")).resolve()
+    return None

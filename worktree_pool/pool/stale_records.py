@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
-from worktree_pool.git.repo import Repository
+from worktree_pool.git.repo import Repository, git_dir_of
 from worktree_pool.git.run import WTPOOL_IDENTITY, Git, resolve
 from worktree_pool.pool.history import parse_reflog, recorded_stashes
 from worktree_pool.pool.salvage import counted, new_salvage_branch, scratch_index
@@ -100,15 +100,6 @@ def moved_location(repo: Repository, admin: Path) -> Path | None:
         )
     target = admin.resolve()
     return next((path for path in candidates if git_dir_of(path) == target), None)
-
-
-def git_dir_of(worktree: Path) -> Path | None:
-    """A linked worktree's own git directory, from its `.git` file."""
-    with contextlib.suppress(OSError, ValueError):
-        text = (worktree / ".git").read_text(encoding="utf-8").strip()
-        if text.startswith("gitdir: "):
-            return (worktree / text.removeprefix("gitdir: ")).resolve()
-    return None
 
 
 # Files of a worktree's administrative directory that name no commit (or, the index, that are

@@ -19,10 +19,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
-from worktree_pool.git.repo import Repository
-from worktree_pool.scope import guard
+from worktree_pool.git.repo import Repository, git_dir_of
 from worktree_pool.scope.patterns import compile_rules
 from worktree_pool.scope.sparse import ScopePlan
+from worktree_pool.store import guard_facts
+from worktree_pool.util import ere
+from worktree_pool.util.shell import shell_quote
 
 # pre-applypatch is where `git am` checks a commit; am does not run pre-commit.
 GUARDED_HOOKS = ("pre-commit", "pre-merge-commit", "pre-applypatch")
@@ -103,6 +105,7 @@ def install_guard(repo: Repository, name: str, plan: ScopePlan, base: str) -> No
 
 
 def guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dict[str, str]:
+    """The slot's hooks, and the compiled scope its guard reads."""
     scope = {
         "slot": name,
         "base": base,
@@ -115,15 +118,57 @@ def guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dict
     }
     files = {"scope.json": json.dumps(scope, indent=2) + "\n"}
     scope_file = guard_dir(repo, name) / "scope.json"
-    python, quoted_scope = guard.shell_quote(sys.executable), guard.shell_quote(str(scope_file))
+    python, quoted_scope = shell_quote(sys.executable), shell_quote(str(scope_file))
+    # The shell's part of the guard needs the scope as an exact expression: a whole-tree slot
+    # needs none; a scope with globs or negations has none, and always goes to Python.
+    inside = None if plan.patterns is None else ere.exact(plan.writable)
+    fast = plan.patterns is None or inside is not None
+    # Where a merge being concluded leaves MERGE_HEAD: the slot's own git directory.
+    git_dir = git_dir_of(repo.slot_path(name)) or repo.common_dir / "worktrees" / name
     for hook in HOOK_NAMES:
-        check = (
-            f"{python} -I -m worktree_pool.guard {quoted_scope} {hook} || exit $?\n"
-            if hook in GUARDED_HOOKS
-            else ""
+        check = ""
+        if hook in GUARDED_HOOKS:
+            check = f"{python} -I -m worktree_pool.guard {quoted_scope} {hook} || exit $?\n"
+        if hook == "pre-commit" and fast:
+            check = _FAST_GUARD.format(
+                merge_head=shell_quote(str(git_dir / "MERGE_HEAD")),
+                facts=shell_quote(str(guard_facts.facts_path(repo.state_path))),
+                inside="" if inside is None else _INSIDE.format(inside=shell_quote(inside)),
+                slot=shell_quote(name),
+                check=check,
+            )
+        files[hook] = _HOOK_TEMPLATE.format(
+            slot=name, hook=hook, check=check, common=shell_quote(str(repo.common_dir))
         )
-        files[hook] = _HOOK_TEMPLATE.format(slot=name, hook=hook, check=check)
     return files
+
+
+# The commit guard's fast path, in the shell: a commit that stages only plain paths (git quotes
+# none of them), all inside the scope and none covered by another agent's exclusive reservation
+# (the store's facts, guard_facts.py), is allowed without starting Python. Anything else, a merge
+# being concluded, a path git quotes, facts withdrawn while the store changes, a path another
+# agent may hold, goes to the Python guard (scope/guard.py), which decides and explains.
+_FAST_GUARD = r"""nl='
+'
+allowed_here() {{
+  [ -e {merge_head} ] && return 1
+  [ -r {facts} ] || return 1
+  staged=$(git -c core.quotePath=true diff --cached --name-only --no-renames \
+    --ignore-submodules=none) || return 1
+  [ -n "$staged" ] || return 0
+  case "$staged" in '"'*|*"$nl\""*) return 1 ;; esac
+{inside}  me= held=
+  while IFS="$tab" read -r kind name value; do
+    case $kind in
+      slot) [ "$name" = {slot} ] && me=$value ;;
+      hold) [ "$name" = "$me" ] || held="$held${{held:+|}}$value" ;;
+    esac
+  done < {facts}
+  [ -z "$held" ] || ! printf '%s\n' "$staged" | grep -qE "$held"
+}}
+allowed_here || {check}"""
+_INSIDE = r"""  printf '%s\n' "$staged" | grep -qvE {inside} && return 1
+"""
 
 
 # The repository's own hooks directory: core.hooksPath from any scope but this slot's own
@@ -133,14 +178,14 @@ def guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dict
 # that it runs the same on BSD and macOS.
 _HOOK_TEMPLATE = """#!/bin/sh
 # wtpool's {hook} hook for {slot}. Generated: `wtpool filter verify --fix {slot}` rewrites it.
-{check}tab=$(printf '\\t')
-hooks=
+tab=$(printf '\\t')
+{check}hooks=
 while IFS="$tab" read -r scope value; do
   [ "$scope" = worktree ] || [ -z "$scope" ] || hooks=$value
 done <<EOF
 $(git config --show-scope --get-all core.hooksPath 2>/dev/null)
 EOF
-common=$(git rev-parse --path-format=absolute --git-common-dir)
+common={common}
 case "$hooks" in
   "") hooks="$common/hooks" ;;
   "~/"*) hooks="$HOME/${{hooks#"~/"}}" ;;

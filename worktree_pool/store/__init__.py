@@ -27,6 +27,7 @@ Modules:
     mail.py        agent mail as stored
     merges.py      the merge queue's entries and its processor lock
     limits.py      each limit's last level, and the newest resource sample
+    guard_facts.py who holds which slot and which paths, as a file the shell guard reads
     tasks.py       the landed-task ledger, and the scopes pinned to tasks
 
 Modules the commit guard imports (sqlite, slots, reservations and what they import) use the

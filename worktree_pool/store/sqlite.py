@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
+from worktree_pool.store import guard_facts
 from worktree_pool.store.schema import MIGRATIONS
 
 STATE_FILE_MODE = 0o600
@@ -30,6 +32,7 @@ class StateStore:
     def __init__(self, path: Path, busy_timeout: float) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.guard_facts = guard_facts.facts_path(path)
         self._conn = self._connect()
 
     @classmethod
@@ -101,23 +104,61 @@ class StateStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic change: the write lock is held from the first read to the commit."""
+        """One atomic change: the write lock is held from the first read to the commit.
+
+        The commit guard's facts (guard_facts.py) are withdrawn before anything changes and
+        written again from what was committed, each under the lock."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.DatabaseError as exc:
             raise self._translate(exc) from exc
         try:
-            yield self._conn
-        except sqlite3.DatabaseError as exc:
-            self._conn.execute("ROLLBACK")
-            raise self._translate(exc) from exc
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+            try:
+                self._withdraw_guard_facts()
+                yield self._conn
+            except sqlite3.DatabaseError as exc:
+                self._conn.execute("ROLLBACK")
+                raise self._translate(exc) from exc
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise self._translate(exc) from exc
+        finally:
+            self._publish_guard_facts()
+
+    def _withdraw_guard_facts(self) -> None:
         try:
-            self._conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            raise self._translate(exc) from exc
+            self.guard_facts.unlink(missing_ok=True)
+        except OSError as exc:  # nothing may change while the shell guard trusts the file
+            raise WtpoolError(
+                f"state store {self.path} is read-only: {self.guard_facts.name} beside it "
+                f"cannot be removed ({exc.strerror})",
+                "give your user write access to the store's directory",
+            ) from exc
+
+    def _publish_guard_facts(self) -> None:
+        """Write the guard's facts from the committed state, holding the write lock so that no
+        change can slip in between the read and the write. Best effort, and never waiting: a
+        writer that holds the lock publishes after its own commit, and missing facts only send
+        commits to the Python guard."""
+        conn = self._conn
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError:  # busy, or still inside a transaction that failed
+            return
+        else:
+            try:
+                guard_facts.write(self.guard_facts, guard_facts.render(conn, time.time()))
+            except (OSError, sqlite3.DatabaseError):
+                pass
+            finally:
+                conn.execute("ROLLBACK")
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
