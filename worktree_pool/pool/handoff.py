@@ -92,7 +92,12 @@ def write_env_file(repo: Repository, slot: str, relative: str, environment: dict
     known to ignore that path there."""
     exclude_from_git(repo, f"/{relative}", "wtpool writes this file in each slot")
     path = repo.slot_path(slot)
-    if not repo.git.at(path).ok("check-ignore", "--quiet", "--", relative):
+    git = repo.git.at(path)
+    # The index is left out of check-ignore: a sparse index would be expanded to every tracked
+    # file first (70 ms at 50,000 files); what it would say of a tracked path, the commit says.
+    if tracks_path(git, "HEAD", relative) or not git.ok(
+        "check-ignore", "--no-index", "--quiet", "--", relative
+    ):
         # A tracked path, or one the repository's .gitignore takes back with `!`.
         raise WtpoolError(
             f"git does not ignore {relative} in {slot}, so wtpool will not write its "

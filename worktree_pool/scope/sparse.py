@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worktree_pool.git.run import Git
+from worktree_pool.git.run import Git, resolve
 from worktree_pool.scope import guard
 from worktree_pool.scope.patterns import (
     anchored,
@@ -94,8 +94,7 @@ def plan_scope(
 ) -> ScopePlan:
     if patterns is None:
         return ScopePlan(None, always, "full")
-    tracked = tracked_files(git)
-    tracked_directories = _directories_of(tracked)
+    tracked, tracked_directories = _tracked_tree(git)
     write = tuple(dict.fromkeys((*patterns, *always)))
     combined = tuple(dict.fromkeys((*write, *(c.pattern for c in context))))
     directories = {
@@ -127,7 +126,26 @@ def plan_scope(
 
 def tracked_files(git: Git) -> frozenset[str]:
     """The files of the slot's commit; unlike the index, unaffected by a sparse index."""
-    return frozenset(git.out("ls-tree", "-r", "--name-only", "-z", "HEAD").split("\0")) - {""}
+    return _tracked_tree(git)[0]
+
+
+# The last commit listed, by id, with its directories: a spawn plans every slot on the same
+# commit, and listing a large tree costs more than the rest of planning a scope. One only: a
+# listing of 200,000 paths holds tens of megabytes.
+_LAST_LISTED: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+
+def _tracked_tree(git: Git) -> tuple[frozenset[str], frozenset[str]]:
+    """The files of the commit checked out where `git` runs, and their directories."""
+    oid = resolve(git, "HEAD")
+    if oid is None or oid not in _LAST_LISTED:
+        files = frozenset(git.out("ls-tree", "-r", "--name-only", "-z", "HEAD").split("\0"))
+        listed = (files - {""}, _directories_of(files - {""}))
+        if oid is None:  # no commit yet: nothing to remember it by
+            return listed
+        _LAST_LISTED.clear()
+        _LAST_LISTED[oid] = listed
+    return _LAST_LISTED[oid]
 
 
 def _directories_of(tracked: frozenset[str]) -> frozenset[str]:
