@@ -140,6 +140,7 @@ COVERED_BY: dict[str, str] = {
     "git/run.py": "tests/pool/test_hostile_repo.py",
     # util
     "util/inputs.py": "tests/reliability/test_bad_input.py",
+    "util/yaml_input.py": "tests/config/test_settings.py",
     "util/shell.py": "tests/pool/test_claims.py",
     "util/names.py": "tests/reliability/test_bad_input.py",
     "util/pattern_syntax.py": "tests/agents/test_reservations.py",

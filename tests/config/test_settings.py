@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +224,52 @@ def test_bad_task_settings_are_refused(tmp_path: Path, text: str, fragment: str)
     with pytest.raises(WtpoolError) as caught:
         load_config(path)
     assert str(path) in caught.value.message and fragment in caught.value.message
+
+
+def _old(path: Path) -> None:
+    """As a config file edited long ago looks: settled, so its parse may be remembered."""
+    os.utime(path, (time.time() - 3600, time.time() - 3600))
+
+
+def test_a_settled_config_is_read_back_from_the_cache_without_yaml(tmp_path: Path) -> None:
+    path, cache = tmp_path / "wtpool.yaml", tmp_path / "cache" / "config.json"
+    path.write_text("pool:\n  min: 4\n")
+    _old(path)
+    assert load_config(path, cache).pool.min == 4
+    assert cache.is_file() and oct(cache.stat().st_mode & 0o777) == "0o600"
+    probe = (
+        "import sys; from pathlib import Path; from worktree_pool.config.loader import load_config;"
+        f"c = load_config(Path({str(path)!r}), Path({str(cache)!r}));"
+        "print(c.pool.min, 'yaml' in sys.modules)"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert shown.stdout.split() == ["4", "False"], shown.stderr
+
+
+def test_a_changed_config_is_never_read_from_the_cache(tmp_path: Path) -> None:
+    path, cache = tmp_path / "wtpool.yaml", tmp_path / "config.json"
+    path.write_text("pool:\n  min: 4\n")
+    _old(path)
+    load_config(path, cache)
+    remembered = path.stat()
+    # The same size, and the modification time set back, as a coarse clock could leave it:
+    # the change time still moves, and no one can set it back.
+    path.write_text("pool:\n  min: 5\n")
+    os.utime(path, ns=(remembered.st_atime_ns, remembered.st_mtime_ns))
+    assert load_config(path, cache).pool.min == 5
+
+
+def test_a_config_just_written_or_beyond_json_is_not_remembered(tmp_path: Path) -> None:
+    path, cache = tmp_path / "wtpool.yaml", tmp_path / "config.json"
+    path.write_text("pool:\n  min: 4\n")
+    assert load_config(path, cache).pool.min == 4
+    assert not cache.exists()  # it may change again within the file system's clock tick
+    path.write_text("pool:\n  base: 2024-01-01\n")  # a date: JSON would give back a string
+    _old(path)
+    with pytest.raises(WtpoolError, match=r"pool\.base"):
+        load_config(path, cache)
+    assert not cache.exists()
+    path.write_text("database:\n  url: postgresql://u:secret@h/x\n")  # no copy of a password
+    _old(path)
+    assert load_config(path, cache).database.url == "postgresql://u:secret@h/x"
+    assert not cache.exists()

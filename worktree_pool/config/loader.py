@@ -7,7 +7,10 @@ and the expected type: a typo must not silently fall back to a default.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import time
 import types
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,8 +23,10 @@ from worktree_pool.config.settings import (
     Config,
 )
 from worktree_pool.config.validation import validate
-from worktree_pool.errors import bad_input
-from worktree_pool.util.inputs import describe, load_yaml, read_text_bounded
+from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.util.inputs import describe, read_text_bounded
+from worktree_pool.util.private import replace_private
+from worktree_pool.util.redact import mask
 
 # A configuration file is a few kilobytes; refusing big ones keeps a hostile or mistaken file
 # (say, a log passed by accident) from costing time or memory before validation rejects it.
@@ -37,16 +42,68 @@ def find_config_file(repo_root: Path, explicit: Path | None) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def load_config(path: Path | None) -> Config:
+def load_config(path: Path | None, cache: Path | None = None) -> Config:
+    """The configuration in `path` (the defaults for None). With `cache`, the file's parsed
+    YAML is remembered there, and read back while the file has not changed (see _parsed)."""
     if path is None:
         return Config()
-    text = read_text_bounded(path, MAX_CONFIG_BYTES, "config file")
-    data = load_yaml(text, path, unique_keys=True)
+    data = _parsed(path, cache)
     if data is None:
         data = {}
     config = _build(Config, data, "", path)
     validate(config, path)
     return config
+
+
+# A file changed this recently may change again within the same tick of the file system's
+# clock (coarse on many: 4 ms on ext4, 2 s on FAT), leaving its modification time as it was;
+# its parse is not remembered until it has settled.
+_SETTLED_NS = 3_000_000_000
+
+
+def _parsed(path: Path, cache: Path | None) -> Any:
+    """The YAML data of the config file, from the cache when the file is the one it was made
+    from: same device, inode, size, modification and change times (a change time cannot be set
+    back), so every command need not import and run a YAML parser."""
+    try:
+        info = path.stat()
+        key = [
+            str(path),
+            info.st_dev,
+            info.st_ino,
+            info.st_size,
+            info.st_mtime_ns,
+            info.st_ctime_ns,
+        ]
+    except OSError:
+        key = None  # read_text_bounded says why
+    if cache is not None and key is not None:
+        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+            remembered = json.loads(cache.read_text(encoding="utf-8"))
+            if remembered["file"] == key:
+                return remembered["data"]
+    text = read_text_bounded(path, MAX_CONFIG_BYTES, "config file")
+    from worktree_pool.util.yaml_input import load_yaml  # only when the cache cannot answer
+
+    data = load_yaml(text, path, unique_keys=True)
+    settled = key is not None and time.time_ns() - key[4] > _SETTLED_NS
+    remembered = _as_json(data)
+    if cache is not None and settled and remembered is not None:
+        with contextlib.suppress(OSError, WtpoolError):  # not remembered: only slower
+            replace_private(cache, f'{{"file": {json.dumps(key)}, "data": {remembered}}}')
+    return data
+
+
+def _as_json(data: Any) -> str | None:
+    """`data` as JSON, if JSON gives it back as it is (YAML can hold what JSON cannot: dates,
+    non-string keys; the cache must never change what the file says) and it holds no password
+    (a database URL's): no copy of one is kept in the pool directory."""
+    try:
+        text = json.dumps(data)
+        exact = json.loads(text) == data
+    except (TypeError, ValueError):
+        return None
+    return text if exact and mask(text) == text else None
 
 
 def with_environment(config: Config, environ: Mapping[str, str]) -> Config:

@@ -86,11 +86,13 @@ def open_repository(cwd: Path, config_file: Path | None = None) -> Repository:
     if config_file is not None and not config_file.is_absolute():
         config_file = cwd / config_file
     config_path = find_config_file(root, config_file)
+    # A pool remembers its parsed config file; before `init` there is nowhere to keep it.
+    cache = pool_dir / CACHE_DIR_NAME / "config.json" if pool_dir.is_dir() else None
     return Repository(
         root=root,
         common_dir=common_dir,
         current_slot=current_slot,
-        config=with_environment(load_config(config_path), os.environ),
+        config=with_environment(load_config(config_path, cache), os.environ),
         config_path=config_path,
         worktree=toplevel,
     )

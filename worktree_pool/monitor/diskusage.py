@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import CACHE_DIR_NAME
+from worktree_pool.util.private import replace_private
 
 CACHE_FILE = Path(CACHE_DIR_NAME) / "disk.json"
 
@@ -108,13 +109,5 @@ def _write(path: Path, entries: list[EntryUse], present: set[str]) -> None:
         if known is None or known.measured_at < entry.measured_at:
             merged[entry.name] = entry
     data = {e.name: {"bytes": e.bytes, "measured_at": e.measured_at} for e in merged.values()}
-    with contextlib.suppress(OSError):  # a cache that cannot be written is only a cache
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.")
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(data, handle)
-            os.replace(temporary, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
+    with contextlib.suppress(OSError, WtpoolError):  # a cache not written is only a cache
+        replace_private(path, json.dumps(data))

@@ -31,5 +31,6 @@ Modules:
     tasks.py       the landed-task ledger, and the scopes pinned to tasks
 
 Modules the commit guard imports (sqlite, slots, reservations and what they import) use the
-standard library and store modules only: the guard runs on every commit.
+standard library, store modules and util's standard-library modules only: the guard runs on
+every commit.
 """

@@ -18,7 +18,6 @@ hands every commit to the Python guard, which reads the store itself.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from worktree_pool.store.protocol import Connection
@@ -45,13 +44,3 @@ def render(conn: Connection, now: float) -> str:
 
 def _patterns(stored: str) -> tuple[str, ...]:
     return tuple(json.loads(stored))
-
-
-def write(path: Path, text: str) -> None:
-    """Replace the file at once (a reader sees the old one or the new one), readable by its
-    owner only, as the store is."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)

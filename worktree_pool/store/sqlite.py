@@ -23,6 +23,7 @@ from pathlib import Path
 from worktree_pool.errors import WtpoolError
 from worktree_pool.store import guard_facts
 from worktree_pool.store.schema import MIGRATIONS
+from worktree_pool.util.private import replace_private
 
 STATE_FILE_MODE = 0o600
 POOL_DIR_MODE = 0o700
@@ -152,8 +153,8 @@ class StateStore:
             return
         else:
             try:
-                guard_facts.write(self.guard_facts, guard_facts.render(conn, time.time()))
-            except (OSError, sqlite3.DatabaseError):
+                replace_private(self.guard_facts, guard_facts.render(conn, time.time()))
+            except (OSError, WtpoolError, sqlite3.DatabaseError):
                 pass
             finally:
                 conn.execute("ROLLBACK")

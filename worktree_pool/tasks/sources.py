@@ -23,7 +23,8 @@ from worktree_pool.config.settings import TaskSettings
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.tasks.graph import PARENT_EDGE, Dependency, Task, TaskGraph
-from worktree_pool.util.inputs import describe, load_yaml, read_text_bounded
+from worktree_pool.util.inputs import describe, read_text_bounded
+from worktree_pool.util.yaml_input import load_yaml
 
 # A task file is read whole: past this, it is refused rather than read into memory.
 MAX_TASK_FILE_BYTES = 64_000_000

@@ -30,7 +30,8 @@ from worktree_pool.tasks.sources import (
     relative_task_file,
     task_file,
 )
-from worktree_pool.util.inputs import compose_yaml, load_yaml, read_text_bounded
+from worktree_pool.util.inputs import read_text_bounded
+from worktree_pool.util.yaml_input import compose_yaml, load_yaml
 
 CLOSED = "closed"
 BD_TIMEOUT = 60.0

@@ -7,7 +7,8 @@ the agent runner and the guard.
 
     names.py           validation of slot, agent and task names before any side effect
     pattern_syntax.py  the safety rules every scope pattern obeys, wherever it comes in
-    inputs.py          bounded reads of files and YAML: no endless file, no alias bomb
+    inputs.py          bounded reads of files: no endless file
+    yaml_input.py      YAML from those reads: no alias bomb, libyaml when no alias can be
     private.py         files only their owner can read, never written through a link
     processes.py       the environment marks that tell an agent's processes from the pool's
     redact.py          `mask`: passwords out of everything wtpool shows

@@ -68,6 +68,18 @@ def write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
+def replace_private(path: Path, text: str) -> None:
+    """Replace the file at `path` in one step (a reader sees the old file or the new, never
+    half of one), as a private file, making its directory (0700) if it is missing."""
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write_private(temporary, text)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def _refused(path: Path, what: str) -> WtpoolError:
     return WtpoolError(
         f"refusing to write {path}: it is {what}",

@@ -10,8 +10,8 @@ changes everything its branch did and would credit it twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.run import Git
-from worktree_pool.util.private import PRIVATE_DIR_MODE, open_private
+from worktree_pool.util.private import replace_private
 
 # A commit that changes more files than this is a sweep (a rename, a reformat, a vendored
 # update): what it changed says nothing about which files belong together.
@@ -168,15 +168,9 @@ def _store(cache: Path, head: str, limit: int, changes: Iterable[Change]) -> Non
         "limit": limit,
         "changes": [[c.commit, c.message, list(c.files)] for c in changes],
     }
-    temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    try:
-        # Private like the rest of the pool directory: commit messages can be confidential.
-        cache.parent.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
-        with open_private(temporary, "w") as out:
-            out.write(json.dumps(data))
-        temporary.replace(cache)
-    except (OSError, WtpoolError):
-        temporary.unlink(missing_ok=True)  # a cache that cannot be written is only slower
+    # Private like the rest of the pool directory: commit messages can be confidential.
+    with contextlib.suppress(OSError, WtpoolError):  # a cache not written is only slower
+        replace_private(cache, json.dumps(data))
 
 
 def compile_id_pattern(pattern: str) -> re.Pattern[str]:
