@@ -251,6 +251,26 @@ def has_uncommitted(git: Git) -> bool:
     return bool(git.out("status", "--porcelain", "--untracked-files=normal"))
 
 
+def has_worktree_changes(git: Git) -> bool:
+    """has_uncommitted for a worktree whose index is known to equal HEAD (index_file.py):
+    modified, deleted and untracked files only, in one `ls-files` that leaves a sparse index
+    sparse."""
+    listed = git.run(
+        *("ls-files", "--sparse", "-z", "--modified", "--deleted", "--others"),
+        *("--exclude-standard", "--directory", "--no-empty-directory"),
+        check=False,
+    )
+    return bool(listed.stdout) if listed.returncode == 0 else has_uncommitted(git)
+
+
+def trees_of(git: Git, commits: set[str]) -> dict[str, str]:
+    """Each commit's tree, in one call; {} if any is missing."""
+    ordered = sorted(commits)
+    result = git.run("rev-parse", *(f"{commit}^{{tree}}" for commit in ordered), check=False)
+    trees = result.stdout.split()
+    return dict(zip(ordered, trees, strict=True)) if result.returncode == 0 else {}
+
+
 def count_commits_not_in(git: Git, head: str, base: str) -> int:
     return int(git.out("rev-list", "--count", head, f"^{base}"))
 

@@ -14,8 +14,15 @@ from pathlib import Path
 from worktree_pool.agents.process import AgentProcess, agent_process
 from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.db.names import slot_database
-from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import WorktreeRecord, has_uncommitted, worktree_records
+from worktree_pool.git.index_file import sparse_index_tree
+from worktree_pool.git.repo import Repository, git_dir_of
+from worktree_pool.git.run import (
+    WorktreeRecord,
+    has_uncommitted,
+    has_worktree_changes,
+    trees_of,
+    worktree_records,
+)
 from worktree_pool.pool.handoff import env_file_in
 from worktree_pool.store.limits import LatestSample, latest_sample
 from worktree_pool.store.pool import PoolRecord, no_pool_error, read_pool
@@ -128,10 +135,19 @@ def _uncommitted(
     paths = {slot: repo.slot_path(slot) for slot in slots}
     answers: dict[str, bool | None] = dict.fromkeys(slots)
     failures: list[BaseException] = []
+    heads = {records[path].head for path in paths.values() if path in records}
+    trees = trees_of(repo.git, {head for head in heads if head})
 
     def look(slot: str) -> None:
+        path = paths[slot]
+        git = repo.git.at(path)
+        tree, git_dir = trees.get(records[path].head or ""), git_dir_of(path)
         try:
-            answers[slot] = has_uncommitted(repo.git.at(paths[slot]))
+            # An idle slot's sparse index records HEAD's tree: then only its files need a look.
+            if tree and git_dir and sparse_index_tree(git_dir / "index", len(tree) // 2) == tree:
+                answers[slot] = has_worktree_changes(git)
+            else:
+                answers[slot] = has_uncommitted(git)
         except BaseException as exc:  # raised below, in the caller's thread
             failures.append(exc)
 
