@@ -30,8 +30,7 @@ from worktree_pool.merge import integration
 from worktree_pool.merge.after_landing import bring_along, record_merged
 from worktree_pool.merge.closing import close_in_landing
 from worktree_pool.merge.gate import run_gate
-from worktree_pool.merge.queue import get_entry
-from worktree_pool.merge.settling import Outcome, dirty_checkout, errored, settle
+from worktree_pool.merge.settling import Outcome, dirty_checkout, errored, settle, still_merging
 from worktree_pool.pool.worktrees import base_tip
 from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
@@ -65,16 +64,10 @@ def land_batch(repo: Repository, store: StateStore, entries: list[MergeEntry]) -
         return _land_chain(repo, store, entries)
     except Exception as exc:
         if len(entries) == 1:
-            return [errored(repo, store, entry, exc) for entry in _still_merging(store, entries)]
+            return [errored(repo, store, entry, exc) for entry in still_merging(store, entries)]
         half = len(entries) // 2
-        first, rest = _still_merging(store, entries[:half]), _still_merging(store, entries[half:])
+        first, rest = still_merging(store, entries[:half]), still_merging(store, entries[half:])
         return land_batch(repo, store, first) + land_batch(repo, store, rest)
-
-
-def _still_merging(store: StateStore, entries: list[MergeEntry]) -> list[MergeEntry]:
-    with store.snapshot() as conn:
-        current = [get_entry(conn, entry.id) for entry in entries]
-    return [entry for entry in current if entry.state == MergeState.MERGING]
 
 
 def _land_chain(repo: Repository, store: StateStore, entries: list[MergeEntry]) -> list[MergeEntry]:

@@ -19,9 +19,9 @@ from worktree_pool.git.run import is_ancestor, resolve
 from worktree_pool.merge import integration
 from worktree_pool.merge.after_landing import bring_along, record_merged
 from worktree_pool.merge.batch import land_batch
-from worktree_pool.merge.queue import claim_batch, get_entry, orphans, processor_lock
+from worktree_pool.merge.queue import claim_batch, orphans, processor_lock
 from worktree_pool.merge.scratch import remove_scratch_worktrees
-from worktree_pool.merge.settling import Outcome, errored, settle
+from worktree_pool.merge.settling import Outcome, errored, settle, still_merging
 from worktree_pool.scope.guard import allows, compiled
 from worktree_pool.scope.patterns import compile_rules
 from worktree_pool.store import merges
@@ -52,9 +52,10 @@ def run_queue(repo: Repository, store: StateStore) -> RunResult | None:
             try:
                 processed += _land(repo, store, batch)
             except Exception as exc:
-                processed += _errored_unsettled(repo, store, batch, exc)
+                processed += [errored(repo, store, e, exc) for e in still_merging(store, batch)]
             except BaseException as exc:  # interrupted: back in line, and stop
-                _errored_unsettled(repo, store, batch, exc)
+                for entry in still_merging(store, batch):
+                    errored(repo, store, entry, exc)
                 raise
         return RunResult(processed)
 
@@ -73,17 +74,6 @@ def _land(repo: Repository, store: StateStore, batch: list[MergeEntry]) -> list[
     ready = [entry for entry in batch if entry.id not in settled]
     settled |= {entry.id: entry for entry in land_batch(repo, store, ready)}
     return [settled[entry.id] for entry in batch if entry.id in settled]
-
-
-def _errored_unsettled(
-    repo: Repository, store: StateStore, batch: list[MergeEntry], exc: BaseException
-) -> list[MergeEntry]:
-    """The batch's entries still `merging` after an error go back in line (or fail)."""
-    with store.snapshot() as conn:
-        unsettled = [
-            entry for entry in batch if get_entry(conn, entry.id).state == MergeState.MERGING
-        ]
-    return [errored(repo, store, entry, exc) for entry in unsettled]
 
 
 def settle_interrupted(repo: Repository, store: StateStore) -> str:

@@ -89,3 +89,10 @@ def errored(
             return get_entry(conn, entry.id)
     outcome = Outcome(MergeState.FAILED, f"gave up after {attempts} failed attempts: {reason}")
     return settle(repo, store, entry, outcome, attempts=attempts)
+
+
+def still_merging(store: StateStore, entries: list[MergeEntry]) -> list[MergeEntry]:
+    """Those of `entries` that nothing has settled yet (still `merging`), as stored now."""
+    with store.snapshot() as conn:
+        current = [get_entry(conn, entry.id) for entry in entries]
+    return [entry for entry in current if entry.state == MergeState.MERGING]

@@ -32,7 +32,7 @@ from worktree_pool.scope.patterns import check_compiles, compile_rules
 from worktree_pool.scope.sparse import ScopePlan, show_only, sparse_enabled
 from worktree_pool.scope.view import plan_view
 from worktree_pool.store.pool import PoolRecord, read_pool, require_pool
-from worktree_pool.store.protocol import Connection
+from worktree_pool.store.protocol import Connection, Store
 from worktree_pool.store.slots import (
     TRANSIENT_STATES,
     Slot,
@@ -41,7 +41,6 @@ from worktree_pool.store.slots import (
     owner_alive,
     update_slot,
 )
-from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.values import encode_scope
 from worktree_pool.util.pattern_syntax import validate_patterns
 
@@ -83,7 +82,7 @@ class FilterReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def show_filter(repo: Repository, store: StateStore, name: str) -> FilterReport:
+def show_filter(repo: Repository, store: Store, name: str) -> FilterReport:
     with store.snapshot() as conn:
         slot = lookup_slot(conn, name)
     git = repo.git.at(repo.slot_path(name))
@@ -91,7 +90,7 @@ def show_filter(repo: Repository, store: StateStore, name: str) -> FilterReport:
 
 
 def set_filter(
-    repo: Repository, store: StateStore, name: str, patterns: list[str], *, add: bool = False
+    repo: Repository, store: Store, name: str, patterns: list[str], *, add: bool = False
 ) -> FilterReport:
     if not patterns:
         raise bad_input(
@@ -104,14 +103,14 @@ def set_filter(
     )
 
 
-def clear_filter(repo: Repository, store: StateStore, name: str) -> FilterReport:
+def clear_filter(repo: Repository, store: Store, name: str) -> FilterReport:
     return _change(repo, store, name, lambda old: None)
 
 
 ScopeUpdate = Callable[[tuple[str, ...] | None], tuple[str, ...] | None]
 
 
-def _change(repo: Repository, store: StateStore, name: str, update: ScopeUpdate) -> FilterReport:
+def _change(repo: Repository, store: Store, name: str, update: ScopeUpdate) -> FilterReport:
     with store.snapshot() as conn:
         base = require_pool(conn, repo).base
         check_keeps_work(repo, name, _new_scope(_usable_slot(conn, name), update), base)
@@ -163,7 +162,7 @@ def _in_cone(path: str, cone_dirs: tuple[str, ...]) -> bool:
     )
 
 
-def reapply(repo: Repository, store: StateStore, name: str, base: str) -> ScopePlan:
+def reapply(repo: Repository, store: Store, name: str, base: str) -> ScopePlan:
     """Apply the scope the state holds for the slot, whatever another process wrote last."""
     with slot_filter_lock(repo, name):
         with store.snapshot() as conn:
@@ -230,7 +229,7 @@ class VerifyReport:
 
 
 def verify_filter(
-    repo: Repository, store: StateStore, name: str, *, fix: bool, build: bool = False
+    repo: Repository, store: Store, name: str, *, fix: bool, build: bool = False
 ) -> VerifyReport:
     with store.snapshot() as conn:
         pool = read_pool(conn)
