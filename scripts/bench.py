@@ -805,7 +805,7 @@ def render_scaling(rows: list[ScalingRow]) -> str:
         "## How spawn and cleanup grow with the repository",
         "",
         "The first `spawn 4 independent` on a freshly initialised pool (1 % scopes, no"
-        " databases: its idle slots are full checkouts, which spawn narrows), then `cleanup`,"
+        " databases: its idle slots are empty, and spawn checks out each scope), then `cleanup`,"
         " beside 4 full `git worktree add` and their removal.",
         "",
         "| files | spawn 4 | 4 full worktree add | ratio | cleanup | 4 worktree remove | ratio |",
