@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
+from worktree_pool.git.index_file import sparse_index_tree
 
 _BASE_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
@@ -246,21 +247,30 @@ def is_ancestor(git: Git, ancestor: str, descendant: str) -> bool:
     return git.ok("merge-base", "--is-ancestor", ancestor, descendant)
 
 
-def has_uncommitted(git: Git) -> bool:
-    """Whether the worktree `git` runs in has changes or untracked files (ignored ones aside)."""
+def has_uncommitted(git: Git, index: Path | None = None, head_tree: str | None = None) -> bool:
+    """Whether the worktree `git` runs in has changes or untracked files (ignored ones aside).
+
+    Given its index file and HEAD's tree: when the sparse index records exactly that tree
+    (index_file.py; an idle slot's does), the index is HEAD, and only the files are compared,
+    sparing git's walk of every top-level entry to compare the index with HEAD."""
+    if (
+        index is not None
+        and head_tree
+        and sparse_index_tree(index, len(head_tree) // 2) == head_tree
+    ):
+        return _worktree_changes(git)
     return bool(git.out("status", "--porcelain", "--untracked-files=normal"))
 
 
-def has_worktree_changes(git: Git) -> bool:
-    """has_uncommitted for a worktree whose index is known to equal HEAD (index_file.py):
-    modified, deleted and untracked files only, in one `ls-files` that leaves a sparse index
+def _worktree_changes(git: Git) -> bool:
+    """Modified, deleted and untracked files, in one `ls-files` that leaves a sparse index
     sparse."""
     listed = git.run(
         *("ls-files", "--sparse", "-z", "--modified", "--deleted", "--others"),
         *("--exclude-standard", "--directory", "--no-empty-directory"),
         check=False,
     )
-    return bool(listed.stdout) if listed.returncode == 0 else has_uncommitted(git)
+    return bool(listed.stdout) if listed.returncode == 0 else has_uncommitted(git)  # old git
 
 
 def trees_of(git: Git, commits: set[str]) -> dict[str, str]:

@@ -14,12 +14,10 @@ from pathlib import Path
 from worktree_pool.agents.process import AgentProcess, agent_process
 from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.db.names import slot_database
-from worktree_pool.git.index_file import sparse_index_tree
 from worktree_pool.git.repo import Repository, git_dir_of
 from worktree_pool.git.run import (
     WorktreeRecord,
     has_uncommitted,
-    has_worktree_changes,
     trees_of,
     worktree_records,
 )
@@ -141,13 +139,10 @@ def _uncommitted(
     def look(slot: str) -> None:
         path = paths[slot]
         git = repo.git.at(path)
-        tree, git_dir = trees.get(records[path].head or ""), git_dir_of(path)
+        git_dir = git_dir_of(path)
+        index = git_dir / "index" if git_dir else None
         try:
-            # An idle slot's sparse index records HEAD's tree: then only its files need a look.
-            if tree and git_dir and sparse_index_tree(git_dir / "index", len(tree) // 2) == tree:
-                answers[slot] = has_worktree_changes(git)
-            else:
-                answers[slot] = has_uncommitted(git)
+            answers[slot] = has_uncommitted(git, index, trees.get(records[path].head or ""))
         except BaseException as exc:  # raised below, in the caller's thread
             failures.append(exc)
 

@@ -138,7 +138,12 @@ def guard_files(repo: Repository, name: str, plan: ScopePlan, base: str) -> dict
                 check=check,
             )
         files[hook] = _HOOK_TEMPLATE.format(
-            slot=name, hook=hook, check=check, common=shell_quote(str(repo.common_dir))
+            slot=name,
+            hook=hook,
+            check=check,
+            common=shell_quote(str(repo.common_dir)),
+            # The hooks' own directory, as `pwd -P` gives it: a hook never runs itself again.
+            here=shell_quote(str(guard_dir(repo, name).resolve())),
         )
     return files
 
@@ -178,7 +183,7 @@ _INSIDE = r"""  printf '%s\n' "$staged" | grep -qvE {inside} && return 1
 # that it runs the same on BSD and macOS.
 _HOOK_TEMPLATE = """#!/bin/sh
 # wtpool's {hook} hook for {slot}. Generated: `wtpool filter verify --fix {slot}` rewrites it.
-tab=$(printf '\\t')
+tab='\t'  # a tab: no subshell to make one
 {check}hooks=
 while IFS="$tab" read -r scope value; do
   [ "$scope" = worktree ] || [ -z "$scope" ] || hooks=$value
@@ -192,8 +197,7 @@ case "$hooks" in
   /*) ;;
   *) [ -d "$hooks" ] || hooks="$(dirname "$common")/$hooks" ;;
 esac
-here=$(cd "$(dirname "$0")" && pwd -P)
-if [ -x "$hooks/{hook}" ] && [ "$(cd "$hooks" 2>/dev/null && pwd -P)" != "$here" ]; then
+if [ -x "$hooks/{hook}" ] && [ "$(cd "$hooks" 2>/dev/null && pwd -P)" != {here} ]; then
   exec "$hooks/{hook}" "$@"
 fi
 exit 0
