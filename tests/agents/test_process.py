@@ -135,6 +135,36 @@ def test_cleanup_stops_an_agent_child_that_called_setsid(
     assert "no slot had recorded" not in wtpool(root, "cleanup").stdout
 
 
+def test_cleanup_stops_what_runs_in_every_slot_and_spares_a_terminal(
+    tmp_path: Path, started: list[int]
+) -> None:
+    root = _pool(tmp_path)
+    slots = [Path(wtpool_json(root, "acquire", "--agent", a)["path"]) for a in ("ann", "bo", "cy")]
+    # Left running in two slots; one look at the processes serves all three slots until the
+    # first stop, and the second must still be found after it.
+    strays = [_sleeper(slots[n], started, start_new_session=True) for n in (0, 2)]
+    primary, secondary = os.openpty()
+    try:
+        person = subprocess.Popen(
+            ["setsid", "--ctty", "sleep", "600"], cwd=slots[1], stdin=secondary, stdout=secondary
+        )
+        started.append(person.pid)
+        _wait_for(lambda: psutil.Process(person.pid).terminal(), "the terminal")
+        result = wtpool(root, "cleanup", "--json")
+    finally:
+        os.close(secondary)
+    report = json.loads(result.stdout)
+    assert all(_gone(stray.pid) for stray in strays), "cleanup left a process in a slot"
+    assert person.poll() is None
+    os.close(primary)  # the person's terminal closes: only now does their shell hang up
+    assert [(s["slot"], s["strays"], s["spared"]) for s in report["stopped_agents"]] == [
+        ("pool-wt-1", [strays[0].pid], []),
+        ("pool-wt-2", [], [person.pid]),
+        ("pool-wt-3", [strays[1].pid], []),
+    ]
+    assert report["complete"] and not any(slot.exists() for slot in slots)
+
+
 def test_a_double_forked_daemon_keeps_the_agent_running_until_stopped(
     tmp_path: Path, started: list[int]
 ) -> None:

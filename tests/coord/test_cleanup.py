@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from tests.conftest import Pool, git, make_pool, wtpool, wtpool_json
+from worktree_pool.git.run import delete_branches_if_at
 from worktree_pool.pool.claims import acquire
 
 
@@ -118,6 +119,18 @@ def test_cleanup_deletes_merged_wtpool_branches_and_keeps_unmerged_ones(pool: Po
     remaining = git(pool.root, "branch", "--list", "wtpool/*").split()
     assert "wtpool/task/t-pending" in remaining
     assert "wtpool/task/t-merged" not in remaining
+
+
+def test_a_branch_that_moves_before_its_deletion_is_kept_and_the_rest_go(pool: Pool) -> None:
+    tip = git(pool.root, "rev-parse", "main")
+    for name in ("wtpool/task/a", "wtpool/task/b", "wtpool/task/c"):
+        git(pool.root, "branch", name, tip)
+    git(pool.root, "commit", "--quiet", "--allow-empty", "-m", "on main")
+    # b moved on since it was found merged at `tip`: its new commit is found nowhere else.
+    git(pool.root, "branch", "--force", "wtpool/task/b", "main")
+    wanted = {"wtpool/task/a": tip, "wtpool/task/b": tip, "wtpool/task/c": tip}
+    assert delete_branches_if_at(pool.repo.git, wanted) == ["wtpool/task/a", "wtpool/task/c"]
+    assert git(pool.root, "branch", "--list", "wtpool/*").split() == ["wtpool/task/b"]
 
 
 def test_cleanup_force_discards_but_lists_what_went(pool: Pool) -> None:

@@ -30,6 +30,8 @@ from tests.conftest import (
     wtpool_json,
 )
 from tests.db.test_postgres import EXTERNAL, server  # noqa: F401 - used via getfixturevalue
+from worktree_pool.db import server as pgserver
+from worktree_pool.git.repo import open_repository
 
 SCHEMA = "CREATE TABLE product (name text);\nINSERT INTO product VALUES ('tea'), ('cups');\n"
 
@@ -279,6 +281,30 @@ def test_cleanup_keeps_embedded_data_holding_a_database_wtpool_did_not_create(sh
     assert sorted(result["dropped_databases"]) == [f"{prefix}_template", f"{prefix}_wt_1"]
     assert any("databases wtpool did not create (notes)" in w for w in result["warnings"])
     assert (shop / ".agent-worktrees" / ".postgres" / "data" / "PG_VERSION").is_file()
+
+
+@pytest.mark.parametrize("shop", ["embedded"], indirect=True)
+def test_stopping_never_signals_a_stranger_a_stale_pid_file_names(shop: Path) -> None:
+    assert wtpool(shop, "acquire", "--agent", "alice").returncode == 0
+    data = shop / ".agent-worktrees" / ".postgres" / "data"
+    pid_file = data / "postmaster.pid"
+    postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+    recorded, owner = pid_file.read_text(), postmaster.username()
+    postmaster.send_signal(signal.SIGKILL)  # a crash: the pid file stays behind
+    postmaster.wait(timeout=60)
+    for process in _server_processes(shop):  # its backends, orphaned by the crash
+        process.kill()
+    # The system gives the pid to another process of the server's user, which pg_ctl, asked
+    # whether the server runs, would take for it.
+    stranger = subprocess.Popen(["sleep", "60"], cwd="/", user=owner)
+    try:
+        pid_file.write_text(recorded.replace(recorded.split()[0], str(stranger.pid), 1))
+        assert pgserver.stop(open_repository(shop)) is False  # what cleanup calls last
+        assert stranger.poll() is None  # never signalled: pg_ctl would have sent it SIGQUIT
+        assert not data.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 @pytest.mark.parametrize("shop", ["embedded"], indirect=True)

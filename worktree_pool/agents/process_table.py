@@ -80,6 +80,7 @@ class ProcessTable:
             if process.info["status"] == psutil.STATUS_ZOMBIE:
                 self.zombies.add(pid)
         self._environments: dict[int, dict[str, str]] = {}
+        self._places: dict[int, list[str]] = {}
         self._marked: dict[str, list[int]] | None = None
 
     def family(self, leader: int) -> set[int]:
@@ -122,9 +123,11 @@ class ProcessTable:
 
     def places(self, pid: int) -> list[str]:
         """The working directory and the open files of the process, where they can be read."""
+        if pid in self._places:
+            return self._places[pid]
         import psutil  # not at the top: see ProcessTable
 
-        places = []
+        places = self._places[pid] = []
         try:
             process = self.handles[pid]
             places.append(process.cwd().removesuffix(" (deleted)"))

@@ -50,13 +50,19 @@ def stop_agent(repo: Repository, slot: Slot, grace: float) -> StopResult:
 
 
 def clear_slot(
-    repo: Repository, name: str, group: AgentGroup | None, grace: float, others: Sequence[Slot]
+    repo: Repository,
+    name: str,
+    group: AgentGroup | None,
+    grace: float,
+    others: Sequence[Slot],
+    table: ProcessTable | None = None,
 ) -> StopResult:
     """Stop everything that runs in the slot before it is salvaged, reset or removed: its
     agent (`group`, if one was recorded), and every other process without a terminal whose
     working directory or an open file is in it (see slot_strays). The running agents of
-    `others`, the pool's other slots, are left alone wherever they work."""
-    return _stop(repo, name, group, grace, others)
+    `others`, the pool's other slots, are left alone wherever they work. `table`: a fresh
+    look at the processes to start from (see stop_processes)."""
+    return _stop(repo, name, group, grace, others, table)
 
 
 def _stop(
@@ -65,6 +71,7 @@ def _stop(
     group: AgentGroup | None,
     grace: float,
     others: Sequence[Slot] | None,
+    table: ProcessTable | None = None,
 ) -> StopResult:
     """`others` None: the agent alone; otherwise the whole slot, sparing their agents."""
     guarded = [g for slot in others or () if slot.name != name and (g := AgentGroup.of(slot))]
@@ -84,7 +91,7 @@ def _stop(
         agent.update(members)
         return found
 
-    outcome, _ = stop_processes(find, grace)
+    outcome, _ = stop_processes(find, grace, table)
     result = StopResult(name, None, "no agent", None, sorted(strays), sorted(spared))
     if group is None:
         return result
@@ -98,17 +105,19 @@ def _stop(
 
 
 def stop_processes(
-    find: Callable[[ProcessTable], set[int]], grace: float
+    find: Callable[[ProcessTable], set[int]], grace: float, first: ProcessTable | None = None
 ) -> tuple[str | None, set[int]]:
     """SIGTERM to every process `find` names, then SIGKILL to those still there after `grace`
     seconds; `find` is asked again every 50 ms, so that a process started meanwhile (a child
-    forked at the last moment) gets the same signal. Returns how it ended (None: nothing
-    was found; stopped: all ended on SIGTERM; killed: SIGKILL was needed) and every process
-    signalled."""
+    forked at the last moment) gets the same signal. `first`: a fresh look to ask first (one
+    look serves many slots: reading every process's open files is the cost). Returns how it
+    ended (None: nothing was found; stopped: all ended on SIGTERM; killed: SIGKILL was
+    needed) and every process signalled."""
     signalled: dict[int, int] = {}
+    looks = iter((first,) if first is not None else ())
     for signum, seconds in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         deadline = time.monotonic() + seconds
-        while live := find(table := ProcessTable()):
+        while live := find(table := next(looks, None) or ProcessTable()):
             for pid in live:
                 if signalled.get(pid) != signum:
                     table.signal(pid, signum)
@@ -129,13 +138,18 @@ def kill_unrecorded(slot: str, agent: str, pid: int, started: float) -> None:
     stop_processes(lambda table: set(members_of(group, table)) - table.lineage(), 0.0)
 
 
-def stop_unrecorded(repo: Repository, grace: float, recorded: Sequence[AgentGroup]) -> list[int]:
+def stop_unrecorded(
+    repo: Repository,
+    grace: float,
+    recorded: Sequence[AgentGroup],
+    table: ProcessTable | None = None,
+) -> list[int]:
     """Stop the processes of agents under the pool that no slot records (see
     unrecorded_processes): an agent whose start was cut short before its pid reached the
     state. Only for cleanup, once every recorded agent is stopped. Returns the processes
     stopped."""
     _, signalled = stop_processes(
-        lambda table: set(unrecorded_processes(repo, table, recorded)), grace
+        lambda table: set(unrecorded_processes(repo, table, recorded)), grace, table
     )
     return sorted(signalled)
 

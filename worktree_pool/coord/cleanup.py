@@ -12,11 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from worktree_pool.agents.logs import LOG_DIR
 from worktree_pool.agents.membership import AgentGroup
+from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.agents.reservations import release_held
 from worktree_pool.agents.stopping import StopResult, clear_slot, stop_unrecorded
 from worktree_pool.coord.daemon_lock import stop_daemon_if_running
@@ -28,7 +30,7 @@ from worktree_pool.git.run import (
     Git,
     WorktreeRecord,
     current_branch,
-    delete_branch_if_at,
+    delete_branches_if_at,
     merged_branches,
     resolve,
     worktree_records,
@@ -60,6 +62,9 @@ from worktree_pool.store.slots import (
     slot_number,
 )
 from worktree_pool.util import testpoints
+
+# Slots checked and saved at once: enough to keep every core busy starting git.
+_CLEANERS = min(8, max(2, os.cpu_count() or 2))
 
 
 @dataclass(frozen=True)
@@ -152,15 +157,20 @@ def _stop_processes(repo: Repository, slots: list[Slot]) -> tuple[list[StopResul
     recorded left under the pool. Returns what was stopped, or found and spared, per slot,
     and the processes of unrecorded agents."""
     grace = repo.config.agent.stop_grace
-    outcomes = [clear_slot(repo, slot.name, AgentGroup.of(slot), grace, slots) for slot in slots]
     known = {slot.name for slot in slots}
-    outcomes += [
-        clear_slot(repo, name, None, grace, slots)
-        for name in slot_records(repo)
-        if name not in known
-    ]
-    recorded = [group for slot in slots if (group := AgentGroup.of(slot)) is not None]
-    unrecorded = stop_unrecorded(repo, grace, recorded)
+    groups = {slot.name: AgentGroup.of(slot) for slot in slots}
+    groups |= {name: None for name in slot_records(repo) if name not in known}
+    # One look at the processes serves every slot until something is signalled: reading each
+    # process's open files is what costs, and a quiet pool has nothing to signal.
+    table = ProcessTable()
+    outcomes = []
+    for name, group in groups.items():
+        outcome = clear_slot(repo, name, group, grace, slots, table)
+        if outcome.outcome in ("stopped", "killed") or outcome.strays:
+            table = ProcessTable()  # what was signalled is gone: look again
+        outcomes.append(outcome)
+    recorded = [group for group in groups.values() if group is not None]
+    unrecorded = stop_unrecorded(repo, grace, recorded, table)
     found = [o for o in outcomes if o.outcome in ("stopped", "killed") or o.strays or o.spared]
     return found, unrecorded
 
@@ -220,11 +230,20 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
     names = sorted(set(known) | set(records), key=lambda n: (slot_number(n) or 0, n))
     result = CleanupResult(base=base)
     remove_scratch_worktrees(repo)
-    for name in names:
+
+    def clean(name: str) -> SlotCleanup | None:
         outcome = _clean_slot(repo, name, records.get(name), base, force)
-        if outcome is not None:
-            result.slots.append(outcome)
         testpoints.reached("cleanup.slot")
+        return outcome
+
+    # A stale record may be settled by moving a worktree under another slot's name, so those
+    # go one by one first. Live slots are independent: their checks are dozens of git calls
+    # each, mostly process start-up, so they run side by side (removals still take turns).
+    live = [name for name in names if _is_live(repo, name, records.get(name))]
+    outcomes = {name: clean(name) for name in names if name not in live}
+    with ThreadPoolExecutor(max_workers=_CLEANERS) as cleaners:
+        outcomes.update(zip(live, cleaners.map(clean, live), strict=True))
+    result.slots.extend(outcome for name in names if (outcome := outcomes[name]) is not None)
     failed = {slot.name for slot in result.slots if not slot.removed}
     for name in names:
         if name not in failed:
@@ -252,6 +271,11 @@ def _fallback_base(repo: Repository) -> str:
             "set pool.base in wtpool.yaml so cleanup can tell merged work from unmerged",
         )
     return head
+
+
+def _is_live(repo: Repository, name: str, record: WorktreeRecord | None) -> bool:
+    """A slot git knows as a worktree, whose directory is there."""
+    return record is not None and record.prunable is None and repo.slot_path(name).is_dir()
 
 
 def _clean_slot(
@@ -337,10 +361,14 @@ def delete_merged_branches(repo: Repository, base: str, only: set[str] | None = 
     """Delete wtpool's branches (or those of `only`) that `base` contains and no worktree has
     checked out; return the ones deleted."""
     checked_out = {record.branch for record in worktree_records(repo.git)}
-    deleted = []
-    for branch, oid in merged_branches(repo.git, f"refs/heads/{base}", BRANCH_NAMESPACE).items():
-        if only is not None and branch not in only:
-            continue
-        if branch not in checked_out and delete_branch_if_at(repo.git, branch, oid):
-            deleted.append(branch)
-    return sorted(deleted)
+    merged = merged_branches(repo.git, f"refs/heads/{base}", BRANCH_NAMESPACE)
+    return sorted(
+        delete_branches_if_at(
+            repo.git,
+            {
+                branch: oid
+                for branch, oid in merged.items()
+                if (only is None or branch in only) and branch not in checked_out
+            },
+        )
+    )

@@ -10,4 +10,5 @@ worktree leads back, by `--git-common-dir`, to the one main repository and its o
     ignores.py  which untracked files are work: those the base's ignore rules do not ignore
     objects.py  a file read from a commit, and a commit that changes one file, without a checkout
     index_file.py  the tree a sparse index records for itself, read without running git
+    worktree_status.py  a worktree's changes, HEAD and branch, from one `git status`
 """

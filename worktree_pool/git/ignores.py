@@ -19,22 +19,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 
-from worktree_pool.git.run import Git
+from worktree_pool.git.run import Git, git_paths
 
-# Rewritten rules by the base's tree id: a tree id names its content, so the rules never go
-# stale, and cleanup judges many slots against one base.
-_RULES_BY_TREE: dict[str, str] = {}
-_CACHED_TREES = 8
+# Rewritten rules by the base's commit id: an id names its content, so the rules never go
+# stale, and cleanup judges many slots against one base without asking git again.
+_RULES_BY_COMMIT: dict[str, str] = {}
+_CACHED_COMMITS = 8
+_RULES_LOCK = threading.Lock()
 
 
-def untracked_work(git: Git, base: str | None) -> list[str]:
+def untracked_work(git: Git, base: str | None, *, info_exclude: Path | None = None) -> list[str]:
     """The untracked files of the worktree at `git.cwd` that the base's rules do not ignore.
 
-    `base` is a commit; None (the base branch is gone) leaves only info/exclude and
-    core.excludesFile. A nested repository is listed as its directory, with a trailing slash,
-    since git does not look inside it.
+    `base` is a commit id; None (the base branch is gone) leaves only info/exclude and
+    core.excludesFile. `info_exclude`: where that file is, when the caller already knows. A
+    nested repository is listed as its directory, with a trailing slash, since git does not
+    look inside it.
     """
     with tempfile.NamedTemporaryFile(
         "w", prefix="wtpool-base-ignores-", encoding="utf-8", errors="surrogateescape"
@@ -43,7 +46,7 @@ def untracked_work(git: Git, base: str | None) -> list[str]:
         rules.flush()
         # In git's own order of precedence: the user's file, then the repository's, then the
         # base's per-directory rules, which override both.
-        sources = [*_standard_exclude_files(git), Path(rules.name)]
+        sources = [*_standard_exclude_files(git, info_exclude), Path(rules.name)]
         listing = git.out(
             "ls-files", "--others", "-z", *(f"--exclude-from={path}" for path in sources)
         )
@@ -51,13 +54,15 @@ def untracked_work(git: Git, base: str | None) -> list[str]:
 
 
 def base_rules(git: Git, commit: str) -> str:
-    """The base's .gitignore files as one root-level exclude list (see the module docstring)."""
-    tree = git.out("rev-parse", f"{commit}^{{tree}}")
-    if tree not in _RULES_BY_TREE:
-        if len(_RULES_BY_TREE) >= _CACHED_TREES:  # a daemon sees the base move for hours
-            _RULES_BY_TREE.clear()
-        _RULES_BY_TREE[tree] = _rewrite_rules(git, tree)
-    return _RULES_BY_TREE[tree]
+    """The .gitignore files of the commit whose id is `commit` as one root-level exclude list
+    (see the module docstring)."""
+    with _RULES_LOCK:  # cleanup inspects slots side by side: one of them lists the tree
+        if commit not in _RULES_BY_COMMIT:
+            if len(_RULES_BY_COMMIT) >= _CACHED_COMMITS:  # a daemon sees the base move for hours
+                _RULES_BY_COMMIT.clear()
+            tree = git.out("rev-parse", f"{commit}^{{tree}}")
+            _RULES_BY_COMMIT[commit] = _rewrite_rules(git, tree)
+        return _RULES_BY_COMMIT[commit]
 
 
 def _rewrite_rules(git: Git, tree: str) -> str:
@@ -120,13 +125,15 @@ def _trim_trailing_spaces(pattern: str) -> str:
     return pattern if last_space is None else pattern[:last_space]
 
 
-def _standard_exclude_files(git: Git) -> list[Path]:
-    """core.excludesFile (git's default: $XDG_CONFIG_HOME/git/ignore), then info/exclude."""
+def _standard_exclude_files(git: Git, repository: Path | None) -> list[Path]:
+    """core.excludesFile (git's default: $XDG_CONFIG_HOME/git/ignore), then info/exclude
+    (`repository`, or asked of git)."""
     configured = git.run("config", "--path", "--get", "core.excludesFile", check=False)
     if configured.returncode == 0:
         user = Path(configured.stdout.strip())
     else:
         config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
         user = Path(config_home) / "git" / "ignore"
-    repository = Path(git.out("rev-parse", "--path-format=absolute", "--git-path", "info/exclude"))
+    if repository is None:
+        repository = git_paths(git, "info/exclude")["info/exclude"]
     return [path for path in (user, repository) if path.is_file() and os.access(path, os.R_OK)]

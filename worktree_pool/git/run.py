@@ -233,6 +233,14 @@ def resolve(git: Git, rev: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def git_paths(git: Git, *names: str) -> dict[str, Path]:
+    """Where git keeps each of `names` (`--git-path`: a per-worktree file such as logs/HEAD
+    in the worktree's git dir, a shared one in the common dir), asked in one call."""
+    options = [arg for name in names for arg in ("--git-path", name)]
+    lines = git.out("rev-parse", "--path-format=absolute", *options).split("\n")
+    return {name: Path(line) for name, line in zip(names, lines, strict=True)}
+
+
 def current_branch(git: Git) -> str | None:
     """The branch HEAD points at (even an unborn one), or None when HEAD is detached."""
     head = git.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
@@ -311,6 +319,17 @@ def create_branch_at(git: Git, branch: str, commit: str, reason: str) -> bool:
 def delete_branch_if_at(git: Git, branch: str, oid: str) -> bool:
     """Delete a branch only if it still points at `oid`, so a concurrent commit is never lost."""
     return git.ok("update-ref", "-d", f"refs/heads/{branch}", oid)
+
+
+def delete_branches_if_at(git: Git, branches: Mapping[str, str]) -> list[str]:
+    """Delete each branch that still points at its oid (see delete_branch_if_at); return
+    those deleted. One transaction deletes them all, unless one has moved: then one by one."""
+    if not branches:
+        return []
+    listing = "".join(f"delete refs/heads/{branch} {oid}\n" for branch, oid in branches.items())
+    if git.run("update-ref", "--stdin", input=listing, check=False).returncode == 0:
+        return list(branches)
+    return [branch for branch, oid in branches.items() if delete_branch_if_at(git, branch, oid)]
 
 
 def tracks_path(git: Git, commit: str, path: str) -> bool:

@@ -27,10 +27,11 @@ What is judged the slot's is only made reachable; `refs/stash` itself is never c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.git.run import Git, current_branch, worktree_records
+from worktree_pool.git.run import Git, git_paths, worktree_records
 
 RELEASE_MARK = "wtpool: release"
 # Per-worktree pseudo-refs that can hold a commit nothing else does.
@@ -58,12 +59,13 @@ class History:
     tips: tuple[str, ...]  # the fewest of those from which all the others are reachable
 
 
-def read_reflog(git: Git, ref: str) -> list[ReflogEntry]:
-    """The reflog of `ref`, oldest first. Read from the file, since git's own reader refuses
-    the reflog of a HEAD whose branch was deleted, which is the one that matters then."""
-    return parse_reflog(
-        Path(git.out("rev-parse", "--path-format=absolute", "--git-path", f"logs/{ref}"))
-    )
+def history_paths(branch: str | None) -> tuple[str, ...]:
+    """The files (as `git_paths` names them) that `head_commit` and `slot_history` read for a
+    worktree whose HEAD names `branch`. Reflogs are read from their files, since git's own
+    reader refuses the reflog of a HEAD whose branch was deleted, which is the one that
+    matters then."""
+    branch_log = (f"logs/refs/heads/{branch}",) if branch else ()
+    return ("logs/HEAD", "logs/refs/stash", *AUTOSTASH_FILES, *branch_log)
 
 
 def parse_reflog(path: Path) -> list[ReflogEntry]:
@@ -83,26 +85,31 @@ def parse_reflog(path: Path) -> list[ReflogEntry]:
     return entries
 
 
-def head_commit(git: Git) -> str | None:
-    """HEAD's commit; for a HEAD whose branch was deleted, the last commit it pointed at."""
-    head = git.run("rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
-    if head.returncode == 0:
-        return head.stdout.strip()
-    known = [entry.new for entry in read_reflog(git, "HEAD") if entry.new not in _ZERO]
+def head_commit(git: Git, head: str | None, paths: Mapping[str, Path]) -> str | None:
+    """HEAD's commit (`head`, as status gave it); for a HEAD whose branch was deleted, the last
+    commit it pointed at. `paths`: see history_paths."""
+    if head is not None:
+        return head
+    known = [entry.new for entry in parse_reflog(paths["logs/HEAD"]) if entry.new not in _ZERO]
     existing = _existing_commits(git, known)  # gc may have taken the newest
     return existing[-1] if existing else None
 
 
-def slot_history(git: Git, head: str | None) -> History:
-    """The stashes and reflog commits of the worktree at `git.cwd` that no branch and not
-    `head` (which salvage saves anyway) reach."""
-    entries = read_reflog(git, "HEAD")
+def slot_history(
+    git: Git, head: str | None, branch: str | None, paths: Mapping[str, Path]
+) -> History:
+    """The stashes and reflog commits of the worktree at `git.cwd`, whose HEAD names `branch`,
+    that no branch and not `head` (which salvage saves anyway) reach. `paths`: see
+    history_paths."""
+    entries = parse_reflog(paths["logs/HEAD"])
     since, session = _session(entries)
-    stashes = [*_slot_stashes(git, entries, since, git.cwd), *_autostashes(git)]
+    stashes = [
+        *_slot_stashes(git, entries, since, git.cwd, paths["logs/refs/stash"]),
+        *_autostashes(git, paths),
+    ]
     candidates = {oid for entry in session for oid in (entry.old, entry.new)}
-    branch = current_branch(git)
     if branch is not None:
-        for entry in read_reflog(git, f"refs/heads/{branch}"):
+        for entry in parse_reflog(paths[f"logs/refs/heads/{branch}"]):
             if since is None or entry.time >= since:
                 candidates |= {entry.old, entry.new}
     candidates |= set(per_worktree_refs(git).values())
@@ -125,7 +132,8 @@ def recorded_stashes(git: Git, admin: Path, worktree: Path) -> list[str]:
     reflog in its administrative directory `admin` as for a live slot (`git` runs in the main
     worktree)."""
     entries = parse_reflog(admin / "logs" / "HEAD")
-    return _slot_stashes(git, entries, _session(entries)[0], worktree)
+    stash_log = git_paths(git, "logs/refs/stash")["logs/refs/stash"]
+    return _slot_stashes(git, entries, _session(entries)[0], worktree, stash_log)
 
 
 def _session(entries: list[ReflogEntry]) -> tuple[int | None, list[ReflogEntry]]:
@@ -138,11 +146,11 @@ def _session(entries: list[ReflogEntry]) -> tuple[int | None, list[ReflogEntry]]
 
 
 def _slot_stashes(
-    git: Git, head_log: list[ReflogEntry], since: int | None, worktree: Path
+    git: Git, head_log: list[ReflogEntry], since: int | None, worktree: Path, stash_log: Path
 ) -> list[str]:
-    """The refs/stash entries made in the worktree at `worktree` since `since` (see the module
-    docstring)."""
-    entries = [e for e in read_reflog(git, "refs/stash") if since is None or e.time >= since]
+    """The refs/stash entries (their reflog is the file `stash_log`) made in the worktree at
+    `worktree` since `since` (see the module docstring)."""
+    entries = [e for e in parse_reflog(stash_log) if since is None or e.time >= since]
     if not entries or not head_log:
         return []
     listing = git.out(
@@ -178,11 +186,10 @@ def _named_branch(message: str) -> str | None:
     return None
 
 
-def _autostashes(git: Git) -> list[str]:
-    git_dir = Path(git.out("rev-parse", "--path-format=absolute", "--git-dir"))
+def _autostashes(git: Git, paths: Mapping[str, Path]) -> list[str]:
     found = []
     for name in AUTOSTASH_FILES:
-        path = git_dir / name
+        path = paths[name]
         if path.is_file():
             found.append(path.read_text(encoding="utf-8", errors="replace").strip())
     return _existing_commits(git, found)

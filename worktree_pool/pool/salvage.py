@@ -40,13 +40,11 @@ from worktree_pool.git.run import (
     Git,
     count_commits_not_in,
     create_branch_at,
-    current_branch,
+    git_paths,
     resolve,
 )
-from worktree_pool.pool.history import (
-    head_commit,
-    slot_history,
-)
+from worktree_pool.git.worktree_status import worktree_status
+from worktree_pool.pool.history import head_commit, history_paths, slot_history
 
 SALVAGE_NAMESPACE = "wtpool/salvage/"
 
@@ -106,28 +104,19 @@ def counted(n: int, singular: str, plural: str) -> str:
 
 def inspect_work(git: Git, base_branch: str) -> UniqueWork:
     """What in the worktree at `git.cwd` exists nowhere else."""
-    output = git.out("status", "--porcelain=v1", "-z", "--untracked-files=no", "--no-renames")
-    staged: list[str] = []
-    unstaged: list[str] = []
-    for entry in output.split("\0"):
-        if not entry:
-            continue
-        code, path = entry[:2], entry[3:]
-        if code[0] != " ":
-            staged.append(path)
-        if code[1] != " ":
-            unstaged.append(path)
+    status = worktree_status(git)
+    paths = git_paths(git, "info/exclude", *history_paths(status.branch))
     base = resolve(git, f"refs/heads/{base_branch}")
-    head = head_commit(git)
+    head = head_commit(git, status.head, paths)
     # With the base branch gone, the slot's own commit is the best guess at its rules: without
     # any, every build output would count as work.
-    untracked = untracked_work(git, base or head)
+    untracked = untracked_work(git, base or head, info_exclude=paths["info/exclude"])
     hidden = _hidden_edits(git)
-    unstaged += [path for path in hidden if path not in unstaged]
-    changed = {path.rstrip("/") for path in (*staged, *unstaged, *untracked)}
-    history = slot_history(git, head)
+    unstaged = [*status.unstaged, *(path for path in hidden if path not in status.unstaged)]
+    changed = {path.rstrip("/") for path in (*status.staged, *unstaged, *untracked)}
+    history = slot_history(git, head, status.branch, paths)
     return UniqueWork(
-        staged=tuple(staged),
+        staged=status.staged,
         unstaged=tuple(unstaged),
         untracked=tuple(untracked),
         unmerged_commits=_unmerged_commits(git, head, base),
@@ -136,7 +125,8 @@ def inspect_work(git: Git, base_branch: str) -> UniqueWork:
         ),
         hidden=hidden,
         head=head,
-        deleted_branch=_deleted_branch(git),
+        # A branch HEAD names whose commit is gone: deleted while checked out.
+        deleted_branch=status.branch if status.head is None else None,
         stashes=history.stashes,
         reflog_commits=history.reflog_commits,
         reflog_tips=history.tips,
@@ -151,13 +141,6 @@ def _unmerged_commits(git: Git, head: str | None, base: str | None) -> int:
         # unique, and salvage keeps it on a branch.
         return int(git.out("rev-list", "--count", head))
     return count_commits_not_in(git, head, base)
-
-
-def _deleted_branch(git: Git) -> str | None:
-    branch = current_branch(git)
-    if branch is None or resolve(git, "HEAD") is not None:
-        return None
-    return branch
 
 
 def _hidden_edits(git: Git) -> tuple[str, ...]:
