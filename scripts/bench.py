@@ -110,15 +110,33 @@ def median_time(action: Callable[[], None], prepare: Callable[[], None], runs: i
 def time_each(
     prepare: Callable[[], None], actions: list[Callable[[], None]], runs: int
 ) -> list[Timing]:
-    """`runs` times over: `prepare` (not timed), then each action in turn, timed."""
+    """`runs` times over: `prepare` (not timed), then each action in turn, timed. What was
+    written or deleted before an action reaches the disk first, so that it does not pay."""
     times: list[list[float]] = [[] for _ in actions]
     for _ in range(runs):
         prepare()
         for action, measured in zip(actions, times, strict=True):
+            os.sync()
             start = time.perf_counter()
             action()
             measured.append(time.perf_counter() - start)
     return [_timing(measured) for measured in times]
+
+
+def full_worktrees(root: Path, paths: list[Path]) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The naive way to give each agent a tree of its own: `git worktree add` of all of it at
+    each of `paths`; and their `git worktree remove --force`."""
+
+    def add() -> None:
+        for path in paths:
+            git(root, "worktree", "add", "--quiet", "--detach", str(path), "main")
+
+    def remove() -> None:
+        for path in paths:
+            if path.exists():
+                git(root, "worktree", "remove", "--force", str(path))
+
+    return add, remove
 
 
 def bench_startup(root: Path, runs: int) -> list[Row]:
@@ -218,17 +236,9 @@ def bench_scoped_slots(root: Path, files: int, runs: int) -> list[Row]:
     store.close()
     cleanup(repo, force=True)
 
-    naive_paths = [root.parent / f"naive-{n}" for n in range(4)]
-
-    def remove_naive() -> None:
-        for path in naive_paths:
-            if path.exists():
-                git(root, "worktree", "remove", "--force", str(path))
-
-    def add_four_full() -> None:
-        for path in naive_paths:
-            git(root, "worktree", "add", "--quiet", "--detach", str(path), "main")
-
+    add_four_full, remove_naive = full_worktrees(
+        root, [root.parent / f"naive-{n}" for n in range(4)]
+    )
     naive_time = median_time(add_four_full, remove_naive, runs)
     remove_naive()
     return [
@@ -414,7 +424,8 @@ def cargo_workspace_repository(root: Path, files: int, crates: int) -> Path:
 
 def bench_views(workdir: Path, files: int, runs: int) -> list[Row]:
     """A slot's view in a 100-crate workspace: planning it against planning the write scope
-    alone, and spawn 4 with views against spawn 4 with write scopes only."""
+    alone; then spawn 4 with views, and with write scopes only, each against the naive way
+    to four trees that build: 4 full `git worktree add`."""
     from worktree_pool.scope.sparse import plan_scope
     from worktree_pool.scope.view import plan_view
 
@@ -435,14 +446,14 @@ def bench_views(workdir: Path, files: int, runs: int) -> list[Row]:
     only_write = median_time(
         lambda: (_init(root), _spawn_four(root)), lambda: _cleanup_if_any(root), runs
     )
-    rows.append(
-        Row(
-            "spawn 4 in a 100-crate workspace, with views",
-            with_views,
-            only_write,
-            "spawn 4 with write scopes only",
-        )
-    )
+    _cleanup_if_any(root)
+    add_four, remove_four = full_worktrees(root, [workdir / f"naive-cargo-{n}" for n in range(4)])
+    naive = median_time(add_four, remove_four, runs)
+    remove_four()
+    label = "4 full worktree add (all of it: they build)"
+    workspace = "spawn 4 in a 100-crate workspace"
+    rows.append(Row(f"{workspace}, with views", with_views, naive, label))
+    rows.append(Row(f"{workspace}, write scopes only (no build)", only_write, naive, label))
     return rows
 
 
@@ -699,16 +710,7 @@ def bench_scaling(workdir: Path, files: int, runs: int) -> ScalingRow:
     spawns, cleanups = time_each(
         partial(_init, root), [partial(_spawn_four, root), partial(_cleanup, root)], runs
     )
-    naive_paths = [workdir / f"naive-scaling-{n}" for n in range(4)]
-
-    def add_four() -> None:
-        for path in naive_paths:
-            git(root, "worktree", "add", "--quiet", "--detach", str(path), "main")
-
-    def remove_four() -> None:
-        for path in naive_paths:
-            git(root, "worktree", "remove", "--force", str(path))
-
+    add_four, remove_four = full_worktrees(root, [workdir / f"naive-scaling-{n}" for n in range(4)])
     adds, removes = time_each(lambda: None, [add_four, remove_four], runs)
     shutil.rmtree(root, ignore_errors=True)
     return ScalingRow(files, spawns, cleanups, adds, removes)

@@ -106,6 +106,48 @@ def test_lock_files_stay_read_only_when_configured(tmp_path: Path) -> None:
     assert refused.returncode != 0 and "visible for building only" in refused.stderr
 
 
+def _with_other_files(tmp_path: Path, count: int, web_files: int = 0) -> Path:
+    """The workspace in a tree of `count` other files, fm-web holding `web_files` more."""
+    files = {f"docs/page{n:03d}.md": f"{n}\n" for n in range(count)}
+    files |= {f"crates/fm-web/src/part{n}.rs": "\n" for n in range(web_files)}
+    root = make_repo(tmp_path / "ws", {**WORKSPACE, **files, "wtpool.yaml": ""})
+    make_pool(root, 1, 4)
+    return root
+
+
+def test_in_a_large_tree_small_members_show_whole_and_the_slot_stays_in_cone_mode(
+    tmp_path: Path,
+) -> None:
+    # fm-web's manifest and target root are in the view; its directory holds 3 files, and the
+    # tree 70: showing it whole costs less than one non-cone pattern per file.
+    root = _with_other_files(tmp_path, 60)
+    slot = _acquire(root, "cli", "crates/fm-cli/")
+    report = json.loads(wtpool(root, "filter", "show", slot.name, "--json").stdout)
+    assert report["mode"] == "cone" and report["sparse_index"] is True
+    assert "crates/fm-web/Cargo.toml" in {v["pattern"] for v in report["view"]}
+    shown = {line[2:] for line in git(slot, "ls-files", "-t").splitlines() if line[0] == "H"}
+    assert {"crates/fm-web/Cargo.toml", "crates/fm-web/src/page.rs", "Cargo.toml"} <= shown
+    assert not any(path.startswith("docs/") for path in shown)
+    assert (
+        json.loads(wtpool(root, "filter", "verify", slot.name, "--json").stdout)["problems"] == []
+    )
+    # Shown whole, still read-only: the write scope is the agent's, the rest is to build with.
+    assert _commit(slot, "crates/fm-cli/src/main.rs").returncode == 0
+    assert _commit(slot, "crates/fm-web/src/page.rs").returncode != 0
+    if shutil.which("cargo"):
+        built = subprocess.run([*json.loads(CARGO_CHECK)], cwd=slot, capture_output=True)
+        assert built.returncode == 0, built.stderr
+
+
+def test_a_member_too_large_to_show_whole_keeps_its_file_patterns(tmp_path: Path) -> None:
+    root = _with_other_files(tmp_path, 60, web_files=20)  # 23 of 90 files: more than 1 in 20
+    slot = _acquire(root, "cli", "crates/fm-cli/")
+    report = json.loads(wtpool(root, "filter", "show", slot.name, "--json").stdout)
+    assert report["mode"] == "non-cone"
+    shown = {line[2:] for line in git(slot, "ls-files", "-t").splitlines() if line[0] == "H"}
+    assert "crates/fm-web/Cargo.toml" in shown and "crates/fm-web/src/part0.rs" not in shown
+
+
 def test_views_overlap_freely_but_write_scopes_do_not(tmp_path: Path) -> None:
     root = _workspace(tmp_path)
     cli = _acquire(root, "cli", "crates/fm-cli/")

@@ -2,8 +2,12 @@
 
 A scope is shown with `git sparse-checkout set` in the slot. Cone mode when every pattern is a
 directory or a root-level file (cone mode always shows root files), non-cone otherwise, which
-costs O(files x patterns) on large trees. All of it lives in the slot's own `config.worktree`
-and `info/sparse-checkout`; the main worktree and the other slots never see it.
+costs O(files x patterns) on large trees and gives up the sparse index, so that every git
+command in the slot then reads an entry per file of the tree. A view's read-only files (a
+workspace member's manifest) may instead show their whole directories, when that adds at most
+one file for every `_WIDENING_SHARE` files of the tree: in cone mode a few more files to read
+cost less than non-cone patterns for the slot's whole life. All of it lives in the slot's own
+`config.worktree` and `info/sparse-checkout`; the main worktree and the other slots never see it.
 """
 
 from __future__ import annotations
@@ -102,11 +106,16 @@ def plan_scope(
         for pattern in combined
         if is_directory(pattern, tracked_directories)
     }
+    cone = all(is_directory(p, tracked_directories) or is_root_file(p) for p in combined)
+    if not cone and (
+        widened := _widened_context(write, context, tracked, tracked_directories, directories)
+    ):
+        directories |= widened
+        cone = True
     # Git keeps only the outermost of nested cone directories; so do we, to compare equal.
     outermost = sorted(
         d for d in directories if not any(d.startswith(other + "/") for other in directories)
     )
-    cone = all(is_directory(p, tracked_directories) or is_root_file(p) for p in combined)
     return ScopePlan(
         patterns=patterns,
         always_include=always,
@@ -122,6 +131,50 @@ def plan_scope(
         context_problems=problems,
         lockfiles_writable=lockfiles_writable,
     )
+
+
+# Widening a view's files to their directories may add one file for this many of the tree.
+_WIDENING_SHARE = 20
+
+
+def _widened_context(
+    write: tuple[str, ...],
+    context: tuple[ContextPath, ...],
+    tracked: frozenset[str],
+    tracked_directories: frozenset[str],
+    cone_dirs: set[str],
+) -> set[str] | None:
+    """The directories of the view's files that cone mode cannot show, when showing them
+    whole keeps the slot in cone mode cheaply (see the module docstring); else None. Only
+    tracked, read-only context files widen: the write scope is what the agent may commit."""
+    misfits = {
+        p
+        for p in (*write, *(c.pattern for c in context))
+        if not (is_directory(p, tracked_directories) or is_root_file(p))
+    }
+    if any(p in write or not is_literal(p) or p not in tracked for p in misfits):
+        return None
+    widened = {path.rpartition("/")[0] for path in misfits}
+    added = _files_below(tracked, widened - {d for d in widened if _covered(d, cone_dirs)})
+    return widened if added * _WIDENING_SHARE <= len(tracked) else None
+
+
+def _covered(directory: str, cone_dirs: set[str]) -> bool:
+    return any(directory == cone or directory.startswith(f"{cone}/") for cone in cone_dirs)
+
+
+def _files_below(tracked: frozenset[str], directories: set[str]) -> int:
+    """How many tracked files lie below any of `directories`, in one pass over the tree."""
+    tops = {directory.split("/", 1)[0] for directory in directories}
+    count = 0
+    for path in tracked:
+        if path.split("/", 1)[0] not in tops:
+            continue
+        parent = path.rpartition("/")[0]
+        while parent and parent not in directories:
+            parent = parent.rpartition("/")[0]
+        count += bool(parent)
+    return count
 
 
 def tracked_files(git: Git) -> frozenset[str]:
