@@ -138,6 +138,7 @@ COVERED_BY: dict[str, str] = {
     # git
     "git/repo.py": "tests/pool/test_lifecycle.py",
     "git/run.py": "tests/pool/test_hostile_repo.py",
+    "git/tree_listing.py": "tests/scope/context/test_reader.py",
     # util
     "util/inputs.py": "tests/reliability/test_bad_input.py",
     "util/yaml_input.py": "tests/config/test_settings.py",

@@ -2,12 +2,18 @@
 
 Salvage asks this of every slot before it goes, so one `--porcelain=v2 --branch` call stands
 for four: the changes, HEAD's commit, the branch HEAD names, and whether that commit exists.
+Status compares the index with HEAD by walking every top-level entry of a sparse index (16 ms at
+500 top-level directories). When the index records exactly HEAD's tree (index_file.py: an idle
+or untouched slot's does), nothing is staged, and `git diff`, which refreshes stale stat data as
+status does, gives the rest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from worktree_pool.git.index_file import sparse_index_tree
 from worktree_pool.git.run import Git
 
 # Fields before the path: "1 XY sub mH mI mW hH hI path", "u XY sub m1 m2 m3 mW h1 h2 h3 path".
@@ -22,8 +28,11 @@ class WorktreeStatus:
     branch: str | None  # the branch HEAD names, None when HEAD is detached
 
 
-def worktree_status(git: Git) -> WorktreeStatus:
-    """The status of the worktree at `git.cwd`, untracked files aside (see ignores.py)."""
+def worktree_status(git: Git, index: Path | None = None) -> WorktreeStatus:
+    """The status of the worktree at `git.cwd`, untracked files aside (see ignores.py);
+    `index`: its index file, to look at first (see the module docstring)."""
+    if index is not None and (unchanged := _index_at_head(git, index)) is not None:
+        return unchanged
     output = git.out(
         "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "-z",
         "--untracked-files=no", "--no-renames",
@@ -48,3 +57,19 @@ def worktree_status(git: Git) -> WorktreeStatus:
             if code[1] != ".":
                 unstaged.append(path)
     return WorktreeStatus(tuple(staged), tuple(unstaged), head, branch)
+
+
+def _index_at_head(git: Git, index: Path) -> WorktreeStatus | None:
+    """The status, if the sparse index at `index` records exactly HEAD's tree; else None."""
+    named = git.run("rev-parse", "HEAD", "HEAD^{tree}", "--symbolic-full-name", "HEAD", check=False)
+    lines = named.stdout.split("\n")
+    if named.returncode != 0 or len(lines) < 3:  # no commit at HEAD: status says what is there
+        return None
+    head, tree, ref = lines[:3]
+    if sparse_index_tree(index, len(tree) // 2) != tree:
+        return None
+    changed = git.out(
+        "diff", "--name-only", "-z", "--no-renames", "--no-color", "--no-ext-diff", "--no-relative"
+    )
+    branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+    return WorktreeStatus((), tuple(path for path in changed.split("\0") if path), head, branch)

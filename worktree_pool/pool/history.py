@@ -59,13 +59,10 @@ class History:
     tips: tuple[str, ...]  # the fewest of those from which all the others are reachable
 
 
-def history_paths(branch: str | None) -> tuple[str, ...]:
-    """The files (as `git_paths` names them) that `head_commit` and `slot_history` read for a
-    worktree whose HEAD names `branch`. Reflogs are read from their files, since git's own
-    reader refuses the reflog of a HEAD whose branch was deleted, which is the one that
-    matters then."""
-    branch_log = (f"logs/refs/heads/{branch}",) if branch else ()
-    return ("logs/HEAD", "logs/refs/stash", *AUTOSTASH_FILES, *branch_log)
+# The files (as `git_paths` names them) that `head_commit` and `slot_history` read; a branch's
+# reflog is below logs/refs/heads. Reflogs are read from their files, since git's own reader
+# refuses the reflog of a HEAD whose branch was deleted, which is the one that matters then.
+HISTORY_PATHS = ("logs/HEAD", "logs/refs/stash", "logs/refs/heads", *AUTOSTASH_FILES)
 
 
 def parse_reflog(path: Path) -> list[ReflogEntry]:
@@ -87,7 +84,7 @@ def parse_reflog(path: Path) -> list[ReflogEntry]:
 
 def head_commit(git: Git, head: str | None, paths: Mapping[str, Path]) -> str | None:
     """HEAD's commit (`head`, as status gave it); for a HEAD whose branch was deleted, the last
-    commit it pointed at. `paths`: see history_paths."""
+    commit it pointed at. `paths`: see HISTORY_PATHS."""
     if head is not None:
         return head
     known = [entry.new for entry in parse_reflog(paths["logs/HEAD"]) if entry.new not in _ZERO]
@@ -100,7 +97,7 @@ def slot_history(
 ) -> History:
     """The stashes and reflog commits of the worktree at `git.cwd`, whose HEAD names `branch`,
     that no branch and not `head` (which salvage saves anyway) reach. `paths`: see
-    history_paths."""
+    HISTORY_PATHS."""
     entries = parse_reflog(paths["logs/HEAD"])
     since, session = _session(entries)
     stashes = [
@@ -109,7 +106,7 @@ def slot_history(
     ]
     candidates = {oid for entry in session for oid in (entry.old, entry.new)}
     if branch is not None:
-        for entry in parse_reflog(paths[f"logs/refs/heads/{branch}"]):
+        for entry in parse_reflog(paths["logs/refs/heads"] / branch):
             if since is None or entry.time >= since:
                 candidates |= {entry.old, entry.new}
     candidates |= set(per_worktree_refs(git).values())

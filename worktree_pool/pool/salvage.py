@@ -44,7 +44,7 @@ from worktree_pool.git.run import (
     resolve,
 )
 from worktree_pool.git.worktree_status import worktree_status
-from worktree_pool.pool.history import head_commit, history_paths, slot_history
+from worktree_pool.pool.history import HISTORY_PATHS, head_commit, slot_history
 
 SALVAGE_NAMESPACE = "wtpool/salvage/"
 
@@ -104,8 +104,8 @@ def counted(n: int, singular: str, plural: str) -> str:
 
 def inspect_work(git: Git, base_branch: str) -> UniqueWork:
     """What in the worktree at `git.cwd` exists nowhere else."""
-    status = worktree_status(git)
-    paths = git_paths(git, "info/exclude", *history_paths(status.branch))
+    paths = git_paths(git, "index", "info/exclude", *HISTORY_PATHS)
+    status = worktree_status(git, paths["index"])
     base = resolve(git, f"refs/heads/{base_branch}")
     head = head_commit(git, status.head, paths)
     # With the base branch gone, the slot's own commit is the best guess at its rules: without

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from worktree_pool.git.run import Git, resolve
+from worktree_pool.git.tree_listing import tree_listing
 from worktree_pool.scope import guard
 from worktree_pool.scope.patterns import (
     anchored,
@@ -182,33 +183,13 @@ def tracked_files(git: Git) -> frozenset[str]:
     return _tracked_tree(git)[0]
 
 
-# The last commit listed, by id, with its directories: a spawn plans every slot on the same
-# commit, and listing a large tree costs more than the rest of planning a scope. One only: a
-# listing of 200,000 paths holds tens of megabytes.
-_LAST_LISTED: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-
-
 def _tracked_tree(git: Git) -> tuple[frozenset[str], frozenset[str]]:
     """The files of the commit checked out where `git` runs, and their directories."""
     oid = resolve(git, "HEAD")
-    if oid is None or oid not in _LAST_LISTED:
-        files = frozenset(git.out("ls-tree", "-r", "--name-only", "-z", "HEAD").split("\0"))
-        listed = (files - {""}, _directories_of(files - {""}))
-        if oid is None:  # no commit yet: nothing to remember it by
-            return listed
-        _LAST_LISTED.clear()
-        _LAST_LISTED[oid] = listed
-    return _LAST_LISTED[oid]
-
-
-def _directories_of(tracked: frozenset[str]) -> frozenset[str]:
-    # Parents of each file first: far fewer distinct directories than files to walk up from.
-    parents = {path.rpartition("/")[0] for path in tracked} - {""}
-    return frozenset(
-        directory.rsplit("/", depth)[0]
-        for directory in parents
-        for depth in range(directory.count("/") + 1)
-    )
+    if oid is None:  # no commit yet: nothing tracked
+        return frozenset(), frozenset()
+    listing = tree_listing(git, oid)
+    return listing.paths, listing.directories
 
 
 def _matches(pattern: str, tracked: frozenset[str], directories: frozenset[str]) -> bool:

@@ -9,7 +9,9 @@ import pytest
 from tests.scope.context.builders import commit, git, reader
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.run import Git
+from worktree_pool.git.tree_listing import tree_listing
 from worktree_pool.scope.context.reader import MAX_READ, commit_reader
+from worktree_pool.scope.sparse import tracked_files
 
 
 def test_it_lists_the_commit_and_tells_links_from_files(tmp_path: Path) -> None:
@@ -78,3 +80,18 @@ def test_readers_of_one_commit_share_its_listing_and_outlive_the_worktree_they_c
     git(repo, "commit", "-qm", "another commit")
     newer = commit_reader(Git(repo, 30))
     assert newer is not one and "c.txt" in newer.files
+
+
+def test_scope_planning_and_detection_share_one_listing_of_the_commit(tmp_path: Path) -> None:
+    repo = commit(tmp_path / "repo", {"a/Cargo.toml": "[package]\n", "b/x.go": "package b\n"})
+    # A submodule (a commit of another repository, added as a gitlink): tracked, not a file.
+    head = git(repo, "rev-parse", "HEAD")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{head},vendor/lib")
+    git(repo, "commit", "-qm", "a submodule")
+    oid = git(repo, "rev-parse", "HEAD")
+    planned = tree_listing(Git(repo, 30), oid)
+    assert tracked_files(Git(repo, 30)) == planned.paths
+    assert planned.paths == {"a/Cargo.toml", "b/x.go", "vendor/lib"}
+    assert planned.directories == {"a", "b", "vendor"}
+    assert commit_reader(Git(repo, 30)).files == {"a/Cargo.toml", "b/x.go"}
+    assert tree_listing(Git(repo, 30), oid) is planned  # listed once for both

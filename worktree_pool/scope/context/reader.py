@@ -1,10 +1,9 @@
 """The tracked files of a commit, read without a checkout.
 
 A sparse slot does not have most files on disk, and the view must not depend on what happens
-to be checked out, so detection reads the commit: `git ls-tree -r` once for the list (its
-modes tell a symbolic link, 120000, from a regular file), and `git cat-file --batch` for
-contents, only those asked for, each at most once. (`ls-tree --long` would give sizes too, but
-looks up every blob of the tree for them: 0.5 s on 50,000 files, against 0.05 s without.)
+to be checked out, so detection reads the commit: its listing (git/tree_listing.py, shared with
+scope planning; its modes tell a symbolic link from a regular file), and `git cat-file --batch`
+for contents, only those asked for, each at most once.
 
 Contents are fetched in batches, because one git process per manifest would cost more than
 all the parsing (100 crates, 100 processes, a third of a second): a miss fetches the file
@@ -20,11 +19,10 @@ from collections.abc import Callable, Iterable
 
 from worktree_pool.errors import bad_input
 from worktree_pool.git.run import Git, resolve
+from worktree_pool.git.tree_listing import tree_listing
 from worktree_pool.scope.context.model import TreeReader
 from worktree_pool.scope.context.tree import Tree
 
-REGULAR = frozenset({"100644", "100755"})
-SYMLINK = "120000"
 # Manifests are small; a bigger file (a generated source, a vendored blob) is not read at all,
 # so one odd file cannot make a spawn hold gigabytes.
 MAX_READ = 4 * 1024 * 1024
@@ -39,21 +37,11 @@ class CommitReader:
 
     def __init__(self, git: Git, oid: str) -> None:
         self._git = git
-        self._blobs: dict[str, str] = {}  # path -> blob
-        self._links: set[str] = set()
-        listing = git.run("ls-tree", "-r", "-z", "--full-tree", oid, exact=True)
-        for record in listing.stdout.split("\0"):
-            meta, _, path = record.partition("\t")
-            fields = meta.split()
-            if len(fields) != 3:
-                continue
-            mode, _, blob = fields
-            if mode in REGULAR:
-                self._blobs[path] = blob
-            elif mode == SYMLINK:
-                self._links.add(path)
-            # 160000 is a submodule: a commit of another repository, not a file of this one.
-        self.files = frozenset(self._blobs) | frozenset(self._links)
+        listing = tree_listing(git, oid)
+        self._blobs = listing.blobs  # path -> blob
+        self._links = listing.links
+        # Submodules are commits of other repositories, not files of this one.
+        self.files = frozenset(self._blobs) | self._links
         self._cache: dict[str, bytes | None] = {}
         # Built on the first miss that needs them: most readers ask for a handful of files.
         self._by_name: dict[str, list[str]] | None = None
