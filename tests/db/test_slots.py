@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -295,7 +296,8 @@ def test_stopping_never_signals_a_stranger_a_stale_pid_file_names(shop: Path) ->
     for process in _server_processes(shop):  # its backends, orphaned by the crash
         process.kill()
     # The system gives the pid to another process of the server's user, which pg_ctl, asked
-    # whether the server runs, would take for it.
+    # whether the server runs, would take for it (later: pids are not reused at once).
+    time.sleep(max(0.0, int(recorded.split("\n")[2]) + 3 - time.time()))
     stranger = subprocess.Popen(["sleep", "60"], cwd="/", user=owner)
     try:
         pid_file.write_text(recorded.replace(recorded.split()[0], str(stranger.pid), 1))

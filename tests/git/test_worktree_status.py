@@ -42,6 +42,7 @@ def _checkout(tmp_path: Path, sparse: bool) -> tuple[Path, Path | None]:
     git(root, "checkout", "--quiet", "--detach")  # so that the slot can have main out
     git(root, "worktree", "add", "--quiet", str(slot), "main")
     git(slot, "sparse-checkout", "set", "--cone", "--sparse-index", "src")
+    git(slot, "config", "diff.autoRefreshIndex", "false")  # a setting status pays no heed to
     return slot, Path(git(slot, "rev-parse", "--path-format=absolute", "--git-path", "index"))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,8 @@ from worktree_pool.util import testpoints
 
 # Slots checked and saved at once: enough to keep every core busy starting git.
 _CLEANERS = min(8, max(2, os.cpu_count() or 2))
+# Seconds one look at the processes stands for the slots' stops (see _stop_processes).
+_LOOK_FRESH = 1.0
 
 
 @dataclass(frozen=True)
@@ -160,14 +163,17 @@ def _stop_processes(repo: Repository, slots: list[Slot]) -> tuple[list[StopResul
     known = {slot.name for slot in slots}
     groups = {slot.name: AgentGroup.of(slot) for slot in slots}
     groups |= {name: None for name in slot_records(repo) if name not in known}
-    # One look at the processes serves every slot until something is signalled: reading each
-    # process's open files is what costs, and a quiet pool has nothing to signal.
-    table = ProcessTable()
+    # One look at the processes serves the slots until something is signalled, or for a
+    # second: reading each process's open files is what costs, and a quiet pool has nothing
+    # to signal.
+    table, looked = ProcessTable(), time.monotonic()
     outcomes = []
     for name, group in groups.items():
+        if time.monotonic() - looked > _LOOK_FRESH:
+            table, looked = ProcessTable(), time.monotonic()
         outcome = clear_slot(repo, name, group, grace, slots, table)
         if outcome.outcome in ("stopped", "killed") or outcome.strays:
-            table = ProcessTable()  # what was signalled is gone: look again
+            table, looked = ProcessTable(), time.monotonic()  # the signalled are gone: look again
         outcomes.append(outcome)
     recorded = [group for group in groups.values() if group is not None]
     unrecorded = stop_unrecorded(repo, grace, recorded, table)
@@ -237,12 +243,15 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
         return outcome
 
     # A stale record may be settled by moving a worktree under another slot's name, so those
-    # go one by one first. Live slots are independent: their checks are dozens of git calls
+    # go one by one first. Live slots are independent: their checks are a dozen git calls
     # each, mostly process start-up, so they run side by side (removals still take turns).
     live = [name for name in names if _is_live(repo, name, records.get(name))]
     outcomes = {name: clean(name) for name in names if name not in live}
-    with ThreadPoolExecutor(max_workers=_CLEANERS) as cleaners:
+    cleaners = ThreadPoolExecutor(max_workers=_CLEANERS)
+    try:
         outcomes.update(zip(live, cleaners.map(clean, live), strict=True))
+    finally:  # on Ctrl-C, the slots under way finish and the rest are left for the next run
+        cleaners.shutdown(cancel_futures=True)
     result.slots.extend(outcome for name in names if (outcome := outcomes[name]) is not None)
     failed = {slot.name for slot in result.slots if not slot.removed}
     for name in names:

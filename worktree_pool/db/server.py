@@ -58,6 +58,8 @@ _SOCKET_RECORD = "socket-dir"  # in the server directory: the temporary socket d
 _PRIVATE_DIR_MODE = 0o700
 # The server waits for its backends, and kills those still there after 5 s.
 _QUIT_PATIENCE = 10.0
+# The pid file's start time is whole seconds, taken just after the process started.
+_SAME_START = 2.0
 
 
 def _bin(program: str) -> str:
@@ -292,18 +294,19 @@ def stop(repo: Repository, *, keep_data: bool = False) -> bool:
 
 
 def _postmaster(repo: Repository) -> psutil.Process | None:
-    """The server running on the pool's data directory: the process `postmaster.pid` names,
-    if its working directory is the data directory (the server moves there). A pid file left
-    by a crash may name a pid the system has since given to another process, which pg_ctl
-    would signal all the same; this never does. (The server is ours, or root's to look at.)"""
+    """The server running on the pool's data directory: the process `postmaster.pid` names
+    (its first line), if that process started when the file says the server did (its third
+    line, in seconds). A pid file left by a crash may name a pid the system has since given
+    to another process, which pg_ctl would signal all the same; this never does. A start
+    time is readable without the rights a process's working directory needs."""
     import psutil  # not at the top: most commands never stop the server
 
-    data = _data_dir(repo)
     try:
-        process = psutil.Process(int((data / "postmaster.pid").read_text().split("\n", 1)[0]))
-        if os.path.realpath(process.cwd()) == os.path.realpath(data):
+        lines = (_data_dir(repo) / "postmaster.pid").read_text().split("\n")
+        process = psutil.Process(int(lines[0]))
+        if abs(process.create_time() - int(lines[2])) < _SAME_START:
             return process
-    except (OSError, ValueError, psutil.Error):
+    except (OSError, ValueError, IndexError, psutil.Error):
         pass
     return None
 

@@ -237,7 +237,9 @@ def git_paths(git: Git, *names: str) -> dict[str, Path]:
     """Where git keeps each of `names` (`--git-path`: a per-worktree file such as logs/HEAD
     in the worktree's git dir, a shared one in the common dir), asked in one call."""
     options = [arg for name in names for arg in ("--git-path", name)]
-    lines = git.out("rev-parse", "--path-format=absolute", *options).split("\n")
+    # exact: a carriage return in the repository's path is kept, not folded into a newline.
+    output = git.run("rev-parse", "--path-format=absolute", *options, exact=True).stdout
+    lines = output.removesuffix("\n").split("\n")
     return {name: Path(line) for name, line in zip(names, lines, strict=True)}
 
 

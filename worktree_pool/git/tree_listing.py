@@ -3,8 +3,9 @@
 A spawn plans every slot's scope and view on the same commit, and listing a tree of 50,000
 files (`git ls-tree -r`, 80 ms) costs more than the rest of planning a scope: scope planning
 and build-context detection both read this one listing. One commit only is kept: a listing of
-200,000 paths holds tens of megabytes. (`ls-tree --long` would give sizes too, but looks up
-every blob of the tree for them: 0.5 s on 50,000 files, against 0.05 s without.)
+200,000 paths holds tens of megabytes; the build-context reader of the last commit read may keep
+one more alive until it is replaced. (`ls-tree --long` would give sizes too, but looks up every
+blob of the tree for them: 0.5 s on 50,000 files, against 0.05 s without.)
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ Salvage asks this of every slot before it goes, so one `--porcelain=v2 --branch`
 for four: the changes, HEAD's commit, the branch HEAD names, and whether that commit exists.
 Status compares the index with HEAD by walking every top-level entry of a sparse index (16 ms at
 500 top-level directories). When the index records exactly HEAD's tree (index_file.py: an idle
-or untouched slot's does), nothing is staged, and `git diff`, which refreshes stale stat data as
-status does, gives the rest.
+or untouched slot's does), nothing is staged, and `git diff`, made to refresh stale stat data
+as status always does (`diff.autoRefreshIndex` may say otherwise), gives the rest.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def _index_at_head(git: Git, index: Path) -> WorktreeStatus | None:
     if sparse_index_tree(index, len(tree) // 2) != tree:
         return None
     changed = git.out(
-        "diff", "--name-only", "-z", "--no-renames", "--no-color", "--no-ext-diff", "--no-relative"
+        *("-c", "diff.autoRefreshIndex=true", "diff", "--name-only", "-z", "--no-renames"),
+        *("--no-color", "--no-ext-diff", "--no-relative"),
     )
     branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
     return WorktreeStatus((), tuple(path for path in changed.split("\0") if path), head, branch)

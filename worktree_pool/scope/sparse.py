@@ -147,7 +147,10 @@ def _widened_context(
 ) -> set[str] | None:
     """The directories of the view's files that cone mode cannot show, when showing them
     whole keeps the slot in cone mode cheaply (see the module docstring); else None. Only
-    tracked, read-only context files widen: the write scope is what the agent may commit."""
+    tracked context files widen, never the write scope; the guard still allows only what the
+    plan calls writable (a lock file among them). The cost counted is the widened directories'
+    files; cone mode also shows the files directly in each of their parents (`crates/*`),
+    which the tree's other cone directories mostly show already."""
     misfits = {
         p
         for p in (*write, *(c.pattern for c in context))
