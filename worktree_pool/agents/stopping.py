@@ -41,6 +41,11 @@ class StopResult:
     strays: list[int] = field(default_factory=list)
     spared: list[int] = field(default_factory=list)
 
+    @property
+    def signalled(self) -> bool:
+        """Whether anything in the slot was sent a signal."""
+        return self.outcome in ("stopped", "killed") or bool(self.strays)
+
 
 def stop_agent(repo: Repository, slot: Slot, grace: float) -> StopResult:
     """Stop the slot's agent: its processes (see group_members), SIGTERM, then SIGKILL to
@@ -114,10 +119,10 @@ def stop_processes(
     ended (None: nothing was found; stopped: all ended on SIGTERM; killed: SIGKILL was
     needed) and every process signalled."""
     signalled: dict[int, int] = {}
-    looks = iter((first,) if first is not None else ())
     for signum, seconds in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         deadline = time.monotonic() + seconds
-        while live := find(table := next(looks, None) or ProcessTable()):
+        while live := find(table := first or ProcessTable()):
+            first = None  # every later look is a fresh one
             for pid in live:
                 if signalled.get(pid) != signum:
                     table.signal(pid, signum)

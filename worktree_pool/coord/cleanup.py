@@ -172,12 +172,12 @@ def _stop_processes(repo: Repository, slots: list[Slot]) -> tuple[list[StopResul
         if time.monotonic() - looked > _LOOK_FRESH:
             table, looked = ProcessTable(), time.monotonic()
         outcome = clear_slot(repo, name, group, grace, slots, table)
-        if outcome.outcome in ("stopped", "killed") or outcome.strays:
+        if outcome.signalled:
             table, looked = ProcessTable(), time.monotonic()  # the signalled are gone: look again
         outcomes.append(outcome)
     recorded = [group for group in groups.values() if group is not None]
     unrecorded = stop_unrecorded(repo, grace, recorded, table)
-    found = [o for o in outcomes if o.outcome in ("stopped", "killed") or o.strays or o.spared]
+    found = [outcome for outcome in outcomes if outcome.signalled or outcome.spared]
     return found, unrecorded
 
 
@@ -293,7 +293,7 @@ def _clean_slot(
     """Salvage and remove one slot. None when there is no worktree to remove: git has no
     record of it, or it is not a worktree and so is reported as left alone."""
     path = repo.slot_path(name)
-    if record is not None and (record.prunable is not None or not path.is_dir()):
+    if record is not None and not _is_live(repo, name, record):
         try:
             stale = settle_stale_record(repo, record.path)
         except WtpoolError as exc:

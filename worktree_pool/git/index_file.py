@@ -17,6 +17,12 @@ _STAT_BYTES = 40  # ctime, mtime, dev, ino, mode, uid, gid, size: ten 32-bit fie
 _EXTENDED = 0x4000  # an entry's flag: two more bytes of flags follow (version 3)
 
 
+def records_tree(index: Path, tree: str) -> bool:
+    """Whether the sparse index at `index` records exactly the tree `tree` (hex) for its root:
+    then the index holds nothing but that tree."""
+    return sparse_index_tree(index, len(tree) // 2) == tree
+
+
 def sparse_index_tree(index: Path, oid_length: int) -> str | None:
     """The tree (hex) that the sparse index at `index` records for its root; None when git must
     be asked: no file, a full (not sparse) index, a stale root, a split index, an index of

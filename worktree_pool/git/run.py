@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
-from worktree_pool.git.index_file import sparse_index_tree
+from worktree_pool.git.index_file import records_tree
 
 _BASE_ENV = {
     "GIT_TERMINAL_PROMPT": "0",
@@ -263,11 +263,7 @@ def has_uncommitted(git: Git, index: Path | None = None, head_tree: str | None =
     Given its index file and HEAD's tree: when the sparse index records exactly that tree
     (index_file.py; an idle slot's does), the index is HEAD, and only the files are compared,
     sparing git's walk of every top-level entry to compare the index with HEAD."""
-    if (
-        index is not None
-        and head_tree
-        and sparse_index_tree(index, len(head_tree) // 2) == head_tree
-    ):
+    if index is not None and head_tree and records_tree(index, head_tree):
         return _worktree_changes(git)
     return bool(git.out("status", "--porcelain", "--untracked-files=normal"))
 

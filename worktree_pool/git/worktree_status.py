@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.git.index_file import sparse_index_tree
+from worktree_pool.git.index_file import records_tree
 from worktree_pool.git.run import Git
 
 # Fields before the path: "1 XY sub mH mI mW hH hI path", "u XY sub m1 m2 m3 mW h1 h2 h3 path".
@@ -66,7 +66,7 @@ def _index_at_head(git: Git, index: Path) -> WorktreeStatus | None:
     if named.returncode != 0 or len(lines) < 3:  # no commit at HEAD: status says what is there
         return None
     head, tree, ref = lines[:3]
-    if sparse_index_tree(index, len(tree) // 2) != tree:
+    if not records_tree(index, tree):
         return None
     changed = git.out(
         *("-c", "diff.autoRefreshIndex=true", "diff", "--name-only", "-z", "--no-renames"),

@@ -107,10 +107,10 @@ def plan_scope(
         for pattern in combined
         if is_directory(pattern, tracked_directories)
     }
-    cone = all(is_directory(p, tracked_directories) or is_root_file(p) for p in combined)
-    if not cone and (
-        widened := _widened_context(write, context, tracked, tracked_directories, directories)
-    ):
+    # The patterns cone mode cannot show as they are.
+    misfits = {p for p in combined if not (is_directory(p, tracked_directories) or is_root_file(p))}
+    cone = not misfits
+    if misfits and (widened := _widened_context(write, misfits, tracked, directories)):
         directories |= widened
         cone = True
     # Git keeps only the outermost of nested cone directories; so do we, to compare equal.
@@ -139,23 +139,14 @@ _WIDENING_SHARE = 20
 
 
 def _widened_context(
-    write: tuple[str, ...],
-    context: tuple[ContextPath, ...],
-    tracked: frozenset[str],
-    tracked_directories: frozenset[str],
-    cone_dirs: set[str],
+    write: tuple[str, ...], misfits: set[str], tracked: frozenset[str], cone_dirs: set[str]
 ) -> set[str] | None:
-    """The directories of the view's files that cone mode cannot show, when showing them
+    """The directories of the `misfits` (patterns cone mode cannot show), when showing them
     whole keeps the slot in cone mode cheaply (see the module docstring); else None. Only
     tracked context files widen, never the write scope; the guard still allows only what the
     plan calls writable (a lock file among them). The cost counted is the widened directories'
     files; cone mode also shows the files directly in each of their parents (`crates/*`),
     which the tree's other cone directories mostly show already."""
-    misfits = {
-        p
-        for p in (*write, *(c.pattern for c in context))
-        if not (is_directory(p, tracked_directories) or is_root_file(p))
-    }
     if any(p in write or not is_literal(p) or p not in tracked for p in misfits):
         return None
     widened = {path.rpartition("/")[0] for path in misfits}
