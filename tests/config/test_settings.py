@@ -187,7 +187,11 @@ def test_a_bad_repository_config_blocks_every_command(pool: Pool) -> None:
 def test_the_readme_documents_every_config_key() -> None:
     readme = (COMMITTED_DEFAULTS.parent.parent / "README.md").read_text()
     for section in dataclasses.fields(Config):
-        for key in dataclasses.fields(getattr(Config(), section.name)):
+        value = getattr(Config(), section.name)
+        if not dataclasses.is_dataclass(value):  # a top-level list: `copy`
+            assert f"`{section.name}:`" in readme, section.name
+            continue
+        for key in dataclasses.fields(value):
             assert f"`{section.name}.{key.name}`" in readme, f"{section.name}.{key.name}"
 
 

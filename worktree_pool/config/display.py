@@ -28,8 +28,12 @@ def render_config(config: Config) -> str:
         "# built-in defaults. Unknown keys and wrong types are errors.",
     ]
     for section_field in dataclasses.fields(config):
-        lines += ["", *_comment(section_field.metadata["doc"], ""), f"{section_field.name}:"]
+        lines += ["", *_comment(section_field.metadata["doc"], "")]
         section_value = getattr(config, section_field.name)
+        if not dataclasses.is_dataclass(section_value):  # a top-level list: `copy`
+            lines.append(f"{section_field.name}: {_yaml_value(section_value)}")
+            continue
+        lines.append(f"{section_field.name}:")
         for item in dataclasses.fields(section_value):
             value = getattr(section_value, item.name)
             lines += [*_comment(item.metadata["doc"], "  "), f"  {item.name}: {_yaml_value(value)}"]

@@ -145,15 +145,37 @@ def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
     if dataclasses.is_dataclass(expected):
         return _build(expected, value, f"{key}.", path)
     item = get_args(expected)[0] if get_origin(expected) is tuple else None
-    if item is not None and dataclasses.is_dataclass(item):
+    rule = _dataclass_in(item)
+    if rule is not None:
         if not isinstance(value, list):
-            raise bad_input(f"{path}: {key} must be a list of mappings, got {describe(value)}")
-        return tuple(_build(item, entry, f"{key}[{i}].", path) for i, entry in enumerate(value))
+            raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {describe(value)}")
+        either = item is not rule  # `str | Rule`: a string or a mapping
+        for index, entry in enumerate(value):
+            if either and not isinstance(entry, str | dict):
+                where = f"{key}[{index}]"
+                raise bad_input(
+                    f"{path}: {where} must be {_type_name(item)}, got {describe(entry)}"
+                )
+        return tuple(
+            entry
+            if either and isinstance(entry, str)
+            else _build(rule, entry, f"{key}[{i}].", path)
+            for i, entry in enumerate(value)
+        )
     if _accepts(value, expected):
         if expected is float:
             return float(value)
         return _frozen(value)
     raise bad_input(f"{path}: {key} must be {_type_name(expected)}, got {describe(value)}")
+
+
+def _dataclass_in(item: Any) -> Any:
+    """The dataclass a list item is, or may be (`str | Rule`); None for plain values."""
+    if dataclasses.is_dataclass(item):
+        return item
+    if get_origin(item) in (Union, types.UnionType):
+        return next((option for option in get_args(item) if dataclasses.is_dataclass(option)), None)
+    return None
 
 
 def _frozen(value: Any) -> Any:
@@ -185,7 +207,14 @@ def _type_name(expected: Any) -> str:
         return " or ".join(_type_name(option) for option in get_args(expected))
     if origin is tuple:
         item = get_args(expected)[0]
+        if get_origin(item) is tuple:  # a list of argument lists
+            return f"a list of lists of {_type_name(item).removeprefix('a list of ')}"
+        if get_origin(item) in (Union, types.UnionType):
+            options = [_type_name(option) for option in get_args(item)]
+            return f"a list whose items are each {' or '.join(options)}"
         return f"a list of {_type_name(item).removeprefix('a ').removeprefix('an ')}s"
+    if dataclasses.is_dataclass(expected):
+        return "a mapping"
     return {
         bool: "true or false",
         int: "an integer",

@@ -170,6 +170,7 @@ class TaskSettings:
 
 
 AGENT_PLACEHOLDERS = ("slot", "path", "task", "brief")
+AGENT_TERMINALS = ("none", "tmux")
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,95 @@ class AgentSettings:
         "the repository tracks: where it tracks this one, the file is .wtpool/env instead, and "
         "status, acquire and the task brief say so.",
     )
+    terminal: str = setting(
+        "none",
+        "Where spawn runs the agent: none (in the background, its output in "
+        ".agent-worktrees/logs/<slot>.log; `wtpool logs SLOT` shows it) or tmux (in a tmux "
+        "session per slot, wtpool-<slot>, that `wtpool attach` and `wtpool send` reach; its "
+        "output is logged too).",
+    )
+    idle_after: float = setting(
+        30.0,
+        "Seconds without output or CPU time after which a running agent counts as waiting "
+        "rather than working.",
+    )
+    waiting_pattern: str = setting(
+        r"(?i)(\[y/n\]|\(y/n\)|press enter|\?\s*$|^\s*[>\u276f\u203a]\s*$)",
+        "A regular expression: a running agent whose last line of output matches it, and that "
+        "has used no CPU time since, is waiting for input at once, without idle_after.",
+    )
+
+
+HOOK_NAMES = ("post_create", "post_acquire", "pre_release", "pre_remove")
+
+
+@dataclass(frozen=True)
+class HookSettings:
+    post_create: tuple[tuple[str, ...], ...] = setting(
+        (),
+        "Commands run in a slot once it is created (after its copies): a list of argument "
+        "lists, each run in the slot with the slot's environment (see `wtpool env`). One that "
+        "fails leaves the slot out of service until `wtpool refresh` succeeds.",
+    )
+    post_acquire: tuple[tuple[str, ...], ...] = setting(
+        (),
+        "Commands run when a slot is given to an agent, once its branch, view, copies and "
+        "database are ready, before the agent starts. One that fails undoes the claim and "
+        "leaves the slot out of service; the next acquire gets another slot.",
+    )
+    pre_release: tuple[tuple[str, ...], ...] = setting(
+        (),
+        "Commands run before a slot is released (its work is saved whatever they do). One that "
+        "fails is reported and the release goes on.",
+    )
+    pre_remove: tuple[tuple[str, ...], ...] = setting(
+        (),
+        "Commands run before a slot is removed (scale down, cleanup). One that fails is "
+        "reported and the removal goes on.",
+    )
+    on_state_change: tuple[str, ...] = setting(
+        (),
+        "A command (an argument list) run when an agent's state changes, with WTPOOL_SLOT, "
+        "WTPOOL_STATE and WTPOOL_TASK set: by the daemon when it runs, else by `wtpool "
+        "monitor`. [] runs nothing.",
+    )
+    timeout: float = setting(
+        300.0, "Seconds each hook command may run; one that runs longer has failed."
+    )
+
+
+COPY_MODES = ("copy", "link")
+
+
+@dataclass(frozen=True)
+class CopyRule:
+    pattern: str = setting("", "A gitignore-style pattern of untracked or ignored files.")
+    mode: str = setting(
+        "copy",
+        "copy (copy-on-write where the filesystem can, else a plain copy) or link (a symbolic "
+        "link to the main worktree's copy, shared by every slot).",
+    )
+
+
+@dataclass(frozen=True)
+class PortSettings:
+    range: str = setting(
+        "40000-49999",
+        "The ports slots get their blocks from, as FIRST-LAST: slot N gets the N-th block, so "
+        "a slot's ports stay the same across claims. Ports below 1024 need root.",
+    )
+    per_slot: int = setting(
+        10,
+        "Ports in each slot's block: WTPOOL_PORT is the first, WTPOOL_PORTS lists them all. "
+        "0 gives slots no ports.",
+    )
+
+    def bounds(self) -> tuple[int, int]:
+        """`range` as (first, last); ValueError names what is wrong with it."""
+        first, separator, last = self.range.partition("-")
+        if not separator or not first.strip().isdigit() or not last.strip().isdigit():
+            raise ValueError(f"{self.range!r} is not FIRST-LAST, e.g. 40000-49999")
+        return int(first), int(last)
 
 
 DATABASE_MODES = ("none", "embedded", "external")
@@ -362,3 +452,31 @@ class Config:
     timeouts: TimeoutSettings = field(
         default_factory=TimeoutSettings, metadata={"doc": "Time limits."}
     )
+    hooks: HookSettings = field(
+        default_factory=HookSettings,
+        metadata={
+            "doc": "Commands run in slots as they are created, claimed, released and removed. "
+            "Those of the repository's wtpool.yaml run only once `wtpool trust` has accepted "
+            "them (and again after any change); those of ~/.config/wtpool/config.yaml always."
+        },
+    )
+    ports: PortSettings = field(
+        default_factory=PortSettings,
+        metadata={"doc": "Each slot's own block of TCP ports, for its dev servers."},
+    )
+    copy: tuple[str | CopyRule, ...] = field(
+        default=(),
+        metadata={
+            "doc": "Untracked or ignored files of the main worktree that each slot gets a copy "
+            "of as it is created or claimed, where its view shows their directory: "
+            "gitignore-style patterns, or {pattern, mode} with mode copy or link (e.g. "
+            "[.env, {pattern: node_modules/, mode: link}]). Never a tracked file, never a link "
+            "that leads out of the repository. `wtpool refresh SLOT` copies again."
+        },
+    )
+
+    def copy_rules(self) -> tuple[CopyRule, ...]:
+        """`copy`, each entry as a rule: a plain pattern is copied."""
+        return tuple(
+            CopyRule(pattern=rule) if isinstance(rule, str) else rule for rule in self.copy
+        )

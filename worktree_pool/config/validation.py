@@ -6,22 +6,29 @@ Every error names the file and the key, so a mistake in wtpool.yaml is found wit
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 
 from worktree_pool.config.settings import (
     AGENT_PLACEHOLDERS,
+    AGENT_TERMINALS,
     CLONE_STRATEGIES,
+    COPY_MODES,
     DATABASE_MODES,
+    HOOK_NAMES,
     MAX_POOL_SIZE,
     MERGE_STRATEGIES,
     RESERVATION_MODES,
     TASK_SOURCES,
     AgentSettings,
     Config,
+    CopyRule,
     DatabaseSettings,
+    HookSettings,
     LimitSettings,
     MergeSettings,
+    PortSettings,
     TaskSettings,
 )
 from worktree_pool.config.sizes import parse_size
@@ -52,7 +59,10 @@ def validate(config: Config, path: Path) -> None:
             f"got {config.reservations.mode!r}"
         )
     _check_merge(config.merge, path)
-    for section in ("timeouts", "monitor", "reservations", "merge"):
+    _check_hooks(config.hooks, path)
+    _check_copy(config.copy_rules(), path)
+    _check_ports(config.ports, config.pool.max, path)
+    for section in ("timeouts", "monitor", "reservations", "merge", "hooks"):
         for item in dataclasses.fields(getattr(config, section)):
             seconds = getattr(getattr(config, section), item.name)
             if not isinstance(seconds, float):  # every float in these sections is seconds
@@ -129,6 +139,68 @@ def _check_agent(agent: AgentSettings, path: Path) -> None:
         )
     if agent.env_file.split("/")[0] == ".git":
         raise bad_input(f"{path}: agent.env_file must not be inside .git")
+    if agent.terminal not in AGENT_TERMINALS:
+        raise bad_input(
+            f"{path}: agent.terminal must be one of {', '.join(AGENT_TERMINALS)}, "
+            f"got {agent.terminal!r}"
+        )
+    if not 0 < agent.idle_after < 1e6:
+        raise bad_input(f"{path}: agent.idle_after must be a positive number of seconds")
+    _check_regex(agent.waiting_pattern, f"{path}: agent.waiting_pattern")
+
+
+def _check_command(command: tuple[str, ...], key: str, path: Path) -> None:
+    if not command or not command[0].strip():
+        raise bad_input(
+            f"{path}: {key} must be an argument list that starts with the program to run",
+            "e.g. [npm, ci]: a list of strings, never a shell string",
+        )
+
+
+def _check_hooks(hooks: HookSettings, path: Path) -> None:
+    for name in HOOK_NAMES:
+        for index, command in enumerate(getattr(hooks, name)):
+            _check_command(command, f"hooks.{name}[{index}]", path)
+    if hooks.on_state_change:
+        _check_command(hooks.on_state_change, "hooks.on_state_change", path)
+
+
+def _check_copy(rules: tuple[CopyRule, ...], path: Path) -> None:
+    for index, rule in enumerate(rules):
+        validate_patterns([rule.pattern], f"{path}: copy[{index}]", noun="copy pattern")
+        if rule.mode not in COPY_MODES:
+            raise bad_input(
+                f"{path}: copy[{index}].mode must be one of {', '.join(COPY_MODES)}, "
+                f"got {rule.mode!r}"
+            )
+
+
+def _check_ports(ports: PortSettings, pool_max: int, path: Path) -> None:
+    try:
+        first, last = ports.bounds()
+    except ValueError as exc:
+        raise bad_input(f"{path}: ports.range {exc}") from exc
+    if not 0 <= ports.per_slot <= 1000:
+        raise bad_input(f"{path}: ports.per_slot must be between 0 and 1000, got {ports.per_slot}")
+    if first > last:
+        raise bad_input(
+            f"{path}: ports.range {ports.range} is inverted: its first port is above its last"
+        )
+    if not 1 <= first <= last <= 65535:
+        raise bad_input(
+            f"{path}: ports.range {ports.range} must be FIRST-LAST with 1 <= FIRST <= LAST <= 65535"
+        )
+    if first < 1024 and os.geteuid() != 0:
+        raise bad_input(
+            f"{path}: ports.range {ports.range} starts below 1024, which only root may bind",
+            "use ports from 1024 up, e.g. 40000-49999",
+        )
+    if last - first + 1 < ports.per_slot * pool_max:
+        raise bad_input(
+            f"{path}: ports.range {ports.range} holds {last - first + 1} ports, too few for "
+            f"{pool_max} slots of ports.per_slot {ports.per_slot}",
+            f"widen it to at least {ports.per_slot * pool_max} ports, or lower ports.per_slot",
+        )
 
 
 def _check_database(database: DatabaseSettings, path: Path) -> None:

@@ -14,34 +14,36 @@ import re
 from worktree_pool.errors import bad_input
 
 
-def validate_patterns(patterns: list[str] | tuple[str, ...], where: str = "") -> tuple[str, ...]:
+def validate_patterns(
+    patterns: list[str] | tuple[str, ...], where: str = "", noun: str = "scope pattern"
+) -> tuple[str, ...]:
     """Refuse patterns that could reach outside the repository or corrupt a patterns file."""
     prefix = f"{where}: " if where else ""
     for pattern in patterns:
         body = pattern.removeprefix("!")
         if not body.strip():
-            raise bad_input(f"{prefix}empty scope pattern {pattern!r}")
+            raise bad_input(f"{prefix}empty {noun} {pattern!r}")
         if body != body.strip():
-            raise bad_input(f"{prefix}scope pattern {pattern!r} has leading or trailing spaces")
+            raise bad_input(f"{prefix}{noun} {pattern!r} has leading or trailing spaces")
         if any(ord(char) < 32 for char in pattern):
-            raise bad_input(f"{prefix}scope pattern {pattern!r} contains a control character")
+            raise bad_input(f"{prefix}{noun} {pattern!r} contains a control character")
         if body.startswith("/") or re.match(r"[A-Za-z]:[\\/]", body):
             raise bad_input(
-                f"{prefix}scope pattern {pattern!r} is an absolute path",
+                f"{prefix}{noun} {pattern!r} is an absolute path",
                 "patterns are relative to the repository root: write src/api/, not /src/api/",
             )
         parts = body.split("/")
         if ".." in parts:
-            raise bad_input(f"{prefix}scope pattern {pattern!r} escapes the repository")
+            raise bad_input(f"{prefix}{noun} {pattern!r} escapes the repository")
         # Git normalizes these spellings and we would not, so scope and checkout would differ.
         if "." in parts or "" in parts[:-1]:
             raise bad_input(
-                f"{prefix}scope pattern {pattern!r} has an empty or '.' path component",
+                f"{prefix}{noun} {pattern!r} has an empty or '.' path component",
                 "write paths plainly: src/api/, not ./src/api/ or src//api/",
             )
         if body.startswith("#"):
             raise bad_input(
-                f"{prefix}scope pattern {pattern!r} would be read as a comment",
+                f"{prefix}{noun} {pattern!r} would be read as a comment",
                 "escape the # with a backslash: \\#name",
             )
     return tuple(patterns)
