@@ -45,7 +45,7 @@ class AgentProcess:
     log: str
 
 
-def _program(repo: Repository, program: str) -> str:
+def program_path(repo: Repository, program: str) -> str:
     """A relative path is the main worktree's: a slot's sparse checkout may well hide it."""
     return (
         str(repo.root / program) if "/" in program and not Path(program).is_absolute() else program
@@ -57,7 +57,7 @@ def check_agent_command(repo: Repository) -> None:
     command = repo.config.agent.command
     if not command or _PLACEHOLDER.search(command[0]):
         return
-    program = _program(repo, command[0])
+    program = program_path(repo, command[0])
     if not (Path(program).is_file() if "/" in program else shutil.which(program)):
         raise bad_input(
             f"agent.command: program {command[0]!r} not found",
@@ -89,7 +89,7 @@ def launch(
     """Start the configured agent in the slot; return the pid and start marker to record."""
     command = repo.config.agent.command
     argv = [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in command]
-    argv[0] = _program(repo, argv[0])
+    argv[0] = program_path(repo, argv[0])
     log = log_path(repo, slot)
     log.parent.mkdir(mode=0o700, exist_ok=True)
     exit_path(repo, slot).unlink(missing_ok=True)
