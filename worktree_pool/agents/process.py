@@ -52,17 +52,23 @@ def program_path(repo: Repository, program: str) -> str:
     )
 
 
+def require_program(repo: Repository, program: str, key: str) -> str:
+    """The program to run for `program` (see program_path); a one-line error naming `key`
+    when it cannot be found, so that nothing is started or changed first."""
+    path = program_path(repo, program)
+    if not (Path(path).is_file() if "/" in path else shutil.which(path)):
+        raise bad_input(
+            f"{key}: program {program!r} not found",
+            "give a program on PATH, or a path (a relative one is read from the main worktree)",
+        )
+    return path
+
+
 def check_agent_command(repo: Repository) -> None:
     """Refuse, before any slot is claimed, an agent program that cannot be found."""
     command = repo.config.agent.command
-    if not command or _PLACEHOLDER.search(command[0]):
-        return
-    program = program_path(repo, command[0])
-    if not (Path(program).is_file() if "/" in program else shutil.which(program)):
-        raise bad_input(
-            f"agent.command: program {command[0]!r} not found",
-            "give a program on PATH, or a path (a relative one is read from the main worktree)",
-        )
+    if command and not _PLACEHOLDER.search(command[0]):
+        require_program(repo, command[0], "agent.command")
 
 
 def start_wtpool_process(repo: Repository, log: Path, *args: str) -> subprocess.Popen:

@@ -54,6 +54,9 @@ COMMANDS = {
     "db": "db",
     "mail": "mail",
     "daemon": "daemon",
+    "env": "environment",
+    "run": "environment",
+    "trust": "environment",
 }
 
 

@@ -20,9 +20,11 @@ from worktree_pool.config.settings import (
     CONFIG_FILE_NAME,
     DATABASE_MODE_VARIABLE,
     DATABASE_MODES,
+    USER_CONFIG_FILE,
     Config,
+    UserConfig,
 )
-from worktree_pool.config.validation import validate
+from worktree_pool.config.validation import validate, validate_hooks
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.util.inputs import describe, read_text_bounded
 from worktree_pool.util.private import replace_private
@@ -104,6 +106,25 @@ def _as_json(data: Any) -> str | None:
     except (TypeError, ValueError):
         return None
     return text if exact and mask(text) == text else None
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / USER_CONFIG_FILE
+
+
+def load_user_config(environ: Mapping[str, str]) -> tuple[Path | None, UserConfig]:
+    """The user's own configuration (see UserConfig), and its file; (None, defaults) when
+    there is none. Read only where hooks run, so no other command pays for it."""
+    path = user_config_path(environ)
+    if not path.is_file():
+        return None, UserConfig()
+    from worktree_pool.util.yaml_input import load_yaml
+
+    data = load_yaml(read_text_bounded(path, MAX_CONFIG_BYTES, "config file"), path)
+    config = _build(UserConfig, {} if data is None else data, "", path)
+    validate_hooks(config.hooks, path)
+    return path, config
 
 
 def with_environment(config: Config, environ: Mapping[str, str]) -> Config:

@@ -13,6 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 CONFIG_FILE_NAME = "wtpool.yaml"
+# The user's own configuration, below $XDG_CONFIG_HOME (default ~/.config): hooks only.
+USER_CONFIG_FILE = "wtpool/config.yaml"
 # Slot numbers, directory names and the pool's own bookkeeping are sized for this; the issue
 # sets the same ceiling.
 MAX_POOL_SIZE = 64
@@ -480,3 +482,11 @@ class Config:
         return tuple(
             CopyRule(pattern=rule) if isinstance(rule, str) else rule for rule in self.copy
         )
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    """The user's own configuration file: hooks that every repository of theirs runs, trusted
+    because the user wrote them (a repository's own hooks need `wtpool trust`)."""
+
+    hooks: HookSettings = field(default_factory=HookSettings)

@@ -59,10 +59,10 @@ def validate(config: Config, path: Path) -> None:
             f"got {config.reservations.mode!r}"
         )
     _check_merge(config.merge, path)
-    _check_hooks(config.hooks, path)
+    validate_hooks(config.hooks, path)
     _check_copy(config.copy_rules(), path)
     _check_ports(config.ports, config.pool.max, path)
-    for section in ("timeouts", "monitor", "reservations", "merge", "hooks"):
+    for section in ("timeouts", "monitor", "reservations", "merge"):
         for item in dataclasses.fields(getattr(config, section)):
             seconds = getattr(getattr(config, section), item.name)
             if not isinstance(seconds, float):  # every float in these sections is seconds
@@ -157,12 +157,17 @@ def _check_command(command: tuple[str, ...], key: str, path: Path) -> None:
         )
 
 
-def _check_hooks(hooks: HookSettings, path: Path) -> None:
+def validate_hooks(hooks: HookSettings, path: Path) -> None:
+    """Shared with the user's own config file, which holds hooks only."""
     for name in HOOK_NAMES:
         for index, command in enumerate(getattr(hooks, name)):
             _check_command(command, f"hooks.{name}[{index}]", path)
     if hooks.on_state_change:
         _check_command(hooks.on_state_change, "hooks.on_state_change", path)
+    if not 0 < hooks.timeout < 1e9:
+        raise bad_input(
+            f"{path}: hooks.timeout must be a positive number of seconds, got {hooks.timeout}"
+        )
 
 
 def _check_copy(rules: tuple[CopyRule, ...], path: Path) -> None:

@@ -41,6 +41,7 @@ from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.handoff import BRIEF_DIR
 from worktree_pool.pool.opening import open_store_if_any
 from worktree_pool.pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
+from worktree_pool.pool.slot_hooks import run_reported
 from worktree_pool.pool.stale_records import StaleRecord, settle_stale_record
 from worktree_pool.pool.worktrees import (
     BRANCH_NAMESPACE,
@@ -125,7 +126,10 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
         stopped_daemon = store is not None and stop_daemon_if_running(repo)
         # Agents first: a slot must not be salvaged and removed while something still writes.
         stopped, unrecorded = _stop_processes(repo, slots)
+        # After the agents, before the salvage: what the hooks change is saved like the rest.
+        hook_notes = _run_ending_hooks(repo, store, slots) if store is not None else []
         result = _remove_everything(repo, known, base or _fallback_base(repo), force)
+        result.warnings[:0] = hook_notes
         result.stopped_agents.extend(stopped)
         result.stopped_unrecorded.extend(unrecorded)
         result.stopped_daemon = stopped_daemon
@@ -152,6 +156,18 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
         if not result.complete:
             _reopen_pool(store)
     return result
+
+
+def _run_ending_hooks(repo: Repository, store: Store, slots: list[Slot]) -> list[str]:
+    """Each live slot's pre_release hooks (if an agent held it) and pre_remove hooks; what
+    went wrong in them, which never stops the cleanup."""
+    notes: list[str] = []
+    for slot in slots:
+        if repo.slot_path(slot.name).is_dir():
+            hooks = ("pre_release", "pre_remove") if slot.agent else ("pre_remove",)
+            for hook in hooks:
+                notes += run_reported(repo, store, slot, hook)
+    return list(dict.fromkeys(notes))  # one note of untrusted hooks, not one per slot
 
 
 def _stop_processes(repo: Repository, slots: list[Slot]) -> tuple[list[StopResult], list[int]]:

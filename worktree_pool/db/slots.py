@@ -193,6 +193,12 @@ def list_databases(repo: Repository, store: Store) -> list[DatabaseInfo]:
 
 
 def database_url(repo: Repository, store: Store, slot: str) -> str:
+    return database_environment(repo, store, slot)["DATABASE_URL"]
+
+
+def database_environment(repo: Repository, store: Store, slot: str) -> dict[str, str]:
+    """The variables that point at the slot's database (DATABASE_URL, PGHOST, ...), once it is
+    known to be the pool's."""
     server = _require_server(repo)
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
@@ -200,7 +206,7 @@ def database_url(repo: Repository, store: Store, slot: str) -> str:
     owner = owner_of(repo, store, pool)
     name = slot_database_named(owner.prefix, slot)
     check_owned(server, name, owner)
-    return server.url_for(name)
+    return server.environment(name)
 
 
 def reset_database(repo: Repository, store: Store, slot: str) -> str:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import WorktreeRecord
+from worktree_pool.pool.handoff import idle_environment
 from worktree_pool.pool.salvage import inspect_work
+from worktree_pool.pool.slot_hooks import hooks_in_effect, require_runnable, run_hook
 from worktree_pool.pool.stale_records import StaleRecord, settle_stale_record
 from worktree_pool.pool.worktrees import abandon_new_slots, add_worktree, base_tip, slot_records
 from worktree_pool.store.protocol import Store
@@ -21,23 +23,34 @@ from worktree_pool.store.slots import (
 )
 
 
-def build_slots(repo: Repository, store: Store, names: list[str], base: str) -> list[str]:
-    """Create the worktrees of freshly inserted `preparing` rows and mark them idle."""
+def build_slots(
+    repo: Repository, store: Store, names: list[str], base: str
+) -> tuple[list[str], list[str]]:
+    """Create the worktrees of freshly inserted `preparing` rows, run their post_create hooks
+    and mark them idle: out of service, where a hook failed. Returns the slots built, and a
+    warning for each that is out of service."""
     if not names:
-        return []
+        return [], []
     tip = base_tip(repo, base)
     built: list[str] = []
+    warnings: list[str] = []
     try:
+        hooks = hooks_in_effect(repo, store)
+        require_runnable(repo, hooks, ("post_create",))
         for name in names:
             add_worktree(repo, store, name, tip, base)
+            run = run_hook(repo, hooks, name, "post_create", idle_environment(repo, name))
+            failed = None if run is None or run.ok else f"{run.failure} (see {run.log})"
             with store.transaction() as conn:
-                update_slot(conn, name, state=SlotState.IDLE)
+                update_slot(conn, name, state=SlotState.IDLE, out_of_service=failed)
             built.append(name)
+            if failed:
+                warnings.append(f"{name} is out of service: {failed}")
     finally:
         leftovers = [name for name in names if name not in built]
         if leftovers:
             abandon_new_slots(repo, store, leftovers)
-    return built
+    return built, warnings
 
 
 def settle_stale_slot_records(repo: Repository, store: Store) -> list[StaleRecord]:

@@ -31,6 +31,12 @@ from worktree_pool.pool.salvage import (
     UniqueWork,
 )
 from worktree_pool.pool.serving import claim_slot, prepare_claim, serve_queue
+from worktree_pool.pool.slot_hooks import (
+    SETUP_HOOKS,
+    hooks_in_effect,
+    require_runnable,
+    run_reported,
+)
 from worktree_pool.pool.worktrees import (
     registered_paths,
 )
@@ -127,6 +133,8 @@ def acquire(
         assessment = assess(repo, store)
         held_back = critical_reason(assessment)
         warnings = tuple(finding.message for finding in assessment.warnings)
+        # Hooks that could not run would leave a slot that is not what the user set up.
+        require_runnable(repo, hooks_in_effect(repo, store), SETUP_HOOKS)
         if held_back is None and repo.config.database.mode != "none":
             # Before the claim, so that a server that is down changes nothing.
             target = check_template(repo, store)
@@ -325,6 +333,7 @@ class ReleaseResult:
     # before the salvage, so that nothing writes there after it; spared: with a terminal.
     stopped_processes: list[int] = field(default_factory=list)
     spared_processes: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what went wrong in pre_release hooks
 
 
 def release(repo: Repository, store: Store, name: str | None) -> ReleaseResult:
@@ -356,6 +365,8 @@ def release(repo: Repository, store: Store, name: str | None) -> ReleaseResult:
     testpoints.reached("release.releasing")
     try:
         left = clear_slot(repo, name, AgentGroup.of(slot), repo.config.agent.stop_grace, others)
+        # Once nothing of the agent's runs, before the salvage: what it changes is saved too.
+        warnings = run_reported(repo, store, slot, "pre_release")
         work, salvage_branch, deleted, kept = finish_release(repo, store, slot, pool.base)
     except BaseException:
         with store.transaction() as conn:
@@ -375,6 +386,7 @@ def release(repo: Repository, store: Store, name: str | None) -> ReleaseResult:
         handoff_error=handoff_error,
         stopped_processes=left.strays,
         spared_processes=left.spared,
+        warnings=warnings,
     )
 
 

@@ -62,6 +62,11 @@ def slot_environment(repo: Repository, slot: str, request: ClaimRequest) -> dict
     }
 
 
+def idle_environment(repo: Repository, slot: str) -> dict[str, str]:
+    """A slot's variables while no agent holds it: for the hooks of a slot being created."""
+    return slot_environment(repo, slot, ClaimRequest(agent=""))
+
+
 def env_file_path(repo: Repository, base: str, branch: str) -> str:
     """Where a slot on `branch`, started from `base`, gets its hand-off file, relative to the
     slot: `agent.env_file`, unless the base or the branch tracks it; then `.wtpool/env`."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.git.run import branch_exists, current_branch
 from worktree_pool.pool.adoption import adopt_worktrees, build_slots, settle_stale_slot_records
-from worktree_pool.pool.opening import file_kind, open_store_if_any
+from worktree_pool.pool.opening import create_store, file_kind, open_store_if_any
 from worktree_pool.pool.serving import serve_queue
 from worktree_pool.pool.stale_records import StaleRecord
 from worktree_pool.pool.worktrees import (
@@ -38,7 +36,6 @@ from worktree_pool.store.pool import (
     set_bounds,
 )
 from worktree_pool.store.slots import SlotState, all_slots, insert_slot
-from worktree_pool.store.sqlite import POOL_DIR_MODE, StateStore
 
 # --- init ---------------------------------------------------------------------------------
 
@@ -56,6 +53,7 @@ class InitResult:
     bounds_changed: bool
     # git's records of slot worktrees whose directories were gone: what became of each
     stale_records: list[StaleRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # slots a post_create hook failed in
 
 
 def init_pool(
@@ -76,7 +74,7 @@ def init_pool(
     base = _choose_base(repo, base, existing)
     config_target = _default_config_target(repo)
 
-    with _create_store(repo) as store:  # first: if it fails, nothing else has changed
+    with create_store(repo) as store:  # first: if it fails, nothing else has changed
         # Keep the pool out of `git status` in the main worktree.
         exclude_from_git(repo, f"/{POOL_DIR_NAME}/", "wtpool's worktree pool")
         enable_per_worktree_config(repo)
@@ -100,7 +98,7 @@ def init_pool(
                 insert_slot(conn, number, SlotState.PREPARING)
                 for number in free_slot_numbers(repo, conn, registered, missing)
             ]
-        created = build_slots(repo, store, new_slots, base)
+        created, warnings = build_slots(repo, store, new_slots, base)
         serve_queue(repo, store, base)  # raised bounds may have made room for waiting requests
     return InitResult(
         root=str(repo.root),
@@ -113,32 +111,8 @@ def init_pool(
         config_written=config_written,
         bounds_changed=changed,
         stale_records=stale_records,
+        warnings=warnings,
     )
-
-
-def _create_store(repo: Repository) -> StateStore:
-    created = not repo.pool_dir.exists()
-    repo.pool_dir.mkdir(mode=POOL_DIR_MODE, exist_ok=True)
-    _make_private(repo)
-    try:
-        return StateStore.create(repo.state_path, repo.config.timeouts.state_lock)
-    except (OSError, WtpoolError) as exc:
-        if created:
-            shutil.rmtree(repo.pool_dir, ignore_errors=True)
-        if isinstance(exc, WtpoolError):
-            raise
-        raise WtpoolError(f"cannot create the state store {repo.state_path}: {exc}") from exc
-
-
-def _make_private(repo: Repository) -> None:
-    """Take read and write from everyone but the owner; keep search (x) permission, which the
-    embedded server's user, run as root, needs to reach its data below (pgserver gives it):
-    taking it would leave a running server unreachable, so that the next command would try
-    to start a second one over its postmaster.pid."""
-    mode = stat.S_IMODE(repo.pool_dir.stat().st_mode)
-    wanted = POOL_DIR_MODE | (mode & 0o011)
-    if mode != wanted:
-        repo.pool_dir.chmod(wanted)
 
 
 def _existing_pool(repo: Repository) -> tuple[PoolRecord | None, int]:

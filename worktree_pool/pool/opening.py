@@ -8,6 +8,7 @@ wtpool must not use is refused before anything changes.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository
 from worktree_pool.store.pool import no_pool_error
 from worktree_pool.store.protocol import Store
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.sqlite import POOL_DIR_MODE, StateStore
 
 
 def check_pool_dir(repo: Repository, *, reading: bool = False) -> None:
@@ -84,3 +85,30 @@ def open_store_if_any(repo: Repository, *, reading: bool = False) -> Store | Non
     if not repo.state_path.is_file():
         return None
     return StateStore(repo.state_path, repo.config.timeouts.state_lock)
+
+
+def create_store(repo: Repository) -> StateStore:
+    """The pool's store, created with the pool directory if need be: by `init`, and by
+    `wtpool trust`, which may come first. The caller has checked the pool directory."""
+    created = not repo.pool_dir.exists()
+    repo.pool_dir.mkdir(mode=POOL_DIR_MODE, exist_ok=True)
+    _make_private(repo)
+    try:
+        return StateStore.create(repo.state_path, repo.config.timeouts.state_lock)
+    except (OSError, WtpoolError) as exc:
+        if created:
+            shutil.rmtree(repo.pool_dir, ignore_errors=True)
+        if isinstance(exc, WtpoolError):
+            raise
+        raise WtpoolError(f"cannot create the state store {repo.state_path}: {exc}") from exc
+
+
+def _make_private(repo: Repository) -> None:
+    """Take read and write from everyone but the owner; keep search (x) permission, which the
+    embedded server's user, run as root, needs to reach its data below (pgserver gives it):
+    taking it would leave a running server unreachable, so that the next command would try
+    to start a second one over its postmaster.pid."""
+    mode = stat.S_IMODE(repo.pool_dir.stat().st_mode)
+    wanted = POOL_DIR_MODE | (mode & 0o011)
+    if mode != wanted:
+        repo.pool_dir.chmod(wanted)

@@ -9,7 +9,7 @@ remove the last spare slot.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from worktree_pool.agents.membership import slot_strays
 from worktree_pool.agents.process_table import ProcessTable
@@ -19,6 +19,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.pool.adoption import build_slots
 from worktree_pool.pool.salvage import inspect_work
 from worktree_pool.pool.serving import serve_queue
+from worktree_pool.pool.slot_hooks import run_reported
 from worktree_pool.pool.worktrees import free_slot_numbers, registered_paths, remove_worktree
 from worktree_pool.store.databases import check_databases_visible
 from worktree_pool.store.pool import PoolRecord, require_pool
@@ -47,6 +48,7 @@ class ScaleResult:
     created: list[str]
     removed: list[str]
     kept: list[KeptSlot]
+    warnings: list[str] = field(default_factory=list)  # what went wrong in pre_remove hooks
 
 
 def scale_pool(
@@ -84,12 +86,12 @@ def scale_pool(
             else []
         )
     if target > before:
-        created = build_slots(repo, store, new_slots, pool.base)
+        created, warnings = build_slots(repo, store, new_slots, pool.base)
         serve_queue(repo, store, pool.base, grow=False)  # into the new slots, no further
         removed, kept = [], []
     else:
         created = []
-        removed, kept = _remove_idle_slots(repo, store, pool, target)
+        removed, kept, warnings = _remove_idle_slots(repo, store, pool, target)
     return ScaleResult(
         before=before,
         after=before + len(created) - len(removed),
@@ -97,19 +99,22 @@ def scale_pool(
         created=created,
         removed=removed,
         kept=kept,
+        warnings=warnings,
     )
 
 
 def _remove_idle_slots(
     repo: Repository, store: Store, pool: PoolRecord, target: int
-) -> tuple[list[str], list[KeptSlot]]:
-    """Remove idle slots that hold no unique work, highest number first, down to `target`.
+) -> tuple[list[str], list[KeptSlot], list[str]]:
+    """Remove idle slots that hold no unique work, those out of service first, then the
+    highest number first, down to `target`; also return what went wrong in pre_remove hooks.
 
     The count is checked again in every transaction, against the slots not already being
     removed: two concurrent scale-downs must not both remove "the last spare slot".
     """
     removed: list[str] = []
     kept: list[KeptSlot] = []
+    warnings: list[str] = []
     tried: set[str] = set()
     while True:
         with store.transaction() as conn:
@@ -117,11 +122,14 @@ def _remove_idle_slots(
             staying = [slot for slot in slots if slot.state != SlotState.REMOVING]
             if len(staying) <= max(target, pool.min):
                 break
-            candidates = [
-                slot
-                for slot in reversed(staying)
-                if slot.state == SlotState.IDLE and slot.name not in tried
-            ]
+            candidates = sorted(
+                (
+                    slot
+                    for slot in reversed(staying)
+                    if slot.state == SlotState.IDLE and slot.name not in tried
+                ),
+                key=lambda slot: slot.out_of_service is None,  # stable: highest first within
+            )
             if not candidates:
                 kept += [
                     KeptSlot(slot.name, _busy_reason(slot))
@@ -133,6 +141,10 @@ def _remove_idle_slots(
             tried.add(slot.name)
             update_slot(conn, slot.name, state=SlotState.REMOVING)
         reason = _unremovable_reason(repo, slot.name, pool.base)
+        if reason is None:
+            warnings += run_reported(repo, store, slot, "pre_remove")
+            # Again: the hook may have left something behind that is found nowhere else.
+            reason = _unremovable_reason(repo, slot.name, pool.base)
         if reason is None:
             try:
                 remove_worktree(repo, slot.name, discard=False)
@@ -148,7 +160,7 @@ def _remove_idle_slots(
     if removed and repo.config.database.mode != "none":
         with contextlib.suppress(WtpoolError):  # still recorded: cleanup drops them later
             drop_slot_databases(repo, store, removed, pool)
-    return removed, kept
+    return removed, kept, list(dict.fromkeys(warnings))
 
 
 def _unremovable_reason(repo: Repository, name: str, base: str) -> str | None:

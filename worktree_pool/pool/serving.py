@@ -25,6 +25,14 @@ from worktree_pool.pool.handoff import (
     slot_environment,
     write_env_file,
 )
+from worktree_pool.pool.recycle import finish_release
+from worktree_pool.pool.slot_hooks import (
+    SETUP_HOOKS,
+    HookRun,
+    hooks_in_effect,
+    require_runnable,
+    run_hook,
+)
 from worktree_pool.pool.worktrees import (
     abandon_new_slots,
     add_worktree,
@@ -44,6 +52,7 @@ from worktree_pool.store.slots import (
     SlotState,
     all_slots,
     insert_slot,
+    lookup_slot,
     mark_idle,
     update_slot,
 )
@@ -68,7 +77,10 @@ def claim_slot(
     (git's worktree paths) is listed before it, so no git runs while the write lock is held.
     """
     slots = all_slots(conn)
-    idle = next((slot for slot in slots if slot.state == SlotState.IDLE), None)
+    idle = next(
+        (slot for slot in slots if slot.state == SlotState.IDLE and not slot.out_of_service),
+        None,
+    )
     if idle is not None:
         update_slot(
             conn,
@@ -114,7 +126,9 @@ def prepare_claim(
     """
     branch = branch_for(request.agent, request.task)
     environment = slot_environment(repo, name, request)
+    hooks = hooks_in_effect(repo, store)
     try:
+        require_runnable(repo, hooks, SETUP_HOOKS)
         if repo.config.database.mode != "none":
             # The database first: a server that is down must fail the claim before any git
             # work.
@@ -139,12 +153,35 @@ def prepare_claim(
         raise
     with store.transaction() as conn:
         update_slot(conn, name, state=SlotState.BUSY, branch=branch)
+    for hook in SETUP_HOOKS if create else SETUP_HOOKS[1:]:
+        run = run_hook(repo, hooks, name, hook, environment)
+        if run is not None and not run.ok:
+            raise _take_out_of_service(repo, store, name, base, run)
     moved = moved_env_file_note(repo, env_file)
     pid, warnings = None, (moved,) if moved else ()
     if request.launch and repo.config.agent.command:
         pid, started_warnings = _start_agent(repo, store, name, request, environment)
         warnings += started_warnings
     return Prepared(branch, resumed, plan, pid, warnings)
+
+
+def _take_out_of_service(
+    repo: Repository, store: Store, name: str, base: str, run: HookRun
+) -> WtpoolError:
+    """Take back a slot whose setup hook failed, as a release would (saving whatever the hook
+    left that is found nowhere else), and keep it from being handed out again until
+    `wtpool refresh` succeeds; the error to raise."""
+    reason = f"{run.failure} (see {run.log})"
+    with store.transaction() as conn:
+        update_slot(conn, name, out_of_service=reason)
+        slot = lookup_slot(conn, name)
+    _, salvage_branch, _, _ = finish_release(repo, store, slot, base)
+    saved = f"; what it changed is on {salvage_branch}" if salvage_branch else ""
+    return WtpoolError(
+        f"{run.failure} in {name}, which is now out of service{saved}",
+        f"see {run.log}; once the hook is fixed, `wtpool refresh {name}` puts the slot back "
+        "in service; the next acquire gets another slot",
+    )
 
 
 def _start_agent(

@@ -61,6 +61,7 @@ class SlotStatus:
     # The hand-off file wtpool wrote in the slot, relative to it (agent.env_file, or
     # .wtpool/env where the repository tracks that); None when there is none.
     env_file: str | None
+    out_of_service: str | None = None  # why the slot is not handed out: a setup hook failed
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ def pool_status(repo: Repository, store: Store) -> StatusReport:
                 agent_process=agent_process(repo, slot, table),
                 database=_database_name(repo, pool, slot.name),
                 env_file=env_file_in(repo, slot.name) if path.is_dir() else None,
+                out_of_service=slot.out_of_service,
             )
         )
     return StatusReport(

@@ -29,6 +29,7 @@ Modules:
     limits.py      each limit's last level, and the newest resource sample
     guard_facts.py who holds which slot and which paths, as a file the shell guard reads
     tasks.py       the landed-task ledger, and the scopes pinned to tasks
+    trust.py       the digests of the repository hooks the user trusted
 
 Modules the commit guard imports (sqlite, slots, reservations and what they import) use the
 standard library, store modules and util's standard-library modules only: the guard runs on

@@ -12,6 +12,7 @@ Tables (see each migration for its columns and why they exist):
     merges          the merge queue; merge_processor, the lock of the process running it
     landed_tasks    every task the merge queue landed, and the commit that landed it
     pinned_scopes   scopes the user pinned to tasks (`wtpool tracks pin`)
+    trusted_hooks   the repository's hooks the user trusted (`wtpool trust`), by digest
     schema_version  how many of MIGRATIONS have run
 
 SQLite's dialect is used freely here: a PostgreSQL backend brings its own schema.
@@ -195,6 +196,18 @@ MIGRATIONS: tuple[str, ...] = (
         task TEXT PRIMARY KEY,
         patterns TEXT NOT NULL,  -- a JSON list, as values.encode_scope writes it
         pinned_at TEXT
+    );
+    """,
+    # Slots a setup hook failed in: why, and where its log is (NULL: in service). Such a slot
+    # is never handed out until `wtpool refresh` runs its hooks again successfully. And the
+    # repository's hooks the user accepted with `wtpool trust`, by their digest: a changed
+    # hooks section has another digest, and is not run until trusted again.
+    """
+    ALTER TABLE slots ADD COLUMN out_of_service TEXT;
+    CREATE TABLE trusted_hooks (
+        digest TEXT PRIMARY KEY,
+        hooks TEXT NOT NULL,  -- what was trusted, as JSON, to show
+        trusted_at TEXT NOT NULL
     );
     """,
 )

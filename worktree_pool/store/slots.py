@@ -55,6 +55,8 @@ class Slot:
     agent_started: float | None = None  # its start marker, see agents.start_marker
     # A clone of the template that no agent has been given yet: see hand_out_database.
     database_fresh: bool = False
+    # Why the slot is not handed out (a setup hook failed, and where its log is); None: it is.
+    out_of_service: str | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Slot:

@@ -30,6 +30,7 @@ WRITABLE: Mapping[str, frozenset[str]] = {
             "agent_pid",
             "agent_started",
             "database_fresh",
+            "out_of_service",
         }
     ),
     "merges": frozenset(

@@ -35,6 +35,7 @@ def show_init(result: InitResult) -> None:
         console.print(f"created {', '.join(result.created)}")
     elif not (result.adopted or result.bounds_changed or result.stale_records):
         console.print("nothing to do: the pool already exists")
+    show_warnings(result.warnings)
 
 
 def show_status(report: StatusReport) -> None:
@@ -56,7 +57,7 @@ def show_status(report: StatusReport) -> None:
             dirty = "yes" if slot.dirty else ""
         rows.add_row(
             slot.name,
-            _state_style(slot.state),
+            "[red]out of service[/]" if slot.out_of_service else _state_style(slot.state),
             escape(slot.agent or ""),
             escape(slot.task or ""),
             escape(slot.branch or ("detached" if slot.head else "")),
@@ -66,6 +67,11 @@ def show_status(report: StatusReport) -> None:
         )
     console.print(rows)
     for slot in report.worktrees:
+        if slot.out_of_service:
+            console.print(
+                f"[red]{slot.name} is out of service: {escape(slot.out_of_service)}[/]; once "
+                f"fixed, `wtpool refresh {slot.name}`"
+            )
         if slot.env_file is not None and slot.env_file != report.pool.env_file:
             console.print(
                 f"{slot.name}: the repository tracks {escape(report.pool.env_file)}, so the "
@@ -156,6 +162,12 @@ def show_release(result: ReleaseResult) -> None:
     if result.handoff_error:
         console.print(f"  [red]{escape(result.handoff_error)}[/]")
     show_others_stopped(result.slot, result.stopped_processes, result.spared_processes)
+    show_warnings(result.warnings)
+
+
+def show_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
 
 
 def show_others_stopped(slot: str, strays: list[int], spared: list[int]) -> None:
@@ -177,6 +189,7 @@ def show_scale(result: ScaleResult) -> None:
     for kept in result.kept:
         console.print(f"kept {kept.name}: {escape(kept.reason)}")
     console.print(f"pool size {result.before} -> {result.after} (target {result.target})")
+    show_warnings(result.warnings)
 
 
 def show_databases(databases: list[DatabaseInfo]) -> None:
