@@ -39,6 +39,7 @@ COVERED_BY: dict[str, str] = {
     "cli/commands/daemon.py": "tests/monitor/test_limits.py",
     "cli/commands/db.py": "tests/db/test_slots.py",
     "cli/commands/demo.py": "tests/cli/test_demo.py",
+    "cli/commands/environment.py": "tests/pool/test_environment.py",
     "cli/commands/filter.py": "tests/scope/test_filters.py",
     "cli/commands/health.py": "tests/coord/test_doctor.py",
     "cli/commands/mail.py": "tests/agents/test_reservations.py",
@@ -53,6 +54,8 @@ COVERED_BY: dict[str, str] = {
     "cli/render/agents.py": "tests/agents/test_process.py",
     "cli/render/cleanup.py": "tests/coord/test_cleanup.py",
     "cli/render/config.py": "tests/config/test_settings.py",
+    "cli/render/environment.py": "tests/pool/test_environment.py",
+    "cli/render/progress.py": "tests/cli/test_progress.py",
     "cli/render/pool.py": "tests/reliability/test_terminal_text.py",
     "cli/render/report.py": "tests/monitor/test_limits.py",
     "cli/render/common.py": "tests/reliability/test_terminal_text.py",
@@ -134,6 +137,7 @@ COVERED_BY: dict[str, str] = {
     "store/reservations.py": "tests/agents/test_reservations.py",
     "store/schema.py": "tests/store/test_sqlite.py",
     "store/slots.py": "tests/pool/test_claims.py",
+    "store/trust.py": "tests/pool/test_slot_hooks.py",
     "store/values.py": "tests/store/test_sqlite.py",
     # git
     "git/repo.py": "tests/pool/test_lifecycle.py",
@@ -141,6 +145,7 @@ COVERED_BY: dict[str, str] = {
     "git/tree_listing.py": "tests/scope/context/test_reader.py",
     # util
     "util/inputs.py": "tests/reliability/test_bad_input.py",
+    "util/progress.py": "tests/cli/test_progress.py",
     "util/yaml_input.py": "tests/config/test_settings.py",
     "util/shell.py": "tests/pool/test_claims.py",
     "util/names.py": "tests/reliability/test_bad_input.py",

@@ -23,7 +23,9 @@ from worktree_pool import __version__
 from worktree_pool.cli import invocation
 from worktree_pool.cli.failure import fail, unexpected
 from worktree_pool.cli.lazy import LazyGroup
+from worktree_pool.cli.render.progress import DelayedProgress
 from worktree_pool.errors import WtpoolError
+from worktree_pool.util.progress import reporting_to
 
 # Command -> its module in cli/commands/, in the order `wtpool --help` lists them.
 COMMANDS = {
@@ -102,8 +104,10 @@ def _global_options(
 def run(argv: list[str]) -> int:
     debug = "--debug" in argv
     command = typer.main.get_command(app)
+    progress = DelayedProgress()
     try:
-        code = command.main(args=argv, prog_name="wtpool", standalone_mode=False)
+        with reporting_to(progress):
+            code = command.main(args=argv, prog_name="wtpool", standalone_mode=False)
     except WtpoolError as exc:
         if debug:
             traceback.print_exc()
@@ -120,6 +124,8 @@ def run(argv: list[str]) -> int:
         return fail("interrupted", None, 130)
     except Exception as exc:
         return unexpected(exc, debug)
+    finally:
+        progress.close()
     return int(code or 0)
 
 

@@ -172,6 +172,11 @@ def _examine_slot(
             _RESUME_TEXT[slot.state],
         )
         record_finding(report, finding, lambda: _resume(repo, store, slot, pool.base))
+    elif slot.out_of_service:
+        # Not repaired here: the repair runs the setup hooks again, which the user fixes first.
+        reason = f"{slot.name} is out of service: {slot.out_of_service}"
+        repair = f"none; once the hook is fixed, `wtpool refresh {slot.name}`"
+        note(report, Finding("out-of-service", slot.name, reason, repair))
 
 
 def _examine_record(

@@ -17,6 +17,8 @@ are detached at the base's tip, and a claimed one is on `wtpool/task/<task>` or
     scaling.py        grow and shrink within the bounds, never below min or past a busy slot
     worktrees.py      the git side of a slot: create, branch, reset, remove its worktree
     handoff.py        what an agent finds in its slot: the hand-off file and its task's brief
+    environment.py    a slot's variables outside its agent: `env`, `run`, the hooks
+    slot_hooks.py     the hooks run as slots are created, claimed, released, removed; trust
     salvage.py        find the work only a slot holds and save it to a branch first
     history.py        commits only a slot remembers: reflogs, per-worktree refs, stashes
     stale_records.py  git's record of a slot whose directory is gone: repair it or save and drop

@@ -16,4 +16,5 @@ the agent runner and the guard.
     ere.py             scope patterns as grep -E expressions, for the guard's shell fast path
     jsonable.py        library results as plain JSON values, for `--json` and `report`
     testpoints.py      named points where a test can kill or pause a process
+    progress.py        long work reports its progress to whoever listens (the CLI's bars)
 """

@@ -22,4 +22,5 @@ never orchestrates.
     daemon.py   `daemon start|stop|status`, and the `daemon run` the start detaches
     config.py   `config`
     demo.py     `demo`
+    environment.py  `env`, `run`, `refresh`, `trust`
 """

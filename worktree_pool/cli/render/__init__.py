@@ -15,4 +15,6 @@ output) is shown escaped (`printable`, `escape`), so it never acts on the termin
     merges.py   what `merge` and `queue` print
     monitor.py  `wtpool check`'s table and the `wtpool monitor` frame, once or live
     tracks.py   what `tracks`, `spawn` and `stop` print
+    environment.py  what `env`, `refresh` and `trust` print
+    progress.py what long work shows while it runs: bars on stderr, after a second
 """
