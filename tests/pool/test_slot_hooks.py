@@ -59,6 +59,9 @@ def test_repository_hooks_run_only_once_trusted_and_again_after_a_change(
     assert wtpool_json(repo, "trust")["already"] is False
     assert wtpool(repo, "acquire", "--agent", "a").returncode == 0
     assert lines(log)[-1] == f"post_acquire pool-wt-1 a {slots}/pool-wt-1"
+    # Trust outlives the session: the next one starts without asking again.
+    assert wtpool(repo, "cleanup").returncode == 0
+    assert wtpool(repo, "init").returncode == 0
 
 
 def test_the_users_own_hooks_run_without_trust(repo: Path, tmp_path: Path) -> None:
