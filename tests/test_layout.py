@@ -81,6 +81,7 @@ COVERED_BY: dict[str, str] = {
     "merge/scratch.py": "tests/merge/test_queue.py",
     "merge/settling.py": "tests/merge/test_queue.py",
     # pool
+    "pool/refresh.py": "tests/pool/test_slot_hooks.py",
     "pool/adoption.py": "tests/coord/test_doctor.py",
     "pool/handoff.py": "tests/pool/test_hostile_repo.py",
     "pool/opening.py": "tests/pool/test_lifecycle.py",

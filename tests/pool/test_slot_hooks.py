@@ -116,6 +116,22 @@ def test_a_failing_post_create_hook_leaves_new_slots_out_of_service(repo: Path) 
     assert scaled["removed"] == ["pool-wt-2"]  # out of service goes first
 
 
+def test_refresh_puts_a_slot_back_in_service_once_its_hook_succeeds(repo: Path) -> None:
+    flag = repo.parent / "ready"
+    write_hooks(
+        repo, post_create=[["sh", "-c", f'test "$WTPOOL_SLOT" != pool-wt-1 || test -e {flag}']]
+    )
+    wtpool(repo, "trust")
+    wtpool_json(repo, "init")
+    still = wtpool_json(repo, "refresh", "pool-wt-1")
+    assert "exited 1" in still["out_of_service"]
+    assert wtpool_json(repo, "acquire", "--agent", "a")["slot"] == "pool-wt-2"
+    flag.write_text("")
+    back = wtpool_json(repo, "refresh", "pool-wt-1")
+    assert back["out_of_service"] is None and back["hooks"]["ok"]
+    assert wtpool_json(repo, "acquire", "--agent", "b")["slot"] == "pool-wt-1"
+
+
 def test_a_failing_pre_release_hook_is_reported_and_the_work_is_saved(
     pool: Pool, tmp_path: Path
 ) -> None:

@@ -58,6 +58,7 @@ COMMANDS = {
     "daemon": "daemon",
     "env": "environment",
     "run": "environment",
+    "refresh": "environment",
     "trust": "environment",
 }
 

@@ -12,4 +12,5 @@ worktree leads back, by `--git-common-dir`, to the one main repository and its o
     index_file.py  the tree a sparse index records for itself, read without running git
     worktree_status.py  a worktree's changes, HEAD and branch, from one `git status`
     tree_listing.py  a commit's paths by kind, listed once per commit for the process
+    untracked.py  the untracked paths that gitignore-style patterns name (`copy:`)
 """

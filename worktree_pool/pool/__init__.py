@@ -19,6 +19,8 @@ are detached at the base's tip, and a claimed one is on `wtpool/task/<task>` or
     handoff.py        what an agent finds in its slot: the hand-off file and its task's brief
     environment.py    a slot's variables outside its agent: `env`, `run`, the hooks
     slot_hooks.py     the hooks run as slots are created, claimed, released, removed; trust
+    copies.py         the main worktree's ignored files (`copy:`) brought into a slot
+    refresh.py        `refresh`: copy again, and put a slot out of service back in service
     salvage.py        find the work only a slot holds and save it to a branch first
     history.py        commits only a slot remembers: reflogs, per-worktree refs, stashes
     stale_records.py  git's record of a slot whose directory is gone: repair it or save and drop

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import WorktreeRecord
+from worktree_pool.pool.copies import copy_into_slot
 from worktree_pool.pool.handoff import idle_environment
 from worktree_pool.pool.salvage import inspect_work
 from worktree_pool.pool.slot_hooks import hooks_in_effect, require_runnable, run_hook
@@ -39,6 +40,7 @@ def build_slots(
         require_runnable(repo, hooks, ("post_create",))
         for name in names:
             add_worktree(repo, store, name, tip, base)
+            copy_into_slot(repo, name)
             run = run_hook(repo, hooks, name, "post_create", idle_environment(repo, name))
             failed = None if run is None or run.ok else f"{run.failure} (see {run.log})"
             with store.transaction() as conn:

@@ -19,6 +19,7 @@ from worktree_pool.db.slots import Target, hand_out_database
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import assess, critical_reason
+from worktree_pool.pool.copies import copy_into_slot, copy_warnings
 from worktree_pool.pool.handoff import (
     env_file_path,
     moved_env_file_note,
@@ -144,6 +145,7 @@ def prepare_claim(
         testpoints.reached("claim.checked-out")
         env_file = env_file_path(repo, base, branch)
         write_env_file(repo, name, env_file, environment)
+        copies = copy_into_slot(repo, name)  # once the view is set: it decides where
     except BaseException:
         if create:  # brand new, never handed out: nothing in it can be anyone's work
             abandon_new_slots(repo, store, [name])
@@ -158,7 +160,7 @@ def prepare_claim(
         if run is not None and not run.ok:
             raise _take_out_of_service(repo, store, name, base, run)
     moved = moved_env_file_note(repo, env_file)
-    pid, warnings = None, (moved,) if moved else ()
+    pid, warnings = None, (*((moved,) if moved else ()), *copy_warnings(copies))
     if request.launch and repo.config.agent.command:
         pid, started_warnings = _start_agent(repo, store, name, request, environment)
         warnings += started_warnings

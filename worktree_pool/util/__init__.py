@@ -17,4 +17,5 @@ the agent runner and the guard.
     jsonable.py        library results as plain JSON values, for `--json` and `report`
     testpoints.py      named points where a test can kill or pause a process
     progress.py        long work reports its progress to whoever listens (the CLI's bars)
+    cow_copy.py        copying trees as `cp -a --reflink=auto`, never a link out of a root
 """

@@ -11,6 +11,7 @@ from worktree_pool.cli.invocation import repository
 from worktree_pool.cli.options import JsonOption, SlotArgument, commands, emit
 from worktree_pool.cli.render import environment as render
 from worktree_pool.pool import environment, slot_hooks
+from worktree_pool.pool import refresh as refreshing
 from worktree_pool.pool.claims import slot_argument
 from worktree_pool.pool.opening import open_store
 
@@ -44,6 +45,15 @@ def run(
     with open_store(repo, reading=True) as store:
         code = environment.run_in_slot(repo, store, slot, command)
     raise typer.Exit(code)
+
+
+@app.command()
+def refresh(slot: SlotArgument = None, json: JsonOption = False) -> None:
+    """Copy the `copy:` entries into a slot again; put a slot out of service back in service."""
+    repo = repository()
+    with open_store(repo) as store:
+        result = refreshing.refresh_slot(repo, store, slot_argument(repo, slot))
+    emit(result, json, render.show_refresh)
 
 
 @app.command()
