@@ -61,7 +61,7 @@ def validate(config: Config, path: Path) -> None:
     _check_merge(config.merge, path)
     validate_hooks(config.hooks, path)
     _check_copy(config.copy_rules(), path)
-    _check_ports(config.ports, config.pool.max, path)
+    validate_ports(config.ports, config.pool.max, path)
     for section in ("timeouts", "monitor", "reservations", "merge"):
         for item in dataclasses.fields(getattr(config, section)):
             seconds = getattr(getattr(config, section), item.name)
@@ -180,7 +180,10 @@ def _check_copy(rules: tuple[CopyRule, ...], path: Path) -> None:
             )
 
 
-def _check_ports(ports: PortSettings, pool_max: int, path: Path) -> None:
+def validate_ports(
+    ports: PortSettings, pool_max: int, path: Path, euid: int | None = None
+) -> None:
+    """`euid`: whose ports these are, the current user's by default."""
     try:
         first, last = ports.bounds()
     except ValueError as exc:
@@ -195,7 +198,7 @@ def _check_ports(ports: PortSettings, pool_max: int, path: Path) -> None:
         raise bad_input(
             f"{path}: ports.range {ports.range} must be FIRST-LAST with 1 <= FIRST <= LAST <= 65535"
         )
-    if first < 1024 and os.geteuid() != 0:
+    if first < 1024 and (os.geteuid() if euid is None else euid) != 0:
         raise bad_input(
             f"{path}: ports.range {ports.range} starts below 1024, which only root may bind",
             "use ports from 1024 up, e.g. 40000-49999",

@@ -93,7 +93,7 @@ class Monitor:
                 target=self.facts.refresh_slow, args=(slots, max_age), daemon=True
             )
             self._worker.start()
-        assessment = assess(self.repo, self.store, measure_disk=False)
+        assessment = assess(self.repo, self.store, measure_disk=False, ports=True)
         tended = tend(self.repo, self.store, assessment)
         with self.store.snapshot() as conn:
             pool = require_pool(conn, self.repo)

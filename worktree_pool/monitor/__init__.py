@@ -11,4 +11,5 @@ transaction; while a limit is critical, new work waits.
     diskusage.py   disk used under the pool directory, measured rarely and remembered
     limits.py      each resource against its levels, the alerts, and the gate on new work
     slot_facts.py  per-slot facts for the dashboard, the slow ones cached
+    ports.py       each slot's block of ports, and who else holds them
 """

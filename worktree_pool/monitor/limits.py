@@ -9,15 +9,17 @@ the state, and read and written in one transaction, so two monitors never both r
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from worktree_pool.config.settings import LimitSettings
 from worktree_pool.config.sizes import format_size, parse_size
 from worktree_pool.git.repo import Repository
+from worktree_pool.monitor.ports import PortHolder, foreign_holders
 from worktree_pool.monitor.resources import Sample, take_sample
 from worktree_pool.store import limits as stored_limits
 from worktree_pool.store.protocol import Connection, Store
+from worktree_pool.store.slots import all_slots
 from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private
 
@@ -158,6 +160,9 @@ class Assessment:
     sample: Sample
     findings: list[Finding]
     alerts: list[Alert]  # written by this assessment
+    # Slots' ports held by processes outside the slot (see ports.py): warnings, looked for by
+    # check and monitor only.
+    port_conflicts: list[PortHolder] = field(default_factory=list)
 
     @property
     def critical(self) -> list[Finding]:
@@ -168,11 +173,19 @@ class Assessment:
         return [f for f in self.findings if f.level == Level.WARNING]
 
 
-def assess(repo: Repository, store: Store, *, measure_disk: bool = True) -> Assessment:
-    """Take a sample, judge it against the limits and record any change of level."""
+def assess(
+    repo: Repository, store: Store, *, measure_disk: bool = True, ports: bool = False
+) -> Assessment:
+    """Take a sample, judge it against the limits and record any change of level; with
+    `ports`, also find the slots' ports that others hold."""
     sample = take_sample(repo, store, measure_disk=measure_disk)
     findings = evaluate(sample, repo.config.limits)
-    return Assessment(sample, findings, record_alerts(repo, store, findings))
+    conflicts = []
+    if ports:
+        with store.snapshot() as conn:
+            names = [slot.name for slot in all_slots(conn)]
+        conflicts = foreign_holders(repo.config.ports, {n: repo.slot_path(n) for n in names})
+    return Assessment(sample, findings, record_alerts(repo, store, findings), conflicts)
 
 
 def critical_reason(assessment: Assessment) -> str | None:

@@ -1,9 +1,10 @@
 """What an agent finds when it gets a slot: the hand-off file, and the brief of its task.
 
 The hand-off file, `agent.env_file` (`.env.worktree` by default) at the slot's root, holds
-`WTPOOL_SLOT`, `WTPOOL_TASK`, `WTPOOL_TRACK`, `WTPOOL_AGENT` and `WTPOOL_BRIEF` (and the slot's
-database, when databases are on). Values are single-quoted, so the file is safe to `source` from
-a shell as well as to read as a dotenv file.
+`WTPOOL_SLOT`, `WTPOOL_TASK`, `WTPOOL_TRACK`, `WTPOOL_AGENT`, `WTPOOL_BRIEF`, the slot's ports
+(`WTPOOL_PORT`, `WTPOOL_PORTS`, see monitor/ports.py) and its database, when databases are on.
+Values are single-quoted, so the file is safe to `source` from a shell as well as to read as a
+dotenv file.
 
 wtpool never writes a path the repository tracks: where the base or the slot's branch tracks
 that path (or a file or link on the way to it), the file goes to `.wtpool/env` instead, and
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository, exclude_from_git
 from worktree_pool.git.run import branch_exists, tracks_path
+from worktree_pool.monitor.ports import port_variables
 from worktree_pool.store.slots import ClaimRequest
 from worktree_pool.util.private import (
     starts_with_inside,
@@ -59,6 +61,7 @@ def slot_environment(repo: Repository, slot: str, request: ClaimRequest) -> dict
         "WTPOOL_TRACK": request.track or "",
         "WTPOOL_AGENT": request.agent,
         "WTPOOL_BRIEF": str(brief) if brief and brief.is_file() else "",
+        **port_variables(repo.config.ports, slot),
     }
 
 

@@ -19,6 +19,7 @@ from worktree_pool.db.slots import Target, hand_out_database
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import assess, critical_reason
+from worktree_pool.monitor.ports import foreign_holders
 from worktree_pool.pool.copies import copy_into_slot, copy_warnings
 from worktree_pool.pool.handoff import (
     env_file_path,
@@ -160,7 +161,15 @@ def prepare_claim(
         if run is not None and not run.ok:
             raise _take_out_of_service(repo, store, name, base, run)
     moved = moved_env_file_note(repo, env_file)
-    pid, warnings = None, (*((moved,) if moved else ()), *copy_warnings(copies))
+    taken = foreign_holders(repo.config.ports, {name: repo.slot_path(name)})
+    pid, warnings = (
+        None,
+        (
+            *((moved,) if moved else ()),
+            *copy_warnings(copies),
+            *(holder.describe() for holder in taken),
+        ),
+    )
     if request.launch and repo.config.agent.command:
         pid, started_warnings = _start_agent(repo, store, name, request, environment)
         warnings += started_warnings

@@ -28,11 +28,12 @@ def check(
     """Take one sample of the resources against the limits; exit 1 when one is critical."""
     repo = repository()
     with open_store(repo) as store:
-        assessment = assess(repo, store)
+        assessment = assess(repo, store, ports=True)
         emit(assessment, json, show_check)
     # A server that cannot be asked is as bad as a full one: nothing says it has room.
     failing = assessment.critical or assessment.sample.database_error
-    return ExitCode.FAILED if failing or (strict and assessment.warnings) else ExitCode.OK
+    warned = assessment.warnings or assessment.port_conflicts
+    return ExitCode.FAILED if failing or (strict and warned) else ExitCode.OK
 
 
 @app.command()

@@ -45,6 +45,8 @@ def show_check(assessment: Assessment) -> None:
         console.print(alert_line(alert))
     for finding in assessment.warnings + assessment.critical:
         console.print(f"[{_COLOURS[finding.level]}]{escape(finding.message)}[/]")
+    for holder in assessment.port_conflicts:
+        console.print(f"[yellow]{escape(holder.describe())}[/]")
 
 
 def _limits_table(findings: list[Finding], make: Callable[..., Any] = table) -> Any:
@@ -100,6 +102,10 @@ def render_frame(frame: Frame) -> RenderableType:
     ]
     if sample.database_error:
         parts.append(Text.from_markup(f"[red]database: {escape(sample.database_error)}[/]"))
+    parts += [
+        Text.from_markup(f"[yellow]{escape(holder.describe())}[/]")
+        for holder in frame.assessment.port_conflicts
+    ]
     if frame.queue:
         parts.append(Text("queue: " + printable(", ".join(frame.queue))))
     if frame.queue_error:
