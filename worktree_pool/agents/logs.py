@@ -1,5 +1,6 @@
 """Where an agent's output and its exit record live: `.agent-worktrees/logs/<slot>.log` and
-`<slot>.exit.json`, which the agent runner writes when the agent ends."""
+`<slot>.exit.json`, which the agent runner writes when the agent ends, and `<slot>.activity.json`,
+what the last look saw of its CPU time."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def log_path(repo: Repository, slot: str) -> Path:
 
 def exit_path(repo: Repository, slot: str) -> Path:
     return repo.pool_dir / LOG_DIR / f"{slot}.exit.json"
+
+
+def activity_path(repo: Repository, slot: str) -> Path:
+    """What the last look saw of the agent's CPU time (see activity.py)."""
+    return repo.pool_dir / LOG_DIR / f"{slot}.activity.json"
 
 
 def exit_code(repo: Repository, slot: str) -> int | None:

@@ -19,9 +19,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.agents.logs import exit_code, exit_path, log_path
+from worktree_pool.agents.logs import activity_path, exit_code, exit_path, log_path
 from worktree_pool.agents.membership import AgentGroup, members_of
 from worktree_pool.agents.process_table import ProcessTable, start_marker
+from worktree_pool.agents.terminal import start_session
 from worktree_pool.config.settings import AGENT_PLACEHOLDERS
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
@@ -99,17 +100,21 @@ def launch(
     log = log_path(repo, slot)
     log.parent.mkdir(mode=0o700, exist_ok=True)
     exit_path(repo, slot).unlink(missing_ok=True)
+    activity_path(repo, slot).unlink(missing_ok=True)  # the last agent's CPU is not this one's
     path = repo.slot_path(slot)
     # Not the caller's git location variables (a hook's GIT_DIR would aim the agent's git at
     # another worktree, past its guard), nor its idea of the current directory.
     inherited = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
-    runner = [sys.executable, "-I", "-m", "worktree_pool.agent_runner"]
+    runner = [sys.executable, "-I", "-m", "worktree_pool.agent_runner", str(exit_path(repo, slot))]
     with open_private(log, "ab") as out:
         out.write(f"--- wtpool: {utc_now()} starting {argv}\n".encode())
         out.flush()
+        if repo.config.agent.terminal == "tmux":
+            pid = start_session(repo, slot, [*runner, "--", *argv], path, env, log)
+            return pid, _marker_of(pid)
         try:
             process = subprocess.Popen(
-                [*runner, str(exit_path(repo, slot)), "--", *argv],
+                [*runner, "--", *argv],
                 cwd=path,
                 env={**inherited, **env, "PWD": str(path)},
                 stdin=subprocess.DEVNULL,
@@ -119,16 +124,19 @@ def launch(
             )
         except OSError as exc:
             raise WtpoolError(f"cannot start the agent in {slot}: {exc}") from exc
-    import psutil  # not at the top: see process_table.ProcessTable
-
-    try:
-        started = start_marker(process.pid)
-    except (psutil.Error, OSError):  # it already ended: the exit file says how
-        started = 0.0
     # wtpool never waits for the agent, which outlives the command that started it. Marking
     # the Popen done keeps it from warning that it was not waited on.
     process.returncode = 0
-    return process.pid, started
+    return process.pid, _marker_of(process.pid)
+
+
+def _marker_of(pid: int) -> float:
+    import psutil  # not at the top: see process_table.ProcessTable
+
+    try:
+        return start_marker(pid)
+    except (psutil.Error, OSError):  # it already ended: the exit file says how
+        return 0.0
 
 
 def agent_process(

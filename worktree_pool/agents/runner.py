@@ -50,7 +50,9 @@ def main(argv: list[str]) -> int:
     # started, and tells it from a shell that merely sourced .env.worktree.
     environment = {**os.environ, GROUP_VARIABLE: str(os.getpgrp())}
     try:
-        code = subprocess.Popen(command, stdin=subprocess.DEVNULL, env=environment).wait()
+        # In a terminal (a tmux pane), the agent reads it: `wtpool send` types there.
+        stdin = None if sys.stdin.isatty() else subprocess.DEVNULL
+        code = subprocess.Popen(command, stdin=stdin, env=environment).wait()
     except OSError as exc:
         print(f"wtpool: cannot start {command[0]}: {exc}", flush=True)
         code = 127

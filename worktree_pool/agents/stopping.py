@@ -24,6 +24,7 @@ from worktree_pool.agents.membership import (
 )
 from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.agents.runner import record_exit
+from worktree_pool.agents.terminal import kill_session
 from worktree_pool.git.repo import Repository
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.slots import Slot, all_slots, lookup_slot
@@ -97,6 +98,8 @@ def _stop(
         return found
 
     outcome, _ = stop_processes(find, grace, table)
+    if group is not None and repo.config.agent.terminal == "tmux":
+        kill_session(repo, name)  # its pane ended with the agent; a session left would not
     result = StopResult(name, None, "no agent", None, sorted(strays), sorted(spared))
     if group is None:
         return result

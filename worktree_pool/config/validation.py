@@ -180,9 +180,7 @@ def _check_copy(rules: tuple[CopyRule, ...], path: Path) -> None:
             )
 
 
-def validate_ports(
-    ports: PortSettings, pool_max: int, path: Path, euid: int | None = None
-) -> None:
+def validate_ports(ports: PortSettings, pool_max: int, path: Path, euid: int | None = None) -> None:
     """`euid`: whose ports these are, the current user's by default."""
     try:
         first, last = ports.bounds()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from worktree_pool.agents.activity import agent_activity
 from worktree_pool.agents.membership import AgentGroup, group_members
 from worktree_pool.agents.process import agent_process
 from worktree_pool.agents.process_table import ProcessTable
@@ -105,6 +106,7 @@ class AgentUse:
     zombies: int
     rss_bytes: int
     cpu_seconds: float  # user and system time so far, of the live processes
+    activity: str | None = None  # starting, working, waiting, exited N, stopped: see activity
 
 
 @dataclass(frozen=True)
@@ -232,8 +234,19 @@ def _processes(repo: Repository, slots: list[Slot]) -> tuple[list[AgentUse], lis
         if nearest is not None:
             fds.append(nearest)
         state = "zombie" if zombies and not live else process.state
+        activity = agent_activity(repo, slot, process, table)
         agents.append(
-            AgentUse(slot.name, slot.agent, group.pgid, state, len(live), len(zombies), rss, cpu)
+            AgentUse(
+                slot.name,
+                slot.agent,
+                group.pgid,
+                state,
+                len(live),
+                len(zombies),
+                rss,
+                cpu,
+                activity.label if activity else None,
+            )
         )
     return agents, fds
 

@@ -53,7 +53,7 @@ class SlotFactsCache:
             agent = agents.get(slot.name)
             state = slot.agent or ""
             if agent is not None:
-                state = f"{state} {agent.state}".strip()
+                state = f"{state} {agent.activity or agent.state}".strip()
             with self._lock:
                 dirty = self._dirty.get(slot.name)
             found.append(

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_pool.agents.activity import Activity, agent_activity
 from worktree_pool.agents.process import AgentProcess, agent_process
 from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.db.names import slot_database
@@ -62,6 +63,7 @@ class SlotStatus:
     # .wtpool/env where the repository tracks that); None when there is none.
     env_file: str | None
     out_of_service: str | None = None  # why the slot is not handed out: a setup hook failed
+    activity: Activity | None = None  # what its agent is doing: working, waiting, ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def pool_status(repo: Repository, store: Store) -> StatusReport:
     for slot in slots:
         path = repo.slot_path(slot.name)
         record = records.get(path)
+        process = agent_process(repo, slot, table)
         worktrees.append(
             SlotStatus(
                 name=slot.name,
@@ -101,10 +104,11 @@ def pool_status(repo: Repository, store: Store) -> StatusReport:
                 scope=slot.scope,
                 acquired_at=slot.acquired_at,
                 track=slot.track,
-                agent_process=agent_process(repo, slot, table),
+                agent_process=process,
                 database=_database_name(repo, pool, slot.name),
                 env_file=env_file_in(repo, slot.name) if path.is_dir() else None,
                 out_of_service=slot.out_of_service,
+                activity=agent_activity(repo, slot, process, table) if table else None,
             )
         )
     return StatusReport(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from worktree_pool.cli.render.common import console, escape, table
 
 if TYPE_CHECKING:
+    from worktree_pool.agents.activity import Activity
     from worktree_pool.agents.process import AgentProcess
     from worktree_pool.db.inventory import DatabaseInfo
     from worktree_pool.pool.claims import AcquireResult, ReleaseResult
@@ -63,7 +64,7 @@ def show_status(report: StatusReport) -> None:
             escape(slot.branch or ("detached" if slot.head else "")),
             (slot.head or "")[:10],
             dirty,
-            _process(slot.agent_process),
+            _process(slot.agent_process, slot.activity),
         )
     console.print(rows)
     for slot in report.worktrees:
@@ -91,15 +92,14 @@ def show_status(report: StatusReport) -> None:
         console.print(f"resources at {report.sample.taken_at}: {levels}")
 
 
-def _process(process: AgentProcess | None) -> str:
-    if process is None:
+def _process(process: AgentProcess | None, activity: Activity | None) -> str:
+    if process is None or activity is None:
         return ""
     if process.state == "running":
-        return f"[green]running[/] {process.pid}"
-    if process.state == "exited":
-        colour = "green" if process.exit_code == 0 else "red"
-        return f"[{colour}]exited {process.exit_code}[/]"
-    return "[red]missing[/]"
+        colour = "yellow" if activity.state == "waiting" else "green"
+        return f"[{colour}]{activity.label}[/] {process.pid}"
+    colour = "green" if activity.exit_code == 0 else "red"
+    return f"[{colour}]{activity.label}[/]"
 
 
 def _state_style(state: str) -> str:
