@@ -33,6 +33,7 @@ COVERED_BY: dict[str, str] = {
     "cli/lazy.py": "tests/cli/test_app.py",
     "cli/options.py": "tests/cli/test_app.py",
     # cli/commands: each group is driven through `python -m worktree_pool <command>`
+    "cli/commands/agents.py": "tests/agents/test_activity.py",
     "cli/commands/claims.py": "tests/pool/test_claims.py",
     "cli/commands/cleanup.py": "tests/coord/test_cleanup.py",
     "cli/commands/config.py": "tests/config/test_settings.py",
@@ -64,6 +65,8 @@ COVERED_BY: dict[str, str] = {
     "cli/render/tracks.py": "tests/reliability/test_terminal_text.py",
     # coord
     "coord/consistency.py": "tests/coord/test_doctor.py",
+    "coord/notify.py": "tests/agents/test_activity.py",
+    "coord/reaching.py": "tests/agents/test_activity.py",
     "coord/daemon.py": "tests/monitor/test_limits.py",
     "coord/daemon_lock.py": "tests/monitor/test_limits.py",
     "coord/findings.py": "tests/coord/test_doctor.py",
@@ -82,6 +85,8 @@ COVERED_BY: dict[str, str] = {
     "merge/settling.py": "tests/merge/test_queue.py",
     # pool
     "pool/refresh.py": "tests/pool/test_slot_hooks.py",
+    "agents/output.py": "tests/agents/test_activity.py",
+    "agents/terminal.py": "tests/agents/test_activity.py",
     "pool/adoption.py": "tests/coord/test_doctor.py",
     "pool/handoff.py": "tests/pool/test_hostile_repo.py",
     "pool/opening.py": "tests/pool/test_lifecycle.py",

@@ -12,6 +12,9 @@ their own; every reservation change and message sent is one line in the audit lo
     membership.py     which processes are an agent's, which are in a slot, which no slot records
     stopping.py       SIGTERM, then SIGKILL after a grace period, to an agent and its slot's strays
     logs.py           where an agent's output and its exit record live
+    activity.py       what an agent is doing: starting, working, waiting, exited N, stopped
+    terminal.py       agents in tmux sessions of the pool's own server: start, send, attach
+    output.py         an agent's log, whole or followed until the agent ends
     runner.py         runs one agent command and records its exit (agent_runner.py runs it)
     reservations.py   file reservations: exclusive or shared, for a time, conflicts by overlap
     mail.py           short messages between agents, and from wtpool to them

@@ -60,6 +60,9 @@ COMMANDS = {
     "run": "environment",
     "refresh": "environment",
     "trust": "environment",
+    "attach": "agents",
+    "send": "agents",
+    "logs": "agents",
 }
 
 

@@ -13,6 +13,8 @@ an interrupted step or undo it; doctor and leaks share one list of checks, not t
     doctor.py       `wtpool doctor`: consistency's checks, then every check of leaks
     findings.py     what doctor and leaks find, the report that collects it, and its repair
     leaks.py        `wtpool leaks`: databases, worktrees and processes the pool left behind
+    notify.py       `hooks.on_state_change`, run when an agent's state changes
+    reaching.py     `wtpool attach`, `send` and `logs`: reaching agents in their slots
     report.py       `wtpool report`: one text to attach to a bug report, secrets masked
     spawn.py        `wtpool spawn` and `assign`: tracks become claimed slots with agents in them
     watch.py        `wtpool check` and `monitor`: assess the limits, tend the pool, build frames

@@ -34,12 +34,14 @@ from worktree_pool.coord.daemon_lock import (
     read_record,
     stop_daemon_if_running,
 )
+from worktree_pool.coord.notify import StateNotifier
 from worktree_pool.coord.watch import tend
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import assess, record_sample
 from worktree_pool.store.limits import latest_sample
 from worktree_pool.store.pool import read_pool, require_pool
+from worktree_pool.store.slots import all_slots
 from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private, write_private
@@ -126,6 +128,7 @@ def run_daemon(repo: Repository, store: StateStore) -> None:
     pid = os.getpid()
     record = {"pid": pid, "marker": start_marker(pid), "started_at": utc_now()}
     _log(f"daemon {pid} started")
+    notifier = StateNotifier(repo, store)
     try:
         while not stopping and _pool_open(store):
             if read_record(repo) != record:  # deleted or damaged by hand: stop must find us
@@ -134,6 +137,10 @@ def run_daemon(repo: Repository, store: StateStore) -> None:
                 assessment = assess(repo, store)
                 record_sample(store, assessment)
                 tended = tend(repo, store, assessment)
+                with store.snapshot() as conn:
+                    slots = all_slots(conn)
+                for note in notifier.observe(assessment.sample.agents, slots):
+                    _log(note)
                 for alert in assessment.alerts:
                     _log(f"{alert.resource} {alert.previous} -> {alert.level}: {alert.detail}")
                 if tended.error:

@@ -10,8 +10,10 @@ move on once it clears.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from worktree_pool.coord.daemon_lock import is_running as daemon_running
+from worktree_pool.coord.notify import StateNotifier
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import Alert, Assessment, assess, last_alerts
@@ -38,6 +40,7 @@ class Frame:
     alerts: list[Alert]
     refreshed_at: str
     queue_error: str | None = None  # why tending could not serve the queue
+    notes: list[str] = field(default_factory=list)  # what went wrong telling of state changes
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Monitor:
         self.facts = SlotFactsCache(repo)
         self.background = background
         self._worker: threading.Thread | None = None
+        self.notifier = StateNotifier(repo, store)
 
     def frame(self) -> Frame:
         with self.store.snapshot() as conn:
@@ -102,6 +106,10 @@ class Monitor:
                 f"{request.agent} ({request.task})" if request.task else request.agent
                 for request in queued_requests(conn)
             ]
+        # The daemon tells of changes while it runs: told twice, a change is noise.
+        told = []
+        if not daemon_running(self.repo):
+            told = self.notifier.observe(assessment.sample.agents, slots)
         return Frame(
             repository=str(self.repo.root),
             assessment=assessment,
@@ -110,4 +118,5 @@ class Monitor:
             alerts=last_alerts(self.repo, LAST_ALERTS),
             refreshed_at=utc_now(),
             queue_error=tended.error,
+            notes=told,
         )

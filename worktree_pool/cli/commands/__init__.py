@@ -23,4 +23,5 @@ never orchestrates.
     config.py   `config`
     demo.py     `demo`
     environment.py  `env`, `run`, `refresh`, `trust`
+    agents.py   `attach`, `send`, `logs`
 """

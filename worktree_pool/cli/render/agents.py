@@ -1,5 +1,5 @@
-"""What the agents' commands print for a person: file reservations and mail (scripts use
-`--json`).
+"""What the agents' commands print for a person: file reservations, mail, and lines sent to
+agents' terminals (scripts use `--json`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from worktree_pool.cli.render.common import console, escape, table
 
 if TYPE_CHECKING:
     from worktree_pool.agents.reservations import Reservation, ReserveResult
+    from worktree_pool.coord.reaching import Sent
     from worktree_pool.store.mail import Message
 
 
@@ -78,3 +79,7 @@ def show_message(message: Message) -> None:
     console.print(f"thread:  {escape(message.thread)}   sent {message.created_at}")
     console.print()
     console.print(escape(message.body, lines=True), markup=True)
+
+
+def show_typed(sent: Sent) -> None:
+    console.print(f"sent to {', '.join(sent.slots)}: {escape(sent.text)}")

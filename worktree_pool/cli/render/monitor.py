@@ -110,6 +110,7 @@ def render_frame(frame: Frame) -> RenderableType:
         parts.append(Text("queue: " + printable(", ".join(frame.queue))))
     if frame.queue_error:
         parts.append(Text.from_markup(f"[red]queue: {escape(frame.queue_error)}[/]"))
+    parts += [Text.from_markup(f"[yellow]{escape(note)}[/]") for note in frame.notes]
     if frame.alerts:
         parts.append(Text.from_markup("[bold]last alerts[/]"))
         parts += [Text.from_markup(alert_line(alert)) for alert in frame.alerts]
