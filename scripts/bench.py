@@ -20,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -703,6 +704,96 @@ class ScalingRow:
 ROOMY_DISK = "limits:\n  disk_warning: 100GB\n  disk_critical: 200GB\n"
 
 
+def node_modules_repository(root: Path, megabytes: int) -> Path:
+    """A small project whose main worktree has an ignored `node_modules` of `megabytes` MB:
+    many small files and a few large ones, as npm leaves it; `copy: [node_modules/]`."""
+    root.mkdir(parents=True)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    (root / ".gitignore").write_text("node_modules/\n")
+    (root / "wtpool.yaml").write_text("database:\n  mode: none\ncopy: [node_modules/]\n")
+    (root / "index.js").write_text("require('left-pad')\n")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "project")
+    small, large = 20_000, 4 * 1024 * 1024
+    budget = megabytes * 1024 * 1024
+    count = 0
+    while budget > 0:
+        size = large if count % 500 == 499 else small
+        path = root / "node_modules" / f"pkg{count // 50:04d}" / f"file{count % 50:02d}.js"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(os.urandom(min(size, budget)))
+        budget -= size
+        count += 1
+    return root
+
+
+@contextmanager
+def reflink_mount(workdir: Path) -> Iterator[Path | None]:
+    """A directory on an XFS image with reflink, mounted for the benchmark; None where it
+    cannot be made (not root, no mkfs.xfs)."""
+    if os.geteuid() != 0 or shutil.which("mkfs.xfs") is None:
+        yield None
+        return
+    image, mount = workdir / "xfs.img", workdir / "xfs"
+    mount.mkdir()
+    with image.open("wb") as handle:
+        handle.truncate(3 * 1024**3)
+    made = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], check=False)
+    if (
+        made.returncode
+        or subprocess.run(["mount", "-o", "loop", str(image), str(mount)]).returncode
+    ):
+        yield None
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        image.unlink(missing_ok=True)
+
+
+def bench_copies(workdir: Path, megabytes: int, runs: int) -> list[Row]:
+    """`acquire` of a slot that must be created, with `copy: [node_modules/]`, against the
+    naive way to the same tree: `git worktree add` and `cp -r node_modules` into it (coreutils
+    cp clones where the file system can, as wtpool does). On an XFS image with reflink, and on
+    the ordinary disk."""
+    rows = []
+    with reflink_mount(workdir) as xfs:
+        places = [("reflink (XFS)", xfs), ("plain copy (this disk)", workdir / "plain")]
+        for label, place in places:
+            if place is None:
+                print("copies: no reflink file system (needs root and mkfs.xfs)", flush=True)
+                continue
+            root = node_modules_repository(place / "project", megabytes)
+            naive = place / "naive"
+
+            def prepare(root: Path = root, naive: Path = naive) -> None:
+                _cleanup_if_any(root)
+                if naive.exists():
+                    git(root, "worktree", "remove", "--force", str(naive))
+                init_pool(open_repository(root), 1, 10, None)
+                repo = open_repository(root)
+                with open_store(repo) as store:  # slot 1 taken: the next claim makes a slot
+                    acquire(repo, store, "first", None)
+
+            def claim(root: Path = root) -> None:
+                repo = open_repository(root)
+                with open_store(repo) as store:
+                    acquire(repo, store, "second", None)
+                assert (root / ".agent-worktrees" / "pool-wt-2" / "node_modules").is_dir()
+
+            def copy(root: Path = root, naive: Path = naive) -> None:
+                git(root, "worktree", "add", "--quiet", "--detach", str(naive), "main")
+                subprocess.run(["cp", "-r", "node_modules", str(naive)], cwd=root, check=True)
+
+            wtpool, plain = time_each(prepare, [claim, copy], runs)
+            name = f"acquire a new slot with a {megabytes} MB node_modules: {label}"
+            rows.append(Row(name, wtpool, plain, "git worktree add + cp -r"))
+            _cleanup_if_any(root)
+            shutil.rmtree(place / "project", ignore_errors=True)
+    return rows
+
+
 def bench_scaling(workdir: Path, files: int, runs: int) -> ScalingRow:
     """How spawn (4 tracks, 1 % scopes, no databases) and cleanup grow with the repository,
     beside 4 full `git worktree add` and their `git worktree remove --force`."""
@@ -893,6 +984,7 @@ def main() -> None:
             lambda: bench_database_clones(workdir, rows_of_data, runs),
             lambda: [bench_tracks_analyze(workdir, runs)],
             lambda: bench_views(workdir, files, runs),
+            lambda: bench_copies(workdir, 10 if args.quick else 200, runs),
         ]
         for benchmark in benchmarks:
             for row in benchmark():

@@ -81,7 +81,7 @@ def test_a_tree_is_cloned_where_the_file_system_can(reflink_dir: Path) -> None:
     assert (source / "pkg" / "index.js").stat().st_size == 3 * 1024 * 1024
 
 
-def test_a_file_system_without_clones_gets_a_plain_copy(tmp_path: Path) -> None:
+def test_a_file_system_without_clones_gets_a_plain_copy() -> None:
     on_tmpfs = Path("/dev/shm") / uuid.uuid4().hex
     if not Path("/dev/shm").is_dir():
         pytest.skip("needs /dev/shm, a tmpfs, which cannot clone files")

