@@ -96,6 +96,7 @@ def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) 
         " ALTER TABLE pool DROP COLUMN database_prefix;"
         " ALTER TABLE databases DROP COLUMN intent;"
         " DROP TABLE landed_tasks; DROP TABLE pinned_scopes;"
+        " ALTER TABLE slots DROP COLUMN out_of_service; DROP TABLE trusted_hooks;"
         f" UPDATE schema_version SET version = {version};"
     )
     conn.close()
@@ -103,7 +104,14 @@ def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) 
     with store.snapshot() as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     store.close()
-    assert {"messages", "merges", "merge_processor", "landed_tasks", "pinned_scopes"} <= tables
+    assert {
+        "messages",
+        "merges",
+        "merge_processor",
+        "landed_tasks",
+        "pinned_scopes",
+        "trusted_hooks",
+    } <= tables
     result = wtpool(
         pool.root, "mail", "send", "--from", "a", "--to", "b", "--subject", "hi", "--body", "x"
     )
