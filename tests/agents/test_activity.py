@@ -56,13 +56,13 @@ def state_becomes(root: Path, state: str) -> dict:
 
 
 def test_a_working_agent_that_goes_silent_is_waiting(tmp_path: Path) -> None:
-    root = pool_with_agent(
-        tmp_path, "while true; do echo tick; sleep 0.2; done &\nsleep 2; kill $!; sleep 600\n"
-    )
+    quiet = tmp_path / "be-quiet"  # the agent ticks until the test makes this file
+    script = f"while [ ! -e {quiet} ]; do echo tick; sleep 0.2; done\nsleep 600\n"
+    root = pool_with_agent(tmp_path, script)
     wtpool_json(root, "spawn", "1")
     assert state_becomes(root, "working")["last_line"] == "tick"
-    quiet = state_becomes(root, "waiting")
-    assert quiet["quiet_for"] >= 1.5
+    quiet.write_text("")
+    assert state_becomes(root, "waiting")["quiet_for"] >= 1.5
     wtpool(root, "stop", "pool-wt-1")
     assert state_becomes(root, "stopped")
 
