@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
+from worktree_pool.agents.membership import AgentGroup
 from worktree_pool.config.settings import LimitSettings
 from worktree_pool.config.sizes import format_size, parse_size
 from worktree_pool.git.repo import Repository
@@ -160,8 +161,8 @@ class Assessment:
     sample: Sample
     findings: list[Finding]
     alerts: list[Alert]  # written by this assessment
-    # Slots' ports held by processes outside the slot (see ports.py): warnings, looked for by
-    # check and monitor only.
+    # Slots' ports held by processes that are not the slot's own (see ports.py): warnings,
+    # looked for by check and monitor only.
     port_conflicts: list[PortHolder] = field(default_factory=list)
 
     @property
@@ -183,8 +184,12 @@ def assess(
     conflicts = []
     if ports:
         with store.snapshot() as conn:
-            names = [slot.name for slot in all_slots(conn)]
-        conflicts = foreign_holders(repo.config.ports, {n: repo.slot_path(n) for n in names})
+            slots = all_slots(conn)
+        conflicts = foreign_holders(
+            repo.config.ports,
+            {slot.name: repo.slot_path(slot.name) for slot in slots},
+            {slot.name: group for slot in slots if (group := AgentGroup.of(slot))},
+        )
     return Assessment(sample, findings, record_alerts(repo, store, findings), conflicts)
 
 

@@ -5,20 +5,29 @@ same across claims: a dev server an agent started keeps its URL, and a browser t
 it still works after a recycle. `WTPOOL_PORT` is the block's first port, `WTPOOL_PORTS` all of
 them.
 
-A port is free when 127.0.0.1 can bind it (with SO_REUSEADDR, as servers bind: a connection in
-TIME_WAIT does not hold it; a listener on 0.0.0.0 does). Only when one is not does wtpool ask
-who holds it (psutil's connection table costs tens of milliseconds), and a holder that runs in
-the slot itself is the slot using its own port, not a conflict.
+A port is free when 127.0.0.1 can bind it, and ::1 too where the host has it (with
+SO_REUSEADDR, as servers bind: a connection in TIME_WAIT does not hold it; a listener on 0.0.0.0
+or :: does; and a dev server on "localhost" often listens on ::1 alone, where a browser's
+localhost goes first). Only when one is not does wtpool ask who holds it (psutil's connection
+table costs milliseconds to tens of them), and a holder that is the slot's own is the slot using
+its port as intended, not a conflict: a process of the slot's agent (its group, see
+agents/membership.py), or one whose working directory is in the slot.
+
+A slot whose number has no block in the range (the pool's max was raised past what
+`ports.range` was checked against) gets no ports: handing it out is the error, not checking it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
+import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from worktree_pool.agents.membership import AgentGroup, members_of
+from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.config.settings import PortSettings
 from worktree_pool.errors import WtpoolError
 from worktree_pool.store.slots import slot_number
@@ -28,7 +37,7 @@ from worktree_pool.store.slots import slot_number
 class PortHolder:
     slot: str
     port: int
-    pid: int | None  # None: the process is not ours to see (another user's)
+    pid: int | None  # None: not ours to see (another user's), or a socket not listed
     process: str | None
 
     def describe(self) -> str:
@@ -58,42 +67,118 @@ def port_variables(settings: PortSettings, slot: str) -> dict[str, str]:
     return {"WTPOOL_PORT": str(ports[0]), "WTPOOL_PORTS": ",".join(map(str, ports))}
 
 
+_LOOPBACKS = ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1"))
+# No IPv6 (a kernel or container without it): ::1 cannot be bound by anyone, so it holds nothing.
+_NO_ADDRESS = (errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT)
+
+
 def busy_ports(ports: tuple[int, ...]) -> list[int]:
-    """The ports 127.0.0.1 cannot bind now."""
-    busy = []
-    for port in ports:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError as exc:
-                if exc.errno != errno.EADDRINUSE:
-                    raise
-                busy.append(port)
-    return busy
+    """The ports that 127.0.0.1 or ::1 cannot bind now, in the order given."""
+    return [
+        port for port in ports if not all(_binds(family, host, port) for family, host in _LOOPBACKS)
+    ]
 
 
-def foreign_holders(settings: PortSettings, slots: dict[str, Path]) -> list[PortHolder]:
-    """The slots' ports held by processes that do not run in the slot they belong to."""
-    busy = {port: name for name in slots for port in busy_ports(slot_ports(settings, name))}
+def _binds(family: socket.AddressFamily, host: str, port: int) -> bool:
+    try:
+        probe = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as exc:
+        if exc.errno in _NO_ADDRESS:
+            return True
+        raise WtpoolError(f"cannot open a socket to test port {port}: {exc.strerror}") from exc
+    with probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # ::1 alone: 127.0.0.1 is the other probe's
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            if exc.errno in _NO_ADDRESS:
+                return True
+            raise WtpoolError(f"cannot test port {port} on {host}: {exc.strerror}") from exc
+    return True
+
+
+def foreign_holders(
+    settings: PortSettings,
+    slots: Mapping[str, Path],
+    groups: Mapping[str, AgentGroup] | None = None,
+) -> list[PortHolder]:
+    """The slots' ports held by processes that are not the slot's own: neither of its agent
+    (`groups`, by slot, for the slots that have one) nor working in its directory. Sorted by
+    port; the connection table and the processes are read only when some port is busy."""
+    busy = {port: name for name in slots for port in busy_ports(_block(settings, name))}
     if not busy:
         return []
     import psutil  # only when a port is taken: its connection table is slow to read
 
-    holders: dict[int, PortHolder] = {}
-    for connection in psutil.net_connections(kind="inet"):
+    # Who holds a port: its listener, else a connection that uses it as its local port (the
+    # default range overlaps Linux's ephemeral ports, so an outgoing connection may hold one).
+    candidates: dict[int, list[tuple[bool, bool, int | None]]] = {}
+    for connection in psutil.net_connections(kind="tcp"):
         port = connection.laddr.port if connection.laddr else None
-        if port not in busy or connection.status not in (psutil.CONN_LISTEN, psutil.CONN_NONE):
-            continue
-        name = busy[port]
-        process, cwd = None, None
-        with contextlib.suppress(psutil.Error):
-            found = psutil.Process(connection.pid) if connection.pid else None
-            process, cwd = (found.name(), Path(found.cwd())) if found else (None, None)
-        if cwd is not None and (cwd == slots[name] or slots[name] in cwd.parents):
-            busy[port] = ""  # the slot's own server
-            continue
-        holders.setdefault(port, PortHolder(name, port, connection.pid, process))
-    # A port bound but not listed (a socket still closing) has no holder to name.
-    unseen = [PortHolder(n, p, None, None) for p, n in busy.items() if n and p not in holders]
-    return sorted([*holders.values(), *unseen], key=lambda holder: holder.port)
+        if port in busy:
+            listening = connection.status == psutil.CONN_LISTEN
+            candidates.setdefault(port, []).append(
+                (not listening, connection.pid is None, connection.pid)
+            )
+    own = _Own(slots, groups or {})
+    holders = []
+    for port, name in busy.items():
+        pid = min(candidates[port])[2] if port in candidates else None
+        if pid is not None and own(name, pid):
+            continue  # the slot's own server
+        # None: not ours to see (another user's), or a socket bound but not listed
+        holders.append(PortHolder(name, port, pid, _name(pid)))
+    return sorted(holders, key=lambda holder: holder.port)
+
+
+def _block(settings: PortSettings, slot: str) -> tuple[int, ...]:
+    """The slot's block, or () when its number has none (see the module's docstring)."""
+    try:
+        return slot_ports(settings, slot)
+    except WtpoolError:
+        return ()
+
+
+def _name(pid: int | None) -> str | None:
+    import psutil  # loaded by the caller already
+
+    if pid is None:
+        return None
+    try:
+        return psutil.Process(pid).name()
+    except psutil.Error:  # gone since the listing
+        return None
+
+
+class _Own:
+    """Whether a process is the slot's own; the process table is read once, when first needed."""
+
+    def __init__(self, slots: Mapping[str, Path], groups: Mapping[str, AgentGroup]) -> None:
+        self.roots = {name: os.path.realpath(path) for name, path in slots.items()}
+        self.groups = groups
+        self._members: dict[str, set[int]] | None = None
+
+    def __call__(self, slot: str, pid: int) -> bool:
+        return self._works_in(slot, pid) or pid in self._agent_processes().get(slot, set())
+
+    def _works_in(self, slot: str, pid: int) -> bool:
+        import psutil  # loaded by the caller already
+
+        try:
+            cwd = psutil.Process(pid).cwd().removesuffix(" (deleted)")
+        except psutil.Error:  # gone, or another user's
+            return False
+        root = self.roots[slot]
+        return cwd == root or cwd.startswith(root + os.sep)
+
+    def _agent_processes(self) -> dict[str, set[int]]:
+        if self._members is None:
+            table = ProcessTable() if self.groups else None
+            self._members = {
+                slot: set(members_of(group, table)) for slot, group in self.groups.items()
+            }
+        return self._members
