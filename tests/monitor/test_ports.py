@@ -10,15 +10,25 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import Pool, assert_one_line_error, env_file, wtpool, wtpool_json
+from tests.conftest import (
+    Pool,
+    assert_one_line_error,
+    env_file,
+    make_pool,
+    make_repo,
+    snapshot,
+    wtpool,
+    wtpool_json,
+)
 from worktree_pool.config.settings import PortSettings
 from worktree_pool.config.validation import validate_ports
 from worktree_pool.errors import WtpoolError
-from worktree_pool.monitor.ports import busy_ports, slot_ports
+from worktree_pool.monitor.ports import busy_ports, foreign_holders, slot_ports
 
 
 @given(st.integers(1, 64), st.integers(1, 64), st.integers(1, 50))
@@ -37,12 +47,14 @@ def test_a_slot_beyond_the_range_is_a_clear_error() -> None:
     assert slot_ports(PortSettings(per_slot=0), "pool-wt-1") == ()
 
 
-def listener(port: int, cwd: Path) -> subprocess.Popen:
-    """A real process listening on 0.0.0.0:port, working in `cwd`."""
+def listener(port: int, cwd: Path, host: str = "0.0.0.0") -> subprocess.Popen:
+    """A real process listening on host:port, working in `cwd`."""
+    family = "socket.AF_INET6" if ":" in host else "socket.AF_INET"
     code = (
-        "import socket, time; s = socket.socket(); "
+        f"import socket, time; s = socket.socket({family}); "
         "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-        f"s.bind(('0.0.0.0', {port})); s.listen(); print('up', flush=True); time.sleep(300)"
+        + ("s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); " if host == "::1" else "")
+        + f"s.bind(({host!r}, {port})); s.listen(); print('up', flush=True); time.sleep(300)"
     )
     process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, stdout=subprocess.PIPE)
     assert process.stdout is not None and process.stdout.readline() == b"up\n"
@@ -77,13 +89,129 @@ def test_a_port_taken_by_another_process_is_reported_with_its_pid(pool: Pool) ->
         claim = wtpool_json(pool.root, "acquire", "--agent", "b")  # gets pool-wt-2
         assert any("port 42006 of pool-wt-2" in w for w in claim["warnings"])
     finally:
-        for process in (stranger, own):
-            process.kill()
-            process.wait()
+        stop(stranger, own)
     deadline = time.monotonic() + 10
     while busy_ports((42006,)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert wtpool(pool.root, "check", "--strict").returncode == 0
+
+
+def stop(*processes: subprocess.Popen) -> None:
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_monitor_shows_a_taken_port_with_its_holder(pool: Pool) -> None:
+    (pool.root / "wtpool.yaml").write_text("ports:\n  range: 43000-43999\n  per_slot: 4\n")
+    stranger = listener(43005, pool.root, host="::")  # pool-wt-2's second port, dual-stack
+    try:
+        name = psutil.Process(stranger.pid).name()
+        frame = wtpool_json(pool.root, "monitor")
+        assert frame["assessment"]["port_conflicts"] == [
+            {"slot": "pool-wt-2", "port": 43005, "pid": stranger.pid, "process": name}
+        ]
+        shown = wtpool(pool.root, "monitor", "--once", env={"COLUMNS": "200"}).stdout
+        assert f"port 43005 of pool-wt-2 is held by process {stranger.pid} ({name})" in shown
+    finally:
+        stop(stranger)
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="this host has no ::1")
+def test_a_listener_on_ipv6_loopback_alone_takes_the_port(tmp_path: Path) -> None:
+    # A dev server on "localhost" often listens on ::1 only, and a browser tries ::1 first.
+    stranger = listener(43107, tmp_path, host="::1")
+    try:
+        assert busy_ports((43106, 43107)) == [43107]
+    finally:
+        stop(stranger)
+
+
+def test_a_port_an_outgoing_connection_uses_is_named_with_its_process(pool: Pool) -> None:
+    # The default range overlaps Linux's ephemeral ports: a client's connection can hold one.
+    (pool.root / "wtpool.yaml").write_text("ports:\n  range: 43200-43999\n  per_slot: 4\n")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        code = (
+            "import socket, sys, time; c = socket.socket(); c.bind(('127.0.0.1', 43201)); "
+            f"c.connect(('127.0.0.1', {server.getsockname()[1]})); print('up', flush=True); "
+            "time.sleep(300)"
+        )
+        client = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+        try:
+            assert client.stdout is not None and client.stdout.readline() == b"up\n"
+            conflicts = wtpool_json(pool.root, "check")["port_conflicts"]
+            assert [(c["slot"], c["port"], c["pid"]) for c in conflicts] == [
+                ("pool-wt-1", 43201, client.pid)
+            ]
+        finally:
+            stop(client)
+
+
+# Listens on the agent's WTPOOL_PORT from outside the slot, so only its being the agent's says
+# that the port is the slot's own use.
+AGENT_SERVER = """\
+import os, socket, time
+os.chdir("/")
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(os.environ["WTPOOL_PORT"])))
+s.listen()
+time.sleep(600)
+"""
+
+
+def test_a_port_the_slots_own_agent_holds_is_no_conflict(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", {"src/a.py": "a\n"})
+    (root / "tasks.yaml").write_text("tasks:\n  - {id: one, title: One, files: [src/]}\n")
+    command = json.dumps([sys.executable, "-c", AGENT_SERVER])
+    (root / "wtpool.yaml").write_text(
+        "pool:\n  min: 1\n  max: 3\ntasks:\n  source: yaml\n"
+        f"agent:\n  command: {command}\n  stop_grace: 5\n"
+        "ports:\n  range: 43300-43999\n  per_slot: 3\n"
+    )
+    make_pool(root, 1, 3)
+    (item,) = wtpool_json(root, "spawn", "1")["spawned"]
+    try:
+        deadline = time.monotonic() + 60
+        while not busy_ports((43300,)):
+            assert time.monotonic() < deadline, "the agent's server never listened"
+            time.sleep(0.05)
+        # By its working directory alone, the agent's server would be a stranger's.
+        settings = PortSettings(range="43300-43999", per_slot=3)
+        (alone,) = foreign_holders(settings, {item["slot"]: Path(item["path"])})
+        assert (alone.port, psutil.Process(alone.pid).cwd()) == (43300, "/")
+        assert wtpool_json(root, "check")["port_conflicts"] == []
+        assert wtpool(root, "check", "--strict").returncode == 0
+    finally:
+        result = wtpool(root, "cleanup", "--json")
+        assert result.returncode == 0, result.stderr
+    assert not busy_ports((43300,))
+
+
+def test_a_slot_past_the_range_gets_no_ports_and_check_still_works(repo: Path) -> None:
+    # The config's range was checked against its pool.max (2); init --max raised it to 4.
+    (repo / "wtpool.yaml").write_text(
+        "pool:\n  min: 1\n  max: 2\nports:\n  range: 43400-43419\n  per_slot: 10\n"
+    )
+    make_pool(repo, 1, 4)
+    wtpool_json(repo, "acquire", "--agent", "a")
+    wtpool_json(repo, "acquire", "--agent", "b")
+    result = wtpool(repo, "acquire", "--agent", "c")
+    assert_one_line_error(
+        result, 1, "ports.range 43400-43419 has no block of 10 ports for pool-wt-3"
+    )
+    assert wtpool_json(repo, "check")["port_conflicts"] == []
 
 
 @pytest.mark.parametrize(
@@ -98,7 +226,10 @@ def test_a_port_taken_by_another_process_is_reported_with_its_pid(pool: Pool) ->
 )
 def test_bad_port_settings_are_one_line_errors(pool: Pool, text: str, fragment: str) -> None:
     (pool.root / "wtpool.yaml").write_text(text)
+    before = snapshot(pool.root)
+    assert_one_line_error(wtpool(pool.root, "status"), 2, fragment)
     assert_one_line_error(wtpool(pool.root, "acquire", "--agent", "a"), 2, fragment)
+    assert snapshot(pool.root) == before
 
 
 def test_ports_below_1024_need_root() -> None:
