@@ -14,6 +14,7 @@ import pytest
 
 from worktree_pool.util.cow_copy import TreeCopier
 
+LONG_AGO = 1_000_000_000 * 10**9  # 2001, in nanoseconds
 NEEDS = "needs root, loop devices and mkfs.xfs (xfsprogs) to mount an XFS image with reflink"
 
 
@@ -52,6 +53,7 @@ def make_tree(root: Path) -> Path:
     (tree / "pkg" / "tool").write_text("#!/bin/sh\n")
     (tree / "pkg" / "tool").chmod(0o755)
     (tree / "pkg" / "bin" / "tool").symlink_to("../tool")  # inside: copied as a link
+    os.utime(tree / "pkg" / "bin" / "tool", ns=(LONG_AGO, LONG_AGO), follow_symlinks=False)
     (tree / "pkg" / "passwd").symlink_to("/etc/passwd")  # outside: refused
     (tree / "pkg" / "up").symlink_to("../../../..")  # outside, relative: refused
     return tree
@@ -64,6 +66,7 @@ def assert_same_tree(source: Path, copy: Path) -> None:
     assert not (copy / "pkg" / "passwd").is_symlink() and not (copy / "pkg" / "up").is_symlink()
     source_time = (source / "pkg" / "index.js").stat().st_mtime_ns
     assert (copy / "pkg" / "index.js").stat().st_mtime_ns == source_time
+    assert os.lstat(copy / "pkg" / "bin" / "tool").st_mtime_ns == LONG_AGO
 
 
 def test_a_tree_is_cloned_where_the_file_system_can(reflink_dir: Path) -> None:
@@ -100,8 +103,36 @@ def test_links_out_of_the_root_are_refused_and_named(tmp_path: Path) -> None:
     source = make_tree(tmp_path)
     copier = TreeCopier(tmp_path)
     copier.copy(source, tmp_path / "copy")
+    (tmp_path / "escape").symlink_to("/etc")  # the entry itself: refused, nothing made
+    copier.copy(tmp_path / "escape", tmp_path / "escape-copy")
+    assert not os.path.lexists(tmp_path / "escape-copy")
     refused = sorted(entry.split(":")[0] for entry in copier.tally.refused)
-    assert refused == [str(source / "pkg" / "passwd"), str(source / "pkg" / "up")]
+    assert refused == [
+        str(tmp_path / "escape"),
+        str(source / "pkg" / "passwd"),
+        str(source / "pkg" / "up"),
+    ]
+
+
+def test_entries_deleted_while_copying_are_named_and_the_rest_copied(tmp_path: Path) -> None:
+    source = tmp_path / "node_modules"
+    source.mkdir()
+    for number in range(5):
+        (source / f"file{number}.js").write_text(f"{number}\n")
+
+    def build_in_main_worktree(copied: int) -> None:
+        # After the first file, a build deletes the others, which the walk has already listed.
+        for path in source.iterdir():
+            if not (tmp_path / "copy" / path.name).exists():
+                path.unlink()
+
+    copier = TreeCopier(tmp_path, build_in_main_worktree)
+    copier.copy(source, tmp_path / "copy")
+    assert copier.tally.files == 1 and len(list((tmp_path / "copy").iterdir())) == 1
+    assert len(copier.tally.refused) == 4
+    assert all(
+        entry.endswith(": deleted while it was being copied") for entry in copier.tally.refused
+    )
 
 
 def test_link_mode_makes_a_link_unless_the_source_leads_out(tmp_path: Path) -> None:
