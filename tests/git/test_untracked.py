@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import git
 from worktree_pool.git.run import Git
 from worktree_pool.git.untracked import untracked_matching
 
@@ -21,3 +22,17 @@ def test_the_patterns_name_untracked_entries_never_tracked_ones_nor_the_pool(rep
     assert untracked_matching(git, ("/node_modules/",)) == ["node_modules/"]
     assert untracked_matching(git, ("*.log", "!big.log")) == []
     assert untracked_matching(git, ()) == []
+
+
+def test_nested_repositories_are_not_walked_and_directories_around_a_match_are_not_kept(
+    repo: Path,
+) -> None:
+    nested = repo / "vendor" / "lib"
+    (nested / "node_modules").mkdir(parents=True)
+    (nested / "node_modules" / "x.js").write_text("x\n")
+    git(nested, "init", "--quiet")
+    # web/ holds nothing but the match: git names web/ too, which the patterns do not name.
+    (repo / "web" / "node_modules").mkdir(parents=True)
+    (repo / "web" / "node_modules" / "y.js").write_text("y\n")
+    found = untracked_matching(Git(repo, 60), ("node_modules/",))
+    assert found == ["web/node_modules/"]

@@ -10,9 +10,10 @@ each path is checked against the patterns again, and only what they match is kep
 
 from __future__ import annotations
 
+from worktree_pool.git.repo import POOL_DIR_NAME
 from worktree_pool.git.run import Git
 
-POOL_EXCLUDE = ":(exclude,top).agent-worktrees"
+POOL_EXCLUDE = f":(exclude,top){POOL_DIR_NAME}"
 
 
 def untracked_matching(git: Git, patterns: tuple[str, ...]) -> list[str]:
