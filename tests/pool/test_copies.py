@@ -4,8 +4,10 @@ tracks, kept warm across claims and replaced by refresh."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import (
@@ -17,6 +19,8 @@ from tests.conftest import (
     wtpool,
     wtpool_json,
 )
+from worktree_pool.errors import WtpoolError
+from worktree_pool.pool.copies import STAGING_DIR, copy_into_slot
 
 
 def project(root: Path, copy: list) -> None:
@@ -103,3 +107,45 @@ def test_refresh_of_an_unknown_or_busy_being_prepared_slot_changes_nothing(pool:
     assert_one_line_error(wtpool(pool.root, "refresh", "pool-wt-9"), 2, "no slot named")
     assert_one_line_error(wtpool(pool.root, "refresh", "../x"), 2, "slot")
     assert snapshot(pool.root) == before
+
+
+def test_a_refresh_refused_whole_keeps_the_copy_there(pool: Pool) -> None:
+    project(pool.root, [".env"])
+    copy_into_slot(pool.repo, "pool-wt-1")
+    (pool.root / ".env").unlink()
+    (pool.root / ".env").symlink_to("/etc/passwd")
+    report = copy_into_slot(pool.repo, "pool-wt-1", refresh=True)
+    assert report.copied == [] and report.refused[0].endswith("outside the repository")
+    assert (pool.slot(1) / ".env").read_text() == "SECRET=1\n"
+
+
+def test_what_a_killed_copy_left_is_removed_by_the_next(pool: Pool) -> None:
+    project(pool.root, [".env"])
+    staging = pool.root / ".agent-worktrees" / STAGING_DIR
+    gone = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    left = staging / f"{gone.stdout.strip()}-killed" / "node_modules"
+    left.mkdir(parents=True)
+    running = staging / f"{os.getpid()}-running"  # a copy under way in a live process
+    running.mkdir()
+    copy_into_slot(pool.repo, "pool-wt-1")
+    assert sorted(staging.iterdir()) == [running]
+
+
+def test_a_copy_that_fails_is_one_error_and_leaves_no_half_copy(pool: Pool) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a 1 MB tmpfs that fills up")
+    project(pool.root, ["node_modules/"])
+    copy_into_slot(pool.repo, "pool-wt-1")
+    (pool.root / "node_modules" / "pkg" / "index.js").write_bytes(b"x" * 3 * 1024 * 1024)
+    staging = pool.root / ".agent-worktrees" / STAGING_DIR
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(staging)], check=True)
+    try:
+        with pytest.raises(WtpoolError) as failed:
+            copy_into_slot(pool.repo, "pool-wt-1", refresh=True)
+        assert failed.value.message.startswith("could not copy node_modules/ into pool-wt-1: ")
+        assert "No space left on device" in failed.value.message
+        assert list(staging.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(staging)], check=True)
+    index = pool.slot(1) / "node_modules" / "pkg" / "index.js"
+    assert index.read_text() == "module.exports = 1\n"  # the old copy, whole

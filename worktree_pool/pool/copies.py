@@ -14,14 +14,17 @@ per entry) when everything is there, which is what keeps a recycled slot warm. N
 the slot's checkout tracks (its branch may track what the main worktree does not).
 
 How: each entry is copied into `.agent-worktrees/.copying/` first and renamed into place, so an
-interrupted copy never leaves half a `node_modules` that a later claim would take for whole;
-`copy` mode clones where the file system can (see util/cow_copy.py), `link` mode makes a
-symbolic link to the main worktree's entry, shared by every slot. `refresh` (`wtpool refresh`)
-replaces what is there.
+interrupted copy never leaves half a `node_modules` that a later claim would take for whole (the
+scratch directory is named by the process that copies, and the next copy removes what a killed
+one left); `copy` mode clones where the file system can (see util/cow_copy.py), `link` mode
+makes a symbolic link to the main worktree's entry, shared by every slot. `refresh` (`wtpool
+refresh`) replaces what is there, once the new copy is whole: a copy that fails or is refused
+leaves the old one in place. A copy that fails (a full disk) is a `WtpoolError` naming the entry.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -29,8 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worktree_pool.config.settings import CopyRule
+from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.untracked import untracked_matching
+from worktree_pool.store.slots import pid_alive
 from worktree_pool.util.cow_copy import TreeCopier
 from worktree_pool.util.progress import progress_reporter
 
@@ -46,6 +51,7 @@ class CopyReport:
     refused: list[str] = field(default_factory=list)  # links out of the repository, and more
     method: str = "none"  # reflink, copy, reflink and copy, link, none
     files: int = 0
+    cloned: int = 0  # of `files`, those that share their blocks with the original (reflink)
     bytes: int = 0
     seconds: float = 0.0
 
@@ -57,14 +63,14 @@ def copy_into_slot(repo: Repository, name: str, *, refresh: bool = False) -> Cop
         return CopyReport(name)
     start = time.monotonic()
     entries = _entries(repo, rules)
+    ignored = _ignored(repo, list(entries))
+    skipped = [f"{path}: git does not ignore it" for path in entries if path not in ignored]
     slot = repo.slot_path(name)
-    skipped = [f"{path}: git does not ignore it" for path in _not_ignored(repo, list(entries))]
-    wanted = [path for path in entries if not any(s.startswith(f"{path}:") for s in skipped)]
+    wanted = [path for path in entries if path in ignored]
     tracked = _tracked_in(repo, slot, wanted)
     copier = TreeCopier(repo.root, progress_reporter(f"copying into {name}", None))
     copied, present = [], []
-    staging = repo.pool_dir / STAGING_DIR
-    staging.mkdir(mode=0o700, exist_ok=True)
+    staging = _staging(repo)
     for path in wanted:
         relative = path.rstrip("/")
         target = slot / relative
@@ -74,12 +80,17 @@ def copy_into_slot(repo: Repository, name: str, *, refresh: bool = False) -> Cop
         if not _shown(slot, relative):
             skipped.append(f"{path}: the slot's view does not show its directory")
             continue
-        if target.is_symlink() or target.exists():
-            if not refresh:
-                present.append(path)
-                continue
-            _remove(target)
-        if _place(copier, entries[path], repo.root / relative, target, staging):
+        if os.path.lexists(target) and not refresh:
+            present.append(path)
+            continue
+        try:
+            placed = _place(copier, entries[path], repo.root / relative, target, staging)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise WtpoolError(
+                f"could not copy {path} into {name}: {exc.strerror or exc}{where}"
+            ) from exc
+        if placed:
             copied.append(path)
     tally = copier.tally
     return CopyReport(
@@ -89,9 +100,10 @@ def copy_into_slot(repo: Repository, name: str, *, refresh: bool = False) -> Cop
         skipped,
         tally.refused,
         tally.method,
-        tally.files,
-        tally.bytes,
-        round(time.monotonic() - start, 3),
+        files=tally.files,
+        cloned=tally.cloned,
+        bytes=tally.bytes,
+        seconds=round(time.monotonic() - start, 3),
     )
 
 
@@ -119,26 +131,41 @@ def copy_warnings(report: CopyReport) -> list[str]:
 
 
 def _place(copier: TreeCopier, mode: str, source: Path, target: Path, staging: Path) -> bool:
-    """Copy or link `source` to `target` by way of the staging directory; False when it was
-    refused whole (a link out of the repository)."""
-    with tempfile.TemporaryDirectory(dir=staging) as scratch:
+    """Copy or link `source` to `target` by way of the staging directory, replacing what is
+    there only once the copy is whole; False when it was refused whole (a link out of the
+    repository)."""
+    with tempfile.TemporaryDirectory(dir=staging, prefix=f"{os.getpid()}-") as scratch:
         staged = Path(scratch) / target.name
         if mode == "link":
             copier.link(source, staged)
         else:
             copier.copy(source, staged)
-        if not (staged.is_symlink() or staged.exists()):
+        if not os.path.lexists(staged):
             return False
+        if os.path.lexists(target):
+            _remove(target)
         staged.rename(target)
     return True
 
 
-def _not_ignored(repo: Repository, paths: list[str]) -> list[str]:
+def _staging(repo: Repository) -> Path:
+    """The staging directory, rid of what copies killed midway left: each scratch directory
+    is named by the pid of the process that copies into it."""
+    staging = repo.pool_dir / STAGING_DIR
+    staging.mkdir(mode=0o700, exist_ok=True)
+    for scratch in staging.iterdir():
+        pid = scratch.name.partition("-")[0]
+        if not (pid.isdigit() and pid_alive(int(pid))):
+            shutil.rmtree(scratch, ignore_errors=True)
+    return staging
+
+
+def _ignored(repo: Repository, paths: list[str]) -> set[str]:
+    """Which of `paths` the main worktree's ignore rules ignore."""
     if not paths:
-        return []
+        return set()
     done = repo.git.run("check-ignore", "-z", "--stdin", input="\0".join(paths), check=False)
-    ignored = set(done.stdout.split("\0"))
-    return [path for path in paths if path not in ignored]
+    return set(done.stdout.split("\0")) & set(paths)
 
 
 def _tracked_in(repo: Repository, slot: Path, paths: list[str]) -> set[str]:
