@@ -1,6 +1,9 @@
 """Where an agent's output and its exit record live: `.agent-worktrees/logs/<slot>.log` and
-`<slot>.exit.json`, which the agent runner writes when the agent ends, and `<slot>.activity.json`,
-what the last look saw of its CPU time."""
+`<slot>.exit.json`, which the agent runner writes when the agent ends, `<slot>.activity.json`,
+what the last look saw of its CPU time, `<slot>.environment.json`, the environment handed to a
+runner in tmux (which deletes it as it starts), and `<slot>.stopped`, there when wtpool stopped
+the agent (written before the first signal, so that however the agent then ends, even with an
+exit code of its own, it was stopped)."""
 
 from __future__ import annotations
 
@@ -23,6 +26,15 @@ def exit_path(repo: Repository, slot: str) -> Path:
 def activity_path(repo: Repository, slot: str) -> Path:
     """What the last look saw of the agent's CPU time (see activity.py)."""
     return repo.pool_dir / LOG_DIR / f"{slot}.activity.json"
+
+
+def handed_environment_path(repo: Repository, slot: str) -> Path:
+    """The agent's environment, for a runner that tmux starts (see agents.terminal)."""
+    return repo.pool_dir / LOG_DIR / f"{slot}.environment.json"
+
+
+def stopped_path(repo: Repository, slot: str) -> Path:
+    return repo.pool_dir / LOG_DIR / f"{slot}.stopped"
 
 
 def exit_code(repo: Repository, slot: str) -> int | None:

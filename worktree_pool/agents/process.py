@@ -11,6 +11,7 @@ another process is never taken for the agent (see membership). Stopping agents i
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,9 +20,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.agents.logs import activity_path, exit_code, exit_path, log_path
+from worktree_pool.agents.logs import (
+    activity_path,
+    exit_code,
+    exit_path,
+    handed_environment_path,
+    log_path,
+    stopped_path,
+)
 from worktree_pool.agents.membership import AgentGroup, members_of
 from worktree_pool.agents.process_table import ProcessTable, start_marker
+from worktree_pool.agents.runner import ENVIRONMENT_FILE_VARIABLE
 from worktree_pool.agents.terminal import start_session
 from worktree_pool.config.settings import AGENT_PLACEHOLDERS
 from worktree_pool.errors import WtpoolError, bad_input
@@ -29,8 +38,12 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import LOCATION_VARIABLES
 from worktree_pool.store.slots import Slot
 from worktree_pool.store.values import utc_now
-from worktree_pool.util.private import open_private
-from worktree_pool.util.processes import pool_process_environment
+from worktree_pool.util.private import open_private, replace_private
+from worktree_pool.util.processes import (
+    GROUP_VARIABLE,
+    POOL_PROCESS_VARIABLE,
+    pool_process_environment,
+)
 
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(AGENT_PLACEHOLDERS) + r")\}")
 
@@ -100,23 +113,30 @@ def launch(
     log = log_path(repo, slot)
     log.parent.mkdir(mode=0o700, exist_ok=True)
     exit_path(repo, slot).unlink(missing_ok=True)
-    activity_path(repo, slot).unlink(missing_ok=True)  # the last agent's CPU is not this one's
+    # The last agent's CPU time, and how it was stopped, are not this one's.
+    for stale in (activity_path(repo, slot), stopped_path(repo, slot)):
+        stale.unlink(missing_ok=True)
     path = repo.slot_path(slot)
     # Not the caller's git location variables (a hook's GIT_DIR would aim the agent's git at
-    # another worktree, past its guard), nor its idea of the current directory.
-    inherited = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
+    # another worktree, past its guard), nor its idea of the current directory. Nor the marks
+    # of whoever started it: an agent started by another agent's `wtpool spawn` is not that
+    # agent's, and one the daemon starts (which carries the pool's mark) is not the pool's,
+    # or neither would be found to stop.
+    unwanted = (*LOCATION_VARIABLES, GROUP_VARIABLE, POOL_PROCESS_VARIABLE)
+    inherited = {k: v for k, v in os.environ.items() if k not in unwanted}
+    environment = {**inherited, **env, "PWD": str(path)}
     runner = [sys.executable, "-I", "-m", "worktree_pool.agent_runner", str(exit_path(repo, slot))]
     with open_private(log, "ab") as out:
         out.write(f"--- wtpool: {utc_now()} starting {argv}\n".encode())
         out.flush()
         if repo.config.agent.terminal == "tmux":
-            pid = start_session(repo, slot, [*runner, "--", *argv], path, env, log)
+            pid = _start_in_tmux(repo, slot, [*runner, "--", *argv], environment)
             return pid, _marker_of(pid)
         try:
             process = subprocess.Popen(
                 [*runner, "--", *argv],
                 cwd=path,
-                env={**inherited, **env, "PWD": str(path)},
+                env=environment,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -128,6 +148,25 @@ def launch(
     # the Popen done keeps it from warning that it was not waited on.
     process.returncode = 0
     return process.pid, _marker_of(process.pid)
+
+
+def _start_in_tmux(repo: Repository, slot: str, argv: list[str], env: dict[str, str]) -> int:
+    """Start the runner as the slot's tmux pane (see agents.terminal), handing it the agent's
+    environment in a private file rather than on tmux's command line."""
+    handed = handed_environment_path(repo, slot)
+    replace_private(handed, json.dumps(env))
+    try:
+        return start_session(
+            repo,
+            slot,
+            argv,
+            repo.slot_path(slot),
+            {ENVIRONMENT_FILE_VARIABLE: str(handed)},
+            log_path(repo, slot),
+        )
+    except BaseException:
+        handed.unlink(missing_ok=True)
+        raise
 
 
 def _marker_of(pid: int) -> float:

@@ -10,6 +10,12 @@ for whatever reason, its exit code goes to EXIT_FILE (as JSON), so that `wtpool 
 `wtpool stop` sends SIGTERM to the whole group. The agent gets it and should end; this runner
 only notes it and keeps waiting, so that the agent's exit is still recorded. Standard library
 only: it starts for every agent.
+
+In a tmux pane (`agent.terminal: tmux`), the runner is the pane's command, and the agent reads
+the pane's terminal (which `wtpool send` types into). The pane's environment is the tmux
+server's, so launch hands the agent's environment over in a private file named by
+ENVIRONMENT_FILE_VARIABLE; the runner reads it, deletes it, and keeps only the pane's own
+terminal variables (TERM, TMUX, TMUX_PANE) from the pane.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from types import FrameType
 
 from worktree_pool.util.private import write_private
 from worktree_pool.util.processes import GROUP_VARIABLE
+
+# Names the file that holds the agent's environment, for a runner that tmux started.
+ENVIRONMENT_FILE_VARIABLE = "WTPOOL_RUNNER_ENVIRONMENT"
+# What a tmux pane's environment says of its terminal: the pane's, never the caller's.
+_TERMINAL_VARIABLES = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM", "COLUMNS", "LINES")
 
 
 def _keep_waiting(signum: int, frame: FrameType | None) -> None:
@@ -45,10 +56,12 @@ def main(argv: list[str]) -> int:
         return 2
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _keep_waiting)
-    # Every process the agent starts inherits this, even one that leaves the group and the
-    # session (setsid, a double fork) or the slot: by it, wtpool finds all that the agent
-    # started, and tells it from a shell that merely sourced .env.worktree.
-    environment = {**os.environ, GROUP_VARIABLE: str(os.getpgrp())}
+    try:
+        environment = _agent_environment()
+    except (OSError, ValueError) as exc:
+        print(f"wtpool: cannot read the agent's environment: {exc}", flush=True)
+        record_exit(Path(exit_file), 127)
+        return 127
     try:
         # In a terminal (a tmux pane), the agent reads it: `wtpool send` types there.
         stdin = None if sys.stdin.isatty() else subprocess.DEVNULL
@@ -58,3 +71,18 @@ def main(argv: list[str]) -> int:
         code = 127
     record_exit(Path(exit_file), code)
     return code if code >= 0 else 128 - code
+
+
+def _agent_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    given = environment.pop(ENVIRONMENT_FILE_VARIABLE, None)
+    if given:
+        with open(given, encoding="utf-8") as handle:
+            handed = json.load(handle)
+        os.unlink(given)
+        pane = {k: environment[k] for k in _TERMINAL_VARIABLES if k in environment}
+        environment = {k: v for k, v in handed.items() if k not in _TERMINAL_VARIABLES} | pane
+    # Every process the agent starts inherits this, even one that leaves the group and the
+    # session (setsid, a double fork) or the slot: by it, wtpool finds all that the agent
+    # started, and tells it from a shell that merely sourced .env.worktree.
+    return {**environment, GROUP_VARIABLE: str(os.getpgrp())}
