@@ -6,13 +6,20 @@
   (a prompt) and it has used no CPU since it printed that, or it has been quiet for longer than
   `idle_after`;
 - `exited N`: it ended by itself with exit code N;
-- `stopped`: it was ended by a signal (`wtpool stop`, a kill), or is gone with no record.
+- `stopped`: wtpool stopped it (`stop`, `release`, `cleanup`), whatever exit code it then ended
+  with (a shell whose child died of the SIGTERM first exits 143 on its own), or a signal ended
+  it, or it is gone with no record.
 
-Output is the log's modification time (a tmux agent's pane is piped into the same log). CPU time
-needs two looks: each look keeps the agent's total CPU time, and when it last changed, in
+Output is the log's modification time (a tmux agent's pane is piped into the same log); the
+last line is the log's (escapes removed) or, in tmux, the last line the pane shows. CPU time
+needs two looks: each look (status, monitor, the daemon) keeps the agent's total CPU time, when
+it looked, and between which looks the total last changed, in
 `.agent-worktrees/logs/<slot>.activity.json`, so that `status`, called once, can still tell an
 agent that computes in silence from one that waits. The first look knows no earlier total, and
-judges by output alone.
+judges by output alone. A change between two looks is placed as late as it could be for
+`working` (it counts as activity when the later look saw it) and as early as it could be for a
+prompt (it may be the work that printed it): so an agent that works, then asks, is `waiting` at
+the first look after it asked, not `idle_after` later.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from worktree_pool.agents.logs import activity_path, log_path
+from worktree_pool.agents.logs import activity_path, log_path, stopped_path
 from worktree_pool.agents.membership import AgentGroup, members_of
 from worktree_pool.agents.process import AgentProcess
 from worktree_pool.agents.process_table import ProcessTable
@@ -43,7 +50,7 @@ _HEADER = "--- wtpool: "
 @dataclass(frozen=True)
 class Activity:
     state: str  # starting, working, waiting, exited, stopped
-    exit_code: int | None = None  # for exited
+    exit_code: int | None = None  # for exited, and for stopped when its end was recorded
     last_line: str | None = None  # the last line of output, escapes removed
     quiet_for: float | None = None  # seconds since the last output or CPU time
 
@@ -60,7 +67,9 @@ def agent_activity(
         return None
     if process.state != "running":
         code = process.exit_code
-        return Activity("exited", code) if code is not None and code >= 0 else Activity("stopped")
+        if code is None or code < 0 or stopped_path(repo, slot.name).exists():
+            return Activity("stopped", code)
+        return Activity("exited", code)
     settings = repo.config.agent
     now = time.time()
     log = log_path(repo, slot.name)
@@ -68,12 +77,13 @@ def agent_activity(
     if settings.terminal == "tmux":
         line = last_screen_line(repo, slot.name) or line
     group = AgentGroup.of(slot)
-    cpu_at = _cpu_changed_at(repo, slot.name, _cpu_total(group, table), now) if group else None
+    cpu = _cpu_change(repo, slot.name, _cpu_total(group, table), now) if group else None
+    cpu_at = cpu.at if cpu else None
     active_at = max(filter(None, (output_at, cpu_at))) if (output_at or cpu_at) else now
     quiet = max(0.0, now - active_at)
     if line is None:  # nothing printed yet
         state = "starting" if quiet < settings.idle_after else "waiting"
-    elif re.search(settings.waiting_pattern, line) and (cpu_at is None or cpu_at <= output_at):
+    elif re.search(settings.waiting_pattern, line) and not _cpu_since(cpu, output_at):
         state = "waiting"
     else:
         state = "waiting" if quiet >= settings.idle_after else "working"
@@ -108,17 +118,36 @@ def _cpu_total(group: AgentGroup, table: ProcessTable) -> float:
     return round(total, 2)
 
 
-def _cpu_changed_at(repo: Repository, slot: str, total: float, now: float) -> float | None:
-    """When the agent's CPU total last changed, as far as the looks so far know."""
+@dataclass(frozen=True)
+class _CpuChange:
+    """The last change the looks saw in the agent's CPU total: it happened after `after` (the
+    look before, which saw the old total) and by `at` (the look that saw the new one)."""
+
+    after: float
+    at: float
+
+
+def _cpu_since(change: _CpuChange | None, output_at: float | None) -> bool:
+    """Whether the agent surely used CPU time after its last output. A change the looks place
+    around the output may have been the work that printed it: that is not after it, or an
+    agent that worked, then asked, would look busy until idle_after had passed."""
+    return change is not None and output_at is not None and change.after > output_at
+
+
+def _cpu_change(repo: Repository, slot: str, total: float, now: float) -> _CpuChange | None:
+    """The last change of the agent's CPU total, as far as the looks so far know; each look
+    keeps what it saw in the activity file."""
     path = activity_path(repo, slot)
     try:
         seen = json.loads(path.read_text(encoding="utf-8"))
-        previous, changed_at = float(seen["cpu"]), seen["changed_at"]
+        previous, looked_at = float(seen["cpu"]), float(seen["looked_at"])
+        change = _CpuChange(*seen["change"]) if seen["change"] else None
     except (OSError, ValueError, KeyError, TypeError):
-        previous, changed_at = None, None
-    if previous is not None and total == previous:
-        return changed_at
-    changed_at = now if previous is not None else None
+        previous, looked_at, change = None, None, None
+    if previous is not None and looked_at is not None and total != previous:
+        change = _CpuChange(looked_at, now)
+    kept = [change.after, change.at] if change else None
+    record = {"cpu": total, "looked_at": now, "change": kept}
     with contextlib.suppress(OSError):
-        replace_private(path, json.dumps({"cpu": total, "changed_at": changed_at}))
-    return changed_at
+        replace_private(path, json.dumps(record))
+    return change

@@ -10,12 +10,13 @@ server, a background merge), and wtpool itself with what it runs under (see clea
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from worktree_pool.agents.logs import exit_code, exit_path
+from worktree_pool.agents.logs import exit_code, exit_path, stopped_path
 from worktree_pool.agents.membership import (
     AgentGroup,
     members_of,
@@ -24,11 +25,13 @@ from worktree_pool.agents.membership import (
 )
 from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.agents.runner import record_exit
-from worktree_pool.agents.terminal import kill_session
+from worktree_pool.agents.terminal import kill_session, live_sessions
 from worktree_pool.git.repo import Repository
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.slots import Slot, all_slots, lookup_slot
 from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.values import utc_now
+from worktree_pool.util.private import write_private
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ def _stop(
     def find(table: ProcessTable) -> set[int]:
         members = set(members_of(group, table)) if group is not None else set()
         found = members - table.lineage()
+        if found and not agent:  # the agent's, before their first signal: see logs.stopped_path
+            with contextlib.suppress(OSError):
+                write_private(stopped_path(repo, name), f"{utc_now()}\n")
         if others is not None:
             elsewhere = {pid for other in guarded for pid in members_of(other, table)}
             left, kept = slot_strays(repo.slot_path(name), table, members | elsewhere)
@@ -98,8 +104,10 @@ def _stop(
         return found
 
     outcome, _ = stop_processes(find, grace, table)
-    if group is not None and repo.config.agent.terminal == "tmux":
-        kill_session(repo, name)  # its pane ended with the agent; a session left would not
+    # Its pane ended with the agent, and with it the session, unless something else keeps it
+    # (a window a person opened in it, a tmux.conf's remain-on-exit). Whatever the settings
+    # say now: the agent may have been started in tmux before they changed.
+    kill_session(repo, name)
     result = StopResult(name, None, "no agent", None, sorted(strays), sorted(spared))
     if group is None:
         return result
@@ -154,11 +162,13 @@ def stop_unrecorded(
 ) -> list[int]:
     """Stop the processes of agents under the pool that no slot records (see
     unrecorded_processes): an agent whose start was cut short before its pid reached the
-    state. Only for cleanup, once every recorded agent is stopped. Returns the processes
-    stopped."""
+    state. Only for cleanup, once every recorded agent is stopped; it also ends every tmux
+    session left on the pool's server. Returns the processes stopped."""
     _, signalled = stop_processes(
         lambda table: set(unrecorded_processes(repo, table, recorded)), grace, table
     )
+    for slot in live_sessions(repo):  # every agent is stopped: a session left has no use
+        kill_session(repo, slot)
     return sorted(signalled)
 
 
