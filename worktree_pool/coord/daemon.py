@@ -149,7 +149,7 @@ def run_daemon(repo: Repository, store: StateStore) -> None:
                 _log(f"error: {exc.message}")
             except Exception:
                 _log("unexpected error:\n" + traceback.format_exc())
-            _reap_children()
+            _reap_children(notifier)
             _sleep_unless(lambda: stopping, repo.config.monitor.interval)
     finally:
         pid_path(repo).unlink(missing_ok=True)  # ours: the lock is held until the next line
@@ -174,12 +174,13 @@ def _log(message: str) -> None:
     print(f"{utc_now()} {mask(message)}", flush=True)  # a traceback may quote a URL
 
 
-def _reap_children() -> None:
+def _reap_children(notifier: StateNotifier) -> None:
     """Agents that the daemon started while serving the queue are its children: reap the
-    runners that have ended, or they would linger as zombies."""
+    runners that have ended, or they would linger as zombies. So are the on_state_change
+    hooks it runs: their exit codes go to the notifier, which reports the failed ones."""
     with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] != 0:
-            pass
+        while (reaped := os.waitpid(-1, os.WNOHANG))[0] != 0:
+            notifier.reaped(reaped[0], os.waitstatus_to_exitcode(reaped[1]))
 
 
 def _sleep_unless(stopping: Callable[[], bool], seconds: float) -> None:

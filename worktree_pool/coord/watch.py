@@ -4,7 +4,9 @@ Tending is what a watcher does besides watching. While no limit is critical, que
 get idle slots; with `pool.autoscale`, when requests wait and no slot is idle, one slot is
 added per refresh, below max, so that a pool coming back from a critical limit grows at a
 pace its limits are checked at. Requests held back by a critical limit (see claims.acquire)
-move on once it clears.
+move on once it clears. While no daemon runs, the monitor also tells of agents' state changes
+(hooks.on_state_change, see coord/notify.py), and shows the last few things that went wrong
+doing so.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.values import utc_now
 
 LAST_ALERTS = 5
+# Notes of the on_state_change hook shown by the monitor: the last few.
+_NOTES_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,8 @@ class Frame:
     alerts: list[Alert]
     refreshed_at: str
     queue_error: str | None = None  # why tending could not serve the queue
-    notes: list[str] = field(default_factory=list)  # what went wrong telling of state changes
+    # What went wrong telling of state changes, lately (see coord/notify.py).
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Monitor:
         self.background = background
         self._worker: threading.Thread | None = None
         self.notifier = StateNotifier(repo, store)
+        self.notes: list[str] = []  # the last few, shown until newer ones push them out
 
     def frame(self) -> Frame:
         with self.store.snapshot() as conn:
@@ -107,9 +113,12 @@ class Monitor:
                 for request in queued_requests(conn)
             ]
         # The daemon tells of changes while it runs: told twice, a change is noise.
-        told = []
-        if not daemon_running(self.repo):
+        if daemon_running(self.repo):
+            self.notifier.forget()
+        else:
             told = self.notifier.observe(assessment.sample.agents, slots)
+            self.notes += [f"{utc_now()[11:19]} {note}" for note in told]
+            del self.notes[:-_NOTES_SHOWN]
         return Frame(
             repository=str(self.repo.root),
             assessment=assessment,
@@ -118,5 +127,5 @@ class Monitor:
             alerts=last_alerts(self.repo, LAST_ALERTS),
             refreshed_at=utc_now(),
             queue_error=tended.error,
-            notes=told,
+            notes=list(self.notes),
         )
