@@ -29,8 +29,17 @@ def _slot(repo: Repository, store: Store, name: str) -> Slot:
         return lookup_slot(conn, name)
 
 
-def attach_command(repo: Repository, store: Store, name: str) -> list[str]:
-    return attach_argv(repo, _slot(repo, store, name).name)
+def attach_command(
+    repo: Repository, store: Store, name: str, *, terminal: bool
+) -> tuple[list[str], dict[str, str]]:
+    """The command (and environment) that attaches to the slot's session; `terminal`: whether
+    this process has one to attach, which tmux needs."""
+    argv, environment = attach_argv(repo, _slot(repo, store, name).name)
+    if not terminal:
+        raise bad_input(
+            "attach needs a terminal", f"`wtpool logs -f {name}` follows the agent's output"
+        )
+    return argv, environment
 
 
 def send(

@@ -22,10 +22,13 @@ app = commands()
 def attach(slot: SlotArgument = None) -> None:
     """Attach this terminal to the tmux session of a slot's agent (agent.terminal: tmux)."""
     repo = repository()
+    terminal = sys.stdin.isatty() and sys.stdout.isatty()
     with open_store(repo, reading=True) as store:
-        argv = reaching.attach_command(repo, store, slot_argument(repo, slot))
+        argv, environment = reaching.attach_command(
+            repo, store, slot_argument(repo, slot), terminal=terminal
+        )
     sys.stdout.flush()
-    os.execvp(argv[0], argv)
+    os.execvpe(argv[0], argv, environment)
 
 
 @app.command()
@@ -51,10 +54,16 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing until the agent ends.")
     ] = False,
 ) -> None:
-    """Print the output of a slot's agent."""
+    """Print the output of a slot's agent (`-f`: until it ends, or Ctrl-C, which is no error)."""
     repo = repository()
     with open_store(repo, reading=True) as store:
         chunks = reaching.agent_output(repo, store, slot_argument(repo, slot), follow=follow)
+    try:
         for chunk in chunks:
             sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
+    except KeyboardInterrupt:  # how one stops following, as with tail -f
+        return
+    except BrokenPipeError:  # `wtpool logs SLOT | head` has read enough
+        # Python would complain once more, flushing at exit, to the same closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
