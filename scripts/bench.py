@@ -705,8 +705,9 @@ ROOMY_DISK = "limits:\n  disk_warning: 100GB\n  disk_critical: 200GB\n"
 
 
 def node_modules_repository(root: Path, megabytes: int) -> Path:
-    """A small project whose main worktree has an ignored `node_modules` of `megabytes` MB:
-    many small files and a few large ones, as npm leaves it; `copy: [node_modules/]`."""
+    """A small project whose main worktree has an ignored `node_modules` of `megabytes` MB in
+    100 files a MB, as npm leaves it: mostly files of a few KB, and every 500th one of 4 MB
+    (200 MB: 20,000 files, 40 of them large); `copy: [node_modules/]`."""
     root.mkdir(parents=True)
     git(root, "init", "--quiet", "--initial-branch=main")
     (root / ".gitignore").write_text("node_modules/\n")
@@ -714,16 +715,13 @@ def node_modules_repository(root: Path, megabytes: int) -> Path:
     (root / "index.js").write_text("require('left-pad')\n")
     git(root, "add", "--all")
     git(root, "commit", "--quiet", "-m", "project")
-    small, large = 20_000, 4 * 1024 * 1024
-    budget = megabytes * 1024 * 1024
-    count = 0
-    while budget > 0:
-        size = large if count % 500 == 499 else small
+    files, large = megabytes * 100, 4 * 1024 * 1024
+    larges = files // 500
+    small = (megabytes * 1024 * 1024 - larges * large) // (files - larges)
+    for count in range(files):
         path = root / "node_modules" / f"pkg{count // 50:04d}" / f"file{count % 50:02d}.js"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(os.urandom(min(size, budget)))
-        budget -= size
-        count += 1
+        path.write_bytes(os.urandom(large if count % 500 == 499 else small))
     return root
 
 
