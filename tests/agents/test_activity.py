@@ -73,6 +73,7 @@ def tmux_server_ends(tmp_path: Path) -> Iterator[None]:
     yield
     repo_root = tmp_path / "repo"
     if repo_root.is_dir():
+        wtpool(repo_root, "stop", "--all")
         argv = tmux_argv(open_repository(repo_root), "kill-server")
         subprocess.run(argv, capture_output=True, check=False)
 
@@ -401,6 +402,18 @@ def test_a_tmux_agent_keeps_its_environment_output_and_exit_code(
     found = state_becomes(root, "exited")
     assert found["exit_code"] == 7
     assert live_sessions(open_repository(root)) == []
+
+
+@NEEDS_TMUX
+def test_a_session_a_person_kills_ends_its_agent(tmp_path: Path, tmux_server_ends: None) -> None:
+    root = pool_with_agent(tmp_path, "echo 'ready'\nsleep 600\necho after\n", terminal="tmux")
+    (item,) = wtpool_json(root, "spawn", "1")["spawned"]
+    wait_for(lambda: activity(root).get("last_line") == "ready", "the agent")
+    agent = psutil.Process(item["agent_pid"]).children(recursive=True)
+    subprocess.run(tmux_argv(open_repository(root), "kill-session", "-t", "=wtpool-pool-wt-1"))
+    # The runner, hung up alone, hangs up the agent's group, and records how it ended.
+    assert state_becomes(root, "stopped")["exit_code"] == -signal.SIGHUP
+    wait_for(lambda: all(gone(process.pid) for process in agent), "the agent's processes")
 
 
 @NEEDS_TMUX

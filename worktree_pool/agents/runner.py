@@ -15,7 +15,9 @@ In a tmux pane (`agent.terminal: tmux`), the runner is the pane's command, and t
 the pane's terminal (which `wtpool send` types into). The pane's environment is the tmux
 server's, so launch hands the agent's environment over in a private file named by
 ENVIRONMENT_FILE_VARIABLE; the runner reads it, deletes it, and keeps only the pane's own
-terminal variables (TERM, TMUX, TMUX_PANE) from the pane.
+terminal variables (TERM, TMUX, TMUX_PANE) from the pane. When the pane goes (its session or
+window killed), the kernel hangs up the runner alone; it passes SIGHUP on to the agent's group,
+so that the agent ends as it would in a terminal that closed.
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ def _keep_waiting(signum: int, frame: FrameType | None) -> None:
     """A handler rather than SIG_IGN: ignored signals would stay ignored in the agent."""
 
 
+def _hang_up_group(signum: int, frame: FrameType | None) -> None:
+    """The runner's terminal (a tmux pane) went away: the session was killed, or its window
+    closed. As a shell does for its jobs, pass the hangup on to the agent's group, which the
+    kernel gives only to the runner, then keep waiting, to record how the agent ended."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # not to the runner itself again
+    try:
+        os.killpg(os.getpgrp(), signal.SIGHUP)
+    finally:
+        signal.signal(signal.SIGHUP, _hang_up_group)
+
+
 def record_exit(exit_file: Path, code: int, **extra: object) -> None:
     record = {"code": code, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}
     temporary = exit_file.with_suffix(".tmp")
@@ -56,6 +69,9 @@ def main(argv: list[str]) -> int:
         return 2
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, _keep_waiting)
+    in_terminal = sys.stdin.isatty()
+    if in_terminal:
+        signal.signal(signal.SIGHUP, _hang_up_group)
     try:
         environment = _agent_environment()
     except (OSError, ValueError) as exc:
@@ -64,7 +80,7 @@ def main(argv: list[str]) -> int:
         return 127
     try:
         # In a terminal (a tmux pane), the agent reads it: `wtpool send` types there.
-        stdin = None if sys.stdin.isatty() else subprocess.DEVNULL
+        stdin = None if in_terminal else subprocess.DEVNULL
         code = subprocess.Popen(command, stdin=stdin, env=environment).wait()
     except OSError as exc:
         print(f"wtpool: cannot start {command[0]}: {exc}", flush=True)
