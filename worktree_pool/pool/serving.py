@@ -127,9 +127,10 @@ def prepare_claim(
     files the agent will see.
     """
     branch = branch_for(request.agent, request.task)
-    environment = slot_environment(repo, name, request)
     hooks = hooks_in_effect(repo, store)
     try:
+        # Inside: a slot with no port block must undo its claim like any other failure.
+        environment = slot_environment(repo, name, request)
         require_runnable(repo, hooks, SETUP_HOOKS)
         if repo.config.database.mode != "none":
             # The database first: a server that is down must fail the claim before any git
