@@ -60,9 +60,15 @@ class Activity:
 
 
 def agent_activity(
-    repo: Repository, slot: Slot, process: AgentProcess | None, table: ProcessTable
+    repo: Repository,
+    slot: Slot,
+    process: AgentProcess | None,
+    table: ProcessTable,
+    cpu_seconds: float | None = None,
 ) -> Activity | None:
-    """The activity of the slot's agent (see agent_process); None when it has none."""
+    """The activity of the slot's agent (see agent_process); None when it has none.
+    `cpu_seconds`: the agent's CPU time, when the caller has summed it already (a monitor's
+    sample reads every member's times anyway)."""
     if process is None:
         return None
     if process.state != "running":
@@ -77,7 +83,10 @@ def agent_activity(
     if settings.terminal == "tmux":
         line = last_screen_line(repo, slot.name) or line
     group = AgentGroup.of(slot)
-    cpu = _cpu_change(repo, slot.name, _cpu_total(group, table), now) if group else None
+    total = round(cpu_seconds, 2) if cpu_seconds is not None else None
+    if total is None and group is not None:
+        total = _cpu_total(group, table)
+    cpu = _cpu_change(repo, slot.name, total, now) if total is not None else None
     cpu_at = cpu.at if cpu else None
     active_at = max(filter(None, (output_at, cpu_at))) if (output_at or cpu_at) else now
     quiet = max(0.0, now - active_at)

@@ -41,7 +41,7 @@ from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.handoff import BRIEF_DIR
 from worktree_pool.pool.opening import open_store_if_any
 from worktree_pool.pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
-from worktree_pool.pool.slot_hooks import run_reported
+from worktree_pool.pool.slot_hooks import hooks_in_effect, run_reported
 from worktree_pool.pool.stale_records import StaleRecord, settle_stale_record
 from worktree_pool.pool.worktrees import (
     BRANCH_NAMESPACE,
@@ -162,11 +162,12 @@ def _run_ending_hooks(repo: Repository, store: Store, slots: list[Slot]) -> list
     """Each live slot's pre_release hooks (if an agent held it) and pre_remove hooks; what
     went wrong in them, which never stops the cleanup."""
     notes: list[str] = []
+    hooks = hooks_in_effect(repo, store)
     for slot in slots:
         if repo.slot_path(slot.name).is_dir():
-            hooks = ("pre_release", "pre_remove") if slot.agent else ("pre_remove",)
-            for hook in hooks:
-                notes += run_reported(repo, store, slot, hook)
+            ending = ("pre_release", "pre_remove") if slot.agent else ("pre_remove",)
+            for hook in ending:
+                notes += run_reported(repo, store, hooks, slot, hook)
     return list(dict.fromkeys(notes))  # one note of untrusted hooks, not one per slot
 
 

@@ -234,7 +234,7 @@ def _processes(repo: Repository, slots: list[Slot]) -> tuple[list[AgentUse], lis
         if nearest is not None:
             fds.append(nearest)
         state = "zombie" if zombies and not live else process.state
-        activity = agent_activity(repo, slot, process, table)
+        activity = agent_activity(repo, slot, process, table, cpu)
         agents.append(
             AgentUse(
                 slot.name,

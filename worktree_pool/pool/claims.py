@@ -366,7 +366,7 @@ def release(repo: Repository, store: Store, name: str | None) -> ReleaseResult:
     try:
         left = clear_slot(repo, name, AgentGroup.of(slot), repo.config.agent.stop_grace, others)
         # Once nothing of the agent's runs, before the salvage: what it changes is saved too.
-        warnings = run_reported(repo, store, slot, "pre_release")
+        warnings = run_reported(repo, store, hooks_in_effect(repo, store), slot, "pre_release")
         work, salvage_branch, deleted, kept = finish_release(repo, store, slot, pool.base)
     except BaseException:
         with store.transaction() as conn:

@@ -19,7 +19,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.pool.adoption import build_slots
 from worktree_pool.pool.salvage import inspect_work
 from worktree_pool.pool.serving import serve_queue
-from worktree_pool.pool.slot_hooks import run_reported
+from worktree_pool.pool.slot_hooks import hooks_in_effect, run_reported
 from worktree_pool.pool.worktrees import free_slot_numbers, registered_paths, remove_worktree
 from worktree_pool.store.databases import check_databases_visible
 from worktree_pool.store.pool import PoolRecord, require_pool
@@ -116,6 +116,7 @@ def _remove_idle_slots(
     kept: list[KeptSlot] = []
     warnings: list[str] = []
     tried: set[str] = set()
+    hooks = hooks_in_effect(repo, store)
     while True:
         with store.transaction() as conn:
             slots = all_slots(conn)
@@ -142,7 +143,7 @@ def _remove_idle_slots(
             update_slot(conn, slot.name, state=SlotState.REMOVING)
         reason = _unremovable_reason(repo, slot.name, pool.base)
         if reason is None:
-            warnings += run_reported(repo, store, slot, "pre_remove")
+            warnings += run_reported(repo, store, hooks, slot, "pre_remove")
             # Again: the hook may have left something behind that is found nowhere else.
             reason = _unremovable_reason(repo, slot.name, pool.base)
         if reason is None:

@@ -228,10 +228,10 @@ def trust_hooks(repo: Repository) -> TrustResult:
     return TrustResult(str(repo.config_path), digest, shown, already)
 
 
-def run_reported(repo: Repository, store: Store, slot: Slot, hook: str) -> list[str]:
+def run_reported(repo: Repository, store: Store, hooks: Hooks, slot: Slot, hook: str) -> list[str]:
     """Run a hook that must not stop what comes after it (pre_release, pre_remove); return
-    what went wrong, in words. The slot's work is saved after it, whatever it does."""
-    hooks = hooks_in_effect(repo, store)
+    what went wrong, in words. The slot's work is saved after it, whatever it does. `hooks`:
+    hooks_in_effect, read once by a caller that goes through many slots."""
     notes = []
     if hooks.untrusted and getattr(repo.config.hooks, hook):
         notes.append(f"{hooks.untrusted}: their {hook} commands did not run")
