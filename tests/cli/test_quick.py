@@ -5,9 +5,12 @@ answer exactly as the typer commands do, fail the same way, and import neither t
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import Pool, wtpool
 
@@ -67,3 +70,24 @@ def test_other_forms_of_status_still_reach_typer(pool: Pool) -> None:
     assert help_text.returncode == 0 and "Show the pool" in help_text.stdout
     typo = wtpool(pool.root, "status", "--jsn")
     assert typo.returncode == 2 and typo.stderr.startswith("error: No such option: --jsn")
+
+
+@pytest.mark.parametrize("command", [["status"], ["config"]])
+def test_a_reader_that_stops_reading_ends_the_command_quietly(
+    pool: Pool, command: list[str]
+) -> None:
+    """`wtpool status | head -1`, on the quick path as on typer's: no error, no traceback."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "worktree_pool", *command],
+            cwd=pool.root,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (1, "")

@@ -9,6 +9,9 @@ command's do (failure.py).
 
 from __future__ import annotations
 
+import os
+import sys
+
 from worktree_pool import __version__
 from worktree_pool.cli.failure import fail, unexpected
 from worktree_pool.errors import WtpoolError
@@ -27,6 +30,11 @@ def answer(argv: list[str]) -> int | None:
         return fail(exc.message, exc.hint, exc.code)
     except KeyboardInterrupt:
         return fail("interrupted", None, 130)
+    except BrokenPipeError:
+        # `wtpool status | head -3`: the reader has gone. Quiet, exit 1, as click ends every
+        # other command then; Python's flush at exit must not meet the closed pipe again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
         return unexpected(exc, debug=False)
     return 0
