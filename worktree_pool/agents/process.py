@@ -12,7 +12,6 @@ another process is never taken for the agent (see membership). Stopping agents i
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -35,7 +34,7 @@ from worktree_pool.agents.terminal import start_session
 from worktree_pool.config.settings import AGENT_PLACEHOLDERS
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import LOCATION_VARIABLES
+from worktree_pool.git.run import environment_without_locations
 from worktree_pool.store.slots import Slot
 from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private, replace_private
@@ -122,8 +121,7 @@ def launch(
     # of whoever started it: an agent started by another agent's `wtpool spawn` is not that
     # agent's, and one the daemon starts (which carries the pool's mark) is not the pool's,
     # or neither would be found to stop.
-    unwanted = (*LOCATION_VARIABLES, GROUP_VARIABLE, POOL_PROCESS_VARIABLE)
-    inherited = {k: v for k, v in os.environ.items() if k not in unwanted}
+    inherited = environment_without_locations(GROUP_VARIABLE, POOL_PROCESS_VARIABLE)
     environment = {**inherited, **env, "PWD": str(path)}
     runner = [sys.executable, "-I", "-m", "worktree_pool.agent_runner", str(exit_path(repo, slot))]
     with open_private(log, "ab") as out:

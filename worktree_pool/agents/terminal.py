@@ -38,15 +38,13 @@ from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import LOCATION_VARIABLES
+from worktree_pool.git.run import environment_without_locations
 from worktree_pool.util.processes import GROUP_VARIABLE, POOL_PROCESS_VARIABLE
 from worktree_pool.util.shell import shell_quote
 
 SESSION_PREFIX = "wtpool-"
 # Separates commands on one tmux command line.
 _THEN = ";"
-# Never passed on to the tmux server (see the module's docstring).
-_NOT_FOR_THE_SERVER = (*LOCATION_VARIABLES, GROUP_VARIABLE, POOL_PROCESS_VARIABLE)
 
 
 def session_name(slot: str) -> str:
@@ -79,7 +77,8 @@ def _tmux(
     args: list[str] = []
     for command in commands:
         args += [*([_THEN] if args else []), *(_literal(arg) for arg in command)]
-    environment = {k: v for k, v in os.environ.items() if k not in _NOT_FOR_THE_SERVER}
+    # Never passed on to the tmux server (see the module's docstring).
+    environment = environment_without_locations(GROUP_VARIABLE, POOL_PROCESS_VARIABLE)
     done = subprocess.run(
         tmux_argv(repo, *args),
         capture_output=True,

@@ -28,7 +28,7 @@ from worktree_pool.agents.logs import LOG_DIR
 from worktree_pool.agents.process import program_path
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import LOCATION_VARIABLES
+from worktree_pool.git.run import environment_without_locations
 from worktree_pool.monitor.resources import AgentUse
 from worktree_pool.pool.slot_hooks import hooks_in_effect
 from worktree_pool.store.protocol import Store
@@ -99,8 +99,7 @@ class StateNotifier:
 
     def _start(self, command: tuple[str, ...], slot: str, state: str, task: str) -> list[str]:
         variables = {"WTPOOL_SLOT": slot, "WTPOOL_STATE": state, "WTPOOL_TASK": task}
-        unwanted = (*LOCATION_VARIABLES, GROUP_VARIABLE)
-        inherited = {k: v for k, v in os.environ.items() if k not in unwanted}
+        inherited = environment_without_locations(GROUP_VARIABLE)
         try:
             with open_private(self._log(), "ab") as out:
                 out.write(f"--- wtpool: {utc_now()} {slot} {state}: {list(command)}\n".encode())

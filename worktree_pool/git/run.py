@@ -53,6 +53,15 @@ LOCATION_VARIABLES = (
     "GIT_PREFIX",
     "GIT_QUARANTINE_PATH",
 )
+
+
+def environment_without_locations(*also: str) -> dict[str, str]:
+    """Our environment for a process we start, without git's location variables (see above)
+    and without the variables `also` names."""
+    unwanted = (*LOCATION_VARIABLES, *also)
+    return {key: value for key, value in os.environ.items() if key not in unwanted}
+
+
 # git's message when it meets another process's half-written `git worktree add`.
 # Seen: "failed to read /repo/.git/worktrees/pool-wt-9/commondir: Success" and "failed to read
 # '.git/worktrees/pool-wt-6/locked': No such file or directory" (add's temporary lock file).
@@ -104,7 +113,7 @@ class Git:
         """Run `git ARGS`; `hooks` lets the repository's hooks run (only for `push`); `exact`
         keeps the output's line endings as git wrote them (a file's `\r\n`), which text mode
         would fold into `\n`."""
-        full_env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
+        full_env = environment_without_locations()
         full_env.update(_BASE_ENV)
         if self.pin:
             # A pinned call's directory must itself be the worktree. Without a ceiling, a slot

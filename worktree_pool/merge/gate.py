@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import LOCATION_VARIABLES
+from worktree_pool.git.run import environment_without_locations
 from worktree_pool.merge.scratch import scratch_worktree
 
 OUTPUT_TAIL = 4000  # characters of a failed gate's output kept in the entry
@@ -32,7 +32,7 @@ def run_gate(
     failed, or None if it passed."""
     settings = repo.config.merge
     command = list(settings.test_command)
-    env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
+    env = environment_without_locations()
     env.update(WTPOOL_MERGE_BRANCH=branch, WTPOOL_MERGE_COMMIT=commit)
     with scratch_worktree(repo, commit, scope) as git:
         try:

@@ -7,7 +7,6 @@ the hand-off file, so an idle slot has them too (its ports and database; no task
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from worktree_pool.agents.process import require_program
 from worktree_pool.db.slots import database_environment
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import LOCATION_VARIABLES
+from worktree_pool.git.run import environment_without_locations
 from worktree_pool.pool.handoff import slot_environment
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.protocol import Store
@@ -69,7 +68,7 @@ def run_in_slot(repo: Repository, store: Store, name: str, command: list[str]) -
     path = Path(environment.path)
     if not path.is_dir():
         raise WtpoolError(f"{name} has no directory at {path}", "run `wtpool doctor --fix`")
-    inherited = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
+    inherited = environment_without_locations()
     try:
         return subprocess.run(
             [program, *command[1:]],

@@ -33,7 +33,7 @@ from worktree_pool.config.loader import load_user_config
 from worktree_pool.config.settings import HOOK_NAMES, HookSettings
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
-from worktree_pool.git.run import LOCATION_VARIABLES
+from worktree_pool.git.run import environment_without_locations
 from worktree_pool.pool.environment import slot_variables
 from worktree_pool.pool.opening import check_pool_dir, create_store
 from worktree_pool.store.protocol import Store
@@ -149,7 +149,7 @@ def run_hook(
     log.parent.mkdir(mode=0o700, exist_ok=True)
     # Not the caller's git location variables: a hook run from a commit hook would aim its git
     # at another worktree.
-    inherited = {k: v for k, v in os.environ.items() if k not in LOCATION_VARIABLES}
+    inherited = environment_without_locations()
     env = {**inherited, **environment, "WTPOOL_HOOK": hook}
     cwd = repo.slot_path(slot)
     for command in commands:
