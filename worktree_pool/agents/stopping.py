@@ -28,8 +28,8 @@ from worktree_pool.agents.runner import record_exit
 from worktree_pool.agents.terminal import kill_session, live_sessions
 from worktree_pool.git.repo import Repository
 from worktree_pool.store.pool import require_pool
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import Slot, all_slots, lookup_slot
-from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import write_private
 
@@ -172,7 +172,7 @@ def stop_unrecorded(
     return sorted(signalled)
 
 
-def stop_agents(repo: Repository, store: StateStore, name: str | None) -> list[StopResult]:
+def stop_agents(repo: Repository, store: Store, name: str | None) -> list[StopResult]:
     """Stop the agent of slot `name`, or every slot's agent when `name` is None."""
     with store.snapshot() as conn:
         require_pool(conn, repo)

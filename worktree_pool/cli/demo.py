@@ -30,8 +30,8 @@ from worktree_pool.git.run import WTPOOL_IDENTITY, Git
 from worktree_pool.pool.lifecycle import init_pool
 from worktree_pool.pool.opening import open_store
 from worktree_pool.pool.status import pool_status
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import all_slots
-from worktree_pool.store.sqlite import StateStore
 
 _FILES = {
     "README.md": "# shop\n",
@@ -163,7 +163,7 @@ def _session(root: Path) -> None:
     console.print(git.out("branch", "--list", "wtpool/*"))
 
 
-def _wait_for_agents(repo: Repository, store: StateStore, seconds: float = 60.0) -> None:
+def _wait_for_agents(repo: Repository, store: Store, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with store.snapshot() as conn:

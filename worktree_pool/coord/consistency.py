@@ -27,6 +27,7 @@ from worktree_pool.pool.salvage import inspect_work
 from worktree_pool.pool.serving import prepare_claim, serve_queue
 from worktree_pool.pool.stale_records import admin_dir_of, moved_location, settle_stale_record
 from worktree_pool.store.pool import PoolRecord, no_pool_error, read_pool, reopen_pool
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.queue import queued_requests
 from worktree_pool.store.slots import (
     TRANSIENT_STATES,
@@ -41,10 +42,9 @@ from worktree_pool.store.slots import (
     slot_number,
     update_slot,
 )
-from worktree_pool.store.sqlite import StateStore
 
 
-def examine(repo: Repository, store: StateStore, report: DoctorReport) -> DoctorReport:
+def examine(repo: Repository, store: Store, report: DoctorReport) -> DoctorReport:
     """Fill `report` with what is found (of the kinds it wants), repairing it if it says fix."""
     with store.snapshot() as conn:
         pool = read_pool(conn)
@@ -115,7 +115,7 @@ def examine(repo: Repository, store: StateStore, report: DoctorReport) -> Doctor
     return report
 
 
-def _examine_merge_queue(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+def _examine_merge_queue(repo: Repository, store: Store, report: DoctorReport) -> None:
     found = interrupted(store)
     if found is None:
         return
@@ -134,7 +134,7 @@ def _examine_merge_queue(repo: Repository, store: StateStore, report: DoctorRepo
 
 def _examine_slot(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     report: DoctorReport,
     slot: Slot,
     record: WorktreeRecord | None,
@@ -180,7 +180,7 @@ def _examine_slot(
 
 
 def _examine_record(
-    repo: Repository, store: StateStore, report: DoctorReport, record: WorktreeRecord
+    repo: Repository, store: Store, report: DoctorReport, record: WorktreeRecord
 ) -> None:
     if slot_number(record.path.name) is None and record.prunable is None:
         note(
@@ -210,7 +210,7 @@ def _examine_record(
 
 
 def _stale_record_finding(
-    repo: Repository, store: StateStore, record: WorktreeRecord
+    repo: Repository, store: Store, record: WorktreeRecord
 ) -> tuple[Finding, Callable[[], str | None]]:
     admin = admin_dir_of(repo, record.path)
     moved = moved_location(repo, admin) if admin is not None else None
@@ -247,7 +247,7 @@ def _stale_record_finding(
     return finding, repair
 
 
-def _slot_listed(store: StateStore, name: str) -> bool:
+def _slot_listed(store: Store, name: str) -> bool:
     with store.snapshot() as conn:
         return find_slot(conn, name=name) is not None
 
@@ -279,7 +279,7 @@ _RESUME_TEXT = {
 }
 
 
-def _claim(store: StateStore, seen: Slot) -> None:
+def _claim(store: Store, seen: Slot) -> None:
     """Take over a slot for a repair, provided it is still exactly as doctor saw it.
 
     Another doctor, or a release, may have acted on the slot since the snapshot; repairing from
@@ -294,7 +294,7 @@ def _claim(store: StateStore, seen: Slot) -> None:
             update_slot(conn, seen.name, state=seen.state, owner_pid=os.getpid())
 
 
-def _forget(repo: Repository, store: StateStore, slot: Slot) -> None:
+def _forget(repo: Repository, store: Store, slot: Slot) -> None:
     """Drop a slot from the state, and with it its agent's reservations: nobody else would
     ever release them, and they would block others' commits until they expire."""
     _claim(store, slot)
@@ -304,19 +304,19 @@ def _forget(repo: Repository, store: StateStore, slot: Slot) -> None:
             release_in(conn, repo, agent=slot.agent)
 
 
-def _reopen(store: StateStore, closing_pid: int | None) -> None:
+def _reopen(store: Store, closing_pid: int | None) -> None:
     with store.transaction() as conn:
         reopen_pool(conn, closing_pid)
 
 
-def _serve(repo: Repository, store: StateStore, base: str) -> str | None:
+def _serve(repo: Repository, store: Store, base: str) -> str | None:
     served, error = serve_queue(repo, store, base)
     if error:
         raise WtpoolError(error)
     return ", ".join(f"{slot} to {agent}" for slot, agent in served.items()) or None
 
 
-def _resume(repo: Repository, store: StateStore, slot: Slot, base: str) -> str | None:
+def _resume(repo: Repository, store: Store, slot: Slot, base: str) -> str | None:
     _claim(store, slot)
     if slot.state == SlotState.RELEASING:
         _, salvage_branch, _, _ = finish_release(repo, store, slot, base)

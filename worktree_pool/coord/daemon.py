@@ -41,8 +41,8 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import assess, record_sample
 from worktree_pool.store.limits import latest_sample
 from worktree_pool.store.pool import read_pool, require_pool
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import all_slots
-from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.values import utc_now
 from worktree_pool.util.private import open_private, write_private
 from worktree_pool.util.redact import mask
@@ -57,7 +57,7 @@ class DaemonStatus:
     last_sample: str | None  # when the newest sample (anyone's) was taken
 
 
-def daemon_status(repo: Repository, store: StateStore) -> DaemonStatus:
+def daemon_status(repo: Repository, store: Store) -> DaemonStatus:
     with store.snapshot() as conn:
         require_pool(conn, repo)
         sample = latest_sample(conn)
@@ -72,7 +72,7 @@ def daemon_status(repo: Repository, store: StateStore) -> DaemonStatus:
     )
 
 
-def start_daemon(repo: Repository, store: StateStore) -> DaemonStatus:
+def start_daemon(repo: Repository, store: Store) -> DaemonStatus:
     with store.snapshot() as conn:
         require_pool(conn, repo)
     if is_running(repo):
@@ -102,14 +102,14 @@ def _already_running(repo: Repository) -> WtpoolError:
     return WtpoolError(f"the daemon already runs{which}", "`wtpool daemon stop` stops it")
 
 
-def stop_daemon(repo: Repository, store: StateStore) -> DaemonStatus:
+def stop_daemon(repo: Repository, store: Store) -> DaemonStatus:
     """Ask the daemon to stop, and wait until it has exited."""
     if not stop_daemon_if_running(repo):
         raise WtpoolError("the daemon is not running", "`wtpool daemon start` starts it")
     return daemon_status(repo, store)
 
 
-def run_daemon(repo: Repository, store: StateStore) -> None:
+def run_daemon(repo: Repository, store: Store) -> None:
     """The daemon itself: sample, record, tend, until SIGTERM or SIGINT, or until its pool
     is closed or gone."""
     handle = open_private(repo.pool_dir / LOCK_FILE)
@@ -157,7 +157,7 @@ def run_daemon(repo: Repository, store: StateStore) -> None:
         _log(f"daemon {pid} stopped")
 
 
-def _pool_open(store: StateStore) -> bool:
+def _pool_open(store: Store) -> bool:
     with store.snapshot() as conn:
         pool = read_pool(conn)
     return pool is not None and pool.closing_pid is None

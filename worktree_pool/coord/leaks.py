@@ -53,8 +53,8 @@ from worktree_pool.git.repo import Repository, git_dir_of
 from worktree_pool.git.run import merged_branches, resolve, worktree_records
 from worktree_pool.pool.worktrees import BRANCH_NAMESPACE
 from worktree_pool.store.pool import PoolRecord, require_pool
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import Slot, SlotState, all_slots, slot_number
-from worktree_pool.store.sqlite import StateStore
 
 # Doctor's findings that are leaks: what git or the disk has that the state does not, and back.
 _DOCTOR_KINDS = frozenset(
@@ -65,7 +65,7 @@ _ZOMBIE_PATIENCE = 1.0  # seconds between the two looks that make a zombie lasti
 _GIT_LOCKS = ("index.lock", "HEAD.lock")  # a worktree's own; the others are the repository's
 
 
-def find_leaks(repo: Repository, store: StateStore, *, fix: bool) -> DoctorReport:
+def find_leaks(repo: Repository, store: Store, *, fix: bool) -> DoctorReport:
     report = examine(repo, store, DoctorReport(fix=fix, only=_DOCTOR_KINDS))
     report = DoctorReport(fix=fix, findings=report.findings)  # the rest are all wanted
     with store.snapshot() as conn:
@@ -74,7 +74,7 @@ def find_leaks(repo: Repository, store: StateStore, *, fix: bool) -> DoctorRepor
 
 
 def examine_leaks(
-    repo: Repository, store: StateStore, report: DoctorReport, pool: PoolRecord
+    repo: Repository, store: Store, report: DoctorReport, pool: PoolRecord
 ) -> DoctorReport:
     """The checks of leaks beyond doctor's own; doctor runs them too."""
     _databases(repo, store, report, pool)
@@ -87,7 +87,7 @@ def examine_leaks(
     return report
 
 
-def _stale_reservations(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+def _stale_reservations(repo: Repository, store: Store, report: DoctorReport) -> None:
     found = stale(store)
     running = _agents_with_processes({reservation.agent for reservation in found})
     for reservation in found:
@@ -123,7 +123,7 @@ def _agents_with_processes(agents: set[str]) -> set[str]:
     return found
 
 
-def _expired_reservations(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+def _expired_reservations(repo: Repository, store: Store, report: DoctorReport) -> None:
     for reservation in expired(store):
         finding = Finding(
             "expired-reservation",
@@ -136,12 +136,12 @@ def _expired_reservations(repo: Repository, store: StateStore, report: DoctorRep
         record_finding(report, finding, lambda rid=reservation.id: close_expired(repo, store, rid))
 
 
-def _slots(store: StateStore) -> list[Slot]:
+def _slots(store: Store) -> list[Slot]:
     with store.snapshot() as conn:
         return all_slots(conn)
 
 
-def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool: PoolRecord) -> None:
+def _databases(repo: Repository, store: Store, report: DoctorReport, pool: PoolRecord) -> None:
     if repo.config.database.mode == "none":
         return
     try:
@@ -180,7 +180,7 @@ def _databases(repo: Repository, store: StateStore, report: DoctorReport, pool: 
         )
 
 
-def _drop_orphan(repo: Repository, store: StateStore, slot: str, pool: PoolRecord) -> None:
+def _drop_orphan(repo: Repository, store: Store, slot: str, pool: PoolRecord) -> None:
     if slot in {s.name for s in _slots(store)}:
         raise WtpoolError(f"{slot} exists again: its database is in use")
     drop_slot_databases(repo, store, [slot], pool)
@@ -198,7 +198,7 @@ def _note_unreachable(report: DoctorReport, exc: WtpoolError) -> None:
     )
 
 
-def _processes(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+def _processes(repo: Repository, store: Store, report: DoctorReport) -> None:
     import psutil  # heavy to import: only when leaks looks at processes (see agents.ProcessTable)
 
     scan_started = time.time()
@@ -221,7 +221,7 @@ def _processes(repo: Repository, store: StateStore, report: DoctorReport) -> Non
         record_finding(report, finding, lambda pid=pid: _terminate(repo, store, pid))
 
 
-def _strays(repo: Repository, store: StateStore, table: ProcessTable) -> dict[int, str]:
+def _strays(repo: Repository, store: Store, table: ProcessTable) -> dict[int, str]:
     """Processes the pool left running, and why each is a leak: those of agents no slot
     records (see agents.unrecorded_processes), and any other process without a terminal in
     an idle slot (see agents.slot_strays), which nobody holds. A process in a busy slot is
@@ -240,7 +240,7 @@ def _strays(repo: Repository, store: StateStore, table: ProcessTable) -> dict[in
     return found
 
 
-def _zombies(repo: Repository, store: StateStore, report: DoctorReport) -> None:
+def _zombies(repo: Repository, store: Store, report: DoctorReport) -> None:
     """Zombies in agents' groups that are still there a moment later: a busy agent has
     short-lived ones all the time, which its next wait reaps."""
     first = _zombie_pids(store)
@@ -261,7 +261,7 @@ def _zombies(repo: Repository, store: StateStore, report: DoctorReport) -> None:
         record_finding(report, finding, lambda slot=slot: _stop(repo, slot))
 
 
-def _zombie_pids(store: StateStore) -> dict[str, tuple[Slot, list[int]]]:
+def _zombie_pids(store: Store) -> dict[str, tuple[Slot, list[int]]]:
     """Slot name -> (the slot, the zombies in its running agent's group)."""
     table = ProcessTable()
     found = {}
@@ -279,7 +279,7 @@ def _stop(repo: Repository, slot: Slot) -> str:
     return stop_agent(repo, slot, repo.config.agent.stop_grace).outcome
 
 
-def _terminate(repo: Repository, store: StateStore, pid: int) -> str:
+def _terminate(repo: Repository, store: Store, pid: int) -> str:
     """Stop a stray process, and only while it still is one: SIGTERM, then SIGKILL."""
     outcome, _ = stop_processes(lambda table: {pid} & set(_strays(repo, store, table)), 5.0)
     return outcome or "already gone"
@@ -336,7 +336,7 @@ def _git_working_dirs() -> list[str]:
     return found
 
 
-def _merged_branches(repo: Repository, store: StateStore, report: DoctorReport, base: str) -> None:
+def _merged_branches(repo: Repository, store: Store, report: DoctorReport, base: str) -> None:
     if resolve(repo.git, f"refs/heads/{base}") is None:  # doctor reports it: nothing is merged
         return
     checked_out = {record.branch for record in worktree_records(repo.git)}
@@ -351,7 +351,7 @@ def _merged_branches(repo: Repository, store: StateStore, report: DoctorReport, 
         record_finding(report, finding, lambda branch=branch: _delete(repo, store, base, branch))
 
 
-def _delete(repo: Repository, store: StateStore, base: str, branch: str) -> None:
+def _delete(repo: Repository, store: Store, base: str, branch: str) -> None:
     # A claim creates its branch at the base tip a moment before checking it out: while any
     # slot is being prepared, a merged, unchecked-out branch may be that one.
     if any(slot.state == SlotState.PREPARING for slot in _slots(store)):

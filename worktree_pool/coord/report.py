@@ -27,7 +27,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import Alert, Assessment, assess, last_alerts
 from worktree_pool.pool.status import StatusReport, pool_status
 from worktree_pool.store.pool import no_pool_error
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 from worktree_pool.util.jsonable import to_jsonable
 from worktree_pool.util.redact import mask
 
@@ -47,7 +47,7 @@ class Report:
     errors: dict[str, str] = field(default_factory=dict)  # part -> why it could not be had
 
 
-def gather(repo: Repository, store: StateStore | None) -> Report:
+def gather(repo: Repository, store: Store | None) -> Report:
     """The report; `store` is None when the repository has no pool, which each part says."""
     report = Report(
         versions=_versions(repo),
@@ -66,7 +66,7 @@ def gather(repo: Repository, store: StateStore | None) -> Report:
     return report
 
 
-def _gather_parts(repo: Repository, store: StateStore, report: Report) -> None:
+def _gather_parts(repo: Repository, store: Store, report: Report) -> None:
     parts = {
         "status": lambda: pool_status(repo, store),
         "check": lambda: assess(repo, store),

@@ -15,15 +15,15 @@ from worktree_pool.errors import bad_input
 from worktree_pool.scope.overlap import readable, scopes_overlap
 from worktree_pool.scope.patterns import check_compiles
 from worktree_pool.store import reservations
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import SlotState, all_slots, lookup_slot
-from worktree_pool.store.sqlite import StateStore
 from worktree_pool.util.pattern_syntax import validate_patterns
 
 WHOLE_TREE = ("**",)
 HINT = "pass --force to widen it anyway: the merge queue settles what two slots both change"
 
 
-def check_widening(store: StateStore, name: str, patterns: tuple[str, ...]) -> None:
+def check_widening(store: Store, name: str, patterns: tuple[str, ...]) -> None:
     """Refuse `patterns` for slot `name` when another slot in use may write there, or another
     agent holds it exclusively."""
     check_compiles(validate_patterns(patterns))

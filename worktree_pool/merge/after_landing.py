@@ -18,8 +18,8 @@ from worktree_pool.merge.queue import get_entry
 from worktree_pool.pool.claims import release
 from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import find_slot
-from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.tasks import record_landed
 from worktree_pool.store.values import utc_now
 from worktree_pool.tasks.status import close_task
@@ -51,7 +51,7 @@ def bring_along(
 Landed = tuple[MergeEntry, str, list[str]]
 
 
-def record_merged(repo: Repository, store: StateStore, landed: list[Landed]) -> list[MergeEntry]:
+def record_merged(repo: Repository, store: Store, landed: list[Landed]) -> list[MergeEntry]:
     """Record the landings (one transaction for a batch), then do what follows each. Those
     steps are each on their own: the work has landed whatever becomes of them, so a failure
     is a note, never an error.
@@ -81,7 +81,7 @@ def record_merged(repo: Repository, store: StateStore, landed: list[Landed]) -> 
         return [get_entry(conn, entry.id) for entry, _, _ in landed]
 
 
-def _after_steps(repo: Repository, store: StateStore, entry: MergeEntry, new: str) -> list[str]:
+def _after_steps(repo: Repository, store: Store, entry: MergeEntry, new: str) -> list[str]:
     notes = []
     if entry.release and entry.slot is not None:
         released = _after_step("release the slot", lambda: _release(repo, store, entry))
@@ -101,7 +101,7 @@ def _after_step(what: str, step: Callable[[], str | None]) -> str | None:
         return f"could not {what}: {message}"
 
 
-def _release(repo: Repository, store: StateStore, entry: MergeEntry) -> str:
+def _release(repo: Repository, store: Store, entry: MergeEntry) -> str:
     with store.snapshot() as conn:
         slot = find_slot(conn, name=str(entry.slot))
     if slot is None or slot.branch != entry.branch:

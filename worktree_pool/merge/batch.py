@@ -34,7 +34,7 @@ from worktree_pool.merge.settling import Outcome, dirty_checkout, errored, settl
 from worktree_pool.pool.worktrees import base_tip
 from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 from worktree_pool.util import testpoints
 
 # Each retry means the base moved under us (a person committed, or a rejected push): a few are
@@ -54,7 +54,7 @@ class Link:
     notes: tuple[str, ...] = ()
 
 
-def land_batch(repo: Repository, store: StateStore, entries: list[MergeEntry]) -> list[MergeEntry]:
+def land_batch(repo: Repository, store: Store, entries: list[MergeEntry]) -> list[MergeEntry]:
     """Land `entries` (in queue order, none refused) as one chain; each comes back settled.
 
     An error (git failing on one branch's objects, say) splits the batch like a failing gate,
@@ -70,7 +70,7 @@ def land_batch(repo: Repository, store: StateStore, entries: list[MergeEntry]) -
         return land_batch(repo, store, first) + land_batch(repo, store, rest)
 
 
-def _land_chain(repo: Repository, store: StateStore, entries: list[MergeEntry]) -> list[MergeEntry]:
+def _land_chain(repo: Repository, store: Store, entries: list[MergeEntry]) -> list[MergeEntry]:
     git, settings = repo.git, repo.config.merge
     settled: list[MergeEntry] = []  # conflicts, kept across retries
     for _ in range(MAX_ATTEMPTS):
@@ -221,7 +221,7 @@ def gate_scope(repo: Repository, links: list[Link], onto: str, new: str) -> tupl
 
 def _bisect(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     entries: list[MergeEntry],
     links: list[Link],
     trouble: Trouble,
@@ -235,7 +235,7 @@ def _bisect(
 
 
 def _record(
-    repo: Repository, store: StateStore, links: list[Link], notes: list[str]
+    repo: Repository, store: Store, links: list[Link], notes: list[str]
 ) -> list[MergeEntry]:
     return record_merged(
         repo, store, [(link.entry, link.commit, [*link.notes, *notes]) for link in links]

@@ -26,7 +26,7 @@ from worktree_pool.scope.guard import allows, compiled
 from worktree_pool.scope.patterns import compile_rules
 from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class RunResult:
     processed: list[MergeEntry]
 
 
-def run_queue(repo: Repository, store: StateStore) -> RunResult | None:
+def run_queue(repo: Repository, store: Store) -> RunResult | None:
     """Land queued entries until none is left; None when another process is doing it.
 
     An entry that ends in an error goes back in line with the reason, and the run goes on with
@@ -60,7 +60,7 @@ def run_queue(repo: Repository, store: StateStore) -> RunResult | None:
         return RunResult(processed)
 
 
-def _land(repo: Repository, store: StateStore, batch: list[MergeEntry]) -> list[MergeEntry]:
+def _land(repo: Repository, store: Store, batch: list[MergeEntry]) -> list[MergeEntry]:
     """Refuse what may not land, land the rest together; each entry settled, in batch order.
     An error in one entry's checks is that entry's alone."""
     settled: dict[int, MergeEntry] = {}
@@ -76,7 +76,7 @@ def _land(repo: Repository, store: StateStore, batch: list[MergeEntry]) -> list[
     return [settled[entry.id] for entry in batch if entry.id in settled]
 
 
-def settle_interrupted(repo: Repository, store: StateStore) -> str:
+def settle_interrupted(repo: Repository, store: Store) -> str:
     """What `doctor --fix` does about a queue run that was killed: settle what it left
     `merging` and give up its lock, landing nothing new."""
     with processor_lock(repo, store) as mine:
@@ -86,7 +86,7 @@ def settle_interrupted(repo: Repository, store: StateStore) -> str:
     return f"{len(settled)} found landed, the rest back in the queue"
 
 
-def _recover(repo: Repository, store: StateStore) -> list[MergeEntry]:
+def _recover(repo: Repository, store: Store) -> list[MergeEntry]:
     """Clear up after a run that was killed (call with the lock): its scratch worktrees, and
     the entries it left `merging`; the ones that had landed."""
     remove_scratch_worktrees(repo)
@@ -96,7 +96,7 @@ def _recover(repo: Repository, store: StateStore) -> list[MergeEntry]:
 
 
 def _settle_orphan(
-    repo: Repository, store: StateStore, entry: MergeEntry, followed: set[str]
+    repo: Repository, store: Store, entry: MergeEntry, followed: set[str]
 ) -> MergeEntry | None:
     """An entry a crashed processor left `merging`: if its candidate reached the base, finish
     what landing does after the swap; else back in line (None), keeping the candidate, so
@@ -116,13 +116,13 @@ def _settle_orphan(
     return record_merged(repo, store, [(entry, candidate, notes)])[0]
 
 
-def _refused(repo: Repository, store: StateStore, entry: MergeEntry) -> MergeEntry | None:
+def _refused(repo: Repository, store: Store, entry: MergeEntry) -> MergeEntry | None:
     """The entry settled, when its branch may not land whatever the base holds."""
     outcome = _refusal(repo, store, entry)
     return None if outcome is None else settle(repo, store, entry, outcome)
 
 
-def _refusal(repo: Repository, store: StateStore, entry: MergeEntry) -> Outcome | None:
+def _refusal(repo: Repository, store: Store, entry: MergeEntry) -> Outcome | None:
     """Why the branch may not land whatever the base holds: a path outside its scope, or one
     another agent holds exclusively. An entry without a scope while nobody else holds
     anything exclusively cannot be refused: its changes are not even listed."""

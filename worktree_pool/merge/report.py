@@ -6,10 +6,10 @@ from __future__ import annotations
 from worktree_pool.git.repo import Repository
 from worktree_pool.merge.landing import run_queue
 from worktree_pool.merge.queue import QueueReport, list_entries, processor
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 
 
-def queue_report(repo: Repository, store: StateStore, *, run: bool = False) -> QueueReport:
+def queue_report(repo: Repository, store: Store, *, run: bool = False) -> QueueReport:
     """The queue as it stands; with `run`, after working through it in this process first."""
     ran = run_queue(repo, store) if run else None
     return QueueReport(

@@ -13,7 +13,7 @@ from worktree_pool.git.repo import Repository
 from worktree_pool.merge.queue import MAX_ERRORS, get_entry
 from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.values import utc_now
 
 
@@ -29,7 +29,7 @@ class Outcome:
 
 
 def settle(
-    repo: Repository, store: StateStore, entry: MergeEntry, outcome: Outcome, **changes: object
+    repo: Repository, store: Store, entry: MergeEntry, outcome: Outcome, **changes: object
 ) -> MergeEntry:
     """Record an entry that did not land, and mail its agent why."""
     with store.transaction() as conn:
@@ -70,9 +70,7 @@ def _failure_mail(entry: MergeEntry, outcome: Outcome) -> tuple[str, str]:
     return subject, "\n".join(body)
 
 
-def errored(
-    repo: Repository, store: StateStore, entry: MergeEntry, exc: BaseException
-) -> MergeEntry:
+def errored(repo: Repository, store: Store, entry: MergeEntry, exc: BaseException) -> MergeEntry:
     """An entry whose landing ended in an error (git, the remote): back in line, with the
     reason, until the MAX_ERRORS-th time, when it is `failed`."""
     reason = exc.message if isinstance(exc, WtpoolError) else f"unexpected error: {exc!r}"
@@ -91,7 +89,7 @@ def errored(
     return settle(repo, store, entry, outcome, attempts=attempts)
 
 
-def still_merging(store: StateStore, entries: list[MergeEntry]) -> list[MergeEntry]:
+def still_merging(store: Store, entries: list[MergeEntry]) -> list[MergeEntry]:
     """Those of `entries` that nothing has settled yet (still `merging`), as stored now."""
     with store.snapshot() as conn:
         current = [get_entry(conn, entry.id) for entry in entries]

@@ -14,12 +14,12 @@ from worktree_pool.merge.queue import (
     start_background_run,
     wait_until_settled,
 )
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 
 
 def submit(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     target: str | None,
     *,
     wait: bool,

@@ -28,9 +28,9 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.diskusage import EntryUse, pool_usage
 from worktree_pool.store.pool import PoolRecord, require_pool
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.queue import queued_requests
 from worktree_pool.store.slots import Slot, all_slots
-from worktree_pool.store.sqlite import StateStore
 from worktree_pool.store.values import utc_now
 from worktree_pool.util.redact import mask
 
@@ -129,7 +129,7 @@ class Sample:
     agents: list[AgentUse]
 
 
-def take_sample(repo: Repository, store: StateStore, *, measure_disk: bool = True) -> Sample:
+def take_sample(repo: Repository, store: Store, *, measure_disk: bool = True) -> Sample:
     """One sample; `measure_disk` False takes disk usage only from remembered readings."""
     with store.snapshot() as conn:
         pool = require_pool(conn, repo)
@@ -157,7 +157,7 @@ def take_sample(repo: Repository, store: StateStore, *, measure_disk: bool = Tru
 
 
 def _database_use(
-    repo: Repository, store: StateStore, pool: PoolRecord
+    repo: Repository, store: Store, pool: PoolRecord
 ) -> tuple[DatabaseUse | None, str | None]:
     if repo.config.database.mode == "none":
         return None, None

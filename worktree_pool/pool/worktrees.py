@@ -36,7 +36,7 @@ from worktree_pool.pool.salvage import UniqueWork, clear_hiding_flags
 from worktree_pool.scope.filters import reapply
 from worktree_pool.scope.hooks import remove_guard
 from worktree_pool.scope.sparse import ScopePlan, sparse_enabled
-from worktree_pool.store.protocol import Connection
+from worktree_pool.store.protocol import Connection, Store
 from worktree_pool.store.slots import (
     SlotState,
     all_slots,
@@ -45,7 +45,6 @@ from worktree_pool.store.slots import (
     slot_number,
     update_slot,
 )
-from worktree_pool.store.sqlite import StateStore
 
 BRANCH_NAMESPACE = "wtpool/"
 
@@ -105,9 +104,7 @@ def enable_per_worktree_config(repo: Repository) -> None:
             git.run("config", "--local", "--unset", "core.worktree")
 
 
-def add_worktree(
-    repo: Repository, store: StateStore, name: str, commit: str, base: str
-) -> ScopePlan:
+def add_worktree(repo: Repository, store: Store, name: str, commit: str, base: str) -> ScopePlan:
     """Create a slot's worktree showing only its scope: add without files, apply the scope and
     the guard, then check out, so files outside the scope are never written at all."""
     path = repo.slot_path(name)
@@ -126,7 +123,7 @@ def remove_worktree(repo: Repository, name: str, *, discard: bool) -> None:
     remove_guard(repo, name)
 
 
-def abandon_new_slots(repo: Repository, store: StateStore, names: list[str]) -> None:
+def abandon_new_slots(repo: Repository, store: Store, names: list[str]) -> None:
     """Undo slots whose creation failed halfway (say, a scope could not be applied), so no
     agent is ever handed an empty or half-checked-out slot. One whose directory cannot be
     removed is kept busy with no agent: out of circulation until release or cleanup."""

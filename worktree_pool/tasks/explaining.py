@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from worktree_pool.errors import bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.scope.patterns import check_compiles
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.tasks import pin_scope, pinned_scopes, unpin_scope
 from worktree_pool.tasks.inference.infer import Evidence
 from worktree_pool.tasks.planning import load_graph
@@ -38,7 +38,7 @@ class Explanation:
 
 
 def explain(
-    repo: Repository, store: StateStore | None, task_ids: list[str], lenient: bool
+    repo: Repository, store: Store | None, task_ids: list[str], lenient: bool
 ) -> Explanation:
     graph, scoping = load_graph(repo, lenient, store)
     for task_id in task_ids:
@@ -68,7 +68,7 @@ class Pin:
     replaced: tuple[str, ...] | None  # the pin it replaced or removed
 
 
-def pin(repo: Repository, store: StateStore, task: str, patterns: list[str]) -> Pin:
+def pin(repo: Repository, store: Store, task: str, patterns: list[str]) -> Pin:
     """Pin `patterns` as the task's scope, after checking the task and every pattern."""
     if not patterns:
         raise bad_input("give at least one pattern to pin", "to drop a pin: wtpool tracks unpin")
@@ -81,7 +81,7 @@ def pin(repo: Repository, store: StateStore, task: str, patterns: list[str]) -> 
     return Pin(task, checked, before)
 
 
-def unpin(store: StateStore, task: str) -> Pin:
+def unpin(store: Store, task: str) -> Pin:
     with store.transaction() as conn:
         before = pinned_scopes(conn).get(task)
         if not unpin_scope(conn, task):

@@ -14,7 +14,7 @@ from worktree_pool.config.settings import Mode
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.scope.sparse import tracked_files
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.tasks import forget_landed, landed_tasks, pinned_scopes
 from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.scoping import repository_scoping
@@ -34,7 +34,7 @@ from worktree_pool.tasks.tracks import Scoping, Track, find_tracks
 
 
 def load_tracks(
-    repo: Repository, lenient: bool, store: StateStore | None = None
+    repo: Repository, lenient: bool, store: Store | None = None
 ) -> tuple[TaskGraph, list[Track]]:
     """The graph and its tracks; with the pool's `store`, the tasks it landed count as closed
     and the scopes pinned there hold."""
@@ -43,7 +43,7 @@ def load_tracks(
 
 
 def load_graph(
-    repo: Repository, lenient: bool, store: StateStore | None = None
+    repo: Repository, lenient: bool, store: Store | None = None
 ) -> tuple[TaskGraph, Scoping]:
     """The graph, with what the pool's `store` knows applied, and where its scopes come from."""
     graph = load_task_graph(
@@ -62,7 +62,7 @@ def load_graph(
     return graph, repository_scoping(repo, graph, pinned)
 
 
-def current_occupants(store: StateStore | None) -> list[Occupant]:
+def current_occupants(store: Store | None) -> list[Occupant]:
     if store is None:
         return []
     with store.snapshot() as conn:
@@ -121,7 +121,7 @@ class Analysis:
     ready_whole_tree: int  # ready tasks whose scope is the whole tree: what spawn can't split
 
 
-def analyze(repo: Repository, store: StateStore | None, lenient: bool) -> Analysis:
+def analyze(repo: Repository, store: Store | None, lenient: bool) -> Analysis:
     graph, tracks = load_tracks(repo, lenient, store)
     others = current_occupants(store)
     views = []
@@ -186,7 +186,7 @@ class Recommendation:
 
 
 def recommend(
-    repo: Repository, store: StateStore | None, count: int | None, mode: Mode, lenient: bool
+    repo: Repository, store: Store | None, count: int | None, mode: Mode, lenient: bool
 ) -> Recommendation:
     graph, tracks = load_tracks(repo, lenient, store)
     selection = select(tracks, current_occupants(store), count, mode)
@@ -210,7 +210,7 @@ class ConflictReport:
     warnings: list[str]
 
 
-def find_conflicts(repo: Repository, store: StateStore | None, lenient: bool) -> ConflictReport:
+def find_conflicts(repo: Repository, store: Store | None, lenient: bool) -> ConflictReport:
     graph, tracks = load_tracks(repo, lenient, store)
     try:
         tracked = tracked_files(repo.git)
