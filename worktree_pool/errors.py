@@ -28,3 +28,8 @@ class WtpoolError(Exception):
 
 def bad_input(message: str, hint: str | None = None) -> WtpoolError:
     return WtpoolError(message, hint, ExitCode.USAGE)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (a server's messages run on with detail lines)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

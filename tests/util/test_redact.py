@@ -30,6 +30,12 @@ from worktree_pool.util.redact import mask
             'spaces found in "***", use',
         ),
         ("token: 'p@ss'", "postgresql://u:p%40ss@h/x", "token: '***'"),
+        # A user name with no password is not a secret, even where the text is about it.
+        (
+            "at postgresql://postgres@h/x",
+            "postgresql://postgres@h/x",
+            "at postgresql://postgres@h/x",
+        ),
     ],
 )
 def test_passwords_never_show(text: str, conninfo: str | None, shown: str) -> None:

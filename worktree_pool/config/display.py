@@ -13,11 +13,14 @@ from worktree_pool.util.redact import mask
 
 
 def for_display(config: Config) -> Config:
-    """`config` as `wtpool config` and `wtpool report` show it: the database URL masked."""
-    if not config.database.url:
-        return config
-    database = dataclasses.replace(config.database, url=mask(config.database.url))
-    return dataclasses.replace(config, database=database)
+    """`config` as `wtpool config` and `wtpool report` show it: the server URLs masked."""
+    if config.database.url:
+        database = dataclasses.replace(config.database, url=mask(config.database.url))
+        config = dataclasses.replace(config, database=database)
+    if config.state.url:
+        state = dataclasses.replace(config.state, url=mask(config.state.url))
+        config = dataclasses.replace(config, state=state)
+    return config
 
 
 def render_config(config: Config) -> str:

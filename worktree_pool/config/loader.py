@@ -20,6 +20,7 @@ from worktree_pool.config.settings import (
     CONFIG_FILE_NAME,
     DATABASE_MODE_VARIABLE,
     DATABASE_MODES,
+    STATE_URL_VARIABLE,
     USER_CONFIG_FILE,
     Config,
     UserConfig,
@@ -129,7 +130,10 @@ def load_user_config(environ: Mapping[str, str]) -> tuple[Path | None, UserConfi
 
 def with_environment(config: Config, environ: Mapping[str, str]) -> Config:
     """`config` with the settings the environment overrides: WTPOOL_DATABASE_MODE, so that a
-    CI job or a test run can go without databases whatever wtpool.yaml says."""
+    CI job or a test run can go without databases whatever wtpool.yaml says, and
+    WTPOOL_STATE_URL, so that a password need not sit in a file the repository tracks."""
+    if state_url := environ.get(STATE_URL_VARIABLE):
+        config = dataclasses.replace(config, state=dataclasses.replace(config.state, url=state_url))
     mode = environ.get(DATABASE_MODE_VARIABLE)
     if not mode:
         return config

@@ -415,6 +415,39 @@ class MergeSettings:
     )
 
 
+STATE_URL_VARIABLE = "WTPOOL_STATE_URL"
+# Lower case only: PostgreSQL folds unquoted names, and `pg_` starts its own schemas.
+STATE_SCHEMA_PATTERN = r"(?!pg_)[a-z_][a-z0-9_]{0,62}"
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    url: str | None = setting(
+        None,
+        "A PostgreSQL server that several machines share as their control plane, as a "
+        "postgresql:// URL or key=value string: task claims, file reservations, mail, the "
+        "merge queue and its lock, the landed-task ledger, the audit log and host heartbeats "
+        "live there; slots, agent processes and slot databases stay in each machine's own "
+        "store. null: everything stays in .agent-worktrees/state.db. WTPOOL_STATE_URL takes "
+        "precedence. The password is never shown.",
+    )
+    schema: str = setting(
+        "wtpool",
+        "The schema on that server that holds this repository's control plane: give each "
+        "repository sharing a server its own. wtpool creates and migrates it.",
+    )
+    host: str | None = setting(
+        None,
+        "This machine's name in the control plane; null means the hostname followed by the "
+        "pool's id. Two machines may not share one.",
+    )
+    host_ttl: float = setting(
+        600.0,
+        "Seconds without a heartbeat after which a host's claims and reservations show as "
+        "stale, and `wtpool doctor --fix` on another host may release them.",
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     pool: PoolSettings = field(default_factory=PoolSettings, metadata={"doc": "The worktree pool."})
@@ -465,6 +498,13 @@ class Config:
     ports: PortSettings = field(
         default_factory=PortSettings,
         metadata={"doc": "Each slot's own block of TCP ports, for its dev servers."},
+    )
+    state: StateSettings = field(
+        default_factory=StateSettings,
+        metadata={
+            "doc": "Where the shared part of the state lives: this machine's store alone, or "
+            "a PostgreSQL control plane that several machines share."
+        },
     )
     copy: tuple[str | CopyRule, ...] = field(
         default=(),

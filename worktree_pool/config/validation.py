@@ -20,6 +20,7 @@ from worktree_pool.config.settings import (
     MAX_POOL_SIZE,
     MERGE_STRATEGIES,
     RESERVATION_MODES,
+    STATE_SCHEMA_PATTERN,
     TASK_SOURCES,
     AgentSettings,
     Config,
@@ -29,10 +30,12 @@ from worktree_pool.config.settings import (
     LimitSettings,
     MergeSettings,
     PortSettings,
+    StateSettings,
     TaskSettings,
 )
 from worktree_pool.config.sizes import parse_size
 from worktree_pool.errors import WtpoolError, bad_input
+from worktree_pool.util.names import NAME_PATTERN
 from worktree_pool.util.pattern_syntax import validate_patterns
 
 # A hand-off file's path: plain names only, so that it is its own gitignore pattern.
@@ -62,7 +65,8 @@ def validate(config: Config, path: Path) -> None:
     validate_hooks(config.hooks, path)
     _check_copy(config.copy_rules(), path)
     validate_ports(config.ports, config.pool.max, path)
-    for section in ("timeouts", "monitor", "reservations", "merge"):
+    _check_state(config.state, path)
+    for section in ("timeouts", "monitor", "reservations", "merge", "state"):
         for item in dataclasses.fields(getattr(config, section)):
             seconds = getattr(getattr(config, section), item.name)
             if not isinstance(seconds, float):  # every float in these sections is seconds
@@ -228,6 +232,21 @@ def _check_database(database: DatabaseSettings, path: Path) -> None:
                 )
         elif not step or not step[0].strip():
             raise bad_input(f"{path}: database.setup[{index}] is an empty command")
+
+
+def _check_state(state: StateSettings, path: Path) -> None:
+    if state.url is not None and not state.url.strip():
+        raise bad_input(f"{path}: state.url is empty", "remove the key to keep the state local")
+    if not re.fullmatch(STATE_SCHEMA_PATTERN, state.schema):
+        raise bad_input(
+            f"{path}: state.schema must be a plain PostgreSQL name (lower-case letters, digits "
+            f"and '_', starting with a letter or '_', at most 63), got {state.schema!r}"
+        )
+    if state.host is not None and not NAME_PATTERN.fullmatch(state.host):
+        raise bad_input(
+            f"{path}: state.host must be 1-64 letters, digits, '.', '_' or '-', starting with a "
+            f"letter or digit, got {state.host!r}"
+        )
 
 
 def _check_merge(merge: MergeSettings, path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from worktree_pool.config.settings import DatabaseSettings
-from worktree_pool.errors import ExitCode, WtpoolError
+from worktree_pool.errors import ExitCode, WtpoolError, first_line
 from worktree_pool.util.redact import mask
 
 if TYPE_CHECKING:
@@ -120,10 +120,6 @@ def hint_for(exc: BaseException) -> str | None:
     ) or "No space left on device" in str(exc):
         return "the server's disk is full: free space where it keeps its data, then try again"
     return None
-
-
-def first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def sql_naming(template: str, *names: str) -> Any:

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from worktree_pool.config.settings import DatabaseSettings
 from worktree_pool.db.clone import check_can_create, create_recorded, drop, undo_create
-from worktree_pool.db.connection import Server, admin_connection, first_line, hint_for, sql_naming
+from worktree_pool.db.connection import Server, admin_connection, hint_for, sql_naming
 from worktree_pool.db.names import template_name
 from worktree_pool.db.ownership import COMMENT_PREFIX, Owner, comment_of, set_comment
-from worktree_pool.errors import ExitCode, WtpoolError
+from worktree_pool.errors import ExitCode, WtpoolError, first_line
 from worktree_pool.util import testpoints
 from worktree_pool.util.redact import mask
 

@@ -49,7 +49,10 @@ def _secrets(conninfo: str) -> set[str]:
     found = set()
     for match in _CREDENTIALS.finditer(conninfo):
         user, colon, password = match.group(1).partition(":")
-        found.add(password if colon and _USER.fullmatch(user) else match.group(1))
+        if not _USER.fullmatch(user):
+            found.add(match.group(1))
+        elif colon:  # a plain user name alone is no secret (mask shows it too)
+            found.add(password)
     for match in _PASSWORD_VALUE.finditer(conninfo):
         found.add(match.group(2).strip("'"))
     found |= {unquote(secret) for secret in found}
