@@ -24,7 +24,7 @@ import pytest
 from hypothesis import settings
 
 import worktree_pool
-from worktree_pool.config.settings import DATABASE_MODE_VARIABLE
+from worktree_pool.config.settings import DATABASE_MODE_VARIABLE, STATE_URL_VARIABLE
 from worktree_pool.git.repo import Repository, open_repository
 from worktree_pool.pool.lifecycle import init_pool
 from worktree_pool.pool.opening import open_store
@@ -77,6 +77,8 @@ def isolated_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
     # Nor the user's own wtpool config (its hooks would run in every test).
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "user-config"))
+    # Nor a control plane the user's shell points at: tests that share one say so.
+    monkeypatch.delenv(STATE_URL_VARIABLE, raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +109,24 @@ def postgres_processes(path: str) -> list[psutil.Process]:
         for process in psutil.process_iter(["name", "cmdline"])
         if process.info["name"] == "postgres" and path in " ".join(process.info["cmdline"] or ())
     ]
+
+
+# The PostgreSQL server of this machine (and of CI), for external mode and control planes.
+EXTERNAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def require_external_postgres() -> str:
+    """The external server's URL; the test skips, saying why, when no server answers there,
+    except in CI, where WTPOOL_REQUIRE_EXTERNAL_POSTGRES=1 makes that a failure."""
+    import psycopg
+
+    try:
+        psycopg.connect(EXTERNAL_POSTGRES, connect_timeout=3).close()
+    except psycopg.Error:
+        if os.environ.get("WTPOOL_REQUIRE_EXTERNAL_POSTGRES") == "1":
+            pytest.fail(f"no PostgreSQL at {EXTERNAL_POSTGRES}, and CI requires it")
+        pytest.skip(f"no PostgreSQL server at {EXTERNAL_POSTGRES} to test against")
+    return EXTERNAL_POSTGRES
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ COVERED_BY: dict[str, str] = {
     "cli/commands/cleanup.py": "tests/coord/test_cleanup.py",
     "cli/commands/config.py": "tests/config/test_settings.py",
     "cli/commands/daemon.py": "tests/monitor/test_limits.py",
+    "cli/commands/fleet.py": "tests/store/test_control_plane.py",
     "cli/commands/db.py": "tests/db/test_slots.py",
     "cli/commands/demo.py": "tests/cli/test_demo.py",
     "cli/commands/environment.py": "tests/pool/test_environment.py",
@@ -56,6 +57,7 @@ COVERED_BY: dict[str, str] = {
     "cli/render/cleanup.py": "tests/coord/test_cleanup.py",
     "cli/render/config.py": "tests/config/test_settings.py",
     "cli/render/environment.py": "tests/pool/test_environment.py",
+    "cli/render/fleet.py": "tests/store/test_control_plane.py",
     "cli/render/progress.py": "tests/cli/test_progress.py",
     "cli/render/pool.py": "tests/reliability/test_terminal_text.py",
     "cli/render/report.py": "tests/monitor/test_limits.py",
@@ -64,6 +66,8 @@ COVERED_BY: dict[str, str] = {
     "cli/render/monitor.py": "tests/monitor/test_limits.py",
     "cli/render/tracks.py": "tests/reliability/test_terminal_text.py",
     # coord
+    "coord/control_plane.py": "tests/store/test_control_plane.py",
+    "coord/fleet.py": "tests/store/test_control_plane.py",
     "coord/consistency.py": "tests/coord/test_doctor.py",
     "coord/notify.py": "tests/agents/test_activity.py",
     "coord/reaching.py": "tests/agents/test_activity.py",
@@ -133,7 +137,12 @@ COVERED_BY: dict[str, str] = {
     # store
     # store: the query modules run under the components that call them; test_sql and test_seam
     # hold the rules every one of them follows
+    "store/claims.py": "tests/store/test_control_plane.py",
     "store/databases.py": "tests/db/test_slots.py",
+    "store/hosts.py": "tests/store/test_control_plane.py",
+    "store/postgres.py": "tests/store/test_control_plane.py",
+    "store/shared_schema.py": "tests/store/test_control_plane.py",
+    "store/split.py": "tests/store/test_control_plane.py",
     "store/limits.py": "tests/monitor/test_limits.py",
     "store/mail.py": "tests/agents/test_reservations.py",
     "store/merges.py": "tests/merge/test_queue.py",
@@ -146,6 +155,7 @@ COVERED_BY: dict[str, str] = {
     "store/trust.py": "tests/pool/test_slot_hooks.py",
     "store/values.py": "tests/store/test_sqlite.py",
     # git
+    "git/remote.py": "tests/store/test_control_plane.py",
     "git/repo.py": "tests/pool/test_lifecycle.py",
     "git/run.py": "tests/pool/test_hostile_repo.py",
     "git/tree_listing.py": "tests/scope/context/test_reader.py",

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.conftest import EXTERNAL_POSTGRES, require_external_postgres
 from worktree_pool.config.settings import DatabaseSettings
 from worktree_pool.db.clone import clone_for_slot, drop_owned
 from worktree_pool.db.connection import Server
@@ -24,24 +25,12 @@ from worktree_pool.db.ownership import Owner
 from worktree_pool.db.template import ensure_template
 from worktree_pool.errors import WtpoolError
 
-EXTERNAL = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def _server_answers() -> bool:
-    try:
-        psycopg.connect(EXTERNAL, connect_timeout=3).close()
-    except psycopg.Error:
-        return False
-    return True
+EXTERNAL = EXTERNAL_POSTGRES
 
 
 @pytest.fixture(scope="module")
 def server() -> Server:
-    if not _server_answers():
-        if os.environ.get("WTPOOL_REQUIRE_EXTERNAL_POSTGRES") == "1":
-            pytest.fail(f"no PostgreSQL at {EXTERNAL}, and CI requires it")
-        pytest.skip(f"no PostgreSQL server at {EXTERNAL} to test external mode against")
-    return Server(EXTERNAL)
+    return Server(require_external_postgres())
 
 
 class MemoryLedger:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import worktree_pool
+from worktree_pool.store.split import is_shared
 
 PACKAGE = Path(worktree_pool.__file__).parent
 # PostgreSQL, not the state store
@@ -83,3 +84,29 @@ def test_the_rule_sees_sql_where_it_is() -> None:
         isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "execute"
         for node in ast.walk(ast.parse(text))
     )
+
+
+def _store_statements() -> list[tuple[str, str]]:
+    """Every SQL text of the query modules (the schemas and backends aside), with its module."""
+    backends = {"schema.py", "shared_schema.py", "sqlite.py", "postgres.py"}
+    found = []
+    for path in sorted((PACKAGE / "store").glob("*.py")):
+        if path.name in backends:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and (SQL.search(text) or text.startswith(" FROM")):
+                found.append((path.name, text))
+    return found
+
+
+def test_each_statement_runs_on_one_side_and_translates_to_postgresql() -> None:
+    """A statement names local or shared tables, never both (split.py routes it by them),
+    and keeps `?` and `%` out of its string literals (postgres.py rewrites both)."""
+    statements = _store_statements()
+    assert len(statements) > 40  # the scan finds the statements at all
+    shared = [text for _, text in statements if is_shared(text)]
+    assert any("claims" in text for text in shared)
+    for module, text in statements:
+        for literal in re.findall(r"'[^']*'", text):
+            assert "?" not in literal and "%" not in literal, f"{module}: {text}"

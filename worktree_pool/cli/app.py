@@ -56,6 +56,7 @@ COMMANDS = {
     "db": "db",
     "mail": "mail",
     "daemon": "daemon",
+    "hosts": "fleet",
     "env": "environment",
     "run": "environment",
     "refresh": "environment",

@@ -8,9 +8,11 @@ an interrupted step or undo it; doctor and leaks share one list of checks, not t
 
     cleanup.py      `wtpool cleanup`: save every slot's work, remove the slots, close the pool
     consistency.py  doctor's own checks of the state against git and the disk, and their repairs
+    control_plane.py  doctor's checks of a shared control plane: claims, and silent hosts
     daemon.py       `wtpool daemon`: the sampler in the background
     daemon_lock.py  one daemon per pool: its lock and pid file, and stopping it at cleanup
     doctor.py       `wtpool doctor`: consistency's checks, then every check of leaks
+    fleet.py        `wtpool hosts`: the machines sharing this repository's control plane
     findings.py     what doctor and leaks find, the report that collects it, and its repair
     leaks.py        `wtpool leaks`: databases, worktrees and processes the pool left behind
     notify.py       `hooks.on_state_change`, run when an agent's state changes

@@ -63,6 +63,7 @@ from worktree_pool.store.slots import (
     pid_alive,
     slot_number,
 )
+from worktree_pool.store.split import leave
 from worktree_pool.util import testpoints
 
 # Slots checked and saved at once: enough to keep every core busy starting git.
@@ -153,6 +154,10 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
                 delete_pool(conn)
         if result.complete:  # the session that held them is over
             result.released_reservations = release_held(repo, store)
+            try:
+                leave(store)
+            except WtpoolError as exc:  # the session is over here all the same
+                result.warnings.append(f"this host stays listed in the control plane: {exc}")
         if not result.complete:
             _reopen_pool(store)
     return result

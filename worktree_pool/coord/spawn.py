@@ -12,7 +12,6 @@ with the commit guard, has its hand-off file and a task brief (handoff.py), and,
 
 from __future__ import annotations
 
-import contextlib
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -22,11 +21,11 @@ from worktree_pool.config.settings import MAX_POOL_SIZE, Mode
 from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.pool.claims import AcquireResult, acquire
-from worktree_pool.pool.handoff import brief_path, env_file_path, write_brief
+from worktree_pool.pool.handoff import brief_text, env_file_path
 from worktree_pool.pool.worktrees import branch_for
 from worktree_pool.scope.building import BuildResult, build_slot
 from worktree_pool.store.pool import require_pool
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.protocol import Store
 from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.planning import current_occupants, load_tracks
 from worktree_pool.tasks.selection import (
@@ -108,7 +107,7 @@ class SpawnResult:
 
 def spawn(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     count: int,
     mode: Mode,
     *,
@@ -147,7 +146,7 @@ def spawn(
 
 def _claim_picks(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     graph: TaskGraph,
     picks: list[Pick],
     mode: Mode,
@@ -191,7 +190,7 @@ def _claim_picks(
 
 def _claim(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     graph: TaskGraph,
     track: Track,
     task: str,
@@ -199,31 +198,23 @@ def _claim(
     exclusive: bool,
     launch_agent: bool = True,
 ) -> AcquireResult:
-    existed = brief_path(repo, task).is_file()  # another claim's, if the task is taken
     with store.snapshot() as conn:
         base = require_pool(conn, repo).base
     env_file = env_file_path(repo, base, branch_for(agent, task))
-    brief = write_brief(repo, graph, track, task, env_file)
-    try:
-        return acquire(
-            repo,
-            store,
-            agent,
-            task,
-            slot_scope(track),
-            track=track.id,
-            launch_agent=launch_agent,
-            exclusive=exclusive,
-            reserve=True,  # the track's files, for its agent, in the claim's transaction
-            brief=_brief_mail(graph, task, brief),  # in its inbox before its agent starts
-            graph=graph,
-        )
-    except BaseException:
-        if not existed:  # a refused claim leaves nothing, not even the briefs' directory
-            brief_path(repo, task).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # not empty: other claims' briefs
-                brief_path(repo, task).parent.rmdir()
-        raise
+    brief = brief_text(repo, graph, track, task, env_file)
+    return acquire(
+        repo,
+        store,
+        agent,
+        task,
+        slot_scope(track),
+        track=track.id,
+        launch_agent=launch_agent,
+        exclusive=exclusive,
+        reserve=True,  # the track's files, for its agent, in the claim's transaction
+        brief=_brief_mail(graph, task, brief),  # in its inbox and its file before it starts
+        graph=graph,
+    )
 
 
 def _brief_mail(graph: TaskGraph, task: str, brief: str) -> tuple[str, str]:
@@ -257,7 +248,7 @@ def _spawned(repo: Repository, claim: AcquireResult, track: Track) -> Spawned:
 
 def assign(
     repo: Repository,
-    store: StateStore,
+    store: Store,
     agent: str,
     task: str,
     *,

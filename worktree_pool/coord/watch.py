@@ -1,12 +1,13 @@
 """`wtpool check` and `wtpool monitor`: assess the limits, tend the pool, build the frames.
 
-Tending is what a watcher does besides watching. While no limit is critical, queued requests
-get idle slots; with `pool.autoscale`, when requests wait and no slot is idle, one slot is
-added per refresh, below max, so that a pool coming back from a critical limit grows at a
-pace its limits are checked at. Requests held back by a critical limit (see claims.acquire)
-move on once it clears. While no daemon runs, the monitor also tells of agents' state changes
-(hooks.on_state_change, see coord/notify.py), and shows the last few things that went wrong
-doing so.
+Tending is what a watcher does besides watching. Where a control plane is shared, it beats
+this host's heartbeat, so that a host whose daemon or monitor runs never shows as stale. While
+no limit is critical, queued requests get idle slots; with `pool.autoscale`, when requests
+wait and no slot is idle, one slot is added per refresh, below max, so that a pool coming back
+from a critical limit grows at a pace its limits are checked at. Requests held back by a
+critical limit (see claims.acquire) move on once it clears. While no daemon runs, the monitor
+also tells of agents' state changes (hooks.on_state_change, see coord/notify.py), and shows
+the last few things that went wrong doing so.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from worktree_pool.monitor.slot_facts import SlotFacts, SlotFactsCache
 from worktree_pool.pool.scaling import scale_pool
 from worktree_pool.pool.serving import serve_queue
 from worktree_pool.store.pool import require_pool
+from worktree_pool.store.protocol import Store
 from worktree_pool.store.queue import queued_requests
 from worktree_pool.store.slots import SlotState, all_slots
-from worktree_pool.store.sqlite import StateStore
+from worktree_pool.store.split import heartbeat
 from worktree_pool.store.values import utc_now
 
 LAST_ALERTS = 5
@@ -55,7 +57,11 @@ class Tended:
     error: str | None = None  # why the queue could not be served, if it could not
 
 
-def tend(repo: Repository, store: StateStore, assessment: Assessment) -> Tended:
+def tend(repo: Repository, store: Store, assessment: Assessment) -> Tended:
+    try:  # first: a host whose queue is stuck is still alive
+        heartbeat(store)
+    except WtpoolError as exc:
+        return Tended({}, [], exc.message)
     if assessment.critical:
         return Tended({}, [])
     with store.snapshot() as conn:
@@ -79,7 +85,7 @@ def tend(repo: Repository, store: StateStore, assessment: Assessment) -> Tended:
 class Monitor:
     """Builds frames; the slow measurements run in a background thread when `background`."""
 
-    def __init__(self, repo: Repository, store: StateStore, *, background: bool) -> None:
+    def __init__(self, repo: Repository, store: Store, *, background: bool) -> None:
         self.repo = repo
         self.store = store
         self.facts = SlotFactsCache(repo)

@@ -13,4 +13,5 @@ worktree leads back, by `--git-common-dir`, to the one main repository and its o
     worktree_status.py  a worktree's changes, HEAD and branch, from one `git status`
     tree_listing.py  a commit's paths by kind, listed once per commit for the process
     untracked.py  the untracked paths that gitignore-style patterns name (`copy:`)
+    remote.py   a remote's branches: read, and copied on the remote (a stale host's work)
 """

@@ -26,6 +26,7 @@ from worktree_pool.db.slots import check_template
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.monitor.limits import assess, critical_reason
+from worktree_pool.pool.handoff import brief_path, write_brief
 from worktree_pool.pool.recycle import finish_release
 from worktree_pool.pool.salvage import (
     UniqueWork,
@@ -42,7 +43,7 @@ from worktree_pool.pool.worktrees import (
 )
 from worktree_pool.scope.filters import unmatched_warnings
 from worktree_pool.scope.patterns import check_compiles
-from worktree_pool.store import queue
+from worktree_pool.store import claims, queue
 from worktree_pool.store.databases import check_databases_visible
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.protocol import Connection, Store
@@ -114,7 +115,8 @@ def acquire(
     spawns running at once can never both take overlapping work. `reserve` (spawn, assign)
     also reserves the scope's files for the agent in that transaction (see
     reservations.grant), and `brief` (subject, body) is mailed to the agent in it too, so the
-    agent, once started, finds it waiting.
+    agent, once started, finds it waiting; once the claim or queue place is won, the body is
+    also written to the task's brief file (by the winner alone: a refused claim writes none).
     """
     ensure_valid_names(agent=agent, task=task)
     if task is None and adhoc:
@@ -182,6 +184,8 @@ def acquire(
             )
             if claim is None:
                 queue.enqueue(conn, request, utc_now())
+    if brief is not None and task is not None and queued is None:
+        write_brief(repo, task, brief[1])
     if claim is None:
         if held_back is None:
             # Room may have appeared since the queue last moved (a scale-up, a raised maximum,
@@ -200,6 +204,8 @@ def acquire(
     except BaseException:
         if granted is not None:  # the claim was undone: so is its reservation
             release_held(repo, store, ids=[granted.reservation.id])
+        if brief is not None and task is not None:  # and nobody else holds the task yet
+            brief_path(repo, task).unlink(missing_ok=True)
         raise
     return AcquireResult(
         agent,
@@ -305,10 +311,10 @@ def _check_same_request(queued: QueuedRequest, task: str | None) -> None:
 def _check_task_free(conn: Connection, agent: str, task: str | None) -> None:
     if task is None:
         return
-    holder = find_slot(conn, task=task)
+    holder = claims.holder_of(conn, task)
     if holder is not None:
         raise WtpoolError(
-            f"task {task} is already held by agent {holder.agent} in {holder.name}",
+            f"task {task} is already held by agent {holder.agent} in {holder.where}",
             "one task, one slot: pick another task or wait for that agent to release it",
         )
     waiting = queue.agent_queued_for_task(conn, task)

@@ -31,9 +31,9 @@ from worktree_pool.git.run import branch_exists, tracks_path
 from worktree_pool.monitor.ports import port_variables
 from worktree_pool.store.slots import ClaimRequest
 from worktree_pool.util.private import (
+    replace_private,
     starts_with_inside,
     unlink_inside,
-    write_private,
     write_private_inside,
 )
 from worktree_pool.util.shell import shell_quote
@@ -150,16 +150,18 @@ def _env_file_candidates(repo: Repository) -> tuple[str, ...]:
     return tuple(dict.fromkeys((repo.config.agent.env_file, FALLBACK_ENV_FILE)))
 
 
-def write_brief(
+def brief_text(
     repo: Repository, graph: TaskGraph, track: Track, task_id: str, env_file: str
 ) -> str:
-    """Write the task's brief where its agent finds it; return the text, for its mail.
-    `env_file` is where its slot's hand-off file will be (env_file_path)."""
-    text = _brief_text(graph, track, task_id) + _env_file_section(repo, env_file)
-    path = brief_path(repo, task_id)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    write_private(path, text)
-    return text
+    """The task's brief, for its file and its mail. `env_file` is where its slot's hand-off
+    file will be (env_file_path)."""
+    return _brief_text(graph, track, task_id) + _env_file_section(repo, env_file)
+
+
+def write_brief(repo: Repository, task_id: str, text: str) -> None:
+    """Put the brief where the task's agent finds it: by the claim that won the task only,
+    since two claims racing for one task both prepare one (see claims.acquire)."""
+    replace_private(brief_path(repo, task_id), text)
 
 
 def _brief_text(graph: TaskGraph, track: Track, task_id: str) -> str:

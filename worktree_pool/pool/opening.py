@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
 from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository
-from worktree_pool.store.pool import no_pool_error
+from worktree_pool.store.hosts import HostIdentity, default_host_id
+from worktree_pool.store.pool import no_pool_error, read_pool
+from worktree_pool.store.postgres import ControlPlane
 from worktree_pool.store.protocol import Store
+from worktree_pool.store.split import SplitStore
 from worktree_pool.store.sqlite import POOL_DIR_MODE, StateStore
 
 
@@ -84,7 +88,34 @@ def open_store_if_any(repo: Repository, *, reading: bool = False) -> Store | Non
     check_pool_dir(repo, reading=reading)
     if not repo.state_path.is_file():
         return None
-    return StateStore(repo.state_path, repo.config.timeouts.state_lock)
+    local = StateStore(repo.state_path, repo.config.timeouts.state_lock)
+    return local if repo.config.state.url is None else with_control_plane(repo, local)
+
+
+def with_control_plane(repo: Repository, local: StateStore) -> SplitStore:
+    """The pool's store when `state.url` names a shared control plane: nothing connects
+    until a statement needs a shared table."""
+    settings = repo.config.state
+    assert settings.url is not None
+    try:
+        with local.snapshot() as conn:
+            pool = read_pool(conn)
+    except BaseException:
+        local.close()
+        raise
+    host = None
+    if pool is not None:
+        hostname = socket.gethostname()
+        host = HostIdentity(
+            id=settings.host or default_host_id(hostname, pool.pool_id),
+            pool_id=pool.pool_id,
+            hostname=hostname,
+            repository=str(repo.root),
+        )
+    shared = ControlPlane(
+        settings.url, settings.schema, repo.config.timeouts.state_lock, host, settings.host_ttl
+    )
+    return SplitStore(local, shared)
 
 
 def create_store(repo: Repository) -> StateStore:

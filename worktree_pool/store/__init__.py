@@ -8,9 +8,19 @@ now)`), each inside the one transaction the caller opens with `store.transaction
 holding the write lock from the first read to the commit) or `store.snapshot()` (a consistent
 read). A query function never opens, commits or rolls back a transaction of its own.
 
-The seam: callers hold a `protocol.Store` and pass around a `protocol.Connection`; today's
-backend is SQLite (`sqlite.StateStore`). A PostgreSQL backend implements the two protocols and
-follows the rules in protocol.py; no caller changes. tests/store/test_seam.py keeps SQL here.
+The seam: callers hold a `protocol.Store` and pass around a `protocol.Connection`. The backend
+is SQLite (`sqlite.StateStore`), and, where `state.url` names a control plane that several
+machines share, `split.SplitStore`: this machine's SQLite store for what is local, PostgreSQL
+(`postgres.ControlPlane`) for what is shared, each statement sent to the side whose tables it
+names. No caller changes; tests/store/test_seam.py keeps SQL here.
+
+What is shared, and why (shared_schema.py has the tables): what two machines must agree on to
+not do the same work twice or undo each other's: which task each slot holds (claims), which
+tasks landed, the scopes pinned to tasks, and who the hosts are. What stays local is what only
+one machine can act on: its slots and their worktrees, its agent processes, its slot
+databases, its resource samples, its queue of claim requests. The file reservations, mail and
+merge queue are still each machine's own: sharing them means telling agents of different hosts
+apart, which their names alone do not.
 
 Modules:
     protocol.py    Store and Connection protocols, and the rules query modules follow
@@ -30,6 +40,11 @@ Modules:
     guard_facts.py who holds which slot and which paths, as a file the shell guard reads
     tasks.py       the landed-task ledger, and the scopes pinned to tasks
     trust.py       the digests of the repository hooks the user trusted
+    claims.py      which slot of which pool holds each task: one row per task, never two
+    hosts.py       the hosts of a shared control plane, and their heartbeats
+    shared_schema.py  the control plane's tables on PostgreSQL, and which tables they are
+    postgres.py    the control plane: connection, schema migrations, the write lock, errors
+    split.py       a machine's local store and the control plane, behind one Store
 
 Modules the commit guard imports (sqlite, slots, reservations and what they import) use the
 standard library, store modules and util's standard-library modules only: the guard runs on

@@ -20,7 +20,8 @@ def level(conn: Connection, resource: str) -> str | None:
 
 def set_level(conn: Connection, resource: str, level: str, since: str) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO limit_levels (resource, level, since) VALUES (?, ?, ?)",
+        "INSERT INTO limit_levels (resource, level, since) VALUES (?, ?, ?) ON CONFLICT"
+        " (resource) DO UPDATE SET level = excluded.level, since = excluded.since",
         (resource, level, since),
     )
 
@@ -41,6 +42,7 @@ def latest_sample(conn: Connection) -> LatestSample | None:
 def record_sample(conn: Connection, taken_at: str, levels: dict[str, str]) -> None:
     """Keep this sample's time and levels as the newest."""
     conn.execute(
-        "INSERT OR REPLACE INTO latest_sample (id, taken_at, levels) VALUES (1, ?, ?)",
+        "INSERT INTO latest_sample (id, taken_at, levels) VALUES (1, ?, ?) ON CONFLICT"
+        " (id) DO UPDATE SET taken_at = excluded.taken_at, levels = excluded.levels",
         (taken_at, json.dumps(levels)),
     )

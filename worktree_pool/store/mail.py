@@ -29,12 +29,12 @@ def insert(
     conn: Connection, sender: str, recipient: str, subject: str, body: str, thread: str | None
 ) -> int:
     """Store a message; one without a thread starts its own (`m<id>`). Returns its id."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO messages (sender, recipient, subject, body, thread, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         (sender, recipient, subject, body, thread or "", utc_now()),
-    )
-    message_id = int(cursor.lastrowid or 0)
+    ).fetchone()
+    message_id = int(row["id"])
     if not thread:
         conn.execute("UPDATE messages SET thread = ? WHERE id = ?", (f"m{message_id}", message_id))
     return message_id

@@ -108,9 +108,9 @@ def insert(
     release: bool,
 ) -> int:
     """Queue a new entry; returns its id."""
-    cursor = conn.execute(
-        "INSERT INTO merges (slot, agent, task, branch, tip, base, scope, priority,"
-        " depends_on, state, release, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    row = conn.execute(
+        "INSERT INTO merges (slot, agent, task, branch, tip, base, scope, priority, depends_on,"
+        " state, release, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             slot,
             agent,
@@ -125,8 +125,8 @@ def insert(
             int(release),
             utc_now(),
         ),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row["id"])
 
 
 def clear(conn: Connection) -> list[str]:
@@ -149,7 +149,9 @@ def processor(conn: Connection) -> tuple[int, float] | None:
 
 def take_processor(conn: Connection, pid: int, started: float) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO merge_processor (id, pid, started, since) VALUES (1, ?, ?, ?)",
+        "INSERT INTO merge_processor (id, pid, started, since) VALUES (1, ?, ?, ?) ON CONFLICT"
+        " (id) DO UPDATE SET pid = excluded.pid, started = excluded.started,"
+        " since = excluded.since",
         (pid, started, utc_now()),
     )
 

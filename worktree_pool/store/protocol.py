@@ -13,11 +13,10 @@ tasks) follows, so that a second backend can run them unchanged or translate the
   per-table whitelist first.
 - Rows are read by column name (`row["agent"]`), never by position; a function returns
   records (`Slot`, `MergeEntry`, ...) or plain values, not rows.
-- Only standard SQL and functions both backends have (`coalesce`, `max`/`min` of two values,
-  `COUNT(*)`); SQLite-only syntax is kept to `schema.py` and `sqlite.py`. The exceptions:
-  `INSERT OR REPLACE` on the single-row and keyed tables (merge_processor, limit_levels,
-  latest_sample, landed_tasks, pinned_scopes) and `cursor.lastrowid` after an INSERT; a
-  PostgreSQL backend maps these to `ON CONFLICT ... DO UPDATE` and `RETURNING id`.
+- Only standard SQL and what both backends have (`coalesce`, `COUNT(*)`,
+  `INSERT ... ON CONFLICT (key) DO UPDATE SET col = excluded.col` or `DO NOTHING`, and
+  `RETURNING`, which gives an INSERT's new id); SQLite-only syntax is kept to `schema.py` and
+  `sqlite.py`, PostgreSQL's to `shared_schema.py` and `postgres.py`.
 - Times are ISO-8601 text (`values.utc_now`) or, for reservations, seconds since the epoch;
   booleans are stored as 0/1 and made `bool` in the records; lists are JSON text.
 """
@@ -39,9 +38,6 @@ class Row(Protocol):
 
 class Cursor(Protocol):
     """What an execute returns: its rows, and what an INSERT or UPDATE did."""
-
-    @property
-    def lastrowid(self) -> int | None: ...
 
     @property
     def rowcount(self) -> int: ...

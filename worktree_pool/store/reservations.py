@@ -81,13 +81,13 @@ def insert(
     expires: float,
 ) -> int:
     """Record a reservation; returns its id."""
-    cursor = conn.execute(
+    row = conn.execute(
         "INSERT INTO reservations"
         " (agent, patterns, rules, exclusive, reason, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (agent, json.dumps(list(patterns)), rules, int(exclusive), reason, created, expires),
-    )
-    return int(cursor.lastrowid or 0)
+    ).fetchone()
+    return int(row["id"])
 
 
 def extend(conn: Connection, ids: list[int], until: float) -> None:

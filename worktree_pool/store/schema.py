@@ -13,6 +13,8 @@ Tables (see each migration for its columns and why they exist):
     landed_tasks    every task the merge queue landed, and the commit that landed it
     pinned_scopes   scopes the user pinned to tasks (`wtpool tracks pin`)
     trusted_hooks   the repository's hooks the user trusted (`wtpool trust`), by digest
+    claims          which slot of which pool holds each task (claims.py)
+    hosts           empty: the hosts of a shared control plane live there (hosts.py)
     schema_version  how many of MIGRATIONS have run
 
 SQLite's dialect is used freely here: a PostgreSQL backend brings its own schema.
@@ -209,5 +211,26 @@ MIGRATIONS: tuple[str, ...] = (
         hooks TEXT NOT NULL,  -- what was trusted, as JSON, to show
         trusted_at TEXT NOT NULL
     );
+    """,
+    # Which slot of which pool holds each task: one row per task, so that a second claim is
+    # refused by the key (claims.py), here as in a shared control plane (shared_schema.py).
+    # Tasks slots held before this version are claimed for them. `hosts` is written only in a
+    # shared control plane; here it stays empty, so that claims.py's queries run on both.
+    """
+    CREATE TABLE claims (
+        task TEXT PRIMARY KEY,
+        pool_id TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        agent TEXT,
+        track TEXT,
+        scope TEXT,  -- the slot's scope, as values.encode_scope writes it: for overlap checks
+        claimed_at TEXT NOT NULL
+    );
+    CREATE INDEX claims_slot ON claims (pool_id, slot);
+    CREATE TABLE hosts (id TEXT PRIMARY KEY, pool_id TEXT NOT NULL);  -- shared state only
+    INSERT INTO claims (task, pool_id, slot, agent, track, scope, claimed_at)
+        SELECT task, coalesce((SELECT pool_id FROM pool), ''), name, agent, track, scope,
+               coalesce(acquired_at, updated_at)
+        FROM slots WHERE task IS NOT NULL;
     """,
 )

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from worktree_pool.errors import ExitCode, WtpoolError
-from worktree_pool.store import sql
+from worktree_pool.store import claims, sql
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import decode_scope, encode_scope, utc_now
 
@@ -140,6 +140,10 @@ def insert_slot(
             now,
         ),
     )
+    if request is not None and request.task is not None:
+        pool_id = claims.this_pool(conn)
+        scope = encode_scope(request.scope)
+        claims.take(conn, pool_id, request.task, name, agent, request.track, scope)
     return name
 
 
@@ -151,7 +155,14 @@ def update_slot(conn: Connection, name: str, **changes: Any) -> None:
             "owner_pid", os.getpid() if changes["state"] in TRANSIENT_STATES else None
         )
     changes["updated_at"] = utc_now()
+    held = _task_of(conn, name) if "task" in changes else None
     sql.update(conn, "slots", "name", name, changes)
+    if "task" in changes:  # the claim goes with the task: see claims.py
+        if held is not None:
+            claims.release_slot(conn, name)
+        if changes["task"] is not None:
+            claim = {key: changes.get(key) for key in ("agent", "track", "scope")}
+            claims.take(conn, claims.this_pool(conn), changes["task"], name, **claim)
 
 
 def mark_idle(conn: Connection, name: str) -> None:
@@ -171,7 +182,17 @@ def mark_idle(conn: Connection, name: str) -> None:
 
 
 def delete_slot(conn: Connection, name: str) -> None:
+    held = _task_of(conn, name)
     conn.execute("DELETE FROM slots WHERE name = ?", (name,))
+    if held is not None:
+        claims.release_slot(conn, name)
+
+
+def _task_of(conn: Connection, name: str) -> str | None:
+    """The slot's task as recorded: a slot that held none has no claim to drop, and leaving
+    the claims alone lets work without tasks go on while a shared control plane is down."""
+    row = conn.execute("SELECT task FROM slots WHERE name = ?", (name,)).fetchone()
+    return row["task"] if row else None
 
 
 def clear_database_fresh(conn: Connection, name: str) -> None:

@@ -20,7 +20,8 @@ from worktree_pool.store.values import decode_scope, encode_scope, utc_now
 
 def record_landed(conn: Connection, task: str, commit: str) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO landed_tasks (task, commit_id, landed_at) VALUES (?, ?, ?)",
+        "INSERT INTO landed_tasks (task, commit_id, landed_at) VALUES (?, ?, ?) ON CONFLICT"
+        " (task) DO UPDATE SET commit_id = excluded.commit_id, landed_at = excluded.landed_at",
         (task, commit, utc_now()),
     )
 
@@ -39,7 +40,8 @@ def forget_landed(conn: Connection, tasks: Sequence[str]) -> None:
 
 def pin_scope(conn: Connection, task: str, patterns: Sequence[str]) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO pinned_scopes (task, patterns, pinned_at) VALUES (?, ?, ?)",
+        "INSERT INTO pinned_scopes (task, patterns, pinned_at) VALUES (?, ?, ?) ON CONFLICT"
+        " (task) DO UPDATE SET patterns = excluded.patterns, pinned_at = excluded.pinned_at",
         (task, encode_scope(tuple(patterns)), utc_now()),
     )
 

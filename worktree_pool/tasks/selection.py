@@ -19,6 +19,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.scope import guard
 from worktree_pool.scope.overlap import readable, scopes_overlap
 from worktree_pool.scope.patterns import check_compiles, compile_rules
+from worktree_pool.store.claims import every_claim
 from worktree_pool.store.protocol import Connection
 from worktree_pool.store.queue import queued_requests
 from worktree_pool.store.slots import ClaimRequest, SlotState, all_slots
@@ -33,7 +34,7 @@ WHOLE_TREE = ("**",)
 class Occupant:
     """Something already working on the tree: a slot in use, or a queued request."""
 
-    holder: str  # a slot name, or "queued agent NAME"
+    holder: str  # a slot name, "queued agent NAME", or "SLOT on host HOST"
     agent: str | None
     task: str | None
     track: str | None
@@ -73,7 +74,8 @@ class Selection:
 
 
 def occupants(conn: Connection) -> list[Occupant]:
-    """Slots held by an agent (or holding adopted work), and queued requests."""
+    """Slots held by an agent (or holding adopted work), queued requests, and the slots of
+    other hosts sharing the control plane."""
     found = [
         Occupant(slot.name, slot.agent, slot.task, slot.track, slot.scope)
         for slot in all_slots(conn)
@@ -82,6 +84,14 @@ def occupants(conn: Connection) -> list[Occupant]:
     found += [
         Occupant(f"queued agent {r.agent}", r.agent, r.task, r.track, r.scope)
         for r in queued_requests(conn)
+    ]
+    # Claims no slot here shows: other hosts' slots, and, for the moment between a claim's
+    # two commits (split.py), this host's.
+    shown = {occupant.task for occupant in found}
+    found += [
+        Occupant(claim.where, claim.agent, claim.task, claim.track, claim.scope)
+        for claim in every_claim(conn)
+        if claim.task not in shown
     ]
     return found
 

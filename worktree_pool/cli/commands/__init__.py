@@ -24,4 +24,5 @@ never orchestrates.
     demo.py     `demo`
     environment.py  `env`, `run`, `refresh`, `trust`
     agents.py   `attach`, `send`, `logs`
+    fleet.py    `hosts`
 """

@@ -17,4 +17,5 @@ output) is shown escaped (`printable`, `escape`), so it never acts on the termin
     tracks.py   what `tracks`, `spawn` and `stop` print
     environment.py  what `env`, `refresh` and `trust` print
     progress.py what long work shows while it runs: bars on stderr, after a second
+    fleet.py    `wtpool hosts`: the hosts of a shared control plane
 """

@@ -1,0 +1,501 @@
+"""A control plane shared by several hosts: three clones of one bare remote, three pools, one
+PostgreSQL schema (the server at 127.0.0.1:5432; a schema created and dropped per test).
+
+Everything is real: the CLI in subprocesses, git, and the server. These skip with a reason when
+no server answers there, except in CI, where they are mandatory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from tests.conftest import (
+    Pool,
+    assert_one_line_error,
+    git,
+    make_pool,
+    make_repo,
+    require_external_postgres,
+    snapshot,
+    wtpool,
+    wtpool_json,
+)
+from worktree_pool.db import server
+from worktree_pool.errors import WtpoolError
+from worktree_pool.git.repo import Repository, open_repository
+from worktree_pool.store import claims
+from worktree_pool.store.postgres import Adapted
+from worktree_pool.store.shared_schema import MIGRATIONS
+from worktree_pool.store.split import is_shared
+from worktree_pool.util.testpoints import VARIABLE
+
+TASK_COUNT = 30
+
+
+@dataclass(frozen=True)
+class Plane:
+    url: str
+    schema: str
+    server: Repository | None = None  # the repository whose embedded server this is, if one
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cursor = conn.execute(sql.replace("{schema}", self.schema), params)
+            return cursor.fetchall() if cursor.description else []
+
+    def config(self, **extra: str) -> str:
+        lines = [f"  url: {self.url}", f"  schema: {self.schema}"]
+        lines += [f"  {key}: {value}" for key, value in extra.items()]
+        return "state:\n" + "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def plane() -> Iterator[Plane]:
+    url = require_external_postgres()
+    found = Plane(url, f"wtpool_test_{secrets.token_hex(4)}")
+    try:
+        yield found
+    finally:
+        found.query("DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def _tasks() -> str:
+    lines = ["tasks:"]
+    for n in range(1, TASK_COUNT + 1):
+        lines.append(f"  - {{id: t{n:02}, title: Task {n}, priority: 1, files: [src/t{n:02}/]}}")
+    return "\n".join(lines) + "\n"
+
+
+def _hosts(tmp: Path, plane: Plane, count: int, **state: str) -> list[Path]:
+    """`count` clones of one bare remote, each with a pool on the shared control plane."""
+    files = {"README.md": "# fleet\n", "tasks.yaml": _tasks()}
+    files |= {f"src/t{n:02}/code.py": f"N = {n}\n" for n in range(1, TASK_COUNT + 1)}
+    origin = make_repo(tmp / "origin", files)
+    remote = tmp / "remote.git"
+    git(tmp, "clone", "-q", "--bare", str(origin), str(remote))
+    hosts = []
+    for n in range(1, count + 1):
+        root = tmp / f"host{n}"
+        git(tmp, "clone", "-q", str(remote), str(root))
+        config = "pool:\n  min: 1\n  max: 10\ntasks:\n  source: yaml\n" + plane.config(**state)
+        (root / "wtpool.yaml").write_text(config)
+        make_pool(root, 1, 10)
+        hosts.append(root)
+    return hosts
+
+
+def _claims(plane: Plane) -> list[tuple]:
+    return plane.query("SELECT task, pool_id, slot FROM {schema}.claims ORDER BY task")
+
+
+def test_a_task_claimed_on_one_host_is_refused_on_another_until_released(
+    tmp_path: Path, plane: Plane
+) -> None:
+    first, second = _hosts(tmp_path, plane, 2)
+    assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
+    (claim,) = _claims(plane)
+    assert claim[0] == "t01"
+
+    before = snapshot(second)
+    refused = wtpool(second, "acquire", "--agent", "b1", "--task", "t01")
+    assert_one_line_error(refused, 1, "task t01 is already held by agent a1 in pool-wt-1 on host")
+    assert snapshot(second) == before
+
+    assert wtpool(first, "release", "pool-wt-1").returncode == 0
+    assert _claims(plane) == []
+    taken = wtpool(second, "acquire", "--agent", "b1", "--task", "t01")
+    assert taken.returncode == 0, taken.stderr
+    hosts = plane.query("SELECT id, repository FROM {schema}.hosts ORDER BY id")
+    assert sorted(repository for _, repository in hosts) == [str(first), str(second)]
+
+
+def test_thirty_agents_on_three_hosts_claim_thirty_distinct_tasks(
+    tmp_path: Path, plane: Plane
+) -> None:
+    hosts = _hosts(tmp_path, plane, 3)
+    commands = [
+        subprocess.Popen(
+            [sys.executable, "-m", "worktree_pool", "spawn", "10", "independent", "--json"],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for root in hosts
+    ]
+    spawned: list[str] = []
+    for process in commands:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        spawned += [slot["task"] for slot in json.loads(out)["spawned"]]
+    assert sorted(spawned) == [f"t{n:02}" for n in range(1, TASK_COUNT + 1)]
+    claims = _claims(plane)
+    assert [task for task, _, _ in claims] == sorted(spawned)
+    assert len({pool for _, pool, _ in claims}) == 3  # ten on each host
+    for root in hosts:  # each host's slots hold exactly what the control plane says
+        status = json.loads(wtpool(root, "status", "--json").stdout)
+        held = {slot["task"] for slot in status["worktrees"] if slot["task"]}
+        assert len(held) == 10
+
+
+def test_thirty_agents_asking_one_track_each_at_once(tmp_path: Path, plane: Plane) -> None:
+    """Ten agents per host, each running `wtpool spawn 1` at the same moment."""
+    hosts = _hosts(tmp_path, plane, 3)
+    command = [sys.executable, "-m", "worktree_pool", "spawn", "1", "independent", "--json"]
+    agents = [
+        subprocess.Popen(
+            command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for root in hosts
+        for _ in range(10)
+    ]
+    spawned: list[str] = []
+    for agent in agents:
+        out, err = agent.communicate(timeout=600)
+        assert agent.returncode == 0, err
+        spawned += [slot["task"] for slot in json.loads(out)["spawned"]]
+    assert sorted(spawned) == [f"t{n:02}" for n in range(1, TASK_COUNT + 1)]
+    assert [task for task, _, _ in _claims(plane)] == sorted(spawned)
+
+
+def test_the_claim_statement_alone_never_claims_twice(tmp_path: Path, plane: Plane) -> None:
+    """30 connections race `claims.take` for one task without the control plane's write lock,
+    20 times over: the key alone lets exactly one through."""
+    (root,) = _hosts(tmp_path, plane, 1)
+    assert wtpool(root, "acquire", "--agent", "a1", "--task", "t01").returncode == 0  # schema
+    connections = [
+        psycopg.connect(plane.url, autocommit=True, row_factory=dict_row) for _ in range(30)
+    ]
+    try:
+        for conn in connections:
+            conn.execute("SELECT set_config('search_path', %s, false)", (plane.schema,))
+        for run in range(20):
+            won = _race(connections, f"race-{run}")
+            assert won == 1, f"run {run}: {won} of 30 claimed the task"
+        rows = plane.query("SELECT task FROM {schema}.claims WHERE task LIKE 'race-%%'")
+        assert len(rows) == 20
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def _race(connections: list[psycopg.Connection], task: str) -> int:
+    """How many of `connections` claimed `task`, all trying at the same moment."""
+    start = threading.Barrier(len(connections))
+
+    def claim(n: int) -> bool:
+        conn = connections[n]
+        start.wait()
+        try:
+            with conn.transaction():
+                claims.take(Adapted(conn), f"pool-{n}", task, "slot", f"a{n}", None, None)
+        except WtpoolError as exc:
+            assert "is already held by agent" in exc.message
+            return False
+        return True
+
+    with ThreadPoolExecutor(len(connections)) as executor:
+        return sum(executor.map(claim, range(len(connections))))
+
+
+def test_the_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: Path, plane: Plane) -> None:
+    (root,) = _hosts(tmp_path, plane, 1)
+    assert wtpool(root, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
+    assert plane.query("SELECT version FROM {schema}.schema_version") == [(len(MIGRATIONS),)]
+    plane.query("UPDATE {schema}.schema_version SET version = version + 1")
+    before = snapshot(root)
+    refused = wtpool(root, "acquire", "--agent", "a2", "--task", "t02")
+    assert_one_line_error(refused, 1, "newer than this wtpool understands")
+    assert "upgrade wtpool" in refused.stderr
+    assert snapshot(root) == before
+
+
+def test_a_server_that_is_down_is_named_with_its_password_masked(tmp_path: Path) -> None:
+    down = "postgresql://fleet:s3cret-pw@127.0.0.1:1/postgres"
+    root = make_repo(tmp_path / "repo")
+    (root / "wtpool.yaml").write_text(f"state:\n  url: {down}\n")
+    make_pool(root)
+    before = snapshot(root)
+    refused = wtpool(root, "acquire", "--agent", "a1", "--task", "t1")
+    assert_one_line_error(refused, 1, "cannot reach the control plane at postgresql://fleet:")
+    assert "s3cret-pw" not in refused.stderr + refused.stdout
+    assert snapshot(root) == before
+    # What concerns this machine's slots alone still works.
+    assert wtpool(root, "status").returncode == 0
+    assert wtpool(root, "acquire", "--agent", "a1").returncode == 0
+
+
+def test_wrong_credentials_and_a_role_that_may_not_create_the_schema(
+    tmp_path: Path, plane: Plane
+) -> None:
+    role = f"wtpool_weak_{secrets.token_hex(3)}"
+    plane.query(f"CREATE ROLE {role} LOGIN PASSWORD 'right-pw'")
+    plane.query(f"REVOKE CREATE ON DATABASE postgres FROM {role}")
+    try:
+        root = make_repo(tmp_path / "repo")
+        make_pool(root)
+        # The server trusts local connections, so a wrong password gets in: an unknown role
+        # is the wrong credential it refuses.
+        for user, message, hint in (
+            ("nobody_here:some-pw", "cannot reach the control plane", "user and password"),
+            (f"{role}:right-pw", "refused: permission denied", "needs CREATE on the database"),
+        ):
+            url = f"postgresql://{user}@127.0.0.1:5432/postgres"
+            (root / "wtpool.yaml").write_text(f"state:\n  url: {url}\n  schema: {plane.schema}\n")
+            before = snapshot(root)
+            refused = wtpool(root, "acquire", "--agent", "a1", "--task", "t1")
+            assert_one_line_error(refused, 1, message)
+            assert hint in refused.stderr
+            assert user.split(":")[1] not in refused.stderr
+            assert snapshot(root) == before
+        assert (
+            plane.query(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", plane.schema
+            )
+            == []
+        )
+    finally:
+        plane.query(f"DROP ROLE {role}")
+
+
+def test_two_hosts_may_not_share_an_id(tmp_path: Path, plane: Plane) -> None:
+    first, second = _hosts(tmp_path, plane, 2, host="builder")
+    assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
+    before = snapshot(second)
+    refused = wtpool(second, "acquire", "--agent", "b1", "--task", "t02")
+    assert_one_line_error(refused, 1, "host id builder is already used by the pool at")
+    assert "state.host" in refused.stderr
+    assert snapshot(second) == before
+    assert [task for task, _, _ in _claims(plane)] == ["t01"]
+
+
+def test_a_statement_goes_to_one_side_only() -> None:
+    assert is_shared("INSERT INTO claims (task) VALUES (?)")
+    assert is_shared("SELECT c.task FROM claims c LEFT JOIN hosts h ON h.pool_id = c.pool_id")
+    assert not is_shared("SELECT pool_id FROM pool WHERE id = 1")
+    assert not is_shared("UPDATE slots SET state = ? WHERE name = ?")
+    with pytest.raises(ValueError, match="shared and local"):
+        is_shared("SELECT * FROM claims JOIN slots ON slots.task = claims.task")
+
+
+def test_hosts_shows_each_host_its_heartbeat_slots_and_claims(tmp_path: Path, plane: Plane) -> None:
+    first, second = _hosts(tmp_path, plane, 2)
+    assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
+    report = wtpool_json(second, "hosts")
+    assert report["control_plane"] == plane.url and report["schema"] == plane.schema
+    by_place = {host["repository"]: host for host in report["hosts"]}
+    assert by_place[str(first)]["claims"] == ["t01"]
+    assert by_place[str(first)]["busy"] == 1 and by_place[str(first)]["slots"] == 1
+    assert by_place[str(second)]["id"] == report["this_host"]
+    assert not any(host["stale"] for host in report["hosts"])
+
+    # A host silent for longer than state.host_ttl is stale.
+    plane.query(
+        "UPDATE {schema}.hosts SET heartbeat_at = now() - interval '1 hour' WHERE repository = %s",
+        str(first),
+    )
+    shown = wtpool(second, "hosts")
+    assert shown.returncode == 0, shown.stderr
+    assert "stale" in shown.stdout
+    # The monitor's (and the daemon's) tending beats the heartbeat.
+    assert wtpool(first, "monitor", "--once").returncode == 0
+    again = {h["repository"]: h for h in wtpool_json(second, "hosts")["hosts"]}
+    assert not again[str(first)]["stale"]
+
+    # A session that ends leaves the control plane: its claims and its host row go.
+    assert wtpool(first, "release", "pool-wt-1").returncode == 0
+    assert wtpool(first, "cleanup").returncode == 0
+    left = wtpool_json(second, "hosts")["hosts"]
+    assert [host["repository"] for host in left] == [str(second)]
+
+
+def test_hosts_of_a_local_state_says_so(pool: Pool) -> None:
+    report = wtpool_json(pool.root, "hosts")
+    assert report["control_plane"] is None and report["hosts"] == []
+    assert "local to this machine" in wtpool(pool.root, "hosts").stdout
+
+
+def test_a_connection_cut_in_the_middle_of_a_claim_claims_nothing(
+    tmp_path: Path, plane: Plane
+) -> None:
+    first, second = _hosts(tmp_path, plane, 2)
+    assert wtpool(second, "status").returncode == 0
+    gate = tmp_path / "go"
+    before = snapshot(first)
+    claiming = subprocess.Popen(
+        [sys.executable, "-m", "worktree_pool", "acquire", "--agent", "a1", "--task", "t01"],
+        cwd=first,
+        env={**os.environ, VARIABLE: f"claims.taken:wait:{gate}"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(Path(f"{gate}.reached"), claiming)
+    # The claim is written, not committed: its connection is the one idle in a transaction.
+    (cut,) = plane.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = 'wtpool' AND state = 'idle in transaction'"
+    )
+    assert cut == (True,)
+    gate.touch()
+    _, err = claiming.communicate(timeout=120)
+    assert claiming.returncode == 1 and err.startswith("error: cannot reach the control plane")
+    assert _claims(plane) == []
+    assert snapshot(first) == before  # the slot was not claimed either
+    # Nothing is held twice afterwards: the task goes to one host, and only one.
+    assert wtpool(second, "acquire", "--agent", "b1", "--task", "t01").returncode == 0
+    again = wtpool(first, "acquire", "--agent", "a1", "--task", "t01")
+    assert_one_line_error(again, 1, "is already held by agent b1")
+    assert [task for task, _, _ in _claims(plane)] == ["t01"]
+
+
+def _wait_for(path: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def private_plane() -> Iterator[Plane]:
+    """A control plane on a PostgreSQL server of the test's own (the embedded one), which the
+    test may stop and start without disturbing anything else on the machine. Its socket
+    lives below a short path: a Unix socket's path is limited to 107 bytes."""
+    root = make_repo(Path(tempfile.mkdtemp(prefix="wtp-")) / "plane")
+    make_pool(root)
+    repo = open_repository(root)
+    try:
+        yield Plane(server.ensure_running(repo), "wtpool", repo)
+    finally:
+        server.stop(repo)
+        shutil.rmtree(root.parent, ignore_errors=True)
+
+
+def test_the_control_plane_stopped_for_ten_seconds_then_started(
+    tmp_path: Path, private_plane: Plane
+) -> None:
+    first, second = _hosts(tmp_path, private_plane, 2)
+    plane_repo = private_plane.server
+    assert plane_repo is not None
+    assert wtpool(first, "daemon", "start").returncode == 0
+    try:
+        assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
+        server.stop(plane_repo, keep_data=True)
+        stopped = time.monotonic()
+
+        before = snapshot(second)
+        refused = wtpool(second, "acquire", "--agent", "b1", "--task", "t02")
+        assert_one_line_error(refused, 1, "cannot reach the control plane")
+        assert snapshot(second) == before
+        assert wtpool(second, "status").returncode == 0  # this machine's own slots: still fine
+        time.sleep(max(0.0, 10 - (time.monotonic() - stopped)))
+        server.ensure_running(plane_repo)
+        restarted = time.time()
+
+        # The claim made before the outage held through it; the refused one left nothing.
+        held = wtpool(second, "acquire", "--agent", "b1", "--task", "t01")
+        assert_one_line_error(held, 1, "task t01 is already held by agent a1")
+        assert wtpool(second, "acquire", "--agent", "b1", "--task", "t02").returncode == 0
+        assert [task for task, _, _ in _claims(private_plane)] == ["t01", "t02"]
+        # The daemon, a long-running process, reconnects by itself: its heartbeats go on.
+        deadline = time.monotonic() + 30
+        while _heartbeat_of(private_plane, first) < restarted:
+            assert time.monotonic() < deadline, "the daemon never beat again"
+            time.sleep(0.5)
+    finally:
+        wtpool(first, "daemon", "stop")
+
+
+def _heartbeat_of(plane: Plane, root: Path) -> float:
+    (row,) = plane.query(
+        "SELECT extract(epoch FROM heartbeat_at) FROM {schema}.hosts WHERE repository = %s",
+        str(root),
+    )
+    return float(row[0])
+
+
+def _doctor(root: Path, *args: str) -> tuple[int, dict]:
+    result = wtpool(root, "doctor", *args, "--json")
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_doctor_releases_a_silent_hosts_claims_after_saving_what_it_pushed(
+    tmp_path: Path, plane: Plane
+) -> None:
+    first, second = _hosts(tmp_path, plane, 2)
+    for task in ("t01", "t02"):
+        assert wtpool(first, "acquire", "--agent", f"a-{task}", "--task", task).returncode == 0
+    slot = first / ".agent-worktrees" / "pool-wt-1"
+    (slot / "README.md").write_text("pushed work\n")
+    git(slot, "commit", "-qam", "work on t01")
+    git(slot, "push", "-q", "origin", "wtpool/task/t01")
+    pushed = git(slot, "rev-parse", "HEAD").strip()
+    (silent,) = plane.query("SELECT id FROM {schema}.hosts WHERE repository = %s", str(first))
+    plane.query(
+        "UPDATE {schema}.hosts SET heartbeat_at = now() - interval '1 hour' WHERE id = %s",
+        silent[0],
+    )
+
+    code, report = _doctor(second)
+    (finding,) = report["findings"]
+    assert code == 1 and finding["kind"] == "stale-host" and not finding["fixed"]
+    assert "holding t01, t02" in finding["detail"]
+    assert [task for task, _, _ in _claims(plane)] == ["t01", "t02"]  # a look changes nothing
+
+    code, report = _doctor(second, "--fix")
+    (finding,) = report["findings"]
+    assert code == 0 and finding["fixed"], finding
+    salvage = f"wtpool/salvage/{silent[0]}/t01"
+    assert f"t01: saved origin/wtpool/task/t01 ({pushed[:10]}) as {salvage}" in finding["repair"]
+    assert "t02: origin has no wtpool/task/t02" in finding["repair"]
+    assert "is not saved" in finding["repair"]
+    remote = tmp_path / "remote.git"
+    assert git(remote, "rev-parse", f"refs/heads/{salvage}").strip() == pushed
+    assert _claims(plane) == []
+    assert [h["repository"] for h in wtpool_json(second, "hosts")["hosts"]] == [str(second)]
+    assert wtpool(second, "acquire", "--agent", "b1", "--task", "t01").returncode == 0
+
+
+def test_doctor_settles_this_hosts_claims_against_its_slots(tmp_path: Path, plane: Plane) -> None:
+    (root,) = _hosts(tmp_path, plane, 1)
+    assert wtpool(root, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
+    (pool_id,) = plane.query("SELECT pool_id FROM {schema}.claims")
+    # The control plane lost the claim (a crash between its commit and the local one, a
+    # restored backup), and holds one for a slot that has no task.
+    plane.query("DELETE FROM {schema}.claims")
+    plane.query(
+        "INSERT INTO {schema}.claims (task, pool_id, slot, claimed_at)"
+        " VALUES ('t09', %s, 'pool-wt-7', 'then')",
+        pool_id[0],
+    )
+    code, report = _doctor(root)
+    assert code == 1
+    assert sorted(f["kind"] for f in report["findings"]) == ["claim-missing", "claim-orphaned"]
+    code, report = _doctor(root, "--fix")
+    assert code == 0, report
+    assert [(task, slot) for task, _, slot in _claims(plane)] == [("t01", "pool-wt-1")]
+
+    # Given to another host meanwhile: both have work on it, so doctor only says so.
+    plane.query(
+        "UPDATE {schema}.claims SET pool_id = 'elsewhere', agent = 'b1', slot = 'pool-wt-3'"
+    )
+    code, report = _doctor(root, "--fix")
+    (finding,) = report["findings"]
+    assert code == 1 and finding["kind"] == "claim-missing" and not finding["fixed"]
+    assert "failed: task t01 is already held by agent b1 in pool-wt-3" in finding["repair"]

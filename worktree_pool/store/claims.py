@@ -1,0 +1,104 @@
+"""Task claims: which slot of which pool holds each task, one row per task.
+
+The table's key makes a second claim of a task impossible, whatever the timing: `take` is one
+`INSERT ... ON CONFLICT (task) DO NOTHING RETURNING`, and of any number of callers, on one
+machine or many sharing a control plane, exactly one gets its row back. A slot's task and its
+claim change together: slots.py calls `take` and `release_slot` whenever it gives a slot a
+task or takes it away, inside the same transaction, so no caller can forget one.
+
+A claim names its pool by the pool's id (`pool.pool_id`), which is unique to one pool on one
+machine; `hosts` maps it to the host's name where a control plane is shared (and holds no row
+when the state is local, where every claim is this pool's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from worktree_pool.errors import WtpoolError
+from worktree_pool.store.protocol import Connection, Row
+from worktree_pool.store.values import decode_scope, utc_now
+from worktree_pool.util import testpoints
+
+
+@dataclass(frozen=True)
+class Claim:
+    task: str
+    pool_id: str
+    slot: str
+    agent: str | None
+    track: str | None
+    scope: tuple[str, ...] | None  # None: the whole tree
+    claimed_at: str
+    host: str | None  # the host whose pool holds it, when a control plane is shared
+
+    @property
+    def where(self) -> str:
+        return self.slot + (f" on host {self.host}" if self.host else "")
+
+
+def this_pool(conn: Connection) -> str:
+    """The pool id claims of this pool carry ('' before the pool row exists)."""
+    row = conn.execute("SELECT pool_id FROM pool WHERE id = 1").fetchone()
+    return (row["pool_id"] or "") if row else ""
+
+
+def take(
+    conn: Connection,
+    pool_id: str,
+    task: str,
+    slot: str,
+    agent: str | None,
+    track: str | None,
+    scope: str | None,
+) -> None:
+    """Claim `task` for `slot` of pool `pool_id` (its `scope` as stored), or raise naming who
+    holds it. Claiming again what the slot already holds changes nothing."""
+    taken = conn.execute(
+        "INSERT INTO claims (task, pool_id, slot, agent, track, scope, claimed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task) DO NOTHING RETURNING task",
+        (task, pool_id, slot, agent, track, scope, utc_now()),
+    ).fetchone()
+    if taken is not None:
+        testpoints.reached("claims.taken")  # a test cuts the connection here, before the commit
+        return
+    holder = holder_of(conn, task)
+    if holder is None:  # released between the two statements: only in another transaction
+        raise WtpoolError(f"task {task} was claimed and released meanwhile", "try again")
+    if holder.pool_id == pool_id and holder.slot == slot:
+        return
+    raise WtpoolError(
+        f"task {task} is already held by agent {holder.agent} in {holder.where}",
+        "one task, one slot: pick another task or wait for that agent to release it",
+    )
+
+
+def release_slot(conn: Connection, slot: str) -> None:
+    """Drop the claim `slot` of this pool holds, if any."""
+    conn.execute("DELETE FROM claims WHERE pool_id = ? AND slot = ?", (this_pool(conn), slot))
+
+
+def release_task(conn: Connection, task: str, pool_id: str) -> None:
+    """Drop `task`'s claim if pool `pool_id` holds it (doctor's repairs)."""
+    conn.execute("DELETE FROM claims WHERE task = ? AND pool_id = ?", (task, pool_id))
+
+
+def holder_of(conn: Connection, task: str) -> Claim | None:
+    row = conn.execute(_SELECT + " WHERE c.task = ?", (task,)).fetchone()
+    return _claim(row) if row else None
+
+
+def every_claim(conn: Connection) -> list[Claim]:
+    return [_claim(row) for row in conn.execute(_SELECT + " ORDER BY c.claimed_at, c.task")]
+
+
+_SELECT = (
+    "SELECT c.task, c.pool_id, c.slot, c.agent, c.track, c.scope, c.claimed_at, h.id AS host"
+    " FROM claims c LEFT JOIN hosts h ON h.pool_id = c.pool_id"
+)
+
+
+def _claim(row: Row) -> Claim:
+    values = dict(row)
+    values["scope"] = decode_scope(values["scope"])
+    return Claim(**values)

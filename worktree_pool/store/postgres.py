@@ -1,0 +1,246 @@
+"""The control plane on PostgreSQL: the shared tables, reached by every machine of a fleet.
+
+It implements protocol.Store for the tables of shared_schema.py. What it guarantees, and how:
+
+- **One writer at a time, as in SQLite.** Every `transaction()` first takes a transaction-level
+  advisory lock named after the schema, so a read-then-write (is this path reserved? then
+  reserve it) is as atomic across machines as `BEGIN IMMEDIATE` is on one; the lock goes with
+  the transaction, or with the connection of a process that dies. Claims do not depend on it:
+  their key refuses a second claim by itself (claims.py).
+- **Versioned schema, created on first use.** Under the same lock, in one transaction: the
+  schema, its `schema_version` and each missing migration; a schema from a newer wtpool is
+  refused, and so is a role that may not create it, each with a hint.
+- **One connection per command**, opened on the first statement that needs it, so that
+  commands that touch only local tables work while the server is down.
+- **Errors are one line** naming the server with its password masked; a lost connection is
+  reopened by the next transaction of a long-running process.
+
+Parameters are written `?` by the query modules (protocol.py); here they become `%s`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from worktree_pool.errors import ExitCode, WtpoolError, first_line
+from worktree_pool.store import hosts
+from worktree_pool.store.hosts import HostIdentity
+from worktree_pool.store.protocol import Cursor
+from worktree_pool.store.shared_schema import MIGRATIONS
+from worktree_pool.util.redact import mask
+
+if TYPE_CHECKING:
+    import psycopg
+
+LOCK_NOT_AVAILABLE = "55P03"
+INSUFFICIENT_PRIVILEGE = "42501"
+CREDENTIALS = ("28P01", "28000")  # invalid_password, invalid_authorization_specification
+
+
+class ControlPlane:
+    def __init__(
+        self,
+        conninfo: str,
+        schema: str,
+        lock_timeout: float,
+        host: HostIdentity | None,
+        host_ttl: float,
+    ) -> None:
+        self.conninfo = conninfo
+        self.schema = schema
+        self.lock_timeout = lock_timeout
+        self.host = host
+        self.host_ttl = host_ttl
+        digest = hashlib.sha256(f"wtpool:{schema}".encode()).digest()
+        self._lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Adapted]:
+        """One atomic change, holding the control plane's write lock until it commits."""
+        with self._translated():
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                yield Adapted(conn)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Adapted]:
+        """A consistent read that blocks no writer."""
+        with self._translated():
+            conn = self._connection()
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield Adapted(conn)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> ControlPlane:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- connecting ---------------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        import psycopg  # not at the top: a local store never pays for the import
+        from psycopg.rows import dict_row
+
+        try:
+            conn = psycopg.connect(
+                self.conninfo,
+                autocommit=True,
+                connect_timeout=10,
+                row_factory=dict_row,
+                application_name="wtpool",
+            )
+        except psycopg.OperationalError as exc:
+            raise self._unreachable(exc) from exc
+        except psycopg.ProgrammingError as exc:  # a malformed connection string
+            raise WtpoolError(
+                mask(f"invalid state.url {self.conninfo}: {first_line(exc)}", self.conninfo),
+                code=ExitCode.USAGE,
+            ) from exc
+        try:
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)",
+                (f"{int(self.lock_timeout * 1000)}ms",),
+            )
+            self._migrate(conn)
+            conn.execute("SELECT set_config('search_path', %s, false)", (self.schema,))
+            if self.host is not None:
+                with conn.transaction():
+                    hosts.register(Adapted(conn), self.host, self.host_ttl)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        from psycopg import sql
+
+        # Most opens find the schema current: one read, and no lock.
+        if self._version(conn) == len(MIGRATIONS):
+            return
+        schema = sql.Identifier(self.schema)
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            conn.execute("SELECT set_config('search_path', %s, true)", (self.schema,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = conn.execute("SELECT version FROM schema_version FOR UPDATE").fetchone()
+            version = row["version"] if row else 0
+            self._check_not_newer(version)
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)  # type: ignore[call-overload]
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version VALUES (%s)", (len(MIGRATIONS),))
+
+    def _version(self, conn: psycopg.Connection[Any]) -> int:
+        table = f"{self.schema}.schema_version"
+        found = conn.execute("SELECT to_regclass(%s) AS t", (table,)).fetchone()
+        if found is None or found["t"] is None:
+            return 0
+        from psycopg import sql
+
+        row = conn.execute(
+            sql.SQL("SELECT version FROM {}.schema_version").format(sql.Identifier(self.schema))
+        ).fetchone()
+        version = row["version"] if row else 0
+        self._check_not_newer(version)
+        return int(version)
+
+    def _check_not_newer(self, version: int) -> None:
+        if version > len(MIGRATIONS):
+            raise WtpoolError(
+                mask(
+                    f"the control plane's schema {self.schema} at {self.conninfo} has version "
+                    f"{version}, newer than this wtpool understands ({len(MIGRATIONS)})",
+                    self.conninfo,
+                ),
+                "upgrade wtpool on this machine to the version the other machines run",
+            )
+
+    # --- errors -------------------------------------------------------------------------
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        import psycopg  # not at the top: see _connection
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            if self._conn is not None and self._conn.closed:
+                self._conn = None  # the next transaction connects again
+            raise self._translate(exc) from exc
+
+    def _translate(self, exc: BaseException) -> WtpoolError:
+        import psycopg  # not at the top: see _connection
+
+        sqlstate = getattr(exc, "sqlstate", None)
+        where = mask(f"the control plane at {self.conninfo}", self.conninfo)
+        if sqlstate == LOCK_NOT_AVAILABLE:
+            return WtpoolError(
+                f"another wtpool process held {where} for over {self.lock_timeout:g} s",
+                "try again, or raise timeouts.state_lock in wtpool.yaml",
+            )
+        if sqlstate == INSUFFICIENT_PRIVILEGE:
+            return WtpoolError(
+                mask(f"{where} refused: {first_line(exc)}", self.conninfo),
+                f"the role in state.url needs CREATE on the database, or the schema "
+                f"{self.schema} created for it by one that has (GRANT ALL ON SCHEMA)",
+            )
+        if isinstance(exc, psycopg.OperationalError):
+            return self._unreachable(exc)
+        return WtpoolError(mask(f"{where} refused: {first_line(exc)}", self.conninfo))
+
+    def _unreachable(self, exc: BaseException) -> WtpoolError:
+        text = str(exc)
+        credentials = getattr(exc, "sqlstate", None) in CREDENTIALS or any(
+            words in text for words in ("password authentication failed", 'role "')
+        )
+        return WtpoolError(
+            mask(
+                f"cannot reach the control plane at {self.conninfo}: {first_line(exc)}",
+                self.conninfo,
+            ),
+            "check the user and password in state.url (or WTPOOL_STATE_URL)"
+            if credentials
+            else "check that the server in state.url (or WTPOOL_STATE_URL) is running; "
+            "commands on this machine's slots alone still work",
+        )
+
+
+class Adapted:
+    """A psycopg connection as protocol.Connection: `?` placeholders, rows by name."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        cursor = self._conn.cursor()
+        cursor.execute(_placeholders(sql), tuple(parameters))  # type: ignore[call-overload]
+        return cursor  # type: ignore[return-value]
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        cursor = self._conn.cursor()
+        cursor.executemany(_placeholders(sql), [tuple(p) for p in parameters])  # type: ignore[call-overload]
+        return cursor  # type: ignore[return-value]
+
+
+def _placeholders(sql: str) -> str:
+    """The query modules' `?` as psycopg's `%s`; a literal `%` doubled. Their SQL never holds
+    a `?` or `%` inside a string literal (tests/store/test_seam.py)."""
+    return sql.replace("%", "%%").replace("?", "%s")

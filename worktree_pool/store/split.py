@@ -1,0 +1,135 @@
+"""The state of a machine that shares a control plane: its own SQLite store for what is local,
+the PostgreSQL control plane for what is shared, behind the one protocol.Store callers hold.
+
+A transaction here is a transaction of each: the local one begins first (it takes the local
+write lock, as always), and the control plane's begins at the first statement that names a
+shared table (shared_schema.SHARED_TABLES), so a command that touches only local tables never
+connects. Each statement goes to the side whose tables it names; one that names both is a
+defect in a query module, refused before it runs. The control plane commits first, then the
+local store: a failure in the first rolls both back. Between the two commits only a crash can
+come (the local write lock is already held), and what it leaves (a claim whose slot record
+says otherwise) is what `wtpool doctor` compares and settles, as it does for git.
+
+The lock order is always local, then shared, so two processes of one machine cannot wait on
+each other across the two; processes of different machines share only the second lock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from worktree_pool.store import hosts
+from worktree_pool.store.postgres import ControlPlane
+from worktree_pool.store.protocol import Connection, Cursor, Store
+from worktree_pool.store.schema import MIGRATIONS
+from worktree_pool.store.shared_schema import SHARED_TABLES
+from worktree_pool.store.slots import SlotState, all_slots
+from worktree_pool.store.sqlite import StateStore
+
+_NAME = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
+# The local store's tables: those its migrations create, but for the shared ones.
+LOCAL_TABLES = frozenset(re.findall(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", " ".join(MIGRATIONS)))
+LOCAL_TABLES -= SHARED_TABLES
+
+
+def is_shared(statement: str) -> bool:
+    """Whether `statement` runs on the control plane; ValueError if it names tables of both
+    sides. (Names that are no table, as in `DO UPDATE SET` or `extract(epoch FROM now())`,
+    do not count.)"""
+    names = set(_NAME.findall(statement))
+    shared, local = names & SHARED_TABLES, names & LOCAL_TABLES
+    if shared and local:
+        raise ValueError(f"one statement names shared and local tables: {statement}")
+    return bool(shared)
+
+
+class SplitStore:
+    def __init__(self, local: StateStore, shared: ControlPlane) -> None:
+        self.local = local
+        self.shared = shared
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Every change that reaches the control plane also beats this host's heartbeat, with
+        its slots as the change leaves them."""
+        with self.local.transaction() as local, ExitStack() as stack:
+            routed = _Routed(local, lambda: stack.enter_context(self.shared.transaction()))
+            yield routed
+            if routed.reached_shared:
+                self._beat(routed)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        with self.local.snapshot() as local, ExitStack() as stack:
+            yield _Routed(local, lambda: stack.enter_context(self.shared.snapshot()))
+
+    def heartbeat(self) -> None:
+        """Tell the control plane this host is alive, and how many slots it has in use."""
+        with self.transaction() as conn:
+            self._beat(conn)
+
+    def _beat(self, conn: Connection) -> None:
+        if self.shared.host is not None:
+            states = [slot.state for slot in all_slots(conn)]
+            in_use = len(states) - states.count(SlotState.IDLE)
+            hosts.heartbeat(conn, self.shared.host, len(states), in_use)
+
+    def leave(self) -> None:
+        """This pool's session is over (cleanup): it is no longer one of the hosts."""
+        me = self.shared.host
+        if me is not None:
+            with self.shared.transaction() as conn:
+                hosts.forget(conn, me.id, me.pool_id)
+
+    def close(self) -> None:
+        try:
+            self.shared.close()
+        finally:
+            self.local.close()
+
+    def __enter__(self) -> SplitStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Routed:
+    """One transaction's connection: each statement to the side whose tables it names."""
+
+    def __init__(self, local: Connection, open_shared: Callable[[], Connection]) -> None:
+        self._local = local
+        self._open_shared = open_shared
+        self._shared: Connection | None = None
+
+    @property
+    def reached_shared(self) -> bool:
+        return self._shared is not None
+
+    def _side(self, statement: str) -> Connection:
+        if not is_shared(statement):
+            return self._local
+        if self._shared is None:
+            self._shared = self._open_shared()
+        return self._shared
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
+        return self._side(sql).execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
+        return self._side(sql).executemany(sql, parameters)
+
+
+def heartbeat(store: Store) -> None:
+    """A heartbeat, where the store shares a control plane (the daemon and monitor beat)."""
+    if isinstance(store, SplitStore):
+        store.heartbeat()
+
+
+def leave(store: Store) -> None:
+    """This pool no longer takes part in a shared control plane, if it did (cleanup)."""
+    if isinstance(store, SplitStore):
+        store.leave()
