@@ -26,6 +26,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+from fleet_bench import fleet_section
+
 from worktree_pool.config.settings import DatabaseSettings
 from worktree_pool.coord.cleanup import cleanup
 from worktree_pool.db import server as pgserver
@@ -962,10 +964,11 @@ def main() -> None:
     scaling: list[ScalingRow] = []
 
     kept = kept_sections(output)
+    fleet = ""
 
     def publish() -> None:
         # After every benchmark, so that a failure late in an hour's run keeps what it measured.
-        table = render(rows, files, runs) + render_scaling(scaling) + kept
+        table = render(rows, files, runs) + render_scaling(scaling) + fleet + kept
         if output is not None:
             output.write_text(table)
 
@@ -995,9 +998,11 @@ def main() -> None:
             scaling.append(bench_scaling(workdir, size, runs))
             print(f"scaling, {size:,} files: spawn {scaling[-1].spawn}", flush=True)
             publish()
+        fleet = fleet_section(workdir / "fleet", 1 if args.quick else 20)
+        publish()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(render(rows, files, runs) + render_scaling(scaling), end="")
+    print(render(rows, files, runs) + render_scaling(scaling) + fleet, end="")
 
 
 if __name__ == "__main__":

@@ -82,9 +82,14 @@ def _tasks() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _hosts(tmp: Path, plane: Plane, count: int, **state: str) -> list[Path]:
-    """`count` clones of one bare remote, each with a pool on the shared control plane."""
-    files = {"README.md": "# fleet\n", "tasks.yaml": _tasks()}
+def _hosts(tmp: Path, plane: Plane, count: int, *, push: bool = False, **state: str) -> list[Path]:
+    """`count` clones of one bare remote, each with a pool on the shared control plane; with
+    `push`, their merge queues land on the remote. The configuration is committed, as a team
+    would."""
+    config = "pool:\n  min: 1\n  max: 10\ntasks:\n  source: yaml\n" + plane.config(**state)
+    if push:
+        config += "merge:\n  push: true\n  remote: origin\n"
+    files = {"README.md": "# fleet\n", "tasks.yaml": _tasks(), "wtpool.yaml": config}
     files |= {f"src/t{n:02}/code.py": f"N = {n}\n" for n in range(1, TASK_COUNT + 1)}
     origin = make_repo(tmp / "origin", files)
     remote = tmp / "remote.git"
@@ -93,8 +98,6 @@ def _hosts(tmp: Path, plane: Plane, count: int, **state: str) -> list[Path]:
     for n in range(1, count + 1):
         root = tmp / f"host{n}"
         git(tmp, "clone", "-q", str(remote), str(root))
-        config = "pool:\n  min: 1\n  max: 10\ntasks:\n  source: yaml\n" + plane.config(**state)
-        (root / "wtpool.yaml").write_text(config)
         make_pool(root, 1, 10)
         hosts.append(root)
     return hosts
@@ -499,3 +502,49 @@ def test_doctor_settles_this_hosts_claims_against_its_slots(tmp_path: Path, plan
     (finding,) = report["findings"]
     assert code == 1 and finding["kind"] == "claim-missing" and not finding["fixed"]
     assert "failed: task t01 is already held by agent b1 in pool-wt-3" in finding["repair"]
+
+
+def test_thirty_agents_on_three_hosts_land_on_the_shared_remote(
+    tmp_path: Path, plane: Plane
+) -> None:
+    hosts = _hosts(tmp_path, plane, 3, push=True)
+
+    def spawn(root: Path) -> list[dict]:
+        result = wtpool(root, "spawn", "10", "independent", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["spawned"]
+
+    with ThreadPoolExecutor(3) as executor:
+        spawned = list(executor.map(spawn, hosts))
+    tips: dict[str, str] = {}
+    for slots in spawned:
+        for slot in slots:
+            path = Path(slot["path"])
+            (path / "src" / slot["task"] / "code.py").write_text(f"DONE = {slot['task']!r}\n")
+            git(path, "commit", "-qam", f"finish {slot['task']}")
+            tips[slot["task"]] = git(path, "rev-parse", "HEAD").strip()
+
+    def land(root: Path, slots: list[dict]) -> list[str]:
+        states = []
+        for slot in slots:
+            result = wtpool(root, "merge", slot["slot"], "--wait", "--json")
+            assert result.returncode == 0, result.stderr
+            states.append(json.loads(result.stdout)["entry"]["state"])
+        return states
+
+    with ThreadPoolExecutor(3) as executor:
+        landed = list(executor.map(land, hosts, spawned))
+    assert [state for states in landed for state in states] == ["merged"] * TASK_COUNT
+    remote = tmp_path / "remote.git"
+    for task, tip in tips.items():  # every commit reachable from the remote's base
+        assert (
+            subprocess.run(
+                ["git", "merge-base", "--is-ancestor", tip, "main"], cwd=remote
+            ).returncode
+            == 0
+        ), task
+    final = git(remote, "rev-parse", "main").strip()
+    for root in hosts:  # each host's base follows the remote, its main worktree clean
+        assert wtpool(root, "queue", "--run").returncode == 0
+        assert git(root, "rev-parse", "main").strip() == final
+        assert git(root, "status", "--porcelain") == ""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
+from worktree_pool.git.run import is_ancestor, resolve
 from worktree_pool.merge import integration
 from worktree_pool.merge.queue import get_entry
 from worktree_pool.pool.claims import release
@@ -23,6 +24,23 @@ from worktree_pool.store.slots import find_slot
 from worktree_pool.store.tasks import record_landed
 from worktree_pool.store.values import utc_now
 from worktree_pool.tasks.status import close_task
+
+
+def follow_remote(repo: Repository, base: str) -> None:
+    """With `merge.push`, after every queue run: bring the local base, and the worktrees that
+    have it checked out, up to the remote's base when it is behind it, so that a host's base
+    follows what the other hosts landed. Only forward, and only when no worktree would lose an
+    uncommitted change; else it stays, and the next landing brings it along."""
+    git, remote = repo.git, repo.config.merge.remote
+    old = resolve(git, f"refs/heads/{base}")
+    new = integration.fetch_base(git, remote, base)
+    if old is None or old == new or not is_ancestor(git, old, new):
+        return
+    checkouts = integration.base_checkouts(repo, base)
+    if any(integration.why_cannot_follow(git.at(path), old, new) for path in checkouts):
+        return
+    if integration.swap(git, base, new, old, f"wtpool: follow {remote}/{base}"):
+        bring_along(repo, checkouts, old, new)
 
 
 def bring_along(

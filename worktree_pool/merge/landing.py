@@ -10,6 +10,7 @@ after a crash, the base containing the candidate means the landing happened.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from worktree_pool.agents.reservations import held_by_others, others_hold_exclusively
@@ -17,7 +18,7 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import is_ancestor, resolve
 from worktree_pool.merge import integration
-from worktree_pool.merge.after_landing import bring_along, record_merged
+from worktree_pool.merge.after_landing import bring_along, follow_remote, record_merged
 from worktree_pool.merge.batch import land_batch
 from worktree_pool.merge.queue import claim_batch, orphans, processor_lock
 from worktree_pool.merge.scratch import remove_scratch_worktrees
@@ -26,6 +27,7 @@ from worktree_pool.scope.guard import allows, compiled
 from worktree_pool.scope.patterns import compile_rules
 from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
+from worktree_pool.store.pool import read_pool
 from worktree_pool.store.protocol import Store
 
 
@@ -57,6 +59,12 @@ def run_queue(repo: Repository, store: Store) -> RunResult | None:
                 for entry in still_merging(store, batch):
                     errored(repo, store, entry, exc)
                 raise
+        if repo.config.merge.push:
+            with store.snapshot() as conn:
+                pool = read_pool(conn)
+            with contextlib.suppress(WtpoolError):  # unreachable: the next run follows
+                if pool is not None:
+                    follow_remote(repo, pool.base)
         return RunResult(processed)
 
 
