@@ -548,3 +548,53 @@ def test_thirty_agents_on_three_hosts_land_on_the_shared_remote(
         assert wtpool(root, "queue", "--run").returncode == 0
         assert git(root, "rev-parse", "main").strip() == final
         assert git(root, "status", "--porcelain") == ""
+
+
+def test_a_processor_killed_after_its_push_lands_nothing_twice(
+    tmp_path: Path, plane: Plane
+) -> None:
+    first, second = _hosts(tmp_path, plane, 2, push=True)
+    for root, task in ((first, "t01"), (second, "t02")):
+        assert wtpool(root, "acquire", "--agent", f"a-{task}", "--task", task).returncode == 0
+        slot = root / ".agent-worktrees" / "pool-wt-1"
+        (slot / "src" / task / "code.py").write_text("DONE = 1\n")
+        git(slot, "commit", "-qam", f"finish {task}")
+    killed = wtpool(first, "merge", "pool-wt-1", "--wait", env={VARIABLE: "merge.pushed:kill"})
+    assert killed.returncode == -9
+    remote = tmp_path / "remote.git"
+    landed = git(remote, "rev-parse", "main").strip()
+    # Pushed, and not recorded: the entry is still `merging`, the local base where it was.
+    assert git(remote, "log", "-1", "--format=%s", "main").startswith("Merge wtpool/task/t01")
+    # The other host goes on landing meanwhile; the first one's next run settles its entry.
+    assert wtpool(second, "merge", "pool-wt-1", "--wait").returncode == 0
+    assert wtpool(first, "queue", "--run").returncode == 0
+    entries = wtpool_json(first, "queue")["entries"]
+    assert [entry["state"] for entry in entries] == ["merged"]
+    subjects = git(remote, "log", "--format=%s", "main").splitlines()
+    landings = [subject for subject in subjects if subject.startswith("Merge wtpool/task/t01")]
+    assert len(landings) == 1  # landed once, not twice
+    assert git(remote, "merge-base", "--is-ancestor", landed, "main") == ""
+    assert git(first, "rev-parse", "main") == git(remote, "rev-parse", "main")
+    assert git(first, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("state:\n  url: ''\n", "state.url is empty"),
+        ("state:\n  schema: Fleet\n", "state.schema must be a plain PostgreSQL name"),
+        ("state:\n  schema: pg_fleet\n", "state.schema must be a plain PostgreSQL name"),
+        ("state:\n  schema: a;drop\n", "state.schema must be a plain PostgreSQL name"),
+        ("state:\n  host: ../up\n", "state.host must be 1-64 letters"),
+        ("state:\n  host_ttl: -5\n", "state.host_ttl must be a positive number of seconds"),
+        ("state:\n  url: [a]\n", "state.url"),
+        ("state:\n  url: 'host=h password=pw port'\n", "invalid state.url"),
+    ],
+)
+def test_bad_state_settings_are_one_line_errors(pool: Pool, text: str, fragment: str) -> None:
+    (pool.root / "wtpool.yaml").write_text(text)
+    before = snapshot(pool.root)
+    refused = wtpool(pool.root, "acquire", "--agent", "a", "--task", "t1")
+    assert_one_line_error(refused, 2, fragment)
+    assert ":pw@" not in refused.stderr and "password=pw" not in refused.stderr
+    assert snapshot(pool.root) == before
