@@ -140,6 +140,7 @@ COVERED_BY: dict[str, str] = {
     "store/claims.py": "tests/store/test_control_plane.py",
     "store/databases.py": "tests/db/test_slots.py",
     "store/hosts.py": "tests/store/test_control_plane.py",
+    "store/origin.py": "tests/store/test_control_plane.py",
     "store/postgres.py": "tests/store/test_control_plane.py",
     "store/shared_schema.py": "tests/store/test_control_plane.py",
     "store/split.py": "tests/store/test_control_plane.py",

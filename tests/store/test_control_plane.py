@@ -598,3 +598,63 @@ def test_bad_state_settings_are_one_line_errors(pool: Pool, text: str, fragment:
     assert_one_line_error(refused, 2, fragment)
     assert ":pw@" not in refused.stderr and "password=pw" not in refused.stderr
     assert snapshot(pool.root) == before
+
+
+def test_mail_reaches_an_agent_on_another_host_and_wakes_its_wait(
+    tmp_path: Path, plane: Plane
+) -> None:
+    first, second = _hosts(tmp_path, plane, 2)
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "worktree_pool", "mail", "inbox", "b1", "--wait", "--json"],
+        cwd=second,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Once it has connected (its host is registered) and looked, it waits for a notification
+    # (for an hour, were none to come): the message from the other host must wake it.
+    deadline = time.monotonic() + 60
+    while plane.query("SELECT to_regclass('{schema}.hosts')") == [(None,)] or not plane.query(
+        "SELECT id FROM {schema}.hosts"
+    ):
+        assert waiting.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1)
+    body = ("--subject", "hi", "--body", "x")
+    sent = wtpool(first, "mail", "send", "--from", "a1", "--to", "b1", *body)
+    assert sent.returncode == 0, sent.stderr
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    (message,) = json.loads(out)
+    (host,) = plane.query("SELECT id FROM {schema}.hosts WHERE repository = %s", str(first))
+    assert (message["sender"], message["subject"], message["host"]) == ("a1", "hi", host[0])
+    # One mailbox for every host: read on the second, it is read for the first too.
+    assert wtpool(second, "mail", "read", str(message["id"])).returncode == 0
+    (seen,) = wtpool_json(first, "mail", "inbox", "b1")
+    assert seen["read_at"] is not None
+
+
+def test_waiting_for_mail_gives_up_after_its_timeout(pool: Pool) -> None:
+    before = snapshot(pool.root)
+    result = wtpool(pool.root, "mail", "inbox", "b1", "--wait", "--timeout", "0.5")
+    assert_one_line_error(result, 1, "no unread mail for b1 within 0.5 s")
+    assert snapshot(pool.root) == before
+    bad = wtpool(pool.root, "mail", "inbox", "b1", "--wait", "--timeout", "-1")
+    assert_one_line_error(bad, 2, "--timeout must be a positive number of seconds")
+
+
+def test_waiting_for_mail_without_a_control_plane_looks_again(pool: Pool) -> None:
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "worktree_pool", "mail", "inbox", "b1", "--wait", "--json"],
+        cwd=pool.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    sent = wtpool(
+        pool.root, "mail", "send", "--from", "a", "--to", "b1", "--subject", "s", "--body", ""
+    )
+    assert sent.returncode == 0, sent.stderr
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0, err
+    assert [m["subject"] for m in json.loads(out)] == ["s"]

@@ -3,12 +3,15 @@
 A message has a sender, a recipient, a subject, a body and a thread (by default its own), and
 is unread, read, or acknowledged. Every send is appended to `.agent-worktrees/audit.jsonl`.
 Spawn mails each agent its task brief; wtpool mails the holder of a reservation it releases by
-force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`.
+force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`; `inbox --wait`
+blocks until something unread arrives. Where a control plane is shared, mail lives there: an
+agent's name is its address on every host, and each message says which host sent it.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from worktree_pool.store import mail
 from worktree_pool.store.mail import Message
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.protocol import Connection, Store
+from worktree_pool.store.shared_schema import MAIL_CHANNEL
+from worktree_pool.store.split import waiting_for
 from worktree_pool.util.inputs import read_text_bounded
 from worktree_pool.util.names import validate_name
 
@@ -89,6 +94,26 @@ def inbox(repo: Repository, store: Store, agent: str, *, unread: bool = False) -
     with store.snapshot() as conn:
         require_pool(conn, repo)
         return mail.to(conn, agent, unread=unread)
+
+
+def wait_for_mail(
+    repo: Repository, store: Store, agent: str, timeout: float | None
+) -> list[Message]:
+    """The agent's unread messages, once there is one: woken by the control plane where one is
+    shared, else looking every half second. An error after `timeout` seconds without any."""
+    if timeout is not None and not 0 < timeout < 1e9:
+        raise bad_input(f"--timeout must be a positive number of seconds, got {timeout}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with waiting_for(store, MAIL_CHANNEL) as wait:
+        while not (unread := inbox(repo, store, agent, unread=True)):
+            left = 3600.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                raise WtpoolError(
+                    f"no unread mail for {agent} within {timeout:g} s",
+                    "wait longer with --timeout, or without it",
+                )
+            wait(left)
+    return unread
 
 
 def read_message(repo: Repository, store: Store, message_id: int) -> Message:

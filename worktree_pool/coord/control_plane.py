@@ -21,6 +21,7 @@ from worktree_pool.pool.worktrees import BRANCH_NAMESPACE, branch_for
 from worktree_pool.store import claims
 from worktree_pool.store.claims import Claim
 from worktree_pool.store.hosts import HostRecord, every_host, forget
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import TRANSIENT_STATES, Slot, SlotState, all_slots, owner_alive
 from worktree_pool.store.split import SplitStore
@@ -90,7 +91,7 @@ def _under_way(slots: list[Slot], claim: Claim) -> bool:
 
 def _claim_again(store: SplitStore, slot: Slot, task: str) -> None:
     with store.transaction() as conn:
-        pool_id = claims.this_pool(conn)
+        pool_id = this_pool(conn)
         scope = encode_scope(slot.scope)
         claims.take(conn, pool_id, task, slot.name, slot.agent, slot.track, scope)
 

@@ -18,9 +18,10 @@ What is shared, and why (shared_schema.py has the tables): what two machines mus
 not do the same work twice or undo each other's: which task each slot holds (claims), which
 tasks landed, the scopes pinned to tasks, and who the hosts are. What stays local is what only
 one machine can act on: its slots and their worktrees, its agent processes, its slot
-databases, its resource samples, its queue of claim requests. The file reservations, mail and
-merge queue are still each machine's own: sharing them means telling agents of different hosts
-apart, which their names alone do not.
+databases, its resource samples, its queue of claim requests. Mail is shared too: an agent's
+name is its address on every host. File reservations and the merge queue are still each
+machine's own: the commit guard reads reservations on every commit without a server, and a
+shared queue needs every host's branches on the remote.
 
 Modules:
     protocol.py    Store and Connection protocols, and the rules query modules follow
@@ -45,6 +46,7 @@ Modules:
     shared_schema.py  the control plane's tables on PostgreSQL, and which tables they are
     postgres.py    the control plane: connection, schema migrations, the write lock, errors
     split.py       a machine's local store and the control plane, behind one Store
+    origin.py      which pool a row of a shared table comes from
 
 Modules the commit guard imports (sqlite, slots, reservations and what they import) use the
 standard library, store modules and util's standard-library modules only: the guard runs on

@@ -6,9 +6,9 @@ machine or many sharing a control plane, exactly one gets its row back. A slot's
 claim change together: slots.py calls `take` and `release_slot` whenever it gives a slot a
 task or takes it away, inside the same transaction, so no caller can forget one.
 
-A claim names its pool by the pool's id (`pool.pool_id`), which is unique to one pool on one
-machine; `hosts` maps it to the host's name where a control plane is shared (and holds no row
-when the state is local, where every claim is this pool's).
+A claim names its pool by the pool's id (origin.py); `hosts` maps it to the host's name where a
+control plane is shared (and holds no row when the state is local, where every claim is this
+pool's).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worktree_pool.errors import WtpoolError
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import decode_scope, utc_now
 from worktree_pool.util import testpoints
@@ -35,12 +36,6 @@ class Claim:
     @property
     def where(self) -> str:
         return self.slot + (f" on host {self.host}" if self.host else "")
-
-
-def this_pool(conn: Connection) -> str:
-    """The pool id claims of this pool carry ('' before the pool row exists)."""
-    row = conn.execute("SELECT pool_id FROM pool WHERE id = 1").fetchone()
-    return (row["pool_id"] or "") if row else ""
 
 
 def take(

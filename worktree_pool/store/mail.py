@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import is_row_id, utc_now
 
@@ -19,10 +20,15 @@ class Message:
     created_at: str
     read_at: str | None
     acked_at: str | None
+    pool_id: str | None = None  # the sender's pool
+    host: str | None = None  # the sender's host, where a control plane is shared
 
     @classmethod
     def from_row(cls, row: Row) -> Message:
         return cls(**dict(row))
+
+
+_SELECT = "SELECT m.*, h.id AS host FROM messages m LEFT JOIN hosts h ON h.pool_id = m.pool_id"
 
 
 def insert(
@@ -30,9 +36,9 @@ def insert(
 ) -> int:
     """Store a message; one without a thread starts its own (`m<id>`). Returns its id."""
     row = conn.execute(
-        "INSERT INTO messages (sender, recipient, subject, body, thread, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        (sender, recipient, subject, body, thread or "", utc_now()),
+        "INSERT INTO messages (sender, recipient, subject, body, thread, created_at, pool_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (sender, recipient, subject, body, thread or "", utc_now(), this_pool(conn)),
     ).fetchone()
     message_id = int(row["id"])
     if not thread:
@@ -43,16 +49,17 @@ def insert(
 def get(conn: Connection, message_id: int) -> Message | None:
     if not is_row_id(message_id):  # no row has any other id: see values.is_row_id
         return None
-    row = conn.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+    row = conn.execute(_SELECT + " WHERE m.id = ?", (message_id,)).fetchone()
     return Message.from_row(row) if row else None
 
 
 def to(conn: Connection, recipient: str, *, unread: bool = False) -> list[Message]:
     """The recipient's messages (only the unread ones, if asked), oldest first."""
     rows = conn.execute(
-        "SELECT * FROM messages WHERE recipient = ?"
-        + (" AND read_at IS NULL" if unread else "")
-        + " ORDER BY id",
+        _SELECT
+        + " WHERE m.recipient = ?"
+        + (" AND m.read_at IS NULL" if unread else "")
+        + " ORDER BY m.id",
         (recipient,),
     ).fetchall()
     return [Message.from_row(row) for row in rows]

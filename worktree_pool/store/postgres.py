@@ -76,6 +76,20 @@ class ControlPlane:
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield Adapted(conn)
 
+    def listen(self, name: str) -> None:
+        """Be told of what the schema's triggers announce as `name` (shared_schema.py), from
+        now on: `wait` returns when it happens."""
+        from psycopg import sql  # not at the top: see _connection
+
+        channel = sql.Identifier(f"{self.schema}_{name}")
+        with self._translated():
+            self._connection().execute(sql.SQL("LISTEN {}").format(channel))
+
+    def wait(self, seconds: float) -> bool:
+        """Whether something listened for was announced within `seconds`."""
+        with self._translated():
+            return any(True for _ in self._connection().notifies(timeout=seconds, stop_after=1))
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -141,10 +155,8 @@ class ControlPlane:
             row = conn.execute("SELECT version FROM schema_version FOR UPDATE").fetchone()
             version = row["version"] if row else 0
             self._check_not_newer(version)
-            for script in MIGRATIONS[version:]:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)  # type: ignore[call-overload]
+            for script in MIGRATIONS[version:]:  # whole: a function body holds semicolons
+                conn.execute(script)  # type: ignore[call-overload]
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version VALUES (%s)", (len(MIGRATIONS),))
 

@@ -215,7 +215,8 @@ MIGRATIONS: tuple[str, ...] = (
     # Which slot of which pool holds each task: one row per task, so that a second claim is
     # refused by the key (claims.py), here as in a shared control plane (shared_schema.py).
     # Tasks slots held before this version are claimed for them. `hosts` is written only in a
-    # shared control plane; here it stays empty, so that claims.py's queries run on both.
+    # shared control plane; here it stays empty, so that claims.py's queries run on both. A
+    # message's pool (its sender's, origin.py): where mail is shared, the host it came from.
     """
     CREATE TABLE claims (
         task TEXT PRIMARY KEY,
@@ -228,6 +229,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX claims_slot ON claims (pool_id, slot);
     CREATE TABLE hosts (id TEXT PRIMARY KEY, pool_id TEXT NOT NULL);  -- shared state only
+    ALTER TABLE messages ADD COLUMN pool_id TEXT;
     INSERT INTO claims (task, pool_id, slot, agent, track, scope, claimed_at)
         SELECT task, coalesce((SELECT pool_id FROM pool), ''), name, agent, track, scope,
                coalesce(acquired_at, updated_at)

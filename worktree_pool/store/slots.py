@@ -20,6 +20,7 @@ from typing import Any
 
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.store import claims, sql
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import decode_scope, encode_scope, utc_now
 
@@ -141,7 +142,7 @@ def insert_slot(
         ),
     )
     if request is not None and request.task is not None:
-        pool_id = claims.this_pool(conn)
+        pool_id = this_pool(conn)
         scope = encode_scope(request.scope)
         claims.take(conn, pool_id, request.task, name, agent, request.track, scope)
     return name
@@ -162,7 +163,7 @@ def update_slot(conn: Connection, name: str, **changes: Any) -> None:
             claims.release_slot(conn, name)
         if changes["task"] is not None:
             claim = {key: changes.get(key) for key in ("agent", "track", "scope")}
-            claims.take(conn, claims.this_pool(conn), changes["task"], name, **claim)
+            claims.take(conn, this_pool(conn), changes["task"], name, **claim)
 
 
 def mark_idle(conn: Connection, name: str) -> None:

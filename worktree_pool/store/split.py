@@ -17,6 +17,7 @@ each other across the two; processes of different machines share only the second
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -121,6 +122,23 @@ class _Routed:
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Cursor:
         return self._side(sql).executemany(sql, parameters)
+
+
+# Where no control plane announces changes, a waiting command looks again this often.
+POLL_SECONDS = 0.5
+
+
+@contextmanager
+def waiting_for(store: Store, channel: str) -> Iterator[Callable[[float], object]]:
+    """`wait(seconds)`: until the control plane announces `channel` (shared_schema.py) or
+    `seconds` pass; where the state is local, a short sleep, as SQLite announces nothing. The
+    caller looks again after each wait either way. Listening starts before the caller's first
+    look, so nothing announced between that look and the wait is missed."""
+    if isinstance(store, SplitStore):
+        store.shared.listen(channel)
+        yield store.shared.wait
+    else:
+        yield lambda seconds: time.sleep(min(seconds, POLL_SECONDS))
 
 
 def heartbeat(store: Store) -> None:

@@ -40,12 +40,24 @@ def mail_send(
 def mail_inbox(
     agent: Annotated[str, typer.Argument(help="Whose messages.")],
     unread: Annotated[bool, typer.Option("--unread", help="Only those not read yet.")] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until one is unread; show the unread ones.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="With --wait: give up after this many seconds."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """An agent's messages, oldest first."""
     repo = repository()
     with open_store(repo) as store:
-        emit(mail.inbox(repo, store, agent, unread=unread), json, show_inbox)
+        found = (
+            mail.wait_for_mail(repo, store, agent, timeout)
+            if wait
+            else mail.inbox(repo, store, agent, unread=unread)
+        )
+        emit(found, json, show_inbox)
 
 
 @app.command("read")

@@ -64,7 +64,7 @@ def show_inbox(messages: list[Message]) -> None:
         state = "acked" if message.acked_at else "read" if message.read_at else "unread"
         rows.add_row(
             str(message.id),
-            escape(message.sender),
+            escape(message.sender + (f" ({message.host})" if message.host else "")),
             escape(message.subject),
             escape(message.thread),
             message.created_at,
@@ -74,7 +74,8 @@ def show_inbox(messages: list[Message]) -> None:
 
 
 def show_message(message: Message) -> None:
-    console.print(f"#{message.id} from {escape(message.sender)} to {escape(message.recipient)}")
+    sender = message.sender + (f" on host {message.host}" if message.host else "")
+    console.print(f"#{message.id} from {escape(sender)} to {escape(message.recipient)}")
     console.print(f"subject: {escape(message.subject)}")
     console.print(f"thread:  {escape(message.thread)}   sent {message.created_at}")
     console.print()
