@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -464,8 +465,8 @@ def test_doctor_releases_a_silent_hosts_claims_after_saving_what_it_pushed(
     code, report = _doctor(second, "--fix")
     (finding,) = report["findings"]
     assert code == 0 and finding["fixed"], finding
-    salvage = f"wtpool/salvage/{silent[0]}/t01"
-    assert f"t01: saved origin/wtpool/task/t01 ({pushed[:10]}) as {salvage}" in finding["repair"]
+    salvage = f"wtpool/salvage/{silent[0]}/t01-{pushed[:10]}"
+    assert f"t01: saved origin/wtpool/task/t01 as {salvage}" in finding["repair"]
     assert "t02: origin has no wtpool/task/t02" in finding["repair"]
     assert "is not saved" in finding["repair"]
     remote = tmp_path / "remote.git"
@@ -658,3 +659,71 @@ def test_waiting_for_mail_without_a_control_plane_looks_again(pool: Pool) -> Non
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 0, err
     assert [m["subject"] for m in json.loads(out)] == ["s"]
+
+
+def test_a_queued_task_is_claimed_on_every_host(tmp_path: Path, plane: Plane) -> None:
+    first, second = _hosts(tmp_path, plane, 2)
+    assert wtpool(first, "init", "--min", "1", "--max", "1").returncode == 0
+    assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
+    queued = wtpool_json(first, "acquire", "--agent", "a2", "--task", "t02")
+    assert queued["queued"]
+    refused = wtpool(second, "acquire", "--agent", "b2", "--task", "t02")
+    assert_one_line_error(refused, 1, "task t02 is already held by agent a2 in the queue on host")
+    # Served, the queued request's claim moves to the slot it gets.
+    assert wtpool(first, "release", "pool-wt-1").returncode == 0
+    assert [(task, slot) for task, _, slot in _claims(plane)] == [("t02", "pool-wt-1")]
+    assert _doctor(first) == (0, {"fix": False, "findings": [], "healthy": True})
+
+
+def test_a_slot_widened_on_one_host_is_seen_by_the_others(tmp_path: Path, plane: Plane) -> None:
+    first, second = _hosts(tmp_path, plane, 2)
+    assert wtpool(first, "assign", "a1", "t01").returncode == 0
+    assert wtpool(second, "assign", "b2", "t02").returncode == 0
+    refused = wtpool(first, "filter", "add", "pool-wt-1", "src/t02/")
+    assert_one_line_error(refused, 2, "overlaps pool-wt-1 on host")
+    # Widened by force, the claim carries the new scope: the other host no longer takes it.
+    assert wtpool(first, "filter", "add", "pool-wt-1", "src/t03/", "--force").returncode == 0
+    assert_one_line_error(wtpool(second, "assign", "b3", "t03"), 1, "overlaps pool-wt-1 on host")
+
+
+def test_a_pool_that_changes_its_host_id_keeps_one_row(tmp_path: Path, plane: Plane) -> None:
+    first, second = _hosts(tmp_path, plane, 2)
+    assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
+    config = (first / "wtpool.yaml").read_text().replace("state:\n", "state:\n  host: renamed\n")
+    (first / "wtpool.yaml").write_text(config)
+    assert wtpool(first, "hosts").returncode == 0
+    rows = plane.query("SELECT id FROM {schema}.hosts WHERE repository = %s", str(first))
+    assert rows == [("renamed",)]
+    plane.query("UPDATE {schema}.hosts SET heartbeat_at = now() - interval '1 hour'")
+    assert wtpool(first, "hosts").returncode == 0  # it beats again; nothing old is left to go stale
+    code, report = _doctor(second, "--fix")
+    assert code == 0 and report["findings"] == [], report
+    assert [task for task, _, _ in _claims(plane)] == ["t01"]
+
+
+def test_doctor_says_when_the_control_plane_is_down_and_goes_on(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo")
+    (root / "wtpool.yaml").write_text("state:\n  url: postgresql://fleet@127.0.0.1:1/x\n")
+    make_pool(root)
+    shutil.rmtree(root / ".agent-worktrees" / "pool-wt-2")  # a local problem to repair
+    code, report = _doctor(root, "--fix")
+    kinds = {finding["kind"]: finding for finding in report["findings"]}
+    assert kinds["missing-on-disk"]["fixed"]
+    assert kinds["control-plane-unreachable"]["informational"]
+    assert code == 0
+
+
+def test_doctor_settles_claims_where_the_state_is_local(pool: Pool) -> None:
+    # A claim left in the local store (the state was shared, then local again, say).
+    conn = sqlite3.connect(pool.root / ".agent-worktrees" / "state.db")
+    (pool_id,) = conn.execute("SELECT pool_id FROM pool").fetchone()
+    with conn:
+        conn.execute(
+            "INSERT INTO claims (task, pool_id, slot, claimed_at)"
+            " VALUES ('t9', ?, 'pool-wt-1', 'x')",
+            (pool_id,),
+        )
+    conn.close()
+    code, report = _doctor(pool.root, "--fix")
+    assert [f["kind"] for f in report["findings"]] == ["claim-orphaned"] and code == 0
+    assert wtpool(pool.root, "acquire", "--agent", "a", "--task", "t9", "--adhoc").returncode == 0

@@ -425,11 +425,11 @@ class StateSettings:
     url: str | None = setting(
         None,
         "A PostgreSQL server that several machines share as their control plane, as a "
-        "postgresql:// URL or key=value string: task claims, file reservations, mail, the "
-        "merge queue and its lock, the landed-task ledger, the audit log and host heartbeats "
-        "live there; slots, agent processes and slot databases stay in each machine's own "
-        "store. null: everything stays in .agent-worktrees/state.db. WTPOOL_STATE_URL takes "
-        "precedence. The password is never shown.",
+        "postgresql:// URL or key=value string: task claims (queued ones too), the landed-task "
+        "ledger, pinned scopes, agent mail and host heartbeats live there; slots, agent "
+        "processes, slot databases, file reservations and the merge queue stay in each "
+        "machine's own store. null: everything stays in .agent-worktrees/state.db. "
+        "WTPOOL_STATE_URL takes precedence. The password is never shown.",
     )
     schema: str = setting(
         "wtpool",
@@ -443,8 +443,8 @@ class StateSettings:
     )
     host_ttl: float = setting(
         600.0,
-        "Seconds without a heartbeat after which a host's claims and reservations show as "
-        "stale, and `wtpool doctor --fix` on another host may release them.",
+        "Seconds without a heartbeat after which a host shows as stale, and `wtpool doctor "
+        "--fix` on another host may release its claims (after saving its pushed branches).",
     )
 
 

@@ -8,7 +8,7 @@ an interrupted step or undo it; doctor and leaks share one list of checks, not t
 
     cleanup.py      `wtpool cleanup`: save every slot's work, remove the slots, close the pool
     consistency.py  doctor's own checks of the state against git and the disk, and their repairs
-    control_plane.py  doctor's checks of a shared control plane: claims, and silent hosts
+    control_plane.py  doctor's checks of task claims, and of hosts of a control plane gone silent
     daemon.py       `wtpool daemon`: the sampler in the background
     daemon_lock.py  one daemon per pool: its lock and pid file, and stopping it at cleanup
     doctor.py       `wtpool doctor`: consistency's checks, then every check of leaks

@@ -13,7 +13,7 @@ the last few things that went wrong doing so.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from worktree_pool.coord.daemon_lock import is_running as daemon_running
 from worktree_pool.coord.notify import StateNotifier
@@ -60,8 +60,15 @@ class Tended:
 def tend(repo: Repository, store: Store, assessment: Assessment) -> Tended:
     try:  # first: a host whose queue is stuck is still alive
         heartbeat(store)
-    except WtpoolError as exc:
-        return Tended({}, [], exc.message)
+    except WtpoolError as exc:  # the control plane is down: this pool's own work goes on
+        unheard = exc.message
+    else:
+        unheard = None
+    tended = _tend_queue(repo, store, assessment)
+    return replace(tended, error=tended.error or unheard)
+
+
+def _tend_queue(repo: Repository, store: Store, assessment: Assessment) -> Tended:
     if assessment.critical:
         return Tended({}, [])
     with store.snapshot() as conn:

@@ -2,8 +2,9 @@
 
 The guard's refusal of a file the slot only shows for building points the agent here. Taking
 that file for writing is taking it from whoever else may write it, so the new patterns are
-checked against the other slots' write scopes and against other agents' exclusive
-reservations; either is refused with a real example path and a hint, unless `--force`.
+checked against the other slots' write scopes (other hosts' too, through their claims, where
+a control plane is shared) and against other agents' exclusive reservations; either is
+refused with a real example path and a hint, unless `--force`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from worktree_pool.errors import bad_input
 from worktree_pool.scope.overlap import readable, scopes_overlap
 from worktree_pool.scope.patterns import check_compiles
 from worktree_pool.store import reservations
+from worktree_pool.store.claims import every_claim
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import SlotState, all_slots, lookup_slot
 from worktree_pool.util.pattern_syntax import validate_patterns
@@ -30,15 +33,18 @@ def check_widening(store: Store, name: str, patterns: tuple[str, ...]) -> None:
     now = time.time()
     with store.snapshot() as conn:
         slot = lookup_slot(conn, name)
-        others = [s for s in all_slots(conn) if s.name != name and s.state != SlotState.IDLE]
+        in_use = [s for s in all_slots(conn) if s.name != name and s.state != SlotState.IDLE]
+        others = [(other.name, other.scope) for other in in_use]
+        here = this_pool(conn)
+        others += [(c.where, c.scope) for c in every_claim(conn) if c.pool_id != here]
         held = [Reservation.of(stored, now) for stored in reservations.active(conn, now)]
-    for other in others:
-        path = scopes_overlap(patterns, other.scope or WHOLE_TREE)
+    for holder, scope in others:
+        path = scopes_overlap(patterns, scope or WHOLE_TREE)
         if path is not None:
-            path = readable(path, patterns, other.scope or WHOLE_TREE)
+            path = readable(path, patterns, scope or WHOLE_TREE)
             raise bad_input(
-                f"{', '.join(patterns)} overlaps {other.name}'s write scope "
-                f"({', '.join(other.scope or WHOLE_TREE)}), e.g. at {path}",
+                f"{', '.join(patterns)} overlaps {holder}'s write scope "
+                f"({', '.join(scope or WHOLE_TREE)}), e.g. at {path}",
                 HINT,
             )
     agent = slot.agent or ""

@@ -39,8 +39,13 @@ def follow_remote(repo: Repository, base: str) -> None:
     checkouts = integration.base_checkouts(repo, base)
     if any(integration.why_cannot_follow(git.at(path), old, new) for path in checkouts):
         return
-    if integration.swap(git, base, new, old, f"wtpool: follow {remote}/{base}"):
-        bring_along(repo, checkouts, old, new)
+    if not integration.swap(git, base, new, old, f"wtpool: follow {remote}/{base}"):
+        return  # moved meanwhile: by a landing, which brought everything along itself
+    _, stale = bring_along(repo, checkouts, old, new)
+    if stale and integration.swap(git, base, old, new, "wtpool undo"):
+        # An edit made between the check and the move: go back rather than leave a worktree
+        # whose files look as if they undid what the other hosts landed.
+        bring_along(repo, [path for path in checkouts if path not in stale], new, old)
 
 
 def bring_along(

@@ -6,6 +6,10 @@ machine or many sharing a control plane, exactly one gets its row back. A slot's
 claim change together: slots.py calls `take` and `release_slot` whenever it gives a slot a
 task or takes it away, inside the same transaction, so no caller can forget one.
 
+A request waiting in this pool's queue for a slot claims its task already, with the slot
+QUEUED: no other host may take a task that is promised here. Serving the request moves the
+claim to the slot it gets.
+
 A claim names its pool by the pool's id (origin.py); `hosts` maps it to the host's name where a
 control plane is shared (and holds no row when the state is local, where every claim is this
 pool's).
@@ -21,6 +25,9 @@ from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import decode_scope, utc_now
 from worktree_pool.util import testpoints
 
+# The slot of a claim whose request waits in its pool's queue (queue.py).
+QUEUED = "(queued)"
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -35,7 +42,8 @@ class Claim:
 
     @property
     def where(self) -> str:
-        return self.slot + (f" on host {self.host}" if self.host else "")
+        place = "the queue" if self.slot == QUEUED else self.slot
+        return place + (f" on host {self.host}" if self.host else "")
 
 
 def take(
@@ -62,6 +70,12 @@ def take(
         raise WtpoolError(f"task {task} was claimed and released meanwhile", "try again")
     if holder.pool_id == pool_id and holder.slot == slot:
         return
+    if holder.pool_id == pool_id and holder.slot == QUEUED and holder.agent == agent:
+        conn.execute(  # its queued request gets its slot
+            "UPDATE claims SET slot = ?, track = ?, scope = ? WHERE task = ? AND pool_id = ?",
+            (slot, track, scope, task, pool_id),
+        )
+        return
     raise WtpoolError(
         f"task {task} is already held by agent {holder.agent} in {holder.where}",
         "one task, one slot: pick another task or wait for that agent to release it",
@@ -71,6 +85,24 @@ def take(
 def release_slot(conn: Connection, slot: str) -> None:
     """Drop the claim `slot` of this pool holds, if any."""
     conn.execute("DELETE FROM claims WHERE pool_id = ? AND slot = ?", (this_pool(conn), slot))
+
+
+def release_queued(conn: Connection, task: str | None = None) -> None:
+    """Drop the claims of this pool's queued requests: `task`'s, or all of them."""
+    if task is None:
+        conn.execute("DELETE FROM claims WHERE pool_id = ? AND slot = ?", (this_pool(conn), QUEUED))
+    else:
+        conn.execute(
+            "DELETE FROM claims WHERE pool_id = ? AND slot = ? AND task = ?",
+            (this_pool(conn), QUEUED, task),
+        )
+
+
+def rescope(conn: Connection, slot: str, scope: str | None) -> None:
+    """The slot of this pool now shows `scope` (as stored): its claim says so to other hosts."""
+    conn.execute(
+        "UPDATE claims SET scope = ? WHERE pool_id = ? AND slot = ?", (scope, this_pool(conn), slot)
+    )
 
 
 def release_task(conn: Connection, task: str, pool_id: str) -> None:

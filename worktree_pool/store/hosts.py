@@ -47,7 +47,10 @@ class HostRecord:
 
 
 def register(conn: Connection, me: HostIdentity, ttl: float) -> None:
-    """Announce this host (a heartbeat too), refusing an id another live pool holds."""
+    """Announce this host (a heartbeat too), refusing an id another live pool holds. A pool has
+    one row: one it had under another id (state.host changed, or the hostname) goes, so that it
+    never lingers to go stale while the pool lives on."""
+    conn.execute("DELETE FROM hosts WHERE pool_id = ? AND id <> ?", (me.pool_id, me.id))
     row = conn.execute(
         "INSERT INTO hosts (id, pool_id, hostname, repository) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET pool_id = excluded.pool_id,"
@@ -71,12 +74,26 @@ def register(conn: Connection, me: HostIdentity, ttl: float) -> None:
     )
 
 
-def heartbeat(conn: Connection, me: HostIdentity, slots: int, busy: int) -> None:
-    """This host is alive, with `slots` slots of which `busy` are in use (not idle)."""
-    conn.execute(
-        "UPDATE hosts SET heartbeat_at = now(), slots = ?, busy = ? WHERE id = ? AND pool_id = ?",
-        (slots, busy, me.id, me.pool_id),
+def heartbeat(conn: Connection, me: HostIdentity, slots: int, busy: int) -> bool:
+    """This host is alive, with `slots` slots of which `busy` are in use (not idle); False when
+    it has no row to beat (doctor forgot it while it was silent)."""
+    return (
+        conn.execute(
+            "UPDATE hosts SET heartbeat_at = now(), slots = ?, busy = ?"
+            " WHERE id = ? AND pool_id = ?",
+            (slots, busy, me.id, me.pool_id),
+        ).rowcount
+        > 0
     )
+
+
+def still_silent(conn: Connection, pool_id: str, ttl: float) -> bool:
+    """Whether the host of pool `pool_id` is still listed, and silent for over `ttl` seconds."""
+    row = conn.execute(
+        "SELECT 1 FROM hosts WHERE pool_id = ? AND heartbeat_at < now() - make_interval(secs => ?)",
+        (pool_id, ttl),
+    ).fetchone()
+    return row is not None
 
 
 def forget(conn: Connection, host_id: str, pool_id: str) -> None:

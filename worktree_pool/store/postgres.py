@@ -122,7 +122,8 @@ class ControlPlane:
         except psycopg.ProgrammingError as exc:  # a malformed connection string
             raise WtpoolError(
                 mask(f"invalid state.url {self.conninfo}: {first_line(exc)}", self.conninfo),
-                code=ExitCode.USAGE,
+                "give a postgresql://USER@HOST:PORT/DATABASE URL, or key=value pairs",
+                ExitCode.USAGE,
             ) from exc
         try:
             conn.execute(
@@ -219,20 +220,31 @@ class ControlPlane:
         return WtpoolError(mask(f"{where} refused: {first_line(exc)}", self.conninfo))
 
     def _unreachable(self, exc: BaseException) -> WtpoolError:
-        text = str(exc)
-        credentials = getattr(exc, "sqlstate", None) in CREDENTIALS or any(
-            words in text for words in ("password authentication failed", 'role "')
-        )
         return WtpoolError(
             mask(
                 f"cannot reach the control plane at {self.conninfo}: {first_line(exc)}",
                 self.conninfo,
             ),
-            "check the user and password in state.url (or WTPOOL_STATE_URL)"
-            if credentials
-            else "check that the server in state.url (or WTPOOL_STATE_URL) is running; "
-            "commands on this machine's slots alone still work",
+            _hint_for(exc),
         )
+
+
+def _hint_for(exc: BaseException) -> str:
+    """What to look at, from libpq's words: a server refuses the URL's credentials or database
+    the same way it refuses anything else, and a bad host or port fails before any server."""
+    text = str(exc)
+    if getattr(exc, "sqlstate", None) in CREDENTIALS or any(
+        words in text for words in ("password authentication failed", 'role "')
+    ):
+        return "check the user and password in state.url (or WTPOOL_STATE_URL)"
+    if 'database "' in text and "does not exist" in text:
+        return "create that database on the server, or name one that exists in state.url"
+    if any(words in text for words in ("resolve host", "translate host", "invalid", "sslmode")):
+        return "check the host, port and options in state.url (or WTPOOL_STATE_URL)"
+    return (
+        "check that the server in state.url (or WTPOOL_STATE_URL) is running; commands on "
+        "this machine's slots alone still work"
+    )
 
 
 class Adapted:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from worktree_pool.store import claims
+from worktree_pool.store.claims import QUEUED
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.slots import ClaimRequest
 from worktree_pool.store.values import decode_scope, encode_scope
@@ -42,7 +45,8 @@ def enqueue(
     requested_at: str,
     request_id: int | None = None,
 ) -> None:
-    """Queue a request; with `request_id`, put a popped request back in its old place."""
+    """Queue a request; with `request_id`, put a popped request back in its old place. Its task
+    is claimed for it (claims.QUEUED) in the same step."""
     conn.execute(
         "INSERT INTO queue (id, agent, task, scope, track, launch, requested_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -56,6 +60,10 @@ def enqueue(
             requested_at,
         ),
     )
+    if request.task is not None:
+        scope = encode_scope(request.scope)
+        pool_id = this_pool(conn)
+        claims.take(conn, pool_id, request.task, QUEUED, request.agent, request.track, scope)
 
 
 def queued_for(conn: Connection, agent: str) -> QueuedRequest | None:
@@ -90,12 +98,18 @@ def oldest(conn: Connection) -> QueuedRequest | None:
 
 
 def remove(conn: Connection, request_id: int) -> None:
-    """Take a request off the queue (enqueue with its id puts it back in its place)."""
+    """Take a request off the queue (enqueue with its id puts it back in its place), and its
+    task's queued claim, unless serving it has moved that to a slot already."""
+    row = conn.execute("SELECT task FROM queue WHERE id = ?", (request_id,)).fetchone()
     conn.execute("DELETE FROM queue WHERE id = ?", (request_id,))
+    if row is not None and row["task"] is not None:
+        claims.release_queued(conn, row["task"])
 
 
 def clear(conn: Connection) -> list[str]:
     """Drop every queued request (cleanup); returns their agents, oldest first."""
-    agents = [row["agent"] for row in conn.execute("SELECT agent FROM queue ORDER BY id")]
+    rows = conn.execute("SELECT agent, task FROM queue ORDER BY id").fetchall()
     conn.execute("DELETE FROM queue")
-    return agents
+    if any(row["task"] is not None for row in rows):
+        claims.release_queued(conn)
+    return [row["agent"] for row in rows]

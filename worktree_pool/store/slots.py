@@ -158,6 +158,8 @@ def update_slot(conn: Connection, name: str, **changes: Any) -> None:
     changes["updated_at"] = utc_now()
     held = _task_of(conn, name) if "task" in changes else None
     sql.update(conn, "slots", "name", name, changes)
+    if "task" not in changes and "scope" in changes and _task_of(conn, name) is not None:
+        claims.rescope(conn, name, changes["scope"])  # other hosts check overlap against it
     if "task" in changes:  # the claim goes with the task: see claims.py
         if held is not None:
             claims.release_slot(conn, name)

@@ -59,7 +59,7 @@ class SplitStore:
         with self.local.transaction() as local, ExitStack() as stack:
             routed = _Routed(local, lambda: stack.enter_context(self.shared.transaction()))
             yield routed
-            if routed.reached_shared:
+            if routed.reached_shared and not routed.beaten:
                 self._beat(routed)
 
     @contextmanager
@@ -72,11 +72,15 @@ class SplitStore:
         with self.transaction() as conn:
             self._beat(conn)
 
-    def _beat(self, conn: Connection) -> None:
-        if self.shared.host is not None:
+    def _beat(self, conn: _Routed) -> None:
+        me = self.shared.host
+        if me is not None:
             states = [slot.state for slot in all_slots(conn)]
             in_use = len(states) - states.count(SlotState.IDLE)
-            hosts.heartbeat(conn, self.shared.host, len(states), in_use)
+            if not hosts.heartbeat(conn, me, len(states), in_use):  # forgotten while silent
+                hosts.register(conn, me, self.shared.host_ttl)
+                hosts.heartbeat(conn, me, len(states), in_use)
+        conn.beaten = True
 
     def leave(self) -> None:
         """This pool's session is over (cleanup): it is no longer one of the hosts."""
@@ -105,6 +109,7 @@ class _Routed:
         self._local = local
         self._open_shared = open_shared
         self._shared: Connection | None = None
+        self.beaten = False  # this transaction has beaten the host's heartbeat already
 
     @property
     def reached_shared(self) -> bool:
