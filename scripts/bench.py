@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+from bench_git import git
 from fleet_bench import fleet_section
 
 from worktree_pool.config.settings import DatabaseSettings
@@ -41,13 +42,6 @@ from worktree_pool.pool.lifecycle import init_pool
 from worktree_pool.pool.opening import open_store
 from worktree_pool.pool.scaling import scale_pool
 from worktree_pool.store.pool import require_pool
-
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@localhost",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@localhost",
-}
 
 
 @dataclass(frozen=True)
@@ -72,20 +66,6 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.naive.median / self.wtpool.median
-
-
-def git(cwd: Path, *args: str, stdin: str | None = None, index: Path | None = None) -> str:
-    """Run git; `index` points it at an index file of its own (GIT_INDEX_FILE)."""
-    scratch = {"GIT_INDEX_FILE": str(index)} if index is not None else {}
-    return subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**os.environ, **IDENTITY, **scratch},
-    ).stdout.strip()
 
 
 FILES_PER_DIRECTORY = 100

@@ -29,11 +29,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench_git import IDENTITY, git
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import open_repository
@@ -42,25 +44,8 @@ from worktree_pool.store import claims
 from worktree_pool.store.postgres import ControlPlane
 
 SERVER = os.environ.get("WTPOOL_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@localhost",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@localhost",
-}
 HOSTS = 3
 AGENTS_PER_HOST = 10
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **IDENTITY},
-    ).stdout.strip()
 
 
 def server_answers() -> bool:
@@ -272,7 +257,7 @@ def push_as_lock(workdir: Path, agents: int) -> ClaimRun:
         clones.append(clone)
     start = threading.Barrier(agents)
 
-    def agent(n: int) -> tuple[bool, int]:
+    def agent(n: int) -> tuple[int, int]:
         clone, name, refused = clones[n], f"agent-{n}", 0
         start.wait()
         while True:
@@ -281,7 +266,7 @@ def push_as_lock(workdir: Path, agents: int) -> ClaimRun:
             lines = (clone / "TRACKER").read_text().splitlines()
             free = [i for i, line in enumerate(lines) if line.endswith(" open")]
             if not free:
-                return False, refused
+                return 0, refused
             lines[free[0]] = lines[free[0]].replace(" open", f" {name}")
             (clone / "TRACKER").write_text("\n".join(lines) + "\n")
             git(clone, "commit", "-qam", f"{name} claims")
@@ -289,18 +274,10 @@ def push_as_lock(workdir: Path, agents: int) -> ClaimRun:
                 ["git", "push", "-q", "origin", "main"], cwd=clone, capture_output=True
             )
             if pushed.returncode == 0:
-                return True, refused
+                return 1, refused
             refused += 1
 
-    began = time.perf_counter()
-    with ThreadPoolExecutor(agents) as executor:
-        outcomes = list(executor.map(agent, range(agents)))
-    seconds = time.perf_counter() - began
-    collisions = sum(refused for _, refused in outcomes)
-    got = sum(won for won, _ in outcomes)
-    return ClaimRun(
-        "push-as-lock (original design)", agents, agents, got, collisions, collisions, seconds
-    )
+    return at_once("push-as-lock (original design)", agents, agents, agent)
 
 
 def control_plane_claims(plane: str, agents: int, items: int, label: str) -> ClaimRun:
@@ -328,13 +305,21 @@ def control_plane_claims(plane: str, agents: int, items: int, label: str) -> Cla
                 except WtpoolError:
                     refused += 1
 
+    return at_once(label, agents, items, agent)
+
+
+def at_once(
+    label: str, agents: int, items: int, agent: Callable[[int], tuple[int, int]]
+) -> ClaimRun:
+    """Run `agent(n)` for every agent at once, each in its own thread (they wait on git or
+    the server): each says how many items it claimed and how many times it was refused."""
     began = time.perf_counter()
     with ThreadPoolExecutor(agents) as executor:
         outcomes = list(executor.map(agent, range(agents)))
     seconds = time.perf_counter() - began
     collisions = sum(refused for _, refused in outcomes)
-    got = sum(won for won, _ in outcomes)
-    return ClaimRun(label, agents, items, got, collisions, collisions, seconds)
+    claimed = sum(won for won, _ in outcomes)
+    return ClaimRun(label, agents, items, claimed, collisions, collisions, seconds)
 
 
 def fleet_section(workdir: Path, runs: int) -> str:

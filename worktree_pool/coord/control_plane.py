@@ -17,7 +17,7 @@ changed since (a claim made meanwhile, a host that came back), and then the repa
 
 from __future__ import annotations
 
-from worktree_pool.coord.findings import DoctorReport, Finding, record_finding
+from worktree_pool.coord.findings import DoctorReport, Finding, record_finding, unreachable
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.remote import copy_remote_branch
 from worktree_pool.git.repo import Repository
@@ -39,13 +39,7 @@ def examine_claims(repo: Repository, store: Store, report: DoctorReport) -> None
         _examine(repo, store, report)
     except WtpoolError as exc:
         report.findings.append(
-            Finding(
-                "control-plane-unreachable",
-                "state.url",
-                f"the control plane could not be asked: {exc.message}",
-                "none: claims and hosts are not checked",
-                informational=True,
-            )
+            unreachable("control-plane-unreachable", "control plane", "claims and hosts are", exc)
         )
 
 

@@ -36,6 +36,18 @@ class DoctorReport:
         return all(finding.fixed or finding.informational for finding in self.findings)
 
 
+def unreachable(kind: str, server: str, what: str, exc: WtpoolError) -> Finding:
+    """A server that could not be asked: a note, not a problem, since the other checks go on;
+    `what` is what goes unchecked."""
+    return Finding(
+        kind,
+        server,
+        f"the {server} could not be asked: {exc.message}",
+        f"none: {what} not checked",
+        informational=True,
+    )
+
+
 def note(report: DoctorReport, finding: Finding) -> bool:
     """Add the finding if the report wants its kind; whether it did."""
     if report.only is not None and finding.kind not in report.only:

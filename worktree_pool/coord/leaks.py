@@ -45,7 +45,7 @@ from worktree_pool.agents.stopping import stop_agent, stop_processes
 from worktree_pool.coord.cleanup import delete_merged_branches
 from worktree_pool.coord.consistency import examine
 from worktree_pool.coord.daemon_lock import remove_stale_pid_file, stale_pid_file
-from worktree_pool.coord.findings import DoctorReport, Finding, record_finding
+from worktree_pool.coord.findings import DoctorReport, Finding, record_finding, unreachable
 from worktree_pool.db.inventory import list_lookalikes, list_owned
 from worktree_pool.db.slots import drop_slot_databases, owner_of, running_server
 from worktree_pool.errors import WtpoolError
@@ -188,13 +188,7 @@ def _drop_orphan(repo: Repository, store: Store, slot: str, pool: PoolRecord) ->
 
 def _note_unreachable(report: DoctorReport, exc: WtpoolError) -> None:
     report.findings.append(
-        Finding(
-            "database-unreachable",
-            "database",
-            f"the database server could not be asked: {exc.message}",
-            "none: databases are not checked",
-            informational=True,
-        )
+        unreachable("database-unreachable", "database server", "databases are", exc)
     )
 
 
