@@ -63,6 +63,9 @@ def test_copies_stay_warm_across_claims_and_refresh_replaces_them(pool: Pool) ->
     result = wtpool_json(pool.root, "refresh", "pool-wt-1")
     assert result["copies"]["copied"] == ["node_modules/"]
     assert copied.read_text() == "module.exports = 1\n"
+    assert wtpool(pool.root, "release", "pool-wt-1").returncode == 0
+    assert wtpool(pool.root, "cleanup").returncode == 0
+    assert not (pool.root / ".agent-worktrees" / ".copying").exists()  # nothing left behind
 
 
 def test_link_mode_shares_the_main_worktrees_entry_and_removal_keeps_it(pool: Pool) -> None:

@@ -38,6 +38,7 @@ from worktree_pool.git.run import (
 )
 from worktree_pool.merge.queue import processor_in
 from worktree_pool.merge.scratch import remove_scratch_worktrees
+from worktree_pool.pool.copies import STAGING_DIR
 from worktree_pool.pool.handoff import BRIEF_DIR
 from worktree_pool.pool.opening import open_store_if_any
 from worktree_pool.pool.salvage import UniqueWork, inspect_work, naming_salvage_on_failure, salvage
@@ -281,6 +282,8 @@ def _remove_everything(repo: Repository, known: list[str], base: str, force: boo
             remove_guard(repo, name)
     if not failed:
         shutil.rmtree(repo.pool_dir / BRIEF_DIR, ignore_errors=True)
+        with contextlib.suppress(OSError):  # copies stage there; empty once none runs
+            (repo.pool_dir / STAGING_DIR).rmdir()
     result.left_alone.extend(_stray_directories(repo, exclude=failed))
     if resolve(repo.git, f"refs/heads/{base}") is None:
         result.warnings.append(
