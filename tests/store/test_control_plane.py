@@ -584,7 +584,9 @@ def test_a_processor_killed_after_its_push_lands_nothing_twice(
     [
         ("state:\n  url: ''\n", "state.url is empty"),
         ("state:\n  schema: Fleet\n", "state.schema must be a plain PostgreSQL name"),
-        ("state:\n  schema: pg_fleet\n", "state.schema must be a plain PostgreSQL name"),
+        ("state:\n  schema: pg_fleet\n", "state.schema 'pg_fleet' is reserved"),
+        ("state:\n  schema: public\n", "state.schema 'public' is reserved"),
+        ("state:\n  url: http://db/x\n", "state.url must be a postgresql:// URL or key=value"),
         ("state:\n  schema: a;drop\n", "state.schema must be a plain PostgreSQL name"),
         ("state:\n  host: ../up\n", "state.host must be 1-64 letters"),
         ("state:\n  host_ttl: -5\n", "state.host_ttl must be a positive number of seconds"),
@@ -727,3 +729,16 @@ def test_doctor_settles_claims_where_the_state_is_local(pool: Pool) -> None:
     code, report = _doctor(pool.root, "--fix")
     assert [f["kind"] for f in report["findings"]] == ["claim-orphaned"] and code == 0
     assert wtpool(pool.root, "acquire", "--agent", "a", "--task", "t9", "--adhoc").returncode == 0
+
+
+def test_a_schema_holding_someone_elses_tables_is_refused(tmp_path: Path, plane: Plane) -> None:
+    plane.query("CREATE SCHEMA {schema}")
+    plane.query("CREATE TABLE {schema}.hosts (id integer)")
+    (root,) = _hosts(tmp_path, plane, 1)
+    before = snapshot(root)
+    refused = wtpool(root, "acquire", "--agent", "a1", "--task", "t01")
+    assert_one_line_error(refused, 2, f"schema {plane.schema} at")
+    assert "is no wtpool control plane" in refused.stderr
+    assert snapshot(root) == before
+    tables = plane.query("SELECT tablename FROM pg_tables WHERE schemaname = %s", plane.schema)
+    assert tables == [("hosts",)]  # nothing added, not even schema_version

@@ -416,8 +416,11 @@ class MergeSettings:
 
 
 STATE_URL_VARIABLE = "WTPOOL_STATE_URL"
-# Lower case only: PostgreSQL folds unquoted names, and `pg_` starts its own schemas.
-STATE_SCHEMA_PATTERN = r"(?!pg_)[a-z_][a-z0-9_]{0,62}"
+# Lower case only: PostgreSQL folds unquoted names.
+STATE_SCHEMA_PATTERN = r"[a-z_][a-z0-9_]{0,62}"
+# Schemas that are not wtpool's to fill: the server's own, and the one everything lands in by
+# default (which `DROP SCHEMA` cannot clear of wtpool's tables alone).
+RESERVED_SCHEMAS = ("public", "information_schema")
 
 
 @dataclass(frozen=True)

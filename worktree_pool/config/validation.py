@@ -20,6 +20,7 @@ from worktree_pool.config.settings import (
     MAX_POOL_SIZE,
     MERGE_STRATEGIES,
     RESERVATION_MODES,
+    RESERVED_SCHEMAS,
     STATE_SCHEMA_PATTERN,
     TASK_SOURCES,
     AgentSettings,
@@ -235,12 +236,24 @@ def _check_database(database: DatabaseSettings, path: Path) -> None:
 
 
 def _check_state(state: StateSettings, path: Path) -> None:
-    if state.url is not None and not state.url.strip():
-        raise bad_input(f"{path}: state.url is empty", "remove the key to keep the state local")
+    if state.url is not None:
+        url = state.url.strip()
+        if not url:
+            raise bad_input(f"{path}: state.url is empty", "remove the key to keep the state local")
+        if not url.startswith(("postgresql://", "postgres://")) and "=" not in url:
+            raise bad_input(
+                f"{path}: state.url must be a postgresql:// URL or key=value pairs",
+                "e.g. postgresql://USER@HOST:5432/DATABASE",
+            )
     if not re.fullmatch(STATE_SCHEMA_PATTERN, state.schema):
         raise bad_input(
             f"{path}: state.schema must be a plain PostgreSQL name (lower-case letters, digits "
             f"and '_', starting with a letter or '_', at most 63), got {state.schema!r}"
+        )
+    if state.schema in RESERVED_SCHEMAS or state.schema.startswith("pg_"):
+        raise bad_input(
+            f"{path}: state.schema {state.schema!r} is reserved: it is not wtpool's to fill",
+            "name a schema of wtpool's own, e.g. wtpool",
         )
     if state.host is not None and not NAME_PATTERN.fullmatch(state.host):
         raise bad_input(

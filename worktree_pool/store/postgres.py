@@ -156,6 +156,8 @@ class ControlPlane:
             row = conn.execute("SELECT version FROM schema_version FOR UPDATE").fetchone()
             version = row["version"] if row else 0
             self._check_not_newer(version)
+            if version == 0:
+                self._check_empty(conn)
             for script in MIGRATIONS[version:]:  # whole: a function body holds semicolons
                 conn.execute(script)  # type: ignore[call-overload]
             conn.execute("DELETE FROM schema_version")
@@ -174,6 +176,25 @@ class ControlPlane:
         version = row["version"] if row else 0
         self._check_not_newer(version)
         return int(version)
+
+    def _check_empty(self, conn: psycopg.Connection[Any]) -> None:
+        """A schema wtpool has not made yet must hold nothing: tables of someone else's would
+        make the migration fail halfway, or worse, be written to."""
+        found = conn.execute(
+            "SELECT count(*) AS n FROM pg_tables WHERE schemaname = %s"
+            " AND tablename <> 'schema_version'",
+            (self.schema,),
+        ).fetchone()
+        if found is not None and found["n"]:
+            raise WtpoolError(
+                mask(
+                    f"schema {self.schema} at {self.conninfo} holds tables, but is no wtpool "
+                    "control plane",
+                    self.conninfo,
+                ),
+                "name a schema of wtpool's own in state.schema",
+                ExitCode.USAGE,
+            )
 
     def _check_not_newer(self, version: int) -> None:
         if version > len(MIGRATIONS):
@@ -203,7 +224,7 @@ class ControlPlane:
         import psycopg  # not at the top: see _connection
 
         sqlstate = getattr(exc, "sqlstate", None)
-        where = mask(f"the control plane at {self.conninfo}", self.conninfo)
+        where = mask(f"the control plane at {self.conninfo} (schema {self.schema})", self.conninfo)
         if sqlstate == LOCK_NOT_AVAILABLE:
             return WtpoolError(
                 f"another wtpool process held {where} for over {self.lock_timeout:g} s",

@@ -17,6 +17,9 @@ def show_fleet(report: FleetReport) -> None:
         )
         return
     console.print(f"control plane {escape(report.control_plane)}, schema {report.schema}")
+    if not report.hosts:
+        console.print("no hosts: none has used it since its last cleanup")
+        return
     rows = table("host", "where", "heard from", "slots", "claims")
     for host in report.hosts:
         heard = f"{_duration(host.silent_for)} ago"
