@@ -12,15 +12,16 @@ import shutil
 import socket
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository
-from worktree_pool.store.hosts import HostIdentity, default_host_id
 from worktree_pool.store.pool import no_pool_error, read_pool
-from worktree_pool.store.postgres import ControlPlane
 from worktree_pool.store.protocol import Store
-from worktree_pool.store.split import SplitStore
 from worktree_pool.store.sqlite import POOL_DIR_MODE, StateStore
+
+if TYPE_CHECKING:
+    from worktree_pool.store.split import SplitStore
 
 
 def check_pool_dir(repo: Repository, *, reading: bool = False) -> None:
@@ -89,14 +90,19 @@ def open_store_if_any(repo: Repository, *, reading: bool = False) -> Store | Non
     if not repo.state_path.is_file():
         return None
     local = StateStore(repo.state_path, repo.config.timeouts.state_lock)
-    return local if repo.config.state.url is None else with_control_plane(repo, local)
+    url = repo.config.state.url
+    return local if url is None else with_control_plane(repo, local, url)
 
 
-def with_control_plane(repo: Repository, local: StateStore) -> SplitStore:
+def with_control_plane(repo: Repository, local: StateStore, url: str) -> SplitStore:
     """The pool's store when `state.url` names a shared control plane: nothing connects
-    until a statement needs a shared table."""
+    until a statement needs a shared table. Imported here: a local pool's commands (`status`
+    above all) never load the control plane's modules."""
+    from worktree_pool.store.hosts import HostIdentity, default_host_id
+    from worktree_pool.store.postgres import ControlPlane
+    from worktree_pool.store.split import SplitStore
+
     settings = repo.config.state
-    assert settings.url is not None
     try:
         with local.snapshot() as conn:
             pool = read_pool(conn)
@@ -113,7 +119,7 @@ def with_control_plane(repo: Repository, local: StateStore) -> SplitStore:
             repository=str(repo.root),
         )
     shared = ControlPlane(
-        settings.url, settings.schema, repo.config.timeouts.state_lock, host, settings.host_ttl
+        url, settings.schema, repo.config.timeouts.state_lock, host, settings.host_ttl
     )
     return SplitStore(local, shared)
 
