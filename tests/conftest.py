@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import pytest
@@ -29,6 +31,9 @@ from worktree_pool.git.repo import Repository, open_repository
 from worktree_pool.pool.lifecycle import init_pool
 from worktree_pool.pool.opening import open_store
 from worktree_pool.store.sqlite import StateStore
+
+if TYPE_CHECKING:
+    from tests.fleet import Plane
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -127,6 +132,18 @@ def require_external_postgres() -> str:
             pytest.fail(f"no PostgreSQL at {EXTERNAL_POSTGRES}, and CI requires it")
         pytest.skip(f"no PostgreSQL server at {EXTERNAL_POSTGRES} to test against")
     return EXTERNAL_POSTGRES
+
+
+@pytest.fixture
+def plane() -> Iterator[Plane]:
+    """A control plane of its own on the external server: a schema, dropped afterwards."""
+    from tests.fleet import Plane  # not at the top: tests.fleet builds on this module
+
+    found = Plane(require_external_postgres(), f"wtpool_test_{secrets.token_hex(4)}")
+    try:
+        yield found
+    finally:
+        found.query("DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -32,76 +31,19 @@ from tests.conftest import (
     git,
     make_pool,
     make_repo,
-    require_external_postgres,
     snapshot,
     wtpool,
     wtpool_json,
 )
+from tests.fleet import TASK_COUNT, Plane, make_hosts
 from worktree_pool.db import server
 from worktree_pool.errors import WtpoolError
-from worktree_pool.git.repo import Repository, open_repository
+from worktree_pool.git.repo import open_repository
 from worktree_pool.store import claims
 from worktree_pool.store.postgres import Adapted
 from worktree_pool.store.shared_schema import MIGRATIONS
 from worktree_pool.store.split import is_shared
 from worktree_pool.util.testpoints import VARIABLE
-
-TASK_COUNT = 30
-
-
-@dataclass(frozen=True)
-class Plane:
-    url: str
-    schema: str
-    server: Repository | None = None  # the repository whose embedded server this is, if one
-
-    def query(self, sql: str, *params: object) -> list[tuple]:
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            cursor = conn.execute(sql.replace("{schema}", self.schema), params)
-            return cursor.fetchall() if cursor.description else []
-
-    def config(self, **extra: str) -> str:
-        lines = [f"  url: {self.url}", f"  schema: {self.schema}"]
-        lines += [f"  {key}: {value}" for key, value in extra.items()]
-        return "state:\n" + "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def plane() -> Iterator[Plane]:
-    url = require_external_postgres()
-    found = Plane(url, f"wtpool_test_{secrets.token_hex(4)}")
-    try:
-        yield found
-    finally:
-        found.query("DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
-def _tasks() -> str:
-    lines = ["tasks:"]
-    for n in range(1, TASK_COUNT + 1):
-        lines.append(f"  - {{id: t{n:02}, title: Task {n}, priority: 1, files: [src/t{n:02}/]}}")
-    return "\n".join(lines) + "\n"
-
-
-def _hosts(tmp: Path, plane: Plane, count: int, *, push: bool = False, **state: str) -> list[Path]:
-    """`count` clones of one bare remote, each with a pool on the shared control plane; with
-    `push`, their merge queues land on the remote. The configuration is committed, as a team
-    would."""
-    config = "pool:\n  min: 1\n  max: 10\ntasks:\n  source: yaml\n" + plane.config(**state)
-    if push:
-        config += "merge:\n  push: true\n  remote: origin\n"
-    files = {"README.md": "# fleet\n", "tasks.yaml": _tasks(), "wtpool.yaml": config}
-    files |= {f"src/t{n:02}/code.py": f"N = {n}\n" for n in range(1, TASK_COUNT + 1)}
-    origin = make_repo(tmp / "origin", files)
-    remote = tmp / "remote.git"
-    git(tmp, "clone", "-q", "--bare", str(origin), str(remote))
-    hosts = []
-    for n in range(1, count + 1):
-        root = tmp / f"host{n}"
-        git(tmp, "clone", "-q", str(remote), str(root))
-        make_pool(root, 1, 10)
-        hosts.append(root)
-    return hosts
 
 
 def _claims(plane: Plane) -> list[tuple]:
@@ -111,7 +53,7 @@ def _claims(plane: Plane) -> list[tuple]:
 def test_a_task_claimed_on_one_host_is_refused_on_another_until_released(
     tmp_path: Path, plane: Plane
 ) -> None:
-    first, second = _hosts(tmp_path, plane, 2)
+    first, second = make_hosts(tmp_path, plane, 2)
     assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
     (claim,) = _claims(plane)
     assert claim[0] == "t01"
@@ -132,7 +74,7 @@ def test_a_task_claimed_on_one_host_is_refused_on_another_until_released(
 def test_thirty_agents_on_three_hosts_claim_thirty_distinct_tasks(
     tmp_path: Path, plane: Plane
 ) -> None:
-    hosts = _hosts(tmp_path, plane, 3)
+    hosts = make_hosts(tmp_path, plane, 3)
     commands = [
         subprocess.Popen(
             [sys.executable, "-m", "worktree_pool", "spawn", "10", "independent", "--json"],
@@ -160,7 +102,7 @@ def test_thirty_agents_on_three_hosts_claim_thirty_distinct_tasks(
 
 def test_thirty_agents_asking_one_track_each_at_once(tmp_path: Path, plane: Plane) -> None:
     """Ten agents per host, each running `wtpool spawn 1` at the same moment."""
-    hosts = _hosts(tmp_path, plane, 3)
+    hosts = make_hosts(tmp_path, plane, 3)
     command = [sys.executable, "-m", "worktree_pool", "spawn", "1", "independent", "--json"]
     agents = [
         subprocess.Popen(
@@ -181,7 +123,7 @@ def test_thirty_agents_asking_one_track_each_at_once(tmp_path: Path, plane: Plan
 def test_the_claim_statement_alone_never_claims_twice(tmp_path: Path, plane: Plane) -> None:
     """30 connections race `claims.take` for one task without the control plane's write lock,
     20 times over: the key alone lets exactly one through."""
-    (root,) = _hosts(tmp_path, plane, 1)
+    (root,) = make_hosts(tmp_path, plane, 1)
     assert wtpool(root, "acquire", "--agent", "a1", "--task", "t01").returncode == 0  # schema
     connections = [
         psycopg.connect(plane.url, autocommit=True, row_factory=dict_row) for _ in range(30)
@@ -219,7 +161,7 @@ def _race(connections: list[psycopg.Connection], task: str) -> int:
 
 
 def test_the_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: Path, plane: Plane) -> None:
-    (root,) = _hosts(tmp_path, plane, 1)
+    (root,) = make_hosts(tmp_path, plane, 1)
     assert wtpool(root, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
     assert plane.query("SELECT version FROM {schema}.schema_version") == [(len(MIGRATIONS),)]
     plane.query("UPDATE {schema}.schema_version SET version = version + 1")
@@ -279,7 +221,7 @@ def test_wrong_credentials_and_a_role_that_may_not_create_the_schema(
 
 
 def test_two_hosts_may_not_share_an_id(tmp_path: Path, plane: Plane) -> None:
-    first, second = _hosts(tmp_path, plane, 2, host="builder")
+    first, second = make_hosts(tmp_path, plane, 2, host="builder")
     assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
     before = snapshot(second)
     refused = wtpool(second, "acquire", "--agent", "b1", "--task", "t02")
@@ -299,7 +241,7 @@ def test_a_statement_goes_to_one_side_only() -> None:
 
 
 def test_hosts_shows_each_host_its_heartbeat_slots_and_claims(tmp_path: Path, plane: Plane) -> None:
-    first, second = _hosts(tmp_path, plane, 2)
+    first, second = make_hosts(tmp_path, plane, 2)
     assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
     report = wtpool_json(second, "hosts")
     assert report["control_plane"] == plane.url and report["schema"] == plane.schema
@@ -338,7 +280,7 @@ def test_hosts_of_a_local_state_says_so(pool: Pool) -> None:
 def test_a_connection_cut_in_the_middle_of_a_claim_claims_nothing(
     tmp_path: Path, plane: Plane
 ) -> None:
-    first, second = _hosts(tmp_path, plane, 2)
+    first, second = make_hosts(tmp_path, plane, 2)
     assert wtpool(second, "status").returncode == 0
     gate = tmp_path / "go"
     before = snapshot(first)
@@ -394,7 +336,7 @@ def private_plane() -> Iterator[Plane]:
 def test_the_control_plane_stopped_for_ten_seconds_then_started(
     tmp_path: Path, private_plane: Plane
 ) -> None:
-    first, second = _hosts(tmp_path, private_plane, 2)
+    first, second = make_hosts(tmp_path, private_plane, 2)
     plane_repo = private_plane.server
     assert plane_repo is not None
     assert wtpool(first, "daemon", "start").returncode == 0
@@ -442,7 +384,7 @@ def _doctor(root: Path, *args: str) -> tuple[int, dict]:
 def test_doctor_releases_a_silent_hosts_claims_after_saving_what_it_pushed(
     tmp_path: Path, plane: Plane
 ) -> None:
-    first, second = _hosts(tmp_path, plane, 2)
+    first, second = make_hosts(tmp_path, plane, 2)
     for task in ("t01", "t02"):
         assert wtpool(first, "acquire", "--agent", f"a-{task}", "--task", task).returncode == 0
     slot = first / ".agent-worktrees" / "pool-wt-1"
@@ -477,7 +419,7 @@ def test_doctor_releases_a_silent_hosts_claims_after_saving_what_it_pushed(
 
 
 def test_doctor_settles_this_hosts_claims_against_its_slots(tmp_path: Path, plane: Plane) -> None:
-    (root,) = _hosts(tmp_path, plane, 1)
+    (root,) = make_hosts(tmp_path, plane, 1)
     assert wtpool(root, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
     (pool_id,) = plane.query("SELECT pool_id FROM {schema}.claims")
     # The control plane lost the claim (a crash between its commit and the local one, a
@@ -508,7 +450,7 @@ def test_doctor_settles_this_hosts_claims_against_its_slots(tmp_path: Path, plan
 def test_thirty_agents_on_three_hosts_land_on_the_shared_remote(
     tmp_path: Path, plane: Plane
 ) -> None:
-    hosts = _hosts(tmp_path, plane, 3, push=True)
+    hosts = make_hosts(tmp_path, plane, 3, push=True)
 
     def spawn(root: Path) -> list[dict]:
         result = wtpool(root, "spawn", "10", "independent", "--json")
@@ -554,7 +496,7 @@ def test_thirty_agents_on_three_hosts_land_on_the_shared_remote(
 def test_a_processor_killed_after_its_push_lands_nothing_twice(
     tmp_path: Path, plane: Plane
 ) -> None:
-    first, second = _hosts(tmp_path, plane, 2, push=True)
+    first, second = make_hosts(tmp_path, plane, 2, push=True)
     for root, task in ((first, "t01"), (second, "t02")):
         assert wtpool(root, "acquire", "--agent", f"a-{task}", "--task", task).returncode == 0
         slot = root / ".agent-worktrees" / "pool-wt-1"
@@ -566,11 +508,12 @@ def test_a_processor_killed_after_its_push_lands_nothing_twice(
     landed = git(remote, "rev-parse", "main").strip()
     # Pushed, and not recorded: the entry is still `merging`, the local base where it was.
     assert git(remote, "log", "-1", "--format=%s", "main").startswith("Merge wtpool/task/t01")
-    # The other host goes on landing meanwhile; the first one's next run settles its entry.
+    # The dead processor's lock went with its connection: the other host's run settles the
+    # entry it left (one queue for both), lands its own, and the first host follows.
     assert wtpool(second, "merge", "pool-wt-1", "--wait").returncode == 0
+    entries = wtpool_json(second, "queue")["entries"]
+    assert [(e["task"], e["state"]) for e in entries] == [("t01", "merged"), ("t02", "merged")]
     assert wtpool(first, "queue", "--run").returncode == 0
-    entries = wtpool_json(first, "queue")["entries"]
-    assert [entry["state"] for entry in entries] == ["merged"]
     subjects = git(remote, "log", "--format=%s", "main").splitlines()
     landings = [subject for subject in subjects if subject.startswith("Merge wtpool/task/t01")]
     assert len(landings) == 1  # landed once, not twice
@@ -606,7 +549,7 @@ def test_bad_state_settings_are_one_line_errors(pool: Pool, text: str, fragment:
 def test_mail_reaches_an_agent_on_another_host_and_wakes_its_wait(
     tmp_path: Path, plane: Plane
 ) -> None:
-    first, second = _hosts(tmp_path, plane, 2)
+    first, second = make_hosts(tmp_path, plane, 2)
     waiting = subprocess.Popen(
         [sys.executable, "-m", "worktree_pool", "mail", "inbox", "b1", "--wait", "--json"],
         cwd=second,
@@ -664,7 +607,7 @@ def test_waiting_for_mail_without_a_control_plane_looks_again(pool: Pool) -> Non
 
 
 def test_a_queued_task_is_claimed_on_every_host(tmp_path: Path, plane: Plane) -> None:
-    first, second = _hosts(tmp_path, plane, 2)
+    first, second = make_hosts(tmp_path, plane, 2)
     assert wtpool(first, "init", "--min", "1", "--max", "1").returncode == 0
     assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
     queued = wtpool_json(first, "acquire", "--agent", "a2", "--task", "t02")
@@ -678,7 +621,7 @@ def test_a_queued_task_is_claimed_on_every_host(tmp_path: Path, plane: Plane) ->
 
 
 def test_a_slot_widened_on_one_host_is_seen_by_the_others(tmp_path: Path, plane: Plane) -> None:
-    first, second = _hosts(tmp_path, plane, 2)
+    first, second = make_hosts(tmp_path, plane, 2)
     assert wtpool(first, "assign", "a1", "t01").returncode == 0
     assert wtpool(second, "assign", "b2", "t02").returncode == 0
     refused = wtpool(first, "filter", "add", "pool-wt-1", "src/t02/")
@@ -689,7 +632,7 @@ def test_a_slot_widened_on_one_host_is_seen_by_the_others(tmp_path: Path, plane:
 
 
 def test_a_pool_that_changes_its_host_id_keeps_one_row(tmp_path: Path, plane: Plane) -> None:
-    first, second = _hosts(tmp_path, plane, 2)
+    first, second = make_hosts(tmp_path, plane, 2)
     assert wtpool(first, "acquire", "--agent", "a1", "--task", "t01").returncode == 0
     config = (first / "wtpool.yaml").read_text().replace("state:\n", "state:\n  host: renamed\n")
     (first / "wtpool.yaml").write_text(config)
@@ -734,7 +677,7 @@ def test_doctor_settles_claims_where_the_state_is_local(pool: Pool) -> None:
 def test_a_schema_holding_someone_elses_tables_is_refused(tmp_path: Path, plane: Plane) -> None:
     plane.query("CREATE SCHEMA {schema}")
     plane.query("CREATE TABLE {schema}.hosts (id integer)")
-    (root,) = _hosts(tmp_path, plane, 1)
+    (root,) = make_hosts(tmp_path, plane, 1)
     before = snapshot(root)
     refused = wtpool(root, "acquire", "--agent", "a1", "--task", "t01")
     assert_one_line_error(refused, 2, f"schema {plane.schema} at")

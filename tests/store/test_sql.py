@@ -73,6 +73,7 @@ def test_merge_entries_are_checked_too(store: StateStore) -> None:
             priority=2,
             depends_on=[],
             release=False,
+            pushed=False,
         )
     with pytest.raises(ValueError), store.transaction() as conn:
         merges.update(conn, entry, reason="x", **{"id": 7})  # the key is not writable

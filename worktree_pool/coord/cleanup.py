@@ -36,7 +36,7 @@ from worktree_pool.git.run import (
     resolve,
     worktree_records,
 )
-from worktree_pool.merge.queue import processor_in
+from worktree_pool.merge.queue import QUEUE_LOCK, processor_in
 from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.copies import STAGING_DIR
 from worktree_pool.pool.handoff import BRIEF_DIR
@@ -64,7 +64,7 @@ from worktree_pool.store.slots import (
     pid_alive,
     slot_number,
 )
-from worktree_pool.store.split import leave
+from worktree_pool.store.split import leave, running_anywhere
 from worktree_pool.util import testpoints
 
 # Slots checked and saved at once: enough to keep every core busy starting git.
@@ -144,14 +144,16 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
         if not failed:
             _drop_databases(repo, store, result)
             testpoints.reached("cleanup.databases")
+        # Another host's processor may be landing this pool's entries: it records how it ends.
+        landing_elsewhere = bool(running_anywhere(store, QUEUE_LOCK)) if result.complete else False
         with store.transaction() as conn:
             for name in known:
                 if name not in failed:
                     delete_slot(conn, name)
             if result.complete:
                 result.dropped_requests.extend(queue.clear(conn))
-                # The processor lock goes too: _close_pool found no live holder.
-                result.dropped_merges.extend(merges.clear(conn))
+                # The processor lock goes too: _close_pool found no live holder of this pool.
+                result.dropped_merges.extend(merges.clear(conn, keep_merging=landing_elsewhere))
                 delete_pool(conn)
         if result.complete:  # the session that held them is over
             result.released_reservations = release_held(repo, store)

@@ -58,8 +58,12 @@ class Tended:
 
 
 def tend(repo: Repository, store: Store, assessment: Assessment) -> Tended:
+    # Not at the top: the merge queue's modules would add about 0.1 s to `wtpool check`.
+    from worktree_pool.merge.landing import follow_landed_elsewhere
+
     try:  # first: a host whose queue is stuck is still alive
         heartbeat(store)
+        follow_landed_elsewhere(repo, store)
     except WtpoolError as exc:  # the control plane is down: this pool's own work goes on
         unheard = exc.message
     else:

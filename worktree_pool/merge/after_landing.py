@@ -19,6 +19,7 @@ from worktree_pool.merge.queue import get_entry
 from worktree_pool.pool.claims import release
 from worktree_pool.store import merges
 from worktree_pool.store.merges import MergeEntry, MergeState
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Store
 from worktree_pool.store.slots import find_slot
 from worktree_pool.store.tasks import record_landed
@@ -81,8 +82,10 @@ def record_merged(repo: Repository, store: Store, landed: list[Landed]) -> list[
 
     Each task goes into the landed-task ledger in the same transaction as its entry turns
     merged: readiness then treats it as closed even if closing it in its source fails, and
-    spawn does not start finished work again."""
+    spawn does not start finished work again. Another host's entry is left to its own host,
+    which holds its slot and its task's source (`follow_up`)."""
     with store.transaction() as conn:
+        mine = this_pool(conn)
         for entry, new, notes in landed:
             merges.update(
                 conn,
@@ -92,16 +95,36 @@ def record_merged(repo: Repository, store: Store, landed: list[Landed]) -> list[
                 finished_at=utc_now(),
                 notes=notes,
                 reason=None,
+                follow_up=int(entry.pool_id != mine),
             )
             if entry.task is not None:
                 record_landed(conn, entry.task, new)
     for entry, new, notes in landed:
-        after = _after_steps(repo, store, entry, new)
-        if after:
-            with store.transaction() as conn:
-                merges.update(conn, entry.id, notes=[*notes, *after])
+        if entry.pool_id == mine:
+            _note_after_steps(repo, store, entry, new, notes)
     with store.snapshot() as conn:
         return [get_entry(conn, entry.id) for entry, _, _ in landed]
+
+
+def follow_up(repo: Repository, store: Store) -> None:
+    """What follows the landing of this pool's entries that another host's processor landed:
+    the slot released, the task closed, as if it had landed here. Each entry once: taking it
+    and clearing its mark are one transaction."""
+    with store.transaction() as conn:
+        waiting = merges.landed_elsewhere(conn)
+        for entry in waiting:
+            merges.update(conn, entry.id, follow_up=0)
+    for entry in waiting:
+        _note_after_steps(repo, store, entry, str(entry.landed), list(entry.notes))
+
+
+def _note_after_steps(
+    repo: Repository, store: Store, entry: MergeEntry, new: str, notes: list[str]
+) -> None:
+    after = _after_steps(repo, store, entry, new)
+    if after:
+        with store.transaction() as conn:
+            merges.update(conn, entry.id, notes=[*notes, *after])
 
 
 def _after_steps(repo: Repository, store: Store, entry: MergeEntry, new: str) -> list[str]:

@@ -162,6 +162,30 @@ def push(git: Git, remote: str, base: str, new: str, expected: str) -> bool:
         return False
     if not refused:
         raise git.failure(("push", remote), result)
-    said = [line.strip() for line in result.stderr.splitlines() if line.startswith("remote:")]
-    detail = "; ".join([line.split("\t")[-1] for line in refused] + said[:3])
-    raise WtpoolError(f"{remote} refused the push of {base}: {detail}")
+    raise WtpoolError(f"{remote} refused the push of {base}: {_refusal(refused, result.stderr)}")
+
+
+def push_branch(git: Git, remote: str, branch: str, tip: str) -> None:
+    """Push `tip` as the remote's `branch`, never forced: a remote branch with commits `tip`
+    lacks is someone's work."""
+    result = git.run(
+        "push", "--porcelain", remote, f"{tip}:refs/heads/{branch}", check=False, hooks=True
+    )
+    if result.returncode == 0:
+        return
+    refused = [line for line in result.stdout.splitlines() if line.startswith("!")]
+    if not refused:
+        raise git.failure(("push", remote), result)
+    behind = any("\t[rejected]" in line for line in refused)
+    raise WtpoolError(
+        f"cannot push {branch} to {remote}: {_refusal(refused, result.stderr)}",
+        f"{remote} has commits on {branch} that the slot lacks: merge them into it first"
+        if behind
+        else f"{remote} must accept wtpool/* branches for a shared queue, or turn merge.push off",
+    )
+
+
+def _refusal(refused: list[str], stderr: str) -> str:
+    """`!<tab>ref<tab>[remote rejected] (why)` lines, with what the remote's hook said."""
+    said = [line.strip() for line in stderr.splitlines() if line.startswith("remote:")]
+    return "; ".join([line.split("\t")[-1] for line in refused] + said[:3])

@@ -18,7 +18,12 @@ from worktree_pool.errors import WtpoolError
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import is_ancestor, resolve
 from worktree_pool.merge import integration
-from worktree_pool.merge.after_landing import bring_along, follow_remote, record_merged
+from worktree_pool.merge.after_landing import (
+    bring_along,
+    follow_remote,
+    follow_up,
+    record_merged,
+)
 from worktree_pool.merge.batch import land_batch
 from worktree_pool.merge.queue import claim_batch, orphans, processor_lock
 from worktree_pool.merge.scratch import remove_scratch_worktrees
@@ -59,13 +64,30 @@ def run_queue(repo: Repository, store: Store) -> RunResult | None:
                 for entry in still_merging(store, batch):
                     errored(repo, store, entry, exc)
                 raise
-        if repo.config.merge.push:
-            with store.snapshot() as conn:
-                pool = read_pool(conn)
-            with contextlib.suppress(WtpoolError):  # unreachable: the next run follows
-                if pool is not None:
-                    follow_remote(repo, pool.base)
+        catch_up(repo, store)
         return RunResult(processed)
+
+
+def follow_landed_elsewhere(repo: Repository, store: Store) -> None:
+    """catch_up, when another host's processor landed entries of this pool (the daemon and
+    the monitor look at every refresh, so that an idle host still releases those slots)."""
+    with store.snapshot() as conn:
+        landed = merges.landed_elsewhere(conn)
+    if landed:
+        catch_up(repo, store)
+
+
+def catch_up(repo: Repository, store: Store) -> None:
+    """After a queue run, or a wait while another host's processor ran: the base brought to
+    what the remote has (merge.push), and what follows the landing of this pool's entries that
+    another host landed (after_landing.follow_up)."""
+    if repo.config.merge.push:
+        with store.snapshot() as conn:
+            pool = read_pool(conn)
+        with contextlib.suppress(WtpoolError):  # unreachable: the next run follows
+            if pool is not None:
+                follow_remote(repo, pool.base)
+    follow_up(repo, store)
 
 
 def _land(repo: Repository, store: Store, batch: list[MergeEntry]) -> list[MergeEntry]:
@@ -124,6 +146,19 @@ def _settle_orphan(
     return record_merged(repo, store, [(entry, candidate, notes)])[0]
 
 
+def _fetch_tip(repo: Repository, entry: MergeEntry) -> None:
+    """Another host's entry: its commit fetched from the remote it was pushed to."""
+    if not entry.pushed or resolve(repo.git, entry.tip) is not None:
+        return
+    remote = repo.config.merge.remote
+    repo.git.run("fetch", "--quiet", "--no-tags", remote, f"refs/heads/{entry.branch}")
+    if resolve(repo.git, entry.tip) is None:
+        raise WtpoolError(
+            f"{remote}'s {entry.branch} no longer holds {entry.tip[:12]}, the commit queued",
+            f"queue it again from its host ({entry.host or entry.pool_id})",
+        )
+
+
 def _refused(repo: Repository, store: Store, entry: MergeEntry) -> MergeEntry | None:
     """The entry settled, when its branch may not land whatever the base holds."""
     outcome = _refusal(repo, store, entry)
@@ -134,6 +169,7 @@ def _refusal(repo: Repository, store: Store, entry: MergeEntry) -> Outcome | Non
     """Why the branch may not land whatever the base holds: a path outside its scope, or one
     another agent holds exclusively. An entry without a scope while nobody else holds
     anything exclusively cannot be refused: its changes are not even listed."""
+    _fetch_tip(repo, entry)
     with store.snapshot() as conn:
         reserved = others_hold_exclusively(conn, entry.agent)
     if entry.scope is None and not reserved:

@@ -13,12 +13,18 @@ it, and giving it up once the queue is empty, are each one transaction. So an en
 seen by the running processor before it lets go, or enqueued after, when its own `merge` finds
 the lock free; none is stranded. A processor that died is recognised by its pid and start time,
 and whatever it left `merging` is settled by looking at git (see landing.py).
+
+Where a control plane is shared, so is the queue, and the lock is the control plane's session
+lock (split.running_alone), which a processor that dies on any host gives up with its
+connection; the row then only says who holds it. `wtpool merge` pushes the branch to
+merge.remote before queueing it (with merge.push), so that any host's processor may land it:
+the entry's own host releases its slot and closes its task when it sees it landed
+(after_landing.follow_up).
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,12 +35,16 @@ from worktree_pool.agents.process_table import same_process, start_marker
 from worktree_pool.errors import ExitCode, WtpoolError, bad_input
 from worktree_pool.git.repo import Repository
 from worktree_pool.git.run import has_uncommitted, is_ancestor, resolve
+from worktree_pool.merge.integration import push_branch
 from worktree_pool.pool.worktrees import BRANCH_NAMESPACE, base_tip, branch_for
 from worktree_pool.store import merges
-from worktree_pool.store.merges import PENDING, MergeEntry, MergeState
-from worktree_pool.store.pool import closing_error, require_pool
+from worktree_pool.store.merges import PENDING, MergeEntry, MergeState, Processor
+from worktree_pool.store.origin import this_pool
+from worktree_pool.store.pool import closing_error, read_pool, require_pool
 from worktree_pool.store.protocol import Connection, Store
+from worktree_pool.store.shared_schema import MERGE_CHANNEL
 from worktree_pool.store.slots import SlotState, find_slot, slot_number
+from worktree_pool.store.split import running_alone, running_anywhere, waiting_for
 from worktree_pool.store.tasks import pinned_scopes
 from worktree_pool.tasks.graph import BLOCKING_EDGES
 from worktree_pool.tasks.sources import check_task_id, load_task_graph
@@ -42,6 +52,10 @@ from worktree_pool.tasks.tracks import Scoping, task_scope
 from worktree_pool.util.names import validate_name
 
 WAIT_POLL = 0.1  # seconds between looks at an entry another process is landing
+# Where the control plane announces changed entries, a waiting `merge --wait` is woken by them;
+# it still looks this often, to take over the queue from a processor that died.
+WAIT_WOKEN = 5.0
+QUEUE_LOCK = "merge-queue"
 DEFAULT_PRIORITY = 2  # Beads' default, for an entry whose task is in no task graph
 # Runs that may end in an error (git failing, the remote unreachable) before an entry gives up:
 # a lasting error must not hold every entry behind it, nor fail every `merge --wait`.
@@ -60,6 +74,7 @@ class QueueReport:
     entries: list[MergeEntry]
     processor: int | None  # the process working through the queue, if one is
     ran: int | None = None  # with --run: how many entries this process settled
+    processor_host: str | None = None  # its host, where a control plane is shared
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,11 @@ def get_entry(conn: Connection, entry_id: int) -> MergeEntry:
 def list_entries(store: Store) -> list[MergeEntry]:
     with store.snapshot() as conn:
         return merges.every(conn)
+
+
+def list_entry(store: Store, entry_id: int) -> MergeEntry:
+    with store.snapshot() as conn:
+        return get_entry(conn, entry_id)
 
 
 # --- enqueueing -----------------------------------------------------------------------------
@@ -112,6 +132,7 @@ def enqueue(
         )
     facts = _task_facts(repo, found, pinned)
     warnings = _uncommitted_warning(repo, found) + ([facts.warning] if facts.warning else [])
+    pushed = _publish(repo, found.branch, tip)
     with store.transaction() as conn:
         pending = merges.pending_for(conn, found.branch)
         if pending is not None:
@@ -123,7 +144,11 @@ def enqueue(
                     "wait for it (wtpool queue); if no process is landing it, "
                     "`wtpool queue --run` finishes it",
                 )
-            changes: dict[str, object] = {"tip": tip, "release": int(release or pending.release)}
+            changes: dict[str, object] = {
+                "tip": tip,
+                "release": int(release or pending.release),
+                "pushed": int(pushed),
+            }
             if priority is not None:
                 changes["priority"] = priority
             merges.update(conn, pending.id, **changes)
@@ -140,8 +165,20 @@ def enqueue(
             priority=facts.priority if priority is None else priority,
             depends_on=facts.depends_on,
             release=release,
+            pushed=pushed,
         )
         return EnqueueResult(get_entry(conn, entry_id), False, warnings)
+
+
+def _publish(repo: Repository, branch: str, tip: str) -> bool:
+    """Where the queue is shared and lands on the remote, push the branch there first, so that
+    any host's processor can land it; whether it was pushed. Before anything is queued: a
+    refused push queues nothing."""
+    settings = repo.config.merge
+    if repo.config.state.url is None or not settings.push:
+        return False
+    push_branch(repo.git, settings.remote, branch, tip)
+    return True
 
 
 def _resolve_target(repo: Repository, conn: Connection, target: str | None) -> Target:
@@ -238,35 +275,59 @@ def _me() -> tuple[int, float]:
 def processor_lock(repo: Repository, store: Store) -> Iterator[bool]:
     """Yields True when this process now runs the queue, False when a live one already does.
     The lock is given up by `claim_batch` finding the queue empty, or on the way out."""
-    me = _me()
-    with store.transaction() as conn:
-        # Cleanup closes the pool first: from then on, nothing may land.
-        pool = require_pool(conn, repo)
-        if pool.closing_pid is not None:
-            raise closing_error(pool.closing_pid)
-        holder = merges.processor(conn)
-        busy = holder is not None and holder[0] != me[0] and same_process(*holder)
-        if not busy:
-            merges.take_processor(conn, *me)
-    if busy:
-        yield False
-        return
-    try:
-        yield True
-    finally:
+    with running_alone(store, QUEUE_LOCK) as alone:
+        if not alone:
+            yield False
+            return
+        me = _me()
         with store.transaction() as conn:
-            merges.drop_processor(conn, me[0])
+            # Cleanup closes the pool first: from then on, nothing may land.
+            pool = require_pool(conn, repo)
+            if pool.closing_pid is not None:
+                raise closing_error(pool.closing_pid)
+            holder = merges.processor(conn)
+            # Another host's holder is dead: this process could take the shared lock.
+            busy = (
+                holder is not None
+                and holder.pool_id == pool.pool_id
+                and holder.pid != me[0]
+                and same_process(holder.pid, holder.started)
+            )
+            if not busy:
+                merges.take_processor(conn, *me)
+        if busy:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with store.transaction() as conn:
+                merges.drop_processor(conn, me[0])
 
 
-def processor(store: Store) -> int | None:
-    """The pid of the live process running the queue, if any."""
+def processor(store: Store) -> Processor | None:
+    """The live process running the queue (of any host, where the queue is shared), if any."""
     with store.snapshot() as conn:
-        return processor_in(conn)
+        holder = merges.processor(conn)
+    return holder if _running(store, holder) else None
 
 
 def processor_in(conn: Connection) -> int | None:
+    """The pid of this pool's live process running the queue, if any (a process of this
+    machine, whose pid and start time tell whether it lives)."""
     holder = merges.processor(conn)
-    return holder[0] if holder is not None and same_process(*holder) else None
+    if holder is None or holder.pool_id != this_pool(conn):
+        return None
+    return holder.pid if same_process(holder.pid, holder.started) else None
+
+
+def _running(store: Store, holder: Processor | None) -> bool:
+    """Whether a queue run is alive: where the queue is shared, whether any host holds its
+    lock; else whether the recorded process still runs."""
+    shared = running_anywhere(store, QUEUE_LOCK)
+    if shared is not None:
+        return shared
+    return holder is not None and same_process(holder.pid, holder.started)
 
 
 def interrupted(store: Store) -> tuple[int | None, list[MergeEntry]] | None:
@@ -274,12 +335,10 @@ def interrupted(store: Store) -> tuple[int | None, list[MergeEntry]] | None:
     `merging`), or None when there is none or its process still runs."""
     with store.snapshot() as conn:
         holder = merges.processor(conn)
-        if holder is not None and same_process(*holder):
-            return None
         entries = merges.in_state(conn, MergeState.MERGING)
-    if holder is None and not entries:
+    if _running(store, holder) or (holder is None and not entries):
         return None
-    return (holder[0] if holder is not None else None), entries
+    return (holder.pid if holder is not None else None), entries
 
 
 def next_entry(queued: list[MergeEntry], skip: set[int]) -> MergeEntry | None:
@@ -293,13 +352,19 @@ def next_entry(queued: list[MergeEntry], skip: set[int]) -> MergeEntry | None:
 
 
 def claim_batch(store: Store, skip: set[int], size: int) -> list[MergeEntry]:
-    """Move the next `size` entries (none of `skip`, tried in this run already), in order, to
-    `merging`; when there is none, give up the lock in the same transaction.
+    """Move the next `size` entries this host may land (none of `skip`, tried in this run
+    already), in order, to `merging`; when there is none, give up the lock in the same
+    transaction.
 
     Taken one after another, so an entry whose task depends on one taken earlier in the batch
     is ready by then: the batch lands in the order the queue gives."""
     with store.transaction() as conn:
-        queued = merges.in_state(conn, MergeState.QUEUED)
+        pool = read_pool(conn)
+        queued = [
+            entry
+            for entry in merges.in_state(conn, MergeState.QUEUED)
+            if pool is not None and landable_here(entry, pool.pool_id, pool.base)
+        ]
         batch: list[MergeEntry] = []
         while len(batch) < size:
             entry = next_entry(queued, skip)
@@ -311,6 +376,12 @@ def claim_batch(store: Store, skip: set[int], size: int) -> list[MergeEntry]:
         if not batch:
             merges.drop_processor(conn, os.getpid())
         return batch
+
+
+def landable_here(entry: MergeEntry, pool_id: str, base: str) -> bool:
+    """Whether this pool's processor may land `entry`: its own, or another host's whose branch
+    is on the remote, to be landed on the same base."""
+    return entry.base == base and (entry.pool_id == pool_id or entry.pushed)
 
 
 def orphans(store: Store) -> list[MergeEntry]:
@@ -326,11 +397,11 @@ def start_background_run(repo: Repository) -> None:
 
 def wait_until_settled(store: Store, entry_id: int, run: Callable[[], bool]) -> MergeEntry:
     """Run the queue, or wait while another process runs it, until the entry is settled."""
-    while True:
-        ran = run()
-        with store.snapshot() as conn:
-            entry = get_entry(conn, entry_id)
-        if entry.state not in PENDING:
-            return entry
-        if not ran:
-            time.sleep(WAIT_POLL)
+    with waiting_for(store, MERGE_CHANNEL, poll=WAIT_POLL) as wait:
+        while True:
+            ran = run()
+            entry = list_entry(store, entry_id)
+            if entry.state not in PENDING:
+                return entry
+            if not ran:
+                wait(WAIT_WOKEN)

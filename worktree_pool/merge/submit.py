@@ -7,10 +7,11 @@ from __future__ import annotations
 import dataclasses
 
 from worktree_pool.git.repo import Repository
-from worktree_pool.merge.landing import run_queue
+from worktree_pool.merge.landing import catch_up, run_queue
 from worktree_pool.merge.queue import (
     EnqueueResult,
     enqueue,
+    list_entry,
     start_background_run,
     wait_until_settled,
 )
@@ -32,4 +33,7 @@ def submit(
         start_background_run(repo)
         return queued
     entry = wait_until_settled(store, queued.entry.id, lambda: run_queue(repo, store) is not None)
+    if entry.follow_up:  # another host landed it: release and close here, follow the remote
+        catch_up(repo, store)
+        entry = list_entry(store, entry.id)
     return dataclasses.replace(queued, entry=entry)

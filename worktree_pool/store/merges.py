@@ -1,5 +1,6 @@
-"""The merges and merge_processor tables: the merge queue's entries, and the lock of the one
-process working through them (merge.queue decides; see its docstring for the states)."""
+"""The merges and merge_processor tables: the merge queue's entries, and the record of the one
+process working through them (merge.queue decides; see its docstring for the states). Both
+carry the pool they come from: where a control plane is shared, so is the queue."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from worktree_pool.store import sql
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import decode_scope, encode_scope, utc_now
 
@@ -49,6 +51,10 @@ class MergeEntry:
     notes: tuple[str, ...]  # what happened after landing: release, task closed, checkouts
     enqueued_at: str
     finished_at: str | None
+    pool_id: str | None  # the pool that queued it (origin.py)
+    pushed: bool  # its branch was pushed to merge.remote, so any host's processor may land it
+    follow_up: bool  # landed by another host: its own host still releases the slot, closes the task
+    host: str | None = None  # that pool's host, where a control plane is shared and lists it
 
     @classmethod
     def from_row(cls, row: Row) -> MergeEntry:
@@ -59,7 +65,19 @@ class MergeEntry:
         values["notes"] = tuple(json.loads(values["notes"]))
         values["state"] = MergeState(values["state"])
         values["release"] = bool(values["release"])
+        values["pushed"] = bool(values["pushed"])
+        values["follow_up"] = bool(values["follow_up"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Processor:
+    """The process recorded as running the queue, alive or not."""
+
+    pid: int
+    started: float
+    pool_id: str | None
+    host: str | None  # its host's id, where a control plane is shared
 
 
 def get(conn: Connection, entry_id: int) -> MergeEntry | None:
@@ -76,12 +94,25 @@ def update(conn: Connection, entry_id: int, **changes: object) -> None:
 
 
 def every(conn: Connection) -> list[MergeEntry]:
-    return [MergeEntry.from_row(row) for row in conn.execute("SELECT * FROM merges ORDER BY id")]
+    """Every entry, with the host it came from where a control plane names it."""
+    rows = conn.execute(
+        "SELECT merges.*, hosts.id AS host FROM merges"
+        " LEFT JOIN hosts ON hosts.pool_id = merges.pool_id ORDER BY merges.id"
+    )
+    return [MergeEntry.from_row(row) for row in rows]
 
 
 def in_state(conn: Connection, state: MergeState) -> list[MergeEntry]:
     """The entries in `state`, by priority, then arrival."""
     rows = conn.execute("SELECT * FROM merges WHERE state = ? ORDER BY priority, id", (state,))
+    return [MergeEntry.from_row(row) for row in rows]
+
+
+def landed_elsewhere(conn: Connection) -> list[MergeEntry]:
+    """This pool's entries that another host landed, whose follow-up is still to do."""
+    rows = conn.execute(
+        "SELECT * FROM merges WHERE follow_up = 1 AND pool_id = ? ORDER BY id", (this_pool(conn),)
+    )
     return [MergeEntry.from_row(row) for row in rows]
 
 
@@ -106,11 +137,13 @@ def insert(
     priority: int,
     depends_on: list[str],
     release: bool,
+    pushed: bool,
 ) -> int:
-    """Queue a new entry; returns its id."""
+    """Queue a new entry of this pool; returns its id."""
     row = conn.execute(
         "INSERT INTO merges (slot, agent, task, branch, tip, base, scope, priority, depends_on,"
-        " state, release, enqueued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        " state, release, enqueued_at, pool_id, pushed)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             slot,
             agent,
@@ -124,38 +157,48 @@ def insert(
             MergeState.QUEUED,
             int(release),
             utc_now(),
+            this_pool(conn),
+            int(pushed),
         ),
     ).fetchone()
     return int(row["id"])
 
 
-def clear(conn: Connection) -> list[str]:
-    """Drop every entry and the processor lock (cleanup, whose check found no live
-    processor); returns the branches that were still queued to land."""
-    waiting = [entry.branch for entry in in_state(conn, MergeState.QUEUED)]
-    conn.execute("DELETE FROM merges")
-    conn.execute("DELETE FROM merge_processor")
+def clear(conn: Connection, *, keep_merging: bool) -> list[str]:
+    """Drop this pool's entries and its processor record (cleanup, whose check found no live
+    processor of this pool); returns the branches that were still queued to land.
+    `keep_merging`: another host's processor is landing some of them, and records the end."""
+    pool = this_pool(conn)
+    waiting = [e.branch for e in in_state(conn, MergeState.QUEUED) if e.pool_id == pool]
+    landing = " AND state <> 'merging'" if keep_merging else ""
+    conn.execute(f"DELETE FROM merges WHERE pool_id = ?{landing}", (pool,))
+    conn.execute("DELETE FROM merge_processor WHERE pool_id = ?", (pool,))
     return waiting
 
 
-# --- the processor lock ---------------------------------------------------------------------
+# --- the processor record -------------------------------------------------------------------
 
 
-def processor(conn: Connection) -> tuple[int, float] | None:
-    """The process recorded as running the queue (pid, start marker), alive or not."""
-    row = conn.execute("SELECT pid, started FROM merge_processor").fetchone()
-    return (row["pid"], row["started"]) if row is not None else None
+def processor(conn: Connection) -> Processor | None:
+    row = conn.execute(
+        "SELECT merge_processor.pid, merge_processor.started, merge_processor.pool_id,"
+        " hosts.id AS host FROM merge_processor"
+        " LEFT JOIN hosts ON hosts.pool_id = merge_processor.pool_id"
+    ).fetchone()
+    return Processor(**dict(row)) if row is not None else None
 
 
 def take_processor(conn: Connection, pid: int, started: float) -> None:
     conn.execute(
-        "INSERT INTO merge_processor (id, pid, started, since) VALUES (1, ?, ?, ?) ON CONFLICT"
-        " (id) DO UPDATE SET pid = excluded.pid, started = excluded.started,"
-        " since = excluded.since",
-        (pid, started, utc_now()),
+        "INSERT INTO merge_processor (id, pid, started, since, pool_id) VALUES (1, ?, ?, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, started = excluded.started,"
+        " since = excluded.since, pool_id = excluded.pool_id",
+        (pid, started, utc_now(), this_pool(conn)),
     )
 
 
 def drop_processor(conn: Connection, pid: int) -> None:
-    """Give up the lock, if `pid` still holds it."""
-    conn.execute("DELETE FROM merge_processor WHERE pid = ?", (pid,))
+    """Give up the record, if `pid` of this pool still holds it."""
+    conn.execute(
+        "DELETE FROM merge_processor WHERE pid = ? AND pool_id = ?", (pid, this_pool(conn))
+    )

@@ -90,6 +90,42 @@ class ControlPlane:
         with self._translated():
             return any(True for _ in self._connection().notifies(timeout=seconds, stop_after=1))
 
+    def try_lock(self, name: str) -> bool:
+        """Take the session lock `name` if no session holds it: held until `unlock`, or until
+        this process's connection ends, so that a process that dies gives it up."""
+        with self._translated():
+            row = (
+                self._connection()
+                .execute("SELECT pg_try_advisory_lock(%s) AS taken", (self._key(name),))
+                .fetchone()
+            )
+        return bool(row and row["taken"])
+
+    def unlock(self, name: str) -> None:
+        with self._translated():
+            self._connection().execute("SELECT pg_advisory_unlock(%s)", (self._key(name),))
+
+    def lock_held(self, name: str) -> bool:
+        """Whether any session, of any host, holds the session lock `name`. pg_locks shows a
+        bigint key as its high and low 32 bits."""
+        key = self._key(name) & 0xFFFFFFFFFFFFFFFF
+        with self._translated():
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND classid = %s AND objid = %s AND objsubid = 1 AND database ="
+                    " (SELECT oid FROM pg_database WHERE datname = current_database())) AS held",
+                    (key >> 32, key & 0xFFFFFFFF),
+                )
+                .fetchone()
+            )
+        return bool(row and row["held"])
+
+    def _key(self, name: str) -> int:
+        digest = hashlib.sha256(f"wtpool:{self.schema}:{name}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

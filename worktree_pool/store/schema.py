@@ -10,6 +10,7 @@ Tables (see each migration for its columns and why they exist):
     reservations    file reservations (agents.reservations)
     messages        agent mail
     merges          the merge queue; merge_processor, the lock of the process running it
+                    (both shared where a control plane is: shared_schema.py)
     landed_tasks    every task the merge queue landed, and the commit that landed it
     pinned_scopes   scopes the user pinned to tasks (`wtpool tracks pin`)
     trusted_hooks   the repository's hooks the user trusted (`wtpool trust`), by digest
@@ -234,5 +235,17 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT task, coalesce((SELECT pool_id FROM pool), ''), name, agent, track, scope,
                coalesce(acquired_at, updated_at)
         FROM slots WHERE task IS NOT NULL;
+    """,
+    # The merge queue's entries and its processor carry their pool, as in a shared control
+    # plane, where one host's processor may land another's entries: those whose branch was
+    # pushed to merge.remote when they were queued (`pushed`); what follows such a landing on
+    # the entry's own host (its slot released, its task closed) waits for it (`follow_up`).
+    """
+    ALTER TABLE merges ADD COLUMN pool_id TEXT;
+    ALTER TABLE merges ADD COLUMN pushed INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE merges ADD COLUMN follow_up INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE merge_processor ADD COLUMN pool_id TEXT;
+    UPDATE merges SET pool_id = coalesce((SELECT pool_id FROM pool), '');
+    UPDATE merge_processor SET pool_id = coalesce((SELECT pool_id FROM pool), '');
     """,
 )

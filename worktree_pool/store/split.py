@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
+from worktree_pool.errors import WtpoolError
 from worktree_pool.store import hosts
 from worktree_pool.store.postgres import ControlPlane
 from worktree_pool.store.protocol import Connection, Cursor, Store
@@ -134,16 +135,43 @@ POLL_SECONDS = 0.5
 
 
 @contextmanager
-def waiting_for(store: Store, channel: str) -> Iterator[Callable[[float], object]]:
+def waiting_for(
+    store: Store, channel: str, poll: float = POLL_SECONDS
+) -> Iterator[Callable[[float], object]]:
     """`wait(seconds)`: until the control plane announces `channel` (shared_schema.py) or
-    `seconds` pass; where the state is local, a short sleep, as SQLite announces nothing. The
+    `seconds` pass; where the state is local, a sleep of `poll` at most, as SQLite announces
+    nothing. The
     caller looks again after each wait either way. Listening starts before the caller's first
     look, so nothing announced between that look and the wait is missed."""
     if isinstance(store, SplitStore):
         store.shared.listen(channel)
         yield store.shared.wait
     else:
-        yield lambda seconds: time.sleep(min(seconds, POLL_SECONDS))
+        yield lambda seconds: time.sleep(min(seconds, poll))
+
+
+@contextmanager
+def running_alone(store: Store, name: str) -> Iterator[bool]:
+    """Whether this process, of all the control plane's hosts, is the one running `name`:
+    held for the block, and given up by a process that dies with its connection. Where the
+    state is local, always True: the caller's own lock decides there."""
+    if not isinstance(store, SplitStore):
+        yield True
+        return
+    if not store.shared.try_lock(name):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with suppress(WtpoolError):  # unreachable: the lock went with the connection
+            store.shared.unlock(name)
+
+
+def running_anywhere(store: Store, name: str) -> bool | None:
+    """Whether a process of any host holds `name` (running_alone); None where the state is
+    local, for the caller to judge by its own lock."""
+    return store.shared.lock_held(name) if isinstance(store, SplitStore) else None
 
 
 def heartbeat(store: Store) -> None:

@@ -55,6 +55,8 @@ WRITABLE: Mapping[str, frozenset[str]] = {
             "attempts",
             "notes",
             "finished_at",
+            "pushed",
+            "follow_up",
         }
     ),
 }

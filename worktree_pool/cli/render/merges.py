@@ -59,13 +59,18 @@ def show_queue(report: QueueReport) -> None:
     if not report.entries:
         console.print("the merge queue is empty")
     else:
-        grid = table("ID", "STATE", "BRANCH", "TASK", "PRI", "SCOPE", "RESULT")
+        # A shared queue holds every host's entries: each row says whose it is.
+        shared = any(entry.host for entry in report.entries)
+        headers = ("ID", "STATE", "BRANCH", "TASK", "PRI", "SCOPE", "RESULT")
+        grid = table(*headers[:2], *(("HOST",) if shared else ()), *headers[2:])
         for entry in report.entries:
             colour = _COLOURS.get(entry.state, "default")
             result = entry.landed[:12] if entry.landed else entry.reason or ""
+            host = (escape(entry.host or "?"),) if shared else ()
             grid.add_row(
                 str(entry.id),
                 f"[{colour}]{entry.state}[/]",
+                *host,
                 escape(entry.branch),
                 escape(entry.task or ""),
                 str(entry.priority),
@@ -74,6 +79,7 @@ def show_queue(report: QueueReport) -> None:
             )
         console.print(grid)
     if report.processor is not None:
-        console.print(f"being worked through by process {report.processor}")
+        on = f" on {escape(report.processor_host)}" if report.processor_host else ""
+        console.print(f"being worked through by process {report.processor}{on}")
     elif report.ran is not None:
         console.print(f"landed or settled {report.ran} entr{'y' if report.ran == 1 else 'ies'}")
