@@ -8,6 +8,7 @@ entry, never an error.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -99,11 +100,21 @@ def record_merged(repo: Repository, store: Store, landed: list[Landed]) -> list[
             )
             if entry.task is not None:
                 record_landed(conn, entry.task, new)
+    _delete_pushed_branches(repo, [entry for entry, _, _ in landed])
     for entry, new, notes in landed:
         if entry.pool_id == mine:
             _note_after_steps(repo, store, entry, new, notes)
     with store.snapshot() as conn:
         return [get_entry(conn, entry.id) for entry, _, _ in landed]
+
+
+def _delete_pushed_branches(repo: Repository, entries: list[MergeEntry]) -> None:
+    """The copies of landed branches pushed for a shared queue: they served their purpose,
+    and would pile up on the remote. The slots keep their own branches."""
+    tips = {entry.branch: entry.tip for entry in entries if entry.pushed}
+    if tips:
+        with contextlib.suppress(WtpoolError):  # a timeout: they stay, harmless
+            integration.delete_landed_branches(repo.git, repo.config.merge.remote, tips)
 
 
 def follow_up(repo: Repository, store: Store) -> None:

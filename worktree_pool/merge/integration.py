@@ -185,6 +185,15 @@ def push_branch(git: Git, remote: str, branch: str, tip: str) -> None:
     )
 
 
+def delete_landed_branches(git: Git, remote: str, tips: dict[str, str]) -> None:
+    """Delete each branch on the remote that still points at its landed tip (a lease each:
+    one that moved since keeps what was pushed to it). Whatever fails stays there, harmless:
+    nothing is lost by a copy kept."""
+    leases = [f"--force-with-lease=refs/heads/{branch}:{tip}" for branch, tip in tips.items()]
+    deletions = [f":refs/heads/{branch}" for branch in tips]
+    git.run("push", "--porcelain", *leases, remote, *deletions, check=False)
+
+
 def _refusal(refused: list[str], stderr: str) -> str:
     """`!<tab>ref<tab>[remote rejected] (why)` lines, with what the remote's hook said."""
     said = [line.strip() for line in stderr.splitlines() if line.startswith("remote:")]
