@@ -392,6 +392,7 @@ def test_doctor_releases_a_silent_hosts_claims_after_saving_what_it_pushed(
     git(slot, "commit", "-qam", "work on t01")
     git(slot, "push", "-q", "origin", "wtpool/task/t01")
     pushed = git(slot, "rev-parse", "HEAD").strip()
+    assert wtpool(first, "reserve", "a-t01", "docs/plan.md").returncode == 0
     (silent,) = plane.query("SELECT id FROM {schema}.hosts WHERE repository = %s", str(first))
     plane.query(
         "UPDATE {schema}.hosts SET heartbeat_at = now() - interval '1 hour' WHERE id = %s",
@@ -411,6 +412,9 @@ def test_doctor_releases_a_silent_hosts_claims_after_saving_what_it_pushed(
     assert f"t01: saved origin/wtpool/task/t01 as {salvage}" in finding["repair"]
     assert "t02: origin has no wtpool/task/t02" in finding["repair"]
     assert "is not saved" in finding["repair"]
+    assert "file reservation(s)" in finding["repair"]
+    active = "SELECT id FROM {schema}.reservations WHERE released_at IS NULL"
+    assert plane.query(active) == []  # a dead host's reservations hold nothing any more
     remote = tmp_path / "remote.git"
     assert git(remote, "rev-parse", f"refs/heads/{salvage}").strip() == pushed
     assert _claims(plane) == []

@@ -26,6 +26,7 @@ from worktree_pool.scope.guard import covered
 from worktree_pool.scope.overlap import readable, scopes_overlap
 from worktree_pool.scope.patterns import check_compiles, compile_rules
 from worktree_pool.store import queue, reservations
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.pool import require_pool
 from worktree_pool.store.protocol import Connection, Store
 from worktree_pool.store.reservations import StoredReservation
@@ -47,6 +48,7 @@ class Reservation:
     expires_at: str
     released_at: str | None
     active: bool
+    host: str | None = None  # the host it was made on, where a control plane is shared
 
     @classmethod
     def of(cls, stored: StoredReservation, now: float) -> Reservation:
@@ -62,6 +64,7 @@ class Reservation:
             expires_at=_iso(stored.expires_at),
             released_at=None if released is None else _iso(released),
             active=released is None and stored.expires_at > now,
+            host=stored.host,
         )
 
 
@@ -207,8 +210,9 @@ def _insert(
 
 def _refusal(patterns: tuple[str, ...], conflicts: list[Conflict]) -> WtpoolError:
     holders = "; ".join(
-        f"{c.holder.agent} holds {', '.join(c.holder.patterns)} "
-        f"(#{c.holder.id}, until {c.holder.expires_at}; both take {c.path})"
+        f"{c.holder.agent}{f' on host {c.holder.host}' if c.holder.host else ''} holds "
+        f"{', '.join(c.holder.patterns)} (#{c.holder.id}, until {c.holder.expires_at}; "
+        f"both take {c.path})"
         for c in conflicts
     )
     return WtpoolError(
@@ -316,12 +320,16 @@ def release_in(
     agent: str | None = None,
     ids: list[int] | None = None,
 ) -> list[int]:
-    """release_held inside the caller's transaction (a release's, with the slot going idle)."""
+    """release_held inside the caller's transaction (a release's, with the slot going idle).
+    Only this pool's: where reservations are shared, other hosts' are theirs to release."""
     now = time.time()
+    pool = this_pool(conn)
     chosen = [
         r.id
         for r in reservations.active(conn, now)
-        if (agent is None or r.agent == agent) and (ids is None or r.id in ids)
+        if r.pool_id == pool
+        and (agent is None or r.agent == agent)
+        and (ids is None or r.id in ids)
     ]
     if chosen:
         reservations.mark_released(conn, chosen, now)
@@ -364,14 +372,16 @@ def force_release(repo: Repository, store: Store, reservation_id: int) -> Reserv
 
 
 def stale(store: Store) -> list[Reservation]:
-    """Active reservations whose holder holds no slot and waits in no queue: nobody would
-    ever release them (force_release may)."""
+    """Active reservations of this pool whose holder holds no slot and waits in no queue:
+    nobody would ever release them (force_release may). Another host's holders are in its
+    slots, not in this pool's (a silent host's: coord.control_plane)."""
     with store.snapshot() as conn:
         now = time.time()
+        pool = this_pool(conn)
         return [
             Reservation.of(stored, now)
             for stored in reservations.active(conn, now)
-            if _holder_place(conn, stored.agent) is None
+            if stored.pool_id == pool and _holder_place(conn, stored.agent) is None
         ]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from worktree_pool.agents.logs import LOG_DIR
 from worktree_pool.agents.membership import AgentGroup
 from worktree_pool.agents.process_table import ProcessTable
-from worktree_pool.agents.reservations import release_held
+from worktree_pool.agents.reservations import release_in
 from worktree_pool.agents.stopping import StopResult, clear_slot, stop_unrecorded
 from worktree_pool.coord.daemon_lock import stop_daemon_if_running
 from worktree_pool.db import server as pgserver
@@ -154,9 +154,10 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
                 result.dropped_requests.extend(queue.clear(conn))
                 # The processor lock goes too: _close_pool found no live holder of this pool.
                 result.dropped_merges.extend(merges.clear(conn, keep_merging=landing_elsewhere))
+                # The session that held them is over; before the pool row, which says whose.
+                result.released_reservations = release_in(conn, repo)
                 delete_pool(conn)
-        if result.complete:  # the session that held them is over
-            result.released_reservations = release_held(repo, store)
+        if result.complete:
             try:
                 leave(store)
             except WtpoolError as exc:  # the session is over here all the same

@@ -17,12 +17,14 @@ changed since (a claim made meanwhile, a host that came back), and then the repa
 
 from __future__ import annotations
 
+import time
+
 from worktree_pool.coord.findings import DoctorReport, Finding, record_finding, unreachable
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.remote import copy_remote_branch
 from worktree_pool.git.repo import Repository
 from worktree_pool.pool.worktrees import BRANCH_NAMESPACE, branch_for
-from worktree_pool.store import claims, hosts
+from worktree_pool.store import claims, hosts, reservations
 from worktree_pool.store.claims import QUEUED, Claim
 from worktree_pool.store.hosts import HostRecord
 from worktree_pool.store.origin import this_pool
@@ -140,7 +142,7 @@ def _examine_stale_host(
             f"{minutes:.0f} min, holding {tasks}",
             f"save each task's branch as {host.id} last pushed it to {remote}, there, as "
             f"{BRANCH_NAMESPACE}salvage/{host.id}/<task>-<commit>; then release its claims and "
-            "forget the host",
+            "file reservations, and forget the host",
         ),
         lambda: _release_stale_host(repo, store, host, held),
     )
@@ -166,4 +168,6 @@ def _release_stale_host(repo: Repository, store: Store, host: HostRecord, held: 
     with store.transaction() as conn:
         if hosts.still_silent(conn, host.pool_id, ttl):
             hosts.forget(conn, host.id, host.pool_id)
+            if count := reservations.release_pool(conn, host.pool_id, time.time()):
+                outcomes.append(f"released its {count} file reservation(s)")
     return "; ".join(outcomes) or "it held no task"

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from worktree_pool.store.origin import this_pool
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import is_row_id
 
@@ -26,6 +27,8 @@ class StoredReservation:
     created_at: float
     expires_at: float
     released_at: float | None
+    pool_id: str | None  # the pool it was made in (origin.py)
+    host: str | None = None  # that pool's host, where a control plane is shared
 
     @classmethod
     def from_row(cls, row: Row) -> StoredReservation:
@@ -35,39 +38,39 @@ class StoredReservation:
         return cls(**values)
 
 
+# Each reservation with the host it was made on, where a control plane lists hosts.
+_SELECT = (
+    "SELECT reservations.*, hosts.id AS host FROM reservations"
+    " LEFT JOIN hosts ON hosts.pool_id = reservations.pool_id"
+)
+
+
 def _all(
-    conn: Connection, query: str, parameters: Sequence[object] = ()
+    conn: Connection, where: str, parameters: Sequence[object] = ()
 ) -> list[StoredReservation]:
-    return [StoredReservation.from_row(row) for row in conn.execute(query, parameters)]
+    rows = conn.execute(f"{_SELECT} {where} ORDER BY reservations.id", parameters)
+    return [StoredReservation.from_row(row) for row in rows]
 
 
 def active(conn: Connection, now: float) -> list[StoredReservation]:
     """Reservations neither released nor expired at `now`, oldest first."""
-    return _all(
-        conn,
-        "SELECT * FROM reservations WHERE released_at IS NULL AND expires_at > ? ORDER BY id",
-        (now,),
-    )
+    return _all(conn, "WHERE released_at IS NULL AND expires_at > ?", (now,))
 
 
 def every(conn: Connection) -> list[StoredReservation]:
     """Every reservation ever made in the pool, active or not."""
-    return _all(conn, "SELECT * FROM reservations ORDER BY id")
+    return _all(conn, "")
 
 
 def expired(conn: Connection, now: float) -> list[StoredReservation]:
     """Reservations past their expiry that nobody released."""
-    return _all(
-        conn,
-        "SELECT * FROM reservations WHERE released_at IS NULL AND expires_at <= ? ORDER BY id",
-        (now,),
-    )
+    return _all(conn, "WHERE released_at IS NULL AND expires_at <= ?", (now,))
 
 
 def by_ids(conn: Connection, ids: list[int]) -> list[StoredReservation]:
     ids = [i for i in ids if is_row_id(i)]  # no row has any other id: see values.is_row_id
     marks = ", ".join("?" * len(ids))  # placeholders only: the ids themselves are bound
-    return _all(conn, f"SELECT * FROM reservations WHERE id IN ({marks}) ORDER BY id", ids)
+    return _all(conn, f"WHERE reservations.id IN ({marks})", ids)
 
 
 def insert(
@@ -80,12 +83,21 @@ def insert(
     created: float,
     expires: float,
 ) -> int:
-    """Record a reservation; returns its id."""
+    """Record a reservation of this pool; returns its id."""
     row = conn.execute(
         "INSERT INTO reservations"
-        " (agent, patterns, rules, exclusive, reason, created_at, expires_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (agent, json.dumps(list(patterns)), rules, int(exclusive), reason, created, expires),
+        " (agent, patterns, rules, exclusive, reason, created_at, expires_at, pool_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            agent,
+            json.dumps(list(patterns)),
+            rules,
+            int(exclusive),
+            reason,
+            created,
+            expires,
+            this_pool(conn),
+        ),
     ).fetchone()
     return int(row["id"])
 
@@ -103,6 +115,15 @@ def mark_released(conn: Connection, ids: list[int], now: float) -> None:
     conn.executemany(
         "UPDATE reservations SET released_at = ? WHERE id = ?", [(now, rid) for rid in ids]
     )
+
+
+def release_pool(conn: Connection, pool_id: str, now: float) -> int:
+    """Release every active reservation made in the pool `pool_id` (a silent host's); how many."""
+    return conn.execute(
+        "UPDATE reservations SET released_at = ? WHERE pool_id = ? AND released_at IS NULL"
+        " AND expires_at > ?",
+        (now, pool_id, now),
+    ).rowcount
 
 
 def close_expired(conn: Connection, reservation_id: int, now: float) -> bool:

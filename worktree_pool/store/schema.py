@@ -7,7 +7,8 @@ Tables (see each migration for its columns and why they exist):
     databases       the pool's ledger of the databases it creates (db.slots)
     limit_levels    each limit's level when last checked, so alerts fire on a change only
     latest_sample   the newest resource sample, for `wtpool status`
-    reservations    file reservations (agents.reservations)
+    reservations    file reservations (agents.reservations); where a control plane is
+                    shared, a copy of its active ones, for the commit guard
     messages        agent mail
     merges          the merge queue; merge_processor, the lock of the process running it
                     (both shared where a control plane is: shared_schema.py)
@@ -236,10 +237,12 @@ MIGRATIONS: tuple[str, ...] = (
                coalesce(acquired_at, updated_at)
         FROM slots WHERE task IS NOT NULL;
     """,
-    # The merge queue's entries and its processor carry their pool, as in a shared control
-    # plane, where one host's processor may land another's entries: those whose branch was
-    # pushed to merge.remote when they were queued (`pushed`); what follows such a landing on
-    # the entry's own host (its slot released, its task closed) waits for it (`follow_up`).
+    # The merge queue's entries, its processor and reservations carry their pool, as in a
+    # shared control plane, where one host's processor may land another's entries: those whose
+    # branch was pushed to merge.remote when they were queued (`pushed`); what follows such a
+    # landing on the entry's own host (its slot released, its task closed) waits for it
+    # (`follow_up`). Where reservations are shared, this table is the copy the commit guard
+    # reads (split.py keeps it).
     """
     ALTER TABLE merges ADD COLUMN pool_id TEXT;
     ALTER TABLE merges ADD COLUMN pushed INTEGER NOT NULL DEFAULT 0;
@@ -247,5 +250,7 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE merge_processor ADD COLUMN pool_id TEXT;
     UPDATE merges SET pool_id = coalesce((SELECT pool_id FROM pool), '');
     UPDATE merge_processor SET pool_id = coalesce((SELECT pool_id FROM pool), '');
+    ALTER TABLE reservations ADD COLUMN pool_id TEXT;
+    UPDATE reservations SET pool_id = coalesce((SELECT pool_id FROM pool), '');
     """,
 )

@@ -60,8 +60,10 @@ class SplitStore:
         with self.local.transaction() as local, ExitStack() as stack:
             routed = _Routed(local, lambda: stack.enter_context(self.shared.transaction()))
             yield routed
-            if routed.reached_shared and not routed.beaten:
-                self._beat(routed)
+            if routed.reached_shared:
+                if not routed.beaten:
+                    self._beat(routed)
+                _copy_reservations(routed)
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
@@ -103,25 +105,49 @@ class SplitStore:
         self.close()
 
 
+# Every column of a reservation, in both stores (schema.py, shared_schema.py).
+_RESERVATION = (
+    "id, agent, patterns, rules, exclusive, reason, created_at, expires_at, released_at, pool_id"
+)
+
+
+def _copy_reservations(conn: _Routed) -> None:
+    """Bring the local copy of the active reservations, which the commit guard reads on every
+    commit without a server (guard_facts.py, scope/guard.py), to what the control plane holds:
+    in every transaction that reaches it, so a host's guard knows what any host reserved as
+    of its last change, or its daemon's or monitor's last refresh (each beats the heartbeat)."""
+    assert conn.shared is not None
+    active = "SELECT {} FROM reservations WHERE released_at IS NULL AND expires_at > ? ORDER BY id"
+    now = (time.time(),)
+    wanted = [tuple(row.values()) for row in conn.shared.execute(active.format(_RESERVATION), now)]
+    held = [tuple(row) for row in conn.local.execute(active.format(_RESERVATION), now)]
+    if wanted != held:
+        conn.local.execute("DELETE FROM reservations")
+        marks = ", ".join("?" * len(_RESERVATION.split(",")))
+        conn.local.executemany(
+            f"INSERT INTO reservations ({_RESERVATION}) VALUES ({marks})", wanted
+        )
+
+
 class _Routed:
     """One transaction's connection: each statement to the side whose tables it names."""
 
     def __init__(self, local: Connection, open_shared: Callable[[], Connection]) -> None:
-        self._local = local
+        self.local = local
         self._open_shared = open_shared
-        self._shared: Connection | None = None
+        self.shared: Connection | None = None  # opened by the first statement that needs it
         self.beaten = False  # this transaction has beaten the host's heartbeat already
 
     @property
     def reached_shared(self) -> bool:
-        return self._shared is not None
+        return self.shared is not None
 
     def _side(self, statement: str) -> Connection:
         if not is_shared(statement):
-            return self._local
-        if self._shared is None:
-            self._shared = self._open_shared()
-        return self._shared
+            return self.local
+        if self.shared is None:
+            self.shared = self._open_shared()
+        return self.shared
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor:
         return self._side(sql).execute(sql, parameters)

@@ -33,12 +33,16 @@ def show_reservations(reservations: list[Reservation]) -> None:
     if not reservations:
         console.print("no reservations")
         return
-    rows = table("id", "agent", "patterns", "kind", "expires", "state", "reason")
+    # Shared reservations come from every host: each row says which.
+    shared = any(item.host for item in reservations)
+    host = ("host",) if shared else ()
+    rows = table("id", "agent", *host, "patterns", "kind", "expires", "state", "reason")
     for item in reservations:
         state = "active" if item.active else "released" if item.released_at else "expired"
         rows.add_row(
             str(item.id),
             escape(item.agent),
+            *((escape(item.host or "?"),) if shared else ()),
             escape(", ".join(item.patterns)),
             "exclusive" if item.exclusive else "shared",
             item.expires_at,
