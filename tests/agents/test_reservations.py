@@ -33,8 +33,7 @@ def _active(root: Path) -> list[dict]:
 
 
 def _audit(root: Path) -> list[dict]:
-    path = root / ".agent-worktrees" / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return [{"event": e["event"], **e["details"]} for e in wtpool_json(root, "audit")]
 
 
 SEND_X = ["mail", "send", "--from", "a", "--to", "b", "--subject", "x"]
@@ -112,6 +111,7 @@ def test_renew_extends_and_unreserve_releases_some_or_all(pool: Pool) -> None:
     (left,) = _active(pool.root)
     assert left == replacement and left["patterns"] == ["docs/"]
     assert (left["created_at"], left["expires_at"]) == (first["created_at"], first["expires_at"])
+    assert _reserve(pool.root, "carol", "docs/x.md").returncode == 1  # refused: not logged
     assert _reserve(pool.root, "bob", "src/app.py").returncode == 0  # src/ is free again
     assert wtpool(pool.root, "unreserve", "alice").returncode == 0
     assert [r["agent"] for r in _active(pool.root)] == ["bob"]
@@ -123,6 +123,11 @@ def test_renew_extends_and_unreserve_releases_some_or_all(pool: Pool) -> None:
         ("reserve", "bob"),
         ("unreserve", "alice"),
     ]
+    assert [e["event"] for e in wtpool_json(pool.root, "audit", "--limit", "2")] == [
+        "reserve",
+        "unreserve",
+    ]  # the newest two, oldest first
+    assert_one_line_error(wtpool(pool.root, "audit", "--limit", "0"), 2, "--limit must be")
 
 
 @pytest.mark.parametrize(

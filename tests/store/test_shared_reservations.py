@@ -26,6 +26,8 @@ def test_a_path_reserved_on_one_host_is_refused_on_another(tmp_path: Path, plane
     (listed,) = wtpool_json(second, "reservations")
     assert listed["agent"] == "a1" and listed["host"] == _host_id(plane, first)
     assert _host_id(plane, first) in wtpool(second, "reservations").stdout
+    (logged,) = wtpool_json(second, "audit")  # one log for every host; the refusal is not in it
+    assert (logged["event"], logged["host"]) == ("reserve", _host_id(plane, first))
 
 
 def test_another_hosts_reservation_binds_this_hosts_commit_guard(

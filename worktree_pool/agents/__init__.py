@@ -18,5 +18,5 @@ their own; every reservation change and message sent is one line in the audit lo
     runner.py         runs one agent command and records its exit (agent_runner.py runs it)
     reservations.py   file reservations: exclusive or shared, for a time, conflicts by overlap
     mail.py           short messages between agents, and from wtpool to them
-    audit.py          `.agent-worktrees/audit.jsonl`: who held what, and who said what, when
+    audit.py          the audit log: who held what, and who said what, when
 """

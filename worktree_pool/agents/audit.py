@@ -1,24 +1,27 @@
-"""`.agent-worktrees/audit.jsonl`: one JSON line for every reservation change and every message
-sent, for anyone who later asks who held what, and when.
-
-A line is written inside the transaction that makes the change, before it commits: a change
-rolled back after its line was written leaves that line behind, but a committed change never
-lacks one.
-"""
+"""The audit log: who held what, and who said what, when. A row for every reservation change
+and every message sent (store/audit_log.py), in the transaction that makes the change; shared
+with every host where the control plane is."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from worktree_pool.errors import bad_input
 from worktree_pool.git.repo import Repository
-from worktree_pool.store.values import utc_now
-from worktree_pool.util.private import open_private
+from worktree_pool.store import audit_log
+from worktree_pool.store.audit_log import AuditEntry
+from worktree_pool.store.pool import require_pool
+from worktree_pool.store.protocol import Connection, Store
 
-AUDIT_FILE = "audit.jsonl"
+
+def audit(conn: Connection, event: str, **details: Any) -> None:
+    audit_log.append(conn, event, details)
 
 
-def audit(repo: Repository, event: str, **details: Any) -> None:
-    line = json.dumps({"at": utc_now(), "event": event, **details}, sort_keys=False)
-    with open_private(repo.pool_dir / AUDIT_FILE) as log:
-        log.write(line + "\n")
+def audit_trail(repo: Repository, store: Store, limit: int) -> list[AuditEntry]:
+    """The newest `limit` events, oldest first."""
+    if limit < 1:
+        raise bad_input(f"--limit must be at least 1, got {limit}")
+    with store.snapshot() as conn:
+        require_pool(conn, repo)
+        return audit_log.latest(conn, limit)

@@ -1,7 +1,7 @@
 """Agent mail: short messages between agents (and from wtpool to them), kept in the state store.
 
 A message has a sender, a recipient, a subject, a body and a thread (by default its own), and
-is unread, read, or acknowledged. Every send is appended to `.agent-worktrees/audit.jsonl`.
+is unread, read, or acknowledged. Every send is recorded in the audit log (audit.py).
 Spawn mails each agent its task brief; wtpool mails the holder of a reservation it releases by
 force. Agents read with `wtpool mail inbox AGENT`, `read ID` and `ack ID`; `inbox --wait`
 blocks until something unread arrives. Where a control plane is shared, mail lives there: an
@@ -53,7 +53,6 @@ def subject_line(text: str) -> str:
 
 def post(
     conn: Connection,
-    repo: Repository,
     sender: str,
     recipient: str,
     subject: str,
@@ -64,7 +63,7 @@ def post(
     check_message(sender, recipient, subject, body, thread)
     message = _get(conn, mail.insert(conn, sender, recipient, subject, body, thread))
     audit(
-        repo,
+        conn,
         "mail",
         id=message.id,
         sender=sender,
@@ -86,7 +85,7 @@ def send(
 ) -> Message:
     with store.transaction() as conn:
         require_pool(conn, repo)
-        return post(conn, repo, sender, recipient, subject, body, thread)
+        return post(conn, sender, recipient, subject, body, thread)
 
 
 def inbox(repo: Repository, store: Store, agent: str, *, unread: bool = False) -> list[Message]:

@@ -183,7 +183,7 @@ def grant(
     new_id = _insert(conn, agent, patterns, not shared, reason, now, now + seconds)
     (reservation,) = _by_ids(conn, [new_id], now)
     audit(
-        repo,
+        conn,
         "reserve",
         id=reservation.id,
         agent=agent,
@@ -244,7 +244,7 @@ def renew(repo: Repository, store: Store, agent: str, by: float | None = None) -
             raise WtpoolError(f"agent {agent} holds no active reservation")
         reservations.extend(conn, ids, now + seconds)
         renewed = _by_ids(conn, ids, now)
-        audit(repo, "renew", agent=agent, expires_at={r.id: r.expires_at for r in renewed})
+        audit(conn, "renew", agent=agent, expires_at={r.id: r.expires_at for r in renewed})
     return renewed
 
 
@@ -287,7 +287,7 @@ def unreserve(
         if not touched:
             what = f" of {', '.join(patterns)}" if patterns else ""
             raise WtpoolError(f"agent {agent} holds no active reservation{what}")
-        audit(repo, "unreserve", agent=agent, ids=touched, patterns=list(patterns), kept=kept)
+        audit(conn, "unreserve", agent=agent, ids=touched, patterns=list(patterns), kept=kept)
         return _by_ids(conn, touched + kept, now)
 
 
@@ -298,24 +298,23 @@ def expired(store: Store) -> list[Reservation]:
         return [Reservation.of(stored, now) for stored in reservations.expired(conn, now)]
 
 
-def close_expired(repo: Repository, store: Store, reservation_id: int) -> None:
+def close_expired(store: Store, reservation_id: int) -> None:
     """Mark an expired reservation released, as of its expiry."""
     with store.transaction() as conn:
         if not reservations.close_expired(conn, reservation_id, time.time()):
             raise WtpoolError(f"reservation #{reservation_id} was released or renewed meanwhile")
-        audit(repo, "expire", id=reservation_id)
+        audit(conn, "expire", id=reservation_id)
 
 
-def release_held(repo: Repository, store: Store, *, ids: list[int] | None = None) -> list[int]:
+def release_held(store: Store, *, ids: list[int] | None = None) -> list[int]:
     """Release the active reservations of `ids`, or (none given) all of them; quietly, for
     cleanup and an undone claim. Returns the ids released."""
     with store.transaction() as conn:
-        return release_in(conn, repo, ids=ids)
+        return release_in(conn, ids=ids)
 
 
 def release_in(
     conn: Connection,
-    repo: Repository,
     *,
     agent: str | None = None,
     ids: list[int] | None = None,
@@ -333,7 +332,7 @@ def release_in(
     ]
     if chosen:
         reservations.mark_released(conn, chosen, now)
-        audit(repo, "unreserve", agent=agent, ids=chosen, patterns=[])
+        audit(conn, "unreserve", agent=agent, ids=chosen, patterns=[])
     return chosen
 
 
@@ -357,10 +356,9 @@ def force_release(repo: Repository, store: Store, reservation_id: int) -> Reserv
                 f"ask {agent} to release it, or wait for it to expire at {reservation.expires_at}",
             )
         reservations.mark_released(conn, [reservation_id], now)
-        audit(repo, "unreserve", agent=agent, ids=[reservation_id], forced=True)
+        audit(conn, "unreserve", agent=agent, ids=[reservation_id], forced=True)
         post(
             conn,
-            repo,
             WTPOOL_SENDER,
             agent,
             f"reservation #{reservation_id} was released by force",

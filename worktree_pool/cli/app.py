@@ -47,6 +47,7 @@ COMMANDS = {
     "reservations": "reserve",
     "renew": "reserve",
     "unreserve": "reserve",
+    "audit": "reserve",
     "report": "health",
     "leaks": "health",
     "config": "config",

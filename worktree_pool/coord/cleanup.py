@@ -155,7 +155,7 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
                 # The processor lock goes too: _close_pool found no live holder of this pool.
                 result.dropped_merges.extend(merges.clear(conn, keep_merging=landing_elsewhere))
                 # The session that held them is over; before the pool row, which says whose.
-                result.released_reservations = release_in(conn, repo)
+                result.released_reservations = release_in(conn)
                 delete_pool(conn)
         if result.complete:
             try:

@@ -304,7 +304,7 @@ def _forget(repo: Repository, store: Store, slot: Slot) -> None:
     with store.transaction() as conn:
         delete_slot(conn, slot.name)
         if slot.agent is not None:
-            release_in(conn, repo, agent=slot.agent)
+            release_in(conn, agent=slot.agent)
 
 
 def _reopen(store: Store, closing_pid: int | None) -> None:

@@ -136,7 +136,7 @@ def _expired_reservations(repo: Repository, store: Store, report: DoctorReport) 
             "never released",
             "mark it released as of its expiry (it already holds nothing)",
         )
-        record_finding(report, finding, lambda rid=reservation.id: close_expired(repo, store, rid))
+        record_finding(report, finding, lambda rid=reservation.id: close_expired(store, rid))
 
 
 def _slots(store: Store) -> list[Slot]:

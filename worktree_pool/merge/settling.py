@@ -44,7 +44,7 @@ def settle(
             **changes,
         )
         if entry.agent is not None and outcome.mail:
-            post(conn, repo, WTPOOL_SENDER, entry.agent, *_failure_mail(entry, outcome))
+            post(conn, WTPOOL_SENDER, entry.agent, *_failure_mail(entry, outcome))
         return get_entry(conn, entry.id)
 
 

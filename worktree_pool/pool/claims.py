@@ -176,7 +176,7 @@ def acquire(
                     for c in granted.conflicts
                 )
             if brief is not None:
-                post(conn, repo, WTPOOL_SENDER, agent, *brief, thread=task)
+                post(conn, WTPOOL_SENDER, agent, *brief, thread=task)
             claim = (
                 None
                 if queue.anyone_waiting(conn) or held_back
@@ -203,7 +203,7 @@ def acquire(
         )
     except BaseException:
         if granted is not None:  # the claim was undone: so is its reservation
-            release_held(repo, store, ids=[granted.reservation.id])
+            release_held(store, ids=[granted.reservation.id])
         if brief is not None and task is not None:  # and nobody else holds the task yet
             brief_path(repo, task).unlink(missing_ok=True)
         raise

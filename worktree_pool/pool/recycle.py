@@ -54,7 +54,7 @@ def finish_release(
         mark_idle(conn, slot.name)
         update_slot(conn, slot.name, database_fresh=int(fresh))
         if slot.agent is not None:  # its files are free again: the agent is done with them
-            release_in(conn, repo, agent=slot.agent)
+            release_in(conn, agent=slot.agent)
     return outcome
 
 

@@ -19,9 +19,10 @@ not do the same work twice or undo each other's: which task each slot holds (cla
 tasks landed, the scopes pinned to tasks, and who the hosts are. What stays local is what only
 one machine can act on: its slots and their worktrees, its agent processes, its slot
 databases, its resource samples, its queue of claim requests. Mail is shared too: an agent's
-name is its address on every host. File reservations and the merge queue are still each
-machine's own: the commit guard reads reservations on every commit without a server, and a
-shared queue needs every host's branches on the remote.
+name is its address on every host; so are file reservations (a path held is held from every
+host; each host keeps a copy of the active ones for its commit guard, which reads them on
+every commit without a server), the merge queue (any host lands an entry whose branch was
+pushed to the remote), and the audit log.
 
 Modules:
     protocol.py    Store and Connection protocols, and the rules query modules follow
@@ -37,6 +38,7 @@ Modules:
     reservations.py file reservations as stored
     mail.py        agent mail as stored
     merges.py      the merge queue's entries and its processor lock
+    audit_log.py   the audit log: every reservation change and message sent
     limits.py      each limit's last level, and the newest resource sample
     guard_facts.py who holds which slot and which paths, as a file the shell guard reads
     tasks.py       the landed-task ledger, and the scopes pinned to tasks

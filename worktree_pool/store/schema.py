@@ -16,6 +16,7 @@ Tables (see each migration for its columns and why they exist):
     pinned_scopes   scopes the user pinned to tasks (`wtpool tracks pin`)
     trusted_hooks   the repository's hooks the user trusted (`wtpool trust`), by digest
     claims          which slot of which pool holds each task (claims.py)
+    audit_log       every reservation change and message sent (audit_log.py)
     hosts           empty: the hosts of a shared control plane live there (hosts.py)
     schema_version  how many of MIGRATIONS have run
 
@@ -242,7 +243,8 @@ MIGRATIONS: tuple[str, ...] = (
     # branch was pushed to merge.remote when they were queued (`pushed`); what follows such a
     # landing on the entry's own host (its slot released, its task closed) waits for it
     # (`follow_up`). Where reservations are shared, this table is the copy the commit guard
-    # reads (split.py keeps it).
+    # reads (split.py keeps it). The audit log, until now `.agent-worktrees/audit.jsonl`, is a
+    # table, written in the transaction of the change it records, and shared like the rest.
     """
     ALTER TABLE merges ADD COLUMN pool_id TEXT;
     ALTER TABLE merges ADD COLUMN pushed INTEGER NOT NULL DEFAULT 0;
@@ -252,5 +254,12 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE merge_processor SET pool_id = coalesce((SELECT pool_id FROM pool), '');
     ALTER TABLE reservations ADD COLUMN pool_id TEXT;
     UPDATE reservations SET pool_id = coalesce((SELECT pool_id FROM pool), '');
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        event TEXT NOT NULL,
+        details TEXT NOT NULL,  -- JSON
+        pool_id TEXT
+    );
     """,
 )

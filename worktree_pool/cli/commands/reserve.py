@@ -1,4 +1,5 @@
-"""`wtpool reserve`, `reservations`, `renew` and `unreserve`: agents' claims on files."""
+"""`wtpool reserve`, `reservations`, `renew` and `unreserve`: agents' claims on files; and
+`audit`, the log of every reservation change and message sent."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Annotated
 import typer
 
 from worktree_pool.agents import reservations
+from worktree_pool.agents.audit import audit_trail
 from worktree_pool.cli.invocation import repository
 from worktree_pool.cli.options import JsonOption, commands, emit
-from worktree_pool.cli.render.agents import show_reservations, show_reserve
+from worktree_pool.cli.render.agents import show_audit, show_reservations, show_reserve
 from worktree_pool.errors import ExitCode, WtpoolError
 from worktree_pool.pool.opening import open_store
 
@@ -95,3 +97,14 @@ def unreserve(
         else:
             released = reservations.unreserve(repo, store, agent, tuple(patterns or ()))
         emit(released, json, show_reservations)
+
+
+@app.command()
+def audit(
+    limit: Annotated[int, typer.Option("--limit", help="How many of the newest events.")] = 50,
+    json: JsonOption = False,
+) -> None:
+    """The audit log: reservation changes and messages sent, newest last, on every host."""
+    repo = repository()
+    with open_store(repo, reading=True) as store:
+        emit(audit_trail(repo, store, limit), json, show_audit)

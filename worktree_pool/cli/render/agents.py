@@ -1,5 +1,5 @@
-"""What the agents' commands print for a person: file reservations, mail, and lines sent to
-agents' terminals (scripts use `--json`).
+"""What the agents' commands print for a person: file reservations, the audit log, mail, and
+lines sent to agents' terminals (scripts use `--json`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from worktree_pool.cli.render.common import console, escape, table
 if TYPE_CHECKING:
     from worktree_pool.agents.reservations import Reservation, ReserveResult
     from worktree_pool.coord.reaching import Sent
+    from worktree_pool.store.audit_log import AuditEntry
     from worktree_pool.store.mail import Message
 
 
@@ -49,6 +50,19 @@ def show_reservations(reservations: list[Reservation]) -> None:
             state,
             escape(item.reason or ""),
         )
+    console.print(rows)
+
+
+def show_audit(entries: list[AuditEntry]) -> None:
+    if not entries:
+        console.print("no events")
+        return
+    shared = any(entry.host for entry in entries)
+    rows = table("at", *(("host",) if shared else ()), "event", "details")
+    for entry in entries:
+        details = " ".join(f"{key}={value}" for key, value in entry.details.items())
+        host = (escape(entry.host or "?"),) if shared else ()
+        rows.add_row(entry.at, *host, entry.event, escape(details))
     console.print(rows)
 
 
