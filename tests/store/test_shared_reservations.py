@@ -26,6 +26,7 @@ def test_a_path_reserved_on_one_host_is_refused_on_another(tmp_path: Path, plane
     (listed,) = wtpool_json(second, "reservations")
     assert listed["agent"] == "a1" and listed["host"] == _host_id(plane, first)
     assert _host_id(plane, first) in wtpool(second, "reservations").stdout
+    assert wtpool_json(second, "status")["pool"]["host"] == _host_id(plane, second)
     (logged,) = wtpool_json(second, "audit")  # one log for every host; the refusal is not in it
     assert (logged["event"], logged["host"]) == ("reserve", _host_id(plane, first))
 

@@ -98,7 +98,7 @@ def with_control_plane(repo: Repository, local: StateStore, url: str) -> SplitSt
     """The pool's store when `state.url` names a shared control plane: nothing connects
     until a statement needs a shared table. Imported here: a local pool's commands (`status`
     above all) never load the control plane's modules."""
-    from worktree_pool.store.hosts import HostIdentity, default_host_id
+    from worktree_pool.store.hosts import HostIdentity
     from worktree_pool.store.postgres import ControlPlane
     from worktree_pool.store.split import SplitStore
 
@@ -111,17 +111,23 @@ def with_control_plane(repo: Repository, local: StateStore, url: str) -> SplitSt
         raise
     host = None
     if pool is not None:
-        hostname = socket.gethostname()
         host = HostIdentity(
-            id=settings.host or default_host_id(hostname, pool.pool_id),
+            id=host_id(repo, pool.pool_id),
             pool_id=pool.pool_id,
-            hostname=hostname,
+            hostname=socket.gethostname(),
             repository=str(repo.root),
         )
     shared = ControlPlane(
         url, settings.schema, repo.config.timeouts.state_lock, host, settings.host_ttl
     )
     return SplitStore(local, shared)
+
+
+def host_id(repo: Repository, pool_id: str) -> str:
+    """This pool's id among the hosts of a shared control plane (hosts.py)."""
+    from worktree_pool.store.hosts import default_host_id  # see with_control_plane
+
+    return repo.config.state.host or default_host_id(socket.gethostname(), pool_id)
 
 
 def create_store(repo: Repository) -> StateStore:

@@ -23,6 +23,7 @@ from worktree_pool.git.run import (
     worktree_records,
 )
 from worktree_pool.pool.handoff import env_file_in
+from worktree_pool.pool.opening import host_id
 from worktree_pool.store.limits import LatestSample, latest_sample
 from worktree_pool.store.pool import PoolRecord, no_pool_error, read_pool
 from worktree_pool.store.protocol import Store
@@ -41,6 +42,7 @@ class PoolInfo:
     size: int
     closing_pid: int | None  # set while `wtpool cleanup` ends the session, or after it crashed
     env_file: str  # agent.env_file: where the slots' hand-off files go unless it is tracked
+    host: str | None  # this pool's host id, where a control plane is shared (state.url)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def pool_status(repo: Repository, store: Store) -> StatusReport:
             size=len(slots),
             closing_pid=pool.closing_pid,
             env_file=repo.config.agent.env_file,
+            host=None if repo.config.state.url is None else host_id(repo, pool.pool_id),
         ),
         worktrees=worktrees,
         queue=queue,
