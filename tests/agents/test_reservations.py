@@ -262,8 +262,16 @@ def test_spawn_reserves_each_tracks_files_and_release_and_cleanup_free_them(
     api_slot = next(item["slot"] for item in spawned["spawned"] if item["task"] == "api")
     assert wtpool(root, "release", api_slot).returncode == 0
     assert sorted(r["agent"] for r in _active(root)) == ["docs", "human"]
+    note = ["mail", "send", "--from", "human", "--to", "api", "--subject", "thanks"]
+    assert wtpool(root, *note, "--body", "x").returncode == 0
     cleaned = wtpool_json(root, "cleanup")
     assert len(cleaned["released_reservations"]) == 2
+    # The session's task briefs are done with: the next session's agent `api` finds only
+    # what others wrote to it.
+    assert wtpool(root, "init", "--min", "1").returncode == 0
+    unread = wtpool_json(root, "mail", "inbox", "api", "--unread")
+    assert [(m["sender"], m["subject"]) for m in unread] == [("human", "thanks")]
+    assert wtpool(root, "cleanup").returncode == 0
     state = sqlite3.connect(root / ".agent-worktrees" / "state.db")
     active = state.execute("SELECT count(*) FROM reservations WHERE released_at IS NULL")
     assert active.fetchone() == (0,)  # the pool is gone, and nothing is held any more

@@ -56,6 +56,7 @@ def test_a_host_lands_another_hosts_entry_and_its_own_host_releases_the_slot(
     ran = wtpool_json(second, "queue", "--run")
     (entry,) = ran["entries"]
     assert entry["state"] == "merged" and entry["follow_up"]
+    assert "pushed to origin/main" in entry["notes"]
     assert git(remote, "merge-base", "--is-ancestor", tip, "main") == ""
     assert git(remote, "branch", "--list", BRANCH) == ""  # its copy there served its purpose
     host = plane.query("SELECT id FROM {schema}.hosts WHERE repository = %s", str(first))[0][0]

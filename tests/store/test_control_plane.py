@@ -176,7 +176,12 @@ def test_a_server_that_is_down_is_named_with_its_password_masked(tmp_path: Path)
     down = "postgresql://fleet:s3cret-pw@127.0.0.1:1/postgres"
     root = make_repo(tmp_path / "repo")
     (root / "wtpool.yaml").write_text(f"state:\n  url: {down}\n")
-    make_pool(root)
+    refused = wtpool(root, "init")  # said at once, before anything is made
+    assert_one_line_error(refused, 1, "cannot reach the control plane at postgresql://fleet:")
+    assert "s3cret-pw" not in refused.stderr and not (root / ".agent-worktrees").exists()
+    (root / "wtpool.yaml").unlink()
+    make_pool(root)  # then the server goes down
+    (root / "wtpool.yaml").write_text(f"state:\n  url: {down}\n")
     before = snapshot(root)
     refused = wtpool(root, "acquire", "--agent", "a1", "--task", "t1")
     assert_one_line_error(refused, 1, "cannot reach the control plane at postgresql://fleet:")
@@ -652,8 +657,8 @@ def test_a_pool_that_changes_its_host_id_keeps_one_row(tmp_path: Path, plane: Pl
 
 def test_doctor_says_when_the_control_plane_is_down_and_goes_on(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "repo")
-    (root / "wtpool.yaml").write_text("state:\n  url: postgresql://fleet@127.0.0.1:1/x\n")
     make_pool(root)
+    (root / "wtpool.yaml").write_text("state:\n  url: postgresql://fleet@127.0.0.1:1/x\n")
     shutil.rmtree(root / ".agent-worktrees" / "pool-wt-2")  # a local problem to repair
     code, report = _doctor(root, "--fix")
     kinds = {finding["kind"]: finding for finding in report["findings"]}
@@ -681,11 +686,12 @@ def test_doctor_settles_claims_where_the_state_is_local(pool: Pool) -> None:
 def test_a_schema_holding_someone_elses_tables_is_refused(tmp_path: Path, plane: Plane) -> None:
     plane.query("CREATE SCHEMA {schema}")
     plane.query("CREATE TABLE {schema}.hosts (id integer)")
-    (root,) = make_hosts(tmp_path, plane, 1)
+    root = make_repo(tmp_path / "repo")
+    (root / "wtpool.yaml").write_text(plane.config())
     before = snapshot(root)
-    refused = wtpool(root, "acquire", "--agent", "a1", "--task", "t01")
+    refused = wtpool(root, "init")
     assert_one_line_error(refused, 2, f"schema {plane.schema} at")
     assert "is no wtpool control plane" in refused.stderr
-    assert snapshot(root) == before
+    assert snapshot(root) == before and not (root / ".agent-worktrees").exists()
     tables = plane.query("SELECT tablename FROM pg_tables WHERE schemaname = %s", plane.schema)
     assert tables == [("hosts",)]  # nothing added, not even schema_version

@@ -98,6 +98,7 @@ def test_a_pool_from_before_the_merge_queue_gets_mail_and_the_queue(pool: Pool) 
         " DROP TABLE landed_tasks; DROP TABLE pinned_scopes;"
         " ALTER TABLE slots DROP COLUMN out_of_service; DROP TABLE trusted_hooks;"
         " DROP TABLE claims; DROP TABLE hosts; ALTER TABLE reservations DROP COLUMN pool_id;"
+        " DROP TABLE audit_log;"
         f" UPDATE schema_version SET version = {version};"
     )
     conn.close()

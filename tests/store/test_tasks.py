@@ -87,6 +87,12 @@ def test_a_landed_task_is_not_offered_again_without_bd(pool: Pool, no_bd: dict) 
     again = wtpool(pool.root, "spawn", "2", "--json", env=no_bd)
     assert again.returncode == 0, again.stderr
     assert [s["task"] for s in json.loads(again.stdout)["spawned"]] == ["bd-2"]
+    # Asked for by name, a landed task may be a follow-up: taken, with a warning.
+    named = wtpool(pool.root, "acquire", "--agent", "later", "--task", "bd-1", "--json", env=no_bd)
+    assert named.returncode == 0, named.stderr
+    (warning,) = json.loads(named.stdout)["warnings"]
+    assert warning.startswith(f"task bd-1 already landed (in {entry['landed'][:12]})")
+    assert wtpool(pool.root, "release", "--json", json.loads(named.stdout)["slot"]).returncode == 0
 
     analysis = wtpool_json(pool.root, "tracks", "analyze")
     assert analysis["landed_not_closed"] == [

@@ -15,6 +15,14 @@ from worktree_pool.util.redact import mask
         ("host=db password='a b' user=bob", None, "host=db password=*** user=bob"),
         ("host=db password=plain", None, "host=db password=***"),
         ("PGPASSWORD=S3cret psql", None, "PGPASSWORD=*** psql"),
+        # In a URL's query string, the parameters after the password are no secret.
+        (
+            "postgresql://db/app?sslmode=require&password=S3cret&application_name=ci",
+            None,
+            "postgresql://db/app?sslmode=require&password=***&application_name=ci",
+        ),
+        ("postgresql://db/app?password=S3%26cret", None, "postgresql://db/app?password=***"),
+        ("refused S3&cret", "postgresql://db/app?password=S3%26cret", "refused ***"),
         # What libpq makes of these does not matter: between // and @ is masked.
         ("postgresql://u:S3cret@[bad/x", None, "postgresql://u:***@[bad/x"),
         ("mysql://u:S3cret@h/x", None, "mysql://u:***@h/x"),

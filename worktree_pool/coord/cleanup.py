@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worktree_pool.agents.logs import LOG_DIR
+from worktree_pool.agents.mail import WTPOOL_SENDER
 from worktree_pool.agents.membership import AgentGroup
 from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.agents.reservations import release_in
@@ -50,7 +51,7 @@ from worktree_pool.pool.worktrees import (
     slot_records,
 )
 from worktree_pool.scope.hooks import remove_guard
-from worktree_pool.store import merges, queue
+from worktree_pool.store import mail, merges, queue
 from worktree_pool.store.databases import check_databases_visible
 from worktree_pool.store.pool import close_pool, closing_error, delete_pool, read_pool, reopen_pool
 from worktree_pool.store.protocol import Store
@@ -156,6 +157,7 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
                 result.dropped_merges.extend(merges.clear(conn, keep_merging=landing_elsewhere))
                 # The session that held them is over; before the pool row, which says whose.
                 result.released_reservations = release_in(conn)
+                mail.retire_unread_from(conn, WTPOOL_SENDER)
                 delete_pool(conn)
         if result.complete:
             try:

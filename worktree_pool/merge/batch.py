@@ -123,6 +123,8 @@ def _land_chain(repo: Repository, store: Store, entries: list[MergeEntry]) -> li
             why = notes[checkouts.index(stale[0])]
             trouble = _in_the_way(stale[0], why)
             return settled + _bisect(repo, store, entries, links, trouble)
+        if pushed:
+            notes.insert(0, f"pushed to {settings.remote}/{base}")
         return settled + _record(repo, store, links, notes)
     # Nothing to split here: no entry is at fault, so all of them wait for a calmer moment.
     moving = WtpoolError(

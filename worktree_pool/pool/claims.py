@@ -59,6 +59,7 @@ from worktree_pool.store.slots import (
     owner_alive,
     update_slot,
 )
+from worktree_pool.store.tasks import landed_commit
 from worktree_pool.store.values import utc_now
 from worktree_pool.tasks.graph import TaskGraph
 from worktree_pool.tasks.selection import independence_error
@@ -152,6 +153,11 @@ def acquire(
             claim = None
         else:
             _check_claimable(conn, request, exclusive)
+            if task is not None and (landed := landed_commit(conn, task)) is not None:
+                # Spawn and assign skip landed tasks; asked for by name, it may be a follow-up.
+                warnings += (
+                    f"task {task} already landed (in {landed[:12]}): this starts new work on it",
+                )
             if reserve:
                 reason = f"{track or 'work'}, task {task}" if task else track
                 # A scope of the whole tree means nothing is known of the task: holding all of

@@ -20,7 +20,12 @@ from worktree_pool.errors import WtpoolError, bad_input
 from worktree_pool.git.repo import POOL_DIR_NAME, Repository, exclude_from_git
 from worktree_pool.git.run import branch_exists, current_branch
 from worktree_pool.pool.adoption import adopt_worktrees, build_slots, settle_stale_slot_records
-from worktree_pool.pool.opening import create_store, file_kind, open_store_if_any
+from worktree_pool.pool.opening import (
+    check_control_plane,
+    create_store,
+    file_kind,
+    open_store_if_any,
+)
 from worktree_pool.pool.serving import serve_queue
 from worktree_pool.pool.stale_records import StaleRecord
 from worktree_pool.pool.worktrees import (
@@ -73,6 +78,7 @@ def init_pool(
         )
     base = _choose_base(repo, base, existing)
     config_target = _default_config_target(repo)
+    check_control_plane(repo)
 
     with create_store(repo) as store:  # first: if it fails, nothing else has changed
         # Keep the pool out of `git status` in the main worktree.

@@ -123,6 +123,21 @@ def with_control_plane(repo: Repository, local: StateStore, url: str) -> SplitSt
     return SplitStore(local, shared)
 
 
+def check_control_plane(repo: Repository) -> None:
+    """With `state.url`, reach the control plane, creating or migrating its schema, so that
+    `init` says at once what is wrong with the URL, before it changes anything."""
+    url = repo.config.state.url
+    if url is None:
+        return
+    from worktree_pool.store.postgres import ControlPlane  # see with_control_plane
+
+    settings = repo.config.state
+    lock = repo.config.timeouts.state_lock
+    plane = ControlPlane(url, settings.schema, lock, None, settings.host_ttl)
+    with plane, plane.snapshot():
+        pass
+
+
 def host_id(repo: Repository, pool_id: str) -> str:
     """This pool's id among the hosts of a shared control plane (hosts.py)."""
     from worktree_pool.store.hosts import default_host_id  # see with_control_plane

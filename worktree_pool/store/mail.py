@@ -80,3 +80,12 @@ def mark_acked(conn: Connection, message_id: int) -> None:
         " acked_at = coalesce(acked_at, ?) WHERE id = ?",
         (now, now, message_id),
     )
+
+
+def retire_unread_from(conn: Connection, sender: str) -> int:
+    """Mark read what `sender` sent from this pool and nobody read (cleanup: a session's task
+    briefs must not greet the agents of the next session that share their names); how many."""
+    return conn.execute(
+        "UPDATE messages SET read_at = ? WHERE sender = ? AND pool_id = ? AND read_at IS NULL",
+        (utc_now(), sender, this_pool(conn)),
+    ).rowcount

@@ -32,6 +32,12 @@ def landed_tasks(conn: Connection) -> dict[str, str]:
     return {row["task"]: row["commit_id"] for row in rows}
 
 
+def landed_commit(conn: Connection, task: str) -> str | None:
+    """The commit that landed `task`, if the merge queue landed it."""
+    row = conn.execute("SELECT commit_id FROM landed_tasks WHERE task = ?", (task,)).fetchone()
+    return row["commit_id"] if row else None
+
+
 def forget_landed(conn: Connection, tasks: Sequence[str]) -> None:
     """Drop the ledger's rows for `tasks`: their source now says they are done, and from then
     on the source decides, so a task reopened there is work again."""
