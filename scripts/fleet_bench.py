@@ -172,7 +172,7 @@ class LandingResult:
 
 def landing(workdir: Path) -> LandingResult:
     """Each host spawns ten slots, each slot commits a change to its task's files, and the
-    three hosts land all thirty at once through their queues onto the one remote."""
+    three hosts land all thirty at once through the shared queue onto the one remote."""
     with schema() as plane:
         roots = hosts_of(workdir, HOSTS * AGENTS_PER_HOST, plane)
         wtpool = [sys.executable, "-m", "worktree_pool"]
@@ -363,8 +363,9 @@ def render(
         f" | {sum(raced.doubles)} | {median:.1f} s ({raced.agents / median:.1f} slots/s) |",
         "",
         f"**Landing**: each host spawns {AGENTS_PER_HOST} slots, each commits a change, and the"
-        " three hosts land them at once, each through its own queue (`wtpool merge SLOT --wait`,"
-        " one after another), onto the one remote with a push with a lease.",
+        " three hosts queue them at once (`wtpool merge SLOT --wait`, one after another on each"
+        " host) in the one shared queue, where whichever host's processor is free lands them on"
+        " the one remote, with a push with a lease.",
         "",
         "| entries | merged | commits the remote's base contains | time | landings/s |",
         "|---:|---:|---:|---:|---:|",
