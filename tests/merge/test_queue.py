@@ -308,6 +308,18 @@ def test_without_wait_the_queue_lands_in_the_background(pool: Pool) -> None:
     assert (pool.root / "src" / "bg.txt").read_text() == "bg"
 
 
+def test_the_background_run_reads_the_configuration_the_merge_was_given(pool: Pool) -> None:
+    _slot_with_commits(pool, "cf", {"src/cf.txt": "cf"}, "src/")
+    gate = pool.root.parent / "gate.yaml"  # the repository's own file names no gate
+    gate.write_text("merge:\n  test_command: [sh, -c, 'exit 3']\n")
+    assert wtpool(pool.root, "--config", str(gate), "merge", "cf").returncode == 0
+    deadline = time.monotonic() + 60
+    while _entry(pool.root, "wtpool/task/cf")["state"] in ("queued", "merging"):
+        assert time.monotonic() < deadline, _entry(pool.root, "wtpool/task/cf")
+        time.sleep(0.1)
+    assert _entry(pool.root, "wtpool/task/cf")["state"] == "failed-tests"
+
+
 def test_a_push_that_loses_the_race_is_rebuilt_on_the_remote_and_retried(
     pool: Pool, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ its base following the remote). Real clones, a real bare remote, the server at 1
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from worktree_pool.merge.landing import run_queue
 from worktree_pool.merge.queue import QUEUE_LOCK, enqueue
 from worktree_pool.pool.opening import open_store
 from worktree_pool.store.split import running_alone
+from worktree_pool.util.testpoints import VARIABLE
 
 BRANCH = "wtpool/task/t01"
 
@@ -139,3 +141,28 @@ def test_a_remote_that_refuses_the_branch_queues_nothing(tmp_path: Path, plane: 
     assert "protected" in refused.stderr and "must accept wtpool/* branches" in refused.stderr
     assert snapshot(root) == before
     assert plane.query("SELECT id FROM {schema}.merges") == []
+
+
+def test_an_entry_queued_while_a_processor_lets_go_is_landed_by_it(
+    tmp_path: Path, plane: Plane
+) -> None:
+    first, second = make_hosts(tmp_path, plane, 2, push=True)
+    _finished_slot(first, "t01")
+    gate = tmp_path / "go"
+    letting_go = subprocess.Popen(  # the second host's run, done, still holding the lock
+        [sys.executable, "-m", "worktree_pool", "queue", "--run", "--json"],
+        cwd=second,
+        env={**os.environ, VARIABLE: f"merge.letting-go:wait:{gate}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not Path(f"{gate}.reached").exists():
+        assert letting_go.poll() is None, letting_go.communicate()
+        time.sleep(0.05)
+    # Queued now, its own run would find the lock held and leave: no one else is coming.
+    _queue_without_running(first, "pool-wt-1")
+    gate.touch()
+    out, err = letting_go.communicate(timeout=120)
+    assert letting_go.returncode == 0, err
+    assert [entry["state"] for entry in json.loads(out)["entries"]] == ["merged"]

@@ -27,6 +27,10 @@ def test_a_path_reserved_on_one_host_is_refused_on_another(tmp_path: Path, plane
     assert listed["agent"] == "a1" and listed["host"] == _host_id(plane, first)
     assert _host_id(plane, first) in wtpool(second, "reservations").stdout
     assert wtpool_json(second, "status")["pool"]["host"] == _host_id(plane, second)
+    # Whether its holder still works is for its own host to say, not this one.
+    (held,) = wtpool_json(first, "reservations")
+    forced = wtpool(second, "unreserve", "--id", str(held["id"]), "--force")
+    assert_one_line_error(forced, 1, f"was made on host {_host_id(plane, first)}")
     (logged,) = wtpool_json(second, "audit")  # one log for every host; the refusal is not in it
     assert (logged["event"], logged["host"]) == ("reserve", _host_id(plane, first))
 

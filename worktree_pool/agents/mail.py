@@ -28,6 +28,8 @@ from worktree_pool.util.inputs import read_text_bounded
 from worktree_pool.util.names import validate_name
 
 WTPOOL_SENDER = "wtpool"
+# The subject of a task brief starts so (spawn, assign): what cleanup retires unread.
+BRIEF_SUBJECT = "your task "
 MAX_SUBJECT = 200
 MAX_BODY = 1_000_000  # a message, not a file transfer
 # A subject is one line, shown in tables: no control character of any kind, C1 and DEL too.

@@ -89,10 +89,13 @@ def start_wtpool_process(repo: Repository, log: Path, *args: str) -> subprocess.
     does not reach it, its output appended to `log`. It is the pool's process, not the
     agent's, even when an agent's command starts it: stopping the agent leaves it running."""
     log.parent.mkdir(mode=0o700, exist_ok=True)
+    # The same configuration as this command's, `--config` included: a queue run reading
+    # another file could skip the gate this one names.
+    config = ["--config", str(repo.config_path)] if repo.config_path else []
     with open_private(log, "ab") as out:
         return subprocess.Popen(
             # -P: never import a `worktree_pool` the managed repository happens to contain.
-            [sys.executable, "-P", "-m", "worktree_pool", *args],
+            [sys.executable, "-P", "-m", "worktree_pool", *config, *args],
             cwd=repo.root,
             stdin=subprocess.DEVNULL,
             stdout=out,

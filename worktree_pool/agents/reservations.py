@@ -48,7 +48,8 @@ class Reservation:
     expires_at: str
     released_at: str | None
     active: bool
-    host: str | None = None  # the host it was made on, where a control plane is shared
+    pool_id: str | None = None  # the pool it was made in (store.origin)
+    host: str | None = None  # that pool's host, where a control plane is shared
 
     @classmethod
     def of(cls, stored: StoredReservation, now: float) -> Reservation:
@@ -64,6 +65,7 @@ class Reservation:
             expires_at=_iso(stored.expires_at),
             released_at=None if released is None else _iso(released),
             active=released is None and stored.expires_at > now,
+            pool_id=stored.pool_id,
             host=stored.host,
         )
 
@@ -349,6 +351,13 @@ def force_release(repo: Repository, store: Store, reservation_id: int) -> Reserv
         if not reservation.active:
             raise WtpoolError(f"reservation #{reservation_id} is not active: nothing to release")
         agent = reservation.agent
+        if reservation.host is not None and reservation.pool_id != this_pool(conn):
+            # Its holder's slot is on that host, which alone can tell whether it is stale.
+            raise WtpoolError(
+                f"reservation #{reservation_id} was made on host {reservation.host}",
+                f"release it there; if {reservation.host} is dead, `wtpool doctor --fix` "
+                "releases its reservations once it has been silent for state.host_ttl",
+            )
         place = _holder_place(conn, agent)
         if place is not None:
             raise WtpoolError(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worktree_pool.agents.logs import LOG_DIR
-from worktree_pool.agents.mail import WTPOOL_SENDER
+from worktree_pool.agents.mail import BRIEF_SUBJECT, WTPOOL_SENDER
 from worktree_pool.agents.membership import AgentGroup
 from worktree_pool.agents.process_table import ProcessTable
 from worktree_pool.agents.reservations import release_in
@@ -37,7 +37,7 @@ from worktree_pool.git.run import (
     resolve,
     worktree_records,
 )
-from worktree_pool.merge.queue import QUEUE_LOCK, processor_in
+from worktree_pool.merge.queue import processor_in
 from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.pool.copies import STAGING_DIR
 from worktree_pool.pool.handoff import BRIEF_DIR
@@ -65,7 +65,7 @@ from worktree_pool.store.slots import (
     pid_alive,
     slot_number,
 )
-from worktree_pool.store.split import leave, running_anywhere
+from worktree_pool.store.split import leave
 from worktree_pool.util import testpoints
 
 # Slots checked and saved at once: enough to keep every core busy starting git.
@@ -145,8 +145,6 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
         if not failed:
             _drop_databases(repo, store, result)
             testpoints.reached("cleanup.databases")
-        # Another host's processor may be landing this pool's entries: it records how it ends.
-        landing_elsewhere = bool(running_anywhere(store, QUEUE_LOCK)) if result.complete else False
         with store.transaction() as conn:
             for name in known:
                 if name not in failed:
@@ -154,10 +152,13 @@ def _cleanup(repo: Repository, store: Store | None, force: bool) -> CleanupResul
             if result.complete:
                 result.dropped_requests.extend(queue.clear(conn))
                 # The processor lock goes too: _close_pool found no live holder of this pool.
-                result.dropped_merges.extend(merges.clear(conn, keep_merging=landing_elsewhere))
+                # Where the queue is shared, another host's processor may be landing some of
+                # this pool's entries: it records how each ends (its own recovery, if it dies).
+                shared = repo.config.state.url is not None
+                result.dropped_merges.extend(merges.clear(conn, keep_merging=shared))
                 # The session that held them is over; before the pool row, which says whose.
                 result.released_reservations = release_in(conn)
-                mail.retire_unread_from(conn, WTPOOL_SENDER)
+                mail.retire_unread(conn, WTPOOL_SENDER, BRIEF_SUBJECT)
                 delete_pool(conn)
         if result.complete:
             try:

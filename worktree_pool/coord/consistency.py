@@ -117,7 +117,7 @@ def examine(repo: Repository, store: Store, report: DoctorReport) -> DoctorRepor
 
 def _examine_merge_queue(repo: Repository, store: Store, report: DoctorReport) -> None:
     try:
-        found = interrupted(store)
+        found = interrupted(repo, store)
     except WtpoolError:  # a shared queue out of reach: the claims' check says so (doctor.py)
         return
     if found is None:

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import time
 
+from worktree_pool.agents.audit import audit
 from worktree_pool.coord.findings import DoctorReport, Finding, record_finding, unreachable
 from worktree_pool.errors import WtpoolError
 from worktree_pool.git.remote import copy_remote_branch
 from worktree_pool.git.repo import Repository
 from worktree_pool.pool.worktrees import BRANCH_NAMESPACE, branch_for
-from worktree_pool.store import claims, hosts, reservations
+from worktree_pool.store import claims, hosts, merges, reservations
 from worktree_pool.store.claims import QUEUED, Claim
 from worktree_pool.store.hosts import HostRecord
 from worktree_pool.store.origin import this_pool
@@ -168,6 +169,10 @@ def _release_stale_host(repo: Repository, store: Store, host: HostRecord, held: 
     with store.transaction() as conn:
         if hosts.still_silent(conn, host.pool_id, ttl):
             hosts.forget(conn, host.id, host.pool_id)
-            if count := reservations.release_pool(conn, host.pool_id, time.time()):
-                outcomes.append(f"released its {count} file reservation(s)")
+            if released := reservations.release_pool(conn, host.pool_id, time.time()):
+                audit(conn, "unreserve", agent=None, ids=released, patterns=[], host=host.id)
+                outcomes.append(f"released its {len(released)} file reservation(s)")
+            silent = f"its host {host.id} went silent before anything pushed it to {remote}"
+            if failed := merges.abandon_pool(conn, host.pool_id, silent):
+                outcomes.append(f"{failed} of its queue entries can never land: failed")
     return "; ".join(outcomes) or "it held no task"

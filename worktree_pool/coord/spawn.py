@@ -219,7 +219,7 @@ def _claim(
 
 def _brief_mail(graph: TaskGraph, task: str, brief: str) -> tuple[str, str]:
     """The subject and body of the mail that brings an agent its brief."""
-    return mail.subject_line(f"your task {task}: {graph.tasks[task].title}"), brief
+    return mail.subject_line(f"{mail.BRIEF_SUBJECT}{task}: {graph.tasks[task].title}"), brief
 
 
 def _planned(pick: Pick) -> Spawned:

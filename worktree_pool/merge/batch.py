@@ -72,6 +72,9 @@ def land_batch(repo: Repository, store: Store, entries: list[MergeEntry]) -> lis
 
 def _land_chain(repo: Repository, store: Store, entries: list[MergeEntry]) -> list[MergeEntry]:
     git, settings = repo.git, repo.config.merge
+    # Where the queue is shared and lands on the remote, this host's base and checkouts only
+    # follow: what is in their way keeps them behind, never another host's landing.
+    follower = settings.push and repo.config.state.url is not None
     settled: list[MergeEntry] = []  # conflicts, kept across retries
     for _ in range(MAX_ATTEMPTS):
         if not entries:
@@ -81,7 +84,7 @@ def _land_chain(repo: Repository, store: Store, entries: list[MergeEntry]) -> li
         onto = old
         if settings.push:
             onto = integration.fetch_base(git, settings.remote, base)
-            if not is_ancestor(git, old, onto):
+            if not follower and not is_ancestor(git, old, onto):
                 why = Outcome(
                     MergeState.REJECTED,
                     f"the local {base} has commits that {settings.remote} does not; "
@@ -91,7 +94,8 @@ def _land_chain(repo: Repository, store: Store, entries: list[MergeEntry]) -> li
         links, conflicts = _chain(repo, entries, old, onto)
         new = links[-1].commit if links else onto
         checkouts = integration.base_checkouts(repo, base)
-        trouble = _trouble(repo, links, old, onto, new, checkouts) if links else None
+        in_the_way = [] if follower else checkouts
+        trouble = _trouble(repo, links, old, onto, new, in_the_way) if links else None
         if trouble is not None:
             return settled + _bisect(repo, store, entries, links, trouble)
         settled += [settle(repo, store, entry, outcome) for entry, outcome in conflicts]
@@ -106,6 +110,11 @@ def _land_chain(repo: Repository, store: Store, entries: list[MergeEntry]) -> li
         if pushed and not integration.push(git, settings.remote, base, new, onto):
             continue  # someone else landed first: fetch, rebuild, retry
         testpoints.reached("merge.pushed")
+        stays = _why_local_stays(repo, base, old, new, checkouts) if follower else None
+        if stays is not None:
+            return settled + _record(
+                repo, store, links, [f"pushed to {settings.remote}/{base}", stays]
+            )
         if old != new and not integration.swap(git, base, new, old, _reflog(links)):
             if not pushed:
                 continue  # the base moved: rebuild on it
@@ -133,6 +142,26 @@ def _land_chain(repo: Repository, store: Store, entries: list[MergeEntry]) -> li
         "they stay queued; run `wtpool queue --run` when the base is quiet",
     )
     return settled + [errored(repo, store, entry, moving) for entry in entries]
+
+
+def _why_local_stays(
+    repo: Repository, base: str, old: str, new: str, checkouts: list[Path]
+) -> str | None:
+    """Why this host's base cannot follow a landing made on the remote, if it cannot."""
+    if not is_ancestor(repo.git, old, new):
+        return (
+            f"the local {base} has commits that {repo.config.merge.remote} does not, so it stays "
+            "where it is: push or drop them"
+        )
+    for path in checkouts:
+        why = integration.why_cannot_follow(repo.git.at(path), old, new)
+        if why is not None:
+            return (
+                f"{path} has {base} checked out with uncommitted changes in the way ({why}): the "
+                f"local {base} stays at {old[:12]} until they are committed or stashed; the next "
+                "queue run brings it along"
+            )
+    return None
 
 
 def _chain(

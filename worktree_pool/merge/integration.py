@@ -165,22 +165,25 @@ def push(git: Git, remote: str, base: str, new: str, expected: str) -> bool:
     raise WtpoolError(f"{remote} refused the push of {base}: {_refusal(refused, result.stderr)}")
 
 
-def push_branch(git: Git, remote: str, branch: str, tip: str) -> None:
-    """Push `tip` as the remote's `branch`, never forced: a remote branch with commits `tip`
-    lacks is someone's work."""
+def push_branch(git: Git, remote: str, branch: str, tip: str, replaces: str | None) -> None:
+    """Push `tip` as the remote's `branch`: over `replaces` (what wtpool pushed there before,
+    a rewritten branch's old commits included) with a lease on it, else only forward. Any
+    other commit there is someone's work, and refuses the push."""
+    lease = [f"--force-with-lease=refs/heads/{branch}:{replaces}"] if replaces else []
     result = git.run(
-        "push", "--porcelain", remote, f"{tip}:refs/heads/{branch}", check=False, hooks=True
+        "push", "--porcelain", *lease, remote, f"{tip}:refs/heads/{branch}", check=False, hooks=True
     )
     if result.returncode == 0:
         return
     refused = [line for line in result.stdout.splitlines() if line.startswith("!")]
     if not refused:
         raise git.failure(("push", remote), result)
-    behind = any("\t[rejected]" in line for line in refused)
+    moved = any("\t[rejected]" in line for line in refused)
     raise WtpoolError(
         f"cannot push {branch} to {remote}: {_refusal(refused, result.stderr)}",
-        f"{remote} has commits on {branch} that the slot lacks: merge them into it first"
-        if behind
+        f"{remote}'s {branch} has commits wtpool did not push there: look at them "
+        f"(git fetch {remote} {branch}) before queueing again"
+        if moved
         else f"{remote} must accept wtpool/* branches for a shared queue, or turn merge.push off",
     )
 

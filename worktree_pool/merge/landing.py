@@ -25,7 +25,7 @@ from worktree_pool.merge.after_landing import (
     record_merged,
 )
 from worktree_pool.merge.batch import land_batch
-from worktree_pool.merge.queue import claim_batch, orphans, processor_lock
+from worktree_pool.merge.queue import claim_batch, orphans, processor_lock, waiting_here
 from worktree_pool.merge.scratch import remove_scratch_worktrees
 from worktree_pool.merge.settling import Outcome, errored, settle, still_merging
 from worktree_pool.scope.guard import allows, compiled
@@ -46,15 +46,28 @@ def run_queue(repo: Repository, store: Store) -> RunResult | None:
 
     An entry that ends in an error goes back in line with the reason, and the run goes on with
     the others; it is tried again by the next run, and after MAX_ERRORS such runs it is
-    `failed`.
+    `failed`. Once the lock is given up, the queue is looked at again: where it is shared,
+    an entry queued while this process was letting go found the lock still held, and no one
+    else would land it.
     """
+    tried: set[int] = set()
+    processed: list[MergeEntry] = []
+    ran = False
+    while (landed := _run_once(repo, store, tried)) is not None:
+        ran = True
+        processed += landed
+        if not waiting_here(repo, store, tried):
+            break
+    return RunResult(processed) if ran else None
+
+
+def _run_once(repo: Repository, store: Store, tried: set[int]) -> list[MergeEntry] | None:
     with processor_lock(repo, store) as mine:
         if not mine:
             return None
         processed = _recover(repo, store)
-        tried: set[int] = set()
         size = repo.config.merge.batch_size
-        while batch := claim_batch(store, tried, size):
+        while batch := claim_batch(repo, store, tried, size):
             tried.update(entry.id for entry in batch)
             try:
                 processed += _land(repo, store, batch)
@@ -65,7 +78,7 @@ def run_queue(repo: Repository, store: Store) -> RunResult | None:
                     errored(repo, store, entry, exc)
                 raise
         catch_up(repo, store)
-        return RunResult(processed)
+        return processed
 
 
 def follow_landed_elsewhere(repo: Repository, store: Store) -> None:
@@ -121,7 +134,8 @@ def _recover(repo: Repository, store: Store) -> list[MergeEntry]:
     the entries it left `merging`; the ones that had landed."""
     remove_scratch_worktrees(repo)
     followed: set[str] = set()  # a batch's entries share the base they replaced
-    settled = (_settle_orphan(repo, store, orphan, followed) for orphan in orphans(store))
+    orphaned = orphans(repo, store)
+    settled = (_settle_orphan(repo, store, orphan, followed) for orphan in orphaned)
     return [entry for entry in settled if entry is not None]
 
 

@@ -49,6 +49,7 @@ from worktree_pool.store.tasks import pinned_scopes
 from worktree_pool.tasks.graph import BLOCKING_EDGES
 from worktree_pool.tasks.sources import check_task_id, load_task_graph
 from worktree_pool.tasks.tracks import Scoping, task_scope
+from worktree_pool.util import testpoints
 from worktree_pool.util.names import validate_name
 
 WAIT_POLL = 0.1  # seconds between looks at an entry another process is landing
@@ -132,18 +133,14 @@ def enqueue(
         )
     facts = _task_facts(repo, found, pinned)
     warnings = _uncommitted_warning(repo, found) + ([facts.warning] if facts.warning else [])
-    pushed = _publish(repo, found.branch, tip)
+    with store.snapshot() as conn:  # refused before the push, which must change nothing then
+        _check_not_landing(found.branch, merges.pending_for(conn, found.branch))
+        last = merges.last_for(conn, found.branch)
+    pushed = _publish(repo, found.branch, tip, last.tip if last and last.pushed else None)
     with store.transaction() as conn:
         pending = merges.pending_for(conn, found.branch)
         if pending is not None:
-            if pending.state == MergeState.MERGING or pending.candidate is not None:
-                # A candidate means a run got as far as landing it: which tip landed must stay
-                # the one the candidate was built from.
-                raise WtpoolError(
-                    f"{found.branch} is being landed (queue entry {pending.id})",
-                    "wait for it (wtpool queue); if no process is landing it, "
-                    "`wtpool queue --run` finishes it",
-                )
+            _check_not_landing(found.branch, pending)
             changes: dict[str, object] = {
                 "tip": tip,
                 "release": int(release or pending.release),
@@ -170,14 +167,26 @@ def enqueue(
         return EnqueueResult(get_entry(conn, entry_id), False, warnings)
 
 
-def _publish(repo: Repository, branch: str, tip: str) -> bool:
+def _check_not_landing(branch: str, pending: MergeEntry | None) -> None:
+    # A candidate means a run got as far as landing it: which tip landed must stay the one
+    # the candidate was built from.
+    if pending is not None and (pending.state == MergeState.MERGING or pending.candidate):
+        raise WtpoolError(
+            f"{branch} is being landed (queue entry {pending.id})",
+            "wait for it (wtpool queue); if no process is landing it, "
+            "`wtpool queue --run` finishes it",
+        )
+
+
+def _publish(repo: Repository, branch: str, tip: str, pushed_before: str | None) -> bool:
     """Where the queue is shared and lands on the remote, push the branch there first, so that
     any host's processor can land it; whether it was pushed. Before anything is queued: a
-    refused push queues nothing."""
+    refused push queues nothing. What wtpool pushed there before (`pushed_before`) may be
+    replaced, a branch rewritten since included; anything else on it is someone's work."""
     settings = repo.config.merge
     if repo.config.state.url is None or not settings.push:
         return False
-    push_branch(repo.git, settings.remote, branch, tip)
+    push_branch(repo.git, settings.remote, branch, tip, pushed_before)
     return True
 
 
@@ -271,11 +280,21 @@ def _me() -> tuple[int, float]:
     return os.getpid(), start_marker(os.getpid())
 
 
+def lock_name(repo: Repository, store: Store) -> str:
+    """The queue's lock where the control plane is shared: one for every host whose queue
+    lands on the remote, since any of them may land any pushed entry; else each pool's own,
+    as its entries land on its own base alone."""
+    if repo.config.merge.push:
+        return QUEUE_LOCK
+    with store.snapshot() as conn:
+        return f"{QUEUE_LOCK}-{this_pool(conn)}"
+
+
 @contextmanager
 def processor_lock(repo: Repository, store: Store) -> Iterator[bool]:
     """Yields True when this process now runs the queue, False when a live one already does.
     The lock is given up by `claim_batch` finding the queue empty, or on the way out."""
-    with running_alone(store, QUEUE_LOCK) as alone:
+    with running_alone(store, lock_name(repo, store)) as alone:
         if not alone:
             yield False
             return
@@ -301,15 +320,16 @@ def processor_lock(repo: Repository, store: Store) -> Iterator[bool]:
         try:
             yield True
         finally:
+            testpoints.reached("merge.letting-go")
             with store.transaction() as conn:
                 merges.drop_processor(conn, me[0])
 
 
-def processor(store: Store) -> Processor | None:
+def processor(repo: Repository, store: Store) -> Processor | None:
     """The live process running the queue (of any host, where the queue is shared), if any."""
     with store.snapshot() as conn:
         holder = merges.processor(conn)
-    return holder if _running(store, holder) else None
+    return holder if _running(repo, store, holder) else None
 
 
 def processor_in(conn: Connection) -> int | None:
@@ -321,29 +341,33 @@ def processor_in(conn: Connection) -> int | None:
     return holder.pid if same_process(holder.pid, holder.started) else None
 
 
-def _running(store: Store, holder: Processor | None) -> bool:
+def _running(repo: Repository, store: Store, holder: Processor | None) -> bool:
     """Whether a queue run is alive: where the queue is shared, whether any host holds its
     lock; else whether the recorded process still runs."""
-    shared = running_anywhere(store, QUEUE_LOCK)
+    shared = running_anywhere(store, lock_name(repo, store))
     if shared is not None:
         return shared
     return holder is not None and same_process(holder.pid, holder.started)
 
 
-def interrupted(store: Store) -> tuple[int | None, list[MergeEntry]] | None:
+def interrupted(repo: Repository, store: Store) -> tuple[int | None, list[MergeEntry]] | None:
     """A queue run that died: (its pid, if its lock is still there; the entries it left
     `merging`), or None when there is none or its process still runs."""
     with store.snapshot() as conn:
         holder = merges.processor(conn)
-        entries = merges.in_state(conn, MergeState.MERGING)
-    if _running(store, holder) or (holder is None and not entries):
+    entries = orphans(repo, store)
+    if _running(repo, store, holder) or (holder is None and not entries):
         return None
     return (holder.pid if holder is not None else None), entries
 
 
-def next_entry(queued: list[MergeEntry], skip: set[int]) -> MergeEntry | None:
-    """Of the `queued` entries, the one to land next: see the module docstring for the order."""
-    waiting_tasks = {entry.task for entry in queued if entry.task is not None}
+def next_entry(
+    queued: list[MergeEntry], skip: set[int], waiting: list[MergeEntry] | None = None
+) -> MergeEntry | None:
+    """Of the `queued` entries, the one to land next: see the module docstring for the order.
+    `waiting`: every entry still queued, of every host (default `queued`), so that an entry
+    goes after one of its dependencies that another host is to land."""
+    waiting_tasks = {entry.task for entry in waiting or queued if entry.task is not None}
     entries = [entry for entry in queued if entry.id not in skip]
     for entry in entries:
         if not waiting_tasks.intersection(entry.depends_on) - {entry.task}:
@@ -351,7 +375,7 @@ def next_entry(queued: list[MergeEntry], skip: set[int]) -> MergeEntry | None:
     return entries[0] if entries else None  # a dependency cycle: priority, then arrival
 
 
-def claim_batch(store: Store, skip: set[int], size: int) -> list[MergeEntry]:
+def claim_batch(repo: Repository, store: Store, skip: set[int], size: int) -> list[MergeEntry]:
     """Move the next `size` entries this host may land (none of `skip`, tried in this run
     already), in order, to `merging`; when there is none, give up the lock in the same
     transaction.
@@ -359,18 +383,15 @@ def claim_batch(store: Store, skip: set[int], size: int) -> list[MergeEntry]:
     Taken one after another, so an entry whose task depends on one taken earlier in the batch
     is ready by then: the batch lands in the order the queue gives."""
     with store.transaction() as conn:
-        pool = read_pool(conn)
-        queued = [
-            entry
-            for entry in merges.in_state(conn, MergeState.QUEUED)
-            if pool is not None and landable_here(entry, pool.pool_id, pool.base)
-        ]
+        waiting = merges.in_state(conn, MergeState.QUEUED)
+        queued = _landable(repo, conn, waiting)
         batch: list[MergeEntry] = []
         while len(batch) < size:
-            entry = next_entry(queued, skip)
+            entry = next_entry(queued, skip, waiting)
             if entry is None:
                 break
             queued.remove(entry)  # taken: no longer waiting, so what depends on it may follow
+            waiting.remove(entry)
             merges.update(conn, entry.id, state=MergeState.MERGING, reason=None)
             batch.append(get_entry(conn, entry.id))
         if not batch:
@@ -378,16 +399,33 @@ def claim_batch(store: Store, skip: set[int], size: int) -> list[MergeEntry]:
         return batch
 
 
-def landable_here(entry: MergeEntry, pool_id: str, base: str) -> bool:
-    """Whether this pool's processor may land `entry`: its own, or another host's whose branch
-    is on the remote, to be landed on the same base."""
-    return entry.base == base and (entry.pool_id == pool_id or entry.pushed)
-
-
-def orphans(store: Store) -> list[MergeEntry]:
-    """Entries a processor that died left `merging` (call with the lock held)."""
+def waiting_here(repo: Repository, store: Store, skip: set[int]) -> bool:
+    """Whether entries this host may land wait in the queue (none of `skip`): one queued while
+    a processor of another host was letting go of the lock is found by the last to let go."""
     with store.snapshot() as conn:
-        return merges.in_state(conn, MergeState.MERGING)
+        queued = _landable(repo, conn, merges.in_state(conn, MergeState.QUEUED))
+    return any(entry.id not in skip for entry in queued)
+
+
+def _landable(repo: Repository, conn: Connection, entries: list[MergeEntry]) -> list[MergeEntry]:
+    """Those of `entries` this pool's processor may land: its own, and, where its queue lands
+    on the remote, another host's whose branch is there, to be landed on the same base."""
+    pool = read_pool(conn)
+    if pool is None:
+        return []
+    push = repo.config.merge.push
+    return [
+        entry
+        for entry in entries
+        if entry.base == pool.base and (entry.pool_id == pool.pool_id or (push and entry.pushed))
+    ]
+
+
+def orphans(repo: Repository, store: Store) -> list[MergeEntry]:
+    """Entries a processor that died left `merging`, of those this host may land (call with
+    the lock held)."""
+    with store.snapshot() as conn:
+        return _landable(repo, conn, merges.in_state(conn, MergeState.MERGING))
 
 
 def start_background_run(repo: Repository) -> None:

@@ -12,7 +12,7 @@ from worktree_pool.store.protocol import Store
 def queue_report(repo: Repository, store: Store, *, run: bool = False) -> QueueReport:
     """The queue as it stands; with `run`, after working through it in this process first."""
     ran = run_queue(repo, store) if run else None
-    holder = processor(store)
+    holder = processor(repo, store)
     return QueueReport(
         list_entries(store),
         holder.pid if holder is not None else None,

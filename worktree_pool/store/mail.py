@@ -82,10 +82,12 @@ def mark_acked(conn: Connection, message_id: int) -> None:
     )
 
 
-def retire_unread_from(conn: Connection, sender: str) -> int:
-    """Mark read what `sender` sent from this pool and nobody read (cleanup: a session's task
-    briefs must not greet the agents of the next session that share their names); how many."""
+def retire_unread(conn: Connection, sender: str, subject_start: str) -> int:
+    """Mark read what `sender` sent from this pool with a subject that starts `subject_start`
+    and nobody read (cleanup: a session's task briefs must not greet the agents of the next
+    session that share their names); how many."""
     return conn.execute(
-        "UPDATE messages SET read_at = ? WHERE sender = ? AND pool_id = ? AND read_at IS NULL",
-        (utc_now(), sender, this_pool(conn)),
+        "UPDATE messages SET read_at = ? WHERE sender = ? AND pool_id = ? AND read_at IS NULL"
+        " AND substr(subject, 1, ?) = ?",
+        (utc_now(), sender, this_pool(conn), len(subject_start), subject_start),
     ).rowcount

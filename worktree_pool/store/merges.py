@@ -116,10 +116,33 @@ def landed_elsewhere(conn: Connection) -> list[MergeEntry]:
     return [MergeEntry.from_row(row) for row in rows]
 
 
-def pending_for(conn: Connection, branch: str) -> MergeEntry | None:
-    """The branch's entry that is queued or being landed, if any."""
+def abandon_pool(conn: Connection, pool_id: str, reason: str) -> int:
+    """A silent host's entries: those no other host can land (never pushed) fail with
+    `reason`, and none waits for its follow-up any more; how many failed."""
+    failed = conn.execute(
+        "UPDATE merges SET state = ?, reason = ?, finished_at = ? WHERE pool_id = ?"
+        " AND state = ? AND pushed = 0",
+        (MergeState.FAILED, reason, utc_now(), pool_id, MergeState.QUEUED),
+    ).rowcount
+    conn.execute("UPDATE merges SET follow_up = 0 WHERE pool_id = ?", (pool_id,))
+    return failed
+
+
+def last_for(conn: Connection, branch: str) -> MergeEntry | None:
+    """This pool's newest entry of the branch, in whatever state."""
     row = conn.execute(
-        "SELECT * FROM merges WHERE branch = ? AND state IN (?, ?)", (branch, *PENDING)
+        "SELECT * FROM merges WHERE branch = ? AND pool_id = ? ORDER BY id DESC LIMIT 1",
+        (branch, this_pool(conn)),
+    ).fetchone()
+    return MergeEntry.from_row(row) if row else None
+
+
+def pending_for(conn: Connection, branch: str) -> MergeEntry | None:
+    """This pool's entry of the branch that is queued or being landed, if any (a branch of
+    another host may have the same name: an agent's, `wtpool/agent/<agent>`)."""
+    row = conn.execute(
+        "SELECT * FROM merges WHERE branch = ? AND pool_id = ? AND state IN (?, ?)",
+        (branch, this_pool(conn), *PENDING),
     ).fetchone()
     return MergeEntry.from_row(row) if row else None
 

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 LOCK_NOT_AVAILABLE = "55P03"
 INSUFFICIENT_PRIVILEGE = "42501"
 CREDENTIALS = ("28P01", "28000")  # invalid_password, invalid_authorization_specification
+# TCP keepalives, in seconds and probes: a silent peer is given up after about a minute.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
 
 
 class ControlPlane:
@@ -57,6 +59,7 @@ class ControlPlane:
         digest = hashlib.sha256(f"wtpool:{schema}".encode()).digest()
         self._lock_key = int.from_bytes(digest[:8], "big", signed=True)
         self._conn: psycopg.Connection[Any] | None = None
+        self._locks: set[str] = set()  # session locks this process holds (try_lock)
 
     @contextmanager
     def transaction(self) -> Iterator[Adapted]:
@@ -99,9 +102,13 @@ class ControlPlane:
                 .execute("SELECT pg_try_advisory_lock(%s) AS taken", (self._key(name),))
                 .fetchone()
             )
-        return bool(row and row["taken"])
+        if row and row["taken"]:
+            self._locks.add(name)
+            return True
+        return False
 
     def unlock(self, name: str) -> None:
+        self._locks.discard(name)
         with self._translated():
             self._connection().execute("SELECT pg_advisory_unlock(%s)", (self._key(name),))
 
@@ -142,6 +149,20 @@ class ControlPlane:
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed:
             return self._conn
+        if self._locks:
+            # The session that held them is gone, and with it the locks: another process may
+            # hold them by now, so this one must not go on as if it still did.
+            lost = ", ".join(sorted(self._locks))
+            self._locks.clear()
+            raise WtpoolError(
+                mask(
+                    f"the connection to the control plane at {self.conninfo} was lost, and "
+                    f"with it the lock on {lost}",
+                    self.conninfo,
+                ),
+                "this process stops there; the next `wtpool queue --run` on any host settles "
+                "what it left from git",
+            )
         import psycopg  # not at the top: a local store never pays for the import
         from psycopg.rows import dict_row
 
@@ -152,6 +173,12 @@ class ControlPlane:
                 connect_timeout=10,
                 row_factory=dict_row,
                 application_name="wtpool",
+                # A host that vanishes (suspended, cut off) is noticed within about a minute,
+                # by this side and, below, by the server, which then frees its locks.
+                keepalives=1,
+                keepalives_idle=KEEPALIVE_IDLE,
+                keepalives_interval=KEEPALIVE_INTERVAL,
+                keepalives_count=KEEPALIVE_COUNT,
             )
         except psycopg.OperationalError as exc:
             raise self._unreachable(exc) from exc
@@ -163,8 +190,16 @@ class ControlPlane:
             ) from exc
         try:
             conn.execute(
-                "SELECT set_config('lock_timeout', %s, false)",
-                (f"{int(self.lock_timeout * 1000)}ms",),
+                "SELECT set_config('lock_timeout', %s, false),"
+                " set_config('tcp_keepalives_idle', %s, false),"
+                " set_config('tcp_keepalives_interval', %s, false),"
+                " set_config('tcp_keepalives_count', %s, false)",
+                (
+                    f"{int(self.lock_timeout * 1000)}ms",
+                    str(KEEPALIVE_IDLE),
+                    str(KEEPALIVE_INTERVAL),
+                    str(KEEPALIVE_COUNT),
+                ),
             )
             self._migrate(conn)
             conn.execute("SELECT set_config('search_path', %s, false)", (self.schema,))

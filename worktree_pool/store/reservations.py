@@ -117,13 +117,15 @@ def mark_released(conn: Connection, ids: list[int], now: float) -> None:
     )
 
 
-def release_pool(conn: Connection, pool_id: str, now: float) -> int:
-    """Release every active reservation made in the pool `pool_id` (a silent host's); how many."""
-    return conn.execute(
+def release_pool(conn: Connection, pool_id: str, now: float) -> list[int]:
+    """Release every active reservation made in the pool `pool_id` (a silent host's); their
+    ids."""
+    rows = conn.execute(
         "UPDATE reservations SET released_at = ? WHERE pool_id = ? AND released_at IS NULL"
-        " AND expires_at > ?",
+        " AND expires_at > ? RETURNING id",
         (now, pool_id, now),
-    ).rowcount
+    ).fetchall()
+    return sorted(row["id"] for row in rows)
 
 
 def close_expired(conn: Connection, reservation_id: int, now: float) -> bool:
