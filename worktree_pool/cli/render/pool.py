@@ -43,7 +43,8 @@ def show_status(report: StatusReport) -> None:
     pool = report.pool
     console.print(
         f"[bold]{escape(pool.root)}[/]  base [bold]{escape(pool.base)}[/]  "
-        f"slots {pool.size} (min {pool.min}, max {pool.max})  waiting for a slot {len(report.queue)}"
+        f"slots {pool.size} (min {pool.min}, max {pool.max})  "
+        f"waiting for a slot {len(report.queue)}"
         + (f"  host [bold]{escape(pool.host)}[/]" if pool.host else "")
     )
     if pool.closing_pid is not None:
