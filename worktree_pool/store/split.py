@@ -12,6 +12,14 @@ says otherwise) is what `wtpool doctor` compares and settles, as it does for git
 
 The lock order is always local, then shared, so two processes of one machine cannot wait on
 each other across the two; processes of different machines share only the second lock.
+
+Two things the control plane holds are needed where it must not be asked. The commit guard
+reads file reservations on every commit, without a server: so every transaction that reaches
+the control plane also brings this machine's copy of the active reservations (its own
+`reservations` table, which nothing else writes here) up to date, and the local store then
+publishes the guard's facts from it. And a lock held for as long as a process runs (the merge
+queue's processor) is a session advisory lock (`running_alone`), which dies with its
+holder's connection.
 """
 
 from __future__ import annotations
