@@ -284,7 +284,7 @@ def lock_name(repo: Repository, store: Store) -> str:
     """The queue's lock where the control plane is shared: one for every host whose queue
     lands on the remote, since any of them may land any pushed entry; else each pool's own,
     as its entries land on its own base alone."""
-    if repo.config.merge.push:
+    if repo.config.merge.push or repo.config.state.url is None:  # local: the name is unused
         return QUEUE_LOCK
     with store.snapshot() as conn:
         return f"{QUEUE_LOCK}-{this_pool(conn)}"

@@ -21,6 +21,8 @@ from worktree_pool.store.protocol import Store
 from worktree_pool.store.sqlite import POOL_DIR_MODE, StateStore
 
 if TYPE_CHECKING:
+    from worktree_pool.store.hosts import HostIdentity
+    from worktree_pool.store.postgres import ControlPlane
     from worktree_pool.store.split import SplitStore
 
 
@@ -99,10 +101,8 @@ def with_control_plane(repo: Repository, local: StateStore, url: str) -> SplitSt
     until a statement needs a shared table. Imported here: a local pool's commands (`status`
     above all) never load the control plane's modules."""
     from worktree_pool.store.hosts import HostIdentity
-    from worktree_pool.store.postgres import ControlPlane
     from worktree_pool.store.split import SplitStore
 
-    settings = repo.config.state
     try:
         with local.snapshot() as conn:
             pool = read_pool(conn)
@@ -117,10 +117,7 @@ def with_control_plane(repo: Repository, local: StateStore, url: str) -> SplitSt
             hostname=socket.gethostname(),
             repository=str(repo.root),
         )
-    shared = ControlPlane(
-        url, settings.schema, repo.config.timeouts.state_lock, host, settings.host_ttl
-    )
-    return SplitStore(local, shared)
+    return SplitStore(local, _control_plane(repo, url, host))
 
 
 def check_control_plane(repo: Repository) -> None:
@@ -129,13 +126,17 @@ def check_control_plane(repo: Repository) -> None:
     url = repo.config.state.url
     if url is None:
         return
+    plane = _control_plane(repo, url, None)
+    with plane, plane.snapshot():
+        pass
+
+
+def _control_plane(repo: Repository, url: str, host: HostIdentity | None) -> ControlPlane:
     from worktree_pool.store.postgres import ControlPlane  # see with_control_plane
 
     settings = repo.config.state
     lock = repo.config.timeouts.state_lock
-    plane = ControlPlane(url, settings.schema, lock, None, settings.host_ttl)
-    with plane, plane.snapshot():
-        pass
+    return ControlPlane(url, settings.schema, lock, host, settings.host_ttl)
 
 
 def host_id(repo: Repository, pool_id: str) -> str:

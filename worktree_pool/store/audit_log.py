@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from worktree_pool.store.origin import this_pool
+from worktree_pool.store.origin import this_pool, with_host
 from worktree_pool.store.protocol import Connection
 from worktree_pool.store.values import utc_now
 
@@ -34,9 +34,7 @@ def append(conn: Connection, event: str, details: dict[str, Any]) -> None:
 def latest(conn: Connection, limit: int) -> list[AuditEntry]:
     """The newest `limit` rows, oldest first."""
     rows = conn.execute(
-        "SELECT audit_log.*, hosts.id AS host FROM audit_log"
-        " LEFT JOIN hosts ON hosts.pool_id = audit_log.pool_id"
-        " ORDER BY audit_log.id DESC LIMIT ?",
+        with_host("audit_log") + " ORDER BY audit_log.id DESC LIMIT ?",
         (limit,),
     ).fetchall()
     return [

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from worktree_pool.errors import WtpoolError
-from worktree_pool.store.origin import this_pool
+from worktree_pool.store.origin import this_pool, with_host
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import decode_scope, utc_now
 from worktree_pool.util import testpoints
@@ -111,18 +111,17 @@ def release_task(conn: Connection, task: str, pool_id: str) -> None:
 
 
 def holder_of(conn: Connection, task: str) -> Claim | None:
-    row = conn.execute(_SELECT + " WHERE c.task = ?", (task,)).fetchone()
+    row = conn.execute(_SELECT + " WHERE claims.task = ?", (task,)).fetchone()
     return _claim(row) if row else None
 
 
 def every_claim(conn: Connection) -> list[Claim]:
-    return [_claim(row) for row in conn.execute(_SELECT + " ORDER BY c.claimed_at, c.task")]
+    return [
+        _claim(row) for row in conn.execute(_SELECT + " ORDER BY claims.claimed_at, claims.task")
+    ]
 
 
-_SELECT = (
-    "SELECT c.task, c.pool_id, c.slot, c.agent, c.track, c.scope, c.claimed_at, h.id AS host"
-    " FROM claims c LEFT JOIN hosts h ON h.pool_id = c.pool_id"
-)
+_SELECT = with_host("claims")
 
 
 def _claim(row: Row) -> Claim:

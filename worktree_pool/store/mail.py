@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from worktree_pool.store.origin import this_pool
+from worktree_pool.store.origin import this_pool, with_host
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import is_row_id, utc_now
 
@@ -28,7 +28,7 @@ class Message:
         return cls(**dict(row))
 
 
-_SELECT = "SELECT m.*, h.id AS host FROM messages m LEFT JOIN hosts h ON h.pool_id = m.pool_id"
+_SELECT = with_host("messages")
 
 
 def insert(
@@ -49,7 +49,7 @@ def insert(
 def get(conn: Connection, message_id: int) -> Message | None:
     if not is_row_id(message_id):  # no row has any other id: see values.is_row_id
         return None
-    row = conn.execute(_SELECT + " WHERE m.id = ?", (message_id,)).fetchone()
+    row = conn.execute(_SELECT + " WHERE messages.id = ?", (message_id,)).fetchone()
     return Message.from_row(row) if row else None
 
 
@@ -57,9 +57,9 @@ def to(conn: Connection, recipient: str, *, unread: bool = False) -> list[Messag
     """The recipient's messages (only the unread ones, if asked), oldest first."""
     rows = conn.execute(
         _SELECT
-        + " WHERE m.recipient = ?"
-        + (" AND m.read_at IS NULL" if unread else "")
-        + " ORDER BY m.id",
+        + " WHERE messages.recipient = ?"
+        + (" AND messages.read_at IS NULL" if unread else "")
+        + " ORDER BY messages.id",
         (recipient,),
     ).fetchall()
     return [Message.from_row(row) for row in rows]

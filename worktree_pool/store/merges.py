@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from worktree_pool.store import sql
-from worktree_pool.store.origin import this_pool
+from worktree_pool.store.origin import this_pool, with_host
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import decode_scope, encode_scope, utc_now
 
@@ -95,10 +95,7 @@ def update(conn: Connection, entry_id: int, **changes: object) -> None:
 
 def every(conn: Connection) -> list[MergeEntry]:
     """Every entry, with the host it came from where a control plane names it."""
-    rows = conn.execute(
-        "SELECT merges.*, hosts.id AS host FROM merges"
-        " LEFT JOIN hosts ON hosts.pool_id = merges.pool_id ORDER BY merges.id"
-    )
+    rows = conn.execute(with_host("merges") + " ORDER BY merges.id")
     return [MergeEntry.from_row(row) for row in rows]
 
 
@@ -203,12 +200,10 @@ def clear(conn: Connection, *, keep_merging: bool) -> list[str]:
 
 
 def processor(conn: Connection) -> Processor | None:
-    row = conn.execute(
-        "SELECT merge_processor.pid, merge_processor.started, merge_processor.pool_id,"
-        " hosts.id AS host FROM merge_processor"
-        " LEFT JOIN hosts ON hosts.pool_id = merge_processor.pool_id"
-    ).fetchone()
-    return Processor(**dict(row)) if row is not None else None
+    row = conn.execute(with_host("merge_processor")).fetchone()
+    if row is None:
+        return None
+    return Processor(row["pid"], row["started"], row["pool_id"], row["host"])
 
 
 def take_processor(conn: Connection, pid: int, started: float) -> None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from worktree_pool.store.origin import this_pool
+from worktree_pool.store.origin import this_pool, with_host
 from worktree_pool.store.protocol import Connection, Row
 from worktree_pool.store.values import is_row_id
 
@@ -39,10 +39,7 @@ class StoredReservation:
 
 
 # Each reservation with the host it was made on, where a control plane lists hosts.
-_SELECT = (
-    "SELECT reservations.*, hosts.id AS host FROM reservations"
-    " LEFT JOIN hosts ON hosts.pool_id = reservations.pool_id"
-)
+_SELECT = with_host("reservations")
 
 
 def _all(
